@@ -1,0 +1,1 @@
+"""LuminaQuant Dagster definitions: thin assets, checks, resources, schedules, sensors, jobs."""

@@ -1,0 +1,1 @@
+"""LuminaQuant engine: data, strategies, kernels, execution, replay. Never imports dagster."""

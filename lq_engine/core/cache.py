@@ -1,0 +1,192 @@
+"""Runtime cache: latest market state per symbol, orders by id, positions and the account.
+
+Writes are on the hot path of the event engine, so they store plain tuples (one allocation, no
+per-field work); reads build named views. ``snapshot()`` gives a plain, JSON-serializable,
+versioned structure and ``RuntimeCache.restore`` rebuilds an equal cache from it.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+SNAPSHOT_VERSION = 1
+
+
+class SnapshotVersionError(ValueError):
+    pass
+
+
+class MarketState(NamedTuple):
+    symbol: str
+    timestamp_ns: int
+    sequence: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+    @property
+    def time(self) -> datetime:
+        """Bar open time as an aware UTC datetime (derived from timestamp_ns, microsecond precision)."""
+        return datetime.fromtimestamp(self.timestamp_ns / 1e9, tz=UTC)
+
+
+class OrderRecord(NamedTuple):
+    order_id: str
+    state: str
+    symbol: str
+    side: int
+    quantity: float
+    filled: float
+    avg_price: float
+
+
+class Position(NamedTuple):
+    symbol: str
+    quantity: float  # signed: > 0 long, < 0 short
+    avg_price: float
+
+
+class Account(NamedTuple):
+    cash: float
+    equity: float
+
+
+_TERMINAL = frozenset({"FILLED", "CANCELLED", "REJECTED", "EXPIRED"})
+
+
+class RuntimeCache:
+    __slots__ = ("_market", "_orders", "_positions", "cash", "equity", "meta")
+
+    def __init__(self, cash: float = 0.0) -> None:
+        self._market: dict[str, tuple] = {}
+        self._orders: dict[str, tuple] = {}
+        self._positions: dict[str, tuple[float, float]] = {}
+        self.cash = float(cash)
+        self.equity = float(cash)
+        self.meta: dict[str, Any] = {}
+
+    # -- market --------------------------------------------------------------------------------
+
+    def update_bar(
+        self,
+        symbol: str,
+        timestamp_ns: int,
+        sequence: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+    ) -> None:
+        self._market[symbol] = (timestamp_ns, sequence, open, high, low, close, volume)
+
+    def market(self, symbol: str) -> MarketState:
+        row = self._market.get(symbol)
+        if row is None:
+            raise KeyError(f"no market state for symbol {symbol!r}")
+        return MarketState(symbol, *row)
+
+    def last_close(self, symbol: str) -> float:
+        return self._market[symbol][5]
+
+    def symbols(self) -> list[str]:
+        return sorted(self._market)
+
+    # -- orders --------------------------------------------------------------------------------
+
+    def update_order(
+        self,
+        order_id: str,
+        state: str,
+        symbol: str,
+        side: int = 0,
+        quantity: float = 0.0,
+        filled: float = 0.0,
+        avg_price: float = math.nan,
+    ) -> None:
+        self._orders[order_id] = (state, symbol, side, quantity, filled, avg_price)
+
+    def order(self, order_id: str) -> OrderRecord:
+        row = self._orders.get(order_id)
+        if row is None:
+            raise KeyError(f"unknown order id {order_id!r}")
+        return OrderRecord(order_id, *row)
+
+    def has_order(self, order_id: str) -> bool:
+        return order_id in self._orders
+
+    def orders(self) -> list[OrderRecord]:
+        return [OrderRecord(k, *v) for k, v in self._orders.items()]
+
+    def open_orders(self, symbol: str | None = None) -> list[OrderRecord]:
+        return [
+            OrderRecord(k, *v)
+            for k, v in self._orders.items()
+            if v[0] not in _TERMINAL and (symbol is None or v[1] == symbol)
+        ]
+
+    # -- positions and account -------------------------------------------------------------
+
+    def set_position(self, symbol: str, quantity: float, avg_price: float) -> None:
+        if quantity == 0.0:
+            self._positions.pop(symbol, None)
+        else:
+            self._positions[symbol] = (quantity, avg_price)
+
+    def position(self, symbol: str) -> Position:
+        qty, px = self._positions.get(symbol, (0.0, math.nan))
+        return Position(symbol, qty, px)
+
+    def positions(self) -> list[Position]:
+        return [Position(s, *v) for s, v in sorted(self._positions.items())]
+
+    def set_account(self, cash: float, equity: float) -> None:
+        self.cash = cash
+        self.equity = equity
+
+    def account(self) -> Account:
+        return Account(self.cash, self.equity)
+
+    # -- snapshot ------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """A plain dict of lists/dicts/str/int/float (JSON-serializable; floats may be NaN)."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "market": {s: list(v) for s, v in self._market.items()},
+            "orders": {k: list(v) for k, v in self._orders.items()},
+            "positions": {s: list(v) for s, v in self._positions.items()},
+            "account": {"cash": self.cash, "equity": self.equity},
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def restore(cls, snapshot: dict[str, Any]) -> RuntimeCache:
+        version = snapshot.get("version") if isinstance(snapshot, dict) else None
+        if version != SNAPSHOT_VERSION:
+            raise SnapshotVersionError(
+                f"runtime cache snapshot version {version!r} is not supported (this build reads version "
+                f"{SNAPSHOT_VERSION}); migrate the snapshot or start from a fresh cache"
+            )
+        for key in ("market", "orders", "positions", "account", "meta"):
+            if key not in snapshot:
+                raise ValueError(f"runtime cache snapshot: missing field {key!r}")
+        cache = cls()
+        for s, v in snapshot["market"].items():
+            if len(v) != 7:
+                raise ValueError(f"runtime cache snapshot: market[{s!r}] has {len(v)} fields, expected 7")
+            cache._market[s] = (int(v[0]), int(v[1]), *map(float, v[2:]))
+        for k, v in snapshot["orders"].items():
+            if len(v) != 6:
+                raise ValueError(f"runtime cache snapshot: orders[{k!r}] has {len(v)} fields, expected 6")
+            cache._orders[k] = (str(v[0]), str(v[1]), int(v[2]), float(v[3]), float(v[4]), float(v[5]))
+        for s, v in snapshot["positions"].items():
+            cache._positions[s] = (float(v[0]), float(v[1]))
+        cache.cash = float(snapshot["account"]["cash"])
+        cache.equity = float(snapshot["account"]["equity"])
+        cache.meta = dict(snapshot["meta"])
+        return cache

@@ -1,0 +1,43 @@
+"""``lq``: the platform's jobs from the command line, without the UI.
+
+Each verb lives in its own module with ``register(subparsers)``; heavy imports (dagster, numba,
+polars) happen inside the verbs so that ``lq --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lq_assets.cli import backfill, demo, generate, ingest, ui
+
+VERBS = (demo, ingest, generate, ui, backfill)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lq",
+        description="LuminaQuant: market data -> frozen datasets -> backend benchmark -> "
+        "prefilter rankings -> replay results, orchestrated by Dagster.",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb in VERBS:
+        verb.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"lq {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

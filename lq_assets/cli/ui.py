@@ -1,0 +1,91 @@
+"""``lq ui``: the Dagster webserver and daemon on 127.0.0.1, stopped together on Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+STOP_TIMEOUT_S = 20.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ui",
+        help="run the Dagster webserver and daemon (schedules, sensors, backfills) on 127.0.0.1",
+        description="Start dagster-webserver and dagster-daemon against workspace.yaml with "
+        "DAGSTER_HOME set to dagster_home/ (or $LQ_DAGSTER_HOME). Ctrl-C or SIGTERM stops both.",
+    )
+    p.add_argument("--port", type=int, default=3000, help="webserver port (default 3000)")
+    p.add_argument("--no-daemon", action="store_true", help="webserver only (no sensors, schedules or backfills)")
+    p.set_defaults(func=run)
+
+
+def _bin(name: str) -> str:
+    cand = Path(sys.executable).parent / name
+    return str(cand) if cand.exists() else name
+
+
+def wait_ready(url: str, timeout_s: float, procs: list[subprocess.Popen]) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            return False
+        try:
+            with urllib.request.urlopen(url + "/server_info", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def run(args: argparse.Namespace) -> int:
+    from lq_assets.cli.environment import setup, step
+    from lq_engine.data.paths import REPO_ROOT
+
+    setup(args.verbose)
+    workspace = str(REPO_ROOT / "workspace.yaml")
+    cmds = [[_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(args.port), "-w", workspace]]
+    if not args.no_daemon:
+        cmds.append([_bin("dagster-daemon"), "run", "-w", workspace])
+    # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order.
+    procs = [subprocess.Popen(c, cwd=REPO_ROOT, start_new_session=True) for c in cmds]
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    url = f"http://127.0.0.1:{args.port}"
+    step(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
+    if wait_ready(url, 120, procs):
+        step(f"Dagster UI ready at {url} (daemon {'off' if args.no_daemon else 'on'}); Ctrl-C stops")
+    rc = 0
+    while not stopping:
+        dead = [p for p in procs if p.poll() is not None]
+        if dead:
+            step(f"{Path(dead[0].args[0]).name} exited with code {dead[0].returncode}; stopping")
+            rc = dead[0].returncode or 1
+            break
+        time.sleep(0.5)
+    step("stopping webserver and daemon")
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    step("stopped")
+    return rc

@@ -1,0 +1,31 @@
+"""The one code location (``luminaquant``): every asset domain assembled into Definitions."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from lq_assets.datasets.assets import frozen_dataset
+from lq_assets.datasets.checks import frozen_dataset_checks
+from lq_assets.jobs import freeze_job, ingest_job
+from lq_assets.market.assets import market_bars
+from lq_assets.market.checks import market_bars_checks
+from lq_assets.market.sensors import landing_sensor
+from lq_assets.resources import LakeResource, ProjectConfigResource
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "lq_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=int(os.environ.get("LQ_AUTOMATION_INTERVAL", "15")),
+    description="Evaluates the assets' automation conditions (re-freeze after new data, and so on).",
+)
+
+defs = dg.Definitions(
+    assets=[market_bars, frozen_dataset],
+    asset_checks=[*market_bars_checks, *frozen_dataset_checks],
+    jobs=[ingest_job, freeze_job],
+    sensors=[landing_sensor, automation_sensor],
+    resources={"lake": LakeResource(), "project": ProjectConfigResource()},
+)

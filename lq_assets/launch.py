@@ -1,0 +1,53 @@
+"""Runs launched in this process against the real instance (the CLI's path to the same jobs).
+
+The UI, the daemon and these functions share one instance (``DAGSTER_HOME``), so everything
+materialized here shows in the UI afterwards with its metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import dagster as dg
+
+from lq_assets.definitions import defs
+from lq_assets.partitions import SYMBOLS, file_range_plan
+from lq_engine.data.ingest import scan_file
+
+
+def _run(job_name: str, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def(job_name)
+    result = job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+    if not result.success:
+        errors = [
+            e.event_specific_data.error.message.strip()  # type: ignore[union-attr]
+            for e in result.all_events
+            if e.is_failure and getattr(e.event_specific_data, "error", None)
+        ]
+        raise RuntimeError(f"run {result.run_id} of {job_name} failed: " + ("; ".join(errors) or "see the run log"))
+    return result
+
+
+def ingest_in_dagster(instance: dg.DagsterInstance, files: Iterable[Path]) -> list[dg.ExecuteInProcessResult]:
+    """One market_bars run per file over the partitions it touches (as the landing sensor does)."""
+    results = []
+    for f in files:
+        scan = scan_file(f)
+        known = list(instance.get_dynamic_partitions(SYMBOLS.name))
+        new, tags = file_range_plan(known, list(scan.symbols), list(scan.months))
+        if new:
+            instance.add_dynamic_partitions(SYMBOLS.name, new)
+        results.append(
+            _run(
+                "ingest_market_bars",
+                instance,
+                run_config={"ops": {"market_bars": {"config": {"files": [str(f)]}}}},
+                tags={**tags, "lq/landing_file": f.name, "lq/launched_by": "lq-cli"},
+            )
+        )
+    return results
+
+
+def freeze_in_dagster(instance: dg.DagsterInstance, universes: Iterable[str]) -> list[dg.ExecuteInProcessResult]:
+    return [_run("freeze_datasets", instance, partition_key=u, tags={"lq/launched_by": "lq-cli"}) for u in universes]

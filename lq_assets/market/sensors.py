@@ -1,0 +1,73 @@
+"""The landing-folder sensor: new files become ingest runs for the partitions they touch.
+
+The sensor only peeks at key columns (``scan_file``); it never opens the DuckDB catalog. Its cursor
+remembers each file by name, size and mtime, and the run key carries the same fingerprint, so a file
+is processed once; a file that is replaced (new size or mtime) is processed again, and the merge
+rule (newest ingest wins) applies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import dagster as dg
+from lq_assets.market.assets import market_bars
+from lq_assets.partitions import SYMBOLS, file_range_plan
+from lq_assets.resources import LakeResource
+from lq_engine.data.ingest import IngestError, scan_file
+from lq_engine.data.quarantine import quarantine_file
+
+LANDING_SUFFIXES = (".csv", ".parquet", ".pq", ".txt")
+# A file touched this recently may still be being copied in; pick it up on a later tick.
+SETTLE_SECONDS = float(os.environ.get("LQ_LANDING_SETTLE_SECONDS", "2"))
+INTERVAL_SECONDS = int(os.environ.get("LQ_LANDING_SENSOR_INTERVAL", "15"))
+
+
+def _fingerprint(st: os.stat_result) -> str:
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+@dg.sensor(
+    name="landing_sensor",
+    target=[market_bars],
+    minimum_interval_seconds=INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Turns new files in the landing folder into market_bars runs for the partitions they touch.",
+)
+def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
+    paths = lake.paths()
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    known = list(context.instance.get_dynamic_partitions(SYMBOLS.name))
+    new_symbols: list[str] = []
+    requests: list[dg.RunRequest] = []
+    now = time.time()
+    for f in sorted(paths.landing.iterdir()):
+        if not f.is_file() or f.name.startswith(".") or f.suffix.lower() not in LANDING_SUFFIXES:
+            continue
+        st = f.stat()
+        fp = _fingerprint(st)
+        if seen.get(f.name) == fp or now - st.st_mtime < SETTLE_SECONDS:
+            continue
+        try:
+            scan = scan_file(f)
+        except IngestError as e:
+            where = quarantine_file(f, paths, e)
+            context.log.warning(f"rejected {f.name}: {e} (quarantined at {where})")
+            seen[f.name] = fp
+            continue
+        new, range_tags = file_range_plan(known + new_symbols, list(scan.symbols), list(scan.months))
+        new_symbols.extend(new)
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{f.name}:{fp}",
+                run_config={"ops": {"market_bars": {"config": {"files": [str(f)]}}}},
+                tags={**range_tags, "lq/landing_file": f.name},
+            )
+        )
+        seen[f.name] = fp
+    dyn = [SYMBOLS.build_add_request(new_symbols)] if new_symbols else []
+    if not requests and not dyn:
+        return dg.SensorResult(skip_reason="no new files in the landing folder", cursor=json.dumps(seen))
+    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=dyn, cursor=json.dumps(seen))

@@ -1,0 +1,48 @@
+"""Partition definitions shared by the asset domains."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from lq_engine.settings import load_project_config
+
+SYMBOLS = dg.DynamicPartitionsDefinition(name="symbols")
+
+# end_offset=1 keeps the current, still-open month materializable (new bars land in it).
+MONTHS = dg.MonthlyPartitionsDefinition(start_date="2000-01", fmt="%Y-%m", end_offset=1)
+
+# Key strings look like "2024-01|AAPL" (dimensions sorted by name: month, symbol).
+MARKET = dg.MultiPartitionsDefinition({"symbol": SYMBOLS, "month": MONTHS})
+
+UNIVERSES = dg.StaticPartitionsDefinition(sorted(load_project_config().universes))
+
+
+def market_key(symbol: str, month: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"symbol": symbol, "month": month})
+
+
+def split_market_keys(keys: list[str]) -> list[tuple[str, str]]:
+    """(symbol, month) pairs of multi-partition key strings."""
+    out = []
+    for k in keys:
+        mk = MARKET.get_partition_key_from_str(k) if not isinstance(k, dg.MultiPartitionKey) else k
+        out.append((mk.keys_by_dimension["symbol"], mk.keys_by_dimension["month"]))
+    return out
+
+
+def file_range_plan(known: list[str], symbols: list[str], months: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Symbols to register and the run tags for a run covering one file's partitions.
+
+    A multi-partition range is the rectangle (symbols in registration order) x (months), so new
+    symbols are appended in sorted order and the range spans the file's first to last symbol.
+    """
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    new = [s for s in sorted(set(symbols)) if s not in known]
+    order = {s: i for i, s in enumerate([*known, *new])}
+    syms = sorted(set(symbols), key=order.__getitem__)
+    tags = {
+        ASSET_PARTITION_RANGE_START_TAG: str(market_key(syms[0], min(months))),
+        ASSET_PARTITION_RANGE_END_TAG: str(market_key(syms[-1], max(months))),
+    }
+    return new, tags

@@ -1,0 +1,35 @@
+"""Fixtures for the Dagster layer: a temp data root and a temp DAGSTER_HOME per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lq_engine.data.paths import REPO_ROOT, DataPaths
+
+
+@pytest.fixture
+def data_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataPaths:
+    root = tmp_path / "data"
+    monkeypatch.setenv("LQ_DATA_DIR", str(root))
+    return DataPaths(root).ensure()
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("LQ_DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+def lq_env(data_paths: DataPaths, home: Path, **extra: str) -> dict[str, str]:
+    """Environment for an `lq` / dagster subprocess confined to the temp folders."""
+    env = dict(os.environ)
+    env.update(LQ_DATA_DIR=str(data_paths.root), LQ_DAGSTER_HOME=str(home), DAGSTER_HOME=str(home), **extra)
+    return env

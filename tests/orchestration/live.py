@@ -1,0 +1,50 @@
+"""Helpers to run the real Dagster processes (daemon, webserver, `lq`) in tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from lq_engine.data.paths import REPO_ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    fh = open(log, "wb")
+    return subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
+    return start([str(BIN / "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")], env, log)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> int:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def wait_for(pred: Callable[[], object], timeout: float, what: str, log: Path | None = None, interval: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(interval)
+    tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{tail}")
+
+
+def run_lq(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "lq"), *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
+    )

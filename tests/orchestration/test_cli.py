@@ -1,0 +1,69 @@
+"""The `lq` command end to end, as a user runs it (real subprocesses, temp data and instance)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import urllib.request
+
+import duckdb
+
+from tests.orchestration.bars import write_daily_csv
+from tests.orchestration.conftest import lq_env
+from tests.orchestration.live import BIN, run_lq, start, wait_for
+
+
+def test_every_verb_has_help():
+    for verb in ("demo", "ingest", "generate", "ui", "backfill"):
+        r = run_lq([verb, "--help"], env=None)
+        assert r.returncode == 0 and "usage: lq " + verb in r.stdout
+
+
+def test_demo_materializes_bundled_data(data_paths, dagster_home):
+    r = run_lq(["demo"], env=lq_env(data_paths, dagster_home))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "frozen dataset us_stocks_daily: hash" in r.stdout
+    with duckdb.connect(str(data_paths.catalog), read_only=True) as con:
+        counts = dict(con.execute("SELECT symbol, count(*) FROM bars GROUP BY symbol").fetchall())
+    assert set(counts) == {"AAPL", "GOOG", "IBM", "MSFT"}
+    assert all(n > 2000 for n in counts.values()), counts
+
+
+def test_backfill_runs_under_the_daemon_and_reports(data_paths, dagster_home):
+    env = lq_env(data_paths, dagster_home)
+    src = write_daily_csv(data_paths.root / "stocks.csv", ["AAPL", "IBM"], "2013-11-01", 50)
+    r = run_lq(["ingest", str(src), "--no-freeze"], env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_lq(["backfill", "market_bars", "--from", "2013-11", "--to", "2013-12", "--symbols", "IBM", "--wait"], env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "succeeded" in r.stdout
+    r = run_lq(["backfill", "market_bars", "--from", "2013-11", "--to", "2013-12", "--symbols", "NOPE"], env=env)
+    assert r.returncode == 2 and "not registered" in r.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ui_serves_and_stops_cleanly_on_sigterm(data_paths, dagster_home, tmp_path):
+    port = _free_port()
+    log = tmp_path / "ui.log"
+    proc = start([str(BIN / "lq"), "ui", "--port", str(port)], lq_env(data_paths, dagster_home), log)
+    try:
+        def up():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as resp:
+                    return resp.status == 200
+            except OSError:
+                return False
+
+        wait_for(up, 180, "the webserver to answer", log)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert "stopped" in log.read_text()
+        assert not up()
+    finally:
+        if proc.poll() is None:
+            proc.kill()

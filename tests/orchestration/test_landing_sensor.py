@@ -1,0 +1,74 @@
+"""The landing sensor, evaluated with Dagster's test helpers against a temp instance."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from lq_assets.definitions import defs
+from lq_assets.market.sensors import landing_sensor
+from lq_assets.resources import LakeResource
+from tests.orchestration.bars import age, write_daily_csv
+
+
+def _evaluate(instance, data_paths, cursor=None):
+    ctx = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        definitions=defs,
+        resources={"lake": LakeResource(data_dir=str(data_paths.root))},
+    )
+    return landing_sensor(ctx)
+
+
+def test_new_file_becomes_one_run_over_its_partitions(data_paths, dagster_home):
+    f = write_daily_csv(data_paths.landing / "two.csv", ["BBB", "AAA"], "2024-01-20", 20)
+    age(f)
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        result = _evaluate(instance, data_paths)
+        assert len(result.run_requests) == 1
+        rr = result.run_requests[0]
+        assert rr.tags[ASSET_PARTITION_RANGE_START_TAG] == "2024-01|AAA"
+        assert rr.tags[ASSET_PARTITION_RANGE_END_TAG] == "2024-02|BBB"
+        assert rr.run_config["ops"]["market_bars"]["config"]["files"] == [str(f)]
+        assert rr.run_key and f.name in rr.run_key
+        (req,) = result.dynamic_partitions_requests
+        assert list(req.partition_keys) == ["AAA", "BBB"]
+        assert json.loads(result.cursor)[f.name]
+
+
+def test_seen_file_is_not_processed_twice_but_a_replaced_one_is(data_paths, dagster_home):
+    f = write_daily_csv(data_paths.landing / "one.csv", ["AAA"], "2024-03-01", 5)
+    age(f)
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        first = _evaluate(instance, data_paths)
+        assert len(first.run_requests) == 1
+        again = _evaluate(instance, data_paths, cursor=first.cursor)
+        assert not again.run_requests
+        write_daily_csv(f, ["AAA"], "2024-03-01", 6)
+        age(f, 30)
+        replaced = _evaluate(instance, data_paths, cursor=first.cursor)
+        assert len(replaced.run_requests) == 1
+        assert replaced.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_file_still_being_written_waits_for_a_later_tick(data_paths, dagster_home):
+    write_daily_csv(data_paths.landing / "fresh.csv", ["AAA"], "2024-03-01", 5)
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        result = _evaluate(instance, data_paths)
+        assert not result.run_requests
+
+
+def test_unreadable_file_is_quarantined_not_run(data_paths, dagster_home):
+    bad = data_paths.landing / "garbage.csv"
+    bad.write_bytes(b"\x00\x01\x02 not a bar file \xff\xfe" * 100)
+    age(bad)
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        result = _evaluate(instance, data_paths)
+        assert not result.run_requests
+        assert not bad.exists()
+        reports = list(data_paths.quarantine.glob("*.reason.json"))
+        assert len(reports) == 1
+        assert "garbage.csv" in reports[0].read_text()

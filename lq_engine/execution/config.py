@@ -1,0 +1,52 @@
+"""Execution model parameters."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """Costs and limits of the simulated venue (rates are fractions of notional, spreads in bps).
+
+    ``liquidity_cap`` is the largest share of a bar's volume that fills in that bar, per symbol,
+    across all orders (``None``: no cap). ``slippage_vol_k`` scales the volatility term
+    (last completed bar's (high - low) / close).
+    """
+
+    fee_taker: float = 0.001
+    fee_maker: float = 0.0005
+    spread_bps: float = 2.0
+    slippage_bps: float = 1.0
+    slippage_vol_k: float = 0.05
+    liquidity_cap: float | None = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("fee_taker", "fee_maker", "spread_bps", "slippage_bps", "slippage_vol_k"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0.0):
+                raise ValueError(f"ExecutionConfig.{name} must be finite and >= 0, got {v!r}")
+        if self.spread_bps * 0.5 + self.slippage_bps >= 10_000:
+            raise ValueError("ExecutionConfig: half spread + slippage must be below 10000 bps (100%)")
+        cap = self.liquidity_cap
+        if cap is not None and not (0.0 < cap <= 1.0):
+            raise ValueError(f"ExecutionConfig.liquidity_cap must be in (0, 1] or None, got {cap!r}")
+
+    @property
+    def cap(self) -> float:
+        """The cap as the compiled functions take it (``inf`` for none)."""
+        return math.inf if self.liquidity_cap is None else float(self.liquidity_cap)
+
+    def simplified(self, fee: float | None = None, slippage_bps: float | None = None) -> ExecutionConfig:
+        """The prefilter kernel's fills: next open, one fee rate, fixed slippage, no spread, no cap."""
+        rate = self.fee_taker if fee is None else fee
+        return replace(
+            self,
+            fee_taker=rate,
+            fee_maker=rate,
+            spread_bps=0.0,
+            slippage_bps=self.slippage_bps if slippage_bps is None else slippage_bps,
+            slippage_vol_k=0.0,
+            liquidity_cap=None,
+        )

@@ -1,0 +1,46 @@
+"""Cash, positions and equity, booked with the compiled accounting functions (bit parity with replay)."""
+
+from __future__ import annotations
+
+import math
+
+from lq_engine.core.cache import RuntimeCache
+from lq_engine.core.events import FillEvent
+from lq_engine.execution.fillmath import apply_fill, mark_to_market
+
+
+class Portfolio:
+    def __init__(self, cash: float) -> None:
+        self.cash = float(cash)
+        self.realized_pnl = 0.0
+        self.fees = 0.0
+        self._positions: dict[str, tuple[float, float]] = {}
+
+    def apply(self, fill: FillEvent) -> None:
+        qty, avg = self._positions.get(fill.symbol, (0.0, math.nan))
+        cash, qty, avg, realized = apply_fill(self.cash, qty, avg, fill.side, fill.quantity, fill.price, fill.fee)
+        self.cash = cash
+        self.realized_pnl += realized
+        self.fees += fill.fee
+        if qty == 0.0:
+            self._positions.pop(fill.symbol, None)
+        else:
+            self._positions[fill.symbol] = (qty, avg)
+
+    def position(self, symbol: str) -> float:
+        return self._positions.get(symbol, (0.0, math.nan))[0]
+
+    def equity(self, closes: dict[str, float]) -> float:
+        """cash + sum of position * close, added in sorted symbol order (deterministic)."""
+        eq = self.cash
+        for sym in sorted(self._positions):
+            eq = mark_to_market(eq, self._positions[sym][0], closes[sym])
+        return eq
+
+    def write_to(self, cache: RuntimeCache, closes: dict[str, float]) -> None:
+        for sym in list(cache._positions):
+            if sym not in self._positions:
+                cache.set_position(sym, 0.0, math.nan)
+        for sym, (qty, avg) in self._positions.items():
+            cache.set_position(sym, qty, avg)
+        cache.set_account(self.cash, self.equity(closes))

@@ -1,0 +1,280 @@
+"""The simulated venue: applies the execution model to one bar at a time and emits events.
+
+Per bar of a symbol, in this order (ASSUMPTIONS.md states the same as numbered rules; the compiled
+replay follows the same steps with the same fillmath functions):
+1. working orders whose ``expire_ns`` <= bar ts expire;
+2. working orders (market orders and triggered exit remainders), in submission order, fill at the
+   bar open as takers, each taking what is left of the bar's liquidity budget; a parent's first
+   fill arms its bracket; a fill by a non-bracket order against a bracket's direction cancels that
+   bracket;
+3. armed brackets, in arming order, are checked against the bar (``bracket_trigger``): the
+   triggered leg fills (capped; its remainder carries to the next open), the other legs and the
+   parent's unfilled remainder are cancelled (one-cancels-other);
+4. surviving trailing stops fold the bar's high/low into their extreme;
+5. the bar's high/low/close become the volatility reference for the next bar's fills.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import insort
+from dataclasses import dataclass
+
+from lq_engine.core.events import BarEvent, EventKind, FillEvent, OrderEvent
+from lq_engine.core.sequencer import Sequencer
+from lq_engine.execution.config import ExecutionConfig
+from lq_engine.execution.fillmath import (
+    TRIGGER_NONE,
+    TRIGGER_STOP,
+    TRIGGER_TAKE_PROFIT,
+    TRIGGER_TRAILING_STOP,
+    bracket_trigger,
+    capped_quantity,
+    fill_fee,
+    liquidity_budget,
+    market_fill_price,
+    trailing_update,
+)
+from lq_engine.execution.orders import Order, OrderStatus, OrderType
+
+Event = OrderEvent | FillEvent
+
+_REASON = {
+    OrderType.MARKET: "market",
+    OrderType.STOP: "stop",
+    OrderType.TAKE_PROFIT: "take_profit",
+    OrderType.TRAILING_STOP: "trailing_stop",
+}
+_LEG_SUFFIX = {OrderType.STOP: "SL", OrderType.TAKE_PROFIT: "TP", OrderType.TRAILING_STOP: "TS"}
+_LEG_OF_TRIGGER = {
+    TRIGGER_STOP: OrderType.STOP,
+    TRIGGER_TAKE_PROFIT: OrderType.TAKE_PROFIT,
+    TRIGGER_TRAILING_STOP: OrderType.TRAILING_STOP,
+}
+
+
+@dataclass(slots=True, eq=False)
+class _ArmedBracket:
+    parent: Order
+    direction: int
+    legs: dict[OrderType, Order]
+    stop: float
+    take_profit: float
+    trail_distance: float
+    extreme: float
+    trail_stop: float
+
+
+def _by_sequence(order: Order) -> int:
+    return order.sequence
+
+
+class SimulatedVenue:
+    def __init__(self, config: ExecutionConfig, sequencer: Sequencer) -> None:
+        self.config = config
+        self._seq = sequencer
+        self.orders: dict[str, Order] = {}
+        self._working: dict[str, list[Order]] = {}
+        self._brackets: dict[str, list[_ArmedBracket]] = {}
+        self._armed: dict[str, _ArmedBracket] = {}  # parent id -> bracket
+        self._prev_bar: dict[str, tuple[float, float, float]] = {}
+        self._order_counter = 0
+
+    # -- order entry ---------------------------------------------------------------------------
+
+    def submit(self, order: Order, ts_ns: int) -> list[Event]:
+        """Accept (working from the next bar on) or reject a NEW market order."""
+        if order.status is not OrderStatus.NEW:
+            raise ValueError(f"order {order.order_id}: only NEW orders can be submitted, it is {order.status.value}")
+        problem = self._problem(order)
+        if problem is not None:
+            order.reject_reason = problem
+            order.transition(OrderStatus.REJECTED)
+            if order.order_id not in self.orders:
+                self.orders[order.order_id] = order
+            return [self._order_event(EventKind.ORDER_REJECTED, order, ts_ns, problem)]
+        order.created_ns = ts_ns
+        order.sequence = self._next_order_sequence()
+        order.transition(OrderStatus.ACCEPTED)
+        self.orders[order.order_id] = order
+        self._working.setdefault(order.symbol, []).append(order)
+        return [self._order_event(EventKind.ORDER_ACCEPTED, order, ts_ns)]
+
+    def cancel(self, order_id: str, ts_ns: int) -> list[Event]:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise KeyError(f"cancel: unknown order id {order_id!r}")
+        events: list[Event] = []
+        if order.parent_id is not None:
+            armed = self._armed.get(order.parent_id)
+            if armed is not None:
+                armed.legs.pop(order.order_type, None)
+                if order.order_type is OrderType.STOP:
+                    armed.stop = math.nan
+                elif order.order_type is OrderType.TAKE_PROFIT:
+                    armed.take_profit = math.nan
+                elif order.order_type is OrderType.TRAILING_STOP:
+                    armed.trail_distance = armed.trail_stop = math.nan
+                if not armed.legs:
+                    self._disarm(armed)
+        self._cancel(order, ts_ns, "cancelled by request", events)
+        return events
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        return [o for o in self.orders.values() if o.is_open and (symbol is None or o.symbol == symbol)]
+
+    # -- bar processing ------------------------------------------------------------------------
+
+    def on_bar(self, bar: BarEvent) -> list[Event]:
+        cfg = self.config
+        sym = bar.symbol
+        ts = bar.timestamp_ns
+        events: list[Event] = []
+        prev_high, prev_low, prev_close = self._prev_bar.get(sym, (math.nan, math.nan, math.nan))
+        budget = liquidity_budget(bar.volume, cfg.cap)
+
+        working = self._working.get(sym)
+        if working:
+            for order in [o for o in working if o.expire_ns is not None and ts >= o.expire_ns]:
+                working.remove(order)
+                order.transition(OrderStatus.EXPIRED)
+                events.append(self._order_event(EventKind.ORDER_EXPIRED, order, ts, "good-till-time reached"))
+            for order in list(working):
+                if not order.is_open:  # cancelled by an earlier fill in this loop (OCO)
+                    continue
+                qty = capped_quantity(order.remaining, budget)
+                if qty <= 0.0:
+                    continue
+                budget -= qty
+                price = market_fill_price(
+                    bar.open, order.side, cfg.spread_bps, cfg.slippage_bps, cfg.slippage_vol_k,
+                    prev_high, prev_low, prev_close,
+                )
+                self._fill(order, qty, price, cfg.fee_taker, "taker", ts, events)
+                if order.bracket is not None:
+                    self._arm(order, qty, bar.open, ts, events)
+                elif order.parent_id is None:
+                    self._cancel_brackets_against(sym, order.side, ts, events)
+            self._working[sym] = [o for o in working if o.is_open]
+
+        brackets = self._brackets.get(sym)
+        if brackets:
+            for armed in list(brackets):
+                code, raw = bracket_trigger(
+                    armed.direction, bar.open, bar.high, bar.low, armed.stop, armed.take_profit, armed.trail_stop
+                )
+                if code == TRIGGER_NONE:
+                    continue
+                leg = armed.legs[_LEG_OF_TRIGGER[code]]
+                self._disarm(armed)
+                leg.transition(OrderStatus.TRIGGERED)
+                events.append(self._order_event(EventKind.ORDER_TRIGGERED, leg, ts, f"level {raw!r}"))
+                for other in armed.legs.values():
+                    if other is not leg:
+                        self._cancel(other, ts, "one-cancels-other", events)
+                if armed.parent.is_open:
+                    self._cancel(armed.parent, ts, "bracket exit triggered", events)
+                qty = capped_quantity(leg.remaining, budget)
+                if qty > 0.0:
+                    budget -= qty
+                    if code == TRIGGER_TAKE_PROFIT:
+                        self._fill(leg, qty, raw, cfg.fee_maker, "maker", ts, events)
+                    else:
+                        price = market_fill_price(
+                            raw, leg.side, cfg.spread_bps, cfg.slippage_bps, cfg.slippage_vol_k,
+                            prev_high, prev_low, prev_close,
+                        )
+                        self._fill(leg, qty, price, cfg.fee_taker, "taker", ts, events)
+                if leg.is_open:
+                    insort(self._working.setdefault(sym, []), leg, key=_by_sequence)
+            for armed in brackets:
+                if armed.trail_distance == armed.trail_distance:
+                    armed.extreme, armed.trail_stop = trailing_update(
+                        armed.direction, armed.extreme, bar.high, bar.low, armed.trail_distance
+                    )
+
+        self._prev_bar[sym] = (bar.high, bar.low, bar.close)
+        return events
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _problem(self, order: Order) -> str | None:
+        if order.order_id in self.orders:
+            return f"duplicate order id {order.order_id!r}"
+        if order.order_type is not OrderType.MARKET:
+            return f"only MARKET orders can be submitted (bracket legs are created by the venue), got {order.order_type.value}"
+        if order.side not in (1, -1):
+            return f"side must be +1 or -1, got {order.side!r}"
+        if not (math.isfinite(order.quantity) and order.quantity > 0.0):
+            return f"quantity must be finite and > 0, got {order.quantity!r}"
+        if order.bracket is not None:
+            return order.bracket.problem(order.side)
+        return None
+
+    def _next_order_sequence(self) -> int:
+        self._order_counter += 1
+        return self._order_counter
+
+    def _order_event(self, kind: EventKind, order: Order, ts: int, reason: str = "") -> OrderEvent:
+        return OrderEvent(ts, self._seq.next(), kind, order.order_id, order.symbol, reason)
+
+    def _fill(self, order: Order, qty: float, price: float, rate: float, liq: str, ts: int, events: list) -> None:
+        fee = fill_fee(qty, price, rate)
+        order.record_fill(qty, price)
+        events.append(
+            FillEvent(ts, self._seq.next(), order.order_id, order.symbol, order.side, qty, price, fee, liq,
+                      _REASON[order.order_type])
+        )
+
+    def _cancel(self, order: Order, ts: int, reason: str, events: list) -> None:
+        if not order.is_open:
+            return
+        order.transition(OrderStatus.CANCELLED)
+        working = self._working.get(order.symbol)
+        if working and order in working:
+            working.remove(order)
+        events.append(self._order_event(EventKind.ORDER_CANCELLED, order, ts, reason))
+
+    def _arm(self, parent: Order, qty: float, open_: float, ts: int, events: list) -> None:
+        armed = self._armed.get(parent.order_id)
+        if armed is not None:  # a later partial fill of the entry: the legs protect it too
+            for leg in armed.legs.values():
+                leg.quantity = parent.filled
+            return
+        b = parent.bracket
+        assert b is not None
+        legs: dict[OrderType, Order] = {}
+        for leg_type, level in (
+            (OrderType.STOP, b.stop_loss),
+            (OrderType.TAKE_PROFIT, b.take_profit),
+            (OrderType.TRAILING_STOP, b.trailing_distance),
+        ):
+            if math.isnan(level):
+                continue
+            leg = Order(
+                f"{parent.order_id}-{_LEG_SUFFIX[leg_type]}", parent.symbol, -parent.side, parent.filled,
+                leg_type, created_ns=ts, sequence=self._next_order_sequence(), parent_id=parent.order_id,
+                trigger_price=level,
+            )
+            leg.transition(OrderStatus.ACCEPTED)
+            self.orders[leg.order_id] = leg
+            legs[leg_type] = leg
+            events.append(self._order_event(EventKind.ORDER_ACCEPTED, leg, ts, "bracket leg armed"))
+        extreme, trail_stop = math.nan, math.nan
+        if not math.isnan(b.trailing_distance):
+            extreme, trail_stop = trailing_update(parent.side, open_, open_, open_, b.trailing_distance)
+        armed = _ArmedBracket(parent, parent.side, legs, b.stop_loss, b.take_profit, b.trailing_distance,
+                              extreme, trail_stop)
+        self._armed[parent.order_id] = armed
+        self._brackets.setdefault(parent.symbol, []).append(armed)
+
+    def _disarm(self, armed: _ArmedBracket) -> None:
+        self._armed.pop(armed.parent.order_id, None)
+        self._brackets[armed.parent.symbol].remove(armed)
+
+    def _cancel_brackets_against(self, symbol: str, side: int, ts: int, events: list) -> None:
+        for armed in [a for a in self._brackets.get(symbol, ()) if a.direction == -side]:
+            self._disarm(armed)
+            for leg in armed.legs.values():
+                self._cancel(leg, ts, "position changed by an opposite order", events)
+            self._cancel(armed.parent, ts, "position changed by an opposite order", events)

@@ -1,0 +1,242 @@
+"""Landing files into the lake: read, validate the whole file, then merge partition by partition.
+
+Merge rule. The key of a bar is (symbol, timeframe, ts). Files are applied in order, and the bars of
+the file ingested last win for the same key: a later file is a correction. Keys the file does not
+carry are left as they are. ``ingest_files`` orders its files by modification time then name, so
+the newest file wins. Re-ingesting a file that is already in the lake changes nothing: each
+partition's new content is compared with the stored one and the Parquet file is not rewritten
+when they are equal.
+
+Rejection. A file is validated completely before anything is written (a first chunk first, so
+garbage is rejected without reading a large file). A rejected file moves to the quarantine folder
+with a reason report and neither the lake nor the catalog changes. Landing files that were
+ingested stay in the landing folder as the raw archive.
+
+Atomicity is per partition (see ``lake``): a process killed in the middle of a multi-partition
+file leaves every partition either old or new, and re-ingesting the file completes it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from lq_engine.data import catalog
+from lq_engine.data.errors import IngestError
+from lq_engine.data.lake import merge_partition
+from lq_engine.data.normalize import normalize
+from lq_engine.data.paths import DataPaths
+from lq_engine.data.quarantine import file_sha256, quarantine_file
+from lq_engine.data.readers import prepare, read_frame
+from lq_engine.data.schema import BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, month_expr
+from lq_engine.data.validate import validate_bars
+
+__all__ = [
+    "IngestError", "FileScan", "IngestReport", "scan_file", "load_bars", "ingest_file", "ingest_files",
+    "reingest_landing", "landing_files",
+]
+
+LANDING_SUFFIXES = (".csv", ".parquet", ".pq", ".txt")
+_KEY_COLUMNS = ["ts", "symbol", "timeframe"]
+_ALL_COLUMNS = list(BAR_COLUMNS)
+
+
+@dataclass(frozen=True)
+class FileScan:
+    file: str
+    symbols: tuple[str, ...]
+    timeframes: tuple[str, ...]
+    months: tuple[str, ...]
+    rows: int
+    partitions: tuple[PartitionKey, ...]
+
+    @property
+    def timeframe(self) -> str:
+        """The file's timeframe (the first, if it holds several)."""
+        return self.timeframes[0]
+
+
+@dataclass
+class IngestReport:
+    file: str
+    sha256: str
+    rows_read: int
+    rows_new: int = 0
+    rows_replaced: int = 0
+    rows_unchanged: int = 0
+    partitions: list[PartitionKey] = field(default_factory=list)
+    partitions_written: int = 0
+
+
+def _partition_keys(df: pl.DataFrame) -> pl.DataFrame:
+    return df.select("timeframe", "symbol", month_expr(pl.col("ts")).alias("month")).unique()
+
+
+def scan_file(
+    path: Path, *, symbol: str | None = None, timeframe: str | None = None, ts_unit: str | None = None
+) -> FileScan:
+    """A cheap peek (key columns only, values unchecked): symbols, timeframes, months, rows."""
+    path = Path(path)
+    layout, chunk = prepare(path)
+    df = read_frame(path, layout, _KEY_COLUMNS, chunk=chunk if layout.small else None)
+    if df.height == 0:
+        raise IngestError(path, "no data rows")
+    keys = normalize(path, df, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit)
+    parts = _partition_keys(keys).sort("timeframe", "symbol", "month")
+    pk = tuple(PartitionKey(*r) for r in parts.iter_rows())
+    return FileScan(
+        file=str(path),
+        symbols=tuple(sorted(set(parts["symbol"].to_list()))),
+        timeframes=tuple(sorted(set(parts["timeframe"].to_list()))),
+        months=tuple(sorted(set(parts["month"].to_list()))),
+        rows=keys.height,
+        partitions=pk,
+    )
+
+
+def load_bars(
+    path: Path, *, symbol: str | None = None, timeframe: str | None = None, ts_unit: str | None = None
+) -> pl.DataFrame:
+    """The whole file as validated bars (bar schema, file order), or IngestError."""
+    path = Path(path)
+    layout, chunk = prepare(path)
+    if chunk is not None and not layout.small:
+        head = read_frame(path, layout, _ALL_COLUMNS, chunk=chunk)
+        if head.height:
+            head = normalize(path, head, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit, resolve_timeframe=False)
+            validate_bars(path, head)
+    df = read_frame(path, layout, _ALL_COLUMNS, chunk=chunk if layout.small else None)
+    if df.height == 0:
+        raise IngestError(path, "no data rows")
+    bars = normalize(path, df, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit)
+    validate_bars(path, bars)
+    return bars
+
+
+def _wanted(only_partitions: Iterable | None):
+    """Predicate over PartitionKey from PartitionKeys and/or (symbol, month) pairs."""
+    if only_partitions is None:
+        return lambda k: True
+    exact, pairs = set(), set()
+    for p in only_partitions:
+        if isinstance(p, PartitionKey):
+            exact.add(p)
+        else:
+            sym, month = p
+            pairs.add((sym, month))
+    return lambda k: k in exact or (k.symbol, k.month) in pairs
+
+
+def _ingest_one(path: Path, paths: DataPaths, symbol, timeframe, ts_unit, only_partitions) -> IngestReport:
+    path = Path(path)
+    sha = file_sha256(path)
+    try:
+        bars = load_bars(path, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit)
+    except IngestError as e:
+        quarantine_file(path, paths, e, sha256=sha)
+        raise
+    report = IngestReport(file=str(path), sha256=sha, rows_read=bars.height)
+    keep = _wanted(only_partitions)
+    bars = bars.with_columns(month_expr(pl.col("ts")).alias("month"))
+    groups = bars.partition_by(["timeframe", "symbol", "month"], as_dict=True, maintain_order=True)
+    for (tf, sym, month), part in sorted(groups.items()):
+        key = PartitionKey(tf, sym, month)
+        if not keep(key):
+            continue
+        rows = part.select(PARTITION_COLUMNS)
+        if not rows["ts"].is_sorted():
+            rows = rows.sort("ts")
+        c = merge_partition(paths, key, rows)
+        report.rows_new += c.new
+        report.rows_replaced += c.replaced
+        report.rows_unchanged += c.unchanged
+        report.partitions_written += int(c.written)
+        report.partitions.append(key)
+    return report
+
+
+def ingest_file(
+    path: Path,
+    paths: DataPaths,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    ts_unit: str | None = None,
+    only_partitions: Iterable | None = None,
+) -> IngestReport:
+    """Validate ``path`` and merge it into the lake; log it in the catalog.
+
+    ``only_partitions``: PartitionKeys and/or (symbol, month) pairs; other partitions of the file
+    are left alone. Raises IngestError (after quarantining the file) if the file is invalid.
+    """
+    report = _ingest_one(path, paths, symbol, timeframe, ts_unit, only_partitions)
+    catalog.record_ingests(paths, [report])
+    return report
+
+
+def ingest_files(
+    files: Iterable[Path],
+    paths: DataPaths,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    ts_unit: str | None = None,
+    only_partitions: Iterable | None = None,
+    raise_on_reject: bool = True,
+) -> list[IngestReport]:
+    """Ingest files oldest first (mtime, then name), so the newest wins; one catalog write at the end.
+
+    Invalid files are quarantined and skipped; with ``raise_on_reject`` the first IngestError is
+    raised after the other files are in.
+    """
+    files = sorted((Path(f) for f in files), key=lambda f: (f.stat().st_mtime_ns, f.name))
+    only = list(only_partitions) if only_partitions is not None else None
+    reports: list[IngestReport] = []
+    errors: list[IngestError] = []
+    for f in files:
+        try:
+            reports.append(_ingest_one(f, paths, symbol, timeframe, ts_unit, only))
+        except IngestError as e:
+            errors.append(e)
+    catalog.record_ingests(paths, reports)
+    if errors and raise_on_reject:
+        e = errors[0]
+        if len(errors) > 1:
+            e.add_note(f"{len(errors) - 1} more file(s) rejected: " + "; ".join(str(x) for x in errors[1:]))
+        raise e
+    return reports
+
+
+def landing_files(paths: DataPaths) -> list[Path]:
+    if not paths.landing.is_dir():
+        return []
+    return sorted(
+        f for f in paths.landing.iterdir()
+        if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in LANDING_SUFFIXES
+    )
+
+
+def reingest_landing(
+    paths: DataPaths, symbols: Iterable[str] | None = None, months: Iterable[str] | None = None
+) -> list[IngestReport]:
+    """Re-ingest every landing file touching the given symbols x months (None: all), limited to
+    those partitions. Idempotent. Files that cannot even be scanned are quarantined and skipped."""
+    syms = set(symbols) if symbols is not None else None
+    mons = set(months) if months is not None else None
+    touching: list[Path] = []
+    wanted: set = set()
+    for f in landing_files(paths):
+        try:
+            scan = scan_file(f)
+        except IngestError as e:
+            quarantine_file(f, paths, e)
+            continue
+        hits = [k for k in scan.partitions if (syms is None or k.symbol in syms) and (mons is None or k.month in mons)]
+        if hits:
+            touching.append(f)
+            wanted.update(hits)
+    return ingest_files(touching, paths, only_partitions=wanted, raise_on_reject=False)

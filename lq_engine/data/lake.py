@@ -1,0 +1,177 @@
+"""The Parquet lake: one file per (timeframe, symbol, month) partition.
+
+Layout: ``lake/bars/timeframe=<tf>/symbol=<sym>/month=YYYY-MM/data.parquet`` (zstd), holding the
+columns ts, open, high, low, close, volume sorted by ts; symbol, timeframe and month live in the
+path. Writes are atomic: a temporary ``.tmp-*`` file (which no ``*.parquet`` glob matches) is
+written, flushed and fsynced in the partition folder and then renamed over the old file, so a
+reader sees the old or the new file, never a partial one. Each read-merge-write holds the
+partition's lock (``lake/.locks``), and stale temporary files left by a killed writer are removed
+by the next writer of that partition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from lq_engine.data.locks import file_lock
+from lq_engine.data.paths import DataPaths
+from lq_engine.data.schema import BAR_COLUMNS, PARTITION_COLUMNS, PARTITION_SCHEMA, PartitionKey, month_of_ns
+
+PART_FILE = "data.parquet"
+TMP_PREFIX = ".tmp-"
+# Test hook: seconds to sleep between writing the temporary file and renaming it (kill tests).
+SLEEP_ENV = "LQ_TEST_SLEEP_BEFORE_RENAME"
+
+
+def bars_root(paths: DataPaths) -> Path:
+    return paths.lake / "bars"
+
+
+def partition_dir(paths: DataPaths, key: PartitionKey) -> Path:
+    return bars_root(paths) / f"timeframe={key.timeframe}" / f"symbol={key.symbol}" / f"month={key.month}"
+
+
+def partition_file(paths: DataPaths, key: PartitionKey) -> Path:
+    return partition_dir(paths, key) / PART_FILE
+
+
+def lock_path(paths: DataPaths, key: PartitionKey) -> Path:
+    return paths.lake / ".locks" / f"{key.timeframe}__{key.symbol}__{key.month}.lock"
+
+
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def clean_stale_temps(d: Path) -> int:
+    """Remove leftover temporary files in ``d`` (call with the partition lock held)."""
+    n = 0
+    for p in d.glob(f"{TMP_PREFIX}*"):
+        p.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+def write_atomic(df: pl.DataFrame, target: Path) -> None:
+    """Write ``df`` as zstd Parquet to ``target`` via temp file + fsync + rename."""
+    d = target.parent
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / f"{TMP_PREFIX}{uuid.uuid4().hex}.partial"
+    try:
+        with open(tmp, "wb") as f:
+            df.write_parquet(f, compression="zstd", statistics=True)
+            f.flush()
+            os.fsync(f.fileno())
+        pause = os.environ.get(SLEEP_ENV)
+        if pause:
+            time.sleep(float(pause))
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(d)
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    new: int
+    replaced: int
+    unchanged: int
+    written: bool
+
+
+def merge_partition(paths: DataPaths, key: PartitionKey, rows: pl.DataFrame) -> MergeCounts:
+    """Merge ``rows`` (partition columns, sorted by ts) into the partition; the incoming rows win.
+
+    The file is rewritten only if its content changes.
+    """
+    target = partition_file(paths, key)
+    with file_lock(lock_path(paths, key)):
+        if target.parent.exists():
+            clean_stale_temps(target.parent)
+        if not target.exists():
+            write_atomic(rows, target)
+            return MergeCounts(rows.height, 0, 0, True)
+        old = pl.read_parquet(target)
+        if old.equals(rows):
+            return MergeCounts(0, 0, rows.height, False)
+        j = rows.join(old, on="ts", how="left", suffix="_old")
+        present = j["open_old"].is_not_null()
+        same = present
+        for c in PARTITION_COLUMNS[1:]:
+            same = same & (j[c] == j[f"{c}_old"])
+        n_present = int(present.sum())
+        n_same = int(same.sum())
+        n_new = rows.height - n_present
+        n_replaced = n_present - n_same
+        if n_new == 0 and n_replaced == 0:
+            return MergeCounts(0, 0, n_same, False)
+        merged = pl.concat([old.join(rows.select("ts"), on="ts", how="anti"), rows]).sort("ts")
+        write_atomic(merged, target)
+        return MergeCounts(n_new, n_replaced, n_same, True)
+
+
+def visible_parquet_files(paths: DataPaths) -> list[Path]:
+    """Every Parquet file a reader of the lake can see (what the catalog's glob matches)."""
+    return sorted(bars_root(paths).glob("timeframe=*/symbol=*/month=*/*.parquet"))
+
+
+def _key_of(f: Path) -> PartitionKey:
+    month, sym, tf = (p.name.split("=", 1)[1] for p in (f.parent, f.parent.parent, f.parent.parent.parent))
+    return PartitionKey(tf, sym, month)
+
+
+def list_partitions(paths: DataPaths) -> list[PartitionKey]:
+    return sorted({_key_of(f) for f in visible_parquet_files(paths)})
+
+
+def lake_fingerprint(paths: DataPaths) -> str:
+    """sha256 over the relative paths and bytes of every visible Parquet file."""
+    h = hashlib.sha256()
+    root = bars_root(paths)
+    for f in visible_parquet_files(paths):
+        h.update(str(f.relative_to(root)).encode() + b"\0")
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def read_bars(
+    paths: DataPaths,
+    symbols: list[str] | None = None,
+    timeframe: str | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+) -> pl.DataFrame:
+    """Bars from the lake in the bar schema, sorted by (symbol, timeframe, ts); ``end_ns`` exclusive."""
+    lo = month_of_ns(start_ns) if start_ns is not None else None
+    hi = month_of_ns(end_ns) if end_ns is not None else None
+    want = set(symbols) if symbols is not None else None
+    frames = []
+    for f in visible_parquet_files(paths):
+        k = _key_of(f)
+        if (timeframe is not None and k.timeframe != timeframe) or (want is not None and k.symbol not in want):
+            continue
+        if (lo is not None and k.month < lo) or (hi is not None and k.month > hi):
+            continue
+        df = pl.read_parquet(f)
+        frames.append(df.with_columns(pl.lit(k.symbol).alias("symbol"), pl.lit(k.timeframe).alias("timeframe")))
+    if not frames:
+        return pl.DataFrame(schema={c: (pl.String if c in ("symbol", "timeframe") else PARTITION_SCHEMA[c])
+                                    for c in BAR_COLUMNS})
+    out = pl.concat(frames).select(BAR_COLUMNS)
+    if start_ns is not None:
+        out = out.filter(pl.col("ts") >= start_ns)
+    if end_ns is not None:
+        out = out.filter(pl.col("ts") < end_ns)
+    return out.sort("symbol", "timeframe", "ts")

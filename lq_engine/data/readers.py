@@ -1,0 +1,260 @@
+"""Reading landing files (CSV or Parquet) into frames with canonical column names.
+
+Files are sniffed before they are read: the first 64 KiB decide whether a file is empty, binary,
+Parquet or delimited text, which separator it uses, whether it has a header (and if not, whether it
+is the 12-column Binance kline layout or plain ``ts,open,high,low,close,volume``), and which columns
+map to the bar fields. Only then is the first chunk (1 MiB) parsed, so garbage is rejected before
+the whole file is read. Column names are matched case-insensitively against the aliases below.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from lq_engine.data.errors import IngestError
+
+SNIFF_BYTES = 64 * 1024
+CHUNK_BYTES = 1024 * 1024
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "ts": ("ts", "timestamp", "datetime", "open_time", "opentime", "time", "date", "date_time",
+           "timestamp_utc", "time_utc", "t"),
+    "open": ("open", "o", "open_price", "openprice"),
+    "high": ("high", "h", "high_price", "highprice"),
+    "low": ("low", "l", "low_price", "lowprice"),
+    "close": ("close", "c", "close_price", "closeprice", "last"),
+    "volume": ("volume", "vol", "v", "base_volume", "volume_base", "qty"),
+    "symbol": ("symbol", "ticker", "pair", "instrument", "sym", "asset"),
+    "timeframe": ("timeframe", "interval", "tf", "resolution", "bar_interval"),
+}
+REQUIRED = ("ts", "open", "high", "low", "close", "volume")
+BINANCE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
+                   "trades", "taker_buy_base", "taker_buy_quote", "ignore")
+_SEPARATORS = (",", ";", "\t", "|")
+_INT_RE = re.compile(r"^\s*-?\d+\s*$")
+_FLOAT_RE = re.compile(r"^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().strip('"').lower())
+
+
+def map_columns(names: list[str]) -> dict[str, str]:
+    """canonical field -> source column name (first alias in priority order wins)."""
+    by_norm: dict[str, str] = {}
+    for n in names:
+        by_norm.setdefault(_norm(n), n)
+    out = {}
+    for canon, aliases in ALIASES.items():
+        for a in aliases:
+            if a in by_norm:
+                out[canon] = by_norm[a]
+                break
+    return out
+
+
+def require_columns(file: Path, colmap: dict[str, str], names: list[str]) -> None:
+    missing = [c for c in REQUIRED if c not in colmap]
+    if missing:
+        shown = ", ".join(repr(n) for n in names[:20]) + (", ..." if len(names) > 20 else "")
+        raise IngestError(
+            file,
+            f"missing column(s) {', '.join(repr(m) for m in missing)} (found: {shown})",
+            field=missing[0],
+        )
+
+
+@dataclass
+class Layout:
+    """How to read one file: kind, CSV options and the column mapping."""
+
+    kind: str  # "csv" | "parquet"
+    colmap: dict[str, str]  # canonical -> source column name
+    has_header: bool = True
+    separator: str = ","
+    all_columns: list[str] = field(default_factory=list)  # header names, or column_1.. if headerless
+    ts_dtype: pl.DataType = field(default_factory=pl.String)
+    binance: bool = False
+    small: bool = False  # the first chunk is the whole file
+
+
+def _looks_binary(head: bytes) -> bool:
+    if b"\x00" in head:
+        return True
+    text = head.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") + sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n\x0c")
+    return bad > max(2, len(text) // 100)
+
+
+def sniff(path: Path) -> Layout:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError as e:
+        raise IngestError(path, f"cannot read file: {e.strerror or e}") from None
+    if size == 0:
+        raise IngestError(path, "file is empty")
+    if head[:4] == b"PAR1":
+        return _sniff_parquet(path)
+    if _looks_binary(head):
+        raise IngestError(path, "binary file: neither CSV text nor Parquet")
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    nl = head.find(b"\n")
+    if nl < 0 and size > len(head):
+        raise IngestError(path, f"no line break in the first {SNIFF_BYTES // 1024} KiB: not a CSV file")
+    first = head[: nl if nl >= 0 else len(head)].decode("utf-8", errors="replace").rstrip("\r")
+    if not first.strip():
+        raise IngestError(path, "first line is empty: expected a header or a data row", row=None)
+    sep = max(_SEPARATORS, key=first.count)
+    if first.count(sep) == 0:
+        raise IngestError(path, "cannot find a column separator (, ; tab |) in the first line")
+    raw_cells = [c[1:-1] if len(c) >= 2 and c[0] == c[-1] == '"' else c for c in first.split(sep)]
+    cells = [c.strip() for c in raw_cells]
+    headerless = all(_FLOAT_RE.match(c) for c in cells if c) and bool(cells[0])
+    if headerless:
+        if len(cells) == len(BINANCE_COLUMNS):
+            names = list(BINANCE_COLUMNS)
+            binance = True
+        elif len(cells) == 6:
+            names = list(REQUIRED)
+            binance = False
+        else:
+            raise IngestError(
+                path,
+                f"headerless file with {len(cells)} columns: expected a header row, the 12-column "
+                "Binance kline layout or 6 columns ts,open,high,low,close,volume",
+            )
+        positional = [f"column_{i + 1}" for i in range(len(names))]
+        colmap = {c: positional[names.index(src)] for c, src in map_columns(names).items()}
+        ts_dtype = pl.Int64 if _INT_RE.match(cells[0]) else pl.Float64
+        layout = Layout("csv", colmap, has_header=False, separator=sep, all_columns=positional,
+                        ts_dtype=ts_dtype, binance=binance)
+    else:
+        colmap = map_columns(raw_cells)
+        require_columns(path, colmap, cells)
+        layout = Layout("csv", colmap, has_header=True, separator=sep, all_columns=raw_cells)
+    layout.small = size <= CHUNK_BYTES
+    return layout
+
+
+def _sniff_parquet(path: Path) -> Layout:
+    try:
+        schema = pq.read_schema(path)
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        raise IngestError(path, f"not a readable Parquet file: {e}") from None
+    colmap = map_columns(list(schema.names))
+    require_columns(path, colmap, list(schema.names))
+    return Layout("parquet", colmap)
+
+
+def _csv_options(layout: Layout, wanted: list[str], ts_dtype: pl.DataType) -> dict:
+    src = [layout.colmap[c] for c in wanted]
+    dtypes = {layout.colmap[c]: (ts_dtype if c == "ts" else pl.String if c in ("symbol", "timeframe") else pl.Float64)
+              for c in wanted}
+    opts = dict(separator=layout.separator, has_header=layout.has_header, columns=src, raise_if_empty=False)
+    if layout.has_header:
+        opts.update(schema_overrides=dtypes, infer_schema=False)
+    else:
+        opts["schema"] = {c: dtypes.get(c, pl.String) for c in layout.all_columns}
+    return opts
+
+
+def _text_options(layout: Layout, wanted: list[str]) -> dict:
+    opts = _csv_options(layout, wanted, pl.String)
+    if layout.has_header:
+        opts["schema_overrides"] = {layout.colmap[c]: pl.String for c in wanted}
+    else:
+        opts["schema"] = {c: pl.String for c in layout.all_columns}
+    return opts
+
+
+def first_chunk(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        data = f.read(CHUNK_BYTES)
+        more = f.read(1)
+    if more:
+        cut = data.rfind(b"\n")
+        data = data[: cut + 1] if cut > 0 else data
+    return data
+
+
+def _decide_ts_dtype(path: Path, layout: Layout, chunk: bytes) -> pl.DataType:
+    """Integer epochs, float epochs or text, from the first chunk's ts column."""
+    if not layout.has_header:
+        return layout.ts_dtype
+    try:
+        sample = pl.read_csv(io.BytesIO(chunk), **_text_options(layout, ["ts"]), n_rows=1000)
+    except pl.exceptions.PolarsError as e:
+        raise IngestError(path, f"cannot parse as CSV: {str(e).strip().splitlines()[0][:300]}") from None
+    vals = [v for v in sample.to_series().to_list() if v is not None and v.strip()]
+    if vals and all(_INT_RE.match(v) for v in vals):
+        return pl.Int64
+    if vals and all(_FLOAT_RE.match(v) for v in vals):
+        return pl.Float64
+    return pl.String
+
+
+def read_frame(path: Path, layout: Layout, wanted: list[str], *, chunk: bytes | None = None) -> pl.DataFrame:
+    """The ``wanted`` canonical columns present in the file (from ``chunk`` bytes if given)."""
+    wanted = [c for c in wanted if c in layout.colmap]
+    if layout.kind == "parquet":
+        try:
+            df = pl.read_parquet(path, columns=[layout.colmap[c] for c in wanted])
+        except Exception as e:
+            raise IngestError(path, f"not a readable Parquet file: {e}") from None
+        return df.rename({layout.colmap[c]: c for c in wanted})
+    src = io.BytesIO(chunk) if chunk is not None else path
+    opts = _csv_options(layout, wanted, layout.ts_dtype)
+    try:
+        df = pl.read_csv(src, **opts)
+    except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, pl.exceptions.NoDataError,
+            pl.exceptions.ShapeError, pl.exceptions.InvalidOperationError) as e:
+        raise _locate_csv_error(path, layout, wanted, src, e) from None
+    return df.rename({layout.colmap[c]: c for c in wanted})
+
+
+def _locate_csv_error(path: Path, layout: Layout, wanted: list[str], src, err: Exception) -> IngestError:
+    """Re-read as text to name the first cell that does not parse as its type."""
+    if isinstance(src, io.BytesIO):
+        src.seek(0)
+    try:
+        raw = pl.read_csv(src, **_text_options(layout, wanted))
+    except Exception:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return IngestError(path, f"cannot parse as CSV: {first[:300]}")
+    raw = raw.rename({layout.colmap[c]: c for c in wanted})
+    for c in wanted:
+        if c in ("symbol", "timeframe"):
+            continue
+        s = raw[c]
+        target = layout.ts_dtype if c == "ts" else pl.Float64
+        if target == pl.String:
+            continue
+        bad = s.is_not_null() & s.str.strip_chars().cast(target, strict=False).is_null()
+        if bad.any():
+            idx = bad.arg_true()
+            i = int(idx[0])
+            what = "an integer epoch" if (c == "ts" and target == pl.Int64) else "a number"
+            return IngestError(path, f"{c} {s[i]!r} is not {what}", row=i + 1, field=c,
+                               rows_affected=len(idx))
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return IngestError(path, f"cannot parse as CSV: {first[:300]}")
+
+
+def prepare(path: Path) -> tuple[Layout, bytes | None]:
+    """Sniff, decide the timestamp type and return the first chunk (CSV) for early validation."""
+    layout = sniff(path)
+    if layout.kind != "csv":
+        return layout, None
+    chunk = first_chunk(path)
+    layout.ts_dtype = _decide_ts_dtype(path, layout, chunk)
+    return layout, chunk

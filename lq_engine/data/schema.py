@@ -1,0 +1,102 @@
+"""The bar schema, partition keys and timeframe arithmetic.
+
+A timeframe is ``<n><unit>`` with unit ``s``, ``m``, ``h``, ``d`` or ``w`` (``"1m"``, ``"15m"``,
+``"1h"``, ``"1d"``). Canonical spelling uses the largest unit that divides the interval evenly, so
+60 seconds is ``"1m"`` and 24 hours is ``"1d"``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import polars as pl
+
+BAR_COLUMNS: tuple[str, ...] = ("symbol", "timeframe", "ts", "open", "high", "low", "close", "volume")
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+VALUE_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
+BAR_SCHEMA: dict[str, pl.DataType] = {
+    "symbol": pl.String(),
+    "timeframe": pl.String(),
+    "ts": pl.Int64(),
+    **{c: pl.Float64() for c in VALUE_COLUMNS},
+}
+# What one lake partition file holds: symbol, timeframe and month live in the hive path.
+PARTITION_COLUMNS: tuple[str, ...] = ("ts", *VALUE_COLUMNS)
+PARTITION_SCHEMA: dict[str, pl.DataType] = {c: BAR_SCHEMA[c] for c in PARTITION_COLUMNS}
+
+CALENDARS = ("24/7", "equities")
+NS_PER_SECOND = 1_000_000_000
+_UNIT_NS = {"s": NS_PER_SECOND, "m": 60 * NS_PER_SECOND, "h": 3600 * NS_PER_SECOND,
+            "d": 86400 * NS_PER_SECOND, "w": 7 * 86400 * NS_PER_SECOND}
+_TIMEFRAME_RE = re.compile(r"^([1-9][0-9]*)([smhdw])$")
+# Symbols become directory names in the lake, so they are restricted to a safe alphabet.
+SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+_YEAR_NS = 365 * 86400 * NS_PER_SECOND
+_EQUITY_DAYS = 252
+_EQUITY_SESSION_NS = int(6.5 * 3600 * NS_PER_SECOND)
+
+
+@dataclass(frozen=True, order=True)
+class PartitionKey:
+    timeframe: str
+    symbol: str
+    month: str  # 'YYYY-MM'
+
+    def __str__(self) -> str:
+        return f"{self.timeframe}/{self.symbol}/{self.month}"
+
+
+def timeframe_to_ns(timeframe: str) -> int:
+    """``"1m"`` -> 60_000_000_000. Raises ValueError for anything that is not ``<n><s|m|h|d|w>``."""
+    m = _TIMEFRAME_RE.match(timeframe or "")
+    if not m:
+        raise ValueError(f"timeframe {timeframe!r} is not of the form <n><s|m|h|d|w>, e.g. '1m', '1h', '1d'")
+    return int(m.group(1)) * _UNIT_NS[m.group(2)]
+
+
+def ns_to_timeframe(interval_ns: int) -> str:
+    """The canonical timeframe of an interval, or ValueError if it is not a whole number of seconds."""
+    if interval_ns <= 0 or interval_ns % NS_PER_SECOND:
+        raise ValueError(f"interval of {interval_ns} ns is not a positive whole number of seconds")
+    for unit in ("w", "d", "h", "m", "s"):
+        if interval_ns % _UNIT_NS[unit] == 0:
+            return f"{interval_ns // _UNIT_NS[unit]}{unit}"
+    raise AssertionError("unreachable")
+
+
+def canonical_timeframe(timeframe: str) -> str:
+    """``"60s"`` -> ``"1m"``; validates the spelling."""
+    return ns_to_timeframe(timeframe_to_ns(timeframe.strip()))
+
+
+def periods_per_year(timeframe: str, calendar: str) -> float:
+    """Bars per year: 24/7 counts 365 days of 24 hours (1m -> 525600); equities count 252 sessions
+    of 6.5 hours (1d -> 252, 1h -> 1638), and weekly bars 52."""
+    tf = timeframe_to_ns(timeframe)
+    if calendar == "24/7":
+        return _YEAR_NS / tf
+    if calendar == "equities":
+        if tf >= _UNIT_NS["w"]:
+            return 52.0 * _UNIT_NS["w"] / tf
+        if tf >= _UNIT_NS["d"]:
+            return _EQUITY_DAYS * _UNIT_NS["d"] / tf
+        return _EQUITY_DAYS * _EQUITY_SESSION_NS / tf
+    raise ValueError(f"calendar {calendar!r} is not one of {CALENDARS}")
+
+
+def month_of_ns(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, tz=timezone.utc).strftime("%Y-%m")
+
+
+def format_ns(ts_ns: int) -> str:
+    """ISO-8601 UTC text of a nanosecond epoch (for messages and metadata)."""
+    secs, ns = divmod(int(ts_ns), NS_PER_SECOND)
+    base = datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{ns:09d}Z".replace(".000000000Z", "Z")
+
+
+def month_expr(ts: pl.Expr) -> pl.Expr:
+    """'YYYY-MM' of an int64 ns epoch column."""
+    return pl.from_epoch(ts, time_unit="ns").dt.strftime("%Y-%m")

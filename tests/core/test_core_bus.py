@@ -1,0 +1,103 @@
+import pytest
+
+from lq_engine.core.bus import MessageBus, NoEndpointError, NoResponderError, pattern_matches
+
+
+@pytest.mark.parametrize(
+    "pattern,topic,ok",
+    [
+        ("data.bars.*", "data.bars.BTC", True),
+        ("data.bars.*", "data.bars", False),
+        ("data.bars.*", "data.bars.BTC.1m", False),
+        ("data.*.BTC", "data.bars.BTC", True),
+        ("data.#", "data", True),
+        ("data.#", "data.bars.BTC.1m", True),
+        ("#.BTC", "data.bars.BTC", True),
+        ("#", "anything.at.all", True),
+        ("event.MARKET", "event.MARKET", True),
+        ("event.MARKET", "event.FILL", False),
+    ],
+)
+def test_pattern_matching(pattern, topic, ok):
+    assert pattern_matches(pattern, topic) is ok
+
+
+def test_priority_then_subscription_order():
+    bus = MessageBus()
+    seen = []
+    bus.subscribe("a.*", lambda m: seen.append("low"), priority=0)
+    bus.subscribe("a.b", lambda m: seen.append("high"), priority=10)
+    bus.subscribe("#", lambda m: seen.append("low2"), priority=0)
+    bus.publish("a.b", 1)
+    assert seen == ["high", "low", "low2"]
+
+
+def test_route_cache_invalidated_on_subscribe_and_unsubscribe():
+    bus = MessageBus()
+    got = []
+    bus.publish("x.y", 0)  # resolves (and caches) an empty route
+    sub = bus.subscribe("x.*", got.append)
+    bus.publish("x.y", 1)
+    bus.unsubscribe(sub)
+    bus.publish("x.y", 2)
+    assert got == [1]
+    assert bus.published_by_topic() == {"x.y": 3}
+    assert bus.delivered == 1
+    with pytest.raises(KeyError):
+        bus.unsubscribe(sub)
+
+
+def test_failing_handler_is_isolated_counted_and_reported():
+    bus = MessageBus(error_topic="bus.errors")
+    got, errors = [], []
+    bus.subscribe("t", lambda m: 1 / 0, priority=5)
+    bus.subscribe("t", got.append)
+    bus.subscribe("bus.errors", errors.append)
+    bus.subscribe("bus.errors", lambda m: 1 / 0)  # must not recurse
+    bus.publish("t", "hello")
+    assert got == ["hello"]
+    assert bus.failed == 2
+    assert len(errors) == 1 and "ZeroDivisionError" in errors[0].error and errors[0].topic == "t"
+    assert len(bus.errors) == 2
+    assert bus.delivered == 2  # got.append + errors.append
+
+
+def test_publish_rejects_patterns():
+    with pytest.raises(ValueError, match="concrete topic"):
+        MessageBus().publish("a.*", 1)
+
+
+def test_point_to_point_exactly_one_handler():
+    bus = MessageBus()
+    got = []
+    bus.register_endpoint("exec", got.append)
+    with pytest.raises(ValueError, match="already has a handler"):
+        bus.register_endpoint("exec", got.append)
+    assert bus.send("exec", 1) is True
+    assert got == [1]
+    with pytest.raises(NoEndpointError, match="'nowhere'"):
+        bus.send("nowhere", 1)
+    bus.register_endpoint("bad", lambda m: 1 / 0)
+    assert bus.send("bad", 1) is False and bus.failed == 1
+
+
+def test_request_response_correlation_timeout_and_missing_responder():
+    bus = MessageBus()
+    bus.register_responder("price", lambda req: (req.payload, req.correlation_id))
+    r1 = bus.request("price", "BTC")
+    r2 = bus.request("price", "ETH")
+    assert r1.value == ("BTC", r1.correlation_id) and r1.correlation_id != r2.correlation_id
+    with pytest.raises(NoResponderError, match="'nobody'"):
+        bus.request("nobody", 1)
+
+    def slow(req):
+        import time
+
+        time.sleep(0.02)
+        return 1
+
+    bus.register_responder("slow", slow)
+    assert bus.request("slow", 0, timeout_s=0.001) is None
+    assert bus.timeouts == 1
+    bus.register_responder("broken", lambda req: 1 / 0)
+    assert bus.request("broken", 0) is None and bus.failed == 1

@@ -1,0 +1,252 @@
+"""Frozen datasets: one universe (symbols, timeframe, date range) as contiguous read-only arrays.
+
+On disk: ``frozen/<name>/<hash16>/`` holding ``ts.npy`` (int64 ns), ``open/high/low/close/volume.npy``
+(float64), ``offsets.npy`` (int64, symbol k owns rows ``offsets[k]:offsets[k+1]``) and
+``manifest.json``. Rows are sorted by (symbol, ts), symbols sorted. The folder is built under a
+temporary name and renamed into place, so it is complete or absent; arrays load memory-mapped
+read-only. The content hash is sha256 over the spec and the canonical bytes of every array (never
+over wall-clock time): identical inputs give the identical hash, which is the Dagster data version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from lq_engine.data.guards import freeze
+from lq_engine.data.lake import read_bars
+from lq_engine.data.paths import DataPaths
+from lq_engine.data.schema import NS_PER_SECOND, canonical_timeframe, format_ns
+
+ARRAY_NAMES = ("ts", "open", "high", "low", "close", "volume")
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class UniverseSpec:
+    """``start``/``end``: inclusive UTC days 'YYYY-MM-DD' (None: everything in the lake)."""
+
+    name: str
+    symbols: tuple[str, ...]
+    timeframe: str
+    start: str | None = None
+    end: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "symbols", tuple(sorted(set(self.symbols))))
+        object.__setattr__(self, "timeframe", canonical_timeframe(self.timeframe))
+        if not self.symbols:
+            raise ValueError(f"universe {self.name!r}: no symbols")
+
+    def bounds_ns(self) -> tuple[int | None, int | None]:
+        """[start, end) in ns: the end day is included."""
+        def day(s: str) -> int:
+            d = date.fromisoformat(s)
+            return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()) * NS_PER_SECOND
+        lo = day(self.start) if self.start else None
+        hi = day(self.end) + 86400 * NS_PER_SECOND if self.end else None
+        return lo, hi
+
+    def canonical(self) -> dict:
+        return {"name": self.name, "symbols": list(self.symbols), "timeframe": self.timeframe,
+                "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class FrozenArrays:
+    symbols: tuple[str, ...]
+    offsets: np.ndarray
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.offsets[-1])
+
+
+def freeze_frame(df: pl.DataFrame) -> FrozenArrays:
+    """Bars (symbol, ts, open..volume) to read-only contiguous arrays sorted by (symbol, ts).
+
+    Raises ValueError if timestamps repeat within a symbol. Pure and in-memory.
+    """
+    missing = [c for c in ("symbol", *ARRAY_NAMES) if c not in df.columns]
+    if missing:
+        raise ValueError(f"freeze_frame: missing columns {missing}")
+    sym = df["symbol"]
+    if not (sym.is_sorted() and _ts_sorted_within(df)):
+        df = df.sort("symbol", "ts")
+        sym = df["symbol"]
+    counts = sym.rle().struct.unnest()
+    symbols = tuple(counts["value"].to_list())
+    if len(set(symbols)) != len(symbols):
+        raise AssertionError("symbols not grouped after sort")
+    offsets = np.zeros(len(symbols) + 1, dtype=np.int64)
+    np.cumsum(counts["len"].to_numpy(), out=offsets[1:])
+    arrays = {}
+    for c in ARRAY_NAMES:
+        dtype = np.int64 if c == "ts" else np.float64
+        arrays[c] = freeze(np.ascontiguousarray(df[c].to_numpy(), dtype=dtype))
+    ts = arrays["ts"]
+    if len(ts) > 1:
+        step = np.diff(ts)
+        bounds = offsets[1:-1] - 1  # diff index across a symbol boundary
+        ok = step > 0
+        ok[bounds[(bounds >= 0) & (bounds < len(step))]] = True
+        if not ok.all():
+            i = int(np.argmin(ok)) + 1
+            k = int(np.searchsorted(offsets, i, side="right") - 1)
+            raise ValueError(f"freeze_frame: duplicate timestamp {format_ns(ts[i])} for {symbols[k]}")
+    return FrozenArrays(symbols, freeze(offsets), arrays)
+
+
+def _ts_sorted_within(df: pl.DataFrame) -> bool:
+    return df.select((pl.col("ts").diff().over("symbol").fill_null(1) > 0).all()).item()
+
+
+def content_hash(spec: UniverseSpec, fa: FrozenArrays) -> str:
+    h = hashlib.sha256()
+    h.update(f"lq-frozen-v{FORMAT_VERSION}\0".encode())
+    h.update(json.dumps(spec.canonical(), sort_keys=True, separators=(",", ":")).encode() + b"\0")
+    h.update(json.dumps(list(fa.symbols)).encode() + b"\0")
+    for name, a in (("offsets", fa.offsets), *((n, fa.arrays[n]) for n in ARRAY_NAMES)):
+        le = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        h.update(f"{name}:{le.dtype.str}:{le.shape[0]}\0".encode())
+        h.update(memoryview(np.ascontiguousarray(le)).cast("B"))
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class SymbolSeries:
+    symbol: str
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+
+@dataclass(frozen=True)
+class FrozenDataset:
+    folder: Path
+    name: str
+    content_hash: str
+    symbols: tuple[str, ...]
+    timeframe: str
+    offsets: np.ndarray
+    arrays: dict[str, np.ndarray] = field(repr=False)
+    spec: UniverseSpec = field(repr=False)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name in ARRAY_NAMES:
+            return self.arrays[name]
+        raise AttributeError(name)
+
+    def index(self, symbol: str) -> int:
+        try:
+            return self.symbols.index(symbol)
+        except ValueError:
+            raise KeyError(f"{symbol!r} is not in frozen dataset {self.name} (has {list(self.symbols)})") from None
+
+    def series(self, symbol: str) -> SymbolSeries:
+        """Read-only contiguous views of one symbol's rows."""
+        k = self.index(symbol)
+        a, b = int(self.offsets[k]), int(self.offsets[k + 1])
+        return SymbolSeries(symbol, *(self.arrays[n][a:b] for n in ARRAY_NAMES))
+
+    def symbol_span(self, symbol: str) -> tuple[str, str]:
+        """(first bar, last bar) as ISO-8601 UTC text."""
+        s = self.series(symbol)
+        return format_ns(int(s.ts[0])), format_ns(int(s.ts[-1]))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_folder(tmp: Path, spec: UniverseSpec, fa: FrozenArrays, digest: str) -> None:
+    tmp.mkdir(parents=True)
+    for name, a in (("offsets", fa.offsets), *((n, fa.arrays[n]) for n in ARRAY_NAMES)):
+        with open(tmp / f"{name}.npy", "wb") as f:
+            np.save(f, np.ascontiguousarray(a), allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "content_hash": digest,
+        "spec": spec.canonical(),
+        "symbols": list(fa.symbols),
+        "n_rows": fa.n_rows,
+        "arrays": {n: str(fa.arrays[n].dtype) for n in ARRAY_NAMES},
+        "first_ts": format_ns(int(fa.arrays["ts"].min())) if fa.n_rows else None,
+        "last_ts": format_ns(int(fa.arrays["ts"].max())) if fa.n_rows else None,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    _fsync(tmp / "manifest.json")
+    _fsync(tmp)
+
+
+def build_frozen(paths: DataPaths, spec: UniverseSpec) -> FrozenDataset:
+    """Read the universe from the lake and freeze it (reusing the folder if the hash exists)."""
+    lo, hi = spec.bounds_ns()
+    df = read_bars(paths, symbols=list(spec.symbols), timeframe=spec.timeframe, start_ns=lo, end_ns=hi)
+    absent = sorted(set(spec.symbols) - set(df["symbol"].unique().to_list()))
+    if absent:
+        raise ValueError(f"universe {spec.name!r}: no {spec.timeframe} bars in the lake for {absent}")
+    fa = freeze_frame(df)
+    digest = content_hash(spec, fa)
+    base = paths.frozen / spec.name
+    final = base / digest[:16]
+    if not (final / "manifest.json").exists():
+        base.mkdir(parents=True, exist_ok=True)
+        for stale in base.glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = base / f".tmp-{uuid.uuid4().hex}"
+        try:
+            _write_folder(tmp, spec, fa, digest)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not (final / "manifest.json").exists():  # not a concurrent twin: a real failure
+                    raise
+            _fsync(base)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return load_frozen(final)
+
+
+def load_frozen(folder: Path, *, verify: bool = False) -> FrozenDataset:
+    """Open a frozen dataset folder; arrays are memory-mapped read-only. ``verify`` re-hashes."""
+    folder = Path(folder)
+    try:
+        m = json.loads((folder / "manifest.json").read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{folder}: not a frozen dataset (no manifest.json)") from None
+    arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in ARRAY_NAMES}
+    offsets = np.load(folder / "offsets.npy", mmap_mode="r", allow_pickle=False)
+    s = m["spec"]
+    spec = UniverseSpec(s["name"], tuple(s["symbols"]), s["timeframe"], s["start"], s["end"])
+    ds = FrozenDataset(folder, spec.name, m["content_hash"], tuple(m["symbols"]), spec.timeframe,
+                       offsets, arrays, spec)
+    if verify:
+        actual = content_hash(spec, FrozenArrays(ds.symbols, offsets, arrays))
+        if actual != m["content_hash"]:
+            raise ValueError(f"{folder}: content hash mismatch (manifest {m['content_hash'][:16]}, "
+                             f"arrays {actual[:16]}): the dataset was modified")
+    return ds

@@ -1,0 +1,281 @@
+"""The one definition of every performance metric, used by kernels, replay, optimizer and reports.
+
+Conventions (stated once, here):
+- ``returns`` are per-bar simple returns r_1..r_n of the equity curve (one fewer than bars);
+  equity starts at 1 and is ``cumprod(1 + r)``.
+- Annualization: ``periods_per_year`` from the bar interval and calendar (``periods_per_year``).
+- Sharpe = mean / std(ddof=1) * sqrt(ppy); Sortino = mean / sqrt(mean(min(r, 0)^2)) * sqrt(ppy)
+  (downside deviation over ALL returns); volatility = std(ddof=1) * sqrt(ppy).
+- CAGR by elapsed time: growth ** (1 / years) - 1 with years = n_returns / ppy.
+- Max drawdown = max (peak - equity) / peak with the starting equity as the first peak; its
+  duration = the longest run of bars spent strictly below the running peak.
+- Win rate and profit factor are over trades: a trade runs from the open where it is filled (value
+  V0 = equity there after the previous trade's exit fee) to the open where it is closed (V1 =
+  equity there after its own exit fee), or to the last close if still open; its return is V1/V0-1.
+  Win rate = winning trades / trades; profit factor = sum of trade gains / sum of |trade losses|.
+- Trade count = number of runs of constant non-zero held position (a reversal starts a new one);
+  exposure = share of bars with a non-zero held position; turnover = sum |change of position|
+  (in units of equity, so fees = cost * turnover).
+- Undefined ratios (zero denominator) are 0.0, except profit factor with gains and no loss (inf).
+
+Kernels do not compute these formulas: they stream the accumulators ``ACC_*`` in one pass and
+``finalize`` turns them into metrics, so the arithmetic lives only here. ``summarize`` computes the
+same metrics from whole arrays (the reference); tests keep them within ``STREAMING_RTOL``.
+Overfitting controls: ``deflated_sharpe_ratio`` (Bailey & Lopez de Prado 2014) and
+``probability_of_backtest_overfitting`` (CSCV, Bailey, Borwein, Lopez de Prado & Zhu 2017).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from statistics import NormalDist
+
+import numpy as np
+
+METRIC_NAMES = (
+    "total_return", "cagr", "sharpe", "sortino", "volatility", "max_drawdown",
+    "max_drawdown_duration", "calmar", "win_rate", "profit_factor", "trade_count",
+    "exposure", "turnover",
+)
+
+# streaming accumulator columns (one row per parameter set), filled by every kernel backend
+(ACC_EQ, ACC_S1, ACC_S2, ACC_SD, ACC_TGAIN, ACC_TWIN, ACC_TLOSS, ACC_MAXDD, ACC_MAXDD_DUR,
+ ACC_TRADES, ACC_EXPOSED, ACC_TURNOVER, ACC_NRET) = range(13)
+N_ACC = 13
+ACC_NAMES = ("equity", "sum_r", "sum_r2", "sum_down2", "trade_gains", "winning_trades", "trade_losses", "max_drawdown",
+             "max_drawdown_duration", "trades", "exposed_bars", "turnover", "n_returns")
+
+# streaming vs array metrics: sums in one pass vs two-pass numpy; stated and tested tolerance
+STREAMING_RTOL = 1e-9
+STREAMING_ATOL = 1e-12
+
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def timeframe_seconds(timeframe: str) -> int:
+    m = re.fullmatch(r"(\d+)([smhdw])", timeframe.strip())
+    if not m:
+        raise ValueError(f"timeframe {timeframe!r}: expected <n><s|m|h|d|w>, e.g. '1m', '1d'")
+    return int(m.group(1)) * _SECONDS[m.group(2)]
+
+
+def periods_per_year(timeframe: str, calendar: str) -> float:
+    """Bars per year: '24/7' counts 365 days of wall time (1m -> 525,600); 'equities' counts 252
+    sessions of 6.5 hours (1d -> 252, 1h -> 1,638, 1w -> 50.4)."""
+    sec = timeframe_seconds(timeframe)
+    if calendar == "24/7":
+        return 365 * 86400 / sec
+    if calendar == "equities":
+        if sec >= 86400:
+            return 252 * 86400 / sec
+        return 252 * 6.5 * 3600 / sec
+    raise ValueError(f"calendar {calendar!r}: expected '24/7' or 'equities'")
+
+
+# ---------------------------------------------------------------- array (reference) versions
+
+def equity_curve(returns: np.ndarray) -> np.ndarray:
+    """Equity with the starting value 1 prepended (len(returns) + 1 points)."""
+    return np.concatenate(([1.0], np.cumprod(1.0 + np.asarray(returns, dtype=np.float64))))
+
+
+def sharpe(returns: np.ndarray, ppy: float) -> float:
+    r = np.asarray(returns, dtype=np.float64)
+    if r.size < 2:
+        return 0.0
+    sd = r.std(ddof=1)
+    return float(r.mean() / sd * math.sqrt(ppy)) if sd > 0 else 0.0
+
+
+def sortino(returns: np.ndarray, ppy: float) -> float:
+    r = np.asarray(returns, dtype=np.float64)
+    if r.size == 0:
+        return 0.0
+    dd = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
+    return float(r.mean() / dd * math.sqrt(ppy)) if dd > 0 else 0.0
+
+
+def volatility(returns: np.ndarray, ppy: float) -> float:
+    r = np.asarray(returns, dtype=np.float64)
+    return float(r.std(ddof=1) * math.sqrt(ppy)) if r.size >= 2 else 0.0
+
+
+def cagr(growth: float, years: float) -> float:
+    if years <= 0:
+        return 0.0
+    if growth <= 0:
+        return -1.0
+    return float(growth ** (1.0 / years) - 1.0)
+
+
+def max_drawdown(equity: np.ndarray) -> float:
+    e = np.asarray(equity, dtype=np.float64)
+    if e.size == 0:
+        return 0.0
+    peak = np.maximum.accumulate(e)
+    return float(np.max((peak - e) / peak))
+
+
+def max_drawdown_duration(equity: np.ndarray) -> int:
+    e = np.asarray(equity, dtype=np.float64)
+    under = e < np.maximum.accumulate(e)
+    best = run = 0
+    for u in under:
+        run = run + 1 if u else 0
+        best = max(best, run)
+    return best
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den != 0 else 0.0
+
+
+def summarize(returns: np.ndarray, held: np.ndarray, trade_returns: np.ndarray, ppy: float) -> dict[str, float]:
+    """All metrics from the per-bar returns, the position held over each of those bars and the
+    per-trade returns."""
+    r = np.asarray(returns, dtype=np.float64)
+    h = np.asarray(held, dtype=np.float64)
+    n = r.size
+    e = equity_curve(r)
+    growth = float(e[-1])
+    years = n / ppy
+    c = cagr(growth, years)
+    mdd = max_drawdown(e)
+    tr = np.asarray(trade_returns, dtype=np.float64)
+    gains, losses = float(tr[tr > 0].sum()), float(-tr[tr < 0].sum())
+    prev = np.concatenate(([0.0], h[:-1]))
+    starts = (h != 0) & (h != prev)
+    return {
+        "total_return": growth - 1.0,
+        "cagr": c,
+        "sharpe": sharpe(r, ppy),
+        "sortino": sortino(r, ppy),
+        "volatility": volatility(r, ppy),
+        "max_drawdown": mdd,
+        "max_drawdown_duration": float(max_drawdown_duration(e)),
+        "calmar": _ratio(c, mdd),
+        "win_rate": _ratio(int((tr > 0).sum()), tr.size),
+        "profit_factor": (gains / losses) if losses > 0 else (math.inf if gains > 0 else 0.0),
+        "trade_count": float(starts.sum()),
+        "exposure": float(np.mean(h != 0)) if n else 0.0,
+        "turnover": float(np.abs(h - prev).sum()),
+    }
+
+
+# ---------------------------------------------------------------- streaming accumulators -> metrics
+
+def finalize(acc: np.ndarray, ppy: float) -> dict[str, np.ndarray]:
+    """Metrics for every row of an accumulator matrix (n_sets, N_ACC) written by a kernel."""
+    acc = np.asarray(acc, dtype=np.float64)
+    if acc.ndim != 2 or acc.shape[1] != N_ACC:
+        raise ValueError(f"accumulators: expected shape (n, {N_ACC}), got {acc.shape}")
+    eq, s1, s2, sd = (acc[:, k] for k in (ACC_EQ, ACC_S1, ACC_S2, ACC_SD))
+    gains, twin, losses, n = acc[:, ACC_TGAIN], acc[:, ACC_TWIN], acc[:, ACC_TLOSS], acc[:, ACC_NRET]
+    trades = acc[:, ACC_TRADES]
+    mdd = acc[:, ACC_MAXDD]
+    root = math.sqrt(ppy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(n > 0, s1 / n, 0.0)
+        var = np.where(n > 1, (s2 - s1 * s1 / n) / (n - 1), 0.0)
+        std = np.sqrt(np.maximum(var, 0.0))
+        down = np.sqrt(np.where(n > 0, sd / n, 0.0))
+        years = n / ppy
+        cg = np.where(years > 0, np.where(eq > 0, eq ** (1.0 / years) - 1.0, -1.0), 0.0)
+        out = {
+            "total_return": eq - 1.0,
+            "cagr": cg,
+            "sharpe": np.where(std > 0, mean / std * root, 0.0),
+            "sortino": np.where(down > 0, mean / down * root, 0.0),
+            "volatility": std * root,
+            "max_drawdown": mdd,
+            "max_drawdown_duration": acc[:, ACC_MAXDD_DUR].copy(),
+            "calmar": np.where(mdd != 0, cg / mdd, 0.0),
+            "win_rate": np.where(trades > 0, twin / trades, 0.0),
+            "profit_factor": np.where(losses > 0, gains / losses, np.where(gains > 0, np.inf, 0.0)),
+            "trade_count": trades.copy(),
+            "exposure": np.where(n > 0, acc[:, ACC_EXPOSED] / n, 0.0),
+            "turnover": acc[:, ACC_TURNOVER].copy(),
+        }
+    return out
+
+
+# ---------------------------------------------------------------- overfitting controls
+
+EULER_GAMMA = 0.5772156649015329
+_N = NormalDist()
+
+
+def expected_max_sharpe(n_trials: int, trial_sr_variance: float) -> float:
+    """SR0: the expected maximum Sharpe of ``n_trials`` unskilled trials (False Strategy Theorem)."""
+    if n_trials < 2:
+        return 0.0
+    g = EULER_GAMMA
+    return math.sqrt(trial_sr_variance) * (
+        (1 - g) * _N.inv_cdf(1 - 1 / n_trials) + g * _N.inv_cdf(1 - 1 / (n_trials * math.e))
+    )
+
+
+def deflated_sharpe_ratio(
+    sr: float, n_obs: int, skew: float, kurtosis: float, n_trials: int, trial_sr_variance: float
+) -> tuple[float, float]:
+    """(DSR, SR0) with per-period (non-annualized) Sharpe ratios; ``kurtosis`` is NOT excess.
+
+    ``n_trials`` must count every configuration evaluated, prefilter included, and
+    ``trial_sr_variance`` is the variance of their Sharpe ratios.
+    """
+    sr0 = expected_max_sharpe(n_trials, trial_sr_variance)
+    den = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr * sr
+    if n_obs < 2 or den <= 0:
+        return 0.0, sr0
+    z = (sr - sr0) * math.sqrt(n_obs - 1) / math.sqrt(den)
+    return _N.cdf(z), sr0
+
+
+def deflated_sharpe_from_returns(returns: np.ndarray, trial_sharpes: np.ndarray) -> tuple[float, float]:
+    """DSR of ``returns`` (the selected strategy) given the per-period Sharpe of every trial run."""
+    r = np.asarray(returns, dtype=np.float64)
+    sd = r.std(ddof=1)
+    sr = float(r.mean() / sd) if sd > 0 else 0.0
+    m, s = r.mean(), r.std(ddof=0)
+    skew = float(np.mean((r - m) ** 3) / s**3) if s > 0 else 0.0
+    kurt = float(np.mean((r - m) ** 4) / s**4) if s > 0 else 3.0
+    t = np.asarray(trial_sharpes, dtype=np.float64)
+    var = float(t.var(ddof=1)) if t.size > 1 else 0.0
+    return deflated_sharpe_ratio(sr, r.size, skew, kurt, int(t.size), var)
+
+
+def _perf(block: np.ndarray) -> np.ndarray:
+    """Per-column Sharpe (mean / std ddof 1) of a (T, N) block; 0 where std is 0."""
+    mu = block.mean(axis=0)
+    sd = block.std(axis=0, ddof=1)
+    return np.divide(mu, sd, out=np.zeros_like(mu), where=sd > 0)
+
+
+def probability_of_backtest_overfitting(returns: np.ndarray, n_splits: int = 16) -> tuple[float, np.ndarray]:
+    """CSCV: (PBO, logits). ``returns`` is (T observations, N configurations); rows are cut into
+    ``n_splits`` (even) contiguous groups; every half of them is a training set, the rest the test
+    set. The in-sample best (first on ties) gets relative test rank w = rank / (N + 1) (rank 1 =
+    worst; rank = 1 + number of configurations strictly worse); logit = ln(w / (1 - w)); PBO is the
+    share of splits with logit <= 0."""
+    m = np.asarray(returns, dtype=np.float64)
+    if m.ndim != 2 or m.shape[1] < 2:
+        raise ValueError(f"PBO: expected a (T, N>=2) matrix, got shape {m.shape}")
+    if n_splits < 2 or n_splits % 2:
+        raise ValueError(f"PBO: n_splits must be even and >= 2, got {n_splits}")
+    t, n = m.shape
+    if t < 2 * n_splits:
+        raise ValueError(f"PBO: {t} observations are too few for {n_splits} groups of >= 2 rows")
+    groups = np.array_split(np.arange(t), n_splits)
+    logits = []
+    for train in itertools.combinations(range(n_splits), n_splits // 2):
+        test = [g for g in range(n_splits) if g not in train]
+        is_perf = _perf(m[np.concatenate([groups[g] for g in train])])
+        oos = _perf(m[np.concatenate([groups[g] for g in test])])
+        best = int(np.argmax(is_perf))
+        rank = 1 + int(np.sum(oos < oos[best]))
+        w = rank / (n + 1)
+        logits.append(math.log(w / (1 - w)))
+    lg = np.array(logits)
+    return float(np.mean(lg <= 0)), lg

@@ -116,6 +116,9 @@ class RuntimeCache:
             raise KeyError(f"unknown order id {order_id!r}")
         return OrderRecord(order_id, *row)
 
+    def order_count(self) -> int:
+        return len(self._orders)
+
     def has_order(self, order_id: str) -> bool:
         return order_id in self._orders
 

@@ -101,3 +101,19 @@ def test_request_response_correlation_timeout_and_missing_responder():
     assert bus.timeouts == 1
     bus.register_responder("broken", lambda req: 1 / 0)
     assert bus.request("broken", 0) is None and bus.failed == 1
+
+
+def test_publish_batch_matches_repeated_publish():
+    def record(bus):
+        seen = []
+        bus.subscribe("a.*", lambda m: seen.append(("w", m)))
+        bus.subscribe("a.b", lambda m: seen.append(("x", m)) if m != 2 else 1 / 0, priority=1)
+        return seen
+
+    one, many = MessageBus(), MessageBus()
+    s1, s2 = record(one), record(many)
+    for m in range(4):
+        one.publish("a.b", m)
+    many.publish_batch("a.b", range(4))
+    assert s1 == s2 and len(s1) == 7
+    assert (one.published, one.delivered, one.failed) == (many.published, many.delivered, many.failed) == (4, 7, 1)

@@ -1,0 +1,100 @@
+"""Merge rule (newest wins, re-ingest changes nothing), batch ordering, backfills, the catalog."""
+
+import os
+import time
+
+import polars as pl
+
+from conftest import HEADER, bar_lines, write_csv
+from lq_engine.data.catalog import catalog_reader, ensure_catalog, symbol_row_counts
+from lq_engine.data.ingest import ingest_file, ingest_files, reingest_landing
+from lq_engine.data.lake import lake_fingerprint, list_partitions, partition_file, read_bars
+from lq_engine.data.schema import PartitionKey
+
+
+def _set_mtime(f, t):
+    os.utime(f, ns=(t, t))
+
+
+def test_newest_ingest_wins_and_other_keys_stay(paths):
+    ingest_file(write_csv(paths.landing / "AAA_1m.csv", bar_lines(10)), paths)
+    fix = bar_lines(3, start_min=8, price=200.0)  # rows 8, 9 replace; 10 is new
+    r = ingest_file(write_csv(paths.landing / "AAA_1m_fix.csv", fix), paths)
+    assert (r.rows_new, r.rows_replaced, r.rows_unchanged) == (1, 2, 0)
+    bars = read_bars(paths, symbols=["AAA"])
+    assert bars.height == 11
+    assert bars["open"][:8].to_list() == [100.0 + 0.01 * i for i in range(8)]
+    assert bars["open"][8:].to_list() == [200.0, 200.01, 200.02]
+
+
+def test_reingest_same_file_rewrites_nothing(paths):
+    f = write_csv(paths.landing / "AAA_1m.csv", bar_lines(50))
+    ingest_file(f, paths)
+    pf = partition_file(paths, PartitionKey("1m", "AAA", "2024-01"))
+    st = pf.stat()
+    fp = lake_fingerprint(paths)
+    time.sleep(0.01)
+    r = ingest_file(f, paths)
+    assert (r.rows_new, r.rows_replaced, r.rows_unchanged) == (0, 0, 50)
+    assert r.partitions_written == 0
+    assert lake_fingerprint(paths) == fp
+    assert pf.stat().st_mtime_ns == st.st_mtime_ns and pf.stat().st_ino == st.st_ino
+
+
+def test_ingest_files_orders_by_mtime_so_the_newest_wins(paths):
+    newer = write_csv(paths.landing / "A_new.csv", bar_lines(2, price=300.0))
+    older = write_csv(paths.landing / "B_old.csv", bar_lines(2, price=100.0))
+    now = time.time_ns()
+    _set_mtime(older, now - 10**9)
+    _set_mtime(newer, now)
+    ingest_files([newer, older], paths, symbol="SYM")
+    assert read_bars(paths)["open"].to_list() == [300.0, 300.01]
+
+
+def test_only_partitions_and_reingest_landing(paths):
+    lines = bar_lines(2, start_min=-1)  # Dec 2023 and Jan 2024
+    f = write_csv(paths.landing / "SPAN_1m.csv", lines)
+    ingest_files([f], paths, only_partitions={("SPAN", "2024-01")})
+    assert list_partitions(paths) == [PartitionKey("1m", "SPAN", "2024-01")]
+    reports = reingest_landing(paths, symbols=["SPAN"], months=["2023-12"])
+    assert [p.month for p in reports[0].partitions] == ["2023-12"]
+    assert len(list_partitions(paths)) == 2
+    fp = lake_fingerprint(paths)
+    again = reingest_landing(paths)
+    assert sum(r.rows_new + r.rows_replaced for r in again) == 0
+    assert lake_fingerprint(paths) == fp
+
+
+def test_catalog_view_and_log(paths):
+    ensure_catalog(paths)
+    with catalog_reader(paths) as con:  # an empty lake still answers
+        assert con.execute("SELECT count(*) FROM bars").fetchone() == (0,)
+    ingest_file(write_csv(paths.landing / "007_1m.csv", bar_lines(4)), paths)
+    ingest_file(write_csv(paths.landing / "BBB_1d.csv", ["2024-02-01,1,2,0.5,1.5,3"]), paths)
+    assert symbol_row_counts(paths) == {"007": 4, "BBB": 1}
+    with catalog_reader(paths) as con:
+        types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE bars)").fetchall())
+        assert types["symbol"] == "VARCHAR" and types["month"] == "VARCHAR" and types["ts"] == "BIGINT"
+        assert con.execute("SELECT DISTINCT month FROM bars ORDER BY 1").fetchall() == [("2024-01",), ("2024-02",)]
+        log = con.execute("SELECT file, rows_read, rows_new, status FROM ingest_log ORDER BY ingested_at").fetchall()
+    assert [(os.path.basename(f), n, new, s) for f, n, new, s in log] == [("007_1m.csv", 4, 4, "ok"), ("BBB_1d.csv", 1, 1, "ok")]
+    ensure_catalog(paths)  # idempotent
+
+
+def test_rejections_reach_the_log_at_the_next_write(paths):
+    bad = paths.landing / "bad.csv"
+    bad.write_text(HEADER)
+    ingest_files([bad], paths, raise_on_reject=False)
+    ingest_file(write_csv(paths.landing / "AAA_1m.csv", bar_lines(2)), paths)
+    with catalog_reader(paths) as con:
+        rows = con.execute("SELECT file, status, reason FROM ingest_log WHERE status = 'rejected'").fetchall()
+    assert len(rows) == 1 and rows[0][0] == "bad.csv" and "no data rows" in rows[0][2]
+
+
+def test_read_bars_filters(paths):
+    ingest_file(write_csv(paths.landing / "AAA_1m.csv", bar_lines(10)), paths)
+    t3 = read_bars(paths)["ts"][3]
+    got = read_bars(paths, symbols=["AAA"], timeframe="1m", start_ns=t3, end_ns=t3 + 2 * 60 * 10**9)
+    assert got.height == 2 and got.columns == ["symbol", "timeframe", "ts", "open", "high", "low", "close", "volume"]
+    assert read_bars(paths, symbols=["ZZZ"]).height == 0
+    assert read_bars(paths, timeframe="1d").schema["ts"] == pl.Int64

@@ -1,0 +1,178 @@
+"""C and Rust backends: build on demand (source hash in the artifact name), load with ctypes.
+
+A missing compiler (gcc / cargo not on PATH) or a failed build makes the backend unavailable with
+a reason (``NativeUnavailable``), never an import error. ``LQ_NATIVE_METRICS_DLL`` names an
+explicit library exporting the ABI: it is used for the "rust" backend if its file name contains
+"rust", else for "c", and is never rebuilt.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from lq_engine.data.paths import REPO_ROOT
+from lq_engine.kernels.metrics import N_ACC
+
+NATIVE_ROOT = REPO_ROOT / "native"
+BUILD_DIR = NATIVE_ROOT / "build"
+ABI_VERSION = 1
+BACKENDS = ("c", "rust")
+
+
+class NativeUnavailable(RuntimeError):
+    """The backend cannot be used here; the message says why."""
+
+
+def _sources(backend: str) -> list[Path]:
+    if backend == "c":
+        return [NATIVE_ROOT / "c" / "lq_kernels.c"]
+    if backend == "rust":
+        return [NATIVE_ROOT / "rust" / "Cargo.toml", NATIVE_ROOT / "rust" / "src" / "lib.rs"]
+    raise ValueError(f"unknown native backend {backend!r}; expected one of {BACKENDS}")
+
+
+C_FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared", "-pthread"]
+RUST_FLAGS = "-C target-cpu=native"
+
+
+def source_hash(backend: str) -> str:
+    h = hashlib.sha256()
+    for p in _sources(backend):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    h.update((" ".join(C_FLAGS) if backend == "c" else RUST_FLAGS).encode())
+    return h.hexdigest()[:16]
+
+
+def artifact_path(backend: str) -> Path:
+    return BUILD_DIR / f"lq_{backend}_{source_hash(backend)}.so"
+
+
+def _tool(backend: str) -> str:
+    tool = "gcc" if backend == "c" else "cargo"
+    path = shutil.which(tool)
+    if not path:
+        raise NativeUnavailable(f"{backend}: '{tool}' not found on PATH")
+    return path
+
+
+def build_native(backend: str) -> Path:
+    """Compile ``backend`` into native/build (no-op if the artifact for this source exists)."""
+    out = artifact_path(backend)
+    if out.exists():
+        return out
+    tool = _tool(backend)
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_DIR / f".{backend}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time; others reuse its artifact
+        if out.exists():
+            return out
+        fd, tmp = tempfile.mkstemp(dir=BUILD_DIR, suffix=".so.tmp")
+        os.close(fd)
+        try:
+            if backend == "c":
+                cmd = [tool, *C_FLAGS, "-o", tmp, str(_sources("c")[0]), "-lm"]
+                env = None
+            else:
+                cmd = [tool, "build", "--release", "--offline", "--quiet",
+                       "--manifest-path", str(NATIVE_ROOT / "rust" / "Cargo.toml")]
+                env = dict(os.environ, RUSTFLAGS=RUST_FLAGS, CARGO_TARGET_DIR=str(NATIVE_ROOT / "rust" / "target"))
+            res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if res.returncode != 0:
+                raise NativeUnavailable(f"{backend}: build failed ({' '.join(cmd)}):\n{res.stderr[-2000:]}")
+            if backend == "rust":
+                shutil.copyfile(NATIVE_ROOT / "rust" / "target" / "release" / "liblq_kernels.so", tmp)
+            os.replace(tmp, out)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return out
+
+
+class NativeLib:
+    """The batched ABI of one shared library."""
+
+    def __init__(self, backend: str, path: Path):
+        self.backend, self.path = backend, Path(path)
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError as e:
+            raise NativeUnavailable(f"{backend}: cannot load {path}: {e}") from None
+        for sym in ("lq_abi_version", "lq_sweep", "lq_metric_batch"):
+            if not hasattr(lib, sym):
+                raise NativeUnavailable(f"{backend}: {path} does not export {sym}")
+        if lib.lq_abi_version() != ABI_VERSION:
+            raise NativeUnavailable(f"{backend}: {path} has ABI {lib.lq_abi_version()}, expected {ABI_VERSION}")
+        d, i64, i32 = ctypes.c_double, ctypes.c_int64, ctypes.c_int
+        pd, pi = ctypes.POINTER(d), ctypes.POINTER(i64)
+        lib.lq_sweep.argtypes = [pd, i64, i64, pd, pi, pd, i64, d, pd, i32]
+        lib.lq_sweep.restype = None
+        lib.lq_metric_batch.argtypes = [pd, i64, i64, d, pd, i32]
+        lib.lq_metric_batch.restype = None
+        self._lib = lib
+
+    @staticmethod
+    def _p(a: np.ndarray, ctype):
+        return a.ctypes.data_as(ctypes.POINTER(ctype))
+
+    def sweep(self, bank, rets, ip, fp, cost: float, n_threads: int) -> np.ndarray:
+        for name, a, dt in (("bank", bank, np.float64), ("rets", rets, np.float64), ("ip", ip, np.int64),
+                            ("fp", fp, np.float64)):
+            if a.dtype != dt or not a.flags.c_contiguous:
+                raise ValueError(f"{self.backend} sweep: '{name}' must be C-contiguous {np.dtype(dt)}")
+        n_sets = ip.shape[0]
+        out = np.empty((n_sets, N_ACC))
+        self._lib.lq_sweep(self._p(bank, ctypes.c_double), bank.shape[0], bank.shape[1],
+                           self._p(rets, ctypes.c_double), self._p(ip, ctypes.c_int64),
+                           self._p(fp, ctypes.c_double), n_sets, float(cost),
+                           self._p(out, ctypes.c_double), int(n_threads))
+        return out
+
+    def metric_batch(self, equity: np.ndarray, n_evals: int, ppy: float, n_threads: int) -> np.ndarray:
+        e = np.ascontiguousarray(equity, dtype=np.float64)
+        out = np.empty((n_evals, 3))
+        self._lib.lq_metric_batch(self._p(e, ctypes.c_double), e.size, n_evals, float(ppy),
+                                  self._p(out, ctypes.c_double), int(n_threads))
+        return out
+
+
+def explicit_dll() -> tuple[str, Path] | None:
+    p = os.environ.get("LQ_NATIVE_METRICS_DLL")
+    if not p:
+        return None
+    return ("rust" if "rust" in Path(p).name.lower() else "c"), Path(p)
+
+
+@lru_cache(maxsize=None)
+def _load(backend: str, path: str | None) -> NativeLib:
+    if path:
+        if not Path(path).exists():
+            raise NativeUnavailable(f"{backend}: LQ_NATIVE_METRICS_DLL={path} does not exist")
+        return NativeLib(backend, Path(path))
+    return NativeLib(backend, build_native(backend))
+
+
+def load(backend: str) -> NativeLib:
+    """The loaded library for ``backend``, building it first if needed; raises NativeUnavailable."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown native backend {backend!r}; expected one of {BACKENDS}")
+    dll = explicit_dll()
+    return _load(backend, str(dll[1]) if dll and dll[0] == backend else None)
+
+
+def availability(backend: str) -> tuple[bool, str]:
+    try:
+        lib = load(backend)
+    except NativeUnavailable as e:
+        return False, str(e)
+    return True, f"loaded {lib.path}"

@@ -1,0 +1,217 @@
+/* LuminaQuant native kernels (C). Mirrors lq_engine/kernels/backends/numba_backend.py and
+ * lq_engine/strategies/rules.py operation for operation (same order, no fast-math, no FMA
+ * contraction: build with -ffp-contract=off), so results equal the numba backend bit for bit.
+ *
+ * Batched ABI: one call evaluates many parameter sets over one series (or many metric evals of
+ * one curve), split over n_threads pthreads by set index; a set is never split, so results do
+ * not depend on the thread count. */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define LQ_ABI_VERSION 1
+#define N_INT 9
+#define N_FLOAT 5
+#define N_ACC 13
+#define CLOSE_ROW 1
+#define R_GAP 0
+#define R_INTRA 1
+#define R_LONG 2
+#define R_SHORT 3
+#define P_LONG 4
+#define P_SHORT 7
+
+int lq_abi_version(void) { return LQ_ABI_VERSION; }
+
+#define B(row, i) bank[(int64_t)(row) * n + (i)]
+#define R(row, i) rets[(int64_t)(row) * n + (i)]
+
+/* rules.rule_step */
+static inline int rule_step(const double *bank, int64_t n, int64_t i, int pos, double *ext,
+                            const int64_t *ip, const double *fp) {
+    double close = B(CLOSE_ROW, i);
+    int blocked = 0;
+    if (pos == 1) {
+        if (close > *ext) *ext = close;
+        int out = B(ip[2], i) - B(ip[3], i) > fp[1];
+        if (!out && ip[8] >= 0) out = close < *ext - fp[4] * B(ip[8], i);
+        if (out) { pos = 0; blocked = 1; }
+    } else if (pos == -1) {
+        if (close < *ext) *ext = close;
+        int out = B(ip[6], i) - B(ip[7], i) > fp[3];
+        if (!out && ip[8] >= 0) out = close > *ext + fp[4] * B(ip[8], i);
+        if (out) { pos = 0; blocked = -1; }
+    }
+    if (pos == 0) {
+        if (blocked != 1 && B(ip[0], i) - B(ip[1], i) > fp[0]) { pos = 1; *ext = close; }
+        else if (blocked != -1 && B(ip[4], i) - B(ip[5], i) > fp[2]) { pos = -1; *ext = close; }
+    }
+    return pos;
+}
+
+/* numba_backend.run_program */
+static void run_program(const double *bank, int64_t n, const double *rets, const int64_t *ip,
+                        const double *fp, double cost, double *acc) {
+    int pos = 0, held = 0;
+    double ext = 0.0, eq = 1.0, s1 = 0.0, s2 = 0.0, sd = 0.0, tgain = 0.0, tloss = 0.0;
+    int64_t twin = 0, last_pk = 0, maxdur = 0, trades = 0, exposed = 0, start = 0, last_chg = 0;
+    double peak = 1.0, trough = 1.0, maxdd = 0.0, v0 = 1.0, turnover = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        if (j > 0 && (held != 0 || pos != 0)) {
+            double ret;
+            if (pos == held) {
+                ret = held == 1 ? R(R_LONG, j) : R(R_SHORT, j);
+            } else {
+                double gap = 1.0 + (double)held * R(R_GAP, j);
+                if (held != 0) {
+                    int base = held == 1 ? P_LONG : P_SHORT;
+                    s1 += R(base, j - 1) - R(base, last_chg);
+                    s2 += R(base + 1, j - 1) - R(base + 1, last_chg);
+                    sd += R(base + 2, j - 1) - R(base + 2, last_chg);
+                    exposed += j - start;
+                    double tr = eq * gap * (1.0 - cost * (double)abs(held)) / v0 - 1.0;
+                    if (tr > 0.0) { tgain += tr; twin += 1; }
+                    else if (tr < 0.0) { tloss -= tr; }
+                }
+                int d = abs(pos - held);
+                ret = gap * (1.0 - cost * (double)d) * (1.0 + (double)pos * R(R_INTRA, j)) - 1.0;
+                s1 += ret;
+                s2 += ret * ret;
+                if (ret < 0.0) sd += ret * ret;
+                turnover += (double)d;
+                if (pos != 0) {
+                    trades += 1;
+                    start = j;
+                    v0 = eq * gap * (1.0 - cost * (double)abs(held));
+                }
+                if (eq >= peak) last_pk = j - 1;
+                held = pos;
+                last_chg = j;
+            }
+            eq *= 1.0 + ret;
+            if (eq >= peak) {
+                if (trough < peak) {
+                    double dd = (peak - trough) / peak;
+                    if (dd > maxdd) maxdd = dd;
+                    if (j - last_pk - 1 > maxdur) maxdur = j - last_pk - 1;
+                }
+                peak = eq;
+                trough = eq;
+                last_pk = j;
+            } else if (eq < trough) {
+                trough = eq;
+            }
+        }
+        pos = rule_step(bank, n, j, pos, &ext, ip, fp);
+    }
+    if (held != 0) {
+        int base = held == 1 ? P_LONG : P_SHORT;
+        s1 += R(base, n - 1) - R(base, last_chg);
+        s2 += R(base + 1, n - 1) - R(base + 1, last_chg);
+        sd += R(base + 2, n - 1) - R(base + 2, last_chg);
+        exposed += n - start;
+        double tr = eq / v0 - 1.0;
+        if (tr > 0.0) { tgain += tr; twin += 1; }
+        else if (tr < 0.0) { tloss -= tr; }
+    }
+    if (trough < peak) {
+        double dd = (peak - trough) / peak;
+        if (dd > maxdd) maxdd = dd;
+        if (n - 1 - last_pk > maxdur) maxdur = n - 1 - last_pk;
+    }
+    acc[0] = eq; acc[1] = s1; acc[2] = s2; acc[3] = sd; acc[4] = tgain; acc[5] = (double)twin;
+    acc[6] = tloss; acc[7] = maxdd; acc[8] = (double)maxdur; acc[9] = (double)trades;
+    acc[10] = (double)exposed; acc[11] = turnover; acc[12] = (double)(n > 1 ? n - 1 : 0);
+}
+
+/* numba_backend.metric_eval */
+static void metric_eval(const double *e, int64_t n, double ppy, double *out) {
+    double s1 = 0.0, s2 = 0.0, prev = e[0], peak = e[0], trough = e[0], maxdd = 0.0;
+    for (int64_t i = 1; i < n; i++) {
+        double x = e[i];
+        double r = x / prev - 1.0;
+        prev = x;
+        s1 += r;
+        s2 += r * r;
+        if (x >= peak) {
+            if (trough < peak) {
+                double dd = (peak - trough) / peak;
+                if (dd > maxdd) maxdd = dd;
+            }
+            peak = x;
+            trough = x;
+        } else if (x < trough) {
+            trough = x;
+        }
+    }
+    if (trough < peak) {
+        double dd = (peak - trough) / peak;
+        if (dd > maxdd) maxdd = dd;
+    }
+    int64_t m = n - 1;
+    double sharpe = 0.0;
+    if (m > 1) {
+        double var = (s2 - s1 * s1 / (double)m) / (double)(m - 1);
+        if (var > 0.0) sharpe = (s1 / (double)m) / sqrt(var) * sqrt(ppy);
+    }
+    out[0] = sharpe;
+    out[1] = pow(e[n - 1] / e[0], 1.0 / ((double)n / ppy)) - 1.0;
+    out[2] = maxdd;
+}
+
+typedef struct {
+    int kind, tid, nth;
+    const double *bank, *rets, *fp, *e;
+    const int64_t *ip;
+    int64_t n, n_sets;
+    double cost, ppy;
+    double *out;
+} job_t;
+
+static void *worker(void *arg) {
+    job_t *j = (job_t *)arg;
+    /* contiguous chunks by set index */
+    int64_t lo = j->n_sets * j->tid / j->nth, hi = j->n_sets * (j->tid + 1) / j->nth;
+    for (int64_t k = lo; k < hi; k++) {
+        if (j->kind == 0)
+            run_program(j->bank, j->n, j->rets, j->ip + k * N_INT, j->fp + k * N_FLOAT, j->cost,
+                        j->out + k * N_ACC);
+        else
+            metric_eval(j->e, j->n, j->ppy, j->out + k * 3);
+    }
+    return NULL;
+}
+
+static void run_jobs(job_t base, int n_threads) {
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > 64) n_threads = 64;
+    if (base.n_sets < n_threads) n_threads = base.n_sets > 0 ? (int)base.n_sets : 1;
+    pthread_t th[64];
+    job_t jobs[64];
+    for (int t = 0; t < n_threads; t++) {
+        jobs[t] = base;
+        jobs[t].tid = t;
+        jobs[t].nth = n_threads;
+    }
+    for (int t = 1; t < n_threads; t++) pthread_create(&th[t], NULL, worker, &jobs[t]);
+    worker(&jobs[0]);
+    for (int t = 1; t < n_threads; t++) pthread_join(th[t], NULL);
+}
+
+/* bank: (n_rows, n) row-major; rets: (10, n); ip: (n_sets, 9); fp: (n_sets, 5); out: (n_sets, 13) */
+void lq_sweep(const double *bank, int64_t n_rows, int64_t n, const double *rets, const int64_t *ip,
+              const double *fp, int64_t n_sets, double cost, double *out, int n_threads) {
+    (void)n_rows;
+    job_t b = {0};
+    b.kind = 0; b.bank = bank; b.rets = rets; b.ip = ip; b.fp = fp; b.n = n; b.n_sets = n_sets;
+    b.cost = cost; b.out = out;
+    run_jobs(b, n_threads);
+}
+
+/* out: (n_evals, 3) = sharpe, cagr, max drawdown of the one curve e[0..n) */
+void lq_metric_batch(const double *e, int64_t n, int64_t n_evals, double ppy, double *out, int n_threads) {
+    job_t b = {0};
+    b.kind = 1; b.e = e; b.n = n; b.n_sets = n_evals; b.ppy = ppy; b.out = out;
+    run_jobs(b, n_threads);
+}

@@ -1,0 +1,258 @@
+//! LuminaQuant native kernels (Rust). Mirrors lq_engine/kernels/backends/numba_backend.py and
+//! lq_engine/strategies/rules.py operation for operation (Rust never contracts to FMA and has no
+//! fast-math), so results equal the numba backend bit for bit. Batched ABI, sets split over
+//! scoped threads by contiguous chunks; a set is never split.
+
+use std::slice;
+
+const N_INT: usize = 9;
+const N_FLOAT: usize = 5;
+const N_ACC: usize = 13;
+const CLOSE_ROW: usize = 1;
+const R_GAP: usize = 0;
+const R_INTRA: usize = 1;
+const R_LONG: usize = 2;
+const R_SHORT: usize = 3;
+const P_LONG: usize = 4;
+const P_SHORT: usize = 7;
+
+#[no_mangle]
+pub extern "C" fn lq_abi_version() -> i32 {
+    1
+}
+
+/// rules.rule_step
+#[inline(always)]
+fn rule_step(bank: &[f64], n: usize, i: usize, mut pos: i64, ext: &mut f64, ip: &[i64], fp: &[f64]) -> i64 {
+    let b = |row: i64| bank[row as usize * n + i];
+    let close = bank[CLOSE_ROW * n + i];
+    let mut blocked = 0;
+    if pos == 1 {
+        if close > *ext {
+            *ext = close;
+        }
+        let mut out = b(ip[2]) - b(ip[3]) > fp[1];
+        if !out && ip[8] >= 0 {
+            out = close < *ext - fp[4] * b(ip[8]);
+        }
+        if out {
+            pos = 0;
+            blocked = 1;
+        }
+    } else if pos == -1 {
+        if close < *ext {
+            *ext = close;
+        }
+        let mut out = b(ip[6]) - b(ip[7]) > fp[3];
+        if !out && ip[8] >= 0 {
+            out = close > *ext + fp[4] * b(ip[8]);
+        }
+        if out {
+            pos = 0;
+            blocked = -1;
+        }
+    }
+    if pos == 0 {
+        if blocked != 1 && b(ip[0]) - b(ip[1]) > fp[0] {
+            pos = 1;
+            *ext = close;
+        } else if blocked != -1 && b(ip[4]) - b(ip[5]) > fp[2] {
+            pos = -1;
+            *ext = close;
+        }
+    }
+    pos
+}
+
+/// numba_backend.run_program
+fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cost: f64, acc: &mut [f64]) {
+    let r = |row: usize, j: usize| rets[row * n + j];
+    let (mut pos, mut held): (i64, i64) = (0, 0);
+    let (mut ext, mut eq, mut s1, mut s2, mut sd, mut tgain, mut tloss) = (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut twin, mut last_pk, mut maxdur, mut trades, mut exposed, mut start, mut last_chg): (i64, i64, i64, i64, i64, i64, i64) =
+        (0, 0, 0, 0, 0, 0, 0);
+    let (mut peak, mut trough, mut maxdd, mut v0, mut turnover) = (1.0f64, 1.0f64, 0.0f64, 1.0f64, 0.0f64);
+    for j in 0..n {
+        if j > 0 && (held != 0 || pos != 0) {
+            let ret;
+            if pos == held {
+                ret = if held == 1 { r(R_LONG, j) } else { r(R_SHORT, j) };
+            } else {
+                let gap = 1.0 + held as f64 * r(R_GAP, j);
+                if held != 0 {
+                    let base = if held == 1 { P_LONG } else { P_SHORT };
+                    let lc = last_chg as usize;
+                    s1 += r(base, j - 1) - r(base, lc);
+                    s2 += r(base + 1, j - 1) - r(base + 1, lc);
+                    sd += r(base + 2, j - 1) - r(base + 2, lc);
+                    exposed += j as i64 - start;
+                    let tr = eq * gap * (1.0 - cost * held.abs() as f64) / v0 - 1.0;
+                    if tr > 0.0 {
+                        tgain += tr;
+                        twin += 1;
+                    } else if tr < 0.0 {
+                        tloss -= tr;
+                    }
+                }
+                let d = (pos - held).abs();
+                ret = gap * (1.0 - cost * d as f64) * (1.0 + pos as f64 * r(R_INTRA, j)) - 1.0;
+                s1 += ret;
+                s2 += ret * ret;
+                if ret < 0.0 {
+                    sd += ret * ret;
+                }
+                turnover += d as f64;
+                if pos != 0 {
+                    trades += 1;
+                    start = j as i64;
+                    v0 = eq * gap * (1.0 - cost * held.abs() as f64);
+                }
+                if eq >= peak {
+                    last_pk = j as i64 - 1;
+                }
+                held = pos;
+                last_chg = j as i64;
+            }
+            eq *= 1.0 + ret;
+            if eq >= peak {
+                if trough < peak {
+                    let dd = (peak - trough) / peak;
+                    if dd > maxdd {
+                        maxdd = dd;
+                    }
+                    if j as i64 - last_pk - 1 > maxdur {
+                        maxdur = j as i64 - last_pk - 1;
+                    }
+                }
+                peak = eq;
+                trough = eq;
+                last_pk = j as i64;
+            } else if eq < trough {
+                trough = eq;
+            }
+        }
+        pos = rule_step(bank, n, j, pos, &mut ext, ip, fp);
+    }
+    let ni = n as i64;
+    if held != 0 {
+        let base = if held == 1 { P_LONG } else { P_SHORT };
+        let lc = last_chg as usize;
+        s1 += r(base, n - 1) - r(base, lc);
+        s2 += r(base + 1, n - 1) - r(base + 1, lc);
+        sd += r(base + 2, n - 1) - r(base + 2, lc);
+        exposed += ni - start;
+        let tr = eq / v0 - 1.0;
+        if tr > 0.0 {
+            tgain += tr;
+            twin += 1;
+        } else if tr < 0.0 {
+            tloss -= tr;
+        }
+    }
+    if trough < peak {
+        let dd = (peak - trough) / peak;
+        if dd > maxdd {
+            maxdd = dd;
+        }
+        if ni - 1 - last_pk > maxdur {
+            maxdur = ni - 1 - last_pk;
+        }
+    }
+    let vals = [
+        eq, s1, s2, sd, tgain, twin as f64, tloss, maxdd, maxdur as f64, trades as f64, exposed as f64, turnover,
+        if ni > 1 { (ni - 1) as f64 } else { 0.0 },
+    ];
+    acc.copy_from_slice(&vals);
+}
+
+/// numba_backend.metric_eval
+fn metric_eval(e: &[f64], ppy: f64, out: &mut [f64]) {
+    let n = e.len();
+    let (mut s1, mut s2, mut prev, mut peak, mut trough, mut maxdd) = (0.0f64, 0.0f64, e[0], e[0], e[0], 0.0f64);
+    for &x in &e[1..] {
+        let r = x / prev - 1.0;
+        prev = x;
+        s1 += r;
+        s2 += r * r;
+        if x >= peak {
+            if trough < peak {
+                let dd = (peak - trough) / peak;
+                if dd > maxdd {
+                    maxdd = dd;
+                }
+            }
+            peak = x;
+            trough = x;
+        } else if x < trough {
+            trough = x;
+        }
+    }
+    if trough < peak {
+        let dd = (peak - trough) / peak;
+        if dd > maxdd {
+            maxdd = dd;
+        }
+    }
+    let m = n as i64 - 1;
+    let mut sharpe = 0.0;
+    if m > 1 {
+        let mf = m as f64;
+        let var = (s2 - s1 * s1 / mf) / (m - 1) as f64;
+        if var > 0.0 {
+            sharpe = (s1 / mf) / var.sqrt() * ppy.sqrt();
+        }
+    }
+    out[0] = sharpe;
+    out[1] = (e[n - 1] / e[0]).powf(1.0 / (n as f64 / ppy)) - 1.0;
+    out[2] = maxdd;
+}
+
+fn chunks<F: Fn(usize) + Sync>(n_items: usize, n_threads: i32, f: F) {
+    let nth = (n_threads.max(1) as usize).min(n_items.max(1));
+    std::thread::scope(|s| {
+        for t in 1..nth {
+            let f = &f;
+            s.spawn(move || (n_items * t / nth..n_items * (t + 1) / nth).for_each(f));
+        }
+        (0..n_items / nth).for_each(&f);
+    });
+}
+
+struct SendPtr(*mut f64);
+unsafe impl Sync for SendPtr {}
+unsafe impl Send for SendPtr {}
+
+/// # Safety
+/// Pointers must reference arrays of the documented shapes: bank (n_rows, n), rets (10, n),
+/// ip (n_sets, 9) i64, fp (n_sets, 5), out (n_sets, 13), all row-major.
+#[no_mangle]
+pub unsafe extern "C" fn lq_sweep(
+    bank: *const f64, n_rows: i64, n: i64, rets: *const f64, ip: *const i64, fp: *const f64, n_sets: i64,
+    cost: f64, out: *mut f64, n_threads: i32,
+) {
+    let (n, ns) = (n as usize, n_sets as usize);
+    let bank = slice::from_raw_parts(bank, n_rows as usize * n);
+    let rets = slice::from_raw_parts(rets, 10 * n);
+    let ip = slice::from_raw_parts(ip, ns * N_INT);
+    let fp = slice::from_raw_parts(fp, ns * N_FLOAT);
+    let outp = SendPtr(out);
+    chunks(ns, n_threads, |k| {
+        let p = &outp;
+        // each k writes only its own row
+        let acc = slice::from_raw_parts_mut(p.0.add(k * N_ACC), N_ACC);
+        run_program(bank, n, rets, &ip[k * N_INT..(k + 1) * N_INT], &fp[k * N_FLOAT..(k + 1) * N_FLOAT], cost, acc);
+    });
+}
+
+/// # Safety
+/// `e` has `n` values; `out` has room for (n_evals, 3).
+#[no_mangle]
+pub unsafe extern "C" fn lq_metric_batch(e: *const f64, n: i64, n_evals: i64, ppy: f64, out: *mut f64, n_threads: i32) {
+    let e = slice::from_raw_parts(e, n as usize);
+    let outp = SendPtr(out);
+    chunks(n_evals as usize, n_threads, |k| {
+        let p = &outp;
+        let o = slice::from_raw_parts_mut(p.0.add(k * 3), 3);
+        metric_eval(e, ppy, o);
+    });
+}

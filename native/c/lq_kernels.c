@@ -24,28 +24,41 @@
 
 int lq_abi_version(void) { return LQ_ABI_VERSION; }
 
-#define B(row, i) bank[(int64_t)(row) * n + (i)]
 #define R(row, i) rets[(int64_t)(row) * n + (i)]
 
-/* rules.rule_step */
-static inline int rule_step(const double *bank, int64_t n, int64_t i, int pos, double *ext,
-                            const int64_t *ip, const double *fp) {
-    double close = B(CLOSE_ROW, i);
+/* rules.rule_step on an unpacked program: row pointers into the bank, thresholds, stop factor */
+typedef struct {
+    const double *ela, *elb, *xla, *xlb, *esa, *esb, *xsa, *xsb, *stop, *close;
+    double elt, xlt, est, xst, k;
+} prog_t;
+
+static inline prog_t unpack(const double *bank, int64_t n, const int64_t *ip, const double *fp) {
+    prog_t p;
+    p.ela = bank + ip[0] * n; p.elb = bank + ip[1] * n; p.xla = bank + ip[2] * n; p.xlb = bank + ip[3] * n;
+    p.esa = bank + ip[4] * n; p.esb = bank + ip[5] * n; p.xsa = bank + ip[6] * n; p.xsb = bank + ip[7] * n;
+    p.stop = ip[8] >= 0 ? bank + ip[8] * n : NULL;
+    p.close = bank + CLOSE_ROW * n;
+    p.elt = fp[0]; p.xlt = fp[1]; p.est = fp[2]; p.xst = fp[3]; p.k = fp[4];
+    return p;
+}
+
+static inline int rule_step(const prog_t *p, int64_t i, int pos, double *ext) {
+    double close = p->close[i];
     int blocked = 0;
     if (pos == 1) {
         if (close > *ext) *ext = close;
-        int out = B(ip[2], i) - B(ip[3], i) > fp[1];
-        if (!out && ip[8] >= 0) out = close < *ext - fp[4] * B(ip[8], i);
+        int out = p->xla[i] - p->xlb[i] > p->xlt;
+        if (!out && p->stop) out = close < *ext - p->k * p->stop[i];
         if (out) { pos = 0; blocked = 1; }
     } else if (pos == -1) {
         if (close < *ext) *ext = close;
-        int out = B(ip[6], i) - B(ip[7], i) > fp[3];
-        if (!out && ip[8] >= 0) out = close > *ext + fp[4] * B(ip[8], i);
+        int out = p->xsa[i] - p->xsb[i] > p->xst;
+        if (!out && p->stop) out = close > *ext + p->k * p->stop[i];
         if (out) { pos = 0; blocked = -1; }
     }
     if (pos == 0) {
-        if (blocked != 1 && B(ip[0], i) - B(ip[1], i) > fp[0]) { pos = 1; *ext = close; }
-        else if (blocked != -1 && B(ip[4], i) - B(ip[5], i) > fp[2]) { pos = -1; *ext = close; }
+        if (blocked != 1 && p->ela[i] - p->elb[i] > p->elt) { pos = 1; *ext = close; }
+        else if (blocked != -1 && p->esa[i] - p->esb[i] > p->est) { pos = -1; *ext = close; }
     }
     return pos;
 }
@@ -57,11 +70,13 @@ static void run_program(const double *bank, int64_t n, const double *rets, const
     double ext = 0.0, eq = 1.0, s1 = 0.0, s2 = 0.0, sd = 0.0, tgain = 0.0, tloss = 0.0;
     int64_t twin = 0, last_pk = 0, maxdur = 0, trades = 0, exposed = 0, start = 0, last_chg = 0;
     double peak = 1.0, trough = 1.0, maxdd = 0.0, v0 = 1.0, turnover = 0.0;
+    const prog_t prog = unpack(bank, n, ip, fp);
+    const double *rl = rets + R_LONG * n, *rs = rets + R_SHORT * n;
     for (int64_t j = 0; j < n; j++) {
         if (j > 0 && (held != 0 || pos != 0)) {
             double ret;
             if (pos == held) {
-                ret = held == 1 ? R(R_LONG, j) : R(R_SHORT, j);
+                ret = held == 1 ? rl[j] : rs[j];
             } else {
                 double gap = 1.0 + (double)held * R(R_GAP, j);
                 if (held != 0) {
@@ -103,7 +118,7 @@ static void run_program(const double *bank, int64_t n, const double *rets, const
                 trough = eq;
             }
         }
-        pos = rule_step(bank, n, j, pos, &ext, ip, fp);
+        pos = rule_step(&prog, j, pos, &ext);
     }
     if (held != 0) {
         int base = held == 1 ? P_LONG : P_SHORT;

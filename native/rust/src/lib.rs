@@ -21,19 +21,41 @@ pub extern "C" fn lq_abi_version() -> i32 {
     1
 }
 
+/// A rule program unpacked: bank rows as slices, thresholds, stop factor.
+struct Prog<'a> {
+    rows: [&'a [f64]; 8],
+    stop: Option<&'a [f64]>,
+    close: &'a [f64],
+    t: [f64; 4],
+    k: f64,
+}
+
+fn unpack<'a>(bank: &'a [f64], n: usize, ip: &[i64], fp: &[f64]) -> Prog<'a> {
+    let row = |r: i64| &bank[r as usize * n..(r as usize + 1) * n];
+    Prog {
+        rows: [row(ip[0]), row(ip[1]), row(ip[2]), row(ip[3]), row(ip[4]), row(ip[5]), row(ip[6]), row(ip[7])],
+        stop: if ip[8] >= 0 { Some(row(ip[8])) } else { None },
+        close: row(CLOSE_ROW as i64),
+        t: [fp[0], fp[1], fp[2], fp[3]],
+        k: fp[4],
+    }
+}
+
 /// rules.rule_step
 #[inline(always)]
-fn rule_step(bank: &[f64], n: usize, i: usize, mut pos: i64, ext: &mut f64, ip: &[i64], fp: &[f64]) -> i64 {
-    let b = |row: i64| bank[row as usize * n + i];
-    let close = bank[CLOSE_ROW * n + i];
+fn rule_step(p: &Prog, i: usize, mut pos: i64, ext: &mut f64) -> i64 {
+    let b = |r: usize| p.rows[r][i];
+    let close = p.close[i];
     let mut blocked = 0;
     if pos == 1 {
         if close > *ext {
             *ext = close;
         }
-        let mut out = b(ip[2]) - b(ip[3]) > fp[1];
-        if !out && ip[8] >= 0 {
-            out = close < *ext - fp[4] * b(ip[8]);
+        let mut out = b(2) - b(3) > p.t[1];
+        if !out {
+            if let Some(st) = p.stop {
+                out = close < *ext - p.k * st[i];
+            }
         }
         if out {
             pos = 0;
@@ -43,9 +65,11 @@ fn rule_step(bank: &[f64], n: usize, i: usize, mut pos: i64, ext: &mut f64, ip: 
         if close < *ext {
             *ext = close;
         }
-        let mut out = b(ip[6]) - b(ip[7]) > fp[3];
-        if !out && ip[8] >= 0 {
-            out = close > *ext + fp[4] * b(ip[8]);
+        let mut out = b(6) - b(7) > p.t[3];
+        if !out {
+            if let Some(st) = p.stop {
+                out = close > *ext + p.k * st[i];
+            }
         }
         if out {
             pos = 0;
@@ -53,10 +77,10 @@ fn rule_step(bank: &[f64], n: usize, i: usize, mut pos: i64, ext: &mut f64, ip: 
         }
     }
     if pos == 0 {
-        if blocked != 1 && b(ip[0]) - b(ip[1]) > fp[0] {
+        if blocked != 1 && b(0) - b(1) > p.t[0] {
             pos = 1;
             *ext = close;
-        } else if blocked != -1 && b(ip[4]) - b(ip[5]) > fp[2] {
+        } else if blocked != -1 && b(4) - b(5) > p.t[2] {
             pos = -1;
             *ext = close;
         }
@@ -72,11 +96,13 @@ fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cos
     let (mut twin, mut last_pk, mut maxdur, mut trades, mut exposed, mut start, mut last_chg): (i64, i64, i64, i64, i64, i64, i64) =
         (0, 0, 0, 0, 0, 0, 0);
     let (mut peak, mut trough, mut maxdd, mut v0, mut turnover) = (1.0f64, 1.0f64, 0.0f64, 1.0f64, 0.0f64);
+    let prog = unpack(bank, n, ip, fp);
+    let (rl, rs) = (&rets[R_LONG * n..(R_LONG + 1) * n], &rets[R_SHORT * n..(R_SHORT + 1) * n]);
     for j in 0..n {
         if j > 0 && (held != 0 || pos != 0) {
             let ret;
             if pos == held {
-                ret = if held == 1 { r(R_LONG, j) } else { r(R_SHORT, j) };
+                ret = if held == 1 { rl[j] } else { rs[j] };
             } else {
                 let gap = 1.0 + held as f64 * r(R_GAP, j);
                 if held != 0 {
@@ -131,7 +157,7 @@ fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cos
                 trough = eq;
             }
         }
-        pos = rule_step(bank, n, j, pos, &mut ext, ip, fp);
+        pos = rule_step(&prog, j, pos, &mut ext);
     }
     let ni = n as i64;
     if held != 0 {

@@ -107,7 +107,8 @@ def cagr(growth: float, years: float) -> float:
         return 0.0
     if growth <= 0:
         return -1.0
-    return float(growth ** (1.0 / years) - 1.0)
+    with np.errstate(over="ignore"):  # a huge gain over a tiny span annualizes to inf, not an error
+        return float(np.power(np.float64(growth), 1.0 / years) - 1.0)
 
 
 def max_drawdown(equity: np.ndarray) -> float:
@@ -176,7 +177,7 @@ def finalize(acc: np.ndarray, ppy: float) -> dict[str, np.ndarray]:
     trades = acc[:, ACC_TRADES]
     mdd = acc[:, ACC_MAXDD]
     root = math.sqrt(ppy)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         mean = np.where(n > 0, s1 / n, 0.0)
         var = np.where(n > 1, (s2 - s1 * s1 / n) / (n - 1), 0.0)
         std = np.sqrt(np.maximum(var, 0.0))

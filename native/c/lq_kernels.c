@@ -145,7 +145,7 @@ static void metric_eval(const double *e, int64_t n, double ppy, double *out) {
     double s1 = 0.0, s2 = 0.0, prev = e[0], peak = e[0], trough = e[0], maxdd = 0.0;
     for (int64_t i = 1; i < n; i++) {
         double x = e[i];
-        double r = x / prev - 1.0;
+        double r = (x - prev) / prev;
         prev = x;
         s1 += r;
         s2 += r * r;

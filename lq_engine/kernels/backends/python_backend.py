@@ -42,7 +42,7 @@ def sweep_metrics(bank, rets, ip, fp, cost: float, ppy: float) -> dict[str, np.n
 def metric_eval(equity: np.ndarray, ppy: float = 252.0) -> np.ndarray:
     """The metric workload with the plain reference formulas: [sharpe, cagr, max drawdown]."""
     e = np.asarray(equity, dtype=np.float64)
-    r = e[1:] / e[:-1] - 1.0
+    r = np.diff(e) / e[:-1]
     return np.array([
         M.sharpe(r, ppy),
         M.cagr(float(e[-1] / e[0]), e.size / ppy),

@@ -196,7 +196,7 @@ fn metric_eval(e: &[f64], ppy: f64, out: &mut [f64]) {
     let n = e.len();
     let (mut s1, mut s2, mut prev, mut peak, mut trough, mut maxdd) = (0.0f64, 0.0f64, e[0], e[0], e[0], 0.0f64);
     for &x in &e[1..] {
-        let r = x / prev - 1.0;
+        let r = (x - prev) / prev;
         prev = x;
         s1 += r;
         s2 += r * r;

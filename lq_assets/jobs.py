@@ -6,13 +6,13 @@ import dagster as dg
 
 from lq_assets.datasets.assets import frozen_dataset
 from lq_assets.market.assets import market_bars
-from lq_assets.partitions import MARKET, UNIVERSES
+
 
 ingest_job = dg.define_asset_job(
-    "ingest_market_bars", selection=[market_bars], partitions_def=MARKET,
+    "ingest_market_bars", selection=[market_bars],
     description="Ingest landing files into the lake for a range of (symbol, month) partitions.",
 )
 freeze_job = dg.define_asset_job(
-    "freeze_datasets", selection=[frozen_dataset], partitions_def=UNIVERSES,
+    "freeze_datasets", selection=[frozen_dataset],
     description="Build the frozen dataset of one universe.",
 )

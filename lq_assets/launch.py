@@ -21,12 +21,19 @@ def _run(job_name: str, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInP
     result = job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
     if not result.success:
         errors = [
-            e.event_specific_data.error.message.strip()  # type: ignore[union-attr]
+            _root_message(e.event_specific_data.error)  # type: ignore[union-attr]
             for e in result.all_events
-            if e.is_failure and getattr(e.event_specific_data, "error", None)
+            if e.is_step_failure and getattr(e.event_specific_data, "error", None)
         ]
-        raise RuntimeError(f"run {result.run_id} of {job_name} failed: " + ("; ".join(errors) or "see the run log"))
+        raise RuntimeError(f"run {result.run_id[:8]} of {job_name} failed: " + ("; ".join(errors) or "see the run log"))
     return result
+
+
+def _root_message(error) -> str:
+    """The user's exception message under Dagster's step-error wrappers."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def ingest_in_dagster(instance: dg.DagsterInstance, files: Iterable[Path]) -> list[dg.ExecuteInProcessResult]:

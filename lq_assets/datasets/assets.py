@@ -1,6 +1,5 @@
 """Frozen datasets: one per named universe, read-only arrays keyed by their content hash."""
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 

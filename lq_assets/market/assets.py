@@ -1,6 +1,5 @@
 """Market data: validated bars in the Parquet lake, one partition per (symbol, month)."""
 
-from __future__ import annotations
 
 from pathlib import Path
 

@@ -6,7 +6,6 @@ is processed once; a file that is replaced (new size or mtime) is processed agai
 rule (newest ingest wins) applies.
 """
 
-from __future__ import annotations
 
 import json
 import os

@@ -61,7 +61,7 @@ def test_bad_file_fails_the_run_quarantines_and_leaves_lake_alone(data_paths, da
     bad = write_daily_csv(data_paths.landing / "bad.csv", ["AAPL"], "2013-11-20", 10)
     text = bad.read_text().splitlines()
     cols = text[3].split(",")
-    cols[3] = str(float(cols[2]) + 100)  # low far above high
+    cols[4] = str(float(cols[3]) + 100)  # low far above high
     text[3] = ",".join(cols)
     bad.write_text("\n".join(text) + "\n")
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:

@@ -55,8 +55,8 @@ def test_seen_file_is_not_processed_twice_but_a_replaced_one_is(data_paths, dags
 
 
 def test_file_still_being_written_waits_for_a_later_tick(data_paths, dagster_home):
-    write_daily_csv(data_paths.landing / "fresh.csv", ["AAA"], "2024-03-01", 5)
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        write_daily_csv(data_paths.landing / "fresh.csv", ["AAA"], "2024-03-01", 5)
         result = _evaluate(instance, data_paths)
         assert not result.run_requests
 

@@ -85,7 +85,7 @@ def bars_from_arrays(series: Bars | Mapping[str, np.ndarray]) -> Bars:
         bad = ~np.isfinite(a) | (a <= 0)
         if bad.any():
             row = int(np.argmax(bad))
-            raise ValueError(f"series: field '{f}' row {row} is {a[row]!r}; prices must be finite and > 0")
+            raise ValueError(f"series: field '{f}' row {row} is {float(a[row])}; prices must be finite and > 0")
     if n == 0:
         raise ValueError("series: no bars")
     return Bars(**arrays)

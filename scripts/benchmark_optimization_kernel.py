@@ -1,0 +1,89 @@
+"""Metric workload (fused one-pass batched kernel vs the original's plain 3-pass) and the strategy
+sweeps (MA cross 994 sets, RSI 1,000 sets), with 1- vs 2-thread scaling. BENCHMARKS.md 1-2.
+
+    uv run python scripts/benchmark_optimization_kernel.py --bars 10000 --evals 1000 [--repeats 5] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bars", type=int, default=10_000)
+    ap.add_argument("--evals", type=int, default=1_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--backend", default="numba", choices=["numba", "c", "rust"])
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+
+    from lq_engine.kernels.threads import available_cores, configure_threads
+
+    cfg = configure_threads()
+    import numba
+
+    from lq_engine.kernels.backends import metric_batch, numba_backend, run_accumulators
+    from lq_engine.kernels.bench import EXPECTED_10K, emit, ma_sweep, median_seconds, reference_curve, rsi_sweep
+    from lq_engine.kernels.evaluate import Costs, run_compiled
+
+    numba_backend.warmup()
+    e = reference_curve(a.bars)
+    ref_vals = numba_backend.reference_three_pass(e, 252.0)
+    fused = metric_batch(a.backend, e, a.evals)
+    if a.bars == 10_000:
+        exp = np.array(list(EXPECTED_10K.values()))
+        assert ref_vals == tuple(exp), f"reference workload values {ref_vals} != expected {tuple(exp)}"
+        np.testing.assert_allclose(fused, np.tile(exp, (a.evals, 1)), rtol=1e-12, atol=0)
+
+    def reference():
+        for _ in range(a.evals):
+            numba_backend.reference_three_pass(e, 252.0)
+
+    t_ref = median_seconds(reference, a.repeats)
+    t_fused = median_seconds(lambda: metric_batch(a.backend, e, a.evals), a.repeats)
+    fig: dict[str, object] = {
+        "bars": a.bars,
+        "evals": a.evals,
+        "threads": cfg.threads,
+        "backend": a.backend,
+        "evals_per_sec": a.evals / t_fused,
+        "reference_evals_per_sec": a.evals / t_ref,
+        "speedup": t_ref / t_fused,
+        "sharpe": float(fused[0, 0]),
+        "cagr": float(fused[0, 1]),
+        "max_drawdown": float(fused[0, 2]),
+    }
+
+    costs = Costs(fee=0.001)
+    ma = ma_sweep(a.bars)
+    rsi = rsi_sweep(a.bars)
+
+    def kernel(sw):
+        return lambda: run_compiled(sw, costs, a.backend)
+
+    per_threads = {}
+    for t in sorted({1, min(2, available_cores())}):
+        numba.set_num_threads(t)
+        per_threads[t] = ma.n_sets / median_seconds(
+            lambda: run_accumulators(a.backend, ma.bank, ma.rets, ma.ip, ma.fp, costs.per_unit, n_threads=t),
+            a.repeats)
+    numba.set_num_threads(cfg.threads)
+    fig["strategy_sets"] = ma.n_sets
+    fig["strategy_evals_per_sec"] = ma.n_sets / median_seconds(kernel(ma), a.repeats)
+    fig["strategy_evals_per_sec_incl_compile"] = ma.n_sets / median_seconds(lambda: run_compiled(ma_sweep(a.bars), costs, a.backend), a.repeats)
+    fig["strategy_evals_per_sec_1thread"] = per_threads[1]
+    if 2 in per_threads:
+        fig["strategy_evals_per_sec_2threads"] = per_threads[2]
+        fig["thread_scaling"] = per_threads[2] / per_threads[1]
+    fig["rsi_strategy_sets"] = rsi.n_sets
+    fig["rsi_strategy_evals_per_sec"] = rsi.n_sets / median_seconds(kernel(rsi), a.repeats)
+    emit(fig, a.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

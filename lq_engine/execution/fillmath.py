@@ -56,6 +56,33 @@ def market_fill_price(
 
 
 @njit(cache=True)
+def market_order_fill(
+    basis: int,
+    open_: float,
+    side: int,
+    quantity: float,
+    order_quantity: float,
+    fixed_fee: float,
+    fee_taker: float,
+    spread_bps: float,
+    slippage_bps: float,
+    slippage_vol_k: float,
+    prev_high: float,
+    prev_low: float,
+    prev_close: float,
+) -> tuple[float, float]:
+    """(price, fee) of ``quantity`` of a strategy market order filled at the bar open.
+
+    basis 0 (notional): taker price with spread/slippage/volatility, fee on notional. basis 1
+    (equity, the prefilter's arithmetic): the raw open, and the order's ``fixed_fee`` pro rata.
+    """
+    if basis == 1:
+        return open_, fixed_fee * (quantity / order_quantity)
+    price = market_fill_price(open_, side, spread_bps, slippage_bps, slippage_vol_k, prev_high, prev_low, prev_close)
+    return price, quantity * price * fee_taker
+
+
+@njit(cache=True)
 def fill_fee(quantity: float, price: float, rate: float) -> float:
     return quantity * price * rate
 

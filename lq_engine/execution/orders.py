@@ -106,6 +106,7 @@ class Order:
     bracket: Bracket | None = None
     parent_id: str | None = None
     trigger_price: float = math.nan
+    fixed_fee: float = math.nan  # "equity" cost basis: the fee of the whole order, fixed at submission
     reject_reason: str = field(default="")
 
     @property

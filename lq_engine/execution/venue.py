@@ -33,6 +33,7 @@ from lq_engine.execution.fillmath import (
     fill_fee,
     liquidity_budget,
     market_fill_price,
+    market_order_fill,
     trailing_update,
 )
 from lq_engine.execution.orders import Order, OrderStatus, OrderType
@@ -120,6 +121,10 @@ class SimulatedVenue:
         self._cancel(order, ts_ns, "cancelled by request", events)
         return events
 
+    def working_orders(self, symbol: str) -> list[Order]:
+        """Orders that fill at the next bar's open, in fill order (market orders, triggered exit remainders)."""
+        return [o for o in self._working.get(symbol, ()) if o.is_open]
+
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return [o for o in self.orders.values() if o.is_open and (symbol is None or o.symbol == symbol)]
 
@@ -132,6 +137,7 @@ class SimulatedVenue:
         events: list[Event] = []
         prev_high, prev_low, prev_close = self._prev_bar.get(sym, (math.nan, math.nan, math.nan))
         budget = liquidity_budget(bar.volume, cfg.cap)
+        basis = cfg.basis_code
 
         working = self._working.get(sym)
         if working:
@@ -146,11 +152,18 @@ class SimulatedVenue:
                 if qty <= 0.0:
                     continue
                 budget -= qty
-                price = market_fill_price(
-                    bar.open, order.side, cfg.spread_bps, cfg.slippage_bps, cfg.slippage_vol_k,
-                    prev_high, prev_low, prev_close,
-                )
-                self._fill(order, qty, price, cfg.fee_taker, "taker", ts, events)
+                if order.parent_id is None:
+                    price, fee = market_order_fill(
+                        basis, bar.open, order.side, qty, order.quantity, order.fixed_fee, cfg.fee_taker,
+                        cfg.spread_bps, cfg.slippage_bps, cfg.slippage_vol_k, prev_high, prev_low, prev_close,
+                    )
+                    self._fill(order, qty, price, fee, "taker", ts, events)
+                else:  # a triggered exit's remainder, carried: taker at the open
+                    price = market_fill_price(
+                        bar.open, order.side, cfg.spread_bps, cfg.slippage_bps, cfg.slippage_vol_k,
+                        prev_high, prev_low, prev_close,
+                    )
+                    self._fill(order, qty, price, fill_fee(qty, price, cfg.fee_taker), "taker", ts, events)
                 if order.bracket is not None:
                     self._arm(order, qty, bar.open, ts, events)
                 elif order.parent_id is None:
@@ -178,13 +191,13 @@ class SimulatedVenue:
                 if qty > 0.0:
                     budget -= qty
                     if code == TRIGGER_TAKE_PROFIT:
-                        self._fill(leg, qty, raw, cfg.fee_maker, "maker", ts, events)
+                        self._fill(leg, qty, raw, fill_fee(qty, raw, cfg.fee_maker), "maker", ts, events)
                     else:
                         price = market_fill_price(
                             raw, leg.side, cfg.spread_bps, cfg.slippage_bps, cfg.slippage_vol_k,
                             prev_high, prev_low, prev_close,
                         )
-                        self._fill(leg, qty, price, cfg.fee_taker, "taker", ts, events)
+                        self._fill(leg, qty, price, fill_fee(qty, price, cfg.fee_taker), "taker", ts, events)
                 if leg.is_open:
                     insort(self._working.setdefault(sym, []), leg, key=_by_sequence)
             for armed in brackets:
@@ -207,6 +220,8 @@ class SimulatedVenue:
             return f"side must be +1 or -1, got {order.side!r}"
         if not (math.isfinite(order.quantity) and order.quantity > 0.0):
             return f"quantity must be finite and > 0, got {order.quantity!r}"
+        if self.config.cost_basis == "equity" and not (math.isfinite(order.fixed_fee) and order.fixed_fee >= 0.0):
+            return f"cost basis 'equity' needs a finite fixed_fee >= 0 on each market order, got {order.fixed_fee!r}"
         if order.bracket is not None:
             return order.bracket.problem(order.side)
         return None
@@ -218,8 +233,7 @@ class SimulatedVenue:
     def _order_event(self, kind: EventKind, order: Order, ts: int, reason: str = "") -> OrderEvent:
         return OrderEvent(ts, self._seq.next(), kind, order.order_id, order.symbol, reason)
 
-    def _fill(self, order: Order, qty: float, price: float, rate: float, liq: str, ts: int, events: list) -> None:
-        fee = fill_fee(qty, price, rate)
+    def _fill(self, order: Order, qty: float, price: float, fee: float, liq: str, ts: int, events: list) -> None:
         order.record_fill(qty, price)
         events.append(
             FillEvent(ts, self._seq.next(), order.order_id, order.symbol, order.side, qty, price, fee, liq,

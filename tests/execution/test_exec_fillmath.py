@@ -105,4 +105,5 @@ def test_config_validation_and_simplified():
     s = ExecutionConfig(fee_taker=0.002, slippage_bps=3.0).simplified()
     assert (s.fee_taker, s.fee_maker, s.spread_bps, s.slippage_bps, s.slippage_vol_k, s.liquidity_cap) == (
         0.002, 0.002, 0.0, 3.0, 0.0, None)
+    assert s.cost_basis == "equity" and s.equity_cost_rate == 0.002 + 3e-4
     assert s.cap == math.inf

@@ -1,0 +1,245 @@
+"""Replay (driver 2): one parameter set of one strategy over one frozen series, full execution model.
+
+``replay(...)`` validates the inputs (frozen read-only arrays only), compiles the strategy's rule
+program over its indicator bank, runs the compiled loop (``kernel.replay_loop``) and returns the
+orders log, the fills log, the equity curve and the metrics of ``kernels.metrics``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from lq_engine.data.guards import require_frozen_array
+from lq_engine.execution.config import ExecutionConfig
+from lq_engine.kernels import metrics as M
+from lq_engine.replay import kernel as K
+from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
+from lq_engine.strategies.bank import Bars
+from lq_engine.strategies.registry import compile_sweep
+
+PRICE_FIELDS = ("open", "high", "low", "close")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One symbol's bars as frozen read-only arrays (ts int64 ns UTC bar open, float64 prices/volume)."""
+
+    symbol: str
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def __post_init__(self) -> None:
+        require_frozen_array(self.ts, "ts", np.int64)
+        n = self.ts.shape[0]
+        if n == 0:
+            raise ValueError(f"series {self.symbol}: no bars")
+        for f in (*PRICE_FIELDS, "volume"):
+            a = require_frozen_array(getattr(self, f), f)
+            if a.shape[0] != n:
+                raise ValueError(f"series {self.symbol}: field '{f}' has {a.shape[0]} rows, 'ts' has {n}")
+            bad = ~np.isfinite(a) | ((a < 0) if f == "volume" else (a <= 0))
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise ValueError(f"series {self.symbol}: field '{f}' row {row} is {a[row]!r}; "
+                                 f"{'volume must be finite and >= 0' if f == 'volume' else 'prices must be finite and > 0'}")
+        if n > 1 and not np.all(np.diff(self.ts) > 0):
+            row = int(np.argmax(np.diff(self.ts) <= 0)) + 1
+            raise ValueError(f"series {self.symbol}: field 'ts' row {row} is not after row {row - 1}")
+
+    @property
+    def n(self) -> int:
+        return int(self.ts.shape[0])
+
+    @property
+    def bars(self) -> Bars:
+        return Bars(self.open, self.high, self.low, self.close)
+
+    def head(self, m: int) -> Series:
+        """The first ``m`` bars (copies, frozen): the data as it was known at bar m-1."""
+        def cut(a: np.ndarray) -> np.ndarray:
+            out = np.array(a[:m])
+            out.setflags(write=False)
+            return out
+
+        return Series(self.symbol, *(cut(getattr(self, f)) for f in ("ts", *PRICE_FIELDS, "volume")))
+
+    @classmethod
+    def from_arrays(cls, symbol: str, ts, open, high, low, close, volume) -> Series:
+        """Copy plain arrays into a frozen series (tests, benchmarks, in-memory data)."""
+        def frz(a, dtype):
+            out = np.array(a, dtype=dtype, copy=True)
+            out.setflags(write=False)
+            return out
+
+        return cls(symbol, frz(ts, np.int64), *(frz(a, np.float64) for a in (open, high, low, close, volume)))
+
+
+@dataclass(frozen=True)
+class Fills:
+    ts: np.ndarray  # int64 ns, the bar's timestamp
+    bar: np.ndarray  # int64 bar index
+    order: np.ndarray  # int64 order index (into Orders)
+    side: np.ndarray  # int8, +1 buy / -1 sell
+    quantity: np.ndarray
+    price: np.ndarray
+    fee: np.ndarray
+    reason: np.ndarray  # int8 index into kernel.REASONS
+    cash: np.ndarray  # account cash after the fill
+    position: np.ndarray  # position after the fill
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+    def rows(self) -> list[tuple[int, int, float, float, float, str]]:
+        """(ts, side, quantity, price, fee, reason) per fill."""
+        return [(int(t), int(s), float(q), float(p), float(f), K.REASONS[int(r)])
+                for t, s, q, p, f, r in zip(self.ts, self.side, self.quantity, self.price, self.fee, self.reason)]
+
+    def sha256(self) -> str:
+        h = hashlib.sha256()
+        for a in (self.ts, self.side, self.quantity, self.price, self.fee, self.reason):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Orders:
+    bar: np.ndarray  # bar index of creation (submission at that open, or arming of a leg)
+    side: np.ndarray
+    quantity: np.ndarray
+    filled: np.ndarray
+    kind: np.ndarray  # index into kernel.REASONS (market, stop, take_profit, trailing_stop)
+    status: np.ndarray  # kernel.STATUS_NAMES codes
+    parent: np.ndarray  # parent order index of a bracket leg, -1 otherwise
+
+    def __len__(self) -> int:
+        return int(self.bar.shape[0])
+
+    def status_names(self) -> list[str]:
+        return [K.STATUS_NAMES[int(s)] for s in self.status]
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    strategy: str
+    params: dict[str, Any]
+    symbol: str
+    equity: np.ndarray  # float64 per bar, marked at the close
+    target: np.ndarray  # int8 per bar, the decision at the close
+    fills: Fills
+    orders: Orders
+    metrics: dict[str, float]
+    initial_cash: float
+
+
+def config_vector(config: ExecutionConfig, brackets: BracketSpec) -> np.ndarray:
+    sl, tp, tr = brackets.fractions()
+    v = np.empty(K.N_CFG)
+    v[K.C_FEE_TAKER] = config.fee_taker
+    v[K.C_FEE_MAKER] = config.fee_maker
+    v[K.C_SPREAD] = config.spread_bps
+    v[K.C_SLIP] = config.slippage_bps
+    v[K.C_VOLK] = config.slippage_vol_k
+    v[K.C_CAP] = config.cap
+    v[K.C_BASIS] = config.basis_code
+    v[K.C_COST] = config.equity_cost_rate
+    v[K.C_SL], v[K.C_TP], v[K.C_TRAIL] = sl, tp, tr
+    return v
+
+
+def compile_program(strategy: str, params: Mapping[str, Any] | None, series: Series):
+    """(validated params, bank, ip row, fp row) of one parameter set over ``series``."""
+    from lq_engine.strategies.registry import get_strategy
+
+    s = get_strategy(strategy)
+    p = dict(params) if params is not None else _default_params(s)
+    sweep = compile_sweep(s, [p], series.bars)
+    return sweep.params[0], sweep.bank, sweep.ip[0], sweep.fp[0]
+
+
+def _default_params(s) -> dict[str, Any]:
+    from lq_engine.strategies.params import explicit_grid
+
+    return explicit_grid(s.schema, s.schema.default_grid)[0]
+
+
+def replay(
+    strategy: str,
+    params: Mapping[str, Any] | None,
+    series: Series,
+    config: ExecutionConfig = ExecutionConfig(),
+    brackets: BracketSpec = NO_BRACKETS,
+    initial_cash: float = 100_000.0,
+    periods_per_year: float = 525_600.0,
+) -> ReplayResult:
+    """Replay one parameter set (the strategy's first default-grid set when ``params`` is None)."""
+    if not isinstance(series, Series):
+        raise TypeError(f"replay: expected a lq_engine.replay.Series of frozen arrays, got {type(series).__name__}")
+    if not (np.isfinite(initial_cash) and initial_cash > 0):
+        raise ValueError(f"replay: initial_cash must be finite and > 0, got {initial_cash!r}")
+    p, bank, ip, fp = compile_program(strategy, params, series)
+    equity = np.empty(series.n)
+    target = np.empty(series.n, dtype=np.int8)
+    f, fts, nf, o, no = K.replay_loop(series.ts, series.open, series.high, series.low, series.close, series.volume,
+                                      bank, ip, fp, config_vector(config, brackets), float(initial_cash), equity,
+                                      target)
+    fills = _fills(f[:nf], fts[:nf])
+    orders = _orders(o[:no])
+    metrics = replay_metrics(equity, fills, float(initial_cash), periods_per_year)
+    for a in (equity, target):
+        a.setflags(write=False)
+    return ReplayResult(strategy, p, series.symbol, equity, target, fills, orders, metrics, float(initial_cash))
+
+
+def _fills(f: np.ndarray, fts: np.ndarray) -> Fills:
+    return Fills(fts.copy(), f[:, K.F_BAR].astype(np.int64), f[:, K.F_ORDER].astype(np.int64),
+                 f[:, K.F_SIDE].astype(np.int8), f[:, K.F_QTY].copy(), f[:, K.F_PRICE].copy(), f[:, K.F_FEE].copy(),
+                 f[:, K.F_REASON].astype(np.int8), f[:, K.F_CASH].copy(), f[:, K.F_POS].copy())
+
+
+def _orders(o: np.ndarray) -> Orders:
+    return Orders(o[:, K.O_BAR].astype(np.int64), o[:, K.O_SIDE].astype(np.int8), o[:, K.O_QTY].copy(),
+                  o[:, K.O_FILLED].copy(), o[:, K.O_KIND].astype(np.int8), o[:, K.O_STATUS].astype(np.int8),
+                  o[:, K.O_PARENT].astype(np.int64))
+
+
+def held_at_close(n: int, fills: Fills) -> np.ndarray:
+    """Sign of the position held at each bar's close (from the position after each fill)."""
+    held = np.zeros(n)
+    if len(fills):
+        last = np.searchsorted(fills.bar, np.arange(n), side="right") - 1
+        ok = last >= 0
+        held[ok] = np.sign(fills.position[last[ok]])
+    return held
+
+
+def trade_returns(fills: Fills, initial_cash: float, final_equity: float) -> np.ndarray:
+    """A trade runs from the fill that leaves flat (value = cash before it) to the fill that returns to
+    flat (value = cash after it), or to the final equity; the same V0 / V1 as the prefilter kernel."""
+    out = []
+    cash_before, pos_before, v0 = initial_cash, 0.0, None
+    for cash, pos in zip(fills.cash, fills.position):
+        if pos_before == 0.0 and pos != 0.0:
+            v0 = cash_before
+        elif pos == 0.0 and pos_before != 0.0 and v0 is not None:
+            out.append(cash / v0 - 1.0)
+            v0 = None
+        cash_before, pos_before = cash, pos
+    if v0 is not None and pos_before != 0.0:
+        out.append(final_equity / v0 - 1.0)
+    return np.array(out)
+
+
+def replay_metrics(equity: np.ndarray, fills: Fills, initial_cash: float, ppy: float) -> dict[str, float]:
+    """``metrics.summarize`` of the replay: per-bar returns of the equity curve from bar 0's close."""
+    r = equity[1:] / equity[:-1] - 1.0
+    held = held_at_close(equity.shape[0], fills)[1:]
+    return M.summarize(r, held, trade_returns(fills, initial_cash, float(equity[-1])), ppy)

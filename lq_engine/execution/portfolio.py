@@ -30,6 +30,9 @@ class Portfolio:
     def position(self, symbol: str) -> float:
         return self._positions.get(symbol, (0.0, math.nan))[0]
 
+    def avg_price(self, symbol: str) -> float:
+        return self._positions.get(symbol, (0.0, math.nan))[1]
+
     def equity(self, closes: dict[str, float]) -> float:
         """cash + sum of position * close, added in sorted symbol order (deterministic)."""
         eq = self.cash

@@ -1,0 +1,220 @@
+"""The event engine (driver 3): the strategy and execution model driven by events, bar by bar.
+
+Each bar is a ``BarEvent`` (``timestamp_ns`` + ``sequence`` from the run's ``Sequencer``),
+recorded in the ``RuntimeCache`` and published on ``data.bars.<SYMBOL>``; order events go to
+``orders.<SYMBOL>`` and fills to ``fills.<SYMBOL>``. ``SimulatedVenue`` executes, ``Portfolio``
+books. The per-bar procedure is the compiled replay's (see ``kernel``), with the same fill
+arithmetic, the same sizing function and the same decision rule, so fills and equity match the
+replay to the last bit (tested).
+
+``step(bar)`` is the API a live feed or the paper trader calls; ``run(series)`` is the
+convenience that feeds a whole series. Decisions come from a ``Decider``: ``PrecomputedDecider``
+(the causal indicator bank of a known series, decisions compiled once: the fast path for
+backtests) or ``StreamingDecider`` (rebuilds the indicators from the bars seen so far: for live
+feeds, where the future does not exist yet).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Protocol
+
+import numpy as np
+
+from lq_engine.core.bus import MessageBus
+from lq_engine.core.cache import RuntimeCache
+from lq_engine.core.events import BarEvent, FillEvent, OrderEvent
+from lq_engine.core.sequencer import Sequencer
+from lq_engine.execution.config import ExecutionConfig
+from lq_engine.execution.orders import Bracket, Order
+from lq_engine.execution.portfolio import Portfolio
+from lq_engine.execution.venue import SimulatedVenue
+from lq_engine.replay.decisions import decide_targets
+from lq_engine.replay.engine import Series, compile_program
+from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec, plan_orders
+from lq_engine.strategies.bank import Bars, IndicatorBank
+from lq_engine.strategies.registry import get_strategy
+from lq_engine.strategies.rules import N_FLOAT, N_INT, rule_step
+
+
+class Decider(Protocol):
+    def decide(self, index: int, bar: BarEvent) -> int: ...
+
+
+class PrecomputedDecider:
+    """Targets of a known series, decided by the compiled rule over its causal indicator bank."""
+
+    __slots__ = ("targets",)
+
+    def __init__(self, strategy: str, params: Mapping[str, Any] | None, series: Series) -> None:
+        _, bank, ip, fp = compile_program(strategy, params, series)
+        self.targets = decide_targets(bank, ip, fp).tolist()
+
+    def decide(self, index: int, bar: BarEvent) -> int:
+        return self.targets[index]
+
+
+class StreamingDecider:
+    """Decides from the bars received so far only (recomputes the indicator bank each bar: O(n))."""
+
+    def __init__(self, strategy: str, params: Mapping[str, Any] | None) -> None:
+        self._strategy = get_strategy(strategy)
+        from lq_engine.replay.engine import _default_params
+
+        self._params = self._strategy.schema.validate(dict(params) if params is not None else _default_params(self._strategy))
+        self._cols: tuple[list[float], ...] = ([], [], [], [])
+        self._pos = 0
+        self._ext = 0.0
+
+    def decide(self, index: int, bar: BarEvent) -> int:
+        for col, v in zip(self._cols, (bar.open, bar.high, bar.low, bar.close)):
+            col.append(v)
+        bank = IndicatorBank(Bars(*(np.array(c) for c in self._cols)))
+        ip, fp = self._strategy.compile(bank, self._params)
+        ipa, fpa = np.array(ip, dtype=np.int64).reshape(N_INT), np.array(fp, dtype=np.float64).reshape(N_FLOAT)
+        self._pos, self._ext = rule_step(bank.array(), len(self._cols[0]) - 1, self._pos, self._ext,
+                                         *(int(v) for v in ipa), *(float(v) for v in fpa))
+        return int(self._pos)
+
+
+class EventEngine:
+    def __init__(
+        self,
+        symbol: str,
+        decider: Decider,
+        config: ExecutionConfig = ExecutionConfig(),
+        brackets: BracketSpec = NO_BRACKETS,
+        initial_cash: float = 100_000.0,
+        bus: MessageBus | None = None,
+        cache: RuntimeCache | None = None,
+        sequencer: Sequencer | None = None,
+    ) -> None:
+        self.symbol = symbol
+        self.decider = decider
+        self.config = config
+        self.brackets = brackets
+        self.bus = bus if bus is not None else MessageBus()
+        self.cache = cache if cache is not None else RuntimeCache(initial_cash)
+        self.sequencer = sequencer if sequencer is not None else Sequencer()
+        self.venue = SimulatedVenue(config, self.sequencer)
+        self.portfolio = Portfolio(initial_cash)
+        self.fills: list[FillEvent] = []
+        self.equity: list[float] = []
+        self.targets: list[int] = []
+        self.event_ids: list[tuple[int, int]] = []  # (timestamp_ns, sequence) of every event, in order
+        self._bar_topic = f"data.bars.{symbol}"
+        self._order_topic = f"orders.{symbol}"
+        self._fill_topic = f"fills.{symbol}"
+        self._index = 0
+        self._target = 0
+        self._pending = False
+        self._order_no = 0
+        self._prev = (math.nan, math.nan, math.nan)
+        sl, tp, tr = brackets.fractions()
+        self._plan_args = (config.basis_code, config.equity_cost_rate, config.spread_bps, config.slippage_bps,
+                           config.slippage_vol_k, sl, tp, tr)
+
+    # -- the bar-by-bar API ------------------------------------------------------------------
+
+    def step(self, bar: BarEvent) -> None:
+        """Process one closed bar of this engine's symbol (bars must come in time order)."""
+        if bar.symbol != self.symbol:
+            raise ValueError(f"event engine for {self.symbol!r} got a bar of {bar.symbol!r}")
+        self.event_ids.append((bar.timestamp_ns, bar.sequence))
+        self.cache.update_bar(bar.symbol, bar.timestamp_ns, bar.sequence, bar.open, bar.high, bar.low, bar.close,
+                              bar.volume)
+        self.bus.publish(self._bar_topic, bar)
+        if self._pending:
+            self._pending = False
+            self._execute_target(bar)
+        events = self.venue.on_bar(bar)
+        if events:
+            self._dispatch(events)
+        pf = self.portfolio
+        pos = pf.position(self.symbol)
+        eq = pf.cash if pos == 0.0 else pf.cash + pos * bar.close
+        self.equity.append(eq)
+        self.cache.set_account(pf.cash, eq)
+        target = self.decider.decide(self._index, bar)
+        self.targets.append(target)
+        if target != self._target:
+            self._target = target
+            self._pending = True
+        self._prev = (bar.high, bar.low, bar.close)
+        self._index += 1
+
+    def run(self, series: Series) -> EventEngine:
+        """Feed every bar of ``series`` through ``step`` (sequences drawn from the engine's sequencer)."""
+        if series.symbol != self.symbol:
+            raise ValueError(f"event engine for {self.symbol!r} got series {series.symbol!r}")
+        ts, o, h, lo, c, v = (a.tolist() for a in (series.ts, series.open, series.high, series.low, series.close,
+                                                   series.volume))
+        nxt = self.sequencer.next
+        step = self.step
+        sym = self.symbol
+        for i in range(len(ts)):
+            step(BarEvent(ts[i], nxt(), sym, o[i], h[i], lo[i], c[i], v[i]))
+        return self
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _execute_target(self, bar: BarEvent) -> None:
+        """Cancel the strategy's working market orders, size and submit the new ones at this open."""
+        ts = bar.timestamp_ns
+        events: list = []
+        for order in self.venue.working_orders(self.symbol):
+            if order.parent_id is None:
+                events += self.venue.cancel(order.order_id, ts)
+        pending = 0.0
+        for order in self.venue.working_orders(self.symbol):
+            pending += order.side * (order.quantity - order.filled)
+        pf = self.portfolio
+        cq, cs, cf, oq, osd, of, sl, tp, tr = plan_orders(
+            pf.cash, pf.position(self.symbol), pending, self._target, bar.open, *self._prev, *self._plan_args
+        )
+        if cq > 0.0:
+            events += self.venue.submit(self._order(cs, cq, cf, None), ts)
+        if oq > 0.0:
+            bracket = Bracket(sl, tp, tr) if (sl == sl or tp == tp or tr == tr) else None
+            events += self.venue.submit(self._order(osd, oq, of, bracket), ts)
+        if events:
+            self._dispatch(events)
+
+    def _order(self, side: int, qty: float, fee: float, bracket: Bracket | None) -> Order:
+        self._order_no += 1
+        return Order(f"{self.symbol}-{self._order_no}", self.symbol, int(side), qty, bracket=bracket,
+                     fixed_fee=fee)
+
+    def _dispatch(self, events: list) -> None:
+        orders = self.venue.orders
+        for e in events:
+            self.event_ids.append((e.timestamp_ns, e.sequence))
+            if isinstance(e, FillEvent):
+                self.portfolio.apply(e)
+                self.fills.append(e)
+                self.bus.publish(self._fill_topic, e)
+            else:
+                self.bus.publish(self._order_topic, e)
+            o = orders[e.order_id]
+            self.cache.update_order(o.order_id, o.status.value, o.symbol, o.side, o.quantity, o.filled,
+                                    o.avg_fill_price)
+        pf = self.portfolio
+        self.cache.set_position(self.symbol, pf.position(self.symbol), pf.avg_price(self.symbol))
+
+
+def run_event_engine(
+    strategy: str,
+    params: Mapping[str, Any] | None,
+    series: Series,
+    config: ExecutionConfig = ExecutionConfig(),
+    brackets: BracketSpec = NO_BRACKETS,
+    initial_cash: float = 100_000.0,
+    bus: MessageBus | None = None,
+) -> EventEngine:
+    """The replay's run through the event engine (precomputed causal decisions)."""
+    engine = EventEngine(series.symbol, PrecomputedDecider(strategy, params, series), config, brackets, initial_cash,
+                         bus=bus)
+    return engine.run(series)
+
+
+__all__ = ["EventEngine", "PrecomputedDecider", "StreamingDecider", "run_event_engine", "OrderEvent"]

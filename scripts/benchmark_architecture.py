@@ -1,4 +1,4 @@
-"""Architecture benchmarks: message bus, runtime cache, replay sort (metric/replay/event engine slot in later).
+"""Architecture benchmarks: metric workload, compiled replay, event engine, message bus, runtime cache, replay sort.
 
 Each figure is a median over ``--repeats`` runs. For the bus, cache and sort the reference workload
 (a faithful plain implementation of what the original note measured) runs side by side in the same
@@ -218,8 +218,83 @@ def bench_replay_sort(args: argparse.Namespace) -> dict[str, float]:
     return _side_by_side("replay_sort_events_per_sec", reference, ours, args.repeats)
 
 
-# Later: "metric_eval": ..., "replay_bars": ..., "event_engine_bars": ...
+def bench_metric_eval(args: argparse.Namespace) -> dict[str, float]:
+    """The metric workload (Sharpe, CAGR, max drawdown of one fixed curve) at --bars, --evals times,
+    through the kernels' numba metric path (compile excluded)."""
+    from lq_engine.kernels.backends import metric_batch
+
+    r = np.random.default_rng(42).normal(0.0, 0.001, size=args.bars)
+    equity = np.cumprod(1.0 + r) * 10000.0
+    metric_batch("numba", equity, 1)
+
+    def go() -> int:
+        metric_batch("numba", equity, args.evals)
+        return args.evals
+
+    return {"metric_eval_per_sec": _median_rate(go, args.repeats)}
+
+
+def _replay_inputs(n: int):
+    from lq_engine.execution.config import ExecutionConfig
+    from lq_engine.replay.engine import Series
+    from lq_engine.replay.sizing import BracketSpec
+
+    rng = np.random.default_rng(42)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.001, n)))
+    op = np.concatenate(([close[0]], close[:-1]))
+    hi = np.maximum(op, close) * (1.0 + np.abs(rng.normal(0.0, 0.0005, n)))
+    lo = np.minimum(op, close) * (1.0 - np.abs(rng.normal(0.0, 0.0005, n)))
+    ts = 1_700_000_000_000_000_000 + np.arange(n, dtype=np.int64) * 60_000_000_000
+    series = Series.from_arrays("SYNTHETIC", ts, op, hi, lo, close, rng.uniform(1e5, 1e6, n))  # the cap binds rarely
+    params = {"fast": 10, "slow": 40, "side": "both"}
+    return series, params, ExecutionConfig(), BracketSpec(stop_loss=0.01, take_profit=0.02, trailing=0.015)
+
+
+def bench_replay(args: argparse.Namespace) -> dict[str, float]:
+    """Full replay (all costs, liquidity cap, SL/TP/trailing brackets) of MA cross long/short over
+    --bars synthetic bars; the compiled loop only (indicators and compile excluded)."""
+    from lq_engine.replay import kernel as K
+    from lq_engine.replay.engine import compile_program, config_vector, replay
+
+    series, params, cfg, br = _replay_inputs(args.bars)
+    _, bank, ip, fp = compile_program("ma_cross", params, series)
+    vec = config_vector(cfg, br)
+    fills = len(replay("ma_cross", params, series, cfg, br).fills)  # also compiles
+
+    def go() -> int:
+        eq = np.empty(series.n)
+        tgt = np.empty(series.n, dtype=np.int8)
+        K.replay_loop(series.ts, series.open, series.high, series.low, series.close, series.volume, bank, ip, fp,
+                      vec, 100_000.0, eq, tgt)
+        return series.n
+
+    return {"replay_bars_per_sec": _median_rate(go, args.repeats), "replay_fills": float(fills)}
+
+
+def bench_event_engine(args: argparse.Namespace) -> dict[str, float]:
+    """The same run through the event engine (bus, cache, venue, portfolio); fills must equal the replay's."""
+    from lq_engine.replay.engine import replay
+    from lq_engine.replay.event_engine import EventEngine, PrecomputedDecider
+
+    series, params, cfg, br = _replay_inputs(args.bars)
+    expected = len(replay("ma_cross", params, series, cfg, br).fills)
+    decider = PrecomputedDecider("ma_cross", params, series)
+    fills = [0]
+
+    def go() -> int:
+        engine = EventEngine(series.symbol, decider, cfg, br).run(series)
+        fills[0] = len(engine.fills)
+        if fills[0] != expected:
+            raise AssertionError(f"event engine made {fills[0]} fills, the replay {expected}")
+        return series.n
+
+    return {"event_engine_bars_per_sec": _median_rate(go, args.repeats), "event_engine_fills": float(fills[0])}
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
+    "metric_eval": bench_metric_eval,
+    "replay": bench_replay,
+    "event_engine": bench_event_engine,
     "bus": bench_bus,
     "cache": bench_cache,
     "replay_sort": bench_replay_sort,

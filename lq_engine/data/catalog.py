@@ -7,6 +7,7 @@ connection. Writers keep their connection short: an ingest batch opens one conne
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -85,8 +86,14 @@ def catalog_reader(paths: DataPaths) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _create(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> None:
+    """Tables if missing; the view only when its definition changes (it re-globs the lake per query)."""
     con.execute(INGEST_LOG_DDL)
-    con.execute(bars_view_sql(paths))
+    want = bars_view_sql(paths)
+    tag = "lq:" + hashlib.sha256(want.encode()).hexdigest()[:16]
+    have = con.execute("SELECT comment FROM duckdb_views() WHERE view_name = 'bars' AND NOT internal").fetchone()
+    if have is None or have[0] != tag:
+        con.execute(want)
+        con.execute(f"COMMENT ON VIEW bars IS '{tag}'")
 
 
 def ensure_catalog(paths: DataPaths) -> None:

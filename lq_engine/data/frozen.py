@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from lq_engine.data.guards import freeze
-from lq_engine.data.lake import read_bars
+from lq_engine.data.lake import read_symbol_frames
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.schema import NS_PER_SECOND, canonical_timeframe, format_ns
 
@@ -72,43 +72,60 @@ class FrozenArrays:
         return int(self.offsets[-1])
 
 
-def freeze_frame(df: pl.DataFrame) -> FrozenArrays:
-    """Bars (symbol, ts, open..volume) to read-only contiguous arrays sorted by (symbol, ts).
+def freeze_frames(parts: list[tuple[str, pl.DataFrame]]) -> FrozenArrays:
+    """Per-symbol frames (ts, open..volume) to read-only contiguous arrays sorted by (symbol, ts).
 
-    Raises ValueError if timestamps repeat within a symbol. Pure and in-memory.
+    The in-memory builder: each column is copied once into its final array. A frame out of ts
+    order is sorted; a repeated timestamp within a symbol raises ValueError.
     """
+    parts = sorted(parts, key=lambda p: p[0])
+    symbols = tuple(s for s, _ in parts)
+    if len(set(symbols)) != len(symbols):
+        raise ValueError(f"freeze_frames: a symbol appears twice in {list(symbols)}")
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum([df.height for _, df in parts], out=offsets[1:])
+    n = int(offsets[-1])
+    arrays = {c: np.empty(n, dtype=np.int64 if c == "ts" else np.float64) for c in ARRAY_NAMES}
+    for k, (sym, df) in enumerate(parts):
+        missing = [c for c in ARRAY_NAMES if c not in df.columns]
+        if missing:
+            raise ValueError(f"freeze_frames: {sym}: missing columns {missing}")
+        ts = df["ts"]
+        if isinstance(ts.dtype, pl.Datetime):
+            ts = ts.dt.epoch("ns")
+        if not ts.is_sorted():
+            df = df.with_columns(ts.alias("ts")).sort("ts")
+            ts = df["ts"]
+        a, b = offsets[k], offsets[k + 1]
+        arrays["ts"][a:b] = ts.to_numpy()
+        for c in ARRAY_NAMES[1:]:
+            arrays[c][a:b] = df[c].to_numpy()
+    for arr in arrays.values():
+        arr.setflags(write=False)
+    fa = FrozenArrays(symbols, freeze(offsets), arrays)
+    ok = _steps_ok(fa)
+    if not ok.all():
+        i = int(np.argmin(ok)) + 1
+        k = int(np.searchsorted(offsets, i, side="right") - 1)
+        raise ValueError(f"freeze_frames: duplicate timestamp {format_ns(arrays['ts'][i])} for {symbols[k]}")
+    return fa
+
+
+def freeze_frame(df: pl.DataFrame) -> FrozenArrays:
+    """Bars (symbol, ts, open..volume) in one frame to frozen arrays (see ``freeze_frames``)."""
     missing = [c for c in ("symbol", *ARRAY_NAMES) if c not in df.columns]
     if missing:
         raise ValueError(f"freeze_frame: missing columns {missing}")
-    sym = df["symbol"]
-    if not (sym.is_sorted() and _ts_sorted_within(df)):
-        df = df.sort("symbol", "ts")
-        sym = df["symbol"]
-    counts = sym.rle().struct.unnest()
-    symbols = tuple(counts["value"].to_list())
-    if len(set(symbols)) != len(symbols):
-        raise AssertionError("symbols not grouped after sort")
-    offsets = np.zeros(len(symbols) + 1, dtype=np.int64)
-    np.cumsum(counts["len"].to_numpy(), out=offsets[1:])
-    arrays = {}
-    for c in ARRAY_NAMES:
-        dtype = np.int64 if c == "ts" else np.float64
-        arrays[c] = freeze(np.ascontiguousarray(df[c].to_numpy(), dtype=dtype))
-    ts = arrays["ts"]
-    if len(ts) > 1:
-        step = np.diff(ts)
-        bounds = offsets[1:-1] - 1  # diff index across a symbol boundary
-        ok = step > 0
-        ok[bounds[(bounds >= 0) & (bounds < len(step))]] = True
-        if not ok.all():
-            i = int(np.argmin(ok)) + 1
-            k = int(np.searchsorted(offsets, i, side="right") - 1)
-            raise ValueError(f"freeze_frame: duplicate timestamp {format_ns(ts[i])} for {symbols[k]}")
-    return FrozenArrays(symbols, freeze(offsets), arrays)
+    groups = df.partition_by("symbol", as_dict=True, maintain_order=True)
+    return freeze_frames([(sym, part) for (sym,), part in groups.items()])
 
 
-def _ts_sorted_within(df: pl.DataFrame) -> bool:
-    return df.select((pl.col("ts").diff().over("symbol").fill_null(1) > 0).all()).item()
+def _steps_ok(fa: FrozenArrays) -> np.ndarray:
+    ts = fa.arrays["ts"]
+    ok = ts[1:] > ts[:-1]
+    cut = fa.offsets[1:-1] - 1  # steps that cross from one symbol to the next
+    ok[cut[(cut >= 0) & (cut < ok.shape[0])]] = True
+    return ok
 
 
 def content_hash(spec: UniverseSpec, fa: FrozenArrays) -> str:
@@ -205,11 +222,11 @@ def _write_folder(tmp: Path, spec: UniverseSpec, fa: FrozenArrays, digest: str) 
 def build_frozen(paths: DataPaths, spec: UniverseSpec) -> FrozenDataset:
     """Read the universe from the lake and freeze it (reusing the folder if the hash exists)."""
     lo, hi = spec.bounds_ns()
-    df = read_bars(paths, symbols=list(spec.symbols), timeframe=spec.timeframe, start_ns=lo, end_ns=hi)
-    absent = sorted(set(spec.symbols) - set(df["symbol"].unique().to_list()))
+    parts = read_symbol_frames(paths, spec.timeframe, list(spec.symbols), lo, hi)
+    absent = sorted(set(spec.symbols) - {s for s, _ in parts})
     if absent:
         raise ValueError(f"universe {spec.name!r}: no {spec.timeframe} bars in the lake for {absent}")
-    fa = freeze_frame(df)
+    fa = freeze_frames(parts)
     digest = content_hash(spec, fa)
     base = paths.frozen / spec.name
     final = base / digest[:16]

@@ -32,7 +32,7 @@ from lq_engine.data.normalize import normalize
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.quarantine import file_sha256, quarantine_file
 from lq_engine.data.readers import prepare, read_frame
-from lq_engine.data.schema import BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, month_expr
+from lq_engine.data.schema import BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey
 from lq_engine.data.validate import validate_bars
 
 __all__ = [
@@ -72,8 +72,20 @@ class IngestReport:
     partitions_written: int = 0
 
 
+def _month_code(ts: pl.Expr) -> pl.Expr:
+    """year * 12 + month - 1 of an int64 ns column (cheaper than formatting text per row)."""
+    d = pl.from_epoch(ts, time_unit="ns")
+    return (d.dt.year().cast(pl.Int32) * 12 + d.dt.month().cast(pl.Int32) - 1).alias("_month")
+
+
+def _month_text(code: int) -> str:
+    return f"{code // 12:04d}-{code % 12 + 1:02d}"
+
+
 def _partition_keys(df: pl.DataFrame) -> pl.DataFrame:
-    return df.select("timeframe", "symbol", month_expr(pl.col("ts")).alias("month")).unique()
+    keys = df.select("timeframe", "symbol", _month_code(pl.col("ts"))).unique()
+    return keys.select("timeframe", "symbol",
+                       pl.col("_month").map_elements(_month_text, return_dtype=pl.String).alias("month"))
 
 
 def scan_file(
@@ -104,7 +116,7 @@ def load_bars(
     """The whole file as validated bars (bar schema, file order), or IngestError."""
     path = Path(path)
     layout, chunk = prepare(path)
-    if chunk is not None and not layout.small:
+    if chunk is not None and layout.early_check:
         head = read_frame(path, layout, _ALL_COLUMNS, chunk=chunk)
         if head.height:
             head = normalize(path, head, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit, resolve_timeframe=False)
@@ -131,6 +143,20 @@ def _wanted(only_partitions: Iterable | None):
     return lambda k: k in exact or (k.symbol, k.month) in pairs
 
 
+def _split(bars: pl.DataFrame) -> list[tuple[PartitionKey, pl.DataFrame]]:
+    """(partition, its rows) in partition order."""
+    bars = bars.with_columns(_month_code(pl.col("ts")))
+    single = bars["symbol"].n_unique() == 1 and bars["timeframe"].n_unique() == 1
+    if single:
+        tf, sym = bars["timeframe"][0], bars["symbol"][0]
+        groups = bars.partition_by("_month", as_dict=True, maintain_order=True)
+        out = [(PartitionKey(tf, sym, _month_text(m)), part) for (m,), part in groups.items()]
+    else:
+        groups = bars.partition_by(["timeframe", "symbol", "_month"], as_dict=True, maintain_order=True)
+        out = [(PartitionKey(tf, sym, _month_text(m)), part) for (tf, sym, m), part in groups.items()]
+    return sorted(out, key=lambda kp: kp[0])
+
+
 def _ingest_one(path: Path, paths: DataPaths, symbol, timeframe, ts_unit, only_partitions) -> IngestReport:
     path = Path(path)
     sha = file_sha256(path)
@@ -141,10 +167,7 @@ def _ingest_one(path: Path, paths: DataPaths, symbol, timeframe, ts_unit, only_p
         raise
     report = IngestReport(file=str(path), sha256=sha, rows_read=bars.height)
     keep = _wanted(only_partitions)
-    bars = bars.with_columns(month_expr(pl.col("ts")).alias("month"))
-    groups = bars.partition_by(["timeframe", "symbol", "month"], as_dict=True, maintain_order=True)
-    for (tf, sym, month), part in sorted(groups.items()):
-        key = PartitionKey(tf, sym, month)
+    for key, part in _split(bars):
         if not keep(key):
             continue
         rows = part.select(PARTITION_COLUMNS)

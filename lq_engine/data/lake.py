@@ -25,6 +25,8 @@ from lq_engine.data.paths import DataPaths
 from lq_engine.data.schema import BAR_COLUMNS, PARTITION_COLUMNS, PARTITION_SCHEMA, PartitionKey, month_of_ns
 
 PART_FILE = "data.parquet"
+# zstd level 1: about twice as fast to write as the default, files about 10% bigger.
+PARQUET_ZSTD_LEVEL = 1
 TMP_PREFIX = ".tmp-"
 # Test hook: seconds to sleep between writing the temporary file and renaming it (kill tests).
 SLEEP_ENV = "LQ_TEST_SLEEP_BEFORE_RENAME"
@@ -70,7 +72,7 @@ def write_atomic(df: pl.DataFrame, target: Path) -> None:
     tmp = d / f"{TMP_PREFIX}{uuid.uuid4().hex}.partial"
     try:
         with open(tmp, "wb") as f:
-            df.write_parquet(f, compression="zstd", statistics=True)
+            df.write_parquet(f, compression="zstd", compression_level=PARQUET_ZSTD_LEVEL, statistics=True)
             f.flush()
             os.fsync(f.fileno())
         pause = os.environ.get(SLEEP_ENV)
@@ -146,6 +148,43 @@ def lake_fingerprint(paths: DataPaths) -> str:
     return h.hexdigest()
 
 
+def read_symbol_frames(
+    paths: DataPaths,
+    timeframe: str,
+    symbols: list[str] | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+) -> list[tuple[str, pl.DataFrame]]:
+    """(symbol, partition columns sorted by ts) per symbol of one timeframe, symbols sorted.
+
+    Month partitions are disjoint and read in order, so no sort is needed. ``end_ns`` exclusive.
+    """
+    lo = month_of_ns(start_ns) if start_ns is not None else None
+    hi = month_of_ns(end_ns) if end_ns is not None else None
+    want = set(symbols) if symbols is not None else None
+    by_symbol: dict[str, list[Path]] = {}
+    for f in visible_parquet_files(paths):  # sorted: symbol, then month
+        k = _key_of(f)
+        if k.timeframe != timeframe or (want is not None and k.symbol not in want):
+            continue
+        if (lo is not None and k.month < lo) or (hi is not None and k.month > hi):
+            continue
+        by_symbol.setdefault(k.symbol, []).append(f)
+    out = []
+    for sym in sorted(by_symbol):
+        df = pl.concat([pl.read_parquet(f) for f in by_symbol[sym]])
+        if start_ns is not None or end_ns is not None:
+            cond = pl.lit(True)
+            if start_ns is not None:
+                cond = cond & (pl.col("ts") >= start_ns)
+            if end_ns is not None:
+                cond = cond & (pl.col("ts") < end_ns)
+            df = df.filter(cond)
+        if df.height:
+            out.append((sym, df))
+    return out
+
+
 def read_bars(
     paths: DataPaths,
     symbols: list[str] | None = None,
@@ -154,24 +193,13 @@ def read_bars(
     end_ns: int | None = None,
 ) -> pl.DataFrame:
     """Bars from the lake in the bar schema, sorted by (symbol, timeframe, ts); ``end_ns`` exclusive."""
-    lo = month_of_ns(start_ns) if start_ns is not None else None
-    hi = month_of_ns(end_ns) if end_ns is not None else None
-    want = set(symbols) if symbols is not None else None
-    frames = []
-    for f in visible_parquet_files(paths):
-        k = _key_of(f)
-        if (timeframe is not None and k.timeframe != timeframe) or (want is not None and k.symbol not in want):
-            continue
-        if (lo is not None and k.month < lo) or (hi is not None and k.month > hi):
-            continue
-        df = pl.read_parquet(f)
-        frames.append(df.with_columns(pl.lit(k.symbol).alias("symbol"), pl.lit(k.timeframe).alias("timeframe")))
+    tfs = [timeframe] if timeframe is not None else sorted({k.timeframe for k in list_partitions(paths)})
+    frames = [
+        df.with_columns(pl.lit(sym).alias("symbol"), pl.lit(tf).alias("timeframe"))
+        for tf in tfs
+        for sym, df in read_symbol_frames(paths, tf, symbols, start_ns, end_ns)
+    ]
     if not frames:
         return pl.DataFrame(schema={c: (pl.String if c in ("symbol", "timeframe") else PARTITION_SCHEMA[c])
                                     for c in BAR_COLUMNS})
-    out = pl.concat(frames).select(BAR_COLUMNS)
-    if start_ns is not None:
-        out = out.filter(pl.col("ts") >= start_ns)
-    if end_ns is not None:
-        out = out.filter(pl.col("ts") < end_ns)
-    return out.sort("symbol", "timeframe", "ts")
+    return pl.concat(frames).select(BAR_COLUMNS).sort("symbol", "timeframe", "ts", maintain_order=True)

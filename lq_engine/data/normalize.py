@@ -61,7 +61,10 @@ def _resolve_timeframe_column(file: Path, tf: pl.Series) -> pl.Series:
 
 
 def infer_timeframe(file: Path, df: pl.DataFrame) -> str:
-    d = df.select(pl.col("ts").diff().over("symbol").alias("d")).filter(pl.col("d") > 0)["d"]
+    step = pl.col("ts").diff()
+    if df["symbol"].n_unique() > 1:
+        step = step.over("symbol")
+    d = df.select(step.alias("d")).filter(pl.col("d") > 0)["d"]
     if len(d) == 0:
         raise IngestError(file, "cannot infer the timeframe (fewer than two distinct bar times per symbol); "
                           "declare the timeframe or add a timeframe column", field="timeframe")

@@ -3,12 +3,13 @@
 Files are sniffed before they are read: the first 64 KiB decide whether a file is empty, binary,
 Parquet or delimited text, which separator it uses, whether it has a header (and if not, whether it
 is the 12-column Binance kline layout or plain ``ts,open,high,low,close,volume``), and which columns
-map to the bar fields. Only then is the first chunk (1 MiB) parsed, so garbage is rejected before
-the whole file is read. Column names are matched case-insensitively against the aliases below.
+map to the bar fields. For a big file the first chunk (1 MiB) is then parsed and validated, so
+garbage is rejected before the file is read whole (files up to 32 MiB are read at once). Column names are matched case-insensitively against the aliases below.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from lq_engine.data.errors import IngestError
 
 SNIFF_BYTES = 64 * 1024
 CHUNK_BYTES = 1024 * 1024
+# Files up to this size are read whole at once; bigger ones have their first chunk validated first.
+FULL_READ_BYTES = 32 * 1024 * 1024
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "ts": ("ts", "timestamp", "datetime", "open_time", "opentime", "time", "date", "date_time",
@@ -82,14 +85,19 @@ class Layout:
     ts_dtype: pl.DataType = field(default_factory=pl.String)
     binance: bool = False
     small: bool = False  # the first chunk is the whole file
+    early_check: bool = False  # big file: validate the first chunk before reading it all
+
+
+_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 12, 13))
 
 
 def _looks_binary(head: bytes) -> bool:
+    """NUL bytes, or more than 1% control bytes / invalid UTF-8."""
     if b"\x00" in head:
         return True
-    text = head.decode("utf-8", errors="replace")
-    bad = text.count("\ufffd") + sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n\x0c")
-    return bad > max(2, len(text) // 100)
+    controls = len(head) - len(head.translate(None, _CONTROL))
+    invalid = head.decode("utf-8", errors="replace").count("\ufffd")
+    return controls + invalid > max(2, len(head) // 100)
 
 
 def sniff(path: Path) -> Layout:
@@ -143,6 +151,7 @@ def sniff(path: Path) -> Layout:
         require_columns(path, colmap, cells)
         layout = Layout("csv", colmap, has_header=True, separator=sep, all_columns=raw_cells)
     layout.small = size <= CHUNK_BYTES
+    layout.early_check = size > FULL_READ_BYTES
     return layout
 
 
@@ -188,14 +197,17 @@ def first_chunk(path: Path) -> bytes:
 
 
 def _decide_ts_dtype(path: Path, layout: Layout, chunk: bytes) -> pl.DataType:
-    """Integer epochs, float epochs or text, from the first chunk's ts column."""
+    """Integer epochs, float epochs or text, from the ts column of the first rows."""
     if not layout.has_header:
         return layout.ts_dtype
-    try:
-        sample = pl.read_csv(io.BytesIO(chunk), **_text_options(layout, ["ts"]), n_rows=1000)
-    except pl.exceptions.PolarsError as e:
-        raise IngestError(path, f"cannot parse as CSV: {str(e).strip().splitlines()[0][:300]}") from None
-    vals = [v for v in sample.to_series().to_list() if v is not None and v.strip()]
+    col = layout.all_columns.index(layout.colmap["ts"])
+    lines = chunk[:SNIFF_BYTES].decode("utf-8", errors="replace").splitlines()[1:200]
+    if len(lines) > 1 and len(chunk) > SNIFF_BYTES:
+        lines = lines[:-1]  # the last line may be cut
+    vals = []
+    for row in csv.reader(lines, delimiter=layout.separator):
+        if len(row) > col and row[col].strip():
+            vals.append(row[col])
     if vals and all(_INT_RE.match(v) for v in vals):
         return pl.Int64
     if vals and all(_FLOAT_RE.match(v) for v in vals):

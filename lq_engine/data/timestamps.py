@@ -123,7 +123,7 @@ def strings_to_ns(values: pl.Series) -> pl.Series:
             except pl.exceptions.PolarsError:
                 raise TimestampError(f"timestamp {sample!r} is not a recognised date-time", 0, None) from None
         else:
-            parsed = values.str.strptime(pl.Datetime("ns"), fmt, strict=False)
+            parsed = values.str.strptime(pl.Datetime("ns"), fmt, strict=False, cache=False)
     bad = parsed.is_null()
     if bad.any():
         i, n = _first_bad(bad)

@@ -86,7 +86,7 @@ def test_features_match_a_plain_numpy_reference():
         if len(c) == 0:
             continue
         assert np.isnan(f["returns"][a])
-        np.testing.assert_array_equal(f["returns"][a + 1:b], c[1:] / c[:-1] - 1.0)
+        np.testing.assert_array_equal(f["returns"][a + 1:b], (c[1:] - c[:-1]) / c[:-1])
         win = np.lib.stride_tricks.sliding_window_view(c, 32)
         np.testing.assert_allclose(f["roll_mean"][a + 31:b], win.mean(axis=1), rtol=1e-13)
         np.testing.assert_allclose(f["roll_std"][a + 31:b], win.std(axis=1, ddof=1), rtol=1e-11)

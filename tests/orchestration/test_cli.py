@@ -25,7 +25,7 @@ def test_demo_materializes_bundled_data(data_paths, dagster_home):
     assert "frozen dataset us_stocks_daily: hash" in r.stdout
     with duckdb.connect(str(data_paths.catalog), read_only=True) as con:
         counts = dict(con.execute("SELECT symbol, count(*) FROM bars GROUP BY symbol").fetchall())
-    assert set(counts) == {"AAPL", "GOOG", "IBM", "MSFT"}
+    assert {"AAPL", "GOOG", "IBM", "MSFT"} <= set(counts)
     assert all(n > 2000 for n in counts.values()), counts
 
 

@@ -12,8 +12,9 @@ the replay and event engines call it; native/c/lq_kernels.c and native/rust/src/
 same dozen lines and hypothesis parity tests keep them equal.
 
 Semantics at the close of bar ``i`` with state ``(pos, ext)``:
-1. long (pos == 1): ``ext = max(ext, close)``; exit when the exit-long condition holds or, with a
-   stop, ``close < ext - k * atr``. Short mirrors it (``ext = min``, ``close > ext + k * atr``).
+1. long (pos == 1): exit when the exit-long condition holds or, with a stop (STOP_ROW >= 0),
+   ``ext = max(ext, close)`` and ``close < ext - k * atr``. Short mirrors it (``ext = min``,
+   ``close > ext + k * atr``). ``ext`` is only maintained when a stop is set.
 2. flat (including just exited): enter long if its condition holds, else enter short if its
    condition holds; a side just exited cannot be re-entered on the same bar. Entry sets ``ext = close``.
 The returned position is the *target*: it fills at the open of bar ``i + 1``.
@@ -40,33 +41,36 @@ NEVER = np.inf  # threshold that disables a condition
 @njit(cache=True, inline="always")
 def rule_step(bank, i, pos, ext, ela, elb, xla, xlb, esa, esb, xsa, xsb, stop, elt, xlt, est, xst, k):
     """One bar of the decision rule on an unpacked program: ``(target_position, extreme_since_entry)``."""
-    close = bank[CLOSE_ROW, i]
     blocked = 0
     if pos == 1:
-        if close > ext:
-            ext = close
         out = bank[xla, i] - bank[xlb, i] > xlt
-        if not out and stop >= 0:
-            out = close < ext - k * bank[stop, i]
+        if stop >= 0:
+            close = bank[CLOSE_ROW, i]
+            if close > ext:
+                ext = close
+            if not out:
+                out = close < ext - k * bank[stop, i]
         if out:
             pos = 0
             blocked = 1
     elif pos == -1:
-        if close < ext:
-            ext = close
         out = bank[xsa, i] - bank[xsb, i] > xst
-        if not out and stop >= 0:
-            out = close > ext + k * bank[stop, i]
+        if stop >= 0:
+            close = bank[CLOSE_ROW, i]
+            if close < ext:
+                ext = close
+            if not out:
+                out = close > ext + k * bank[stop, i]
         if out:
             pos = 0
             blocked = -1
     if pos == 0:
         if blocked != 1 and bank[ela, i] - bank[elb, i] > elt:
             pos = 1
-            ext = close
+            ext = bank[CLOSE_ROW, i]
         elif blocked != -1 and bank[esa, i] - bank[esb, i] > est:
             pos = -1
-            ext = close
+            ext = bank[CLOSE_ROW, i]
     return pos, ext
 
 

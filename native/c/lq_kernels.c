@@ -43,22 +43,27 @@ static inline prog_t unpack(const double *bank, int64_t n, const int64_t *ip, co
 }
 
 static inline int rule_step(const prog_t *p, int64_t i, int pos, double *ext) {
-    double close = p->close[i];
     int blocked = 0;
     if (pos == 1) {
-        if (close > *ext) *ext = close;
         int out = p->xla[i] - p->xlb[i] > p->xlt;
-        if (!out && p->stop) out = close < *ext - p->k * p->stop[i];
+        if (p->stop) {
+            double close = p->close[i];
+            if (close > *ext) *ext = close;
+            if (!out) out = close < *ext - p->k * p->stop[i];
+        }
         if (out) { pos = 0; blocked = 1; }
     } else if (pos == -1) {
-        if (close < *ext) *ext = close;
         int out = p->xsa[i] - p->xsb[i] > p->xst;
-        if (!out && p->stop) out = close > *ext + p->k * p->stop[i];
+        if (p->stop) {
+            double close = p->close[i];
+            if (close < *ext) *ext = close;
+            if (!out) out = close > *ext + p->k * p->stop[i];
+        }
         if (out) { pos = 0; blocked = -1; }
     }
     if (pos == 0) {
-        if (blocked != 1 && p->ela[i] - p->elb[i] > p->elt) { pos = 1; *ext = close; }
-        else if (blocked != -1 && p->esa[i] - p->esb[i] > p->est) { pos = -1; *ext = close; }
+        if (blocked != 1 && p->ela[i] - p->elb[i] > p->elt) { pos = 1; *ext = p->close[i]; }
+        else if (blocked != -1 && p->esa[i] - p->esb[i] > p->est) { pos = -1; *ext = p->close[i]; }
     }
     return pos;
 }
@@ -105,6 +110,7 @@ static void run_program(const double *bank, int64_t n, const double *rets, const
                 last_chg = j;
             }
             eq *= 1.0 + ret;
+            trough = eq < trough ? eq : trough;
             if (eq >= peak) {
                 if (trough < peak) {
                     double dd = (peak - trough) / peak;
@@ -114,8 +120,6 @@ static void run_program(const double *bank, int64_t n, const double *rets, const
                 peak = eq;
                 trough = eq;
                 last_pk = j;
-            } else if (eq < trough) {
-                trough = eq;
             }
         }
         pos = rule_step(&prog, j, pos, &ext);

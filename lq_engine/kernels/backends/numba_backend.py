@@ -84,6 +84,7 @@ def run_program(bank, rets, ip, fp, cost, acc):
                 held = pos
                 last_chg = j
             eq *= 1.0 + ret
+            trough = eq if eq < trough else trough  # a select, not a branch
             if eq >= peak:
                 if trough < peak:
                     dd = (peak - trough) / peak
@@ -94,8 +95,6 @@ def run_program(bank, rets, ip, fp, cost, acc):
                 peak = eq
                 trough = eq
                 last_pk = j
-            elif eq < trough:
-                trough = eq
         pos, ext = rule_step(bank, j, pos, ext, ela, elb, xla, xlb, esa, esb, xsa, xsb, stop, elt, xlt, est, xst, k)
     if held != 0:
         base = P_LONG if held == 1 else P_SHORT

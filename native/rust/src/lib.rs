@@ -45,15 +45,15 @@ fn unpack<'a>(bank: &'a [f64], n: usize, ip: &[i64], fp: &[f64]) -> Prog<'a> {
 #[inline(always)]
 fn rule_step(p: &Prog, i: usize, mut pos: i64, ext: &mut f64) -> i64 {
     let b = |r: usize| p.rows[r][i];
-    let close = p.close[i];
     let mut blocked = 0;
     if pos == 1 {
-        if close > *ext {
-            *ext = close;
-        }
         let mut out = b(2) - b(3) > p.t[1];
-        if !out {
-            if let Some(st) = p.stop {
+        if let Some(st) = p.stop {
+            let close = p.close[i];
+            if close > *ext {
+                *ext = close;
+            }
+            if !out {
                 out = close < *ext - p.k * st[i];
             }
         }
@@ -62,12 +62,13 @@ fn rule_step(p: &Prog, i: usize, mut pos: i64, ext: &mut f64) -> i64 {
             blocked = 1;
         }
     } else if pos == -1 {
-        if close < *ext {
-            *ext = close;
-        }
         let mut out = b(6) - b(7) > p.t[3];
-        if !out {
-            if let Some(st) = p.stop {
+        if let Some(st) = p.stop {
+            let close = p.close[i];
+            if close < *ext {
+                *ext = close;
+            }
+            if !out {
                 out = close > *ext + p.k * st[i];
             }
         }
@@ -79,10 +80,10 @@ fn rule_step(p: &Prog, i: usize, mut pos: i64, ext: &mut f64) -> i64 {
     if pos == 0 {
         if blocked != 1 && b(0) - b(1) > p.t[0] {
             pos = 1;
-            *ext = close;
+            *ext = p.close[i];
         } else if blocked != -1 && b(4) - b(5) > p.t[2] {
             pos = -1;
-            *ext = close;
+            *ext = p.close[i];
         }
     }
     pos
@@ -140,6 +141,7 @@ fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cos
                 last_chg = j as i64;
             }
             eq *= 1.0 + ret;
+            trough = if eq < trough { eq } else { trough };
             if eq >= peak {
                 if trough < peak {
                     let dd = (peak - trough) / peak;
@@ -153,8 +155,6 @@ fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cos
                 peak = eq;
                 trough = eq;
                 last_pk = j as i64;
-            } else if eq < trough {
-                trough = eq;
             }
         }
         pos = rule_step(&prog, j, pos, &mut ext);

@@ -18,8 +18,10 @@ file leaves every partition either old or new, and re-ingesting the file complet
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterable
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from lq_engine.data.normalize import normalize
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.quarantine import file_sha256, quarantine_file
 from lq_engine.data.readers import prepare, read_frame
-from lq_engine.data.schema import BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey
+from lq_engine.data.schema import BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, month_code_expr, month_code_text
 from lq_engine.data.validate import validate_bars
 
 __all__ = [
@@ -41,6 +43,8 @@ __all__ = [
 ]
 
 LANDING_SUFFIXES = (".csv", ".parquet", ".pq", ".txt")
+# Files read and validated ahead of the (ordered) merges in ingest_files.
+READ_AHEAD = max(1, min(2, os.cpu_count() or 1))
 _KEY_COLUMNS = ["ts", "symbol", "timeframe"]
 _ALL_COLUMNS = list(BAR_COLUMNS)
 
@@ -73,13 +77,10 @@ class IngestReport:
 
 
 def _month_code(ts: pl.Expr) -> pl.Expr:
-    """year * 12 + month - 1 of an int64 ns column (cheaper than formatting text per row)."""
-    d = pl.from_epoch(ts, time_unit="ns")
-    return (d.dt.year().cast(pl.Int32) * 12 + d.dt.month().cast(pl.Int32) - 1).alias("_month")
+    return month_code_expr(ts).alias("_month")
 
 
-def _month_text(code: int) -> str:
-    return f"{code // 12:04d}-{code % 12 + 1:02d}"
+_month_text = month_code_text
 
 
 def _partition_keys(df: pl.DataFrame) -> pl.DataFrame:
@@ -157,15 +158,30 @@ def _split(bars: pl.DataFrame) -> list[tuple[PartitionKey, pl.DataFrame]]:
     return sorted(out, key=lambda kp: kp[0])
 
 
-def _ingest_one(path: Path, paths: DataPaths, symbol, timeframe, ts_unit, only_partitions) -> IngestReport:
+@dataclass
+class _Loaded:
+    path: Path
+    sha256: str
+    bars: pl.DataFrame | None
+    error: IngestError | None
+
+
+def _load(path: Path, symbol, timeframe, ts_unit) -> _Loaded:
     path = Path(path)
     sha = file_sha256(path)
     try:
-        bars = load_bars(path, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit)
+        return _Loaded(path, sha, load_bars(path, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit), None)
     except IngestError as e:
-        quarantine_file(path, paths, e, sha256=sha)
-        raise
-    report = IngestReport(file=str(path), sha256=sha, rows_read=bars.height)
+        return _Loaded(path, sha, None, e)
+
+
+def _apply(loaded: _Loaded, paths: DataPaths, only_partitions) -> IngestReport:
+    """Quarantine a rejected file, or merge its bars into the lake partition by partition."""
+    if loaded.error is not None:
+        quarantine_file(loaded.path, paths, loaded.error, sha256=loaded.sha256)
+        raise loaded.error
+    bars = loaded.bars
+    report = IngestReport(file=str(loaded.path), sha256=loaded.sha256, rows_read=bars.height)
     keep = _wanted(only_partitions)
     for key, part in _split(bars):
         if not keep(key):
@@ -182,6 +198,28 @@ def _ingest_one(path: Path, paths: DataPaths, symbol, timeframe, ts_unit, only_p
     return report
 
 
+def _loaded_in_order(files: list[Path], symbol, timeframe, ts_unit, workers: int) -> Iterator[_Loaded]:
+    """Files read and validated ahead on ``workers`` threads (at most that many in memory at once),
+    yielded in the given order, so merges still apply in order."""
+    if workers <= 1 or len(files) <= 1:
+        for f in files:
+            yield _load(f, symbol, timeframe, ts_unit)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lq-ingest") as pool:
+        pending: deque = deque()
+        it = iter(files)
+        for f in it:
+            pending.append(pool.submit(_load, f, symbol, timeframe, ts_unit))
+            if len(pending) >= workers:
+                break
+        while pending:
+            done = pending.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(_load, nxt, symbol, timeframe, ts_unit))
+            yield done
+
+
 def ingest_file(
     path: Path,
     paths: DataPaths,
@@ -196,7 +234,7 @@ def ingest_file(
     ``only_partitions``: PartitionKeys and/or (symbol, month) pairs; other partitions of the file
     are left alone. Raises IngestError (after quarantining the file) if the file is invalid.
     """
-    report = _ingest_one(path, paths, symbol, timeframe, ts_unit, only_partitions)
+    report = _apply(_load(path, symbol, timeframe, ts_unit), paths, only_partitions)
     catalog.record_ingests(paths, [report])
     return report
 
@@ -213,6 +251,9 @@ def ingest_files(
 ) -> list[IngestReport]:
     """Ingest files oldest first (mtime, then name), so the newest wins; one catalog write at the end.
 
+    Files are read and validated ahead on a couple of threads, but merged strictly in that order,
+    so the result does not depend on the thread count.
+
     Invalid files are quarantined and skipped; with ``raise_on_reject`` the first IngestError is
     raised after the other files are in.
     """
@@ -220,9 +261,9 @@ def ingest_files(
     only = list(only_partitions) if only_partitions is not None else None
     reports: list[IngestReport] = []
     errors: list[IngestError] = []
-    for f in files:
+    for loaded in _loaded_in_order(files, symbol, timeframe, ts_unit, READ_AHEAD):
         try:
-            reports.append(_ingest_one(f, paths, symbol, timeframe, ts_unit, only))
+            reports.append(_apply(loaded, paths, only))
         except IngestError as e:
             errors.append(e)
     catalog.record_ingests(paths, reports)

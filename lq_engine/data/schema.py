@@ -97,6 +97,12 @@ def format_ns(ts_ns: int) -> str:
     return f"{base}.{ns:09d}Z".replace(".000000000Z", "Z")
 
 
-def month_expr(ts: pl.Expr) -> pl.Expr:
-    """'YYYY-MM' of an int64 ns epoch column."""
-    return pl.from_epoch(ts, time_unit="ns").dt.strftime("%Y-%m")
+def month_code_expr(ts: pl.Expr) -> pl.Expr:
+    """year * 12 + month - 1 of an int64 ns epoch column (cheaper than formatting text per row)."""
+    d = pl.from_epoch(ts, time_unit="ns")
+    return d.dt.year().cast(pl.Int32) * 12 + d.dt.month().cast(pl.Int32) - 1
+
+
+def month_code_text(code: int) -> str:
+    """The 'YYYY-MM' of a month code."""
+    return f"{code // 12:04d}-{code % 12 + 1:02d}"

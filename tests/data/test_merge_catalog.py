@@ -98,3 +98,18 @@ def test_read_bars_filters(paths):
     assert got.height == 2 and got.columns == ["symbol", "timeframe", "ts", "open", "high", "low", "close", "volume"]
     assert read_bars(paths, symbols=["ZZZ"]).height == 0
     assert read_bars(paths, timeframe="1d").schema["ts"] == pl.Int64
+
+
+def test_a_rejected_file_in_a_batch_does_not_block_the_others(paths):
+    good = [write_csv(paths.landing / f"S{i}_1m.csv", bar_lines(5)) for i in range(3)]
+    bad = paths.landing / "S9_1m.csv"
+    bad.write_text(HEADER + "2024-01-01 00:00:00,1,0.5,1,1,1\n")
+    import pytest
+
+    from lq_engine.data.ingest import IngestError
+
+    with pytest.raises(IngestError, match="row 1, field 'high'"):
+        ingest_files([*good, bad], paths)
+    assert symbol_row_counts(paths) == {"S0": 5, "S1": 5, "S2": 5}
+    assert (paths.quarantine / "S9_1m.csv").exists()
+    assert ingest_files([*good, *[]], paths, raise_on_reject=False)[0].rows_unchanged == 5

@@ -144,30 +144,48 @@ static void run_program(const double *bank, int64_t n, const double *rets, const
     acc[10] = (double)exposed; acc[11] = turnover; acc[12] = (double)(n > 1 ? n - 1 : 0);
 }
 
-/* numba_backend.metric_eval */
+/* numba_backend._dd_step */
+#define DD_STEP(xv)                                   \
+    do {                                              \
+        double x_ = (xv);                             \
+        trough = x_ < trough ? x_ : trough;           \
+        if (x_ >= peak) {                             \
+            if (trough < peak) {                      \
+                double dd = (peak - trough) / peak;   \
+                if (dd > maxdd) maxdd = dd;           \
+            }                                         \
+            peak = x_;                                \
+            trough = x_;                              \
+        }                                             \
+    } while (0)
+
+/* numba_backend.metric_eval: four interleaved partial sums, same order */
 static void metric_eval(const double *e, int64_t n, double ppy, double *out) {
-    double s1 = 0.0, s2 = 0.0, prev = e[0], peak = e[0], trough = e[0], maxdd = 0.0;
-    for (int64_t i = 1; i < n; i++) {
-        double x = e[i];
-        double r = (x - prev) / prev;
-        prev = x;
-        s1 += r;
-        s2 += r * r;
-        if (x >= peak) {
-            if (trough < peak) {
-                double dd = (peak - trough) / peak;
-                if (dd > maxdd) maxdd = dd;
-            }
-            peak = x;
-            trough = x;
-        } else if (x < trough) {
-            trough = x;
-        }
+    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, q0 = 0.0, q1 = 0.0, q2 = 0.0, q3 = 0.0;
+    double peak = e[0], trough = e[0], maxdd = 0.0;
+    int64_t i = 1;
+    while (i + 3 < n) {
+        double r0 = (e[i] - e[i - 1]) / e[i - 1];
+        double r1 = (e[i + 1] - e[i]) / e[i];
+        double r2 = (e[i + 2] - e[i + 1]) / e[i + 1];
+        double r3 = (e[i + 3] - e[i + 2]) / e[i + 2];
+        a0 += r0; a1 += r1; a2 += r2; a3 += r3;
+        q0 += r0 * r0; q1 += r1 * r1; q2 += r2 * r2; q3 += r3 * r3;
+        DD_STEP(e[i]); DD_STEP(e[i + 1]); DD_STEP(e[i + 2]); DD_STEP(e[i + 3]);
+        i += 4;
+    }
+    while (i < n) {
+        double r0 = (e[i] - e[i - 1]) / e[i - 1];
+        a0 += r0;
+        q0 += r0 * r0;
+        DD_STEP(e[i]);
+        i += 1;
     }
     if (trough < peak) {
         double dd = (peak - trough) / peak;
         if (dd > maxdd) maxdd = dd;
     }
+    double s1 = (a0 + a1) + (a2 + a3), s2 = (q0 + q1) + (q2 + q3);
     int64_t m = n - 1;
     double sharpe = 0.0;
     if (m > 1) {

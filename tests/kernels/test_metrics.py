@@ -155,3 +155,14 @@ def test_streaming_accumulators_match_array_metrics(n, seed, vol):
                 assert a == e, name
             else:
                 assert abs(a - e) <= M.STREAMING_ATOL + M.STREAMING_RTOL * abs(e), (name, a, e)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(2, 3000), st.integers(0, 2**31), st.floats(1e-4, 0.05))
+def test_metric_workload_backends_agree_on_random_curves(n, seed, vol):
+    e = np.cumprod(1 + np.random.default_rng(seed).normal(0.0, vol, n)) * 100
+    ref = python_backend.metric_eval(e)
+    outs = {b: metric_batch(b, e, 2) for b in ("numba", "c", "rust")}
+    for b, got in outs.items():
+        np.testing.assert_allclose(got, np.tile(ref, (2, 1)), rtol=1e-9, atol=1e-12, err_msg=b)
+    assert outs["c"].tobytes() == outs["numba"].tobytes() == outs["rust"].tobytes()

@@ -143,34 +143,61 @@ def sweep(bank: np.ndarray, rets: np.ndarray, ip: np.ndarray, fp: np.ndarray, co
 
 
 @njit(cache=True, inline="always")
+def _dd_step(x, peak, trough, maxdd):
+    trough = x if x < trough else trough
+    if x >= peak:
+        if trough < peak:
+            dd = (peak - trough) / peak
+            if dd > maxdd:
+                maxdd = dd
+        peak = x
+        trough = x
+    return peak, trough, maxdd
+
+
+@njit(cache=True, inline="always")
 def metric_eval(e, ppy, out):
-    """Sharpe, CAGR (years = len / ppy, the original's rule) and max drawdown of one curve, one pass."""
+    """Sharpe, CAGR (years = len / ppy, the original's rule) and max drawdown of one curve in one
+    pass. Returns r = (e[i] - e[i-1]) / e[i-1] are summed in four interleaved partial sums (lanes
+    i mod 4, combined as (l0 + l1) + (l2 + l3)), which breaks the add latency chain; the order is
+    fixed, so the result is deterministic and the C / Rust kernels reproduce it bit for bit."""
     n = e.shape[0]
-    s1 = 0.0
-    s2 = 0.0
-    prev = e[0]
+    a0 = a1 = a2 = a3 = 0.0
+    q0 = q1 = q2 = q3 = 0.0
     peak = e[0]
     trough = e[0]
     maxdd = 0.0
-    for i in range(1, n):
-        x = e[i]
-        r = (x - prev) / prev
-        prev = x
-        s1 += r
-        s2 += r * r
-        if x >= peak:
-            if trough < peak:
-                dd = (peak - trough) / peak
-                if dd > maxdd:
-                    maxdd = dd
-            peak = x
-            trough = x
-        elif x < trough:
-            trough = x
+    i = 1
+    while i + 3 < n:
+        r0 = (e[i] - e[i - 1]) / e[i - 1]
+        r1 = (e[i + 1] - e[i]) / e[i]
+        r2 = (e[i + 2] - e[i + 1]) / e[i + 1]
+        r3 = (e[i + 3] - e[i + 2]) / e[i + 2]
+        a0 += r0
+        a1 += r1
+        a2 += r2
+        a3 += r3
+        q0 += r0 * r0
+        q1 += r1 * r1
+        q2 += r2 * r2
+        q3 += r3 * r3
+        peak, trough, maxdd = _dd_step(e[i], peak, trough, maxdd)
+        peak, trough, maxdd = _dd_step(e[i + 1], peak, trough, maxdd)
+        peak, trough, maxdd = _dd_step(e[i + 2], peak, trough, maxdd)
+        peak, trough, maxdd = _dd_step(e[i + 3], peak, trough, maxdd)
+        i += 4
+    while i < n:
+        r0 = (e[i] - e[i - 1]) / e[i - 1]
+        a0 += r0
+        q0 += r0 * r0
+        peak, trough, maxdd = _dd_step(e[i], peak, trough, maxdd)
+        i += 1
     if trough < peak:
         dd = (peak - trough) / peak
         if dd > maxdd:
             maxdd = dd
+    s1 = (a0 + a1) + (a2 + a3)
+    s2 = (q0 + q1) + (q2 + q3)
     m = n - 1
     sharpe = 0.0
     if m > 1:

@@ -191,27 +191,53 @@ fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cos
     acc.copy_from_slice(&vals);
 }
 
-/// numba_backend.metric_eval
+/// numba_backend._dd_step
+#[inline(always)]
+fn dd_step(x: f64, peak: &mut f64, trough: &mut f64, maxdd: &mut f64) {
+    *trough = if x < *trough { x } else { *trough };
+    if x >= *peak {
+        if *trough < *peak {
+            let dd = (*peak - *trough) / *peak;
+            if dd > *maxdd {
+                *maxdd = dd;
+            }
+        }
+        *peak = x;
+        *trough = x;
+    }
+}
+
+/// numba_backend.metric_eval: four interleaved partial sums, same order
 fn metric_eval(e: &[f64], ppy: f64, out: &mut [f64]) {
     let n = e.len();
-    let (mut s1, mut s2, mut prev, mut peak, mut trough, mut maxdd) = (0.0f64, 0.0f64, e[0], e[0], e[0], 0.0f64);
-    for &x in &e[1..] {
-        let r = (x - prev) / prev;
-        prev = x;
-        s1 += r;
-        s2 += r * r;
-        if x >= peak {
-            if trough < peak {
-                let dd = (peak - trough) / peak;
-                if dd > maxdd {
-                    maxdd = dd;
-                }
-            }
-            peak = x;
-            trough = x;
-        } else if x < trough {
-            trough = x;
+    let (mut a0, mut a1, mut a2, mut a3) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let (mut q0, mut q1, mut q2, mut q3) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let (mut peak, mut trough, mut maxdd) = (e[0], e[0], 0.0f64);
+    let mut i = 1usize;
+    while i + 3 < n {
+        let r0 = (e[i] - e[i - 1]) / e[i - 1];
+        let r1 = (e[i + 1] - e[i]) / e[i];
+        let r2 = (e[i + 2] - e[i + 1]) / e[i + 1];
+        let r3 = (e[i + 3] - e[i + 2]) / e[i + 2];
+        a0 += r0;
+        a1 += r1;
+        a2 += r2;
+        a3 += r3;
+        q0 += r0 * r0;
+        q1 += r1 * r1;
+        q2 += r2 * r2;
+        q3 += r3 * r3;
+        for t in 0..4 {
+            dd_step(e[i + t], &mut peak, &mut trough, &mut maxdd);
         }
+        i += 4;
+    }
+    while i < n {
+        let r0 = (e[i] - e[i - 1]) / e[i - 1];
+        a0 += r0;
+        q0 += r0 * r0;
+        dd_step(e[i], &mut peak, &mut trough, &mut maxdd);
+        i += 1;
     }
     if trough < peak {
         let dd = (peak - trough) / peak;
@@ -219,6 +245,8 @@ fn metric_eval(e: &[f64], ppy: f64, out: &mut [f64]) {
             maxdd = dd;
         }
     }
+    let s1 = (a0 + a1) + (a2 + a3);
+    let s2 = (q0 + q1) + (q2 + q3);
     let m = n as i64 - 1;
     let mut sharpe = 0.0;
     if m > 1 {

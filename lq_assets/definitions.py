@@ -8,7 +8,8 @@ import dagster as dg
 
 from lq_assets.datasets.assets import frozen_dataset
 from lq_assets.datasets.checks import frozen_dataset_checks
-from lq_assets.jobs import freeze_job, ingest_job
+from lq_assets.jobs import benchmark_job, freeze_job, ingest_job
+from lq_assets.kernels.assets import backend_benchmark
 from lq_assets.market.assets import market_bars
 from lq_assets.market.checks import market_bars_checks
 from lq_assets.market.sensors import landing_sensor
@@ -23,9 +24,9 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[market_bars, frozen_dataset],
+    assets=[market_bars, frozen_dataset, backend_benchmark],
     asset_checks=[*market_bars_checks, *frozen_dataset_checks],
-    jobs=[ingest_job, freeze_job],
+    jobs=[ingest_job, freeze_job, benchmark_job],
     sensors=[landing_sensor, automation_sensor],
     resources={"lake": LakeResource(), "project": ProjectConfigResource()},
 )

@@ -6,6 +6,7 @@ materialized here shows in the UI afterwards with its metadata.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,10 +16,14 @@ from lq_assets.definitions import defs
 from lq_assets.partitions import SYMBOLS, file_range_plan
 from lq_engine.data.ingest import scan_file
 
+# Runs launched from the CLI log step failures and our own messages, not Dagster's event stream.
+LOG_LEVEL = os.environ.get("LQ_RUN_LOG_LEVEL", "WARNING")
+
 
 def _run(job_name: str, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+    run_config = {**kwargs.pop("run_config", {}), "loggers": {"console": {"config": {"log_level": LOG_LEVEL}}}}
+    result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config, **kwargs)
     if not result.success:
         errors = [
             _root_message(e.event_specific_data.error)  # type: ignore[union-attr]
@@ -58,3 +63,8 @@ def ingest_in_dagster(instance: dg.DagsterInstance, files: Iterable[Path]) -> li
 
 def freeze_in_dagster(instance: dg.DagsterInstance, universes: Iterable[str]) -> list[dg.ExecuteInProcessResult]:
     return [_run("freeze_datasets", instance, partition_key=u, tags={"lq/launched_by": "lq-cli"}) for u in universes]
+
+
+
+def benchmark_in_dagster(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    return _run("benchmark_backends", instance, tags={"lq/launched_by": "lq-cli"})

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     step("loading Dagster definitions")
     import dagster as dg
 
-    from lq_assets.launch import freeze_in_dagster, ingest_in_dagster
+    from lq_assets.launch import benchmark_in_dagster, freeze_in_dagster, ingest_in_dagster
     from lq_engine.data.catalog import symbol_row_counts
     from lq_engine.data.samples import copy_bundled_to_landing
 
@@ -37,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
         ingest_in_dagster(instance, [landed])
         step("frozen_dataset: freezing universe us_stocks_daily")
         frozen = freeze_in_dagster(instance, ["us_stocks_daily"])[0]
+        step("backend_benchmark: parity-checking and timing python, numba, C and Rust kernels")
+        bench = benchmark_in_dagster(instance)
+    chosen = ""
+    for m in bench.asset_materializations_for_node("backend_benchmark"):
+        chosen = m.metadata["chosen_backend"].value
     meta = {}
     for m in frozen.asset_materializations_for_node("frozen_dataset"):
         meta = {k: v.value for k, v in m.metadata.items()}
@@ -48,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"    {sym:8s} {n:>8d} rows")
     print(f"  frozen dataset us_stocks_daily: hash {meta.get('content_hash')}, {meta.get('rows')} rows")
     print(f"    at {meta.get('folder')}")
+    print(f"  evaluation backend chosen by backend_benchmark: {chosen} (table `backend_benchmark` in the catalog)")
     print()
     print("Where to look next:")
     print(f"  uv run lq ui            # Dagster UI at http://127.0.0.1:3000 (assets, runs, metadata)")

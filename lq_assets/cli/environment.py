@@ -29,6 +29,8 @@ def setup(verbose: bool = False) -> DataPaths:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Thread counts were set when lq_assets was imported (before polars); see lq_assets/__init__.py.
     return DataPaths.from_env().ensure()
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lq_assets.cli import backfill, demo, generate, ingest, ui
+from lq_assets.cli import backfill, check, demo, generate, ingest, native, ui
 
-VERBS = (demo, ingest, generate, ui, backfill)
+VERBS = (demo, ingest, generate, ui, backfill, native, check)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,174 @@
+"""``OptimizeConfig``: every knob of the two-stage optimizer, with defaults and validation.
+
+``OptimizeConfig.from_mapping(d)`` takes the ``[optimize]`` table of luminaquant.toml or a Dagster
+Config dict: unknown keys, wrong types and out-of-range values raise ``ConfigError`` naming the field.
+Nested ``execution`` (ExecutionConfig fields) and ``costs`` (fee, slippage) tables are accepted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping
+
+from lq_engine.execution.config import ExecutionConfig
+from lq_engine.kernels.backends import BACKENDS
+from lq_engine.kernels.evaluate import Costs
+
+FOLD_MODES = ("rolling", "anchored")
+CALENDARS = ("auto", "24/7", "equities")
+
+
+class ConfigError(ValueError):
+    """An optimizer setting is invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    # walk-forward folds over the development span (everything before the holdout)
+    fold_mode: str = "rolling"
+    n_folds: int = 3
+    train_fraction: float = 0.5  # share of the development span in one training window
+    train_bars: int | None = None  # explicit lengths override the fractions
+    validation_bars: int | None = None
+    gap_bars: int = 0  # embargo between train and validation, and before the holdout
+    holdout_fraction: float = 0.2  # final out-of-sample share, never used for selection
+    min_window_bars: int = 50  # a symbol with fewer bars in a window skips that window
+    # stage 1 (prefilter)
+    min_trades: int = 5  # windows with fewer trades are penalized ...
+    trade_penalty: float = 1.0  # ... by up to this many (annualized) Sharpe units
+    sample_size: int | None = None  # score a seeded sample of the grid instead of all of it
+    grid: Mapping[str, Any] | None = None  # axes overriding the strategy's default grid
+    # stage 2 (replay)
+    top_k_ratio: float = 0.02
+    top_k_min: int = 5
+    top_k_max: int = 50
+    dispersion_penalty: float = 0.5  # robust objective = median - penalty * scaled MAD
+    audit_size: int = 10  # seeded sample from outside the top k, replayed for the fidelity audit
+    # overfitting controls
+    pbo_splits: int = 16
+    pbo_max_periods: int = 1024
+    # execution / compute
+    seed: int = 42
+    workers: int = 1
+    backend: str = "auto"
+    calendar: str = "auto"  # auto: '24/7' below daily bars, 'equities' for daily and slower
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    costs: Costs | None = None  # stage-1 costs; None derives them from ``execution``
+    initial_cash: float = 100_000.0
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    @property
+    def prefilter_costs(self) -> Costs:
+        """Stage-1 costs: explicit, else taker fee and (slippage + half spread) of the execution model."""
+        if self.costs is not None:
+            return self.costs
+        e = self.execution
+        return Costs(fee=e.fee_taker, slippage=(e.slippage_bps + 0.5 * e.spread_bps) * 1e-4)
+
+    def top_k(self, n_grid: int) -> int:
+        """k = round(ratio * grid size), clamped to [top_k_min, top_k_max] and to the grid size."""
+        k = int(round(self.top_k_ratio * n_grid))
+        return max(1, min(n_grid, max(self.top_k_min, min(self.top_k_max, k))))
+
+    def with_(self, **changes: Any) -> OptimizeConfig:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> OptimizeConfig:
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"optimize config: expected a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"optimize config: unknown field(s) {unknown}; known: {sorted(known)}")
+        kw: dict[str, Any] = {}
+        for name, value in data.items():
+            if name == "execution":
+                kw[name] = _nested(ExecutionConfig, value, "execution")
+            elif name == "costs":
+                kw[name] = None if value is None else _nested(Costs, value, "costs")
+            else:
+                kw[name] = value
+        return cls(**kw)
+
+
+def _nested(kind: type, value: Any, name: str) -> Any:
+    if isinstance(value, kind):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"optimize config: field '{name}' must be a table, got {type(value).__name__}")
+    allowed = {f.name for f in fields(kind)}
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ConfigError(f"optimize config: unknown field(s) {[f'{name}.{u}' for u in unknown]}; "
+                          f"known: {sorted(allowed)}")
+    try:
+        return kind(**value)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"optimize config: field '{name}': {e}") from None
+
+
+def _int(cfg: OptimizeConfig, name: str, low: int, optional: bool = False) -> None:
+    v = getattr(cfg, name)
+    if v is None and optional:
+        return
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"optimize config: field '{name}' must be an integer, got {v!r}")
+    if v < low:
+        raise ConfigError(f"optimize config: field '{name}' must be >= {low}, got {v}")
+
+
+def _float(cfg: OptimizeConfig, name: str, low: float, high: float, low_open: bool = False,
+           high_open: bool = False) -> None:
+    v = getattr(cfg, name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ConfigError(f"optimize config: field '{name}' must be a finite number, got {v!r}")
+    if v < low or v > high or (low_open and v == low) or (high_open and v == high):
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        raise ConfigError(f"optimize config: field '{name}' must be in {lo}{low}, {high}{hi}, got {v}")
+
+
+def _check(c: OptimizeConfig) -> None:
+    if c.fold_mode not in FOLD_MODES:
+        raise ConfigError(f"optimize config: field 'fold_mode' must be one of {FOLD_MODES}, got {c.fold_mode!r}")
+    if c.calendar not in CALENDARS:
+        raise ConfigError(f"optimize config: field 'calendar' must be one of {CALENDARS}, got {c.calendar!r}")
+    if c.backend != "auto" and c.backend not in BACKENDS:
+        raise ConfigError(f"optimize config: field 'backend' must be 'auto' or one of {BACKENDS}, got {c.backend!r}")
+    _int(c, "n_folds", 1)
+    _int(c, "train_bars", 2, optional=True)
+    _int(c, "validation_bars", 2, optional=True)
+    if (c.train_bars is None) != (c.validation_bars is None):
+        raise ConfigError("optimize config: fields 'train_bars' and 'validation_bars' must be given together")
+    _int(c, "gap_bars", 0)
+    _int(c, "min_window_bars", 2)
+    _int(c, "min_trades", 0)
+    _int(c, "sample_size", 1, optional=True)
+    _int(c, "top_k_min", 1)
+    _int(c, "top_k_max", 1)
+    if c.top_k_max < c.top_k_min:
+        raise ConfigError(f"optimize config: field 'top_k_max' ({c.top_k_max}) is below 'top_k_min' ({c.top_k_min})")
+    _int(c, "audit_size", 0)
+    _int(c, "pbo_splits", 2)
+    if c.pbo_splits % 2:
+        raise ConfigError(f"optimize config: field 'pbo_splits' must be even, got {c.pbo_splits}")
+    _int(c, "pbo_max_periods", 4)
+    _int(c, "seed", 0)
+    _int(c, "workers", 1)
+    _float(c, "train_fraction", 0.0, 1.0, low_open=True, high_open=True)
+    _float(c, "holdout_fraction", 0.0, 1.0, low_open=True, high_open=True)
+    _float(c, "trade_penalty", 0.0, math.inf)
+    _float(c, "top_k_ratio", 0.0, 1.0)
+    _float(c, "dispersion_penalty", 0.0, math.inf)
+    _float(c, "initial_cash", 0.0, math.inf, low_open=True)
+    if not isinstance(c.execution, ExecutionConfig):
+        raise ConfigError(f"optimize config: field 'execution' must be an ExecutionConfig, got {type(c.execution).__name__}")
+    if c.costs is not None and not isinstance(c.costs, Costs):
+        raise ConfigError(f"optimize config: field 'costs' must be Costs or None, got {type(c.costs).__name__}")
+    if c.grid is not None and not isinstance(c.grid, Mapping):
+        raise ConfigError(f"optimize config: field 'grid' must be a table of parameter axes, got {type(c.grid).__name__}")

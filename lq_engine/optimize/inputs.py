@@ -1,0 +1,69 @@
+"""What the optimizer reads from a frozen dataset: its series, common clock and annualization."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lq_engine.kernels import metrics as M
+from lq_engine.optimize.config import OptimizeConfig
+from lq_engine.optimize.folds import Window, clock_of, symbol_range
+
+
+@dataclass(frozen=True)
+class DatasetView:
+    name: str
+    content_hash: str
+    timeframe: str
+    calendar: str
+    ppy: float
+    symbols: tuple[str, ...]
+    series: dict[str, Any]  # symbol -> SymbolSeries (read-only ts/open/high/low/close/volume)
+    clock: np.ndarray  # int64 ns, sorted union of every symbol's timestamps
+    synthetic: bool
+
+    def rows(self, symbol: str, window: Window) -> tuple[int, int]:
+        return symbol_range(self.clock, self.series[symbol].ts, window)
+
+    def window_ts(self, window: Window) -> tuple[int, int]:
+        """(first bar ts, last bar ts) of the window on the clock."""
+        return int(self.clock[window.start]), int(self.clock[window.stop - 1])
+
+
+def is_synthetic(dataset: Any) -> bool:
+    """SYNTHETIC when every symbol starts with 'SYN' or the dataset name says so."""
+    return all(s.startswith("SYN") for s in dataset.symbols) or "synthetic" in str(dataset.name).lower()
+
+
+def calendar_for(timeframe: str, calendar: str = "auto") -> str:
+    if calendar != "auto":
+        return calendar
+    return "equities" if M.timeframe_seconds(timeframe) >= 86_400 else "24/7"
+
+
+def view_of(dataset: Any, config: OptimizeConfig) -> DatasetView:
+    """Wrap a ``FrozenDataset`` (anything with name, content_hash, timeframe, symbols, series())."""
+    if not dataset.symbols:
+        raise ValueError(f"dataset {dataset.name}: no symbols")
+    series = {s: dataset.series(s) for s in dataset.symbols}
+    cal = calendar_for(dataset.timeframe, config.calendar)
+    return DatasetView(str(dataset.name), str(dataset.content_hash), dataset.timeframe, cal,
+                       M.periods_per_year(dataset.timeframe, cal), tuple(dataset.symbols), series,
+                       clock_of([series[s].ts for s in dataset.symbols]), is_synthetic(dataset))
+
+
+def dataset_from_frame(df: Any, name: str, folder: str | Path = ".") -> Any:
+    """An in-memory ``FrozenDataset`` from bars (symbol, timeframe, ts, open..volume): tests and
+    benchmarks. ``folder`` is only recorded; nothing is written."""
+    from lq_engine.data.frozen import FrozenDataset, UniverseSpec, content_hash, freeze_frame
+
+    tfs = df["timeframe"].unique().to_list()
+    if len(tfs) != 1:
+        raise ValueError(f"dataset_from_frame: expected one timeframe, got {tfs}")
+    fa = freeze_frame(df)
+    spec = UniverseSpec(name, fa.symbols, tfs[0])
+    return FrozenDataset(Path(folder), name, content_hash(spec, fa), fa.symbols, spec.timeframe, fa.offsets,
+                         fa.arrays, spec)

@@ -1,0 +1,212 @@
+"""Stage 2: replay candidates with the full execution model on train and validation windows,
+pick the winner by the robust objective, then (elsewhere, once) score it on the holdout.
+
+``replay_candidates`` and ``winner_detail`` see only ``FoldPlan.selection_windows()`` (guarded by
+``check_selection_window``); ``score_holdout`` is the one function that reads the holdout.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import polars as pl
+
+from lq_engine.kernels import metrics as M
+from lq_engine.optimize.config import OptimizeConfig
+from lq_engine.optimize.folds import HOLDOUT, TRAIN, VALIDATION, FoldPlan, Window
+from lq_engine.optimize.inputs import DatasetView
+from lq_engine.optimize.objectives import rank_order, robust_objective, window_score
+from lq_engine.optimize.pool import TaskRunner
+from lq_engine.optimize.prefilter import Stage1Result, param_columns, symbol_windows
+from lq_engine.optimize.tasks import ReplayOutput, ReplayTask, Span, run_replays
+
+
+@dataclass(frozen=True)
+class ReplayBatch:
+    set_indices: list[int]  # stage-1 order within the batch
+    role: str  # "top_k" | "audit"
+    table: pl.DataFrame  # one row per (candidate, fold, symbol, window)
+    train_objective: np.ndarray  # stage-1 formula on the replayed training windows
+    validation_objective: np.ndarray  # robust objective on the validation windows
+    validation_median_sharpe: np.ndarray
+    val_returns: np.ndarray  # (periods, candidates) compounded validation returns (PBO input)
+    n_replays: int
+
+
+@dataclass(frozen=True)
+class EquitySegment:
+    symbol: str
+    kind: str  # train | validation | holdout
+    fold: int
+    ts: np.ndarray
+    equity: np.ndarray
+
+
+def pbo_block_bars(view: DatasetView, plan: FoldPlan, config: OptimizeConfig) -> int:
+    """Bars per PBO period so that all validation returns fit in ``pbo_max_periods`` rows (about)."""
+    total = 0
+    for sym in view.symbols:
+        for _, a, b in symbol_windows(view, plan, plan.validation_windows(), sym, config.min_window_bars):
+            total += b - a - 1
+    return max(1, math.ceil(total / config.pbo_max_periods))
+
+
+def _tasks(view: DatasetView, strategy: str, candidates: list[dict[str, Any]], plan: FoldPlan,
+           config: OptimizeConfig, block_bars: int, keep_detail: bool):
+    jobs, tasks = [], []
+    for sym in view.symbols:
+        wins = symbol_windows(view, plan, plan.selection_windows(), sym, config.min_window_bars)
+        if not wins:
+            continue
+        lo, hi = min(a for _, a, _ in wins), max(b for _, _, b in wins)
+        tasks.append(ReplayTask(strategy, candidates, Span.cut(view.series[sym], lo, hi),
+                                tuple((w.kind, w.fold, a, b) for w, a, b in wins), config.execution,
+                                config.initial_cash, view.ppy, block_bars, keep_detail))
+        jobs.append((sym, wins))
+    return jobs, tasks
+
+
+def replay_candidates(view: DatasetView, strategy: str, stage1: Stage1Result, set_indices: Sequence[int],
+                      role: str, plan: FoldPlan, config: OptimizeConfig, runner: TaskRunner,
+                      block_bars: int) -> ReplayBatch:
+    """Replay the sets at ``set_indices`` (given in stage-1 order) on every selection window."""
+    idx = [int(i) for i in set_indices]
+    cands = [stage1.params[i] for i in idx]
+    jobs, tasks = _tasks(view, strategy, cands, plan, config, block_bars, keep_detail=False)
+    outputs: list[ReplayOutput] = runner.map(run_replays, tasks) if idx else []
+    rows: dict[str, list] = {k: [] for k in ("ci", "fold", "symbol", "window", "start_ts", "end_ts", "n_bars", "fills")}
+    mets: dict[str, list] = {k: [] for k in M.METRIC_NAMES}
+    train_s: list[list[float]] = [[] for _ in idx]
+    val_s: list[list[float]] = [[] for _ in idx]
+    val_sh: list[list[float]] = [[] for _ in idx]
+    blocks: list[list[np.ndarray]] = [[] for _ in idx]
+    for (sym, wins), out in zip(jobs, outputs):
+        ts = view.series[sym].ts
+        for ci in range(len(idx)):
+            blocks[ci].extend(out.blocks[ci])
+            for (w, a, b), m, nf in zip(wins, out.metrics[ci], out.fills[ci]):
+                for k, v in (("ci", ci), ("fold", w.fold), ("symbol", sym), ("window", w.kind),
+                             ("start_ts", int(ts[a])), ("end_ts", int(ts[b - 1])), ("n_bars", b - a), ("fills", nf)):
+                    rows[k].append(v)
+                for k in M.METRIC_NAMES:
+                    mets[k].append(float(m[k]))
+                s = float(window_score(np.array([m["sharpe"]]), np.array([m["trade_count"]]),
+                                       config.min_trades, config.trade_penalty)[0])
+                (train_s if w.kind == TRAIN else val_s)[ci].append(s)
+                if w.kind == VALIDATION:
+                    val_sh[ci].append(float(m["sharpe"]))
+    ci = rows.pop("ci")
+    sets = [idx[c] for c in ci]
+    table = pl.DataFrame({
+        "dataset": [view.name] * len(ci), "dataset_hash": [view.content_hash] * len(ci),
+        "strategy": [strategy] * len(ci), "set_index": sets, "role": [role] * len(ci),
+        "stage1_rank": stage1.ranks[sets].tolist() if ci else [],
+        **param_columns(strategy, stage1.params, sets), **rows, **mets,
+        "score": _scores(mets, config),
+    }, strict=False)
+    n_val = len(blocks[0]) if blocks else 0
+    val_returns = (np.column_stack([np.concatenate(b) if b else np.zeros(0) for b in blocks])
+                   if idx and n_val else np.zeros((0, len(idx))))
+    return ReplayBatch(
+        idx, role, table,
+        np.array([np.mean(s) if s else -np.inf for s in train_s]),
+        np.array([robust_objective(np.array(s), config.dispersion_penalty) for s in val_s]),
+        np.array([float(np.median(s)) if s else float("nan") for s in val_sh]),
+        val_returns, len(ci))
+
+
+def _scores(mets: dict[str, list], config: OptimizeConfig) -> list[float]:
+    if not mets["sharpe"]:
+        return []
+    return window_score(np.array(mets["sharpe"]), np.array(mets["trade_count"]), config.min_trades,
+                        config.trade_penalty).tolist()
+
+
+def choose_winner(top: ReplayBatch) -> int:
+    """Position in ``top`` of the best robust validation objective (ties: better stage-1 rank)."""
+    if not top.set_indices:
+        raise ValueError("stage 2: no candidate to choose from")
+    return int(rank_order(top.validation_objective)[0])
+
+
+@dataclass(frozen=True)
+class Detail:
+    """Full replays (trades, equity) of one parameter set."""
+
+    table: pl.DataFrame  # metrics per (fold, symbol, window)
+    trades: pl.DataFrame
+    segments: list[EquitySegment]
+    n_replays: int
+
+
+def _detail(view: DatasetView, strategy: str, params: dict[str, Any], jobs, outputs: list[ReplayOutput]) -> Detail:
+    rows: dict[str, list] = {k: [] for k in ("fold", "symbol", "window", "start_ts", "end_ts", "n_bars", "fills",
+                                             *M.METRIC_NAMES)}
+    trades: dict[str, list] = {k: [] for k in ("symbol", "fold", "window", "ts", "bar", "side", "quantity", "price",
+                                               "fee", "reason", "position", "cash")}
+    segments = []
+    for (sym, wins), out in zip(jobs, outputs):
+        for (w, a, b), res in zip(wins, out.detail[0]):
+            ts = view.series[sym].ts[a:b]
+            segments.append(EquitySegment(sym, w.kind, w.fold, np.asarray(ts), res.equity))
+            for k, v in (("fold", w.fold), ("symbol", sym), ("window", w.kind), ("start_ts", int(ts[0])),
+                         ("end_ts", int(ts[-1])), ("n_bars", b - a), ("fills", len(res.fills))):
+                rows[k].append(v)
+            for k in M.METRIC_NAMES:
+                rows[k].append(float(res.metrics[k]))
+            f = res.fills
+            nf = len(f)
+            trades["symbol"] += [sym] * nf
+            trades["fold"] += [w.fold] * nf
+            trades["window"] += [w.kind] * nf
+            trades["ts"] += f.ts.tolist()
+            trades["bar"] += f.bar.tolist()
+            trades["side"] += f.side.astype(np.int64).tolist()
+            trades["quantity"] += f.quantity.tolist()
+            trades["price"] += f.price.tolist()
+            trades["fee"] += f.fee.tolist()
+            trades["reason"] += [_reason(int(r)) for r in f.reason]
+            trades["position"] += f.position.tolist()
+            trades["cash"] += f.cash.tolist()
+    n = len(rows["fold"])
+    head = {"dataset": [view.name] * n, "strategy": [strategy] * n}
+    table = pl.DataFrame({**head, **rows}, strict=False)
+    nt = len(trades["ts"])
+    tr = pl.DataFrame({"dataset": [view.name] * nt, "strategy": [strategy] * nt, **trades},
+                      schema_overrides={"ts": pl.Int64, "bar": pl.Int64, "side": pl.Int64, "fold": pl.Int64,
+                                        "quantity": pl.Float64, "price": pl.Float64, "fee": pl.Float64,
+                                        "position": pl.Float64, "cash": pl.Float64, "symbol": pl.String,
+                                        "window": pl.String, "reason": pl.String},
+                      strict=False)
+    return Detail(table, tr, segments, n)
+
+
+def _reason(code: int) -> str:
+    from lq_engine.replay.kernel import REASONS
+
+    return REASONS[code]
+
+
+def winner_detail(view: DatasetView, strategy: str, params: dict[str, Any], plan: FoldPlan,
+                  config: OptimizeConfig, runner: TaskRunner) -> Detail:
+    """The winner's trades and equity on every selection window (same replays as stage 2)."""
+    jobs, tasks = _tasks(view, strategy, [params], plan, config, block_bars=1, keep_detail=True)
+    return _detail(view, strategy, params, jobs, runner.map(run_replays, tasks))
+
+
+def score_holdout(view: DatasetView, strategy: str, params: dict[str, Any], plan: FoldPlan,
+                  config: OptimizeConfig, runner: TaskRunner) -> Detail:
+    """The only reader of the holdout: the winner, once per symbol, after selection is final."""
+    jobs, tasks = [], []
+    hold: Window = plan.holdout
+    for sym in view.symbols:
+        a, b = view.rows(sym, hold)
+        if b - a < config.min_window_bars:
+            continue
+        tasks.append(ReplayTask(strategy, [params], Span.cut(view.series[sym], a, b), ((HOLDOUT, -1, a, b),),
+                                config.execution, config.initial_cash, view.ppy, 1, True))
+        jobs.append((sym, [(hold, a, b)]))
+    return _detail(view, strategy, params, jobs, runner.map(run_replays, tasks))

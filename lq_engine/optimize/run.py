@@ -1,0 +1,219 @@
+"""``optimize``: folds -> stage 1 -> stage 2 (top k) -> audit -> winner -> holdout once."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from lq_engine.optimize.config import OptimizeConfig
+from lq_engine.optimize.folds import FoldPlan, make_folds
+from lq_engine.optimize.inputs import DatasetView, view_of
+from lq_engine.optimize.objectives import rank_order, spearman, top_k_recall
+from lq_engine.optimize.overfit import Overfitting, overfitting
+from lq_engine.optimize.pool import TaskRunner
+from lq_engine.optimize.prefilter import Stage1Result, parameter_grid, params_json, prefilter
+from lq_engine.optimize.replay_stage import (
+    Detail, ReplayBatch, choose_winner, pbo_block_bars, replay_candidates, score_holdout, winner_detail,
+)
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How well stage 1 predicted stage 2 on the audit set (top k + a seeded sample of the rest)."""
+
+    k: int
+    n_audited: int
+    n_outside_top_k: int
+    spearman_train: float  # stage-1 objective vs the same objective from full replays (train windows)
+    spearman_validation: float  # stage-1 objective vs the stage-2 robust validation objective
+    top_k_recall: float  # share of the replay's top k (train objective) that stage 1 also ranked top k
+    table: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class Winner:
+    set_index: int
+    params: dict[str, Any]
+    stage1_rank: int
+    stage1_objective: float
+    validation_objective: float
+    validation_median_sharpe: float
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    dataset: str
+    dataset_hash: str
+    strategy: str
+    timeframe: str
+    calendar: str
+    periods_per_year: float
+    synthetic: bool
+    config: OptimizeConfig
+    plan: FoldPlan
+    clock_bounds: dict[str, tuple[int, int]]  # window label -> (first ts, last ts) on the clock
+    stage1: Stage1Result
+    top: ReplayBatch
+    audit: ReplayBatch
+    candidates: pl.DataFrame  # one row per replayed set: both stages' objectives, stage-2 rank
+    winner: Winner
+    selection_detail: Detail  # the winner on train/validation windows (trades, equity)
+    holdout: Detail  # the winner on the holdout, once per symbol
+    overfitting: Overfitting
+    fidelity: Fidelity
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def holdout_summary(self) -> dict[str, float]:
+        t = self.holdout.table
+        if t.height == 0:
+            return {"symbols": 0}
+        return {"symbols": t.height, "mean_sharpe": float(t["sharpe"].mean()),
+                "median_sharpe": float(t["sharpe"].median()), "mean_total_return": float(t["total_return"].mean()),
+                "worst_max_drawdown": float(t["max_drawdown"].max()), "trades": float(t["trade_count"].sum())}
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """Every table worth storing (DuckDB), keyed by a suggested table name."""
+        return {
+            "prefilter_scores": self.stage1.scores,
+            "prefilter_rankings": self.stage1.rankings,
+            "replay_windows": pl.concat([self.top.table, self.audit.table], how="vertical_relaxed"),
+            "replay_candidates": self.candidates,
+            "winner_windows": pl.concat([self.selection_detail.table, self.holdout.table], how="vertical_relaxed"),
+            "winner_trades": pl.concat([self.selection_detail.trades, self.holdout.trades], how="vertical_relaxed"),
+            "fidelity": self.fidelity.table,
+            "summary": pl.DataFrame([self.summary()]),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """One flat row: the headline figures (also handy as Dagster metadata)."""
+        o, f, h = self.overfitting, self.fidelity, self.holdout_summary
+        return {
+            "dataset": self.dataset, "dataset_hash": self.dataset_hash, "strategy": self.strategy,
+            "synthetic": self.synthetic, "winner_set_index": self.winner.set_index,
+            "winner_params": params_json(self.winner.params), "winner_stage1_rank": self.winner.stage1_rank,
+            "validation_objective": self.winner.validation_objective,
+            "holdout_mean_sharpe": h.get("mean_sharpe", float("nan")),
+            "holdout_mean_total_return": h.get("mean_total_return", float("nan")),
+            "dsr": o.dsr, "n_trials": o.n_trials, "pbo": o.pbo, "spearman_train": f.spearman_train,
+            "spearman_validation": f.spearman_validation, "top_k_recall": f.top_k_recall, "top_k": f.k,
+            "n_sets": self.stage1.n_sets, "backend": self.stage1.backend,
+        }
+
+
+def _resolve_backend(name: str) -> str:
+    if name != "auto":
+        return name
+    from lq_engine.kernels.selection import resolve_backend
+
+    return resolve_backend()
+
+
+def _audit_sample(stage1: Stage1Result, k: int, config: OptimizeConfig) -> list[int]:
+    """A seeded sample of the sets ranked below the top k, returned in stage-1 order."""
+    rest = stage1.order[k:]
+    m = min(config.audit_size, rest.size)
+    if m == 0:
+        return []
+    pick = np.random.default_rng(config.seed).choice(rest.size, size=m, replace=False)
+    return rest[np.sort(pick)].tolist()
+
+
+def _candidates(stage1: Stage1Result, top: ReplayBatch, audit: ReplayBatch) -> pl.DataFrame:
+    idx = top.set_indices + audit.set_indices
+    val = np.concatenate([top.validation_objective, audit.validation_objective])
+    s2 = np.full(len(idx), 0, dtype=np.int64)
+    s2[rank_order(top.validation_objective)] = np.arange(1, len(top.set_indices) + 1)
+    return pl.DataFrame({
+        "set_index": idx, "role": ["top_k"] * len(top.set_indices) + ["audit"] * len(audit.set_indices),
+        "params": [params_json(stage1.params[i]) for i in idx],
+        "stage1_rank": stage1.ranks[idx] if idx else [], "stage1_objective": stage1.objective[idx] if idx else [],
+        "stage2_train_objective": np.concatenate([top.train_objective, audit.train_objective]),
+        "stage2_validation_objective": val,
+        "validation_median_sharpe": np.concatenate([top.validation_median_sharpe, audit.validation_median_sharpe]),
+        "stage2_rank": np.concatenate([s2[: len(top.set_indices)], np.zeros(len(audit.set_indices), np.int64)]),
+    }, strict=False)
+
+
+def _fidelity(stage1: Stage1Result, top: ReplayBatch, audit: ReplayBatch, candidates: pl.DataFrame) -> Fidelity:
+    s1 = candidates["stage1_objective"].to_numpy()
+    s2_train = candidates["stage2_train_objective"].to_numpy()
+    s2_val = candidates["stage2_validation_objective"].to_numpy()
+    k = len(top.set_indices)
+    table = candidates.select("set_index", "role", "stage1_rank", "stage1_objective", "stage2_train_objective",
+                              "stage2_validation_objective")
+    return Fidelity(k, candidates.height, len(audit.set_indices), spearman(s1, s2_train),
+                    spearman(s1, np.nan_to_num(s2_val, neginf=-1e300)), top_k_recall(s1, s2_train, k), table)
+
+
+def optimize(dataset: Any, strategy: str, config: OptimizeConfig = OptimizeConfig(),
+             runner: TaskRunner | None = None) -> OptimizeResult:
+    """Run the whole two-stage optimization of ``strategy`` over a frozen dataset.
+
+    ``runner`` lets a caller share one worker pool across several calls; by default a pool of
+    ``config.workers`` processes is made and closed here.
+    """
+    own = runner is None
+    runner = runner or TaskRunner(config.workers)
+    try:
+        return _optimize(dataset, strategy, config, runner)
+    finally:
+        if own:
+            runner.close()
+
+
+def _optimize(dataset: Any, strategy: str, config: OptimizeConfig, runner: TaskRunner) -> OptimizeResult:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    view: DatasetView = view_of(dataset, config)
+    plan = make_folds(view.clock.shape[0], config)
+    params = parameter_grid(strategy, config)
+    backend = _resolve_backend(config.backend)
+    timings["prepare"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    stage1 = prefilter(view, strategy, params, plan, config, runner, backend)
+    timings["stage1"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    k = config.top_k(stage1.n_sets)
+    block = pbo_block_bars(view, plan, config)
+    top = replay_candidates(view, strategy, stage1, stage1.order[:k].tolist(), "top_k", plan, config, runner, block)
+    w = choose_winner(top)
+    win_idx = top.set_indices[w]
+    winner = Winner(win_idx, dict(stage1.params[win_idx]), int(stage1.ranks[win_idx]),
+                    float(stage1.objective[win_idx]), float(top.validation_objective[w]),
+                    float(top.validation_median_sharpe[w]))
+    timings["stage2"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    audit = replay_candidates(view, strategy, stage1, _audit_sample(stage1, k, config), "audit", plan, config,
+                              runner, block)
+    candidates = _candidates(stage1, top, audit)
+    fidelity = _fidelity(stage1, top, audit, candidates)
+    timings["audit"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    detail = winner_detail(view, strategy, winner.params, plan, config, runner)
+    val_returns = np.concatenate(
+        [s.equity[1:] / s.equity[:-1] - 1.0 for s in detail.segments if s.kind == "validation"] or [np.zeros(0)])
+    over = overfitting(val_returns, stage1.trial_sharpes, len(top.set_indices) + len(audit.set_indices),
+                       top.val_returns, config.pbo_splits)
+    holdout = score_holdout(view, strategy, winner.params, plan, config, runner)
+    timings["holdout"] = time.perf_counter() - t0
+
+    bounds = {f"{w.kind}_{w.fold}" if w.fold >= 0 else w.kind: view.window_ts(w)
+              for w in (*plan.selection_windows(), plan.holdout)}
+    return OptimizeResult(view.name, view.content_hash, stage1_strategy(strategy), view.timeframe, view.calendar,
+                          view.ppy, view.synthetic, config, plan, bounds, stage1, top, audit, candidates, winner,
+                          detail, holdout, over, fidelity, timings)
+
+
+def stage1_strategy(strategy: str) -> str:
+    from lq_engine.strategies.registry import get_strategy
+
+    return get_strategy(strategy).name

@@ -1,0 +1,114 @@
+"""Worker-side units of work: one symbol each, pure functions of their inputs (no polars here).
+
+A task carries the symbol's arrays over the span its windows cover and row ranges relative to
+that span. The same function runs in-process (1 worker) or in a spawned process (2+ workers), so
+results cannot depend on the worker count. Each window is evaluated standalone: indicators warm
+up inside the window and the account starts flat with fresh cash, in both stages alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lq_engine.data.guards import freeze
+from lq_engine.execution.config import ExecutionConfig
+from lq_engine.kernels.evaluate import Costs, evaluate_grid
+from lq_engine.replay.engine import ReplayResult, Series, replay
+from lq_engine.strategies.bank import Bars
+
+SPAN_FIELDS = ("ts", "open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True)
+class Span:
+    """One symbol's frozen arrays over rows [first, first + len) of its series."""
+
+    symbol: str
+    first: int
+    arrays: dict[str, np.ndarray]
+
+    @classmethod
+    def cut(cls, series: Any, a: int, b: int) -> Span:
+        return cls(series.symbol, a, {f: np.asarray(getattr(series, f)[a:b]) for f in SPAN_FIELDS})
+
+    def series(self, a: int, b: int) -> Series:
+        """Rows [a, b) of the symbol (absolute row numbers) as a frozen replay Series."""
+        lo, hi = a - self.first, b - self.first
+        return Series(self.symbol, *(freeze(self.arrays[f][lo:hi]) for f in SPAN_FIELDS))
+
+    def bars(self, a: int, b: int) -> Bars:
+        lo, hi = a - self.first, b - self.first
+        return Bars(*(freeze(self.arrays[f][lo:hi]) for f in ("open", "high", "low", "close")))
+
+
+@dataclass(frozen=True)
+class PrefilterTask:
+    strategy: str
+    params: list[dict[str, Any]]
+    span: Span
+    windows: tuple[tuple[int, int, int], ...]  # (fold, first row, end row), absolute rows
+    costs: Costs
+    backend: str
+    ppy: float
+
+
+def run_prefilter(task: PrefilterTask) -> list[dict[str, np.ndarray]]:
+    """Metrics of every parameter set on each training window (in the task's window order)."""
+    out = []
+    for _, a, b in task.windows:
+        res = evaluate_grid(task.span.bars(a, b), task.strategy, task.params, task.costs, task.backend, task.ppy)
+        out.append(res.metrics)
+    return out
+
+
+@dataclass(frozen=True)
+class ReplayTask:
+    strategy: str
+    candidates: list[dict[str, Any]]
+    span: Span
+    windows: tuple[tuple[str, int, int, int], ...]  # (kind, fold, first row, end row)
+    execution: ExecutionConfig
+    initial_cash: float
+    ppy: float
+    block_bars: int  # validation returns are compounded into blocks of this many bars (PBO)
+    keep_detail: bool = False  # return the full ReplayResult (trades, equity) of every replay
+
+
+@dataclass(frozen=True)
+class ReplayOutput:
+    metrics: list[list[dict[str, float]]]  # [candidate][window]
+    fills: list[list[int]]
+    blocks: list[list[np.ndarray]]  # [candidate][validation window] compounded block returns
+    detail: list[list[ReplayResult]] | None
+
+
+def block_returns(equity: np.ndarray, block_bars: int) -> np.ndarray:
+    """Per-bar returns of ``equity`` compounded over consecutive blocks (the last may be shorter)."""
+    r = equity[1:] / equity[:-1]
+    if r.size == 0:
+        return np.zeros(0)
+    starts = np.arange(0, r.size, block_bars)
+    return np.multiply.reduceat(r, starts) - 1.0
+
+
+def run_replays(task: ReplayTask) -> ReplayOutput:
+    metrics, fills, blocks, detail = [], [], [], []
+    for params in task.candidates:
+        m_row, f_row, b_row, d_row = [], [], [], []
+        for kind, _, a, b in task.windows:
+            res = replay(task.strategy, params, task.span.series(a, b), task.execution,
+                         initial_cash=task.initial_cash, periods_per_year=task.ppy)
+            m_row.append(res.metrics)
+            f_row.append(len(res.fills))
+            if kind == "validation":
+                b_row.append(block_returns(res.equity, task.block_bars))
+            if task.keep_detail:
+                d_row.append(res)
+        metrics.append(m_row)
+        fills.append(f_row)
+        blocks.append(b_row)
+        detail.append(d_row)
+    return ReplayOutput(metrics, fills, blocks, detail if task.keep_detail else None)

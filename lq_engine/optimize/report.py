@@ -1,0 +1,274 @@
+"""The optimizer report: one HTML file (no scripts, inline CSS) plus PNG images beside it.
+
+``heatmap_png`` and ``equity_png`` are also what the Dagster assets attach as metadata images.
+Synthetic datasets are labelled SYNTHETIC in every title and heading.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from lq_engine.optimize.folds import HOLDOUT, TRAIN, VALIDATION
+from lq_engine.optimize.replay_stage import EquitySegment
+from lq_engine.strategies.registry import get_strategy
+
+COLORS = {TRAIN: "#9e9e9e", VALIDATION: "#1f77b4", HOLDOUT: "#d62728"}
+SHADES = {VALIDATION: "#dbe9f6", HOLDOUT: "#fbe0dc"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _label(result: Any) -> str:
+    tag = " [SYNTHETIC]" if result.synthetic else ""
+    return f"{result.dataset} / {result.strategy}{tag}"
+
+
+def _dt(ts: np.ndarray) -> np.ndarray:
+    return np.asarray(ts, dtype=np.int64).astype("datetime64[ns]")
+
+
+def _mean_curve(segs: Sequence[EquitySegment]) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-weight mean of the symbols' rebased equity on the union of their timestamps."""
+    ts = np.unique(np.concatenate([s.ts for s in segs]))
+    acc = np.zeros(ts.shape[0])
+    for s in segs:
+        eq = s.equity / s.equity[0]
+        i = np.searchsorted(s.ts, ts, side="right") - 1
+        acc += np.where(i >= 0, eq[np.maximum(i, 0)], 1.0)
+    return ts, acc / len(segs)
+
+
+def equity_png(segments: Sequence[EquitySegment], path: str | Path, title: str = "") -> Path:
+    """Winner equity per window (rebased to 1; symbols averaged equal-weight), train dashed grey,
+    validation blue, holdout red; validation and holdout spans shaded."""
+    plt = _plt()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    groups: dict[tuple[str, int], list[EquitySegment]] = {}
+    for s in segments:
+        groups.setdefault((s.kind, s.fold), []).append(s)
+    fig, ax = plt.subplots(figsize=(10, 4.2), dpi=100)
+    seen = set()
+    order = {TRAIN: 0, VALIDATION: 1, HOLDOUT: 2}
+    for (kind, fold), segs in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 3), kv[0][1])):
+        ts, eq = _mean_curve(segs)
+        x = _dt(ts)
+        if kind in SHADES:
+            ax.axvspan(x[0], x[-1], color=SHADES[kind], alpha=0.6, lw=0)
+        label = None if kind in seen else kind
+        seen.add(kind)
+        ax.plot(x, eq, color=COLORS.get(kind, "k"), lw=1.6 if kind != TRAIN else 0.9,
+                ls="--" if kind == TRAIN else "-", label=label)
+    ax.axhline(1.0, color="k", lw=0.5)
+    n_sym = len({s.symbol for s in segments})
+    ax.set_title(f"{title}\nwinner equity per window, rebased to 1 (mean of {n_sym} symbol(s))", fontsize=10)
+    ax.set_ylabel("equity")
+    ax.legend(loc="best", fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _axes_for(result: Any) -> list[str]:
+    """Parameters that vary across the grid, in schema order."""
+    names = get_strategy(result.strategy).schema.param_names
+    ps = result.stage1.params
+    return [n for n in names if len({json.dumps(p[n]) for p in ps}) > 1 and not isinstance(ps[0][n], str)]
+
+
+def heatmap_png(result: Any, path: str | Path) -> Path | None:
+    """Stage-1 objective over the first two varying parameters (others fixed at the winner's
+    values); the winner is starred. None when fewer than two parameters vary."""
+    axes = _axes_for(result)
+    if len(axes) < 2:
+        return None
+    plt = _plt()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    xa, ya = axes[0], axes[1]
+    win = result.winner.params
+    fixed = {k: v for k, v in win.items() if k not in (xa, ya)}
+    pts = [(p[xa], p[ya], result.stage1.objective[i]) for i, p in enumerate(result.stage1.params)
+           if all(p[k] == v for k, v in fixed.items())]
+    xs, ys = sorted({p[0] for p in pts}), sorted({p[1] for p in pts})
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for x, y, v in pts:
+        grid[ys.index(y), xs.index(x)] = v
+    fig, ax = plt.subplots(figsize=(8, 6), dpi=100)
+    finite = grid[np.isfinite(grid)]
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
+    fig.colorbar(im, ax=ax, label="stage-1 objective (mean window score)")
+
+    def ticks(vals):
+        step = max(1, math.ceil(len(vals) / 12))
+        idx = list(range(0, len(vals), step))
+        return idx, [f"{vals[i]:g}" for i in idx]
+
+    ax.set_xticks(*ticks(xs))
+    ax.set_yticks(*ticks(ys))
+    ax.set_xlabel(xa)
+    ax.set_ylabel(ya)
+    if win[xa] in xs and win[ya] in ys:
+        ax.plot(xs.index(win[xa]), ys.index(win[ya]), marker="*", color="red", ms=16, mec="white")
+    extra = (", " + ", ".join(f"{k}={v}" for k, v in fixed.items())) if fixed else ""
+    ax.set_title(f"{_label(result)}\nstage-1 objective, {xa} x {ya}{extra}; star = winner", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------- HTML
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.2em;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;
+text-align:right}th{background:#f2f2f2}td.l,th.l{text-align:left}.syn{background:#c62828;color:#fff;padding:2px 8px;
+border-radius:4px;font-size:.8em}.note{color:#555;font-size:13px}h2{border-top:2px solid #333;padding-top:.6em}
+img{max-width:100%;border:1px solid #ddd;margin:.3em 0}"""
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if math.isnan(v):
+            return "n/a"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={val}" for k, val in v.items())
+    return str(v)
+
+
+def _table(rows: list[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+    if not rows:
+        return "<p class='note'>(none)</p>"
+    cols = list(columns or rows[0].keys())
+    head = "".join(f"<th class='l'>{html.escape(c)}</th>" for c in cols)
+    body = []
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r.get(c)
+            cls = " class='l'" if isinstance(v, str) else ""
+            cells.append(f"<td{cls}>{html.escape(_fmt(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _kv(pairs: Sequence[tuple[str, Any]]) -> str:
+    return "<table>" + "".join(f"<tr><th class='l'>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>"
+                               for k, v in pairs) + "</table>"
+
+
+def _day(ts: int) -> str:
+    return datetime.fromtimestamp(ts / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def _section(r: Any, folder: Path) -> str:
+    slug = _slug(f"{r.dataset}_{r.strategy}")
+    eq = equity_png(r.selection_detail.segments + r.holdout.segments, folder / f"{slug}_equity.png", _label(r))
+    hm = heatmap_png(r, folder / f"{slug}_heatmap.png")
+    syn = " <span class='syn'>SYNTHETIC</span>" if r.synthetic else ""
+    o, f, w = r.overfitting, r.fidelity, r.winner
+    out = [f"<h2>{html.escape(r.dataset)} / {html.escape(r.strategy)}{syn}</h2>"]
+    if r.synthetic:
+        out.append("<p class='note'><b>SYNTHETIC data</b>: generated bars, not market data.</p>")
+    out.append(f"<p class='note'>dataset hash {html.escape(r.dataset_hash[:16])}, timeframe {html.escape(r.timeframe)}, "
+               f"calendar {html.escape(r.calendar)} ({r.periods_per_year:g} bars/year), "
+               f"{r.stage1.n_sets} parameter sets, backend {html.escape(r.stage1.backend)}</p>")
+    out.append("<h3>Winner</h3>")
+    out.append(_kv([("parameters", w.params), ("grid index", w.set_index), ("stage-1 rank", w.stage1_rank),
+                    ("stage-1 objective", w.stage1_objective),
+                    ("validation objective (median - penalty x MAD)", w.validation_objective),
+                    ("validation median Sharpe", w.validation_median_sharpe)]))
+    out.append("<h3>Out-of-sample holdout (scored once)</h3>")
+    hold_cols = ["symbol", "start_ts", "end_ts", "n_bars", "total_return", "cagr", "sharpe", "sortino",
+                 "max_drawdown", "trade_count", "win_rate", "exposure", "fills"]
+    rows = r.holdout.table.select(hold_cols).to_dicts() if r.holdout.table.height else []
+    for row in rows:
+        row["start_ts"], row["end_ts"] = _day(row["start_ts"]), _day(row["end_ts"])
+    out.append(_table(rows))
+    out.append(_kv(list(r.holdout_summary.items())))
+    out.append("<h3>Overfitting</h3>")
+    out.append(_kv([("deflated Sharpe ratio (validation returns)", o.dsr),
+                    ("winner per-period Sharpe / SR0 (expected max of N null trials)", f"{o.sharpe:.4g} / {o.sr0:.4g}"),
+                    ("N trials (stage 1 + stage 2)", f"{o.n_trials} = {o.n_stage1} + {o.n_stage2}"),
+                    ("variance of stage-1 trial Sharpes (per period)", o.trial_sr_variance),
+                    ("PBO (CSCV)", o.pbo),
+                    ("PBO input", f"{o.pbo_periods} periods x {o.pbo_candidates} candidates, {o.pbo_splits} splits")]))
+    out.append("<h3>Fidelity audit (stage 1 vs stage 2)</h3>")
+    out.append(_kv([("Spearman: stage-1 objective vs replay (train windows)", f.spearman_train),
+                    ("Spearman: stage-1 objective vs replay validation objective", f.spearman_validation),
+                    (f"top-{f.k} recall", f.top_k_recall),
+                    ("audited configurations", f"{f.n_audited} ({f.k} top k + {f.n_outside_top_k} sampled outside)")]))
+    out.append("<h3>Equity</h3>")
+    out.append(f"<img src='{html.escape(eq.name)}' alt='equity curve'>")
+    if hm is not None:
+        out.append("<h3>Parameter heatmap</h3>")
+        out.append(f"<img src='{html.escape(hm.name)}' alt='parameter heatmap'>")
+    out.append("<h3>Leaderboard (stage 2 replays)</h3>")
+    cand = r.candidates.sort(["role", "stage2_rank", "stage1_rank"], descending=[True, False, False])
+    out.append(_table(cand.to_dicts(), ["role", "stage2_rank", "stage1_rank", "params", "stage1_objective",
+                                        "stage2_train_objective", "stage2_validation_objective",
+                                        "validation_median_sharpe"]))
+    out.append("<h3>Stage 1 (top 15 of the grid)</h3>")
+    rk = r.stage1.rankings.head(15)
+    out.append(_table(rk.to_dicts(), ["rank", "params", "objective", "mean_sharpe", "mean_trades", "n_windows"]))
+    out.append("<h3>Folds</h3>")
+    out.append(_table([{"window": k, "first bar": _day(a), "last bar": _day(b)} for k, (a, b) in r.clock_bounds.items()]))
+    c = r.config
+    out.append("<p class='note'>" + html.escape(
+        f"folds: {c.fold_mode}, {c.n_folds} folds, gap {c.gap_bars} bars, holdout {c.holdout_fraction:g}; "
+        f"top k {f.k} (ratio {c.top_k_ratio:g}, min {c.top_k_min}, max {c.top_k_max}); seed {c.seed}; "
+        f"stage timings (s): " + ", ".join(f"{k}={v:.2f}" for k, v in r.timings.items())) + "</p>")
+    return "\n".join(out)
+
+
+def write_report(results: Any, folder: str | Path) -> Path:
+    """Write ``report.html`` (and its PNGs) for one or several ``OptimizeResult``s; returns its path."""
+    if not isinstance(results, (list, tuple)):
+        results = [results]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    syn = any(r.synthetic for r in results)
+    title = "LuminaQuant optimization report" + (" (contains SYNTHETIC data)" if syn else "")
+    summary = [{"dataset": r.dataset + (" [SYNTHETIC]" if r.synthetic else ""), "strategy": r.strategy,
+                "winner": r.winner.params, "holdout mean Sharpe": r.holdout_summary.get("mean_sharpe", float("nan")),
+                "DSR": r.overfitting.dsr, "PBO": r.overfitting.pbo, "Spearman": r.fidelity.spearman_train,
+                "recall@k": r.fidelity.top_k_recall} for r in results]
+    body = [f"<h1>{html.escape(title)}</h1>",
+            "<p class='note'>Objectives: window score = Sharpe - trade_penalty x max(0, 1 - trades/min_trades); "
+            "stage 1 ranks by the mean window score over training windows; the winner maximizes median validation "
+            "score - dispersion_penalty x scaled MAD among the top k; the holdout is scored once, after selection.</p>",
+            _table(summary)]
+    body += [_section(r, folder) for r in results]
+    doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+           f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    out = folder / "report.html"
+    tmp = folder / ".report.html.tmp"
+    tmp.write_text(doc, encoding="utf-8")
+    tmp.replace(out)
+    return out

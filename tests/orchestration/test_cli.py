@@ -14,7 +14,7 @@ from tests.orchestration.live import BIN, run_lq, start, wait_for
 
 
 def test_every_verb_has_help():
-    for verb in ("demo", "ingest", "generate", "ui", "backfill"):
+    for verb in ("demo", "ingest", "generate", "ui", "backfill", "sql", "native", "check"):
         r = run_lq([verb, "--help"], env=None)
         assert r.returncode == 0 and "usage: lq " + verb in r.stdout
 
@@ -26,7 +26,11 @@ def test_demo_materializes_bundled_data(data_paths, dagster_home):
     with duckdb.connect(str(data_paths.catalog), read_only=True) as con:
         counts = dict(con.execute("SELECT symbol, count(*) FROM bars GROUP BY symbol").fetchall())
     assert {"AAPL", "GOOG", "IBM", "MSFT"} <= set(counts)
-    assert all(n > 2000 for n in counts.values()), counts
+    assert all(n > 2000 for n in counts.values() if n != counts.get("FB")), counts
+    r = run_lq(["sql", "SELECT symbol, count(*) AS n FROM bars GROUP BY symbol ORDER BY symbol"], env=lq_env(data_paths, dagster_home))
+    assert r.returncode == 0 and "AAPL" in r.stdout and "3270" in r.stdout, r.stdout + r.stderr
+    r = run_lq(["sql", "SELEC nonsense"], env=lq_env(data_paths, dagster_home))
+    assert r.returncode == 2 and "query failed" in r.stderr
 
 
 def test_backfill_runs_under_the_daemon_and_reports(data_paths, dagster_home):

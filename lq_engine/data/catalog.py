@@ -1,44 +1,47 @@
-"""The DuckDB catalog: a ``bars`` view over the lake and the ``ingest_log`` table.
+"""The DuckDB catalog: the ``bars`` and ``ingest_log`` views over files, plus result tables.
+
+The views read files only: ``bars`` the lake's Parquet partitions, ``ingest_log`` the ingest-log
+Parquet files (``ingest_log``) and the quarantine reports (rejections). They answer for an empty
+lake too (``allow_empty`` plus a typed empty row set), so they are created once per catalog and
+an ingest never opens DuckDB. Whoever opens the catalog first (reader or writer) creates them;
+the views carry a tag of their definition, and a catalog whose views are missing or stale (an
+older layout, a moved data root) is brought up to date on open.
 
 Only one process may write a DuckDB file, so every write connection is taken under an exclusive
-lock on the sidecar ``catalog.duckdb.lock``; readers take a shared lock and a read-only
-connection. Writers keep their connection short: an ingest batch opens one connection at its end.
+lock on the sidecar ``catalog.duckdb.lock``; readers take a shared lock and a read-only connection.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 
-from lq_engine.data.lake import bars_root, visible_parquet_files
+from lq_engine.data.ingest_log import LOG_SCHEMA, ingest_log_dir
+from lq_engine.data.lake import bars_root
 from lq_engine.data.locks import file_lock
 from lq_engine.data.paths import DataPaths
 
-INGEST_LOG_DDL = """
-CREATE TABLE IF NOT EXISTS ingest_log (
-    file VARCHAR NOT NULL,
-    sha256 VARCHAR,
-    rows_read BIGINT,
-    rows_new BIGINT,
-    rows_replaced BIGINT,
-    rows_unchanged BIGINT,
-    partitions VARCHAR,
-    status VARCHAR NOT NULL,
-    reason VARCHAR,
-    ingested_at TIMESTAMPTZ NOT NULL
-)
-"""
-_EMPTY_BARS = (
+_BARS_EMPTY = (
     "SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS timeframe, NULL::BIGINT AS ts, NULL::DOUBLE AS open, "
     "NULL::DOUBLE AS high, NULL::DOUBLE AS low, NULL::DOUBLE AS close, NULL::DOUBLE AS volume, "
     "NULL::VARCHAR AS month WHERE false"
 )
+_LOG_COLUMNS = ", ".join(LOG_SCHEMA)
+_LOG_EMPTY = (
+    "SELECT NULL::VARCHAR AS file, NULL::VARCHAR AS sha256, NULL::BIGINT AS rows_read, NULL::BIGINT AS rows_new, "
+    "NULL::BIGINT AS rows_replaced, NULL::BIGINT AS rows_unchanged, NULL::VARCHAR AS partitions, "
+    "NULL::VARCHAR AS status, NULL::VARCHAR AS reason, NULL::TIMESTAMPTZ AS ingested_at WHERE false"
+)
+_REPORT_EMPTY = (
+    "SELECT NULL::VARCHAR AS file, NULL::VARCHAR AS sha256, NULL::VARCHAR AS message, NULL::VARCHAR AS \"when\" "
+    "WHERE false"
+)
+_VIEWS = ("bars", "ingest_log")
 
 
 def _lock(paths: DataPaths) -> Path:
@@ -50,23 +53,48 @@ def _sql_str(s: str) -> str:
 
 
 def bars_view_sql(paths: DataPaths) -> str:
-    if not visible_parquet_files(paths):
-        return f"CREATE OR REPLACE VIEW bars AS {_EMPTY_BARS}"
     glob = _sql_str(str(bars_root(paths).resolve() / "timeframe=*" / "symbol=*" / "month=*" / "*.parquet"))
     return (
         "CREATE OR REPLACE VIEW bars AS SELECT symbol, timeframe, ts, open, high, low, close, volume, month "
-        f"FROM read_parquet({glob}, hive_partitioning=true, "
-        "hive_types={'timeframe': VARCHAR, 'symbol': VARCHAR, 'month': VARCHAR})"
+        f"FROM ({_BARS_EMPTY} UNION ALL BY NAME SELECT * FROM read_parquet({glob}, allow_empty=true, "
+        "hive_partitioning=true, hive_types={'timeframe': VARCHAR, 'symbol': VARCHAR, 'month': VARCHAR}))"
     )
+
+
+def ingest_log_view_sql(paths: DataPaths) -> str:
+    """Logged ingests ('ok') and quarantine reports ('rejected', reason = the error message)."""
+    logs = _sql_str(str(ingest_log_dir(paths).resolve() / "*.parquet"))
+    reports = _sql_str(str(paths.quarantine.resolve() / "*.reason.json"))
+    return (
+        f"CREATE OR REPLACE VIEW ingest_log AS SELECT {_LOG_COLUMNS} "
+        f"FROM ({_LOG_EMPTY} UNION ALL BY NAME SELECT * FROM read_parquet({logs}, allow_empty=true)) "
+        "UNION ALL SELECT file, sha256, NULL, NULL, NULL, NULL, NULL, 'rejected', message, \"when\"::TIMESTAMPTZ "
+        f"FROM ({_REPORT_EMPTY} UNION ALL BY NAME SELECT * FROM read_json({reports}, allow_empty=true, "
+        "columns={'file': 'VARCHAR', 'sha256': 'VARCHAR', 'message': 'VARCHAR', 'when': 'VARCHAR'}))"
+    )
+
+
+def _views_sql(paths: DataPaths) -> tuple[list[str], str]:
+    sql = [bars_view_sql(paths), ingest_log_view_sql(paths)]
+    return sql, "lq:" + hashlib.sha256("\n".join(sql).encode()).hexdigest()[:16]
+
+
+def _views_current(con: duckdb.DuckDBPyConnection, tag: str) -> bool:
+    have = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE NOT internal AND view_name IN ('bars', 'ingest_log') "
+        "AND comment = ?", [tag]
+    ).fetchone()[0]
+    return have == len(_VIEWS)
 
 
 @contextmanager
 def catalog_writer(paths: DataPaths) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The one write connection (exclusive lock held while it is open)."""
+    """The one write connection (exclusive lock held while it is open); the views are current."""
     paths.catalog.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(_lock(paths)):
         con = duckdb.connect(str(paths.catalog))
         try:
+            _create(con, paths)
             yield con
         finally:
             con.close()
@@ -74,73 +102,56 @@ def catalog_writer(paths: DataPaths) -> Iterator[duckdb.DuckDBPyConnection]:
 
 @contextmanager
 def catalog_reader(paths: DataPaths) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection (shared lock); creates the catalog first if it does not exist."""
-    if not paths.catalog.exists():
-        ensure_catalog(paths)
-    with file_lock(_lock(paths), shared=True):
-        con = duckdb.connect(str(paths.catalog), read_only=True)
-        try:
-            yield con
-        finally:
-            con.close()
+    """A read-only connection (shared lock). Creates the catalog, or brings its views up to date,
+    first if needed (a short write connection)."""
+    _, tag = _views_sql(paths)
+    for fix_first in (False, True):
+        if fix_first or not paths.catalog.exists():
+            ensure_catalog(paths)
+        with file_lock(_lock(paths), shared=True):
+            con = duckdb.connect(str(paths.catalog), read_only=True)
+            try:
+                if fix_first or _views_current(con, tag):
+                    yield con
+                    return
+            finally:
+                con.close()
+
+
+def _migrate_ingest_log_table(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> None:
+    """An older catalog kept ``ingest_log`` as a table: move its 'ok' rows to a log file (under a
+    fixed name, so a repeated migration overwrites rather than duplicates) and drop it. Its
+    'rejected' rows come back from the quarantine reports."""
+    kind = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'ingest_log'"
+    ).fetchone()
+    if kind is None or kind[0] != "BASE TABLE":
+        return
+    folder = ingest_log_dir(paths)
+    folder.mkdir(parents=True, exist_ok=True)
+    if con.execute("SELECT count(*) FROM ingest_log WHERE status = 'ok'").fetchone()[0]:
+        tmp = folder / f".tmp-{uuid.uuid4().hex}.partial"
+        con.execute(f"COPY (SELECT {_LOG_COLUMNS} FROM ingest_log WHERE status = 'ok' ORDER BY ingested_at) "
+                    f"TO {_sql_str(str(tmp))} (FORMAT parquet)")
+        tmp.replace(folder / f"{0:020d}-legacy-table.parquet")
+    con.execute("DROP TABLE ingest_log")
 
 
 def _create(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> None:
-    """Tables if missing; the view only when its definition changes (it re-globs the lake per query)."""
-    con.execute(INGEST_LOG_DDL)
-    want = bars_view_sql(paths)
-    tag = "lq:" + hashlib.sha256(want.encode()).hexdigest()[:16]
-    have = con.execute("SELECT comment FROM duckdb_views() WHERE view_name = 'bars' AND NOT internal").fetchone()
-    if have is None or have[0] != tag:
-        con.execute(want)
-        con.execute(f"COMMENT ON VIEW bars IS '{tag}'")
+    """The views, only when missing or stale (they re-glob their files per query)."""
+    sql, tag = _views_sql(paths)
+    if _views_current(con, tag):
+        return
+    _migrate_ingest_log_table(con, paths)
+    for name, stmt in zip(_VIEWS, sql):
+        con.execute(stmt)
+        con.execute(f"COMMENT ON VIEW {name} IS '{tag}'")
 
 
 def ensure_catalog(paths: DataPaths) -> None:
-    """Create the tables and (re)point the ``bars`` view at the lake. Idempotent."""
-    with catalog_writer(paths) as con:
-        _create(con, paths)
-
-
-def _log_rows(reports: Iterable, now: datetime) -> list[tuple]:
-    return [
-        (r.file, r.sha256, r.rows_read, r.rows_new, r.rows_replaced, r.rows_unchanged,
-         ",".join(str(p) for p in r.partitions), "ok", None, now)
-        for r in reports
-    ]
-
-
-def _quarantine_rows(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> list[tuple]:
-    """Rejections reported in the quarantine folder that the log does not hold yet."""
-    q = paths.quarantine
-    if not q.is_dir():
-        return []
-    logged = {(f, s) for f, s in con.execute("SELECT file, sha256 FROM ingest_log WHERE status = 'rejected'").fetchall()}
-    out = []
-    for rep in sorted(q.glob("*.reason.json")):
-        try:
-            d = json.loads(rep.read_text())
-        except (OSError, ValueError):
-            continue
-        if (d.get("file"), d.get("sha256")) in logged:
-            continue
-        when = datetime.fromisoformat(d["when"]) if d.get("when") else datetime.now(timezone.utc)
-        out.append((d.get("file"), d.get("sha256"), None, None, None, None, None, "rejected", d.get("message"), when))
-    return out
-
-
-def record_ingests(paths: DataPaths, reports: Iterable) -> None:
-    """One write connection: refresh view, log these ingests and any new quarantine reports.
-
-    A rejection itself never touches the catalog (so it changes nothing); it shows up in
-    ``ingest_log`` from its quarantine report at the next successful write.
-    """
-    now = datetime.now(timezone.utc)
-    with catalog_writer(paths) as con:
-        _create(con, paths)
-        rows = _log_rows(reports, now) + _quarantine_rows(con, paths)
-        if rows:
-            con.executemany("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    """Create the catalog and its views (or bring them up to date). Idempotent."""
+    with catalog_writer(paths):
+        pass
 
 
 def symbol_row_counts(paths: DataPaths) -> dict[str, int]:

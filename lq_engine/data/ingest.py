@@ -27,9 +27,9 @@ from pathlib import Path
 
 import polars as pl
 
-from lq_engine.data import catalog
 from lq_engine.data.errors import IngestError
-from lq_engine.data.lake import merge_partition
+from lq_engine.data.ingest_log import record_ingests
+from lq_engine.data.lake import merge_partition, sync_dirs
 from lq_engine.data.normalize import normalize
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.quarantine import file_sha256, quarantine_file
@@ -175,8 +175,9 @@ def _load(path: Path, symbol, timeframe, ts_unit) -> _Loaded:
         return _Loaded(path, sha, None, e)
 
 
-def _apply(loaded: _Loaded, paths: DataPaths, only_partitions) -> IngestReport:
-    """Quarantine a rejected file, or merge its bars into the lake partition by partition."""
+def _apply(loaded: _Loaded, paths: DataPaths, only_partitions, dirs_to_sync: set[Path]) -> IngestReport:
+    """Quarantine a rejected file, or merge its bars into the lake partition by partition (the
+    directories whose entries changed are added to ``dirs_to_sync``)."""
     if loaded.error is not None:
         quarantine_file(loaded.path, paths, loaded.error, sha256=loaded.sha256)
         raise loaded.error
@@ -189,7 +190,7 @@ def _apply(loaded: _Loaded, paths: DataPaths, only_partitions) -> IngestReport:
         rows = part.select(PARTITION_COLUMNS)
         if not rows["ts"].is_sorted():
             rows = rows.sort("ts")
-        c = merge_partition(paths, key, rows)
+        c = merge_partition(paths, key, rows, dirs_to_sync=dirs_to_sync)
         report.rows_new += c.new
         report.rows_replaced += c.replaced
         report.rows_unchanged += c.unchanged
@@ -229,14 +230,13 @@ def ingest_file(
     ts_unit: str | None = None,
     only_partitions: Iterable | None = None,
 ) -> IngestReport:
-    """Validate ``path`` and merge it into the lake; log it in the catalog.
+    """Validate ``path`` and merge it into the lake; log it in the ingest log.
 
     ``only_partitions``: PartitionKeys and/or (symbol, month) pairs; other partitions of the file
     are left alone. Raises IngestError (after quarantining the file) if the file is invalid.
     """
-    report = _apply(_load(path, symbol, timeframe, ts_unit), paths, only_partitions)
-    catalog.record_ingests(paths, [report])
-    return report
+    return ingest_files([path], paths, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit,
+                        only_partitions=only_partitions)[0]
 
 
 def ingest_files(
@@ -249,7 +249,7 @@ def ingest_files(
     only_partitions: Iterable | None = None,
     raise_on_reject: bool = True,
 ) -> list[IngestReport]:
-    """Ingest files oldest first (mtime, then name), so the newest wins; one catalog write at the end.
+    """Ingest files oldest first (mtime, then name), so the newest wins; one ingest-log file at the end.
 
     Files are read and validated ahead on a couple of threads, but merged strictly in that order,
     so the result does not depend on the thread count.
@@ -261,12 +261,14 @@ def ingest_files(
     only = list(only_partitions) if only_partitions is not None else None
     reports: list[IngestReport] = []
     errors: list[IngestError] = []
+    dirs_to_sync: set[Path] = set()
     for loaded in _loaded_in_order(files, symbol, timeframe, ts_unit, READ_AHEAD):
         try:
-            reports.append(_apply(loaded, paths, only))
+            reports.append(_apply(loaded, paths, only, dirs_to_sync))
         except IngestError as e:
             errors.append(e)
-    catalog.record_ingests(paths, reports)
+    sync_dirs(dirs_to_sync)  # the partitions are durable before the log says so
+    record_ingests(paths, reports)
     if errors and raise_on_reject:
         e = errors[0]
         if len(errors) > 1:

@@ -56,6 +56,23 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
+def sync_dirs(dirs: set[Path]) -> None:
+    """fsync each directory once (the durability of the renames and mkdirs in them)."""
+    for d in sorted(dirs):
+        _fsync_dir(d)
+
+
+def _make_dirs(d: Path) -> list[Path]:
+    """mkdir -p; returns the directories whose entries changed (parents of the created ones)."""
+    missing = []
+    p = d
+    while not p.is_dir():
+        missing.append(p)
+        p = p.parent
+    d.mkdir(parents=True, exist_ok=True)
+    return [m.parent for m in missing]
+
+
 def clean_stale_temps(d: Path) -> int:
     """Remove leftover temporary files in ``d`` (call with the partition lock held)."""
     n = 0
@@ -65,10 +82,15 @@ def clean_stale_temps(d: Path) -> int:
     return n
 
 
-def write_atomic(df: pl.DataFrame, target: Path) -> None:
-    """Write ``df`` as zstd Parquet to ``target`` via temp file + fsync + rename."""
+def write_atomic(df: pl.DataFrame, target: Path, *, dirs_to_sync: set[Path] | None = None) -> None:
+    """Write ``df`` as zstd Parquet to ``target`` via temp file + fsync + rename.
+
+    The file's bytes are fsynced before the rename (so a crash never exposes a torn file). The
+    rename itself is made durable by an fsync of its directory: now, or, given ``dirs_to_sync``,
+    by the caller once per directory for a whole batch (``sync_dirs``).
+    """
     d = target.parent
-    d.mkdir(parents=True, exist_ok=True)
+    changed = _make_dirs(d)
     tmp = d / f"{TMP_PREFIX}{uuid.uuid4().hex}.partial"
     try:
         with open(tmp, "wb") as f:
@@ -82,7 +104,11 @@ def write_atomic(df: pl.DataFrame, target: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(d)
+    pending = {d, *changed}
+    if dirs_to_sync is None:
+        sync_dirs(pending)
+    else:
+        dirs_to_sync.update(pending)
 
 
 @dataclass(frozen=True)
@@ -93,17 +119,19 @@ class MergeCounts:
     written: bool
 
 
-def merge_partition(paths: DataPaths, key: PartitionKey, rows: pl.DataFrame) -> MergeCounts:
+def merge_partition(
+    paths: DataPaths, key: PartitionKey, rows: pl.DataFrame, *, dirs_to_sync: set[Path] | None = None
+) -> MergeCounts:
     """Merge ``rows`` (partition columns, sorted by ts) into the partition; the incoming rows win.
 
-    The file is rewritten only if its content changes.
+    The file is rewritten only if its content changes. ``dirs_to_sync``: see ``write_atomic``.
     """
     target = partition_file(paths, key)
     with file_lock(lock_path(paths, key)):
         if target.parent.exists():
             clean_stale_temps(target.parent)
         if not target.exists():
-            write_atomic(rows, target)
+            write_atomic(rows, target, dirs_to_sync=dirs_to_sync)
             return MergeCounts(rows.height, 0, 0, True)
         old = pl.read_parquet(target)
         if old.equals(rows):
@@ -120,7 +148,7 @@ def merge_partition(paths: DataPaths, key: PartitionKey, rows: pl.DataFrame) -> 
         if n_new == 0 and n_replaced == 0:
             return MergeCounts(0, 0, n_same, False)
         merged = pl.concat([old.join(rows.select("ts"), on="ts", how="anti"), rows]).sort("ts")
-        write_atomic(merged, target)
+        write_atomic(merged, target, dirs_to_sync=dirs_to_sync)
         return MergeCounts(n_new, n_replaced, n_same, True)
 
 

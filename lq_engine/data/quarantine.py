@@ -63,7 +63,7 @@ def quarantine_file(path: Path, paths: DataPaths, error: IngestError | str, *, s
         "message": str(err),
         "when": datetime.now(timezone.utc).isoformat(),
     }
-    tmp = paths.quarantine / f".tmp-{dest.name}.reason.json"
+    tmp = paths.quarantine / f".tmp-{dest.name}.partial"  # matches no *.reason.json glob
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(tmp, reason_path(dest))
     return dest

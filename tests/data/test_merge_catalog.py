@@ -8,6 +8,7 @@ import polars as pl
 from conftest import HEADER, bar_lines, write_csv
 from lq_engine.data.catalog import catalog_reader, ensure_catalog, symbol_row_counts
 from lq_engine.data.ingest import ingest_file, ingest_files, reingest_landing
+from lq_engine.data.ingest_log import ingest_log_dir
 from lq_engine.data.lake import lake_fingerprint, list_partitions, partition_file, read_bars
 from lq_engine.data.schema import PartitionKey
 
@@ -81,14 +82,61 @@ def test_catalog_view_and_log(paths):
     ensure_catalog(paths)  # idempotent
 
 
-def test_rejections_reach_the_log_at_the_next_write(paths):
+def test_rejections_show_in_the_log_at_once_and_only_once(paths):
     bad = paths.landing / "bad.csv"
     bad.write_text(HEADER)
     ingest_files([bad], paths, raise_on_reject=False)
-    ingest_file(write_csv(paths.landing / "AAA_1m.csv", bar_lines(2)), paths)
     with catalog_reader(paths) as con:
         rows = con.execute("SELECT file, status, reason FROM ingest_log WHERE status = 'rejected'").fetchall()
     assert len(rows) == 1 and rows[0][0] == "bad.csv" and "no data rows" in rows[0][2]
+    ingest_file(write_csv(paths.landing / "AAA_1m.csv", bar_lines(2)), paths)
+    with catalog_reader(paths) as con:
+        statuses = con.execute("SELECT status FROM ingest_log ORDER BY ingested_at").fetchall()
+    assert statuses == [("rejected",), ("ok",)]
+
+
+def test_ingest_never_opens_the_catalog_and_logs_to_parquet(paths):
+    ingest_file(write_csv(paths.landing / "AAA_1m.csv", bar_lines(3)), paths)
+    ingest_files([write_csv(paths.landing / f"B{i}_1m.csv", bar_lines(2)) for i in range(2)], paths)
+    assert not paths.catalog.exists()
+    logs = sorted(ingest_log_dir(paths).glob("*.parquet"))
+    assert [pl.read_parquet(f).height for f in logs] == [1, 2]  # one file per batch, in order
+    assert not list(ingest_log_dir(paths).glob(".tmp-*"))
+    with catalog_reader(paths) as con:  # the first reader creates the catalog and its views
+        got = con.execute("SELECT count(*), sum(rows_new) FROM ingest_log WHERE status = 'ok'").fetchone()
+    assert got == (3, 7)
+
+
+def test_ingest_log_view_keeps_the_old_table_columns(paths):
+    ensure_catalog(paths)
+    with catalog_reader(paths) as con:
+        cols = con.execute("SELECT column_name, column_type FROM (DESCRIBE ingest_log)").fetchall()
+        assert con.execute("SELECT count(*) FROM ingest_log").fetchone() == (0,)
+    assert cols == [("file", "VARCHAR"), ("sha256", "VARCHAR"), ("rows_read", "BIGINT"), ("rows_new", "BIGINT"),
+                    ("rows_replaced", "BIGINT"), ("rows_unchanged", "BIGINT"), ("partitions", "VARCHAR"),
+                    ("status", "VARCHAR"), ("reason", "VARCHAR"), ("ingested_at", "TIMESTAMP WITH TIME ZONE")]
+
+
+def test_an_older_catalog_is_migrated_on_open(paths):
+    """A catalog of the previous layout (ingest_log table, bars view of an empty lake) is brought up
+    to date by the first reader: the logged rows survive, the views see the lake."""
+    import duckdb
+
+    with duckdb.connect(str(paths.catalog)) as con:
+        con.execute("CREATE TABLE ingest_log (file VARCHAR NOT NULL, sha256 VARCHAR, rows_read BIGINT, "
+                    "rows_new BIGINT, rows_replaced BIGINT, rows_unchanged BIGINT, partitions VARCHAR, "
+                    "status VARCHAR NOT NULL, reason VARCHAR, ingested_at TIMESTAMPTZ NOT NULL)")
+        con.execute("INSERT INTO ingest_log VALUES ('old.csv', 'ab', 5, 5, 0, 0, '1m/OLD/2023-01', 'ok', NULL, "
+                    "TIMESTAMPTZ '2023-02-01 00:00:00+00'), ('gone.csv', 'cd', NULL, NULL, NULL, NULL, NULL, "
+                    "'rejected', 'x', TIMESTAMPTZ '2023-02-02 00:00:00+00')")
+        con.execute("CREATE VIEW bars AS SELECT NULL::VARCHAR AS symbol WHERE false")
+    ingest_file(write_csv(paths.landing / "AAA_1m.csv", bar_lines(4)), paths)
+    assert symbol_row_counts(paths) == {"AAA": 4}
+    with catalog_reader(paths) as con:
+        log = con.execute("SELECT file, rows_new, status FROM ingest_log ORDER BY ingested_at").fetchall()
+    assert [(os.path.basename(f), n, s) for f, n, s in log] == [("old.csv", 5, "ok"), ("AAA_1m.csv", 4, "ok")]
+    ensure_catalog(paths)  # a second migration finds nothing to do
+    assert len(list(ingest_log_dir(paths).glob("*.parquet"))) == 2
 
 
 def test_read_bars_filters(paths):

@@ -1,0 +1,63 @@
+"""The ingest log: one small append-only Parquet file per ingest batch, in ``lake/_ingest_log/``.
+
+An ingest never opens the DuckDB catalog: it writes its log rows here (atomically, like a lake
+partition), and the catalog's ``ingest_log`` view reads these files together with the quarantine
+reports (the rejections). So concurrent ingests never contend for the DuckDB write lock, and a
+rejected file changes neither the lake nor the catalog.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from lq_engine.data.lake import write_atomic
+from lq_engine.data.paths import DataPaths
+
+# The columns of the catalog's ingest_log view, in order, and their types in the log files.
+LOG_SCHEMA: dict[str, pl.DataType] = {
+    "file": pl.String(),
+    "sha256": pl.String(),
+    "rows_read": pl.Int64(),
+    "rows_new": pl.Int64(),
+    "rows_replaced": pl.Int64(),
+    "rows_unchanged": pl.Int64(),
+    "partitions": pl.String(),
+    "status": pl.String(),
+    "reason": pl.String(),
+    "ingested_at": pl.Datetime("us", "UTC"),
+}
+
+
+def ingest_log_dir(paths: DataPaths) -> Path:
+    return paths.lake / "_ingest_log"
+
+
+def log_frame(reports: Iterable, when: datetime) -> pl.DataFrame:
+    """One 'ok' row per IngestReport, in the log schema."""
+    rows = [
+        (r.file, r.sha256, r.rows_read, r.rows_new, r.rows_replaced, r.rows_unchanged,
+         ",".join(str(p) for p in r.partitions), "ok", None, when)
+        for r in reports
+    ]
+    return pl.DataFrame(rows, schema=LOG_SCHEMA, orient="row")
+
+
+def record_ingests(paths: DataPaths, reports: Iterable) -> Path | None:
+    """Append the reports as one new log file (none if there are no reports); returns its path.
+
+    The name starts with the time in ns, so files sort in ingest order; a random suffix keeps
+    concurrent writers apart.
+    """
+    now = datetime.now(timezone.utc)
+    df = log_frame(reports, now)
+    if df.height == 0:
+        return None
+    target = ingest_log_dir(paths) / f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
+    write_atomic(df, target)
+    return target

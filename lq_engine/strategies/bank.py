@@ -77,30 +77,25 @@ class IndicatorBank:
 
 
 # rows of the market-returns table
-R_GAP, R_INTRA, R_LONG, R_SHORT = 0, 1, 2, 3
-P_LONG, P_SHORT = 4, 7  # prefix sums of r, r^2, min(r, 0)^2 of the held-long / held-short returns
-N_RETS = 10
+R_OPEN = 0  # open prices: fills happen there
+P_R, P_R2, P_D2 = 1, 2, 3  # prefix sums of r, r^2, min(r, 0)^2 of the close-to-close returns
+N_RETS = 4
 
 
 def market_returns(bars: Bars) -> np.ndarray:
-    """Per-bar return rows shared by every set and backend (column 0 is zero: no prior bar):
-    gap g = open[j]/close[j-1]-1, intra q = close[j]/open[j]-1, the close-to-close returns of a
-    position held through the bar, long (1+g)(1+q)-1 and short (1-g)(1-q)-1, and for each of those
-    two the running sums of r, r^2 and min(r, 0)^2 (sequential cumsum), from which kernels take the
-    sums over a run of unchanged position in O(1)."""
+    """Per-series rows shared by every set and backend: the open prices, and the running sums
+    (sequential cumsum) of r, r^2 and min(r, 0)^2 of the close-to-close returns r_j =
+    close[j]/close[j-1]-1 (column 0 holds r_0 = 0). A held long run of fixed units earns exactly
+    those returns (equity = units * close), so kernels take its sums in O(1) when the run ends;
+    a held short's returns depend on its entry price and are summed bar by bar."""
     n = bars.n
     out = np.zeros((N_RETS, n))
+    out[R_OPEN] = bars.open
     if n > 1:
-        g = bars.open[1:] / bars.close[:-1] - 1.0
-        q = bars.close[1:] / bars.open[1:] - 1.0
-        out[R_GAP, 1:] = g
-        out[R_INTRA, 1:] = q
-        out[R_LONG, 1:] = (1.0 + g) * (1.0 + q) - 1.0
-        out[R_SHORT, 1:] = (1.0 - g) * (1.0 - q) - 1.0
-        for src, base in ((R_LONG, P_LONG), (R_SHORT, P_SHORT)):
-            r = out[src]
-            out[base] = np.cumsum(r)
-            out[base + 1] = np.cumsum(r * r)
-            out[base + 2] = np.cumsum(np.minimum(r, 0.0) ** 2)
+        r = np.zeros(n)
+        r[1:] = bars.close[1:] / bars.close[:-1] - 1.0
+        out[P_R] = np.cumsum(r)
+        out[P_R2] = np.cumsum(r * r)
+        out[P_D2] = np.cumsum(np.minimum(r, 0.0) ** 2)
     out.setflags(write=False)
     return out

@@ -10,17 +10,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define LQ_ABI_VERSION 1
+#define LQ_ABI_VERSION 2
 #define N_INT 9
 #define N_FLOAT 5
 #define N_ACC 13
 #define CLOSE_ROW 1
-#define R_GAP 0
-#define R_INTRA 1
-#define R_LONG 2
-#define R_SHORT 3
-#define P_LONG 4
-#define P_SHORT 7
+#define R_OPEN 0
+#define P_R 1
+#define P_R2 2
+#define P_D2 3
 
 int lq_abi_version(void) { return LQ_ABI_VERSION; }
 
@@ -68,67 +66,106 @@ static inline int rule_step(const prog_t *p, int64_t i, int pos, double *ext) {
     return pos;
 }
 
+/* kernels/fills.change_fills: (E, cash after the close leg) returned, cash and units updated */
+static inline double change_fills(double *cash, double *units, int held, int target, double o, double cost,
+                                  double *cash1_out) {
+    double e, cash1;
+    if (held == 0) {
+        e = *cash;
+        cash1 = *cash;
+    } else {
+        e = *cash + *units * o;
+        cash1 = e - cost * (double)abs(held) * e;
+    }
+    double cash2 = cash1, units2 = 0.0;
+    if (target != 0 && e > 0.0) {
+        double q = (double)abs(target) * e * (1.0 - cost * (double)abs(target - held)) / o;
+        cash2 = cash1 - (double)target * q * o - cost * (double)abs(target) * e;
+        units2 = (double)target * q;
+    }
+    *cash = cash2;
+    *units = units2;
+    *cash1_out = cash1;
+    return e;
+}
+
 /* numba_backend.run_program */
 static void run_program(const double *bank, int64_t n, const double *rets, const int64_t *ip,
                         const double *fp, double cost, double *acc) {
     int pos = 0, held = 0;
-    double ext = 0.0, eq = 1.0, s1 = 0.0, s2 = 0.0, sd = 0.0, tgain = 0.0, tloss = 0.0;
-    int64_t twin = 0, last_pk = 0, maxdur = 0, trades = 0, exposed = 0, start = 0, last_chg = 0;
-    double peak = 1.0, trough = 1.0, maxdd = 0.0, v0 = 1.0, turnover = 0.0;
+    double ext = 0.0, cash = 1.0, units = 0.0, eq = 1.0, s1 = 0.0, s2 = 0.0, sd = 0.0, tgain = 0.0, tloss = 0.0;
+    int64_t twin = 0, last_pk = 0, maxdur = 0, trades = 0, exposed = 0, start = 0, last_chg = 0, turnover = 0;
+    double peak = 1.0, trough = 1.0, maxdd = 0.0, v0 = 1.0;
     const prog_t prog = unpack(bank, n, ip, fp);
-    const double *rl = rets + R_LONG * n, *rs = rets + R_SHORT * n;
-    for (int64_t j = 0; j < n; j++) {
-        if (j > 0 && (held != 0 || pos != 0)) {
-            double ret;
-            if (pos == held) {
-                ret = held == 1 ? rl[j] : rs[j];
-            } else {
-                double gap = 1.0 + (double)held * R(R_GAP, j);
-                if (held != 0) {
-                    int base = held == 1 ? P_LONG : P_SHORT;
-                    s1 += R(base, j - 1) - R(base, last_chg);
-                    s2 += R(base + 1, j - 1) - R(base + 1, last_chg);
-                    sd += R(base + 2, j - 1) - R(base + 2, last_chg);
-                    exposed += j - start;
-                    double tr = eq * gap * (1.0 - cost * (double)abs(held)) / v0 - 1.0;
-                    if (tr > 0.0) { tgain += tr; twin += 1; }
-                    else if (tr < 0.0) { tloss -= tr; }
-                }
-                int d = abs(pos - held);
-                ret = gap * (1.0 - cost * (double)d) * (1.0 + (double)pos * R(R_INTRA, j)) - 1.0;
+    const double *cl = bank + CLOSE_ROW * n, *op = rets + R_OPEN * n;
+    if (n > 0) pos = rule_step(&prog, 0, pos, &ext);
+    for (int64_t j = 1; j < n; j++) {
+        if (pos != held) {
+            if (eq >= peak) last_pk = j - 1;
+            if (held == 1) {
+                s1 += R(P_R, j - 1) - R(P_R, last_chg);
+                s2 += R(P_R2, j - 1) - R(P_R2, last_chg);
+                sd += R(P_D2, j - 1) - R(P_D2, last_chg);
+            }
+            double cash1;
+            double e = change_fills(&cash, &units, held, pos, op[j], cost, &cash1);
+            if (held != 0) {
+                exposed += j - start;
+                double tr = cash1 / v0 - 1.0;
+                if (tr > 0.0) { tgain += tr; twin += 1; }
+                else if (tr < 0.0) { tloss -= tr; }
+            }
+            int now = units != 0.0 ? pos : 0;
+            turnover += abs(now - held);
+            if (now != 0) {
+                trades += 1;
+                start = j;
+                v0 = cash1;
+            }
+            held = now;
+            last_chg = j;
+            double prev = eq;
+            eq = held != 0 ? cash + units * cl[j] : cash;
+            double ret = eq / prev - 1.0;
+            s1 += ret;
+            s2 += ret * ret;
+            if (ret < 0.0) sd += ret * ret;
+            if (e <= 0.0) { /* bankrupt: flat for good, equity frozen */
+                trough = eq < trough ? eq : trough;
+                break;
+            }
+        } else if (held != 0) {
+            double prev = eq;
+            eq = cash + units * cl[j];
+            if (held == -1) {
+                double ret = eq / prev - 1.0;
                 s1 += ret;
                 s2 += ret * ret;
                 if (ret < 0.0) sd += ret * ret;
-                turnover += (double)d;
-                if (pos != 0) {
-                    trades += 1;
-                    start = j;
-                    v0 = eq * gap * (1.0 - cost * (double)abs(held));
-                }
-                if (eq >= peak) last_pk = j - 1;
-                held = pos;
-                last_chg = j;
             }
-            eq *= 1.0 + ret;
-            trough = eq < trough ? eq : trough;
-            if (eq >= peak) {
-                if (trough < peak) {
-                    double dd = (peak - trough) / peak;
-                    if (dd > maxdd) maxdd = dd;
-                    if (j - last_pk - 1 > maxdur) maxdur = j - last_pk - 1;
-                }
-                peak = eq;
-                trough = eq;
-                last_pk = j;
+        } else {
+            pos = rule_step(&prog, j, pos, &ext);
+            continue;
+        }
+        trough = eq < trough ? eq : trough;
+        if (eq >= peak) {
+            if (trough < peak) {
+                double dd = (peak - trough) / peak;
+                if (dd > maxdd) maxdd = dd;
+                if (j - last_pk - 1 > maxdur) maxdur = j - last_pk - 1;
             }
+            peak = eq;
+            trough = eq;
+            last_pk = j;
         }
         pos = rule_step(&prog, j, pos, &ext);
     }
     if (held != 0) {
-        int base = held == 1 ? P_LONG : P_SHORT;
-        s1 += R(base, n - 1) - R(base, last_chg);
-        s2 += R(base + 1, n - 1) - R(base + 1, last_chg);
-        sd += R(base + 2, n - 1) - R(base + 2, last_chg);
+        if (held == 1) {
+            s1 += R(P_R, n - 1) - R(P_R, last_chg);
+            s2 += R(P_R2, n - 1) - R(P_R2, last_chg);
+            sd += R(P_D2, n - 1) - R(P_D2, last_chg);
+        }
         exposed += n - start;
         double tr = eq / v0 - 1.0;
         if (tr > 0.0) { tgain += tr; twin += 1; }
@@ -141,7 +178,7 @@ static void run_program(const double *bank, int64_t n, const double *rets, const
     }
     acc[0] = eq; acc[1] = s1; acc[2] = s2; acc[3] = sd; acc[4] = tgain; acc[5] = (double)twin;
     acc[6] = tloss; acc[7] = maxdd; acc[8] = (double)maxdur; acc[9] = (double)trades;
-    acc[10] = (double)exposed; acc[11] = turnover; acc[12] = (double)(n > 1 ? n - 1 : 0);
+    acc[10] = (double)exposed; acc[11] = (double)turnover; acc[12] = (double)(n > 1 ? n - 1 : 0);
 }
 
 /* numba_backend._dd_step */
@@ -236,7 +273,7 @@ static void run_jobs(job_t base, int n_threads) {
     for (int t = 1; t < n_threads; t++) pthread_join(th[t], NULL);
 }
 
-/* bank: (n_rows, n) row-major; rets: (10, n); ip: (n_sets, 9); fp: (n_sets, 5); out: (n_sets, 13) */
+/* bank: (n_rows, n) row-major; rets: (4, n); ip: (n_sets, 9); fp: (n_sets, 5); out: (n_sets, 13) */
 void lq_sweep(const double *bank, int64_t n_rows, int64_t n, const double *rets, const int64_t *ip,
               const double *fp, int64_t n_sets, double cost, double *out, int n_threads) {
     (void)n_rows;

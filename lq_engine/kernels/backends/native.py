@@ -25,7 +25,7 @@ from lq_engine.kernels.metrics import N_ACC
 
 NATIVE_ROOT = REPO_ROOT / "native"
 BUILD_DIR = NATIVE_ROOT / "build"
-ABI_VERSION = 1
+ABI_VERSION = 2
 BACKENDS = ("c", "rust")
 
 

@@ -11,22 +11,29 @@ import numpy as np
 from numba import njit, prange
 
 from lq_engine.kernels.metrics import N_ACC
-from lq_engine.strategies.bank import P_LONG, P_SHORT, R_GAP, R_INTRA, R_LONG, R_SHORT
-from lq_engine.strategies.rules import rule_step
+from lq_engine.kernels.fills import change_fills
+from lq_engine.strategies.bank import P_D2, P_R, P_R2, R_OPEN
+from lq_engine.strategies.rules import CLOSE_ROW, rule_step
 
 
 @njit(cache=True, inline="always")
 def run_program(bank, rets, ip, fp, cost, acc):
     """Stream one rule program over the series into ``acc`` (a row of N_ACC floats).
 
-    Per bar in an unchanged position only equity and drawdown move; the return sums of such a run
-    come from the per-series prefix rows of ``rets`` when the run ends (see bank.market_returns),
-    so the hot path is ``eq *= 1 + r[j]`` plus the drawdown compare and the decision.
+    The account is ``(cash, units)`` with fixed units between changes (``kernels.fills``), so
+    equity at close j is ``cash + units * close[j]``, exactly the replay's mark. Per bar of an
+    unchanged long run only equity and drawdown move: the run's return sums come from the prefix
+    rows of ``rets`` when it ends; a short run's returns (they depend on its entry) are summed
+    bar by bar; a flat bar costs only the decision.
     """
     n = bank.shape[1]
-    pos = 0
+    cl = bank[CLOSE_ROW]
+    op = rets[R_OPEN]
+    ela, elb, xla, xlb, esa, esb, xsa, xsb, stop = ip[0], ip[1], ip[2], ip[3], ip[4], ip[5], ip[6], ip[7], ip[8]
+    elt, xlt, est, xst, k = fp[0], fp[1], fp[2], fp[3], fp[4]
     held = 0
-    ext = 0.0
+    cash = 1.0
+    units = 0.0
     eq = 1.0
     s1 = 0.0
     s2 = 0.0
@@ -44,63 +51,75 @@ def run_program(bank, rets, ip, fp, cost, acc):
     start = 0
     last_chg = 0
     v0 = 1.0
-    turnover = 0.0
-    ela, elb, xla, xlb, esa, esb, xsa, xsb, stop = ip[0], ip[1], ip[2], ip[3], ip[4], ip[5], ip[6], ip[7], ip[8]
-    elt, xlt, est, xst, k = fp[0], fp[1], fp[2], fp[3], fp[4]
-    for j in range(n):
-        if j > 0 and (held != 0 or pos != 0):
-            if pos == held:
-                if held == 1:
-                    ret = rets[R_LONG, j]
-                else:
-                    ret = rets[R_SHORT, j]
-            else:
-                gap = 1.0 + held * rets[R_GAP, j]
-                if held != 0:
-                    base = P_LONG if held == 1 else P_SHORT
-                    s1 += rets[base, j - 1] - rets[base, last_chg]
-                    s2 += rets[base + 1, j - 1] - rets[base + 1, last_chg]
-                    sd += rets[base + 2, j - 1] - rets[base + 2, last_chg]
-                    exposed += j - start
-                    tr = eq * gap * (1.0 - cost * abs(held)) / v0 - 1.0
-                    if tr > 0.0:
-                        tgain += tr
-                        twin += 1
-                    elif tr < 0.0:
-                        tloss -= tr
-                d = abs(pos - held)
-                ret = gap * (1.0 - cost * d) * (1.0 + pos * rets[R_INTRA, j]) - 1.0
+    turnover = 0
+    ext = 0.0
+    pos = 0
+    if n > 0:
+        pos, ext = rule_step(bank, 0, pos, ext, ela, elb, xla, xlb, esa, esb, xsa, xsb, stop, elt, xlt, est, xst, k)
+    for j in range(1, n):
+        if pos != held:
+            if eq >= peak:
+                last_pk = j - 1
+            if held == 1:
+                s1 += rets[P_R, j - 1] - rets[P_R, last_chg]
+                s2 += rets[P_R2, j - 1] - rets[P_R2, last_chg]
+                sd += rets[P_D2, j - 1] - rets[P_D2, last_chg]
+            e, cash1, cash, units = change_fills(cash, units, held, pos, op[j], cost)
+            if held != 0:
+                exposed += j - start
+                tr = cash1 / v0 - 1.0
+                if tr > 0.0:
+                    tgain += tr
+                    twin += 1
+                elif tr < 0.0:
+                    tloss -= tr
+            now = pos if units != 0.0 else 0
+            turnover += abs(now - held)
+            if now != 0:
+                trades += 1
+                start = j
+                v0 = cash1
+            held = now
+            last_chg = j
+            prev = eq
+            eq = cash + units * cl[j] if held != 0 else cash
+            ret = eq / prev - 1.0
+            s1 += ret
+            s2 += ret * ret
+            if ret < 0.0:
+                sd += ret * ret
+            if e <= 0.0:  # bankrupt: flat for good, equity frozen
+                trough = eq if eq < trough else trough
+                break
+        elif held != 0:
+            prev = eq
+            eq = cash + units * cl[j]
+            if held == -1:
+                ret = eq / prev - 1.0
                 s1 += ret
                 s2 += ret * ret
                 if ret < 0.0:
                     sd += ret * ret
-                turnover += d
-                if pos != 0:
-                    trades += 1
-                    start = j
-                    v0 = eq * gap * (1.0 - cost * abs(held))
-                if eq >= peak:
-                    last_pk = j - 1
-                held = pos
-                last_chg = j
-            eq *= 1.0 + ret
-            trough = eq if eq < trough else trough  # a select, not a branch
-            if eq >= peak:
-                if trough < peak:
-                    dd = (peak - trough) / peak
-                    if dd > maxdd:
-                        maxdd = dd
-                    if j - last_pk - 1 > maxdur:
-                        maxdur = j - last_pk - 1
-                peak = eq
-                trough = eq
-                last_pk = j
+        else:
+            pos, ext = rule_step(bank, j, pos, ext, ela, elb, xla, xlb, esa, esb, xsa, xsb, stop, elt, xlt, est, xst, k)
+            continue
+        trough = eq if eq < trough else trough  # a select, not a branch
+        if eq >= peak:
+            if trough < peak:
+                dd = (peak - trough) / peak
+                if dd > maxdd:
+                    maxdd = dd
+                if j - last_pk - 1 > maxdur:
+                    maxdur = j - last_pk - 1
+            peak = eq
+            trough = eq
+            last_pk = j
         pos, ext = rule_step(bank, j, pos, ext, ela, elb, xla, xlb, esa, esb, xsa, xsb, stop, elt, xlt, est, xst, k)
     if held != 0:
-        base = P_LONG if held == 1 else P_SHORT
-        s1 += rets[base, n - 1] - rets[base, last_chg]
-        s2 += rets[base + 1, n - 1] - rets[base + 1, last_chg]
-        sd += rets[base + 2, n - 1] - rets[base + 2, last_chg]
+        if held == 1:
+            s1 += rets[P_R, n - 1] - rets[P_R, last_chg]
+            s2 += rets[P_R2, n - 1] - rets[P_R2, last_chg]
+            sd += rets[P_D2, n - 1] - rets[P_D2, last_chg]
         exposed += n - start
         tr = eq / v0 - 1.0
         if tr > 0.0:

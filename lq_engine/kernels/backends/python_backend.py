@@ -1,37 +1,41 @@
-"""Python reference: decisions bar by bar through the shared ``rules.rule_step`` (pure Python),
-then whole-array NumPy returns and ``metrics.summarize``. Slow, plain, and the parity oracle."""
+"""Python reference: decisions bar by bar through the shared ``rules.rule_step`` (pure Python), the
+fixed-unit account of ``kernels.fills`` bar by bar, the equity curve marked at every close, then
+``metrics.summarize`` of its returns. Slow, plain, and the parity oracle."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from lq_engine.kernels import metrics as M
-from lq_engine.strategies.bank import R_GAP, R_INTRA
-from lq_engine.strategies.rules import decide_positions
+from lq_engine.kernels.fills import change_fills
+from lq_engine.strategies.bank import R_OPEN
+from lq_engine.strategies.rules import CLOSE_ROW, decide_positions
 
 
 def simulate(bank: np.ndarray, rets: np.ndarray, ip: np.ndarray, fp: np.ndarray, cost: float):
     """(returns r_1..r_{n-1}, held position over each of those bars, per-trade returns)."""
-    target = decide_positions(bank, ip, fp).astype(np.float64)
+    target = decide_positions(bank, ip, fp)
     n = target.size
+    close, op = bank[CLOSE_ROW], rets[R_OPEN]
+    eq = np.ones(n)
     held = np.zeros(n)
-    held[1:] = target[:-1]  # decided at close j-1, filled at open j
-    prev = np.concatenate(([0.0], held[:-1]))
-    g, q = rets[R_GAP], rets[R_INTRA]
-    r = (1.0 + prev * g) * (1.0 - cost * np.abs(held - prev)) * (1.0 + held * q) - 1.0
-    r = r[1:]
-    e = M.equity_curve(r)
+    cash, units, h, v0, bankrupt = 1.0, 0.0, 0, 1.0, False
     trades = []
-    v0 = 1.0
-    for j in np.flatnonzero(held != prev):
-        v = e[j - 1] * (1.0 + prev[j] * g[j]) * (1.0 - cost * abs(prev[j]))
-        if prev[j] != 0:
-            trades.append(v / v0 - 1.0)
-        if held[j] != 0:
-            v0 = v
-    if n and held[-1] != 0:
-        trades.append(e[-1] / v0 - 1.0)
-    return r, held[1:], np.array(trades)
+    for j in range(1, n):
+        t = int(target[j - 1])  # decided at close j-1, filled at open j
+        if t != h and not bankrupt:
+            e, cash1, cash, units = change_fills.py_func(cash, units, h, t, float(op[j]), cost)
+            if h != 0:
+                trades.append(cash1 / v0 - 1.0)
+            h = t if units != 0.0 else 0
+            if h != 0:
+                v0 = cash1
+            bankrupt = e <= 0.0
+        held[j] = h
+        eq[j] = cash + units * close[j] if h != 0 else cash
+    if h != 0:
+        trades.append(eq[-1] / v0 - 1.0)
+    return eq[1:] / eq[:-1] - 1.0, held[1:], np.array(trades)
 
 
 def sweep_metrics(bank, rets, ip, fp, cost: float, ppy: float) -> dict[str, np.ndarray]:

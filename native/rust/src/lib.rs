@@ -9,16 +9,15 @@ const N_INT: usize = 9;
 const N_FLOAT: usize = 5;
 const N_ACC: usize = 13;
 const CLOSE_ROW: usize = 1;
-const R_GAP: usize = 0;
-const R_INTRA: usize = 1;
-const R_LONG: usize = 2;
-const R_SHORT: usize = 3;
-const P_LONG: usize = 4;
-const P_SHORT: usize = 7;
+const R_OPEN: usize = 0;
+const P_R: usize = 1;
+const P_R2: usize = 2;
+const P_D2: usize = 3;
+const N_RETS: usize = 4;
 
 #[no_mangle]
 pub extern "C" fn lq_abi_version() -> i32 {
-    1
+    2
 }
 
 /// A rule program unpacked: bank rows as slices, thresholds, stop factor.
@@ -89,83 +88,127 @@ fn rule_step(p: &Prog, i: usize, mut pos: i64, ext: &mut f64) -> i64 {
     pos
 }
 
+/// kernels/fills.change_fills: (E, cash after the close leg, cash after, units after)
+#[inline(always)]
+fn change_fills(cash: f64, units: f64, held: i64, target: i64, o: f64, cost: f64) -> (f64, f64, f64, f64) {
+    let (e, cash1) = if held == 0 {
+        (cash, cash)
+    } else {
+        let e = cash + units * o;
+        (e, e - cost * held.abs() as f64 * e)
+    };
+    let (mut cash2, mut units2) = (cash1, 0.0);
+    if target != 0 && e > 0.0 {
+        let q = target.abs() as f64 * e * (1.0 - cost * (target - held).abs() as f64) / o;
+        cash2 = cash1 - target as f64 * q * o - cost * target.abs() as f64 * e;
+        units2 = target as f64 * q;
+    }
+    (e, cash1, cash2, units2)
+}
+
 /// numba_backend.run_program
 fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cost: f64, acc: &mut [f64]) {
     let r = |row: usize, j: usize| rets[row * n + j];
     let (mut pos, mut held): (i64, i64) = (0, 0);
-    let (mut ext, mut eq, mut s1, mut s2, mut sd, mut tgain, mut tloss) = (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    let (mut twin, mut last_pk, mut maxdur, mut trades, mut exposed, mut start, mut last_chg): (i64, i64, i64, i64, i64, i64, i64) =
-        (0, 0, 0, 0, 0, 0, 0);
-    let (mut peak, mut trough, mut maxdd, mut v0, mut turnover) = (1.0f64, 1.0f64, 0.0f64, 1.0f64, 0.0f64);
+    let (mut ext, mut cash, mut units, mut eq) = (0.0f64, 1.0f64, 0.0f64, 1.0f64);
+    let (mut s1, mut s2, mut sd, mut tgain, mut tloss) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let (mut twin, mut last_pk, mut maxdur, mut trades, mut exposed, mut start, mut last_chg, mut turnover): (
+        i64, i64, i64, i64, i64, i64, i64, i64,
+    ) = (0, 0, 0, 0, 0, 0, 0, 0);
+    let (mut peak, mut trough, mut maxdd, mut v0) = (1.0f64, 1.0f64, 0.0f64, 1.0f64);
     let prog = unpack(bank, n, ip, fp);
-    let (rl, rs) = (&rets[R_LONG * n..(R_LONG + 1) * n], &rets[R_SHORT * n..(R_SHORT + 1) * n]);
-    for j in 0..n {
-        if j > 0 && (held != 0 || pos != 0) {
-            let ret;
-            if pos == held {
-                ret = if held == 1 { rl[j] } else { rs[j] };
-            } else {
-                let gap = 1.0 + held as f64 * r(R_GAP, j);
-                if held != 0 {
-                    let base = if held == 1 { P_LONG } else { P_SHORT };
-                    let lc = last_chg as usize;
-                    s1 += r(base, j - 1) - r(base, lc);
-                    s2 += r(base + 1, j - 1) - r(base + 1, lc);
-                    sd += r(base + 2, j - 1) - r(base + 2, lc);
-                    exposed += j as i64 - start;
-                    let tr = eq * gap * (1.0 - cost * held.abs() as f64) / v0 - 1.0;
-                    if tr > 0.0 {
-                        tgain += tr;
-                        twin += 1;
-                    } else if tr < 0.0 {
-                        tloss -= tr;
-                    }
+    let cl = prog.close;
+    let op = &rets[R_OPEN * n..(R_OPEN + 1) * n];
+    if n > 0 {
+        pos = rule_step(&prog, 0, pos, &mut ext);
+    }
+    for j in 1..n {
+        let ji = j as i64;
+        if pos != held {
+            if eq >= peak {
+                last_pk = ji - 1;
+            }
+            let lc = last_chg as usize;
+            if held == 1 {
+                s1 += r(P_R, j - 1) - r(P_R, lc);
+                s2 += r(P_R2, j - 1) - r(P_R2, lc);
+                sd += r(P_D2, j - 1) - r(P_D2, lc);
+            }
+            let (e, cash1, c2, u2) = change_fills(cash, units, held, pos, op[j], cost);
+            cash = c2;
+            units = u2;
+            if held != 0 {
+                exposed += ji - start;
+                let tr = cash1 / v0 - 1.0;
+                if tr > 0.0 {
+                    tgain += tr;
+                    twin += 1;
+                } else if tr < 0.0 {
+                    tloss -= tr;
                 }
-                let d = (pos - held).abs();
-                ret = gap * (1.0 - cost * d as f64) * (1.0 + pos as f64 * r(R_INTRA, j)) - 1.0;
+            }
+            let now = if units != 0.0 { pos } else { 0 };
+            turnover += (now - held).abs();
+            if now != 0 {
+                trades += 1;
+                start = ji;
+                v0 = cash1;
+            }
+            held = now;
+            last_chg = ji;
+            let prev = eq;
+            eq = if held != 0 { cash + units * cl[j] } else { cash };
+            let ret = eq / prev - 1.0;
+            s1 += ret;
+            s2 += ret * ret;
+            if ret < 0.0 {
+                sd += ret * ret;
+            }
+            if e <= 0.0 {
+                // bankrupt: flat for good, equity frozen
+                trough = if eq < trough { eq } else { trough };
+                break;
+            }
+        } else if held != 0 {
+            let prev = eq;
+            eq = cash + units * cl[j];
+            if held == -1 {
+                let ret = eq / prev - 1.0;
                 s1 += ret;
                 s2 += ret * ret;
                 if ret < 0.0 {
                     sd += ret * ret;
                 }
-                turnover += d as f64;
-                if pos != 0 {
-                    trades += 1;
-                    start = j as i64;
-                    v0 = eq * gap * (1.0 - cost * held.abs() as f64);
-                }
-                if eq >= peak {
-                    last_pk = j as i64 - 1;
-                }
-                held = pos;
-                last_chg = j as i64;
             }
-            eq *= 1.0 + ret;
-            trough = if eq < trough { eq } else { trough };
-            if eq >= peak {
-                if trough < peak {
-                    let dd = (peak - trough) / peak;
-                    if dd > maxdd {
-                        maxdd = dd;
-                    }
-                    if j as i64 - last_pk - 1 > maxdur {
-                        maxdur = j as i64 - last_pk - 1;
-                    }
+        } else {
+            pos = rule_step(&prog, j, pos, &mut ext);
+            continue;
+        }
+        trough = if eq < trough { eq } else { trough };
+        if eq >= peak {
+            if trough < peak {
+                let dd = (peak - trough) / peak;
+                if dd > maxdd {
+                    maxdd = dd;
                 }
-                peak = eq;
-                trough = eq;
-                last_pk = j as i64;
+                if ji - last_pk - 1 > maxdur {
+                    maxdur = ji - last_pk - 1;
+                }
             }
+            peak = eq;
+            trough = eq;
+            last_pk = ji;
         }
         pos = rule_step(&prog, j, pos, &mut ext);
     }
     let ni = n as i64;
     if held != 0 {
-        let base = if held == 1 { P_LONG } else { P_SHORT };
         let lc = last_chg as usize;
-        s1 += r(base, n - 1) - r(base, lc);
-        s2 += r(base + 1, n - 1) - r(base + 1, lc);
-        sd += r(base + 2, n - 1) - r(base + 2, lc);
+        if held == 1 {
+            s1 += r(P_R, n - 1) - r(P_R, lc);
+            s2 += r(P_R2, n - 1) - r(P_R2, lc);
+            sd += r(P_D2, n - 1) - r(P_D2, lc);
+        }
         exposed += ni - start;
         let tr = eq / v0 - 1.0;
         if tr > 0.0 {
@@ -185,8 +228,8 @@ fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cos
         }
     }
     let vals = [
-        eq, s1, s2, sd, tgain, twin as f64, tloss, maxdd, maxdur as f64, trades as f64, exposed as f64, turnover,
-        if ni > 1 { (ni - 1) as f64 } else { 0.0 },
+        eq, s1, s2, sd, tgain, twin as f64, tloss, maxdd, maxdur as f64, trades as f64, exposed as f64,
+        turnover as f64, if ni > 1 { (ni - 1) as f64 } else { 0.0 },
     ];
     acc.copy_from_slice(&vals);
 }
@@ -277,7 +320,7 @@ unsafe impl Sync for SendPtr {}
 unsafe impl Send for SendPtr {}
 
 /// # Safety
-/// Pointers must reference arrays of the documented shapes: bank (n_rows, n), rets (10, n),
+/// Pointers must reference arrays of the documented shapes: bank (n_rows, n), rets (4, n),
 /// ip (n_sets, 9) i64, fp (n_sets, 5), out (n_sets, 13), all row-major.
 #[no_mangle]
 pub unsafe extern "C" fn lq_sweep(
@@ -286,7 +329,7 @@ pub unsafe extern "C" fn lq_sweep(
 ) {
     let (n, ns) = (n as usize, n_sets as usize);
     let bank = slice::from_raw_parts(bank, n_rows as usize * n);
-    let rets = slice::from_raw_parts(rets, 10 * n);
+    let rets = slice::from_raw_parts(rets, N_RETS * n);
     let ip = slice::from_raw_parts(ip, ns * N_INT);
     let fp = slice::from_raw_parts(fp, ns * N_FLOAT);
     let outp = SendPtr(out);

@@ -1,0 +1,78 @@
+"""Capture and restore the paper trader's runtime state (event engine, portfolio, order mirror).
+
+``EventEngine`` has no snapshot API of its own, so its per-bar bookkeeping is read here, in this one
+place; a missing attribute (the engine changed) is a clear error, not a silent bad restore.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lq_engine.core.cache import RuntimeCache, SnapshotVersionError
+from lq_engine.core.sequencer import Sequencer
+from lq_engine.live.gateway import OrderView, VenueGateway
+from lq_engine.replay.event_engine import EventEngine, StreamingDecider
+
+STATE_VERSION = 1
+_ENGINE_FIELDS = ("_index", "_target", "_pending", "_order_no", "_prev")
+
+
+class IncompatibleStateError(ValueError):
+    pass
+
+
+def _engine_fields(engine: EventEngine) -> dict[str, Any]:
+    missing = [f for f in _ENGINE_FIELDS if not hasattr(engine, f)]
+    if missing:
+        raise RuntimeError(f"EventEngine no longer has {missing}: update lq_engine/live/engine_state.py")
+    out = {f: getattr(engine, f) for f in _ENGINE_FIELDS}
+    out["_prev"] = list(out["_prev"])
+    return out
+
+
+def capture(engine: EventEngine, gateway: VenueGateway) -> dict[str, Any]:
+    pf = engine.portfolio
+    state: dict[str, Any] = {
+        "version": STATE_VERSION,
+        "cache": engine.cache.snapshot(),
+        "sequencer": engine.sequencer.peek(),
+        "engine": _engine_fields(engine),
+        "portfolio": {"cash": pf.cash, "realized_pnl": pf.realized_pnl, "fees": pf.fees,
+                      "positions": {s: list(v) for s, v in pf._positions.items()}},
+        "orders": {k: v.to_dict() for k, v in gateway.orders.items()},
+        "decider": None,
+    }
+    d = engine.decider
+    if isinstance(d, StreamingDecider):
+        state["decider"] = {"cols": [list(c) for c in d._cols], "pos": d._pos, "ext": d._ext}
+    return state
+
+
+def restore(engine: EventEngine, gateway: VenueGateway, state: dict[str, Any]) -> None:
+    """Put ``state`` (from ``capture``) into a freshly built engine and gateway."""
+    version = state.get("version") if isinstance(state, dict) else None
+    if version != STATE_VERSION:
+        raise IncompatibleStateError(f"snapshot state version {version!r}, this build reads {STATE_VERSION}")
+    try:
+        cache = RuntimeCache.restore(state["cache"])
+    except SnapshotVersionError as e:
+        raise IncompatibleStateError(str(e)) from None
+    engine.cache = cache
+    engine.sequencer = Sequencer(int(state["sequencer"]))
+    _engine_fields(engine)
+    e = state["engine"]
+    engine._index, engine._target, engine._pending, engine._order_no = (int(e["_index"]), int(e["_target"]),
+                                                                         bool(e["_pending"]), int(e["_order_no"]))
+    engine._prev = tuple(float(v) for v in e["_prev"])
+    p = state["portfolio"]
+    pf = engine.portfolio
+    pf.cash, pf.realized_pnl, pf.fees = float(p["cash"]), float(p["realized_pnl"]), float(p["fees"])
+    pf._positions = {s: (float(v[0]), float(v[1])) for s, v in p["positions"].items()}
+    gateway.orders = {k: OrderView.from_dict(v) for k, v in state["orders"].items()}
+    d = engine.decider
+    if state["decider"] is not None:
+        if not isinstance(d, StreamingDecider):
+            raise IncompatibleStateError("snapshot holds a streaming decider's state, this run precomputes")
+        s = state["decider"]
+        d._cols = tuple([float(x) for x in c] for c in s["cols"])
+        d._pos, d._ext = int(s["pos"]), float(s["ext"])

@@ -1,0 +1,78 @@
+"""``run_paper``: the entry point the CLI (``lq paper``) and ``python -m lq_engine.live`` call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from lq_engine.data.paths import DataPaths
+from lq_engine.execution.config import ExecutionConfig
+from lq_engine.live.feeds import Feed, ReplayFeed
+from lq_engine.live.trader import PaperResult, PaperTrader, RunSpec, move_aside, validated_params
+from lq_engine.live.trader_store import TRADER_FILE, VENUE_FILE
+from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
+
+
+def make_feed(*, frozen: Path | None = None, symbol: str | None = None, lake_symbol: str | None = None,
+              paths: DataPaths | None = None, timeframe: str = "1m", speed: float | None = None) -> Feed:
+    """A replay feed over a frozen dataset folder (+ ``symbol``) or the lake (``lake_symbol``)."""
+    if (frozen is None) == (lake_symbol is None):
+        raise ValueError("paper feed: give exactly one of a frozen dataset folder or a lake symbol")
+    if frozen is not None:
+        if symbol is None:
+            from lq_engine.data.frozen import load_frozen
+
+            syms = load_frozen(Path(frozen)).symbols
+            if len(syms) != 1:
+                raise ValueError(f"{frozen}: holds {list(syms)}; name the symbol to trade")
+            symbol = syms[0]
+        return ReplayFeed.from_frozen(Path(frozen), symbol, speed)
+    return ReplayFeed.from_lake(paths or DataPaths.from_env(), lake_symbol, timeframe, speed)
+
+
+def run_paper(
+    state_dir: Path,
+    strategy: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    frozen: Path | None = None,
+    symbol: str | None = None,
+    lake_symbol: str | None = None,
+    paths: DataPaths | None = None,
+    timeframe: str = "1m",
+    feed: Feed | None = None,
+    speed: float | None = None,
+    max_bars: int | None = None,
+    config: ExecutionConfig = ExecutionConfig(),
+    brackets: BracketSpec = NO_BRACKETS,
+    initial_cash: float = 100_000.0,
+    snapshot_every: int = 1,
+    reset_state: bool = False,
+    rebuild_from_venue: bool = False,
+) -> PaperResult:
+    """Paper-trade ``strategy`` over the feed until it ends or ``max_bars`` bars (in total) are done.
+
+    Resumes (with recovery) from the state in ``state_dir`` if there is any. ``reset_state`` moves
+    the trader and venue files aside and starts over; ``rebuild_from_venue`` moves only the trader
+    file aside and rebuilds it by replaying the feed against the venue's journal.
+    Raises StateError on unusable state and ReconciliationError when it refuses to trade.
+    """
+    if max_bars is not None and max_bars < 1:
+        raise ValueError(f"max_bars must be >= 1, got {max_bars}")
+    state_dir = Path(state_dir)
+    if reset_state:
+        move_aside(state_dir, (TRADER_FILE, VENUE_FILE))
+    elif rebuild_from_venue:
+        move_aside(state_dir, (TRADER_FILE,))
+    if feed is None:
+        feed = make_feed(frozen=frozen, symbol=symbol, lake_symbol=lake_symbol, paths=paths, timeframe=timeframe,
+                         speed=speed)
+    spec = RunSpec(strategy, validated_params(strategy, params), feed.symbol, feed.describe(), config, brackets,
+                   float(initial_cash))
+    trader = PaperTrader(state_dir, spec, feed, snapshot_every)
+    try:
+        trader.recover()
+        trader.run(max_bars)
+        return trader.result()
+    finally:
+        trader.close()

@@ -1,0 +1,289 @@
+"""The paper trader: feed -> event engine -> outbox -> durable venue -> reports -> portfolio.
+
+Per bar: the engine steps (decisions, intents committed then sent through ``VenueGateway``, the
+venue runs the bar), then one transaction records the bar's fills, order states, equity and
+(every ``snapshot_every`` bars) a snapshot of the runtime state. A restart restores the newest
+snapshot, re-sends unacknowledged intents, checks the venue's account as of the snapshot, and
+re-steps the bars after it: the venue answers requests it has seen with its recorded reports,
+so the trader reaches the exact state of an uninterrupted run; once caught up with the venue it
+reconciles positions, cash, order ids and open orders, and refuses to trade on any difference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from lq_engine.core.events import BarEvent
+from lq_engine.execution.config import ExecutionConfig
+from lq_engine.execution.portfolio import Portfolio
+from lq_engine.live import engine_state
+from lq_engine.live.crashpoints import crash_point
+from lq_engine.live.errors import RESET_HINT, ReconciliationError, StateError
+from lq_engine.live.feeds import Feed, FeedBar
+from lq_engine.live.gateway import VenueGateway
+from lq_engine.live.sqlite_store import transaction
+from lq_engine.live.trader_store import (SNAPSHOTS_KEPT, TRADER_FILE, VENUE_FILE, SqliteOutbox, latest_snapshot,
+                                         open_trader_db, read_config)
+from lq_engine.live.venue_service import DurableVenue, VenueRequestError
+from lq_engine.live.wire import config_to_dict, dumps
+from lq_engine.replay.engine import _default_params
+from lq_engine.replay.event_engine import EventEngine, PrecomputedDecider, StreamingDecider
+from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
+from lq_engine.strategies.registry import get_strategy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a paper run is; stored in the state file, and its hash is the run id."""
+
+    strategy: str
+    params: dict[str, Any]
+    symbol: str
+    source: str
+    config: ExecutionConfig = ExecutionConfig()
+    brackets: BracketSpec = NO_BRACKETS
+    initial_cash: float = 100_000.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "params": self.params, "symbol": self.symbol, "source": self.source,
+                "config": config_to_dict(self.config), "brackets": asdict(self.brackets),
+                "initial_cash": self.initial_cash}
+
+    @property
+    def run_id(self) -> str:
+        return "paper-" + hashlib.sha256(dumps(self.to_dict()).encode()).hexdigest()[:12]
+
+
+@dataclass
+class RecoveryReport:
+    restored_bar: int = -1  # bar index of the restored snapshot (-1: none, started fresh)
+    resent: list[str] = field(default_factory=list)  # client order ids re-sent from the outbox
+    venue_ahead_bars: int = 0  # bars the venue had seen past the snapshot (re-stepped from its journal)
+    reconciled: bool = False
+
+
+@dataclass
+class PaperResult:
+    run_id: str
+    state_dir: Path
+    bars_processed: int  # bars with a recorded result, over all sessions of the run
+    last_bar: int
+    position: float
+    cash: float
+    equity: float
+    fills: list[tuple[int, int, float, float, float, str]]  # (ts, side, quantity, price, fee, reason)
+    recovery: RecoveryReport
+
+
+def validated_params(strategy: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    s = get_strategy(strategy)
+    return s.schema.validate(dict(params)) if params is not None else _default_params(s)
+
+
+def move_aside(state_dir: Path, files: tuple[str, ...]) -> Path | None:
+    """Move state files (with their -wal/-shm) into ``state_dir/aside-<time>/``; never deletes."""
+    present = [p for f in files for p in Path(state_dir).glob(f + "*") if p.is_file()]
+    if not present:
+        return None
+    dest = Path(state_dir) / time.strftime("aside-%Y%m%dT%H%M%S") / str(time.time_ns())
+    dest.mkdir(parents=True)
+    for p in present:
+        shutil.move(str(p), dest / p.name)
+    log.warning("moved %s aside to %s", [p.name for p in present], dest)
+    return dest
+
+
+class PaperTrader:
+    def __init__(self, state_dir: Path, spec: RunSpec, feed: Feed, snapshot_every: int = 1) -> None:
+        if snapshot_every < 1:
+            raise ValueError(f"snapshot_every must be >= 1, got {snapshot_every}")
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.spec, self.feed, self.snapshot_every = spec, feed, snapshot_every
+        self.run_id = spec.run_id
+        self.con = open_trader_db(self.state_dir)
+        self._check_run()
+        self.venue = DurableVenue(self.state_dir / VENUE_FILE, spec.config, spec.initial_cash)
+        self.outbox = SqliteOutbox(self.con)
+        decider = (PrecomputedDecider(spec.strategy, spec.params, feed.series) if feed.series is not None
+                   else StreamingDecider(spec.strategy, spec.params))
+        self.engine = EventEngine(spec.symbol, decider, spec.config, spec.brackets, spec.initial_cash)
+        self.gateway = VenueGateway(self.venue, self.outbox, self.run_id)
+        self.engine.venue = self.gateway  # the outbox sits between the engine's decisions and the venue
+        self.next_bar = 0
+        self._catch_up_ts: int | None = None  # reconcile fully once the trader has passed this bar
+        self.recovery = RecoveryReport()
+
+    @property
+    def trader_file(self) -> Path:
+        return self.state_dir / TRADER_FILE
+
+    def close(self) -> None:
+        self.con.close()
+        self.venue.close()
+
+    # -- start and recovery --------------------------------------------------------------------
+
+    def _check_run(self) -> None:
+        want = self.spec.to_dict()
+        have = read_config(self.con)
+        if have is None:
+            if self.con.execute("SELECT count(*) FROM bars").fetchone()[0]:
+                raise StateError(f"{self.trader_file}: has results but no run config; {RESET_HINT}")
+            with transaction(self.con):
+                self.con.execute("INSERT INTO meta VALUES ('run', ?), ('run_id', ?)", (dumps(want), self.run_id))
+            return
+        if have != json.loads(dumps(want)):
+            diff = sorted(k for k in want if json.loads(dumps(want[k])) != have.get(k))
+            raise StateError(f"{self.trader_file}: holds another paper run (differs in {diff}); use another "
+                             f"state dir, or {RESET_HINT}")
+
+    def recover(self) -> RecoveryReport:
+        """Restore, replay the outbox, check the venue; raises ReconciliationError to refuse trading."""
+        rep = self.recovery
+        snap = latest_snapshot(self.con)
+        restored_ts = None
+        if snap is not None:
+            sid, bar, ts, raw = snap
+            try:
+                engine_state.restore(self.engine, self.gateway, json.loads(raw))
+            except (ValueError, KeyError, TypeError) as e:
+                raise StateError(f"{self.trader_file}: snapshot {sid} (bar {bar}) cannot be restored: {e}; "
+                                 f"{RESET_HINT}") from None
+            rep.restored_bar, self.next_bar, restored_ts = bar, bar + 1, ts
+        for rec in self.outbox.pending():
+            crash_point("recovery_resend")
+            cid = rec.intent.client_order_id
+            self.outbox.mark_sent(cid, rec.intent.created_ns)
+            try:
+                self.venue.submit(rec.intent, rec.intent.created_ns)
+            except VenueRequestError as e:
+                self._refuse(f"re-sending outbox intent {cid} failed: {e}")
+            self.outbox.mark_acknowledged(cid, rec.intent.created_ns, cid)
+            rep.resent.append(cid)
+        log.info("recovery: restored bar %d, re-sent %d intent(s)", rep.restored_bar, len(rep.resent))
+        pf = self.venue.account_as_of(restored_ts)
+        self._compare_accounts(pf.position(self.spec.symbol), pf.cash, f"as of bar {rep.restored_bar}")
+        venue_last = self.venue.last_bar_ts(self.spec.symbol)
+        if venue_last is not None and (restored_ts is None or venue_last > restored_ts):
+            self._catch_up_ts = venue_last
+            rep.venue_ahead_bars = sum(1 for t in self._series_ts() if (restored_ts is None or t > restored_ts)
+                                       and t <= venue_last) if self.feed.series is not None else -1
+        else:
+            self._reconcile()
+        return rep
+
+    def _series_ts(self) -> list[int]:
+        return self.feed.series.ts.tolist()
+
+    def _compare_accounts(self, venue_pos: float, venue_cash: float, when: str) -> None:
+        pf = self.engine.portfolio
+        local_pos = pf.position(self.spec.symbol)
+        problems = []
+        if venue_pos != local_pos:
+            problems.append(f"venue position {venue_pos!r} != local position {local_pos!r}")
+        if venue_cash != pf.cash:
+            problems.append(f"venue cash {venue_cash!r} != local cash {pf.cash!r}")
+        if problems:
+            self._refuse(f"{when}: " + "; ".join(problems))
+
+    def _reconcile(self) -> None:
+        """Full check once trader and venue have seen the same bars."""
+        self._compare_accounts(self.venue.position(self.spec.symbol), self.venue.cash, "after replay")
+        venue_ids = self.venue.client_order_ids()
+        local_ids = [r.intent.client_order_id for r in self.outbox.all()]
+        if venue_ids != local_ids:
+            extra = sorted(set(venue_ids) - set(local_ids))[:5]
+            lost = sorted(set(local_ids) - set(venue_ids))[:5]
+            self._refuse(f"order ids differ: venue has {len(venue_ids)} (unknown here: {extra}), "
+                         f"outbox has {len(local_ids)} (unknown at the venue: {lost})")
+        venue_open = self.venue.open_orders()
+        local_open = sorted(o.order_id for o in self.gateway.open_orders())
+        if venue_open != local_open:
+            self._refuse(f"open orders differ: venue {venue_open}, local {local_open}")
+        self._catch_up_ts = None
+        self.recovery.reconciled = True
+        with transaction(self.con):
+            self.con.execute("DELETE FROM meta WHERE key = 'refused'")
+
+    def _refuse(self, why: str) -> None:
+        msg = (f"{self.trader_file}: reconciliation with the venue ({self.venue.path}) failed, refusing to trade: "
+               f"{why}. Way out: inspect both files; if the venue is right, rebuild the trader from it "
+               f"(rebuild_from_venue=True, CLI --rebuild-from-venue); otherwise {RESET_HINT}")
+        with transaction(self.con):
+            self.con.execute("INSERT OR REPLACE INTO meta VALUES ('refused', ?)", (msg,))
+        log.error(msg)
+        raise ReconciliationError(msg)
+
+    # -- the bar loop --------------------------------------------------------------------------
+
+    def run(self, max_bars: int | None = None) -> None:
+        """Process bars from ``next_bar`` until the feed ends or ``max_bars`` bars (in total) are done."""
+        sym = self.spec.symbol
+        nxt = self.engine.sequencer
+        last_fb: FeedBar | None = None
+        for fb in self.feed.bars(self.next_bar, max_bars):
+            before = (self.engine.portfolio.cash, dict(self.engine.portfolio._positions))
+            try:
+                self.engine.step(BarEvent(fb.ts, nxt.next(), sym, fb.open, fb.high, fb.low, fb.close, fb.volume))
+            except VenueRequestError as e:
+                self._refuse(f"bar {fb.index}: the venue rejected a replayed request: {e}")
+            self._end_of_bar(fb, before, (fb.index + 1) % self.snapshot_every == 0)
+            self.next_bar = fb.index + 1
+            last_fb = fb
+            if self._catch_up_ts is not None and fb.ts >= self._catch_up_ts:
+                self._reconcile()
+        if last_fb is not None and (last_fb.index + 1) % self.snapshot_every != 0:
+            with transaction(self.con):
+                self._snapshot(last_fb)
+
+    def _end_of_bar(self, fb: FeedBar, before: tuple[float, dict], snapshot: bool) -> None:
+        e, g = self.engine, self.gateway
+        book = Portfolio(before[0])
+        book._positions = before[1]
+        sym = self.spec.symbol
+        rows = []
+        for f in g.new_fills:
+            book.apply(f)
+            rows.append((f.sequence, fb.index, f.timestamp_ns, f.order_id, f.side, f.quantity, f.price, f.fee,
+                         f.liquidity, f.reason, book.cash, book.position(sym)))
+        pf = e.portfolio
+        if book.cash != pf.cash or book.position(sym) != pf.position(sym):
+            raise RuntimeError(f"bar {fb.index}: fills recorded do not add up to the engine's portfolio")
+        with transaction(self.con):
+            self.con.executemany("INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self.con.executemany("INSERT OR REPLACE INTO orders VALUES (?, ?)",
+                                 [(k, dumps(g.orders[k].to_dict())) for k in sorted(g.changed)])
+            self.con.execute("INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (fb.index, fb.ts, e.equity[-1], e.targets[-1], pf.cash, pf.position(sym),
+                              time.time_ns(), self.feed.latest_index()))
+            if snapshot:
+                self._snapshot(fb)
+        g.new_fills.clear()
+        g.changed.clear()
+
+    def _snapshot(self, fb: FeedBar) -> None:
+        """Inside the caller's transaction."""
+        state = engine_state.capture(self.engine, self.gateway)
+        self.con.execute("INSERT INTO snapshots (bar, ts, state) VALUES (?, ?, ?)", (fb.index, fb.ts, dumps(state)))
+        self.con.execute("DELETE FROM snapshots WHERE id NOT IN (SELECT id FROM snapshots ORDER BY id DESC LIMIT ?)",
+                         (SNAPSHOTS_KEPT,))
+        crash_point("snapshot")
+
+    def result(self) -> PaperResult:
+        c = self.con
+        n, last = c.execute("SELECT count(*), coalesce(max(bar), -1) FROM bars").fetchone()
+        row = c.execute("SELECT equity, cash, position FROM bars ORDER BY bar DESC LIMIT 1").fetchone()
+        eq, cash, pos = row if row else (self.spec.initial_cash, self.spec.initial_cash, 0.0)
+        fills = [(t, s, q, p, f, r) for t, s, q, p, f, r in
+                 c.execute("SELECT ts, side, quantity, price, fee, reason FROM fills ORDER BY fill_seq")]
+        return PaperResult(self.run_id, self.state_dir, n, last, pos, cash, eq, fills, self.recovery)

@@ -9,7 +9,7 @@ snapshot), never by reaching into the venue.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from lq_engine.core.events import BarEvent, FillEvent
 from lq_engine.execution.orders import Order, OrderStatus, TERMINAL
@@ -39,15 +39,14 @@ class OrderView:
         return self.status not in TERMINAL
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["status"] = self.status.value
-        return d
+        return {"order_id": self.order_id, "status": self.status.value, "symbol": self.symbol, "side": self.side,
+                "quantity": self.quantity, "filled": self.filled, "avg_price": self.avg_fill_price,
+                "parent_id": self.parent_id, "sequence": self.sequence, "working": self.working}
 
     @classmethod
     def from_dict(cls, d: dict) -> OrderView:
         return cls(d["order_id"], OrderStatus(d["status"]), d["symbol"], d["side"], d["quantity"], d["filled"],
-                   d["avg_price"] if "avg_price" in d else d["avg_fill_price"], d["parent_id"], d["sequence"],
-                   d["working"])
+                   d["avg_price"], d["parent_id"], d["sequence"], d["working"])
 
 
 class VenueGateway:
@@ -87,6 +86,10 @@ class VenueGateway:
 
     def open_orders(self, symbol: str | None = None) -> list[OrderView]:
         return [o for o in self.orders.values() if o.is_open and (symbol is None or o.symbol == symbol)]
+
+    def forget_closed(self) -> None:
+        """Drop terminal orders from the mirror (the engine never asks about them again)."""
+        self.orders = {k: v for k, v in self.orders.items() if v.is_open}
 
     def _apply(self, reports: list[Report]) -> list:
         events = []

@@ -259,10 +259,11 @@ class PaperTrader:
         pf = e.portfolio
         if book.cash != pf.cash or book.position(sym) != pf.position(sym):
             raise RuntimeError(f"bar {fb.index}: fills recorded do not add up to the engine's portfolio")
+        orders = [(k, dumps(g.orders[k].to_dict())) for k in sorted(g.changed)]
+        g.forget_closed()
         with transaction(self.con):
             self.con.executemany("INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            self.con.executemany("INSERT OR REPLACE INTO orders VALUES (?, ?)",
-                                 [(k, dumps(g.orders[k].to_dict())) for k in sorted(g.changed)])
+            self.con.executemany("INSERT OR REPLACE INTO orders VALUES (?, ?)", orders)
             self.con.execute("INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                              (fb.index, fb.ts, e.equity[-1], e.targets[-1], pf.cash, pf.position(sym),
                               time.time_ns(), self.feed.latest_index()))

@@ -4,7 +4,7 @@ On disk: ``frozen/<name>/<hash16>/`` holding ``ts.npy`` (int64 ns), ``open/high/
 (float64), ``offsets.npy`` (int64, symbol k owns rows ``offsets[k]:offsets[k+1]``) and
 ``manifest.json``. Rows are sorted by (symbol, ts), symbols sorted. The folder is built under a
 temporary name and renamed into place, so it is complete or absent; arrays load memory-mapped
-read-only. The content hash is sha256 over the spec and the canonical bytes of every array (never
+read-only. Nothing is fsynced: the folder is a cache of the lake (see ``build_frozen``). The content hash is sha256 over the spec and the canonical bytes of every array (never
 over wall-clock time): identical inputs give the identical hash, which is the Dagster data version.
 """
 
@@ -15,8 +15,8 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -189,21 +189,11 @@ class FrozenDataset:
         return format_ns(int(s.ts[0])), format_ns(int(s.ts[-1]))
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_folder(tmp: Path, spec: UniverseSpec, fa: FrozenArrays, digest: str) -> None:
     tmp.mkdir(parents=True)
     for name, a in (("offsets", fa.offsets), *((n, fa.arrays[n]) for n in ARRAY_NAMES)):
         with open(tmp / f"{name}.npy", "wb") as f:
             np.save(f, np.ascontiguousarray(a), allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
     manifest = {
         "format_version": FORMAT_VERSION,
         "content_hash": digest,
@@ -215,12 +205,23 @@ def _write_folder(tmp: Path, spec: UniverseSpec, fa: FrozenArrays, digest: str) 
         "last_ts": format_ns(int(fa.arrays["ts"].max())) if fa.n_rows else None,
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    _fsync(tmp / "manifest.json")
-    _fsync(tmp)
+
+
+def _same_arrays(ds: FrozenDataset, fa: FrozenArrays) -> bool:
+    return ds.symbols == fa.symbols and np.array_equal(ds.offsets, fa.offsets) and all(
+        np.array_equal(ds.arrays[n], fa.arrays[n], equal_nan=n != "ts") for n in ARRAY_NAMES
+    )
 
 
 def build_frozen(paths: DataPaths, spec: UniverseSpec) -> FrozenDataset:
-    """Read the universe from the lake and freeze it (reusing the folder if the hash exists)."""
+    """Read the universe from the lake and freeze it (reusing the folder if the hash exists).
+
+    Durability without fsync: the folder is a cache of the lake, built under a temporary name and
+    renamed into place (a crash before the rename leaves only a temporary folder, removed by the
+    next build). A power loss after the rename could leave a torn folder behind a manifest, so an
+    existing folder is reused only if its arrays equal the freshly read ones; otherwise it is
+    rebuilt. ``load_frozen(verify=True)`` re-hashes it for any other reader.
+    """
     lo, hi = spec.bounds_ns()
     parts = read_symbol_frames(paths, spec.timeframe, list(spec.symbols), lo, hi)
     absent = sorted(set(spec.symbols) - {s for s, _ in parts})
@@ -230,22 +231,38 @@ def build_frozen(paths: DataPaths, spec: UniverseSpec) -> FrozenDataset:
     digest = content_hash(spec, fa)
     base = paths.frozen / spec.name
     final = base / digest[:16]
-    if not (final / "manifest.json").exists():
-        base.mkdir(parents=True, exist_ok=True)
-        for stale in base.glob(".tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = base / f".tmp-{uuid.uuid4().hex}"
+    if (final / "manifest.json").exists():
         try:
-            _write_folder(tmp, spec, fa, digest)
-            try:
-                os.rename(tmp, final)
-            except OSError:
-                if not (final / "manifest.json").exists():  # not a concurrent twin: a real failure
-                    raise
-            _fsync(base)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            ds = load_frozen(final)
+            if ds.content_hash == digest and _same_arrays(ds, fa):
+                return ds
+        except (OSError, ValueError, KeyError):
+            pass
+        _discard(final, base)
+    base.mkdir(parents=True, exist_ok=True)
+    for stale in base.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = base / f".tmp-{uuid.uuid4().hex}"
+    try:
+        _write_folder(tmp, spec, fa, digest)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "manifest.json").exists():  # not a concurrent twin: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return load_frozen(final)
+
+
+def _discard(folder: Path, base: Path) -> None:
+    """Move a torn folder aside (atomically) and delete it."""
+    trash = base / f".tmp-torn-{uuid.uuid4().hex}"
+    try:
+        os.rename(folder, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def load_frozen(folder: Path, *, verify: bool = False) -> FrozenDataset:

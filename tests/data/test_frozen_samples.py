@@ -52,6 +52,22 @@ def test_tampered_dataset_fails_verification(paths):
         load_frozen(ds.folder, verify=True)
 
 
+def test_a_torn_folder_is_rebuilt_not_reused(paths):
+    """Frozen folders are written without fsync (a rebuildable cache): if a power loss tore one
+    behind its manifest, the next build notices and rebuilds it."""
+    _two_symbols(paths)
+    spec = UniverseSpec("u", ["AAA", "BBB"], "1m")
+    ds = build_frozen(paths, spec)
+    want_open = np.array(ds.open)  # a copy: the folder's files are about to be damaged
+    good = (ds.folder / "close.npy").read_bytes()
+    (ds.folder / "close.npy").write_bytes(good[: len(good) // 2])  # truncated
+    again = build_frozen(paths, spec)
+    assert again.folder == ds.folder and (again.folder / "close.npy").read_bytes() == good
+    np.save(again.folder / "open.npy", np.zeros(50))  # right shape, wrong bytes
+    assert np.array_equal(load_frozen(build_frozen(paths, spec).folder, verify=True).open, want_open)
+    assert not list((paths.frozen / "u").glob(".tmp-*"))
+
+
 def test_missing_symbol_is_a_clear_error(paths):
     _two_symbols(paths)
     with pytest.raises(ValueError, match=r"no 1m bars in the lake for \['ZZZ'\]"):

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +70,3 @@ def overfitting(winner_val_returns: np.ndarray, trial_sharpes: np.ndarray, n_sta
                        int(n_stage2), var, p, used, int(candidate_returns.shape[0]), int(candidate_returns.shape[1]),
                        logits)
 
-
-def annualized(per_period_sharpe: float, ppy: float) -> float:
-    return per_period_sharpe * math.sqrt(ppy)

@@ -53,6 +53,14 @@ def _mean_curve(segs: Sequence[EquitySegment]) -> tuple[np.ndarray, np.ndarray]:
     return ts, acc / len(segs)
 
 
+def _thin(ts: np.ndarray, eq: np.ndarray, points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+    """Every k-th point (and the last) so a year of minute bars plots quickly."""
+    if ts.shape[0] <= points:
+        return ts, eq
+    idx = np.unique(np.append(np.arange(0, ts.shape[0], ts.shape[0] // points), ts.shape[0] - 1))
+    return ts[idx], eq[idx]
+
+
 def equity_png(segments: Sequence[EquitySegment], path: str | Path, title: str = "") -> Path:
     """Winner equity per window (rebased to 1; symbols averaged equal-weight), train dashed grey,
     validation blue, holdout red; validation and holdout spans shaded."""
@@ -66,7 +74,7 @@ def equity_png(segments: Sequence[EquitySegment], path: str | Path, title: str =
     seen = set()
     order = {TRAIN: 0, VALIDATION: 1, HOLDOUT: 2}
     for (kind, fold), segs in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 3), kv[0][1])):
-        ts, eq = _mean_curve(segs)
+        ts, eq = _thin(*_mean_curve(segs))
         x = _dt(ts)
         if kind in SHADES:
             ax.axvspan(x[0], x[-1], color=SHADES[kind], alpha=0.6, lw=0)

@@ -8,9 +8,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
-from lq_engine.data.catalog import catalog_writer
 from lq_engine.data.paths import DataPaths
 from lq_engine.live.errors import StateError
 from lq_engine.live.sqlite_store import get_meta
@@ -79,6 +76,10 @@ def status(state_dir: Path) -> dict[str, Any]:
 def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
     """Write the run (id, strategy, params, fills, equity) to the catalog's paper_* tables (replacing
     an earlier record of the same run id). Returns the paper_runs row."""
+    import pyarrow as pa
+
+    from lq_engine.data.catalog import catalog_writer
+
     con = _open(state_dir)
     try:
         cfg = read_config(con)

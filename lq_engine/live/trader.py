@@ -120,7 +120,7 @@ class PaperTrader:
         self.gateway = VenueGateway(self.venue, self.outbox, self.run_id)
         self.engine.venue = self.gateway  # the outbox sits between the engine's decisions and the venue
         self.next_bar = 0
-        self._catch_up_ts: int | None = None  # reconcile fully once the trader has passed this bar
+        self._catch_up_ts: int | None = None  # reconcile fully after stepping a bar later than this
         self.recovery = RecoveryReport()
 
     @property
@@ -171,19 +171,17 @@ class PaperTrader:
             self.outbox.mark_acknowledged(cid, rec.intent.created_ns, cid)
             rep.resent.append(cid)
         log.info("recovery: restored bar %d, re-sent %d intent(s)", rep.restored_bar, len(rep.resent))
+        self._check_order_ids()
         pf = self.venue.account_as_of(restored_ts)
         self._compare_accounts(pf.position(self.spec.symbol), pf.cash, f"as of bar {rep.restored_bar}")
+        # The venue may hold bars past the snapshot, and requests of the bar after its last one; the
+        # full check waits until the trader has stepped a bar the venue had not seen.
         venue_last = self.venue.last_bar_ts(self.spec.symbol)
-        if venue_last is not None and (restored_ts is None or venue_last > restored_ts):
-            self._catch_up_ts = venue_last
-            rep.venue_ahead_bars = sum(1 for t in self._series_ts() if (restored_ts is None or t > restored_ts)
-                                       and t <= venue_last) if self.feed.series is not None else -1
-        else:
-            self._reconcile()
+        self._catch_up_ts = -1 if venue_last is None else venue_last
+        if venue_last is not None and self.feed.series is not None:
+            rep.venue_ahead_bars = sum(1 for t in self.feed.series.ts.tolist()
+                                       if (restored_ts is None or t > restored_ts) and t <= venue_last)
         return rep
-
-    def _series_ts(self) -> list[int]:
-        return self.feed.series.ts.tolist()
 
     def _compare_accounts(self, venue_pos: float, venue_cash: float, when: str) -> None:
         pf = self.engine.portfolio
@@ -199,13 +197,7 @@ class PaperTrader:
     def _reconcile(self) -> None:
         """Full check once trader and venue have seen the same bars."""
         self._compare_accounts(self.venue.position(self.spec.symbol), self.venue.cash, "after replay")
-        venue_ids = self.venue.client_order_ids()
-        local_ids = [r.intent.client_order_id for r in self.outbox.all()]
-        if venue_ids != local_ids:
-            extra = sorted(set(venue_ids) - set(local_ids))[:5]
-            lost = sorted(set(local_ids) - set(venue_ids))[:5]
-            self._refuse(f"order ids differ: venue has {len(venue_ids)} (unknown here: {extra}), "
-                         f"outbox has {len(local_ids)} (unknown at the venue: {lost})")
+        self._check_order_ids()
         venue_open = self.venue.open_orders()
         local_open = sorted(o.order_id for o in self.gateway.open_orders())
         if venue_open != local_open:
@@ -214,6 +206,16 @@ class PaperTrader:
         self.recovery.reconciled = True
         with transaction(self.con):
             self.con.execute("DELETE FROM meta WHERE key = 'refused'")
+
+    def _check_order_ids(self) -> None:
+        """Every intent is committed before it is sent, so both sides know the same ids, in order."""
+        venue_ids = self.venue.client_order_ids()
+        local_ids = [r.intent.client_order_id for r in self.outbox.all()]
+        if venue_ids != local_ids:
+            extra = sorted(set(venue_ids) - set(local_ids))[:5]
+            lost = sorted(set(local_ids) - set(venue_ids))[:5]
+            self._refuse(f"order ids differ: venue has {len(venue_ids)} (unknown here: {extra}), "
+                         f"outbox has {len(local_ids)} (unknown at the venue: {lost})")
 
     def _refuse(self, why: str) -> None:
         msg = (f"{self.trader_file}: reconciliation with the venue ({self.venue.path}) failed, refusing to trade: "
@@ -240,8 +242,10 @@ class PaperTrader:
             self._end_of_bar(fb, before, (fb.index + 1) % self.snapshot_every == 0)
             self.next_bar = fb.index + 1
             last_fb = fb
-            if self._catch_up_ts is not None and fb.ts >= self._catch_up_ts:
+            if self._catch_up_ts is not None and fb.ts > self._catch_up_ts:
                 self._reconcile()
+        if self._catch_up_ts is not None:  # nothing left to process: check now
+            self._reconcile()
         if last_fb is not None and (last_fb.index + 1) % self.snapshot_every != 0:
             with transaction(self.con):
                 self._snapshot(last_fb)

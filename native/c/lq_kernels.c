@@ -89,17 +89,76 @@ static inline double change_fills(double *cash, double *units, int held, int tar
     return e;
 }
 
-/* numba_backend.run_program */
+#define W 4 /* bars per block on the fast path */
+
+/* numba_backend._fires: any a[i] - b[i] > t for i in j..j+3, without branches */
+static inline int fires(const double *a, const double *b, double t, int64_t j) {
+    return (a[j] - b[j] > t) | (a[j + 1] - b[j + 1] > t) | (a[j + 2] - b[j + 2] > t) | (a[j + 3] - b[j + 3] > t);
+}
+
+static inline double down2(double r) { return r < 0.0 ? r * r : 0.0; }
+static inline double dmin(double a, double b) { return a < b ? a : b; }
+static inline double dmax(double a, double b) { return a > b ? a : b; }
+
+/* numba_backend._dd_bar */
+#define DD_BAR(xv, jv)                                                     \
+    do {                                                                   \
+        double x_ = (xv);                                                  \
+        int64_t j_ = (jv);                                                 \
+        trough = x_ < trough ? x_ : trough;                                \
+        if (x_ >= peak) {                                                  \
+            if (trough < peak) {                                           \
+                double dd = (peak - trough) / peak;                        \
+                if (dd > maxdd) maxdd = dd;                                \
+                if (j_ - last_pk - 1 > maxdur) maxdur = j_ - last_pk - 1;  \
+            }                                                              \
+            peak = x_;                                                     \
+            trough = x_;                                                   \
+            last_pk = j_;                                                  \
+        }                                                                  \
+    } while (0)
+
+/* numba_backend.run_program (same fast path, same order of every operation) */
 static void run_program(const double *bank, int64_t n, const double *rets, const int64_t *ip,
                         const double *fp, double cost, double *acc) {
     int pos = 0, held = 0;
     double ext = 0.0, cash = 1.0, units = 0.0, eq = 1.0, s1 = 0.0, s2 = 0.0, sd = 0.0, tgain = 0.0, tloss = 0.0;
     int64_t twin = 0, last_pk = 0, maxdur = 0, trades = 0, exposed = 0, start = 0, last_chg = 0, turnover = 0;
     double peak = 1.0, trough = 1.0, maxdd = 0.0, v0 = 1.0;
-    const prog_t prog = unpack(bank, n, ip, fp);
-    const double *cl = bank + CLOSE_ROW * n, *op = rets + R_OPEN * n;
-    if (n > 0) pos = rule_step(&prog, 0, pos, &ext);
-    for (int64_t j = 1; j < n; j++) {
+    const prog_t p = unpack(bank, n, ip, fp);
+    const double *cl = p.close, *op = rets + R_OPEN * n;
+    if (n > 0) pos = rule_step(&p, 0, pos, &ext);
+    int64_t j = 1;
+    while (j < n) {
+        if (pos == held && j + W <= n) {
+            if (held == 0) {
+                if (!(fires(p.ela, p.elb, p.elt, j) | fires(p.esa, p.esb, p.est, j))) {
+                    j += W;
+                    continue;
+                }
+            } else if (!p.stop) {
+                int fired = held == 1 ? fires(p.xla, p.xlb, p.xlt, j) : fires(p.xsa, p.xsb, p.xst, j);
+                if (!fired) {
+                    double e0 = cash + units * cl[j], e1 = cash + units * cl[j + 1];
+                    double e2 = cash + units * cl[j + 2], e3 = cash + units * cl[j + 3];
+                    if (held == -1) {
+                        double r0 = e0 / eq - 1.0, r1 = e1 / e0 - 1.0, r2 = e2 / e1 - 1.0, r3 = e3 / e2 - 1.0;
+                        s1 += r0; s1 += r1; s1 += r2; s1 += r3;
+                        s2 += r0 * r0; s2 += r1 * r1; s2 += r2 * r2; s2 += r3 * r3;
+                        sd += down2(r0); sd += down2(r1); sd += down2(r2); sd += down2(r3);
+                    }
+                    if (dmax(dmax(e0, e1), dmax(e2, e3)) < peak) {
+                        trough = dmin(trough, dmin(dmin(e0, e1), dmin(e2, e3)));
+                    } else {
+                        DD_BAR(e0, j); DD_BAR(e1, j + 1); DD_BAR(e2, j + 2); DD_BAR(e3, j + 3);
+                    }
+                    eq = e3;
+                    j += W;
+                    continue;
+                }
+            }
+        }
+        /* the single-bar step */
         if (pos != held) {
             if (eq >= peak) last_pk = j - 1;
             if (held == 1) {
@@ -129,11 +188,12 @@ static void run_program(const double *bank, int64_t n, const double *rets, const
             double ret = eq / prev - 1.0;
             s1 += ret;
             s2 += ret * ret;
-            if (ret < 0.0) sd += ret * ret;
+            sd += down2(ret);
             if (e <= 0.0) { /* bankrupt: flat for good, equity frozen */
                 trough = eq < trough ? eq : trough;
                 break;
             }
+            DD_BAR(eq, j);
         } else if (held != 0) {
             double prev = eq;
             eq = cash + units * cl[j];
@@ -141,24 +201,12 @@ static void run_program(const double *bank, int64_t n, const double *rets, const
                 double ret = eq / prev - 1.0;
                 s1 += ret;
                 s2 += ret * ret;
-                if (ret < 0.0) sd += ret * ret;
+                sd += down2(ret);
             }
-        } else {
-            pos = rule_step(&prog, j, pos, &ext);
-            continue;
+            DD_BAR(eq, j);
         }
-        trough = eq < trough ? eq : trough;
-        if (eq >= peak) {
-            if (trough < peak) {
-                double dd = (peak - trough) / peak;
-                if (dd > maxdd) maxdd = dd;
-                if (j - last_pk - 1 > maxdur) maxdur = j - last_pk - 1;
-            }
-            peak = eq;
-            trough = eq;
-            last_pk = j;
-        }
-        pos = rule_step(&prog, j, pos, &ext);
+        pos = rule_step(&p, j, pos, &ext);
+        j += 1;
     }
     if (held != 0) {
         if (held == 1) {

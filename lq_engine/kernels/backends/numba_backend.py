@@ -16,21 +16,60 @@ from lq_engine.strategies.bank import P_D2, P_R, P_R2, R_OPEN
 from lq_engine.strategies.rules import CLOSE_ROW, rule_step
 
 
+W = 4  # bars per block on the fast path
+
+
+@njit(cache=True, inline="always")
+def _fires(a, b, t, j):
+    """Whether ``a[i] - b[i] > t`` for any i in j..j+3 (no short circuit: no branches)."""
+    return (a[j] - b[j] > t) | (a[j + 1] - b[j + 1] > t) | (a[j + 2] - b[j + 2] > t) | (a[j + 3] - b[j + 3] > t)
+
+
+@njit(cache=True, inline="always")
+def _down2(r):
+    """min(r, 0)^2 (adding the 0.0 of an up bar leaves a sum unchanged)."""
+    return r * r if r < 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def _dd_bar(x, j, peak, trough, maxdd, last_pk, maxdur):
+    """Drawdown state after marking equity ``x`` at bar ``j``."""
+    trough = x if x < trough else trough  # a select, not a branch
+    if x >= peak:
+        if trough < peak:
+            dd = (peak - trough) / peak
+            if dd > maxdd:
+                maxdd = dd
+            if j - last_pk - 1 > maxdur:
+                maxdur = j - last_pk - 1
+        peak = x
+        trough = x
+        last_pk = j
+    return peak, trough, maxdd, last_pk, maxdur
+
+
 @njit(cache=True, inline="always")
 def run_program(bank, rets, ip, fp, cost, acc):
     """Stream one rule program over the series into ``acc`` (a row of N_ACC floats).
 
     The account is ``(cash, units)`` with fixed units between changes (``kernels.fills``), so
-    equity at close j is ``cash + units * close[j]``, exactly the replay's mark. Per bar of an
-    unchanged long run only equity and drawdown move: the run's return sums come from the prefix
-    rows of ``rets`` when it ends; a short run's returns (they depend on its entry) are summed
-    bar by bar; a flat bar costs only the decision.
+    equity at close j is ``cash + units * close[j]``, exactly the replay's mark. A held long run's
+    return sums come from the prefix rows of ``rets`` when it ends; a short run's returns (they
+    depend on its entry) are summed bar by bar; a flat bar costs only the decision.
+
+    Fast path, blocks of W = 4 bars with no pending change (and no ATR stop while held): the
+    conditions that could change the state are evaluated for all four bars without branches; if
+    none fires, the block is booked at once (equity marks, short returns in bar order, and the
+    trough as a min when no mark reaches the peak), which is exactly what four single-bar steps
+    would do. Otherwise the bars go through the single-bar step.
     """
     n = bank.shape[1]
     cl = bank[CLOSE_ROW]
     op = rets[R_OPEN]
     ela, elb, xla, xlb, esa, esb, xsa, xsb, stop = ip[0], ip[1], ip[2], ip[3], ip[4], ip[5], ip[6], ip[7], ip[8]
     elt, xlt, est, xst, k = fp[0], fp[1], fp[2], fp[3], fp[4]
+    ela_r, elb_r, xla_r, xlb_r = bank[ela], bank[elb], bank[xla], bank[xlb]
+    esa_r, esb_r, xsa_r, xsb_r = bank[esa], bank[esb], bank[xsa], bank[xsb]
     held = 0
     cash = 1.0
     units = 0.0
@@ -56,7 +95,51 @@ def run_program(bank, rets, ip, fp, cost, acc):
     pos = 0
     if n > 0:
         pos, ext = rule_step(bank, 0, pos, ext, ela, elb, xla, xlb, esa, esb, xsa, xsb, stop, elt, xlt, est, xst, k)
-    for j in range(1, n):
+    j = 1
+    while j < n:
+        if pos == held and j + W <= n:
+            if held == 0:
+                if not (_fires(ela_r, elb_r, elt, j) | _fires(esa_r, esb_r, est, j)):
+                    j += W
+                    continue
+            elif stop < 0:
+                if held == 1:
+                    fired = _fires(xla_r, xlb_r, xlt, j)
+                else:
+                    fired = _fires(xsa_r, xsb_r, xst, j)
+                if not fired:
+                    e0 = cash + units * cl[j]
+                    e1 = cash + units * cl[j + 1]
+                    e2 = cash + units * cl[j + 2]
+                    e3 = cash + units * cl[j + 3]
+                    if held == -1:
+                        r0 = e0 / eq - 1.0
+                        r1 = e1 / e0 - 1.0
+                        r2 = e2 / e1 - 1.0
+                        r3 = e3 / e2 - 1.0
+                        s1 += r0
+                        s1 += r1
+                        s1 += r2
+                        s1 += r3
+                        s2 += r0 * r0
+                        s2 += r1 * r1
+                        s2 += r2 * r2
+                        s2 += r3 * r3
+                        sd += _down2(r0)
+                        sd += _down2(r1)
+                        sd += _down2(r2)
+                        sd += _down2(r3)
+                    if max(max(e0, e1), max(e2, e3)) < peak:
+                        trough = min(trough, min(min(e0, e1), min(e2, e3)))
+                    else:
+                        peak, trough, maxdd, last_pk, maxdur = _dd_bar(e0, j, peak, trough, maxdd, last_pk, maxdur)
+                        peak, trough, maxdd, last_pk, maxdur = _dd_bar(e1, j + 1, peak, trough, maxdd, last_pk, maxdur)
+                        peak, trough, maxdd, last_pk, maxdur = _dd_bar(e2, j + 2, peak, trough, maxdd, last_pk, maxdur)
+                        peak, trough, maxdd, last_pk, maxdur = _dd_bar(e3, j + 3, peak, trough, maxdd, last_pk, maxdur)
+                    eq = e3
+                    j += W
+                    continue
+        # the single-bar step
         if pos != held:
             if eq >= peak:
                 last_pk = j - 1
@@ -86,11 +169,11 @@ def run_program(bank, rets, ip, fp, cost, acc):
             ret = eq / prev - 1.0
             s1 += ret
             s2 += ret * ret
-            if ret < 0.0:
-                sd += ret * ret
+            sd += _down2(ret)
             if e <= 0.0:  # bankrupt: flat for good, equity frozen
                 trough = eq if eq < trough else trough
                 break
+            peak, trough, maxdd, last_pk, maxdur = _dd_bar(eq, j, peak, trough, maxdd, last_pk, maxdur)
         elif held != 0:
             prev = eq
             eq = cash + units * cl[j]
@@ -98,23 +181,10 @@ def run_program(bank, rets, ip, fp, cost, acc):
                 ret = eq / prev - 1.0
                 s1 += ret
                 s2 += ret * ret
-                if ret < 0.0:
-                    sd += ret * ret
-        else:
-            pos, ext = rule_step(bank, j, pos, ext, ela, elb, xla, xlb, esa, esb, xsa, xsb, stop, elt, xlt, est, xst, k)
-            continue
-        trough = eq if eq < trough else trough  # a select, not a branch
-        if eq >= peak:
-            if trough < peak:
-                dd = (peak - trough) / peak
-                if dd > maxdd:
-                    maxdd = dd
-                if j - last_pk - 1 > maxdur:
-                    maxdur = j - last_pk - 1
-            peak = eq
-            trough = eq
-            last_pk = j
+                sd += _down2(ret)
+            peak, trough, maxdd, last_pk, maxdur = _dd_bar(eq, j, peak, trough, maxdd, last_pk, maxdur)
         pos, ext = rule_step(bank, j, pos, ext, ela, elb, xla, xlb, esa, esb, xsa, xsb, stop, elt, xlt, est, xst, k)
+        j += 1
     if held != 0:
         if held == 1:
             s1 += rets[P_R, n - 1] - rets[P_R, last_chg]

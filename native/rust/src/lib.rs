@@ -106,27 +106,146 @@ fn change_fills(cash: f64, units: f64, held: i64, target: i64, o: f64, cost: f64
     (e, cash1, cash2, units2)
 }
 
-/// numba_backend.run_program
+const W: usize = 4; // bars per block on the fast path
+
+/// Unchecked read: every index below is < n, the length of each row (checked once by `unpack`).
+#[inline(always)]
+fn at(a: &[f64], i: usize) -> f64 {
+    debug_assert!(i < a.len());
+    unsafe { *a.get_unchecked(i) }
+}
+
+/// numba_backend._fires: any a[i] - b[i] > t for i in j..j+3, without branches
+#[inline(always)]
+fn fires(a: &[f64], b: &[f64], t: f64, j: usize) -> bool {
+    (at(a, j) - at(b, j) > t) | (at(a, j + 1) - at(b, j + 1) > t) | (at(a, j + 2) - at(b, j + 2) > t)
+        | (at(a, j + 3) - at(b, j + 3) > t)
+}
+
+#[inline(always)]
+fn down2(r: f64) -> f64 {
+    if r < 0.0 {
+        r * r
+    } else {
+        0.0
+    }
+}
+
+#[inline(always)]
+fn dmin(a: f64, b: f64) -> f64 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+#[inline(always)]
+fn dmax(a: f64, b: f64) -> f64 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Drawdown state: numba_backend._dd_bar
+struct Dd {
+    peak: f64,
+    trough: f64,
+    maxdd: f64,
+    last_pk: i64,
+    maxdur: i64,
+}
+
+impl Dd {
+    #[inline(always)]
+    fn bar(&mut self, x: f64, j: i64) {
+        self.trough = if x < self.trough { x } else { self.trough };
+        if x >= self.peak {
+            if self.trough < self.peak {
+                let dd = (self.peak - self.trough) / self.peak;
+                if dd > self.maxdd {
+                    self.maxdd = dd;
+                }
+                if j - self.last_pk - 1 > self.maxdur {
+                    self.maxdur = j - self.last_pk - 1;
+                }
+            }
+            self.peak = x;
+            self.trough = x;
+            self.last_pk = j;
+        }
+    }
+}
+
+/// numba_backend.run_program (same fast path, same order of every operation)
 fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cost: f64, acc: &mut [f64]) {
     let r = |row: usize, j: usize| rets[row * n + j];
     let (mut pos, mut held): (i64, i64) = (0, 0);
     let (mut ext, mut cash, mut units, mut eq) = (0.0f64, 1.0f64, 0.0f64, 1.0f64);
     let (mut s1, mut s2, mut sd, mut tgain, mut tloss) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    let (mut twin, mut last_pk, mut maxdur, mut trades, mut exposed, mut start, mut last_chg, mut turnover): (
-        i64, i64, i64, i64, i64, i64, i64, i64,
-    ) = (0, 0, 0, 0, 0, 0, 0, 0);
-    let (mut peak, mut trough, mut maxdd, mut v0) = (1.0f64, 1.0f64, 0.0f64, 1.0f64);
-    let prog = unpack(bank, n, ip, fp);
-    let cl = prog.close;
+    let (mut twin, mut trades, mut exposed, mut start, mut last_chg, mut turnover): (i64, i64, i64, i64, i64, i64) =
+        (0, 0, 0, 0, 0, 0);
+    let mut d = Dd { peak: 1.0, trough: 1.0, maxdd: 0.0, last_pk: 0, maxdur: 0 };
+    let mut v0 = 1.0f64;
+    let p = unpack(bank, n, ip, fp);
+    let cl = p.close;
     let op = &rets[R_OPEN * n..(R_OPEN + 1) * n];
+    let [ela, elb, xla, xlb, esa, esb, xsa, xsb] = p.rows;
     if n > 0 {
-        pos = rule_step(&prog, 0, pos, &mut ext);
+        pos = rule_step(&p, 0, pos, &mut ext);
     }
-    for j in 1..n {
+    let mut j = 1usize;
+    while j < n {
+        if pos == held && j + W <= n {
+            if held == 0 {
+                if !(fires(ela, elb, p.t[0], j) | fires(esa, esb, p.t[2], j)) {
+                    j += W;
+                    continue;
+                }
+            } else if p.stop.is_none() {
+                let fired = if held == 1 { fires(xla, xlb, p.t[1], j) } else { fires(xsa, xsb, p.t[3], j) };
+                if !fired {
+                    let e0 = cash + units * at(cl, j);
+                    let e1 = cash + units * at(cl, j + 1);
+                    let e2 = cash + units * at(cl, j + 2);
+                    let e3 = cash + units * at(cl, j + 3);
+                    if held == -1 {
+                        let (r0, r1, r2, r3) = (e0 / eq - 1.0, e1 / e0 - 1.0, e2 / e1 - 1.0, e3 / e2 - 1.0);
+                        s1 += r0;
+                        s1 += r1;
+                        s1 += r2;
+                        s1 += r3;
+                        s2 += r0 * r0;
+                        s2 += r1 * r1;
+                        s2 += r2 * r2;
+                        s2 += r3 * r3;
+                        sd += down2(r0);
+                        sd += down2(r1);
+                        sd += down2(r2);
+                        sd += down2(r3);
+                    }
+                    if dmax(dmax(e0, e1), dmax(e2, e3)) < d.peak {
+                        d.trough = dmin(d.trough, dmin(dmin(e0, e1), dmin(e2, e3)));
+                    } else {
+                        let ji = j as i64;
+                        d.bar(e0, ji);
+                        d.bar(e1, ji + 1);
+                        d.bar(e2, ji + 2);
+                        d.bar(e3, ji + 3);
+                    }
+                    eq = e3;
+                    j += W;
+                    continue;
+                }
+            }
+        }
+        // the single-bar step
         let ji = j as i64;
         if pos != held {
-            if eq >= peak {
-                last_pk = ji - 1;
+            if eq >= d.peak {
+                d.last_pk = ji - 1;
             }
             let lc = last_chg as usize;
             if held == 1 {
@@ -161,14 +280,13 @@ fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cos
             let ret = eq / prev - 1.0;
             s1 += ret;
             s2 += ret * ret;
-            if ret < 0.0 {
-                sd += ret * ret;
-            }
+            sd += down2(ret);
             if e <= 0.0 {
                 // bankrupt: flat for good, equity frozen
-                trough = if eq < trough { eq } else { trough };
+                d.trough = if eq < d.trough { eq } else { d.trough };
                 break;
             }
+            d.bar(eq, ji);
         } else if held != 0 {
             let prev = eq;
             eq = cash + units * cl[j];
@@ -176,31 +294,14 @@ fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cos
                 let ret = eq / prev - 1.0;
                 s1 += ret;
                 s2 += ret * ret;
-                if ret < 0.0 {
-                    sd += ret * ret;
-                }
+                sd += down2(ret);
             }
-        } else {
-            pos = rule_step(&prog, j, pos, &mut ext);
-            continue;
+            d.bar(eq, ji);
         }
-        trough = if eq < trough { eq } else { trough };
-        if eq >= peak {
-            if trough < peak {
-                let dd = (peak - trough) / peak;
-                if dd > maxdd {
-                    maxdd = dd;
-                }
-                if ji - last_pk - 1 > maxdur {
-                    maxdur = ji - last_pk - 1;
-                }
-            }
-            peak = eq;
-            trough = eq;
-            last_pk = ji;
-        }
-        pos = rule_step(&prog, j, pos, &mut ext);
+        pos = rule_step(&p, j, pos, &mut ext);
+        j += 1;
     }
+    let (peak, trough, mut maxdd, last_pk, mut maxdur) = (d.peak, d.trough, d.maxdd, d.last_pk, d.maxdur);
     let ni = n as i64;
     if held != 0 {
         let lc = last_chg as usize;

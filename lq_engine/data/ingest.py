@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from lq_engine.data.errors import IngestError
@@ -34,7 +35,8 @@ from lq_engine.data.normalize import normalize
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.quarantine import file_sha256, quarantine_file
 from lq_engine.data.readers import prepare, read_frame
-from lq_engine.data.schema import BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, month_code_expr, month_code_text
+from lq_engine.data.schema import (BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, month_code_expr, month_code_of_ns,
+                                   month_code_text, month_start_ns)
 from lq_engine.data.validate import validate_bars
 
 __all__ = [
@@ -146,16 +148,26 @@ def _wanted(only_partitions: Iterable | None):
 
 def _split(bars: pl.DataFrame) -> list[tuple[PartitionKey, pl.DataFrame]]:
     """(partition, its rows) in partition order."""
+    if bars["symbol"].n_unique() == 1 and bars["timeframe"].n_unique() == 1 and bars["ts"].is_sorted():
+        return _split_sorted(bars)
     bars = bars.with_columns(_month_code(pl.col("ts")))
-    single = bars["symbol"].n_unique() == 1 and bars["timeframe"].n_unique() == 1
-    if single:
-        tf, sym = bars["timeframe"][0], bars["symbol"][0]
-        groups = bars.partition_by("_month", as_dict=True, maintain_order=True)
-        out = [(PartitionKey(tf, sym, _month_text(m)), part) for (m,), part in groups.items()]
-    else:
-        groups = bars.partition_by(["timeframe", "symbol", "_month"], as_dict=True, maintain_order=True)
-        out = [(PartitionKey(tf, sym, _month_text(m)), part) for (tf, sym, m), part in groups.items()]
+    groups = bars.partition_by(["timeframe", "symbol", "_month"], as_dict=True, maintain_order=True)
+    out = [(PartitionKey(tf, sym, _month_text(m)), part) for (tf, sym, m), part in groups.items()]
     return sorted(out, key=lambda kp: kp[0])
+
+
+def _split_sorted(bars: pl.DataFrame) -> list[tuple[PartitionKey, pl.DataFrame]]:
+    """One symbol and timeframe, ts sorted: months are contiguous slices, cut by binary search
+    (no per-row date arithmetic)."""
+    tf, sym = bars["timeframe"][0], bars["symbol"][0]
+    ts = bars["ts"].to_numpy()
+    first, last = month_code_of_ns(ts[0]), month_code_of_ns(ts[-1])
+    cuts = [0, *(int(np.searchsorted(ts, month_start_ns(m))) for m in range(first + 1, last + 1)), len(ts)]
+    return [
+        (PartitionKey(tf, sym, _month_text(m)), bars.slice(a, b - a))
+        for m, a, b in zip(range(first, last + 1), cuts[:-1], cuts[1:])
+        if b > a
+    ]
 
 
 @dataclass

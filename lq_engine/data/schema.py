@@ -87,7 +87,18 @@ def periods_per_year(timeframe: str, calendar: str) -> float:
 
 
 def month_of_ns(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=timezone.utc).strftime("%Y-%m")
+    return month_code_text(month_code_of_ns(ts_ns))
+
+
+def month_code_of_ns(ts_ns: int) -> int:
+    """year * 12 + month - 1 of one ns epoch (whole seconds floored, so no float rounding)."""
+    d = datetime.fromtimestamp(int(ts_ns) // NS_PER_SECOND, tz=timezone.utc)
+    return d.year * 12 + d.month - 1
+
+
+def month_start_ns(code: int) -> int:
+    """The first instant (ns UTC) of a month code."""
+    return int(datetime(code // 12, code % 12 + 1, 1, tzinfo=timezone.utc).timestamp()) * NS_PER_SECOND
 
 
 def format_ns(ts_ns: int) -> str:

@@ -69,7 +69,7 @@ def run_paper(
                          speed=speed)
     spec = RunSpec(strategy, validated_params(strategy, params), feed.symbol, feed.describe(), config, brackets,
                    float(initial_cash))
-    trader = PaperTrader(state_dir, spec, feed, snapshot_every)
+    trader = PaperTrader(state_dir, spec, feed, snapshot_every, rebuilding=rebuild_from_venue)
     try:
         trader.recover()
         trader.run(max_bars)

@@ -103,7 +103,8 @@ def move_aside(state_dir: Path, files: tuple[str, ...]) -> Path | None:
 
 
 class PaperTrader:
-    def __init__(self, state_dir: Path, spec: RunSpec, feed: Feed, snapshot_every: int = 1) -> None:
+    def __init__(self, state_dir: Path, spec: RunSpec, feed: Feed, snapshot_every: int = 1,
+                 rebuilding: bool = False) -> None:
         if snapshot_every < 1:
             raise ValueError(f"snapshot_every must be >= 1, got {snapshot_every}")
         self.state_dir = Path(state_dir)
@@ -122,6 +123,11 @@ class PaperTrader:
         self.next_bar = 0
         self._catch_up_ts: int | None = None  # reconcile fully after stepping a bar later than this
         self.recovery = RecoveryReport()
+        if rebuilding:
+            with transaction(self.con):
+                self.con.execute("INSERT OR REPLACE INTO meta VALUES ('rebuilding', '1')")
+        # a trader file replaying the venue's journal (kept across restarts until reconciled)
+        self.rebuilding = self.con.execute("SELECT 1 FROM meta WHERE key = 'rebuilding'").fetchone() is not None
 
     @property
     def trader_file(self) -> Path:
@@ -171,7 +177,7 @@ class PaperTrader:
             self.outbox.mark_acknowledged(cid, rec.intent.created_ns, cid)
             rep.resent.append(cid)
         log.info("recovery: restored bar %d, re-sent %d intent(s)", rep.restored_bar, len(rep.resent))
-        self._check_order_ids()
+        self._check_order_ids(prefix=self.rebuilding)
         pf = self.venue.account_as_of(restored_ts)
         self._compare_accounts(pf.position(self.spec.symbol), pf.cash, f"as of bar {rep.restored_bar}")
         # The venue may hold bars past the snapshot, and requests of the bar after its last one; the
@@ -205,13 +211,14 @@ class PaperTrader:
         self._catch_up_ts = None
         self.recovery.reconciled = True
         with transaction(self.con):
-            self.con.execute("DELETE FROM meta WHERE key = 'refused'")
+            self.con.execute("DELETE FROM meta WHERE key IN ('refused', 'rebuilding')")
 
-    def _check_order_ids(self) -> None:
-        """Every intent is committed before it is sent, so both sides know the same ids, in order."""
+    def _check_order_ids(self, prefix: bool = False) -> None:
+        """Every intent is committed before it is sent, so both sides know the same ids, in order
+        (``prefix``: the venue may know more, which a rebuild will regenerate)."""
         venue_ids = self.venue.client_order_ids()
         local_ids = [r.intent.client_order_id for r in self.outbox.all()]
-        if venue_ids != local_ids:
+        if (venue_ids[:len(local_ids)] if prefix else venue_ids) != local_ids:
             extra = sorted(set(venue_ids) - set(local_ids))[:5]
             lost = sorted(set(local_ids) - set(venue_ids))[:5]
             self._refuse(f"order ids differ: venue has {len(venue_ids)} (unknown here: {extra}), "

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from statistics import NormalDist
 
 import numpy as np
@@ -51,27 +50,20 @@ ACC_NAMES = ("equity", "sum_r", "sum_r2", "sum_down2", "trade_gains", "winning_t
 STREAMING_RTOL = 1e-9
 STREAMING_ATOL = 1e-12
 
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 def timeframe_seconds(timeframe: str) -> int:
-    m = re.fullmatch(r"(\d+)([smhdw])", timeframe.strip())
-    if not m:
-        raise ValueError(f"timeframe {timeframe!r}: expected <n><s|m|h|d|w>, e.g. '1m', '1d'")
-    return int(m.group(1)) * _SECONDS[m.group(2)]
+    """Seconds per bar of ``timeframe`` ('1m' -> 60), from ``lq_engine.data.schema``."""
+    from lq_engine.data.schema import NS_PER_SECOND, timeframe_to_ns  # lazily: data.schema loads polars
+
+    return timeframe_to_ns(timeframe) // NS_PER_SECOND
 
 
 def periods_per_year(timeframe: str, calendar: str) -> float:
-    """Bars per year: '24/7' counts 365 days of wall time (1m -> 525,600); 'equities' counts 252
-    sessions of 6.5 hours (1d -> 252, 1h -> 1,638, 1w -> 50.4)."""
-    sec = timeframe_seconds(timeframe)
-    if calendar == "24/7":
-        return 365 * 86400 / sec
-    if calendar == "equities":
-        if sec >= 86400:
-            return 252 * 86400 / sec
-        return 252 * 6.5 * 3600 / sec
-    raise ValueError(f"calendar {calendar!r}: expected '24/7' or 'equities'")
+    """Bars per year: the one definition is ``lq_engine.data.schema.periods_per_year`` (24/7 1m ->
+    525,600; equities 1d -> 252). Imported lazily: data.schema loads polars, and nothing in
+    kernels may load polars before ``threads.configure_threads``."""
+    from lq_engine.data.schema import periods_per_year as data_periods_per_year
+
+    return data_periods_per_year(timeframe, calendar)
 
 
 # ---------------------------------------------------------------- array (reference) versions

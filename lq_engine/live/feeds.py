@@ -64,6 +64,7 @@ class ReplayFeed:
         self._clock, self._sleep = clock, sleep
         self._t0: float | None = None
         self._start = 0
+        self._stop = series.n
 
     @property
     def series(self) -> Series:
@@ -75,7 +76,7 @@ class ReplayFeed:
     def bars(self, start: int, stop: int | None) -> Iterator[FeedBar]:
         s = self._series
         stop = s.n if stop is None else min(stop, s.n)
-        self._t0, self._start = self._clock(), start
+        self._t0, self._start, self._stop = self._clock(), start, stop
         cols = [a.tolist() for a in (s.ts, s.open, s.high, s.low, s.close, s.volume)]
         for i in range(start, stop):
             if self.speed is not None:
@@ -86,10 +87,10 @@ class ReplayFeed:
             yield FeedBar(i, *(c[i] for c in cols))
 
     def latest_index(self) -> int:
-        n = self._series.n
+        last = self._stop - 1  # bars past a run's stop are not offered
         if self.speed is None or self._t0 is None:
-            return n - 1
-        return min(n - 1, self._start - 1 + int((self._clock() - self._t0) * self.speed))
+            return last
+        return min(last, self._start - 1 + int((self._clock() - self._t0) * self.speed))
 
     @classmethod
     def from_frozen(cls, folder: Path, symbol: str, speed: float | None = None) -> ReplayFeed:

@@ -48,3 +48,15 @@ def test_bad_values_name_the_field(data, field):
 def test_from_mapping_rejects_non_mapping():
     with pytest.raises(ConfigError, match="mapping"):
         OptimizeConfig.from_mapping([("n_folds", 3)])
+
+
+def test_sample_size_scores_a_seeded_sample_of_the_grid():
+    from lq_engine.optimize.prefilter import parameter_grid
+
+    full = parameter_grid("ma_cross", OptimizeConfig())
+    a = parameter_grid("ma_cross", OptimizeConfig(sample_size=50, seed=1))
+    b = parameter_grid("ma_cross", OptimizeConfig(sample_size=50, seed=1))
+    c = parameter_grid("ma_cross", OptimizeConfig(sample_size=50, seed=2))
+    assert len(full) == 994 and len(a) == 50
+    assert a == b and a != c
+    assert all(p in full for p in a)

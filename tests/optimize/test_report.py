@@ -34,7 +34,8 @@ def test_report_html_references_existing_images(results, tmp_path: Path):
     assert "SYNTHETIC" in text
     for r in results:
         assert r.strategy in text
-        assert str(r.winner.params["side"]) in text
+        shown = ", ".join(f"{k}={v}" for k, v in r.winner.params.items())
+        assert shown in text  # the winner's parameters
     assert "deflated Sharpe" in text and "PBO" in text and "Spearman" in text
 
 

@@ -3,7 +3,8 @@
     uv run python scripts/benchmark_native_compare.py --bars 20000 --evals 2000 [--dll PATH] [--repeats 3] [--json]
 
 The python backend runs min(evals, 50) metric evals and 8 sweep sets (it is the slow reference);
-rates are per second either way. Differences are absolute, against the plain 3-pass reference.
+rates are per second either way. ``*_per_cpu_sec_1thread``: one thread, timed by
+its own CPU time (robust to other processes on a shared machine). Differences are absolute, against the plain 3-pass reference.
 """
 
 from __future__ import annotations
@@ -29,8 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     from lq_engine.kernels.threads import configure_threads
 
     cfg = configure_threads()
-    from lq_engine.kernels.backends import BACKENDS, availability, metric_batch, numba_backend, run_sweep
-    from lq_engine.kernels.bench import emit, ma_sweep, median_seconds, reference_curve
+    import numba
+
+    from lq_engine.kernels.backends import (
+        BACKENDS, availability, metric_batch, numba_backend, run_accumulators, run_sweep,
+    )
+    from lq_engine.kernels.bench import emit, ma_sweep, median_cpu_seconds, median_seconds, reference_curve
     from lq_engine.kernels.selection import select_backend
 
     numba_backend.warmup()
@@ -58,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         reps = 1 if be == "python" else a.repeats
         fig[f"{name}_sweep_evals_per_sec"] = k_sets / median_seconds(
             lambda: run_sweep(be, sw.bank, sw.rets, ip, fp, 0.001, 525_600.0), reps)
+        if name != "auto" and be != "python":
+            numba.set_num_threads(1)
+            fig[f"{name}_sweep_evals_per_cpu_sec_1thread"] = sw.n_sets / median_cpu_seconds(
+                lambda: run_accumulators(be, sw.bank, sw.rets, sw.ip, sw.fp, 0.001, n_threads=1), a.repeats)
+            numba.set_num_threads(cfg.threads)
     emit(fig, a.json)
     return 0
 

@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     import numba
 
     from lq_engine.kernels.backends import metric_batch, numba_backend, run_accumulators
-    from lq_engine.kernels.bench import EXPECTED_10K, emit, ma_sweep, median_seconds, reference_curve, rsi_sweep
+    from lq_engine.kernels.bench import (
+        EXPECTED_10K, emit, ma_sweep, median_cpu_seconds, median_seconds, reference_curve, rsi_sweep,
+    )
     from lq_engine.kernels.evaluate import Costs, run_compiled
 
     numba_backend.warmup()
@@ -71,11 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         per_threads[t] = ma.n_sets / median_seconds(
             lambda: run_accumulators(a.backend, ma.bank, ma.rets, ma.ip, ma.fp, costs.per_unit, n_threads=t),
             a.repeats)
+    numba.set_num_threads(1)
+    cpu_1 = ma.n_sets / median_cpu_seconds(
+        lambda: run_accumulators(a.backend, ma.bank, ma.rets, ma.ip, ma.fp, costs.per_unit, n_threads=1), a.repeats)
     numba.set_num_threads(cfg.threads)
     fig["strategy_sets"] = ma.n_sets
     fig["strategy_evals_per_sec"] = ma.n_sets / median_seconds(kernel(ma), a.repeats)
     fig["strategy_evals_per_sec_incl_compile"] = ma.n_sets / median_seconds(lambda: run_compiled(ma_sweep(a.bars), costs, a.backend), a.repeats)
     fig["strategy_evals_per_sec_1thread"] = per_threads[1]
+    fig["strategy_evals_per_cpu_sec_1thread"] = cpu_1
     if 2 in per_threads:
         fig["strategy_evals_per_sec_2threads"] = per_threads[2]
         fig["thread_scaling"] = per_threads[2] / per_threads[1]

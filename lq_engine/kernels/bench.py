@@ -45,6 +45,17 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     return float(np.median(times))
 
 
+def median_cpu_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median CPU time of the calling thread: a single-thread figure that other processes' load on
+    a shared machine distorts far less than wall time (run the kernel with one thread)."""
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.thread_time()
+        fn()
+        times.append(time.thread_time() - t0)
+    return float(np.median(times))
+
+
 def emit(figures: dict[str, object], as_json: bool) -> None:
     """One ``name=value`` per line, or a one-line JSON summary."""
     if as_json:

@@ -75,8 +75,10 @@ class FrozenArrays:
 def freeze_frames(parts: list[tuple[str, pl.DataFrame]]) -> FrozenArrays:
     """Per-symbol frames (ts, open..volume) to read-only contiguous arrays sorted by (symbol, ts).
 
-    The in-memory builder: each column is copied once into its final array. A frame out of ts
-    order is sorted; a repeated timestamp within a symbol raises ValueError.
+    The in-memory builder: each column is copied once into its final array. The six arrays are
+    rows of one allocation (a single big block: far fewer page faults than six, and eligible
+    for transparent huge pages). A frame out of ts order is sorted; a repeated timestamp within
+    a symbol raises ValueError.
     """
     parts = sorted(parts, key=lambda p: p[0])
     symbols = tuple(s for s, _ in parts)
@@ -85,19 +87,16 @@ def freeze_frames(parts: list[tuple[str, pl.DataFrame]]) -> FrozenArrays:
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum([df.height for _, df in parts], out=offsets[1:])
     n = int(offsets[-1])
-    arrays = {c: np.empty(n, dtype=np.int64 if c == "ts" else np.float64) for c in ARRAY_NAMES}
+    block = np.empty((len(ARRAY_NAMES), n), dtype=np.float64)
+    arrays = {c: block[j].view(np.int64) if c == "ts" else block[j] for j, c in enumerate(ARRAY_NAMES)}
     for k, (sym, df) in enumerate(parts):
         missing = [c for c in ARRAY_NAMES if c not in df.columns]
         if missing:
             raise ValueError(f"freeze_frames: {sym}: missing columns {missing}")
-        ts = df["ts"]
-        if isinstance(ts.dtype, pl.Datetime):
-            ts = ts.dt.epoch("ns")
-        if not ts.is_sorted():
-            df = df.with_columns(ts.alias("ts")).sort("ts")
-            ts = df["ts"]
+        if not df["ts"].is_sorted():
+            df = df.sort("ts")
         a, b = offsets[k], offsets[k + 1]
-        arrays["ts"][a:b] = ts.to_numpy()
+        arrays["ts"][a:b] = _ts_ns(df["ts"])
         for c in ARRAY_NAMES[1:]:
             arrays[c][a:b] = df[c].to_numpy()
     for arr in arrays.values():
@@ -109,6 +108,15 @@ def freeze_frames(parts: list[tuple[str, pl.DataFrame]]) -> FrozenArrays:
         k = int(np.searchsorted(offsets, i, side="right") - 1)
         raise ValueError(f"freeze_frames: duplicate timestamp {format_ns(arrays['ts'][i])} for {symbols[k]}")
     return fa
+
+
+def _ts_ns(ts: pl.Series) -> np.ndarray:
+    """int64 ns of a ts column (a zero-copy view for ns datetimes)."""
+    if isinstance(ts.dtype, pl.Datetime):
+        if ts.dtype.time_unit == "ns" and ts.dtype.time_zone is None and not ts.null_count():
+            return ts.to_numpy().view(np.int64)
+        ts = ts.dt.epoch("ns")
+    return ts.to_numpy()
 
 
 def freeze_frame(df: pl.DataFrame) -> FrozenArrays:

@@ -12,9 +12,8 @@ after the request (status, filled, average price, whether it works at the next o
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from lq_engine.core.events import BarEvent, FillEvent
 from lq_engine.core.outbox import OrderIntent
@@ -204,7 +203,8 @@ class DurableVenue:
             try:
                 events = self._apply(kind, json.loads(payload))
             except (ValueError, KeyError, TypeError) as e:
-                raise StateError(f"{self.path}: journal request {seq} ({key}) does not replay: {e}; {RESET_HINT}") from None
+                raise StateError(f"{self.path}: journal request {seq} ({key}) does not replay: {e}; "
+                                 f"{RESET_HINT}") from None
             if dumps(self._reports(events)) != response:
                 raise StateError(f"{self.path}: journal request {seq} ({key}) replays to a different response "
                                  f"than recorded (edited file or different execution model); {RESET_HINT}")

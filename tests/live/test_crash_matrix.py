@@ -94,6 +94,11 @@ def test_crash_point(tmp_path, frozen_folder, baseline, label, crashes, every):
             con = open_trader_db(state)
             assert [r.status.value for r in SqliteOutbox(con).pending()] == ["PENDING"]
             con.close()
+        if crash.startswith("sent"):  # the venue has the order, the ack is not recorded here
+            con = open_trader_db(state)
+            (pending,) = SqliteOutbox(con).pending()
+            con.close()
+            assert pending.status.value == "SENT" and pending.intent.client_order_id in _outcome(state).ids
     done = _cli(state, frozen_folder, every, None)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])

@@ -53,7 +53,8 @@ def test_record_to_catalog(paper_run, tmp_path):
     try:
         assert con.execute("SELECT count(*), max(strategy), max(final_equity) FROM paper_runs").fetchone() == \
             (1, "ma_cross", res.equity)
-        fills = con.execute("SELECT ts, side, quantity, price, fee, reason FROM paper_fills ORDER BY fill_seq").fetchall()
+        fills = con.execute("SELECT ts, side, quantity, price, fee, reason FROM paper_fills "
+                            "ORDER BY fill_seq").fetchall()
         assert [tuple(f) for f in fills] == res.fills
         assert con.execute("SELECT count(*) FROM paper_equity WHERE run_id = ?", [res.run_id]).fetchone()[0] == 45
     finally:

@@ -47,6 +47,7 @@ _EXPORTS = {
     "dataset_from_frame": "inputs", "is_synthetic": "inputs",
     "rankdata": "objectives", "spearman": "objectives", "top_k_recall": "objectives",
     "TaskRunner": "pool",
+    "run_stage1": "stages", "run_stage2": "stages", "save_stage1": "stages", "load_stage1": "stages",
     "Fidelity": "run", "OptimizeResult": "run", "Winner": "run", "optimize": "run",
     "write_report": "report", "heatmap_png": "report", "equity_png": "report",
 }

@@ -167,18 +167,32 @@ def optimize(dataset: Any, strategy: str, config: OptimizeConfig = OptimizeConfi
 
 
 def _optimize(dataset: Any, strategy: str, config: OptimizeConfig, runner: TaskRunner) -> OptimizeResult:
-    timings: dict[str, float] = {}
+    view, plan, params, backend, timings = prepare(dataset, strategy, config)
+    t0 = time.perf_counter()
+    stage1 = stage1_of(view, plan, params, backend, strategy, config, runner)
+    timings["stage1"] = time.perf_counter() - t0
+    return finish(view, plan, stage1, strategy, config, runner, timings)
+
+
+def prepare(dataset: Any, strategy: str, config: OptimizeConfig
+            ) -> tuple[DatasetView, FoldPlan, list[dict[str, Any]], str, dict[str, float]]:
+    """The dataset view, the folds, the parameter grid and the backend (shared by both stages)."""
     t0 = time.perf_counter()
     view: DatasetView = view_of(dataset, config)
     plan = make_folds(view.clock.shape[0], config)
     params = parameter_grid(strategy, config)
     backend = _resolve_backend(config.backend)
-    timings["prepare"] = time.perf_counter() - t0
+    return view, plan, params, backend, {"prepare": time.perf_counter() - t0}
 
-    t0 = time.perf_counter()
-    stage1 = prefilter(view, strategy, params, plan, config, runner, backend)
-    timings["stage1"] = time.perf_counter() - t0
 
+def stage1_of(view: DatasetView, plan: FoldPlan, params: list[dict[str, Any]], backend: str, strategy: str,
+              config: OptimizeConfig, runner: TaskRunner) -> Stage1Result:
+    return prefilter(view, strategy, params, plan, config, runner, backend)
+
+
+def finish(view: DatasetView, plan: FoldPlan, stage1: Stage1Result, strategy: str, config: OptimizeConfig,
+           runner: TaskRunner, timings: dict[str, float]) -> OptimizeResult:
+    """Stage 2, the audit and the holdout, given stage 1."""
     t0 = time.perf_counter()
     k = config.top_k(stage1.n_sets)
     block = pbo_block_bars(view, plan, config)

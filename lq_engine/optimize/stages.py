@@ -1,0 +1,103 @@
+"""The optimizer as two separately runnable stages, with stage 1 persisted in between.
+
+The Dagster assets ``prefilter_rankings`` and ``replay_results`` run the stages in different runs
+(stage 2 re-runs when only its settings change), so stage 1's result is written to a folder
+(Parquet + JSON + NPZ, no pickle) and read back. ``run.optimize`` is ``run_stage2(run_stage1(...))``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from lq_engine.optimize.config import OptimizeConfig
+from lq_engine.optimize.pool import TaskRunner
+from lq_engine.optimize.prefilter import Stage1Result
+
+STAGE1_VERSION = 1
+
+
+def run_stage1(dataset: Any, strategy: str, config: OptimizeConfig = OptimizeConfig(),
+               runner: TaskRunner | None = None) -> Stage1Result:
+    """Score the whole grid (or its seeded sample) on every training window of every fold."""
+    from lq_engine.optimize.run import prepare, stage1_of
+
+    own = runner is None
+    runner = runner or TaskRunner(config.workers)
+    try:
+        view, plan, params, backend, _ = prepare(dataset, strategy, config)
+        return stage1_of(view, plan, params, backend, strategy, config, runner)
+    finally:
+        if own:
+            runner.close()
+
+
+def run_stage2(dataset: Any, strategy: str, stage1: Stage1Result, config: OptimizeConfig = OptimizeConfig(),
+               runner: TaskRunner | None = None):
+    """Replay the top k, pick the winner, audit stage 1, score the winner once on the holdout."""
+    from lq_engine.optimize.run import finish, prepare
+
+    own = runner is None
+    runner = runner or TaskRunner(config.workers)
+    try:
+        t0 = time.perf_counter()
+        view, plan, params, _, timings = prepare(dataset, strategy, config)
+        if [json.dumps(p, sort_keys=True) for p in params] != [json.dumps(p, sort_keys=True) for p in stage1.params]:
+            raise ValueError(f"stage 1 of {strategy} was computed for another grid than the current config's; rerun stage 1")
+        timings["prepare"] = time.perf_counter() - t0
+        return finish(view, plan, stage1, strategy, config, runner, timings)
+    finally:
+        if own:
+            runner.close()
+
+
+def save_stage1(stage1: Stage1Result, folder: Path) -> Path:
+    """Write stage 1 into ``folder`` atomically (a temporary sibling renamed into place)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        stage1.scores.write_parquet(tmp / "scores.parquet")
+        stage1.rankings.write_parquet(tmp / "rankings.parquet")
+        np.savez(tmp / "arrays.npz", objective=stage1.objective, order=stage1.order,
+                 trial_sharpes=stage1.trial_sharpes)
+        (tmp / "stage1.json").write_text(json.dumps(
+            {"version": STAGE1_VERSION, "backend": stage1.backend, "params": stage1.params}, default=_plain))
+        old = folder.with_name(f".{folder.name}.old")
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def load_stage1(folder: Path) -> Stage1Result:
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "stage1.json").read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{folder}: no stage-1 result here (materialize prefilter_rankings first)") from None
+    if meta.get("version") != STAGE1_VERSION:
+        raise ValueError(f"{folder}: stage-1 format version {meta.get('version')} is not {STAGE1_VERSION}; rerun stage 1")
+    arrays = np.load(folder / "arrays.npz")
+    return Stage1Result(
+        params=meta["params"], scores=pl.read_parquet(folder / "scores.parquet"),
+        rankings=pl.read_parquet(folder / "rankings.parquet"), objective=arrays["objective"],
+        order=arrays["order"], trial_sharpes=arrays["trial_sharpes"], backend=meta["backend"],
+    )
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(f"not JSON serializable: {type(x).__name__}")

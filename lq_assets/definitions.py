@@ -23,8 +23,19 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     description="Evaluates the assets' automation conditions (re-freeze after new data, and so on).",
 )
 
+paper_trading = dg.AssetSpec(
+    "paper_trading",
+    group_name="live",
+    kinds={"sqlite", "duckdb"},
+    description=(
+        "Paper-trading runs (`lq paper`): each run reports a materialization here with its fills, "
+        "position, cash and equity; the details are in the catalog tables paper_runs, paper_fills "
+        "and paper_equity. State lives in SQLite (WAL) under data/paper/."
+    ),
+)
+
 defs = dg.Definitions(
-    assets=[market_bars, frozen_dataset, backend_benchmark],
+    assets=[market_bars, frozen_dataset, backend_benchmark, paper_trading],
     asset_checks=[*market_bars_checks, *frozen_dataset_checks],
     jobs=[ingest_job, freeze_job, benchmark_job],
     sensors=[landing_sensor, automation_sensor],

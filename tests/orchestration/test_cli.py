@@ -14,7 +14,7 @@ from tests.orchestration.live import BIN, run_lq, start, wait_for
 
 
 def test_every_verb_has_help():
-    for verb in ("demo", "ingest", "generate", "ui", "backfill", "sql", "native", "check"):
+    for verb in ("demo", "ingest", "generate", "ui", "backfill", "sql", "paper", "native", "check"):
         r = run_lq([verb, "--help"], env=None)
         assert r.returncode == 0 and "usage: lq " + verb in r.stdout
 
@@ -31,6 +31,22 @@ def test_demo_materializes_bundled_data(data_paths, dagster_home):
     assert r.returncode == 0 and "AAPL" in r.stdout and "3270" in r.stdout, r.stdout + r.stderr
     r = run_lq(["sql", "SELEC nonsense"], env=lq_env(data_paths, dagster_home))
     assert r.returncode == 2 and "query failed" in r.stderr
+
+    # paper trading on the demo's frozen dataset: a partial run, then a resumed one
+    env = lq_env(data_paths, dagster_home)
+    base = ["paper", "--dataset", "us_stocks_daily", "--symbol", "IBM", "--strategy", "ma_cross",
+            "--params", '{"fast": 10, "slow": 40, "side": "long"}']
+    r = run_lq([*base, "--max-bars", "300"], env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_lq([*base, "--max-bars", "600"], env=env)
+    assert r.returncode == 0 and "600 bars" in r.stdout, r.stdout + r.stderr
+    r = run_lq(["paper", "status", "--dataset", "us_stocks_daily", "--symbol", "IBM", "--strategy", "ma_cross"], env=env)
+    assert r.returncode == 0 and '"bars_processed": 600' in r.stdout, r.stdout + r.stderr
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        ev = instance.get_latest_materialization_event(dg.AssetKey("paper_trading"))
+    assert ev is not None and ev.asset_materialization.metadata["bars"].value == 600
 
 
 def test_backfill_runs_under_the_daemon_and_reports(data_paths, dagster_home):

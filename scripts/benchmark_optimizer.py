@@ -4,7 +4,8 @@
 
 Builds an in-memory frozen dataset from ``generate_synthetic``, optimizes the MA-cross and RSI
 default grids (3 folds, top k replayed, audit sample, holdout once each), writes the report, and
-prints the total wall time and each stage's time and share as ``name=value`` lines (plus one JSON
+prints the total wall time and each stage's time and share (prepare = backend selection with
+'auto', folds) as ``name=value`` lines (plus one JSON
 line with --json). Stage times are summed over both strategies.
 """
 
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
         report_s = time.perf_counter() - t0
     total = time.perf_counter() - t_all
 
-    parts = {"data": data_s, "stage1": stages["stage1"], "stage2": stages["stage2"] + stages["holdout"],
+    parts = {"data": data_s, "prepare": stages["prepare"], "stage1": stages["stage1"], "stage2": stages["stage2"] + stages["holdout"],
              "audit": stages["audit"], "report": report_s}
     summary: dict = {"total_seconds": round(total, 3), "symbols": args.symbols, "days": args.days,
                      "bars_per_symbol": int(ds.offsets[1] - ds.offsets[0]), "folds": args.folds, "top": args.top,

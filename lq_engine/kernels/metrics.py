@@ -112,13 +112,13 @@ def max_drawdown(equity: np.ndarray) -> float:
 
 
 def max_drawdown_duration(equity: np.ndarray) -> int:
+    """Longest run of bars below the running peak (vectorized: run lengths from the mask's edges)."""
     e = np.asarray(equity, dtype=np.float64)
     under = e < np.maximum.accumulate(e)
-    best = run = 0
-    for u in under:
-        run = run + 1 if u else 0
-        best = max(best, run)
-    return best
+    if not under.any():
+        return 0
+    edges = np.diff(np.concatenate(([0], under.view(np.int8), [0])))
+    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
 
 
 def _ratio(num: float, den: float) -> float:

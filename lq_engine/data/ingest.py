@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from lq_engine.data.quarantine import file_sha256, quarantine_file
 from lq_engine.data.readers import prepare, read_frame
 from lq_engine.data.schema import (BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, month_code_expr, month_code_of_ns,
                                    month_code_text, month_start_ns)
-from lq_engine.data.validate import validate_bars
+from lq_engine.data.validate import is_constant, validate_bars
 
 __all__ = [
     "IngestError", "FileScan", "IngestReport", "scan_file", "load_bars", "ingest_file", "ingest_files",
@@ -47,6 +47,8 @@ __all__ = [
 LANDING_SUFFIXES = (".csv", ".parquet", ".pq", ".txt")
 # Files read and validated ahead of the (ordered) merges in ingest_files.
 READ_AHEAD = max(1, min(2, os.cpu_count() or 1))
+# Partition merges in flight at once (mostly waiting on fsync, so more than the cores).
+MERGE_THREADS = 4
 _KEY_COLUMNS = ["ts", "symbol", "timeframe"]
 _ALL_COLUMNS = list(BAR_COLUMNS)
 
@@ -148,7 +150,7 @@ def _wanted(only_partitions: Iterable | None):
 
 def _split(bars: pl.DataFrame) -> list[tuple[PartitionKey, pl.DataFrame]]:
     """(partition, its rows) in partition order."""
-    if bars["symbol"].n_unique() == 1 and bars["timeframe"].n_unique() == 1 and bars["ts"].is_sorted():
+    if is_constant(bars["symbol"]) and is_constant(bars["timeframe"]) and bars["ts"].is_sorted():
         return _split_sorted(bars)
     bars = bars.with_columns(_month_code(pl.col("ts")))
     groups = bars.partition_by(["timeframe", "symbol", "_month"], as_dict=True, maintain_order=True)
@@ -187,28 +189,51 @@ def _load(path: Path, symbol, timeframe, ts_unit) -> _Loaded:
         return _Loaded(path, sha, None, e)
 
 
-def _apply(loaded: _Loaded, paths: DataPaths, only_partitions, dirs_to_sync: set[Path]) -> IngestReport:
-    """Quarantine a rejected file, or merge its bars into the lake partition by partition (the
-    directories whose entries changed are added to ``dirs_to_sync``)."""
-    if loaded.error is not None:
-        quarantine_file(loaded.path, paths, loaded.error, sha256=loaded.sha256)
-        raise loaded.error
+@dataclass
+class _Merging:
+    """A file's report while its partition merges run on the merge threads."""
+
+    report: IngestReport
+    merges: list[Future]
+
+
+def _merge_after(prev: Future | None, paths: DataPaths, key: PartitionKey, rows: pl.DataFrame):
+    """Merge one partition once the same partition's merge from an earlier file is done (files
+    apply in order). Returns (MergeCounts, directories to fsync)."""
+    if prev is not None:
+        prev.result()
+    dirs: set[Path] = set()
+    return merge_partition(paths, key, rows, dirs_to_sync=dirs), dirs
+
+
+def _submit(loaded: _Loaded, paths: DataPaths, keep, pool: ThreadPoolExecutor, last: dict) -> _Merging:
+    """Queue the merges of a validated file's partitions; ``last`` maps each partition to its
+    latest queued merge."""
     bars = loaded.bars
     report = IngestReport(file=str(loaded.path), sha256=loaded.sha256, rows_read=bars.height)
-    keep = _wanted(only_partitions)
+    merges = []
     for key, part in _split(bars):
         if not keep(key):
             continue
         rows = part.select(PARTITION_COLUMNS)
         if not rows["ts"].is_sorted():
             rows = rows.sort("ts")
-        c = merge_partition(paths, key, rows, dirs_to_sync=dirs_to_sync)
-        report.rows_new += c.new
-        report.rows_replaced += c.replaced
-        report.rows_unchanged += c.unchanged
-        report.partitions_written += int(c.written)
+        last[key] = pool.submit(_merge_after, last.get(key), paths, key, rows)
+        merges.append(last[key])
         report.partitions.append(key)
-    return report
+    return _Merging(report, merges)
+
+
+def _finish(m: _Merging, dirs_to_sync: set[Path]) -> IngestReport:
+    r = m.report
+    for fut in m.merges:
+        c, dirs = fut.result()
+        r.rows_new += c.new
+        r.rows_replaced += c.replaced
+        r.rows_unchanged += c.unchanged
+        r.partitions_written += int(c.written)
+        dirs_to_sync |= dirs
+    return r
 
 
 def _loaded_in_order(files: list[Path], symbol, timeframe, ts_unit, workers: int) -> Iterator[_Loaded]:
@@ -263,22 +288,31 @@ def ingest_files(
 ) -> list[IngestReport]:
     """Ingest files oldest first (mtime, then name), so the newest wins; one ingest-log file at the end.
 
-    Files are read and validated ahead on a couple of threads, but merged strictly in that order,
-    so the result does not depend on the thread count.
+    Files are read and validated ahead on a couple of threads. Their partitions are merged on
+    merge threads, different partitions at once (their fsyncs overlap) but each partition's merges
+    strictly in file order, so the result does not depend on the thread counts.
 
     Invalid files are quarantined and skipped; with ``raise_on_reject`` the first IngestError is
     raised after the other files are in.
     """
     files = sorted((Path(f) for f in files), key=lambda f: (f.stat().st_mtime_ns, f.name))
-    only = list(only_partitions) if only_partitions is not None else None
+    keep = _wanted(list(only_partitions) if only_partitions is not None else None)
     reports: list[IngestReport] = []
     errors: list[IngestError] = []
     dirs_to_sync: set[Path] = set()
-    for loaded in _loaded_in_order(files, symbol, timeframe, ts_unit, READ_AHEAD):
-        try:
-            reports.append(_apply(loaded, paths, only, dirs_to_sync))
-        except IngestError as e:
-            errors.append(e)
+    with ThreadPoolExecutor(max_workers=MERGE_THREADS, thread_name_prefix="lq-merge") as pool:
+        last: dict[PartitionKey, Future] = {}
+        merging: deque[_Merging] = deque()
+        for loaded in _loaded_in_order(files, symbol, timeframe, ts_unit, READ_AHEAD):
+            if loaded.error is not None:
+                quarantine_file(loaded.path, paths, loaded.error, sha256=loaded.sha256)
+                errors.append(loaded.error)
+                continue
+            merging.append(_submit(loaded, paths, keep, pool, last))
+            while len(merging) > READ_AHEAD:  # bounded: a few files' bars in memory at once
+                reports.append(_finish(merging.popleft(), dirs_to_sync))
+        while merging:
+            reports.append(_finish(merging.popleft(), dirs_to_sync))
     sync_dirs(dirs_to_sync)  # the partitions are durable before the log says so
     record_ingests(paths, reports)
     if errors and raise_on_reject:

@@ -35,7 +35,7 @@ def _check_symbols(file: Path, df: pl.DataFrame) -> None:
     if s.null_count():
         idx = s.is_null().arg_true()
         raise IngestError(file, "symbol is missing", row=int(idx[0]) + 1, field="symbol", rows_affected=len(idx))
-    for sym in s.unique().to_list():
+    for sym in ([s[0]] if len(s) and bool((s == s[0]).all()) else s.unique().to_list()):
         if not SYMBOL_RE.match(sym):
             row = int((s == sym).arg_true()[0]) + 1
             raise IngestError(

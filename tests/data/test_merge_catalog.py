@@ -161,3 +161,37 @@ def test_a_rejected_file_in_a_batch_does_not_block_the_others(paths):
     assert symbol_row_counts(paths) == {"S0": 5, "S1": 5, "S2": 5}
     assert (paths.quarantine / "S9_1m.csv").exists()
     assert ingest_files([*good, *[]], paths, raise_on_reject=False)[0].rows_unchanged == 5
+
+
+def _corrections(paths, n: int) -> list:
+    """n files, each correcting an overlapping window of the same two partitions (Dec/Jan) plus a
+    partition of its own; mtimes in file order."""
+    files = []
+    now = time.time_ns()
+    for i in range(n):
+        lines = bar_lines(40, start_min=-20 + 3 * i, price=100.0 + 10 * i)
+        f = write_csv(paths.landing / f"SAME_1m_{i}.csv", lines)
+        own = write_csv(paths.landing / f"OWN{i}_1m.csv", bar_lines(5, price=1.0 + i))
+        for j, g in enumerate((f, own)):
+            _set_mtime(g, now - (n - i) * 10**9 + j)
+        files += [f, own]
+    return files
+
+
+def test_merges_apply_in_file_order_whatever_the_thread_counts(paths, tmp_path, monkeypatch):
+    from lq_engine.data import ingest
+    from lq_engine.data.paths import DataPaths
+
+    ingest_files(_corrections(paths, 6), paths)
+    bars = read_bars(paths, symbols=["SAME"])
+    # every minute holds the price of the newest file that carries it
+    t0 = bars["ts"][0]
+    for ts, o in zip(bars["ts"], bars["open"]):
+        k = (ts - t0) // (60 * 10**9)  # minutes since the first bar (which is file 0's first)
+        newest = min(5, int(k) // 3)
+        assert o == 100.0 + 10 * newest + 0.01 * (k - 3 * newest), (k, o)
+    monkeypatch.setattr(ingest, "MERGE_THREADS", 1)
+    monkeypatch.setattr(ingest, "READ_AHEAD", 1)
+    serial = DataPaths(tmp_path / "serial").ensure()
+    ingest_files(_corrections(serial, 6), serial)
+    assert lake_fingerprint(serial) == lake_fingerprint(paths)

@@ -13,6 +13,8 @@ from lq_assets.kernels.assets import backend_benchmark
 from lq_assets.market.assets import market_bars
 from lq_assets.market.checks import market_bars_checks
 from lq_assets.market.sensors import landing_sensor
+from lq_assets.optimize.assets import optimization_report, prefilter_rankings, replay_results
+from lq_assets.optimize.schedules import nightly_optimization, optimize_job, report_job
 from lq_assets.resources import LakeResource, ProjectConfigResource
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
@@ -35,9 +37,10 @@ paper_trading = dg.AssetSpec(
 )
 
 defs = dg.Definitions(
-    assets=[market_bars, frozen_dataset, backend_benchmark, paper_trading],
+    assets=[market_bars, frozen_dataset, backend_benchmark, prefilter_rankings, replay_results, optimization_report, paper_trading],
     asset_checks=[*market_bars_checks, *frozen_dataset_checks],
-    jobs=[ingest_job, freeze_job, benchmark_job],
+    jobs=[ingest_job, freeze_job, benchmark_job, optimize_job, report_job],
+    schedules=[nightly_optimization],
     sensors=[landing_sensor, automation_sensor],
     resources={"lake": LakeResource(), "project": ProjectConfigResource()},
 )

@@ -68,3 +68,19 @@ def freeze_in_dagster(instance: dg.DagsterInstance, universes: Iterable[str]) ->
 
 def benchmark_in_dagster(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return _run("benchmark_backends", instance, tags={"lq/launched_by": "lq-cli"})
+
+
+def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: Iterable[str],
+                        settings: dict | None = None) -> list[dg.ExecuteInProcessResult]:
+    """Stage 1 and stage 2 of each (dataset, strategy) partition, then the report."""
+    from lq_assets.partitions import optimize_key
+
+    op_config = {"config": settings or {}}
+    results = [
+        _run("optimize", instance, partition_key=str(optimize_key(dataset, s)),
+             run_config={"ops": {"prefilter_rankings": op_config, "replay_results": op_config}},
+             tags={"lq/launched_by": "lq-cli"})
+        for s in strategies
+    ]
+    results.append(_run("optimization_report", instance, tags={"lq/launched_by": "lq-cli"}))
+    return results

@@ -46,3 +46,24 @@ def file_range_plan(known: list[str], symbols: list[str], months: list[str]) -> 
         ASSET_PARTITION_RANGE_END_TAG: str(market_key(syms[-1], max(months))),
     }
     return new, tags
+
+
+def _strategies() -> list[str]:
+    from lq_engine.strategies.registry import list_strategies
+
+    return list_strategies()
+
+
+STRATEGIES = dg.StaticPartitionsDefinition(_strategies())
+
+# One unit of optimization work per (dataset, strategy): key strings look like "us_stocks_daily|ma_cross".
+OPTIMIZE = dg.MultiPartitionsDefinition({"dataset": UNIVERSES, "strategy": STRATEGIES})
+
+
+def optimize_key(dataset: str, strategy: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"dataset": dataset, "strategy": strategy})
+
+
+def split_optimize_key(key: str) -> tuple[str, str]:
+    mk = OPTIMIZE.get_partition_key_from_str(key) if not isinstance(key, dg.MultiPartitionKey) else key
+    return mk.keys_by_dimension["dataset"], mk.keys_by_dimension["strategy"]

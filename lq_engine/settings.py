@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lq_engine.data.paths import REPO_ROOT
@@ -33,6 +33,8 @@ class UniverseConfig:
 class ProjectConfig:
     path: Path
     universes: dict[str, UniverseConfig]
+    optimize: dict = field(default_factory=dict)
+    """The ``[optimize]`` table: OptimizeConfig fields (validated by OptimizeConfig.from_mapping)."""
 
 
 def config_path() -> Path:
@@ -68,4 +70,7 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
         )
     if not universes:
         raise ValueError(f"{path}: no [universes.*] defined")
-    return ProjectConfig(path=path, universes=universes)
+    optimize = raw.get("optimize", {})
+    if not isinstance(optimize, dict):
+        raise ValueError(f"{path}: [optimize] must be a table")
+    return ProjectConfig(path=path, universes=universes, optimize=optimize)

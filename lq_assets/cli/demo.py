@@ -11,9 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="materialize the whole asset graph on the bundled data and print a summary",
         description="Land the bundled daily US-stock bars (real data, 2000-2013), ingest them into "
-        "the lake through the market_bars job, freeze the us_stocks_daily universe and run the "
-        "downstream assets, all recorded in the Dagster instance; then print a summary and where "
-        "to look next.",
+        "the lake through the market_bars job, freeze the us_stocks_daily universe, benchmark the "
+        "backends, optimize every strategy (stage 1, stage 2, report), all recorded in the Dagster "
+        "instance; then print a summary, the leaderboard and where to look next.",
     )
     p.set_defaults(func=run)
 
@@ -26,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     step("loading Dagster definitions")
     import dagster as dg
 
-    from lq_assets.launch import benchmark_in_dagster, freeze_in_dagster, ingest_in_dagster
+    from lq_assets.cli.leaderboard import print_leaderboard
+    from lq_assets.launch import benchmark_in_dagster, freeze_in_dagster, ingest_in_dagster, optimize_in_dagster
+    from lq_engine.strategies.registry import list_strategies
     from lq_engine.data.catalog import symbol_row_counts
     from lq_engine.data.samples import copy_bundled_to_landing
 
@@ -39,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
         frozen = freeze_in_dagster(instance, ["us_stocks_daily"])[0]
         step("backend_benchmark: parity-checking and timing python, numba, C and Rust kernels")
         bench = benchmark_in_dagster(instance)
+        strategies = list_strategies()
+        step(f"prefilter_rankings -> replay_results -> optimization_report: {', '.join(strategies)}")
+        optimized = optimize_in_dagster(instance, "us_stocks_daily", strategies)
     chosen = ""
     for m in bench.asset_materializations_for_node("backend_benchmark"):
         chosen = m.metadata["chosen_backend"].value
@@ -54,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  frozen dataset us_stocks_daily: hash {meta.get('content_hash')}, {meta.get('rows')} rows")
     print(f"    at {meta.get('folder')}")
     print(f"  evaluation backend chosen by backend_benchmark: {chosen} (table `backend_benchmark` in the catalog)")
+    print_leaderboard(optimized[-1])
     print()
     print("Where to look next:")
     print(f"  uv run lq ui            # Dagster UI at http://127.0.0.1:3000 (assets, runs, metadata)")

@@ -31,17 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _frozen_folder(instance, dataset: str) -> Path:
-    import dagster as dg
-
-    recs = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("frozen_dataset"), asset_partitions=[dataset]), limit=1
-    ).records
-    if not recs:
-        raise ValueError(f"no frozen dataset {dataset!r} yet: run `lq demo` (or materialize frozen_dataset)")
-    return Path(recs[0].asset_materialization.metadata["folder"].value)
-
-
 def _winner_params(paths, dataset: str, strategy: str) -> dict | None:
     from lq_engine.data.catalog import catalog_reader
 
@@ -62,12 +51,13 @@ def run(args: argparse.Namespace) -> int:
     paths = setup(args.verbose)
     import dagster as dg
 
+    from lq_assets.datasets.lookup import frozen_folder
     from lq_engine.live.errors import LiveError
     from lq_engine.live.ops import record_to_catalog, status
     from lq_engine.live.run import run_paper
 
     with dg.DagsterInstance.get() as instance:
-        folder = _frozen_folder(instance, args.dataset)
+        folder = frozen_folder(instance, args.dataset)
         from lq_engine.data.frozen import load_frozen
 
         symbol = args.symbol or load_frozen(folder).symbols[0]

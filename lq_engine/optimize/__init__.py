@@ -48,6 +48,7 @@ _EXPORTS = {
     "rankdata": "objectives", "spearman": "objectives", "top_k_recall": "objectives",
     "TaskRunner": "pool",
     "run_stage1": "stages", "run_stage2": "stages", "save_stage1": "stages", "load_stage1": "stages",
+    "save_result": "stages", "load_result": "stages", "stage1_heatmap_png": "stages",
     "Fidelity": "run", "OptimizeResult": "run", "Winner": "run", "optimize": "run",
     "write_report": "report", "heatmap_png": "report", "equity_png": "report",
 }

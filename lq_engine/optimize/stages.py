@@ -101,3 +101,51 @@ def _plain(x: Any) -> Any:
     if isinstance(x, np.generic):
         return x.item()
     raise TypeError(f"not JSON serializable: {type(x).__name__}")
+
+
+RESULT_VERSION = 1
+
+
+def save_result(result: Any, folder: Path) -> Path:
+    """Keep a whole OptimizeResult for the report (a pickle: written and read only by this code).
+
+    The tables a person queries go to DuckDB; this file only lets a later run rebuild the report
+    with its plots without replaying anything.
+    """
+    import pickle
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "result.pkl"
+    tmp = folder / ".result.pkl.tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump({"version": RESULT_VERSION, "result": result}, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, out)
+    return out
+
+
+def load_result(folder: Path) -> Any:
+    import pickle
+
+    path = Path(folder) / "result.pkl"
+    try:
+        with open(path, "rb") as f:
+            blob = pickle.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no optimization result (materialize replay_results first)") from None
+    if not isinstance(blob, dict) or blob.get("version") != RESULT_VERSION:
+        raise ValueError(f"{path}: result format is not version {RESULT_VERSION}; rerun replay_results")
+    return blob["result"]
+
+
+def stage1_heatmap_png(stage1: Stage1Result, dataset: Any, strategy: str, path: Path) -> Path | None:
+    """The report's parameter heatmap for stage 1 alone (other parameters fixed at the stage-1 best)."""
+    from types import SimpleNamespace
+
+    from lq_engine.optimize.inputs import is_synthetic
+    from lq_engine.optimize.report import heatmap_png
+
+    best = stage1.params[int(stage1.order[0])]
+    stand_in = SimpleNamespace(strategy=strategy, stage1=stage1, winner=SimpleNamespace(params=best),
+                               dataset=dataset.name, synthetic=is_synthetic(dataset))
+    return heatmap_png(stand_in, path)

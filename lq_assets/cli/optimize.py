@@ -1,0 +1,48 @@
+"""``lq optimize``: the optimization job (stage 1, stage 2, report) without the UI."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "optimize",
+        help="run the two-stage optimizer for a dataset and strategies, then the report",
+        description="Materialize prefilter_rankings and replay_results for each (dataset, strategy) "
+        "partition, in this process, against the Dagster instance, then optimization_report. "
+        "Settings come from luminaquant.toml [optimize]; the flags override them for this run.",
+    )
+    p.add_argument("--dataset", default="us_stocks_daily", help="universe of luminaquant.toml (must be frozen)")
+    p.add_argument("--strategy", nargs="+", default=["all"], help="strategy names, or 'all' (default)")
+    p.add_argument("--folds", type=int, dest="n_folds", help="walk-forward folds")
+    p.add_argument("--fold-mode", choices=("rolling", "anchored"))
+    p.add_argument("--holdout", type=float, dest="holdout_fraction", help="final share kept out of sample")
+    p.add_argument("--top-k-max", type=int, help="most candidates replayed in stage 2")
+    p.add_argument("--sample", type=int, dest="sample_size", help="score a seeded sample of the grid")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--workers", type=int, help="worker processes (results are identical for any count)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lq_assets.cli.environment import setup, step
+
+    setup(args.verbose)
+    import dagster as dg
+
+    from lq_assets.cli.leaderboard import print_leaderboard
+    from lq_assets.launch import optimize_in_dagster
+    from lq_engine.strategies.registry import list_strategies
+
+    strategies = list_strategies() if args.strategy == ["all"] else args.strategy
+    unknown = sorted(set(strategies) - set(list_strategies()))
+    if unknown:
+        raise ValueError(f"unknown strategy {unknown}; registered: {list_strategies()}")
+    keys = ("n_folds", "fold_mode", "holdout_fraction", "top_k_max", "sample_size", "seed", "workers")
+    settings = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    with dg.DagsterInstance.get() as instance:
+        step(f"optimizing {', '.join(strategies)} on {args.dataset}")
+        results = optimize_in_dagster(instance, args.dataset, strategies, settings)
+    print_leaderboard(results[-1])
+    return 0

@@ -1,0 +1,183 @@
+"""The two-stage optimizer as assets: one partition per (dataset, strategy), and the report."""
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from lq_assets.datasets.assets import frozen_dataset
+from lq_assets.datasets.lookup import current_frozen
+from lq_assets.kernels.assets import backend_benchmark, chosen_backend
+from lq_assets.metadata import md_table
+from lq_assets.optimize.settings import OptimizeSettings, stage_dir
+from lq_assets.partitions import OPTIMIZE, split_optimize_key
+from lq_assets.resources import LakeResource, ProjectConfigResource
+from lq_engine.data.catalog import catalog_writer
+from lq_engine.data.tables import replace_slice
+from lq_engine.optimize import (
+    equity_png, load_result, load_stage1, run_stage1, run_stage2, save_result, save_stage1, stage1_heatmap_png,
+    write_report,
+)
+
+_not_busy = ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
+
+# Re-run when an upstream partition's DATA VERSION changes (a re-freeze of identical data keeps its
+# content hash, so nothing re-runs), not on every upstream materialization; the backend choice
+# alone never re-runs an optimization.
+ON_UPSTREAM_CHANGE = (
+    dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed())
+    .ignore(dg.AssetSelection.assets("backend_benchmark"))
+    .since_last_handled()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & _not_busy
+).with_label("upstream data version changed")
+
+
+def _image_md(path: Path | None, alt: str) -> dg.MarkdownMetadataValue:
+    if path is None or not Path(path).exists():
+        return dg.MetadataValue.md(f"_{alt}: not drawn (fewer than two varying parameters)_")
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{data})")
+
+
+def _digest(*frames) -> str:
+    h = hashlib.sha256()
+    for f in frames:
+        h.update(f.write_ipc(None).getvalue())
+    return h.hexdigest()
+
+
+@dg.asset(
+    partitions_def=OPTIMIZE,
+    deps=[
+        dg.AssetDep(frozen_dataset, partition_mapping=dg.MultiToSingleDimensionPartitionMapping("dataset")),
+        dg.AssetDep(backend_benchmark),
+    ],
+    automation_condition=ON_UPSTREAM_CHANGE,
+    pool="duckdb",
+    group_name="optimize",
+    kinds={"numba", "duckdb"},
+    description=(
+        "Stage 1: every parameter set of the strategy's grid scored on every training window of every "
+        "walk-forward fold and symbol, with the backend chosen by backend_benchmark; ranked by the mean "
+        "window score (Sharpe minus a penalty for too few trades). Every score goes to the catalog table "
+        "`prefilter_scores`, so the deflated Sharpe counts every configuration evaluated."
+    ),
+)
+def prefilter_rankings(
+    context: dg.AssetExecutionContext, config: OptimizeSettings, lake: LakeResource, project: ProjectConfigResource
+) -> dg.MaterializeResult:
+    dataset, strategy = split_optimize_key(context.partition_key)
+    paths = lake.paths()
+    ds = current_frozen(context.instance, dataset)
+    cfg = config.resolve(project.load().optimize, chosen_backend(context.instance))
+    s1 = run_stage1(ds, strategy, cfg)
+    out = stage_dir(paths, dataset, strategy)
+    save_stage1(s1, out / "stage1")
+    where = {"dataset": dataset, "strategy": strategy}
+    with catalog_writer(paths) as con:
+        n = replace_slice(con, "prefilter_scores", s1.scores, where)
+        replace_slice(con, "prefilter_rankings", s1.rankings, where)
+    heat = stage1_heatmap_png(s1, ds, strategy, out / "stage1_heatmap.png")
+    top = s1.rankings.head(10)
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(_digest(s1.rankings)[:32]),
+        metadata={
+            "dataset": dataset, "dataset_hash": ds.content_hash[:16], "strategy": strategy,
+            "parameter_sets": s1.n_sets, "scores_stored": n, "backend": s1.backend,
+            "top_10": _md(top),
+            "heatmap": _image_md(heat, f"{strategy} stage-1 objective"),
+            "folder": dg.MetadataValue.path(str(out / "stage1")),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=OPTIMIZE,
+    deps=[prefilter_rankings],
+    automation_condition=ON_UPSTREAM_CHANGE,
+    pool="duckdb",
+    group_name="optimize",
+    kinds={"numba", "duckdb"},
+    description=(
+        "Stage 2: the top k of stage 1 replayed with the full execution model on train and validation "
+        "windows per fold; the winner maximizes median validation score minus a dispersion penalty and "
+        "is scored ONCE on the holdout. Deflated Sharpe, PBO (CSCV) and a fidelity audit (Spearman, "
+        "top-k recall, including candidates outside the top k)."
+    ),
+)
+def replay_results(
+    context: dg.AssetExecutionContext, config: OptimizeSettings, lake: LakeResource, project: ProjectConfigResource
+) -> dg.MaterializeResult:
+    dataset, strategy = split_optimize_key(context.partition_key)
+    paths = lake.paths()
+    ds = current_frozen(context.instance, dataset)
+    out = stage_dir(paths, dataset, strategy)
+    s1 = load_stage1(out / "stage1")
+    cfg = config.resolve(project.load().optimize, s1.backend)
+    result = run_stage2(ds, strategy, s1, cfg)
+    save_result(result, out)
+    where = {"dataset": dataset, "strategy": strategy}
+    tables = result.tables()
+    with catalog_writer(paths) as con:
+        for name in ("replay_windows", "replay_candidates", "winner_windows", "winner_trades", "fidelity"):
+            replace_slice(con, name, tables[name], where)
+        replace_slice(con, "optimization_winners", tables["summary"].drop("dataset", "strategy"), where)
+    eq = equity_png([*result.selection_detail.segments, *result.holdout.segments], out / "winner_equity.png",
+                    f"{dataset} / {strategy}: winner")
+    s, o, f = result.summary(), result.overfitting, result.fidelity
+    board = result.candidates.filter(result.candidates["role"] == "top_k").sort("stage2_rank").head(10)
+    return dg.MaterializeResult(
+        metadata={
+            "winner": json.dumps(result.winner.params), "winner_stage1_rank": result.winner.stage1_rank,
+            "validation_objective": float(result.winner.validation_objective),
+            "holdout_mean_sharpe": float(s["holdout_mean_sharpe"]),
+            "holdout_mean_total_return": float(s["holdout_mean_total_return"]),
+            "deflated_sharpe": float(o.dsr), "n_trials": int(o.n_trials), "pbo": float(o.pbo),
+            "spearman_train": float(f.spearman_train), "spearman_validation": float(f.spearman_validation),
+            "top_k_recall": float(f.top_k_recall), "top_k": int(f.k), "audited_outside_top_k": int(f.n_outside_top_k),
+            "leaderboard": _md(board.select("stage2_rank", "params", "stage1_rank", "stage1_objective",
+                                            "stage2_validation_objective")),
+            "equity_curve": _image_md(eq, "winner equity (train / validation / holdout)"),
+            "synthetic": bool(result.synthetic),
+        },
+    )
+
+
+@dg.asset(
+    deps=[dg.AssetDep(replay_results, partition_mapping=dg.AllPartitionMapping())],
+    automation_condition=dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()),
+    group_name="optimize",
+    kinds={"html"},
+    description="An HTML report (with images) of every optimized (dataset, strategy): winner, holdout result, DSR, PBO, fidelity, plots.",
+)
+def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    paths = lake.paths()
+    root = paths.results / "optimize"
+    results = []
+    for folder in sorted(p.parent for p in root.glob("*/*/result.pkl")):
+        try:
+            results.append(load_result(folder))
+        except (ValueError, OSError) as e:
+            context.log.warning(f"skipping {folder}: {e}")
+    if not results:
+        raise dg.Failure("no optimization results yet: materialize replay_results first")
+    report = write_report(results, paths.results / "report")
+    rows = [{"dataset": r.dataset + (" [SYNTHETIC]" if r.synthetic else ""), "strategy": r.strategy,
+             "winner": json.dumps(r.winner.params), "holdout Sharpe": r.holdout_summary.get("mean_sharpe", float("nan")),
+             "DSR": float(r.overfitting.dsr), "PBO": float(r.overfitting.pbo)} for r in results]
+    return dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.path(str(report)),
+            "open": dg.MetadataValue.url(report.as_uri()),
+            "optimizations": len(results),
+            "summary": md_table(rows, ["dataset", "strategy", "winner", "holdout Sharpe", "DSR", "PBO"]),
+        }
+    )
+
+
+def _md(df) -> dg.MarkdownMetadataValue:
+    return md_table(df.rows(), df.columns)
+

@@ -1,0 +1,32 @@
+"""Optimizer settings: luminaquant.toml [optimize], overridden per run by Dagster Config."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from lq_engine.data.paths import DataPaths
+from lq_engine.optimize import OptimizeConfig
+
+
+class OptimizeSettings(dg.Config):
+    """Overrides of luminaquant.toml [optimize] for one run; unset fields keep the file's value."""
+
+    fold_mode: str | None = None
+    n_folds: int | None = None
+    holdout_fraction: float | None = None
+    top_k_ratio: float | None = None
+    top_k_min: int | None = None
+    top_k_max: int | None = None
+    audit_size: int | None = None
+    sample_size: int | None = None
+    seed: int | None = None
+    workers: int | None = None
+
+    def resolve(self, file_settings: dict, backend: str) -> OptimizeConfig:
+        overrides = {k: v for k, v in self.model_dump().items() if v is not None}
+        return OptimizeConfig.from_mapping({**file_settings, **overrides, "backend": backend})
+
+
+def stage_dir(paths: DataPaths, dataset: str, strategy: str) -> Path:
+    """Where one (dataset, strategy) keeps its stage-1 result and its final result."""
+    return paths.results / "optimize" / dataset / strategy

@@ -30,7 +30,7 @@ import polars as pl
 
 from lq_engine.data.errors import IngestError
 from lq_engine.data.ingest_log import record_ingests
-from lq_engine.data.lake import merge_partition, sync_dirs
+from lq_engine.data.lake import merge_partition
 from lq_engine.data.normalize import normalize
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.quarantine import file_sha256, quarantine_file
@@ -313,8 +313,7 @@ def ingest_files(
                 reports.append(_finish(merging.popleft(), dirs_to_sync))
         while merging:
             reports.append(_finish(merging.popleft(), dirs_to_sync))
-    sync_dirs(dirs_to_sync)  # the partitions are durable before the log says so
-    record_ingests(paths, reports)
+    record_ingests(paths, reports, sync_first=dirs_to_sync)  # the partitions are durable before the log
     if errors and raise_on_reject:
         e = errors[0]
         if len(errors) > 1:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from lq_engine.data.lake import write_atomic
+from lq_engine.data.lake import Staged, stage_parquet, sync_paths
 from lq_engine.data.paths import DataPaths
 
 # The columns of the catalog's ingest_log view, in order, and their types in the log files.
@@ -48,16 +48,34 @@ def log_frame(reports: Iterable, when: datetime) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=LOG_SCHEMA, orient="row")
 
 
-def record_ingests(paths: DataPaths, reports: Iterable) -> Path | None:
-    """Append the reports as one new log file (none if there are no reports); returns its path.
+def stage_ingest_log(paths: DataPaths, reports: Iterable) -> Staged | None:
+    """The reports as one new log file, staged (see ``lake.Staged``); None if there are none.
 
     The name starts with the time in ns, so files sort in ingest order; a random suffix keeps
     concurrent writers apart.
     """
-    now = datetime.now(timezone.utc)
-    df = log_frame(reports, now)
+    df = log_frame(reports, datetime.now(timezone.utc))
     if df.height == 0:
         return None
-    target = ingest_log_dir(paths) / f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
-    write_atomic(df, target)
-    return target
+    return stage_parquet(df, ingest_log_dir(paths) / f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet")
+
+
+def record_ingests(paths: DataPaths, reports: Iterable, *, sync_first: set[Path] | None = None) -> Path | None:
+    """Append the reports as one new log file, durably; returns its path (None if no reports).
+
+    ``sync_first``: files and directories to fsync before the log file is published (an ingest
+    passes the lake directories it changed, so the log never names data a crash could lose);
+    they are fsynced together with the log file's bytes.
+    """
+    staged = stage_ingest_log(paths, reports)
+    if staged is None:
+        if sync_first:
+            sync_paths(sync_first)
+        return None
+    try:
+        sync_paths({*(sync_first or ()), staged.tmp})
+    except BaseException:
+        staged.discard()
+        raise
+    staged.publish()
+    return staged.target

@@ -26,11 +26,11 @@ _not_busy = ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondi
 # Re-run when an upstream partition's DATA VERSION changes (a re-freeze of identical data keeps its
 # content hash, so nothing re-runs), not on every upstream materialization; the backend choice
 # alone never re-runs an optimization.
+_BENCHMARK = dg.AssetSelection.assets("backend_benchmark")  # optional: without it the backend is "auto"
 ON_UPSTREAM_CHANGE = (
-    dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed())
-    .ignore(dg.AssetSelection.assets("backend_benchmark"))
+    dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed()).ignore(_BENCHMARK)
     .since_last_handled()
-    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_missing().ignore(_BENCHMARK)
     & _not_busy
 ).with_label("upstream data version changed")
 

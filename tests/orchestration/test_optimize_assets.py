@@ -1,0 +1,97 @@
+"""prefilter_rankings -> replay_results -> optimization_report in process, plus the schedule and
+the automation conditions evaluated with Dagster's helpers."""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import pytest
+
+from lq_assets.definitions import defs
+from lq_assets.launch import freeze_in_dagster, ingest_in_dagster, optimize_in_dagster
+from lq_assets.optimize.schedules import nightly_optimization
+from lq_assets.partitions import optimize_key
+from lq_engine.data.catalog import catalog_reader
+from lq_engine.data.samples import write_synthetic_to_landing
+
+SETTINGS = {"sample_size": 60, "top_k_max": 5, "seed": 3}
+
+
+@pytest.fixture
+def synthetic_frozen(data_paths, dagster_home):
+    files = write_synthetic_to_landing(data_paths, 2, 4, 11, "2024-01-01")
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        ingest_in_dagster(instance, files)
+        freeze_in_dagster(instance, ["synthetic_1m"])
+        yield instance
+
+
+def test_optimize_job_stores_every_score_and_reports(synthetic_frozen, data_paths, monkeypatch):
+    monkeypatch.setenv("LQ_NATIVE_BACKEND", "numba")
+    instance = synthetic_frozen
+    runs = optimize_in_dagster(instance, "synthetic_1m", ["ma_cross"], SETTINGS)
+    (pre,) = runs[0].asset_materializations_for_node("prefilter_rankings")
+    (rep,) = runs[0].asset_materializations_for_node("replay_results")
+    assert pre.partition == str(optimize_key("synthetic_1m", "ma_cross"))
+    assert pre.metadata["parameter_sets"].value == 60
+    assert pre.metadata["heatmap"].value.startswith("![")
+    assert "data:image/png;base64," in rep.metadata["equity_curve"].value
+    for name in ("deflated_sharpe", "pbo", "spearman_train", "top_k_recall", "holdout_mean_sharpe"):
+        assert name in rep.metadata
+    assert rep.metadata["audited_outside_top_k"].value > 0
+    with catalog_reader(data_paths) as con:
+        n_scores = con.execute("SELECT count(*) FROM prefilter_scores WHERE dataset='synthetic_1m' AND strategy='ma_cross'").fetchall()[0][0]
+        winners = con.execute("SELECT winner_params, n_trials FROM optimization_winners").fetchall()
+    assert n_scores == pre.metadata["scores_stored"].value and n_scores >= 60
+    assert len(winners) == 1 and winners[0][1] >= 60
+    (report,) = runs[-1].asset_materializations_for_node("optimization_report")
+    html = report.metadata["report"].value
+    text = open(html).read()
+    assert "SYNTHETIC" in text and "ma_cross" in text and "<img" in text
+
+    # the same again: identical winner and rankings (deterministic)
+    again = optimize_in_dagster(instance, "synthetic_1m", ["ma_cross"], SETTINGS)
+    (rep2,) = again[0].asset_materializations_for_node("replay_results")
+    (pre2,) = again[0].asset_materializations_for_node("prefilter_rankings")
+    assert rep2.metadata["winner"].value == rep.metadata["winner"].value
+    assert pre2.tags["dagster/data_version"] == pre.tags["dagster/data_version"]
+
+
+def test_nightly_schedule_requests_every_strategy_of_frozen_datasets(synthetic_frozen):
+    ctx = dg.build_schedule_context(instance=synthetic_frozen, scheduled_execution_time=datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc))
+    requests = list(nightly_optimization(ctx))
+    keys = sorted(r.partition_key for r in requests)
+    assert keys == sorted(str(optimize_key("synthetic_1m", s)) for s in ("bollinger", "donchian_atr", "ma_cross", "rsi"))
+    assert len({r.run_key for r in requests}) == len(requests)
+
+
+def test_nightly_schedule_skips_without_frozen_data(dagster_home):
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        result = nightly_optimization(dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)))
+        assert isinstance(result, dg.SkipReason)
+
+
+def test_automation_reoptimizes_only_what_changed(data_paths, dagster_home):
+    """A dataset frozen for the first time, or with new data, asks for its optimizations; a re-freeze
+    of unchanged data (same content hash, same data version) asks for nothing."""
+    sel = dg.AssetSelection.assets("prefilter_rankings")
+    key = dg.AssetKey("prefilter_rankings")
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        files = write_synthetic_to_landing(data_paths, 2, 4, 11, "2024-01-01")
+        ingest_in_dagster(instance, files)
+        before = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel)
+        assert before.total_requested == 0  # nothing frozen yet
+
+        freeze_in_dagster(instance, ["synthetic_1m"])
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel, cursor=before.cursor)
+        requested = {str(p) for p in first.get_requested_partitions(key)}
+        assert requested == {str(optimize_key("synthetic_1m", s)) for s in ("bollinger", "donchian_atr", "ma_cross", "rsi")}
+
+        freeze_in_dagster(instance, ["synthetic_1m"])  # unchanged data
+        second = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel, cursor=first.cursor)
+        assert second.total_requested == 0
+
+        files = write_synthetic_to_landing(data_paths, 2, 5, 11, "2024-01-01")  # one more day of bars
+        ingest_in_dagster(instance, files)
+        freeze_in_dagster(instance, ["synthetic_1m"])
+        third = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel, cursor=second.cursor)
+        assert {str(p) for p in third.get_requested_partitions(key)} == requested

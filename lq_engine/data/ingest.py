@@ -18,6 +18,7 @@ file leaves every partition either old or new, and re-ingesting the file complet
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -34,7 +35,7 @@ from lq_engine.data.lake import merge_partition
 from lq_engine.data.normalize import normalize
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.quarantine import file_sha256, quarantine_file
-from lq_engine.data.readers import prepare, read_frame
+from lq_engine.data.readers import FULL_READ_BYTES, prepare, read_frame
 from lq_engine.data.schema import (BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, month_code_expr, month_code_of_ns,
                                    month_code_text, month_start_ns)
 from lq_engine.data.validate import is_constant, validate_bars
@@ -116,17 +117,24 @@ def scan_file(
 
 
 def load_bars(
-    path: Path, *, symbol: str | None = None, timeframe: str | None = None, ts_unit: str | None = None
+    path: Path,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    ts_unit: str | None = None,
+    data: bytes | None = None,
 ) -> pl.DataFrame:
-    """The whole file as validated bars (bar schema, file order), or IngestError."""
+    """The whole file as validated bars (bar schema, file order), or IngestError.
+
+    ``data``: the file's bytes, if already read whole (they are parsed instead of the file)."""
     path = Path(path)
-    layout, chunk = prepare(path)
+    layout, chunk = prepare(path, data)
     if chunk is not None and layout.early_check:
         head = read_frame(path, layout, _ALL_COLUMNS, chunk=chunk)
         if head.height:
             head = normalize(path, head, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit, resolve_timeframe=False)
             validate_bars(path, head)
-    df = read_frame(path, layout, _ALL_COLUMNS, chunk=chunk if layout.small else None)
+    df = read_frame(path, layout, _ALL_COLUMNS, chunk=chunk if layout.small else None, data=data)
     if df.height == 0:
         raise IngestError(path, "no data rows")
     bars = normalize(path, df, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit)
@@ -181,10 +189,14 @@ class _Loaded:
 
 
 def _load(path: Path, symbol, timeframe, ts_unit) -> _Loaded:
+    """Hash and parse a file. One that fits FULL_READ_BYTES is read once: the bytes hashed are
+    the bytes parsed. A bigger one is hashed in blocks and read in a first chunk then whole."""
     path = Path(path)
-    sha = file_sha256(path)
+    data = path.read_bytes() if path.stat().st_size <= FULL_READ_BYTES else None
+    sha = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(path)
     try:
-        return _Loaded(path, sha, load_bars(path, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit), None)
+        bars = load_bars(path, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit, data=data)
+        return _Loaded(path, sha, bars, None)
     except IngestError as e:
         return _Loaded(path, sha, None, e)
 

@@ -100,14 +100,18 @@ def _looks_binary(head: bytes) -> bool:
     return controls + invalid > max(2, len(head) // 100)
 
 
-def sniff(path: Path) -> Layout:
+def sniff(path: Path, data: bytes | None = None) -> Layout:
+    """``data``: the file's bytes if already read whole (then the file is not touched)."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(SNIFF_BYTES)
-    except OSError as e:
-        raise IngestError(path, f"cannot read file: {e.strerror or e}") from None
+    if data is not None:
+        size, head = len(data), data[:SNIFF_BYTES]
+    else:
+        try:
+            size = path.stat().st_size
+            with open(path, "rb") as f:
+                head = f.read(SNIFF_BYTES)
+        except OSError as e:
+            raise IngestError(path, f"cannot read file: {e.strerror or e}") from None
     if size == 0:
         raise IngestError(path, "file is empty")
     if head[:4] == b"PAR1":
@@ -186,10 +190,13 @@ def _text_options(layout: Layout, wanted: list[str]) -> dict:
     return opts
 
 
-def first_chunk(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        data = f.read(CHUNK_BYTES)
-        more = f.read(1)
+def first_chunk(path: Path, whole: bytes | None = None) -> bytes:
+    if whole is not None:
+        data, more = whole[:CHUNK_BYTES], len(whole) > CHUNK_BYTES
+    else:
+        with open(path, "rb") as f:
+            data = f.read(CHUNK_BYTES)
+            more = f.read(1)
     if more:
         cut = data.rfind(b"\n")
         data = data[: cut + 1] if cut > 0 else data
@@ -215,16 +222,20 @@ def _decide_ts_dtype(path: Path, layout: Layout, chunk: bytes) -> pl.DataType:
     return pl.String
 
 
-def read_frame(path: Path, layout: Layout, wanted: list[str], *, chunk: bytes | None = None) -> pl.DataFrame:
-    """The ``wanted`` canonical columns present in the file (from ``chunk`` bytes if given)."""
+def read_frame(
+    path: Path, layout: Layout, wanted: list[str], *, chunk: bytes | None = None, data: bytes | None = None
+) -> pl.DataFrame:
+    """The ``wanted`` canonical columns present in the file (from ``chunk`` bytes if given, else
+    from ``data``, the whole file's bytes, if given)."""
     wanted = [c for c in wanted if c in layout.colmap]
     if layout.kind == "parquet":
         try:
-            df = pl.read_parquet(path, columns=[layout.colmap[c] for c in wanted])
+            df = pl.read_parquet(io.BytesIO(data) if data is not None else path,
+                                 columns=[layout.colmap[c] for c in wanted])
         except Exception as e:
             raise IngestError(path, f"not a readable Parquet file: {e}") from None
         return df.rename({layout.colmap[c]: c for c in wanted})
-    src = io.BytesIO(chunk) if chunk is not None else path
+    src = io.BytesIO(chunk) if chunk is not None else io.BytesIO(data) if data is not None else path
     opts = _csv_options(layout, wanted, layout.ts_dtype)
     try:
         df = pl.read_csv(src, **opts)
@@ -262,11 +273,12 @@ def _locate_csv_error(path: Path, layout: Layout, wanted: list[str], src, err: E
     return IngestError(path, f"cannot parse as CSV: {first[:300]}")
 
 
-def prepare(path: Path) -> tuple[Layout, bytes | None]:
-    """Sniff, decide the timestamp type and return the first chunk (CSV) for early validation."""
-    layout = sniff(path)
+def prepare(path: Path, data: bytes | None = None) -> tuple[Layout, bytes | None]:
+    """Sniff, decide the timestamp type and return the first chunk (CSV) for early validation.
+    ``data``: the file's bytes if already read whole."""
+    layout = sniff(path, data)
     if layout.kind != "csv":
         return layout, None
-    chunk = first_chunk(path)
+    chunk = first_chunk(path, data)
     layout.ts_dtype = _decide_ts_dtype(path, layout, chunk)
     return layout, chunk

@@ -14,6 +14,11 @@ ingested stay in the landing folder as the raw archive.
 
 Atomicity is per partition (see ``lake``): a process killed in the middle of a multi-partition
 file leaves every partition either old or new, and re-ingesting the file completes it.
+
+Logging and durability. Each partition file is fsynced before its rename; the directories a batch
+changed are fsynced once at its end, together with the batch's ingest-log file, which is then
+published (``ingest_log``). So the log never names data a power loss could take back, and an
+ingest never opens the DuckDB catalog (its ``ingest_log`` view reads the log files).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Layout: ``lake/bars/timeframe=<tf>/symbol=<sym>/month=YYYY-MM/data.parquet`` (LZ4), holding the
 columns ts, open, high, low, close, volume sorted by ts; symbol, timeframe and month live in the
 path. Writes are atomic: a temporary ``.tmp-*`` file (which no ``*.parquet`` glob matches) is
-written, flushed and fsynced in the partition folder and then renamed over the old file, so a
-reader sees the old or the new file, never a partial one. Each read-merge-write holds the
+written and fsynced in the partition folder and then renamed over the old file, so a reader sees
+the old or the new file, never a partial one (the folder's fsync, which makes the rename itself
+durable, can be batched: ``write_atomic``). Each read-merge-write holds the
 partition's lock (``lake/.locks``), and stale temporary files left by a killed writer are removed
 by the next writer of that partition.
 """

@@ -10,8 +10,11 @@ level is NaN; ``liquidity_cap`` is a share of bar volume, ``inf`` for no cap.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 from numba import njit
+
+from lq_engine.execution.twins import python_twins
 
 TRIGGER_NONE = 0
 TRIGGER_STOP = 1
@@ -202,3 +205,12 @@ def apply_fill(
 @njit(cache=True)
 def mark_to_market(cash: float, position: float, close: float) -> float:
     return cash + position * close
+
+
+# Pure-Python twins (see twins.py) for the venue and portfolio, which call these one fill at a time
+# from Python: no numba dispatch, bit-identical results.
+PY = SimpleNamespace(**python_twins(globals(), (
+    "volatility_fraction", "adverse_fraction", "taker_fill_price", "market_fill_price", "market_order_fill",
+    "fill_fee", "liquidity_budget", "capped_quantity", "bracket_trigger", "trailing_update", "apply_fill",
+    "mark_to_market",
+)))

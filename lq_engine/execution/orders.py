@@ -35,6 +35,8 @@ class OrderType(str, Enum):
 
 
 S = OrderStatus
+_FILLED, _PARTIALLY_FILLED = S.FILLED, S.PARTIALLY_FILLED  # bound once: Enum class attribute access is slow
+STATUS_VALUE: dict[OrderStatus, str] = {s: s.value for s in OrderStatus}  # ``.value`` is a slow property
 TERMINAL = frozenset({S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED})
 
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -134,4 +136,4 @@ class Order:
         else:
             self.avg_fill_price = (self.filled * self.avg_fill_price + quantity * price) / total
         self.filled = self.quantity if complete else total
-        self.transition(OrderStatus.FILLED if complete else OrderStatus.PARTIALLY_FILLED)
+        self.transition(_FILLED if complete else _PARTIALLY_FILLED)

@@ -1,4 +1,4 @@
-"""Cash, positions and equity, booked with the compiled accounting functions (bit parity with replay)."""
+"""Cash, positions and equity, booked with the fill-math accounting functions (bit parity with replay)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import math
 
 from lq_engine.core.cache import RuntimeCache
 from lq_engine.core.events import FillEvent
-from lq_engine.execution.fillmath import apply_fill, mark_to_market
+from lq_engine.execution.fillmath import PY
+
+apply_fill = PY.apply_fill  # pure-Python twins: no numba dispatch per fill, bit-identical
+mark_to_market = PY.mark_to_market
 
 
 class Portfolio:

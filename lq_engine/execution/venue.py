@@ -23,34 +23,49 @@ from dataclasses import dataclass
 from lq_engine.core.events import BarEvent, EventKind, FillEvent, OrderEvent
 from lq_engine.core.sequencer import Sequencer
 from lq_engine.execution.config import ExecutionConfig
-from lq_engine.execution.fillmath import (
-    TRIGGER_NONE,
-    TRIGGER_STOP,
-    TRIGGER_TAKE_PROFIT,
-    TRIGGER_TRAILING_STOP,
-    bracket_trigger,
-    capped_quantity,
-    fill_fee,
-    liquidity_budget,
-    market_fill_price,
-    market_order_fill,
-    trailing_update,
-)
+from lq_engine.execution.fillmath import PY, TRIGGER_NONE, TRIGGER_STOP, TRIGGER_TAKE_PROFIT, TRIGGER_TRAILING_STOP
 from lq_engine.execution.orders import Order, OrderStatus, OrderType
 
 Event = OrderEvent | FillEvent
 
+# the fill arithmetic's pure-Python twins (fillmath.PY: the compiled functions' own source, no numba
+# dispatch per call, bit-identical results)
+bracket_trigger = PY.bracket_trigger
+capped_quantity = PY.capped_quantity
+fill_fee = PY.fill_fee
+liquidity_budget = PY.liquidity_budget
+market_fill_price = PY.market_fill_price
+market_order_fill = PY.market_order_fill
+trailing_update = PY.trailing_update
+
+# Enum members bound once: attribute access on an Enum class costs ~0.2 us in Python 3.11.
+_K_ORDER_ACCEPTED = EventKind.ORDER_ACCEPTED
+_K_ORDER_CANCELLED = EventKind.ORDER_CANCELLED
+_K_ORDER_EXPIRED = EventKind.ORDER_EXPIRED
+_K_ORDER_REJECTED = EventKind.ORDER_REJECTED
+_K_ORDER_TRIGGERED = EventKind.ORDER_TRIGGERED
+_S_ACCEPTED = OrderStatus.ACCEPTED
+_S_CANCELLED = OrderStatus.CANCELLED
+_S_EXPIRED = OrderStatus.EXPIRED
+_S_NEW = OrderStatus.NEW
+_S_REJECTED = OrderStatus.REJECTED
+_S_TRIGGERED = OrderStatus.TRIGGERED
+_T_MARKET = OrderType.MARKET
+_T_STOP = OrderType.STOP
+_T_TAKE_PROFIT = OrderType.TAKE_PROFIT
+_T_TRAILING_STOP = OrderType.TRAILING_STOP
+
 _REASON = {
-    OrderType.MARKET: "market",
-    OrderType.STOP: "stop",
-    OrderType.TAKE_PROFIT: "take_profit",
-    OrderType.TRAILING_STOP: "trailing_stop",
+    _T_MARKET: "market",
+    _T_STOP: "stop",
+    _T_TAKE_PROFIT: "take_profit",
+    _T_TRAILING_STOP: "trailing_stop",
 }
-_LEG_SUFFIX = {OrderType.STOP: "SL", OrderType.TAKE_PROFIT: "TP", OrderType.TRAILING_STOP: "TS"}
+_LEG_SUFFIX = {_T_STOP: "SL", _T_TAKE_PROFIT: "TP", _T_TRAILING_STOP: "TS"}
 _LEG_OF_TRIGGER = {
-    TRIGGER_STOP: OrderType.STOP,
-    TRIGGER_TAKE_PROFIT: OrderType.TAKE_PROFIT,
-    TRIGGER_TRAILING_STOP: OrderType.TRAILING_STOP,
+    TRIGGER_STOP: _T_STOP,
+    TRIGGER_TAKE_PROFIT: _T_TAKE_PROFIT,
+    TRIGGER_TRAILING_STOP: _T_TRAILING_STOP,
 }
 
 
@@ -64,6 +79,9 @@ class _ArmedBracket:
     trail_distance: float
     extreme: float
     trail_stop: float
+
+
+_NO_PREV = (math.nan, math.nan, math.nan)
 
 
 def _by_sequence(order: Order) -> int:
@@ -80,26 +98,28 @@ class SimulatedVenue:
         self._armed: dict[str, _ArmedBracket] = {}  # parent id -> bracket
         self._prev_bar: dict[str, tuple[float, float, float]] = {}
         self._order_counter = 0
+        self._cap = config.cap
+        self._basis = config.basis_code
 
     # -- order entry ---------------------------------------------------------------------------
 
     def submit(self, order: Order, ts_ns: int) -> list[Event]:
         """Accept (working from the next bar on) or reject a NEW market order."""
-        if order.status is not OrderStatus.NEW:
+        if order.status is not _S_NEW:
             raise ValueError(f"order {order.order_id}: only NEW orders can be submitted, it is {order.status.value}")
         problem = self._problem(order)
         if problem is not None:
             order.reject_reason = problem
-            order.transition(OrderStatus.REJECTED)
+            order.transition(_S_REJECTED)
             if order.order_id not in self.orders:
                 self.orders[order.order_id] = order
-            return [self._order_event(EventKind.ORDER_REJECTED, order, ts_ns, problem)]
+            return [self._order_event(_K_ORDER_REJECTED, order, ts_ns, problem)]
         order.created_ns = ts_ns
         order.sequence = self._next_order_sequence()
-        order.transition(OrderStatus.ACCEPTED)
+        order.transition(_S_ACCEPTED)
         self.orders[order.order_id] = order
         self._working.setdefault(order.symbol, []).append(order)
-        return [self._order_event(EventKind.ORDER_ACCEPTED, order, ts_ns)]
+        return [self._order_event(_K_ORDER_ACCEPTED, order, ts_ns)]
 
     def cancel(self, order_id: str, ts_ns: int) -> list[Event]:
         order = self.orders.get(order_id)
@@ -110,11 +130,11 @@ class SimulatedVenue:
             armed = self._armed.get(order.parent_id)
             if armed is not None:
                 armed.legs.pop(order.order_type, None)
-                if order.order_type is OrderType.STOP:
+                if order.order_type is _T_STOP:
                     armed.stop = math.nan
-                elif order.order_type is OrderType.TAKE_PROFIT:
+                elif order.order_type is _T_TAKE_PROFIT:
                     armed.take_profit = math.nan
-                elif order.order_type is OrderType.TRAILING_STOP:
+                elif order.order_type is _T_TRAILING_STOP:
                     armed.trail_distance = armed.trail_stop = math.nan
                 if not armed.legs:
                     self._disarm(armed)
@@ -130,21 +150,29 @@ class SimulatedVenue:
 
     # -- bar processing ------------------------------------------------------------------------
 
-    def on_bar(self, bar: BarEvent) -> list[Event]:
-        cfg = self.config
-        sym = bar.symbol
-        ts = bar.timestamp_ns
-        events: list[Event] = []
-        prev_high, prev_low, prev_close = self._prev_bar.get(sym, (math.nan, math.nan, math.nan))
-        budget = liquidity_budget(bar.volume, cfg.cap)
-        basis = cfg.basis_code
+    def prev_bar(self, symbol: str) -> tuple[float, float, float]:
+        """(high, low, close) of the last bar of ``symbol`` seen (NaNs before the first): the
+        volatility reference of fills at the next open."""
+        return self._prev_bar.get(symbol, _NO_PREV)
 
+    def on_bar(self, bar: BarEvent) -> list[Event]:
+        sym = bar.symbol
         working = self._working.get(sym)
+        brackets = self._brackets.get(sym)
+        events: list[Event] = []
+        if not working and not brackets:  # the common bar: nothing working, nothing armed
+            self._prev_bar[sym] = (bar.high, bar.low, bar.close)
+            return events
+        cfg = self.config
+        ts = bar.timestamp_ns
+        prev_high, prev_low, prev_close = self._prev_bar.get(sym, _NO_PREV)
+        budget = liquidity_budget(bar.volume, self._cap)
+
         if working:
             for order in [o for o in working if o.expire_ns is not None and ts >= o.expire_ns]:
                 working.remove(order)
-                order.transition(OrderStatus.EXPIRED)
-                events.append(self._order_event(EventKind.ORDER_EXPIRED, order, ts, "good-till-time reached"))
+                order.transition(_S_EXPIRED)
+                events.append(self._order_event(_K_ORDER_EXPIRED, order, ts, "good-till-time reached"))
             for order in list(working):
                 if not order.is_open:  # cancelled by an earlier fill in this loop (OCO)
                     continue
@@ -154,7 +182,7 @@ class SimulatedVenue:
                 budget -= qty
                 if order.parent_id is None:
                     price, fee = market_order_fill(
-                        basis, bar.open, order.side, qty, order.quantity, order.fixed_fee, cfg.fee_taker,
+                        self._basis, bar.open, order.side, qty, order.quantity, order.fixed_fee, cfg.fee_taker,
                         cfg.spread_bps, cfg.slippage_bps, cfg.slippage_vol_k, prev_high, prev_low, prev_close,
                     )
                     self._fill(order, qty, price, fee, "taker", ts, events)
@@ -169,10 +197,11 @@ class SimulatedVenue:
                 elif order.parent_id is None:
                     self._cancel_brackets_against(sym, order.side, ts, events)
             self._working[sym] = [o for o in working if o.is_open]
+            brackets = self._brackets.get(sym)
 
-        brackets = self._brackets.get(sym)
         if brackets:
-            for armed in list(brackets):
+            # a single bracket (the usual case) is iterated in place: disarming it ends the loop
+            for armed in brackets if len(brackets) == 1 else list(brackets):
                 code, raw = bracket_trigger(
                     armed.direction, bar.open, bar.high, bar.low, armed.stop, armed.take_profit, armed.trail_stop
                 )
@@ -180,8 +209,8 @@ class SimulatedVenue:
                     continue
                 leg = armed.legs[_LEG_OF_TRIGGER[code]]
                 self._disarm(armed)
-                leg.transition(OrderStatus.TRIGGERED)
-                events.append(self._order_event(EventKind.ORDER_TRIGGERED, leg, ts, f"level {raw!r}"))
+                leg.transition(_S_TRIGGERED)
+                events.append(self._order_event(_K_ORDER_TRIGGERED, leg, ts, f"level {raw!r}"))
                 for other in armed.legs.values():
                     if other is not leg:
                         self._cancel(other, ts, "one-cancels-other", events)
@@ -214,7 +243,7 @@ class SimulatedVenue:
     def _problem(self, order: Order) -> str | None:
         if order.order_id in self.orders:
             return f"duplicate order id {order.order_id!r}"
-        if order.order_type is not OrderType.MARKET:
+        if order.order_type is not _T_MARKET:
             return f"only MARKET orders can be submitted (bracket legs are created by the venue), got {order.order_type.value}"
         if order.side not in (1, -1):
             return f"side must be +1 or -1, got {order.side!r}"
@@ -243,11 +272,11 @@ class SimulatedVenue:
     def _cancel(self, order: Order, ts: int, reason: str, events: list) -> None:
         if not order.is_open:
             return
-        order.transition(OrderStatus.CANCELLED)
+        order.transition(_S_CANCELLED)
         working = self._working.get(order.symbol)
         if working and order in working:
             working.remove(order)
-        events.append(self._order_event(EventKind.ORDER_CANCELLED, order, ts, reason))
+        events.append(self._order_event(_K_ORDER_CANCELLED, order, ts, reason))
 
     def _arm(self, parent: Order, qty: float, open_: float, ts: int, events: list) -> None:
         armed = self._armed.get(parent.order_id)
@@ -259,9 +288,9 @@ class SimulatedVenue:
         assert b is not None
         legs: dict[OrderType, Order] = {}
         for leg_type, level in (
-            (OrderType.STOP, b.stop_loss),
-            (OrderType.TAKE_PROFIT, b.take_profit),
-            (OrderType.TRAILING_STOP, b.trailing_distance),
+            (_T_STOP, b.stop_loss),
+            (_T_TAKE_PROFIT, b.take_profit),
+            (_T_TRAILING_STOP, b.trailing_distance),
         ):
             if math.isnan(level):
                 continue
@@ -270,10 +299,10 @@ class SimulatedVenue:
                 leg_type, created_ns=ts, sequence=self._next_order_sequence(), parent_id=parent.order_id,
                 trigger_price=level,
             )
-            leg.transition(OrderStatus.ACCEPTED)
+            leg.transition(_S_ACCEPTED)
             self.orders[leg.order_id] = leg
             legs[leg_type] = leg
-            events.append(self._order_event(EventKind.ORDER_ACCEPTED, leg, ts, "bracket leg armed"))
+            events.append(self._order_event(_K_ORDER_ACCEPTED, leg, ts, "bracket leg armed"))
         extreme, trail_stop = math.nan, math.nan
         if not math.isnan(b.trailing_distance):
             extreme, trail_stop = trailing_update(parent.side, open_, open_, open_, b.trailing_distance)

@@ -16,7 +16,6 @@ feeds, where the future does not exist yet).
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping, Protocol
 
 import numpy as np
@@ -26,12 +25,12 @@ from lq_engine.core.cache import RuntimeCache
 from lq_engine.core.events import BarEvent, FillEvent, OrderEvent
 from lq_engine.core.sequencer import Sequencer
 from lq_engine.execution.config import ExecutionConfig
-from lq_engine.execution.orders import Bracket, Order
+from lq_engine.execution.orders import STATUS_VALUE, Bracket, Order
 from lq_engine.execution.portfolio import Portfolio
 from lq_engine.execution.venue import SimulatedVenue
 from lq_engine.replay.decisions import decide_targets
 from lq_engine.replay.engine import Series, compile_program
-from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec, plan_orders
+from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec, plan_orders_py
 from lq_engine.strategies.bank import Bars, IndicatorBank
 from lq_engine.strategies.registry import get_strategy
 from lq_engine.strategies.rules import N_FLOAT, N_INT, rule_step
@@ -109,7 +108,7 @@ class EventEngine:
         self._target = 0
         self._pending = False
         self._order_no = 0
-        self._prev = (math.nan, math.nan, math.nan)
+        self._units = self.portfolio.position(symbol)  # changes only in _dispatch (fills)
         sl, tp, tr = brackets.fractions()
         self._plan_args = (config.basis_code, config.equity_cost_rate, config.spread_bps, config.slippage_bps,
                            config.slippage_vol_k, sl, tp, tr)
@@ -117,12 +116,18 @@ class EventEngine:
     # -- the bar-by-bar API ------------------------------------------------------------------
 
     def step(self, bar: BarEvent) -> None:
-        """Process one closed bar of this engine's symbol (bars must come in time order)."""
+        """Process one closed bar of this engine's symbol (bars must come in time order).
+
+        The common bar (no target change, nothing working, nothing triggered) costs a cache write, a
+        publish, the venue's check and the mark at the close; no per-bar objects beyond the records kept.
+        """
         if bar.symbol != self.symbol:
             raise ValueError(f"event engine for {self.symbol!r} got a bar of {bar.symbol!r}")
-        self.event_ids.append((bar.timestamp_ns, bar.sequence))
-        self.cache.update_bar(bar.symbol, bar.timestamp_ns, bar.sequence, bar.open, bar.high, bar.low, bar.close,
-                              bar.volume)
+        ts = bar.timestamp_ns
+        close = bar.close
+        self.event_ids.append((ts, bar.sequence))
+        cache = self.cache
+        cache.update_bar(bar.symbol, ts, bar.sequence, bar.open, bar.high, bar.low, close, bar.volume)
         self.bus.publish(self._bar_topic, bar)
         if self._pending:
             self._pending = False
@@ -130,30 +135,30 @@ class EventEngine:
         events = self.venue.on_bar(bar)
         if events:
             self._dispatch(events)
-        pf = self.portfolio
-        pos = pf.position(self.symbol)
-        eq = pf.cash if pos == 0.0 else pf.cash + pos * bar.close
+        cash = self.portfolio.cash
+        units = self._units
+        eq = cash if units == 0.0 else cash + units * close
         self.equity.append(eq)
-        self.cache.set_account(pf.cash, eq)
-        target = self.decider.decide(self._index, bar)
+        cache.cash = cash
+        cache.equity = eq
+        index = self._index
+        target = self.decider.decide(index, bar)
         self.targets.append(target)
         if target != self._target:
             self._target = target
             self._pending = True
-        self._prev = (bar.high, bar.low, bar.close)
-        self._index += 1
+        self._index = index + 1
 
     def run(self, series: Series) -> EventEngine:
         """Feed every bar of ``series`` through ``step`` (sequences drawn from the engine's sequencer)."""
         if series.symbol != self.symbol:
             raise ValueError(f"event engine for {self.symbol!r} got series {series.symbol!r}")
-        ts, o, h, lo, c, v = (a.tolist() for a in (series.ts, series.open, series.high, series.low, series.close,
-                                                   series.volume))
         nxt = self.sequencer.next
         step = self.step
         sym = self.symbol
-        for i in range(len(ts)):
-            step(BarEvent(ts[i], nxt(), sym, o[i], h[i], lo[i], c[i], v[i]))
+        for t, o, h, lo, c, v in zip(*(a.tolist() for a in (series.ts, series.open, series.high, series.low,
+                                                          series.close, series.volume))):
+            step(BarEvent(t, nxt(), sym, o, h, lo, c, v))
         return self
 
     # -- internals ---------------------------------------------------------------------------
@@ -161,22 +166,23 @@ class EventEngine:
     def _execute_target(self, bar: BarEvent) -> None:
         """Cancel the strategy's working market orders, size and submit the new ones at this open."""
         ts = bar.timestamp_ns
+        venue = self.venue
         events: list = []
-        for order in self.venue.working_orders(self.symbol):
+        for order in venue.working_orders(self.symbol):
             if order.parent_id is None:
-                events += self.venue.cancel(order.order_id, ts)
+                events += venue.cancel(order.order_id, ts)
         pending = 0.0
-        for order in self.venue.working_orders(self.symbol):
+        for order in venue.working_orders(self.symbol):
             pending += order.side * (order.quantity - order.filled)
-        pf = self.portfolio
-        cq, cs, cf, oq, osd, of, sl, tp, tr = plan_orders(
-            pf.cash, pf.position(self.symbol), pending, self._target, bar.open, *self._prev, *self._plan_args
+        cq, cs, cf, oq, osd, of, sl, tp, tr = plan_orders_py(
+            self.portfolio.cash, self._units, pending, self._target, bar.open, *venue.prev_bar(self.symbol),
+            *self._plan_args
         )
         if cq > 0.0:
-            events += self.venue.submit(self._order(cs, cq, cf, None), ts)
+            events += venue.submit(self._order(cs, cq, cf, None), ts)
         if oq > 0.0:
             bracket = Bracket(sl, tp, tr) if (sl == sl or tp == tp or tr == tr) else None
-            events += self.venue.submit(self._order(osd, oq, of, bracket), ts)
+            events += venue.submit(self._order(osd, oq, of, bracket), ts)
         if events:
             self._dispatch(events)
 
@@ -187,19 +193,22 @@ class EventEngine:
 
     def _dispatch(self, events: list) -> None:
         orders = self.venue.orders
+        publish = self.bus.publish
+        update_order = self.cache.update_order
+        ids = self.event_ids
         for e in events:
-            self.event_ids.append((e.timestamp_ns, e.sequence))
-            if isinstance(e, FillEvent):
+            ids.append((e.timestamp_ns, e.sequence))
+            if type(e) is FillEvent:
                 self.portfolio.apply(e)
                 self.fills.append(e)
-                self.bus.publish(self._fill_topic, e)
+                publish(self._fill_topic, e)
             else:
-                self.bus.publish(self._order_topic, e)
+                publish(self._order_topic, e)
             o = orders[e.order_id]
-            self.cache.update_order(o.order_id, o.status.value, o.symbol, o.side, o.quantity, o.filled,
-                                    o.avg_fill_price)
+            update_order(o.order_id, STATUS_VALUE[o.status], o.symbol, o.side, o.quantity, o.filled, o.avg_fill_price)
         pf = self.portfolio
-        self.cache.set_position(self.symbol, pf.position(self.symbol), pf.avg_price(self.symbol))
+        self._units = pf.position(self.symbol)
+        self.cache.set_position(self.symbol, self._units, pf.avg_price(self.symbol))
 
 
 def run_event_engine(

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 
 from numba import njit
 
+from lq_engine.execution.fillmath import PY as FILLMATH_PY
 from lq_engine.execution.fillmath import market_fill_price
+from lq_engine.execution.twins import python_twins
 
 
 @dataclass(frozen=True)
@@ -113,3 +115,8 @@ def plan_orders(
         if trail_frac == trail_frac:
             trail = ref * trail_frac
     return close_qty, close_side, close_fee, open_qty, target, open_fee, stop, take, trail
+
+
+# The event engine sizes from Python: the pure-Python twin (bit-identical, no numba dispatch).
+plan_orders_py = python_twins(globals(), ("_sign", "plan_orders"),
+                              {"market_fill_price": FILLMATH_PY.market_fill_price})["plan_orders"]

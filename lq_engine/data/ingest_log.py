@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from lq_engine.data.lake import Staged, stage_parquet, sync_paths
+from lq_engine.data.lake import TMP_PREFIX, Staged, stage_parquet, sync_paths
 from lq_engine.data.paths import DataPaths
 
 # The columns of the catalog's ingest_log view, in order, and their types in the log files.
@@ -48,6 +48,22 @@ def log_frame(reports: Iterable, when: datetime) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=LOG_SCHEMA, orient="row")
 
 
+STALE_TEMP_SECONDS = 3600  # a temporary log file this old was left by a killed ingest
+
+
+def _clean_stale_temps(folder: Path) -> None:
+    """Concurrent ingests share the folder, so only temporary files old enough to be abandoned go."""
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for p in folder.glob(f"{TMP_PREFIX}*"):
+        try:
+            if p.stat().st_mtime < cutoff:
+                p.unlink()
+        except FileNotFoundError:
+            pass
+
+
 def stage_ingest_log(paths: DataPaths, reports: Iterable) -> Staged | None:
     """The reports as one new log file, staged (see ``lake.Staged``); None if there are none.
 
@@ -57,6 +73,7 @@ def stage_ingest_log(paths: DataPaths, reports: Iterable) -> Staged | None:
     df = log_frame(reports, datetime.now(timezone.utc))
     if df.height == 0:
         return None
+    _clean_stale_temps(ingest_log_dir(paths))
     return stage_parquet(df, ingest_log_dir(paths) / f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet")
 
 

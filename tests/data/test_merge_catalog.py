@@ -195,3 +195,14 @@ def test_merges_apply_in_file_order_whatever_the_thread_counts(paths, tmp_path, 
     serial = DataPaths(tmp_path / "serial").ensure()
     ingest_files(_corrections(serial, 6), serial)
     assert lake_fingerprint(serial) == lake_fingerprint(paths)
+
+
+def test_abandoned_temporary_log_files_are_removed_live_ones_kept(paths):
+    ingest_file(write_csv(paths.landing / "AAA_1m.csv", bar_lines(2)), paths)
+    old = ingest_log_dir(paths) / ".tmp-killed.partial"
+    live = ingest_log_dir(paths) / ".tmp-live.partial"
+    old.write_bytes(b"x")
+    live.write_bytes(b"y")
+    _set_mtime(old, time.time_ns() - 2 * 3600 * 10**9)
+    ingest_file(write_csv(paths.landing / "BBB_1m.csv", bar_lines(2)), paths)
+    assert not old.exists() and live.exists()

@@ -35,7 +35,9 @@ _LOG_COLUMNS = ", ".join(LOG_SCHEMA)
 _LOG_EMPTY = (
     "SELECT NULL::VARCHAR AS file, NULL::VARCHAR AS sha256, NULL::BIGINT AS rows_read, NULL::BIGINT AS rows_new, "
     "NULL::BIGINT AS rows_replaced, NULL::BIGINT AS rows_unchanged, NULL::VARCHAR AS partitions, "
-    "NULL::VARCHAR AS status, NULL::VARCHAR AS reason, NULL::TIMESTAMPTZ AS ingested_at WHERE false"
+    "NULL::VARCHAR AS status, NULL::VARCHAR AS reason, NULL::TIMESTAMPTZ AS ingested_at, "
+    "NULL::VARCHAR AS _source, NULL::BIGINT AS _row, NULL::VARCHAR AS filename, NULL::BIGINT AS file_row_number "
+    "WHERE false"
 )
 _REPORT_EMPTY = (
     "SELECT NULL::VARCHAR AS file, NULL::VARCHAR AS sha256, NULL::VARCHAR AS message, NULL::VARCHAR AS \"when\" "
@@ -65,9 +67,12 @@ def ingest_log_view_sql(paths: DataPaths) -> str:
     """Logged ingests ('ok') and quarantine reports ('rejected', reason = the error message)."""
     logs = _sql_str(str(ingest_log_dir(paths).resolve() / "*.parquet"))
     reports = _sql_str(str(paths.quarantine.resolve() / "*.reason.json"))
+    # one row per origin: a compacted row (_source, _row) and the row it came from are the same entry
     return (
-        f"CREATE OR REPLACE VIEW ingest_log AS SELECT {_LOG_COLUMNS} "
-        f"FROM ({_LOG_EMPTY} UNION ALL BY NAME SELECT * FROM read_parquet({logs}, allow_empty=true)) "
+        f"CREATE OR REPLACE VIEW ingest_log AS SELECT {_LOG_COLUMNS} FROM ({_LOG_EMPTY} UNION ALL BY NAME "
+        f"SELECT * FROM read_parquet({logs}, allow_empty=true, union_by_name=true, filename=true, "
+        "file_row_number=true)) QUALIFY row_number() OVER (PARTITION BY coalesce(_source, parse_filename(filename)), "
+        "coalesce(_row, file_row_number) ORDER BY _source NULLS LAST) = 1 "
         "UNION ALL SELECT file, sha256, NULL, NULL, NULL, NULL, NULL, 'rejected', message, \"when\"::TIMESTAMPTZ "
         f"FROM ({_REPORT_EMPTY} UNION ALL BY NAME SELECT * FROM read_json({reports}, allow_empty=true, "
         "columns={'file': 'VARCHAR', 'sha256': 'VARCHAR', 'message': 'VARCHAR', 'when': 'VARCHAR'}))"

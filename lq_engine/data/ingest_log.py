@@ -4,10 +4,17 @@ An ingest never opens the DuckDB catalog: it writes its log rows here (atomicall
 partition), and the catalog's ``ingest_log`` view reads these files together with the quarantine
 reports (the rejections). So concurrent ingests never contend for the DuckDB write lock, and a
 rejected file changes neither the lake nor the catalog.
+
+Compaction. Small files pile up (one per batch), so once there are ``COMPACT_AT`` of them an
+ingest folds them into one file. Every row of a compacted file carries its origin (``_source``:
+the log file it was first written to, ``_row``: its row there); the view keeps one copy per
+origin. So a crash after the compacted file is published but before its sources are deleted
+shows no duplicate, and a later compaction simply folds everything again.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterable
@@ -17,6 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from lq_engine.data.lake import TMP_PREFIX, Staged, stage_parquet, sync_paths
+from lq_engine.data.locks import file_lock
 from lq_engine.data.paths import DataPaths
 
 # The columns of the catalog's ingest_log view, in order, and their types in the log files.
@@ -34,8 +42,17 @@ LOG_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+# Origin columns, present in compacted files only.
+ORIGIN_SCHEMA: dict[str, pl.DataType] = {"_source": pl.String(), "_row": pl.Int64()}
+COMPACT_AT = 256  # log files that trigger a compaction at the end of an ingest
+
+
 def ingest_log_dir(paths: DataPaths) -> Path:
     return paths.lake / "_ingest_log"
+
+
+def _log_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
 
 def log_frame(reports: Iterable, when: datetime) -> pl.DataFrame:
@@ -95,4 +112,47 @@ def record_ingests(paths: DataPaths, reports: Iterable, *, sync_first: set[Path]
         staged.discard()
         raise
     staged.publish()
+    if _count_log_files(staged.target.parent) >= COMPACT_AT:
+        compact_ingest_log(paths, wait=False)
     return staged.target
+
+
+def _count_log_files(folder: Path) -> int:
+    with os.scandir(folder) as it:
+        return sum(1 for e in it if e.name.endswith(".parquet"))
+
+
+def compact_ingest_log(paths: DataPaths, *, wait: bool = True) -> int:
+    """Fold every log file into one (see the module docstring); returns how many were folded.
+
+    One compaction at a time (a lock); with ``wait=False`` it is skipped if another is running.
+    Ingests may publish meanwhile: only the files read are deleted.
+    """
+    folder = ingest_log_dir(paths)
+    try:
+        with file_lock(paths.lake / ".locks" / "_ingest_log.lock", timeout=300 if wait else 0):
+            files = _log_files(folder)
+            if len(files) < 2:
+                return 0
+            parts = []
+            for f in files:
+                df = pl.read_parquet(f)
+                if "_source" not in df.columns:
+                    df = df.with_columns(pl.lit(f.name).alias("_source"), pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"))
+                parts.append(df.select(*LOG_SCHEMA, *ORIGIN_SCHEMA).cast({**LOG_SCHEMA, **ORIGIN_SCHEMA}))
+            merged = pl.concat(parts)
+            staged = stage_parquet(merged, folder / f"{time.time_ns():020d}-compact-{uuid.uuid4().hex[:12]}.parquet")
+            try:
+                sync_paths({staged.tmp})
+            except BaseException:
+                staged.discard()
+                raise
+            staged.publish()
+            for f in files:
+                f.unlink(missing_ok=True)
+            sync_paths({folder})
+            return len(files)
+    except TimeoutError:
+        if wait:
+            raise
+        return 0

@@ -206,3 +206,44 @@ def test_abandoned_temporary_log_files_are_removed_live_ones_kept(paths):
     _set_mtime(old, time.time_ns() - 2 * 3600 * 10**9)
     ingest_file(write_csv(paths.landing / "BBB_1m.csv", bar_lines(2)), paths)
     assert not old.exists() and live.exists()
+
+
+def _log_rows(paths):
+    with catalog_reader(paths) as con:
+        return con.execute("SELECT * FROM ingest_log ORDER BY ingested_at, file").fetchall()
+
+
+def test_compaction_folds_the_log_files_and_a_crash_midway_shows_no_duplicate(paths, monkeypatch):
+    import shutil
+
+    from lq_engine.data import ingest_log
+
+    for i in range(4):
+        ingest_files([write_csv(paths.landing / f"C{i}_{j}_1m.csv", bar_lines(2)) for j in range(2)], paths)
+    bad = paths.landing / "bad.csv"
+    bad.write_text(HEADER)
+    ingest_files([bad], paths, raise_on_reject=False)
+    before = _log_rows(paths)
+    assert len(before) == 9
+    sources = sorted(ingest_log_dir(paths).glob("*.parquet"))
+    kept = paths.root / "kept"
+    kept.mkdir()
+    for f in sources:
+        shutil.copy2(f, kept / f.name)
+    assert ingest_log.compact_ingest_log(paths) == 4
+    assert len(list(ingest_log_dir(paths).glob("*.parquet"))) == 1
+    assert _log_rows(paths) == before
+    for f in kept.iterdir():  # as if killed after publishing, before deleting the sources
+        shutil.copy2(f, ingest_log_dir(paths) / f.name)
+    assert _log_rows(paths) == before
+    ingest_file(write_csv(paths.landing / "LAST_1m.csv", bar_lines(2)), paths)
+    assert ingest_log.compact_ingest_log(paths) == 6  # folds the compacted file again, still once each
+    assert len(list(ingest_log_dir(paths).glob("*.parquet"))) == 1
+    after = _log_rows(paths)
+    assert len(after) == 10 and set(before) <= set(after)
+    assert {r[0] for r in after} - {r[0] for r in before} == {str(paths.landing / "LAST_1m.csv")}
+    monkeypatch.setattr(ingest_log, "COMPACT_AT", 3)  # an ingest compacts once there are enough files
+    for i in range(2):
+        ingest_file(write_csv(paths.landing / f"D{i}_1m.csv", bar_lines(2)), paths)
+    assert len(list(ingest_log_dir(paths).glob("*.parquet"))) == 1
+    assert len(_log_rows(paths)) == 12

@@ -14,7 +14,9 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -197,11 +199,14 @@ class FrozenDataset:
         return format_ns(int(s.ts[0])), format_ns(int(s.ts[-1]))
 
 
-def _write_folder(tmp: Path, spec: UniverseSpec, fa: FrozenArrays, digest: str) -> None:
+def _write_arrays(tmp: Path, fa: FrozenArrays) -> None:
     tmp.mkdir(parents=True)
     for name, a in (("offsets", fa.offsets), *((n, fa.arrays[n]) for n in ARRAY_NAMES)):
         with open(tmp / f"{name}.npy", "wb") as f:
             np.save(f, np.ascontiguousarray(a), allow_pickle=False)
+
+
+def _write_manifest(tmp: Path, spec: UniverseSpec, fa: FrozenArrays, digest: str) -> None:
     manifest = {
         "format_version": FORMAT_VERSION,
         "content_hash": digest,
@@ -213,6 +218,11 @@ def _write_folder(tmp: Path, spec: UniverseSpec, fa: FrozenArrays, digest: str) 
         "last_ts": format_ns(int(fa.arrays["ts"].max())) if fa.n_rows else None,
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _write_folder(tmp: Path, spec: UniverseSpec, fa: FrozenArrays, digest: str) -> None:
+    _write_arrays(tmp, fa)
+    _write_manifest(tmp, spec, fa, digest)
 
 
 def _same_arrays(ds: FrozenDataset, fa: FrozenArrays) -> bool:
@@ -236,31 +246,56 @@ def build_frozen(paths: DataPaths, spec: UniverseSpec) -> FrozenDataset:
     if absent:
         raise ValueError(f"universe {spec.name!r}: no {spec.timeframe} bars in the lake for {absent}")
     fa = freeze_frames(parts)
-    digest = content_hash(spec, fa)
     base = paths.frozen / spec.name
-    final = base / digest[:16]
-    if (final / "manifest.json").exists():
-        try:
-            ds = load_frozen(final)
-            if ds.content_hash == digest and _same_arrays(ds, fa):
-                return ds
-        except (OSError, ValueError, KeyError):
-            pass
-        _discard(final, base)
     base.mkdir(parents=True, exist_ok=True)
-    for stale in base.glob(".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    _clean_stale_temps(base)
     tmp = base / f".tmp-{uuid.uuid4().hex}"
-    try:
-        _write_folder(tmp, spec, fa, digest)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lq-frozen-hash") as pool:
+        hashing = pool.submit(content_hash, spec, fa)  # hashlib and file writes release the GIL
         try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "manifest.json").exists():  # not a concurrent twin: a real failure
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            _write_arrays(tmp, fa)  # before the hash is known: wasted only if the folder exists
+            digest = hashing.result()
+            final = base / digest[:16]
+            ds = _reusable(final, base, digest, fa)
+            if ds is not None:
+                return ds
+            _write_manifest(tmp, spec, fa, digest)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not (final / "manifest.json").exists():  # not a concurrent twin: a real failure
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return load_frozen(final)
+
+
+STALE_TEMP_SECONDS = 3600  # a temporary folder this old was left by a killed build
+
+
+def _clean_stale_temps(base: Path) -> None:
+    """Concurrent builders share ``base``, so only temporary folders old enough to be abandoned go."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for stale in base.glob(".tmp-*"):
+        try:
+            if stale.stat().st_mtime < cutoff:
+                shutil.rmtree(stale, ignore_errors=True)
+        except FileNotFoundError:
+            pass
+
+
+def _reusable(final: Path, base: Path, digest: str, fa: FrozenArrays) -> FrozenDataset | None:
+    """The existing folder of this hash if its arrays are intact; a torn one is discarded."""
+    if not (final / "manifest.json").exists():
+        return None
+    try:
+        ds = load_frozen(final)
+        if ds.content_hash == digest and _same_arrays(ds, fa):
+            return ds
+    except (OSError, ValueError, KeyError):
+        pass
+    _discard(final, base)
+    return None
 
 
 def _discard(folder: Path, base: Path) -> None:

@@ -18,6 +18,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -99,18 +100,22 @@ def record_ingests(paths: DataPaths, reports: Iterable, *, sync_first: set[Path]
 
     ``sync_first``: files and directories to fsync before the log file is published (an ingest
     passes the lake directories it changed, so the log never names data a crash could lose);
-    they are fsynced together with the log file's bytes.
+    their fsyncs start at once, while the log file is written, and end with its own.
     """
-    staged = stage_ingest_log(paths, reports)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lq-log-sync") as pool:
+        first = pool.submit(sync_paths, set(sync_first)) if sync_first else None  # starts while staging
+        staged = stage_ingest_log(paths, reports)
+        try:
+            if staged is not None:
+                sync_paths({staged.tmp})
+            if first is not None:
+                first.result()
+        except BaseException:
+            if staged is not None:
+                staged.discard()
+            raise
     if staged is None:
-        if sync_first:
-            sync_paths(sync_first)
         return None
-    try:
-        sync_paths({*(sync_first or ()), staged.tmp})
-    except BaseException:
-        staged.discard()
-        raise
     staged.publish()
     if _count_log_files(staged.target.parent) >= COMPACT_AT:
         compact_ingest_log(paths, wait=False)

@@ -68,6 +68,18 @@ def test_a_torn_folder_is_rebuilt_not_reused(paths):
     assert not list((paths.frozen / "u").glob(".tmp-*"))
 
 
+def test_concurrent_builds_of_one_universe_agree(paths):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _two_symbols(paths)
+    spec = UniverseSpec("u", ["AAA", "BBB"], "1m")
+    with ThreadPoolExecutor(4) as pool:
+        built = list(pool.map(lambda _: build_frozen(paths, spec), range(8)))
+    assert len({(d.folder, d.content_hash) for d in built}) == 1
+    assert load_frozen(built[0].folder, verify=True).n_rows == 50
+    assert not list((paths.frozen / "u").glob(".tmp-*"))
+
+
 def test_missing_symbol_is_a_clear_error(paths):
     _two_symbols(paths)
     with pytest.raises(ValueError, match=r"no 1m bars in the lake for \['ZZZ'\]"):

@@ -82,5 +82,5 @@ def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: 
              tags={"lq/launched_by": "lq-cli"})
         for s in strategies
     ]
-    results.append(_run("optimization_report", instance, tags={"lq/launched_by": "lq-cli"}))
+    results.append(_run("build_report", instance, tags={"lq/launched_by": "lq-cli"}))
     return results

@@ -34,6 +34,15 @@ ON_UPSTREAM_CHANGE = (
     & _not_busy
 ).with_label("upstream data version changed")
 
+# Stage 2 also runs in the same run as a stage 1 that is being requested in this tick.
+WITH_STAGE1 = (
+    dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.data_version_changed() | dg.AutomationCondition.will_be_requested()
+    ).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & _not_busy
+).with_label("stage 1 changed or is being requested")
+
 
 def _image_md(path: Path | None, alt: str) -> dg.MarkdownMetadataValue:
     if path is None or not Path(path).exists():
@@ -97,7 +106,7 @@ def prefilter_rankings(
 @dg.asset(
     partitions_def=OPTIMIZE,
     deps=[prefilter_rankings],
-    automation_condition=ON_UPSTREAM_CHANGE,
+    automation_condition=WITH_STAGE1,
     pool="duckdb",
     group_name="optimize",
     kinds={"numba", "duckdb"},

@@ -1,5 +1,7 @@
 """The nightly optimization: every (dataset, strategy) whose dataset has been frozen."""
 
+import os
+
 import dagster as dg
 
 from lq_assets.optimize.assets import optimization_report, prefilter_rankings, replay_results
@@ -12,7 +14,7 @@ optimize_job = dg.define_asset_job(
 )
 
 report_job = dg.define_asset_job(
-    "optimization_report", selection=[optimization_report],
+    "build_report", selection=[optimization_report],
     description="Rebuild the HTML report from every stored optimization result.",
 )
 
@@ -24,7 +26,7 @@ def frozen_universes(instance: dg.DagsterInstance) -> set[str]:
 
 @dg.schedule(
     name="nightly_optimization",
-    cron_schedule="0 2 * * *",
+    cron_schedule=os.environ.get("LQ_NIGHTLY_CRON", "0 2 * * *"),
     execution_timezone="UTC",
     job=optimize_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,

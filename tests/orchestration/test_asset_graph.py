@@ -13,9 +13,11 @@ from tests.orchestration.bars import write_daily_csv
 
 def test_definitions_load_with_the_expected_graph():
     dg.Definitions.validate_loadable(defs)
+    defs.get_repository_def().load_all_definitions()  # what the code server does (unique op/job names)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert {"market_bars", "frozen_dataset"} <= keys
+    assert {"market_bars", "frozen_dataset", "backend_benchmark", "prefilter_rankings", "replay_results",
+            "optimization_report", "paper_trading"} <= keys
     checks = {c.name for c in graph.asset_check_keys}
     assert checks, "asset checks are registered"
     for name in ("landing_sensor", "lq_automation"):

@@ -1,0 +1,44 @@
+"""Once live under the daemon: new data flows on its own through freeze, both optimizer stages and
+the report (declarative automation), and the nightly schedule launches its runs."""
+
+import dagster as dg
+
+from tests.orchestration.bars import write_daily_csv
+from tests.orchestration.conftest import lq_env
+from tests.orchestration.live import start_daemon, stop, wait_for
+
+STRATEGIES = ("bollinger", "donchian_atr", "ma_cross", "rsi")
+
+
+def test_new_data_reoptimizes_on_its_own_and_the_schedule_fires(data_paths, dagster_home, tmp_path):
+    env = lq_env(
+        data_paths, dagster_home,
+        LQ_LANDING_SENSOR_INTERVAL="2", LQ_AUTOMATION_INTERVAL="2", LQ_LANDING_SETTLE_SECONDS="1",
+        LQ_NIGHTLY_CRON="* * * * *", LQ_NATIVE_BACKEND="numba",
+    )
+    log = tmp_path / "daemon.log"
+    daemon = start_daemon(env, log)
+    try:
+        write_daily_csv(data_paths.landing / "stocks.csv", ["AAPL", "MSFT"], "2010-01-01", 700)
+        with dg.DagsterInstance.get() as instance:
+
+            def optimized():
+                done = instance.get_materialized_partitions(dg.AssetKey("replay_results"))
+                return done if len(done) == len(STRATEGIES) else None
+
+            done = wait_for(optimized, 600, "replay_results of every strategy via automation", log, interval=3)
+            assert done == {f"us_stocks_daily|{s}" for s in STRATEGIES}
+            report = wait_for(lambda: instance.get_latest_materialization_event(dg.AssetKey("optimization_report")),
+                              300, "the report via automation", log, interval=3)
+            assert "report.html" in report.asset_materialization.metadata["report"].value
+
+            def nightly_runs():
+                runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/schedule_name": "nightly_optimization"}))
+                return runs if runs and any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs) else None
+
+            runs = wait_for(nightly_runs, 600, "a nightly_optimization run to succeed", log, interval=3)
+            assert {r.tags.get("dagster/partition") for r in runs} <= done
+            failed = [r.run_id for r in instance.get_runs() if r.status == dg.DagsterRunStatus.FAILURE]
+            assert not failed, f"failed runs: {failed}"
+    finally:
+        stop(daemon)

@@ -5,8 +5,12 @@ Topics are dot-separated segments (``data.bars.BTCUSDT``). A subscription patter
 ``data.bars`` and ``data.bars.X``); any other segment is literal.
 
 Delivery order for a topic is deterministic: higher ``priority`` first, then subscription order.
-The handler list of each concrete topic is resolved once and cached (the cache is dropped on
-every subscribe/unsubscribe), so ``publish`` is a dict lookup plus the handler calls.
+The handlers of each concrete topic are resolved once into a cached route (the cache is dropped on
+every subscribe/unsubscribe) that holds one ``deliver`` callable specialized for its handler count:
+the handler itself when there is one, a fan-out loop for many, a C-level no-op for none. ``publish``
+is a closure over the route cache that remembers the last route it used (a publisher that keeps
+publishing on one topic skips even the dict lookup), counts the message in the route (totals are
+derived on read) and calls ``deliver``: one Python frame besides the handler's.
 
 A handler that raises is isolated: the exception is counted, recorded in ``errors`` (the last
 ``max_error_records``), logged, and, if ``error_topic`` is set, published there as a
@@ -74,26 +78,38 @@ class Response:
 
 
 class _Route:
-    """Resolved handlers of one concrete topic plus its publish counter."""
+    """One concrete topic: its handlers in delivery order, the specialized ``deliver`` and a counter.
 
-    __slots__ = ("handlers", "published")
+    ``published`` is a float: ``+= 1.0`` reuses the interpreter's float free list where an int above
+    256 allocates (exact up to 2**53 messages); readers see ints.
+    """
 
-    def __init__(self, handlers: tuple[Handler, ...]) -> None:
+    __slots__ = ("topic", "handlers", "deliver", "published")
+
+    def __init__(self, topic: str | None, handlers: tuple[Handler, ...], failed: Callable | None) -> None:
+        self.topic = topic
         self.handlers = handlers
-        self.published = 0
+        self.published = 0.0
+        if len(handlers) == 1:
+            self.deliver = handlers[0]
+        elif handlers:
+            self.deliver = _fan_out(topic, handlers, failed)
+        else:
+            self.deliver = id  # a one-argument builtin without effects: nobody listens, no frame
 
 
-class _RouteCache(dict):
-    """topic -> _Route; a missing topic is resolved against the subscriptions and stored."""
+def _fan_out(topic: str, handlers: tuple[Handler, ...], failed: Callable) -> Handler:
+    def deliver(message: Any) -> None:
+        for handler in handlers:
+            try:
+                handler(message)
+            except Exception as exc:  # isolation: one bad handler never costs the others
+                failed(topic, handler, message, exc)
 
-    __slots__ = ("_resolve",)
+    return deliver
 
-    def __init__(self, resolve: Callable[[str], _Route]) -> None:
-        super().__init__()
-        self._resolve = resolve
 
-    def __missing__(self, topic: str) -> _Route:
-        return self._resolve(topic)
+_NO_ROUTE = _Route(None, (), None)  # matches no topic: the publisher's "last route" when there is none
 
 
 def pattern_matches(pattern: str, topic: str) -> bool:
@@ -116,9 +132,13 @@ def _handler_name(h: Handler) -> str:
 
 
 class MessageBus:
+    publish: Callable[[str, Any], None]
+    """``publish(topic, message)``: deliver ``message`` to every handler whose pattern matches the
+    concrete ``topic``, in delivery order, each failure isolated (see the module docstring)."""
+
     def __init__(self, error_topic: str | None = None, max_error_records: int = 1000) -> None:
         self._subs: list[Subscription] = []
-        self._routes = _RouteCache(self._resolve)
+        self._routes: dict[str, _Route] = {}
         self._order = 0
         self._endpoints: dict[str, Handler] = {}
         self._responders: dict[str, Handler] = {}
@@ -131,6 +151,7 @@ class MessageBus:
         # counters of routes already dropped from the cache (see _drop_routes)
         self._published_by_topic: dict[str, int] = {}
         self._attempts_folded = 0
+        self.publish, self._forget_last_route = self._publisher()
 
     # -- pub/sub -----------------------------------------------------------------------------
 
@@ -150,18 +171,33 @@ class MessageBus:
             raise KeyError(f"not subscribed: {subscription.pattern!r} -> {_handler_name(subscription.handler)}") from None
         self._drop_routes()
 
-    def publish(self, topic: str, message: Any) -> None:
-        route = self._routes[topic]  # a miss resolves and caches (_RouteCache.__missing__)
-        route.published += 1
-        for handler in route.handlers:
+    def _publisher(self) -> tuple[Callable[[str, Any], None], Callable[[], None]]:
+        """The bus's ``publish`` and the function that makes it forget its remembered route."""
+        route_for = self._route
+        failed = self._handler_failed
+        last = _NO_ROUTE
+
+        def publish(topic: str, message: Any) -> None:
+            nonlocal last
+            route = last
+            if route.topic is not topic:  # identity: equal strings from elsewhere take the dict path
+                route = last = route_for(topic)
+            route.published += 1.0
+            deliver = route.deliver
             try:
-                handler(message)
-            except Exception as exc:  # isolation: one bad handler never costs the others
-                self._handler_failed(topic, handler, message, exc)
+                deliver(message)
+            except Exception as exc:  # only a single handler raises here: a fan-out isolates its own
+                failed(topic, deliver, message, exc)
+
+        def forget() -> None:
+            nonlocal last
+            last = _NO_ROUTE
+
+        return publish, forget
 
     def publish_batch(self, topic: str, messages: Iterable[Any]) -> None:
         """Same deliveries, in the same order, as ``publish`` for each message; one route lookup."""
-        route = self._routes[topic]
+        route = self._route(topic)
         handlers = route.handlers
         count = 0
         for message in messages:
@@ -175,23 +211,26 @@ class MessageBus:
 
     def subscribers(self, topic: str) -> tuple[Handler, ...]:
         """Handlers that a message on ``topic`` reaches, in delivery order."""
-        return self._routes[topic].handlers
+        return self._route(topic).handlers
 
-    def _resolve(self, topic: str) -> _Route:
-        if "*" in topic or "#" in topic:
-            raise ValueError(f"publish needs a concrete topic, got pattern {topic!r}")
-        matched = [s for s in self._subs if pattern_matches(s.pattern, topic)]
-        matched.sort(key=lambda s: (-s.priority, s.order))
-        route = _Route(tuple(s.handler for s in matched))
-        self._routes[topic] = route
+    def _route(self, topic: str) -> _Route:
+        route = self._routes.get(topic)
+        if route is None:
+            if "*" in topic or "#" in topic:
+                raise ValueError(f"publish needs a concrete topic, got pattern {topic!r}")
+            matched = [s for s in self._subs if pattern_matches(s.pattern, topic)]
+            matched.sort(key=lambda s: (-s.priority, s.order))
+            route = self._routes[topic] = _Route(topic, tuple(s.handler for s in matched), self._handler_failed)
         return route
 
     def _drop_routes(self) -> None:
         for topic, route in self._routes.items():
             if route.published:
-                self._published_by_topic[topic] = self._published_by_topic.get(topic, 0) + route.published
-                self._attempts_folded += route.published * len(route.handlers)
+                n = int(route.published)
+                self._published_by_topic[topic] = self._published_by_topic.get(topic, 0) + n
+                self._attempts_folded += n * len(route.handlers)
         self._routes.clear()
+        self._forget_last_route()
 
     def _handler_failed(self, topic: str, handler: Handler, message: Any, exc: Exception) -> None:
         self.failed += 1
@@ -207,7 +246,7 @@ class MessageBus:
         out = dict(self._published_by_topic)
         for topic, route in self._routes.items():
             if route.published:
-                out[topic] = out.get(topic, 0) + route.published
+                out[topic] = out.get(topic, 0) + int(route.published)
         return out
 
     @property
@@ -217,7 +256,7 @@ class MessageBus:
     @property
     def delivered(self) -> int:
         """Handler calls that returned normally (attempts minus failures)."""
-        live = sum(r.published * len(r.handlers) for r in self._routes.values())
+        live = sum(int(r.published) * len(r.handlers) for r in self._routes.values())
         return self._attempts_folded + live - self.failed
 
     # -- point-to-point -----------------------------------------------------------------------

@@ -165,10 +165,11 @@ class SimulatedVenue:
             return events
         cfg = self.config
         ts = bar.timestamp_ns
-        prev_high, prev_low, prev_close = self._prev_bar.get(sym, _NO_PREV)
-        budget = liquidity_budget(bar.volume, self._cap)
+        budget = None  # the bar's liquidity budget, computed when something fills
 
         if working:
+            prev_high, prev_low, prev_close = self._prev_bar.get(sym, _NO_PREV)
+            budget = liquidity_budget(bar.volume, self._cap)
             for order in [o for o in working if o.expire_ns is not None and ts >= o.expire_ns]:
                 working.remove(order)
                 order.transition(_S_EXPIRED)
@@ -216,6 +217,8 @@ class SimulatedVenue:
                         self._cancel(other, ts, "one-cancels-other", events)
                 if armed.parent.is_open:
                     self._cancel(armed.parent, ts, "bracket exit triggered", events)
+                if budget is None:
+                    budget = liquidity_budget(bar.volume, self._cap)
                 qty = capped_quantity(leg.remaining, budget)
                 if qty > 0.0:
                     budget -= qty
@@ -224,7 +227,7 @@ class SimulatedVenue:
                     else:
                         price = market_fill_price(
                             raw, leg.side, cfg.spread_bps, cfg.slippage_bps, cfg.slippage_vol_k,
-                            prev_high, prev_low, prev_close,
+                            *self._prev_bar.get(sym, _NO_PREV),
                         )
                         self._fill(leg, qty, price, fill_fee(qty, price, cfg.fee_taker), "taker", ts, events)
                 if leg.is_open:

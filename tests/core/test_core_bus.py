@@ -117,3 +117,33 @@ def test_publish_batch_matches_repeated_publish():
     many.publish_batch("a.b", range(4))
     assert s1 == s2 and len(s1) == 7
     assert (one.published, one.delivered, one.failed) == (many.published, many.delivered, many.failed) == (4, 7, 1)
+
+
+def test_specialized_routes_none_one_many_and_equal_topic_strings():
+    """Routes of 0, 1 and many handlers, and a topic given as equal but distinct string objects."""
+    bus = MessageBus()
+    one, many = [], []
+    bus.subscribe("solo.t", one.append)
+    bus.subscribe("multi.*", many.append)
+    bus.subscribe("multi.t", lambda m: many.append(-m), priority=1)
+    topic = "".join(["solo", ".", "t"])  # equal to "solo.t", another object
+    assert topic == "solo.t" and topic is not "solo.t"  # noqa: F632
+    for i in range(3):
+        bus.publish("nobody.t", i)
+        bus.publish("solo.t", i)
+        bus.publish(topic, 10 + i)
+        bus.publish("multi.t", i + 1)
+    assert one == [0, 10, 1, 11, 2, 12]
+    assert many == [-1, 1, -2, 2, -3, 3]
+    assert bus.published_by_topic() == {"nobody.t": 3, "solo.t": 6, "multi.t": 3}
+    assert bus.published == 12 and bus.delivered == 12 and bus.failed == 0
+    assert all(type(v) is int for v in bus.published_by_topic().values())
+
+
+def test_single_handler_failure_isolated_and_wildcard_single_route():
+    bus = MessageBus()
+    bus.subscribe("event.*", lambda m: 1 / m)
+    for m in (1, 0, 2):
+        bus.publish("event.MARKET", m)
+    assert bus.failed == 1 and bus.delivered == 2 and bus.published == 3
+    assert bus.errors[0].topic == "event.MARKET" and "ZeroDivisionError" in bus.errors[0].error

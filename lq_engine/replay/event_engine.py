@@ -16,7 +16,7 @@ feeds, where the future does not exist yet).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -40,17 +40,29 @@ class Decider(Protocol):
     def decide(self, index: int, bar: BarEvent) -> int: ...
 
 
-class PrecomputedDecider:
-    """Targets of a known series, decided by the compiled rule over its causal indicator bank."""
+class TargetsDecider:
+    """Targets given up front, one per bar (e.g. from a custom decision source under test)."""
 
     __slots__ = ("targets",)
+
+    def __init__(self, targets: Sequence[int] | np.ndarray) -> None:
+        self.targets = [int(t) for t in targets]
+        bad = [t for t in self.targets if t not in (-1, 0, 1)]
+        if bad:
+            raise ValueError(f"targets must be -1, 0 or +1, got {bad[0]!r} at bar {self.targets.index(bad[0])}")
+
+    def decide(self, index: int, bar: BarEvent) -> int:
+        return self.targets[index]
+
+
+class PrecomputedDecider(TargetsDecider):
+    """Targets of a known series, decided by the compiled rule over its causal indicator bank."""
+
+    __slots__ = ()
 
     def __init__(self, strategy: str, params: Mapping[str, Any] | None, series: Series) -> None:
         _, bank, ip, fp = compile_program(strategy, params, series)
         self.targets = decide_targets(bank, ip, fp).tolist()
-
-    def decide(self, index: int, bar: BarEvent) -> int:
-        return self.targets[index]
 
 
 class StreamingDecider:
@@ -226,4 +238,4 @@ def run_event_engine(
     return engine.run(series)
 
 
-__all__ = ["EventEngine", "PrecomputedDecider", "StreamingDecider", "run_event_engine", "OrderEvent"]
+__all__ = ["EventEngine", "PrecomputedDecider", "TargetsDecider", "StreamingDecider", "run_event_engine", "OrderEvent"]

@@ -3,12 +3,16 @@
 The strategy runs on the full series and on each truncation ``series.head(cut)``; every target
 decided before the cut (bars 0..cut-1) and every order the replay sends before the cut must be the
 same. A difference means the strategy (or an indicator) peeked at later bars.
+
+A custom decision source (``decisions``: series -> target per bar, e.g. a new indicator or rule not
+yet registered) goes through the same machinery: its targets are compared cut by cut and executed by
+the event engine, whose fills are compared too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -72,16 +76,58 @@ def _first_diff(a: np.ndarray, b: np.ndarray) -> int | None:
     return None if a.shape[0] == b.shape[0] else m
 
 
+DecisionSource = Callable[[Series], "np.ndarray | Sequence[int]"]
+
+
+@dataclass(frozen=True)
+class _Run:
+    target: np.ndarray
+    fill_bar: np.ndarray
+    fills: np.ndarray  # (ts, side, quantity, price) per fill
+
+
+def _strategy_run(strategy_name: str, params: Mapping[str, Any] | None, config: ExecutionConfig):
+    def run(series: Series) -> tuple[_Run, dict[str, Any]]:
+        r = replay(strategy_name, params, series, config)
+        f = r.fills
+        return _Run(r.target, f.bar, np.column_stack([f.ts, f.side, f.quantity, f.price])), dict(r.params)
+
+    return run
+
+
+def _source_run(decisions: DecisionSource, config: ExecutionConfig):
+    from lq_engine.replay.event_engine import EventEngine, TargetsDecider
+
+    def run(series: Series) -> tuple[_Run, dict[str, Any]]:
+        targets = np.asarray(decisions(series))
+        if targets.shape != (series.n,):
+            raise ValueError(f"lookahead check: the decision source returned shape {targets.shape} for {series.n} bars")
+        engine = EventEngine(series.symbol, TargetsDecider(targets), config).run(series)
+        bar_of = {ts: i for i, ts in enumerate(series.ts.tolist())}
+        fills = np.array([(f.timestamp_ns, f.side, f.quantity, f.price) for f in engine.fills], dtype=np.float64)
+        return _Run(np.array(engine.targets, dtype=np.int8),
+                    np.array([bar_of[f.timestamp_ns] for f in engine.fills], dtype=np.int64),
+                    fills.reshape(-1, 4)), {}  # a custom source has no registered parameters
+
+    return run
+
+
 def check_lookahead(
     strategy_name: str,
     params: Mapping[str, Any] | None = None,
     bars: Series | None = None,
     cuts: Sequence[int] | int = 8,
     config: ExecutionConfig = ExecutionConfig(),
+    decisions: DecisionSource | None = None,
 ) -> LookaheadReport:
-    """``cuts``: explicit cut points, or how many evenly spaced ones to use."""
+    """``cuts``: explicit cut points, or how many evenly spaced ones to use.
+
+    ``decisions``: check this decision source (series -> target -1/0/+1 per bar, decided at each
+    bar's close) instead of the registered strategy ``strategy_name`` (then only a label).
+    """
     series = bars if bars is not None else default_series()
-    full = replay(strategy_name, params, series, config)
+    run = _strategy_run(strategy_name, params, config) if decisions is None else _source_run(decisions, config)
+    full, used_params = run(series)
     if isinstance(cuts, int):
         points = sorted({int(x) for x in np.linspace(2, series.n - 1, cuts)})
     else:
@@ -90,12 +136,10 @@ def check_lookahead(
     for cut in points:
         if not 1 <= cut <= series.n:
             raise ValueError(f"lookahead cut {cut} outside 1..{series.n}")
-        part = replay(strategy_name, params, series.head(cut), config)
+        part, _ = run(series.head(cut))
         t_diff = _first_diff(full.target[:cut], part.target)
-        keep = full.fills.bar < cut
-        f_full = np.column_stack([full.fills.ts[keep], full.fills.side[keep], full.fills.quantity[keep],
-                                  full.fills.price[keep]])
-        f_part = np.column_stack([part.fills.ts, part.fills.side, part.fills.quantity, part.fills.price])
+        f_full = full.fills[full.fill_bar < cut]
+        f_part = part.fills
         f_diff = None
         if f_full.shape != f_part.shape:
             f_diff = _first_diff(f_full[:, 0], f_part[:, 0]) if f_full.size and f_part.size else 0
@@ -103,4 +147,4 @@ def check_lookahead(
             rows = np.flatnonzero(~np.all(f_full == f_part, axis=1))
             f_diff = int(rows[0]) if rows.size else None
         out.append(CutResult(cut, t_diff, f_diff))
-    return LookaheadReport(strategy_name, dict(full.params), series.n, out)
+    return LookaheadReport(strategy_name, used_params, series.n, out)

@@ -100,3 +100,49 @@ def test_no_lookahead(name, side):
     report = check_lookahead(name, params, series(400, 9, vol=0.02), cuts=10)
     assert report.ok, report.summary()
     assert len(report.cuts) == 10 and "OK" in str(report)
+
+
+def _sma(x: np.ndarray, w: int) -> np.ndarray:
+    out = np.full(x.shape[0], np.nan)
+    c = np.cumsum(np.r_[0.0, x])
+    out[w - 1:] = (c[w:] - c[:-w]) / w
+    return out
+
+
+def test_lookahead_check_catches_a_peeking_decision_source():
+    """A deliberately biased source (an SMA shifted by -1: bar i sees close[i+1]) through the same
+    check: it must fail, and at the last bar before a cut (the first bar whose future was removed)."""
+    s = series(300, 4, vol=0.02)
+
+    def honest(x):
+        return np.where(x.close > np.nan_to_num(_sma(x.close, 10), nan=np.inf), 1, 0).astype(np.int8)
+
+    def peeking(x):
+        shifted = np.r_[_sma(x.close, 10)[1:], np.nan]  # indicator shifted by -1: uses close[i + 1]
+        return np.where(x.close > np.nan_to_num(shifted, nan=np.inf), 1, 0).astype(np.int8)
+
+    cuts = [60, 120, 180, 240]
+    ok = check_lookahead("honest_sma", bars=s, cuts=cuts, decisions=honest)
+    assert ok.ok, ok.summary()
+    bad = check_lookahead("peeking_sma", bars=s, cuts=cuts, decisions=peeking)
+    assert not bad.ok and "FAILED" in bad.summary()
+    caught = [c for c in bad.cuts if not c.ok]
+    assert caught, bad.summary()
+    # the full run knew close[cut] at bar cut - 1; the truncated run did not: the first difference is there
+    assert all(c.first_target_diff in (None, c.cut - 1) for c in bad.cuts)
+    assert any(c.first_target_diff == c.cut - 1 for c in caught)
+
+
+def test_lookahead_check_catches_peeking_at_the_next_open():
+    """A source that peeks at the next bar's open (a price it could trade at) is caught as well."""
+    s = series(200, 8, vol=0.02)
+
+    def peeking(x):
+        nxt = np.r_[x.open[1:], x.open[-1]]
+        return np.where(nxt > x.close, 1, 0).astype(np.int8)
+
+    report = check_lookahead("peek_open", bars=s, cuts=[50, 100, 150], decisions=peeking)
+    assert not report.ok
+    assert any(c.first_target_diff == c.cut - 1 for c in report.cuts)
+    with pytest.raises(ValueError, match="shape"):
+        check_lookahead("bad_shape", bars=s, cuts=[50], decisions=lambda x: np.zeros(3, np.int8))

@@ -61,6 +61,12 @@ def test_parity_covers_brackets_and_partial_fills():
 @given(st.sampled_from(list_strategies()), st.integers(0, 10_000), st.integers(0, 10_000),
        st.floats(0.0, 0.003), st.floats(0.0, 5.0))
 def test_simplified_replay_matches_prefilter_metrics(name, pick, seed, fee, slip_bps):
+    """Covered: every registered strategy, long/flat side, any fee and slippage: the replay with
+    ``simplified()`` fills gives the prefilter kernel's metrics within 1e-9 (python and numba).
+    Not covered, by design (ASSUMPTIONS.md rule 20): short positions. The venue holds a short as fixed
+    units ``u = E_entry * (1 - c*d) / P_entry`` (equity after a short entry is ``E' * (2 - p / P_entry)``),
+    while the prefilter kernel rebalances a -1x exposure every bar (``E *= 1 - r``); longs agree
+    because a fully invested long has zero cash, so fixed units and 1x rebalanced are the same curve."""
     s = series(400, seed, vol=0.015)
     p = _params(name, pick, "long")
     r = replay(name, p, s, ExecutionConfig().simplified(fee=fee, slippage_bps=slip_bps))

@@ -121,6 +121,8 @@ class EventEngine:
         self._pending = False
         self._order_no = 0
         self._units = self.portfolio.position(symbol)  # changes only in _dispatch (fills)
+        # targets known up front are read directly (no decide() call per bar); others are asked
+        self._known_targets = decider.targets if isinstance(decider, TargetsDecider) else None
         sl, tp, tr = brackets.fractions()
         self._plan_args = (config.basis_code, config.equity_cost_rate, config.spread_bps, config.slippage_bps,
                            config.slippage_vol_k, sl, tp, tr)
@@ -154,7 +156,8 @@ class EventEngine:
         cache.cash = cash
         cache.equity = eq
         index = self._index
-        target = self.decider.decide(index, bar)
+        known = self._known_targets
+        target = known[index] if known is not None else self.decider.decide(index, bar)
         self.targets.append(target)
         if target != self._target:
             self._target = target

@@ -1,7 +1,7 @@
 """Capture and restore the paper trader's runtime state (event engine, portfolio, order mirror).
 
-``EventEngine`` has no snapshot API of its own, so its per-bar bookkeeping is read here, in this one
-place; a missing attribute (the engine changed) is a clear error, not a silent bad restore.
+The engine's bookkeeping comes from ``EventEngine.state()``; the portfolio, the runtime cache, the
+gateway's order mirror and last bars, and a streaming decider's history are captured here.
 """
 
 from __future__ import annotations
@@ -13,21 +13,11 @@ from lq_engine.core.sequencer import Sequencer
 from lq_engine.live.gateway import OrderView, VenueGateway
 from lq_engine.replay.event_engine import EventEngine, StreamingDecider
 
-STATE_VERSION = 1
-_ENGINE_FIELDS = ("_index", "_target", "_pending", "_order_no", "_prev")
+STATE_VERSION = 2
 
 
 class IncompatibleStateError(ValueError):
     pass
-
-
-def _engine_fields(engine: EventEngine) -> dict[str, Any]:
-    missing = [f for f in _ENGINE_FIELDS if not hasattr(engine, f)]
-    if missing:
-        raise RuntimeError(f"EventEngine no longer has {missing}: update lq_engine/live/engine_state.py")
-    out = {f: getattr(engine, f) for f in _ENGINE_FIELDS}
-    out["_prev"] = list(out["_prev"])
-    return out
 
 
 def capture(engine: EventEngine, gateway: VenueGateway) -> dict[str, Any]:
@@ -36,7 +26,8 @@ def capture(engine: EventEngine, gateway: VenueGateway) -> dict[str, Any]:
         "version": STATE_VERSION,
         "cache": engine.cache.snapshot(),
         "sequencer": engine.sequencer.peek(),
-        "engine": _engine_fields(engine),
+        "engine": engine.state(),
+        "prev_bars": {sym: list(v) for sym, v in gateway.prev_bars.items()},
         "portfolio": {"cash": pf.cash, "realized_pnl": pf.realized_pnl, "fees": pf.fees,
                       "positions": {s: list(v) for s, v in pf._positions.items()}},
         "orders": {k: v.to_dict() for k, v in gateway.orders.items()},
@@ -59,15 +50,12 @@ def restore(engine: EventEngine, gateway: VenueGateway, state: dict[str, Any]) -
         raise IncompatibleStateError(str(e)) from None
     engine.cache = cache
     engine.sequencer = Sequencer(int(state["sequencer"]))
-    _engine_fields(engine)
-    e = state["engine"]
-    engine._index, engine._target, engine._pending, engine._order_no = (int(e["_index"]), int(e["_target"]),
-                                                                         bool(e["_pending"]), int(e["_order_no"]))
-    engine._prev = tuple(float(v) for v in e["_prev"])
     p = state["portfolio"]
     pf = engine.portfolio
     pf.cash, pf.realized_pnl, pf.fees = float(p["cash"]), float(p["realized_pnl"]), float(p["fees"])
     pf._positions = {s: (float(v[0]), float(v[1])) for s, v in p["positions"].items()}
+    engine.load_state(state["engine"])
+    gateway.prev_bars = {sym: tuple(float(x) for x in v) for sym, v in state["prev_bars"].items()}
     gateway.orders = {k: OrderView.from_dict(v) for k, v in state["orders"].items()}
     d = engine.decider
     if state["decider"] is not None:

@@ -57,6 +57,9 @@ class VenueGateway:
         self.orders: dict[str, OrderView] = {}
         self.new_fills: list[FillEvent] = []  # since the last end-of-bar commit
         self.changed: set[str] = set()
+        # the trader's own view of the last completed bar per symbol (the sizing's volatility
+        # reference), as SimulatedVenue.prev_bar keeps it: the venue is another party
+        self.prev_bars: dict[str, tuple[float, float, float]] = {}
 
     def client_order_id(self, order: Order) -> str:
         return f"{self.run_id}:{order.order_id}"
@@ -76,9 +79,14 @@ class VenueGateway:
 
     def on_bar(self, bar: BarEvent) -> list:
         events = self._apply(self.venue.on_bar(bar))
+        self.prev_bars[bar.symbol] = (bar.high, bar.low, bar.close)
         if any(isinstance(e, FillEvent) for e in events):
             crash_point("fill_unrecorded")
         return events
+
+    def prev_bar(self, symbol: str) -> tuple[float, float, float]:
+        nan = float("nan")
+        return self.prev_bars.get(symbol, (nan, nan, nan))
 
     def working_orders(self, symbol: str) -> list[OrderView]:
         return sorted((o for o in self.orders.values() if o.working and o.is_open and o.symbol == symbol),

@@ -176,6 +176,18 @@ class EventEngine:
             step(BarEvent(t, nxt(), sym, o, h, lo, c, v))
         return self
 
+    # -- snapshot support (the paper trader persists this; portfolio, cache and venue keep theirs) --
+
+    def state(self) -> dict:
+        """The engine's own bar-by-bar bookkeeping, as plain values."""
+        return {"index": self._index, "target": self._target, "pending": self._pending, "order_no": self._order_no}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore ``state()`` into this engine (after its portfolio has been restored)."""
+        self._index, self._target = int(state["index"]), int(state["target"])
+        self._pending, self._order_no = bool(state["pending"]), int(state["order_no"])
+        self._units = self.portfolio.position(self.symbol)
+
     # -- internals ---------------------------------------------------------------------------
 
     def _execute_target(self, bar: BarEvent) -> None:

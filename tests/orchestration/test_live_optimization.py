@@ -28,16 +28,18 @@ def test_new_data_reoptimizes_on_its_own_and_the_schedule_fires(data_paths, dags
 
             done = wait_for(optimized, 600, "replay_results of every strategy via automation", log, interval=3)
             assert done == {f"us_stocks_daily|{s}" for s in STRATEGIES}
-            report = wait_for(lambda: instance.get_latest_materialization_event(dg.AssetKey("optimization_report")),
-                              300, "the report via automation", log, interval=3)
-            assert "report.html" in report.asset_materialization.metadata["report"].value
-
             def nightly_runs():
                 runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/schedule_name": "nightly_optimization"}))
-                return runs if runs and any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs) else None
+                return runs if runs and all(r.is_finished for r in runs) else None
 
-            runs = wait_for(nightly_runs, 600, "a nightly_optimization run to succeed", log, interval=3)
+            runs = wait_for(nightly_runs, 900, "the nightly_optimization runs to finish", log, interval=3)
             assert {r.tags.get("dagster/partition") for r in runs} <= done
+            assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+
+            # the report follows every new result on its own (it waits while stage 2 runs are in progress)
+            report = wait_for(lambda: instance.get_latest_materialization_event(dg.AssetKey("optimization_report")),
+                              900, "the report via automation", log, interval=3)
+            assert "report.html" in report.asset_materialization.metadata["report"].value
             failed = [r.run_id for r in instance.get_runs() if r.status == dg.DagsterRunStatus.FAILURE]
             assert not failed, f"failed runs: {failed}"
     finally:

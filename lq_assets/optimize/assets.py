@@ -78,12 +78,9 @@ def _digest(*frames) -> str:
 def prefilter_rankings(
     context: dg.AssetExecutionContext, config: OptimizeSettings, lake: LakeResource, project: ProjectConfigResource
 ) -> dg.MaterializeResult:
-    dataset, strategy = split_optimize_key(context.partition_key)
-    paths = lake.paths()
-    ds = current_frozen(context.instance, dataset)
+    dataset, strategy, paths, ds, out = _partition_inputs(context, lake)
     cfg = config.resolve(project.load().optimize, chosen_backend(context.instance))
     s1 = run_stage1(ds, strategy, cfg)
-    out = stage_dir(paths, dataset, strategy)
     save_stage1(s1, out / "stage1")
     where = {"dataset": dataset, "strategy": strategy}
     with catalog_writer(paths) as con:
@@ -120,10 +117,7 @@ def prefilter_rankings(
 def replay_results(
     context: dg.AssetExecutionContext, config: OptimizeSettings, lake: LakeResource, project: ProjectConfigResource
 ) -> dg.MaterializeResult:
-    dataset, strategy = split_optimize_key(context.partition_key)
-    paths = lake.paths()
-    ds = current_frozen(context.instance, dataset)
-    out = stage_dir(paths, dataset, strategy)
+    dataset, strategy, paths, ds, out = _partition_inputs(context, lake)
     s1 = load_stage1(out / "stage1")
     cfg = config.resolve(project.load().optimize, s1.backend)
     result = run_stage2(ds, strategy, s1, cfg)
@@ -185,6 +179,13 @@ def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -
             "summary": md_table(rows, ["dataset", "strategy", "winner", "holdout Sharpe", "DSR", "PBO"]),
         }
     )
+
+
+def _partition_inputs(context: dg.AssetExecutionContext, lake: LakeResource):
+    """(dataset, strategy, data paths, the current frozen dataset, the stage folder) of this partition."""
+    dataset, strategy = split_optimize_key(context.partition_key)
+    paths = lake.paths()
+    return dataset, strategy, paths, current_frozen(context.instance, dataset), stage_dir(paths, dataset, strategy)
 
 
 def _md(df) -> dg.MarkdownMetadataValue:

@@ -96,6 +96,32 @@ def _record_fill(orders, oid, qty):
 
 
 @njit(cache=True)
+def _book_fill(orders, fills, fill_ts, n_fills, oid, j, t, side, q, price, fee, reason, cash, pos, avg):
+    """Complete (part of) an order, apply the fill to the account and append it to the fills log."""
+    _record_fill(orders, oid, q)
+    cash, pos, avg, _ = apply_fill(cash, pos, avg, side, q, price, fee)
+    if pos == 0.0:
+        avg = math.nan
+    if n_fills == fills.shape[0]:
+        fills = _grow(fills)
+        ts2 = np.empty(fill_ts.shape[0] * 2, dtype=np.int64)
+        ts2[: fill_ts.shape[0]] = fill_ts
+        fill_ts = ts2
+    f = fills[n_fills]
+    f[F_BAR] = j
+    f[F_ORDER] = oid
+    f[F_SIDE] = side
+    f[F_QTY] = q
+    f[F_PRICE] = price
+    f[F_FEE] = fee
+    f[F_REASON] = reason
+    f[F_CASH] = cash
+    f[F_POS] = pos
+    fill_ts[n_fills] = t
+    return fills, fill_ts, n_fills + 1, cash, pos, avg
+
+
+@njit(cache=True)
 def _is_open(orders, oid):
     return orders[oid, O_STATUS] < ST_FILLED
 
@@ -209,27 +235,8 @@ def replay_loop(ts, op, hi, lo, cl, vol, bank, ip, fp, cfg, cash0, equity, targe
                 else:
                     price = market_fill_price(o, side, spread, slip, volk, prev_h, prev_l, prev_c)
                     fee = fill_fee(q, price, fee_taker)
-                _record_fill(orders, oid, q)
-                cash, pos, avg, _ = apply_fill(cash, pos, avg, side, q, price, fee)
-                if pos == 0.0:
-                    avg = math.nan
-                if n_fills == fills.shape[0]:
-                    fills = _grow(fills)
-                    ts2 = np.empty(fill_ts.shape[0] * 2, dtype=np.int64)
-                    ts2[: fill_ts.shape[0]] = fill_ts
-                    fill_ts = ts2
-                f = fills[n_fills]
-                f[F_BAR] = j
-                f[F_ORDER] = oid
-                f[F_SIDE] = side
-                f[F_QTY] = q
-                f[F_PRICE] = price
-                f[F_FEE] = fee
-                f[F_REASON] = kind
-                f[F_CASH] = cash
-                f[F_POS] = pos
-                fill_ts[n_fills] = t
-                n_fills += 1
+                fills, fill_ts, n_fills, cash, pos, avg = _book_fill(
+                    orders, fills, fill_ts, n_fills, oid, j, t, side, q, price, fee, kind, cash, pos, avg)
                 has_bracket = kind == K_MARKET and (
                     orders[oid, O_SL] == orders[oid, O_SL]
                     or orders[oid, O_TP] == orders[oid, O_TP]
@@ -315,27 +322,9 @@ def replay_loop(ts, op, hi, lo, cl, vol, bank, ip, fp, cfg, cash0, equity, targe
                     else:
                         price = market_fill_price(raw, side, spread, slip, volk, prev_h, prev_l, prev_c)
                         fee = fill_fee(q, price, fee_taker)
-                    _record_fill(orders, leg, q)
-                    cash, pos, avg, _ = apply_fill(cash, pos, avg, side, q, price, fee)
-                    if pos == 0.0:
-                        avg = math.nan
-                    if n_fills == fills.shape[0]:
-                        fills = _grow(fills)
-                        ts2 = np.empty(fill_ts.shape[0] * 2, dtype=np.int64)
-                        ts2[: fill_ts.shape[0]] = fill_ts
-                        fill_ts = ts2
-                    f = fills[n_fills]
-                    f[F_BAR] = j
-                    f[F_ORDER] = leg
-                    f[F_SIDE] = side
-                    f[F_QTY] = q
-                    f[F_PRICE] = price
-                    f[F_FEE] = fee
-                    f[F_REASON] = orders[leg, O_KIND]
-                    f[F_CASH] = cash
-                    f[F_POS] = pos
-                    fill_ts[n_fills] = t
-                    n_fills += 1
+                    fills, fill_ts, n_fills, cash, pos, avg = _book_fill(
+                        orders, fills, fill_ts, n_fills, leg, j, t, side, q, price, fee, orders[leg, O_KIND],
+                        cash, pos, avg)
                 if _is_open(orders, leg):  # carried to the next open, in submission order
                     p = nw
                     while p > 0 and work[p - 1] > leg:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import urllib.request
 import sys
 import time
 from collections.abc import Callable
@@ -48,3 +50,17 @@ def run_lq(args: list[str], env: dict[str, str], timeout: float = 600) -> subpro
     return subprocess.run(
         [str(BIN / "lq"), *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
     )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def webserver_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False

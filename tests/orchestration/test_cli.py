@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import signal
-import socket
-import urllib.request
 
 import duckdb
 
 from tests.orchestration.bars import write_daily_csv
 from tests.orchestration.conftest import lq_env
-from tests.orchestration.live import BIN, run_lq, start, wait_for
+from tests.orchestration.live import BIN, free_port, run_lq, start, wait_for, webserver_up
 
 
 def test_every_verb_has_help():
@@ -61,29 +59,16 @@ def test_backfill_runs_under_the_daemon_and_reports(data_paths, dagster_home):
     assert r.returncode == 2 and "not registered" in r.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ui_serves_and_stops_cleanly_on_sigterm(data_paths, dagster_home, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "ui.log"
     proc = start([str(BIN / "lq"), "ui", "--port", str(port)], lq_env(data_paths, dagster_home), log)
     try:
-        def up():
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as resp:
-                    return resp.status == 200
-            except OSError:
-                return False
-
-        wait_for(up, 180, "the webserver to answer", log)
+        wait_for(lambda: webserver_up(port), 180, "the webserver to answer", log)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
         assert "stopped" in log.read_text()
-        assert not up()
+        assert not webserver_up(port)
     finally:
         if proc.poll() is None:
             proc.kill()

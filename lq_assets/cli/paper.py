@@ -37,12 +37,12 @@ def _winner_params(paths, dataset: str, strategy: str) -> dict | None:
     if not paths.catalog.exists():
         return None
     with catalog_reader(paths) as con:
-        has = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'optimization_winners'").fetchone()[0]
+        has = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'optimization_winners'").fetchall()[0][0]
         if not has:
             return None
         row = con.execute("SELECT winner_params FROM optimization_winners WHERE dataset = ? AND strategy = ?",
-                          [dataset, strategy]).fetchone()
-    return json.loads(row[0]) if row else None
+                          [dataset, strategy]).fetchall()
+    return json.loads(row[0][0]) if row else None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ def catalog_matches_lake(lake: LakeResource) -> dg.AssetCheckResult:
     paths = lake.paths()
     in_files = sum(pq.ParquetFile(f).metadata.num_rows for f in visible_parquet_files(paths))
     with catalog_reader(paths) as con:
-        in_view = con.execute("SELECT count(*) FROM bars").fetchone()[0] if in_files else 0
+        in_view = con.execute("SELECT count(*) FROM bars").fetchall()[0][0] if in_files else 0
     return dg.AssetCheckResult(passed=in_view == in_files, metadata={"rows_in_files": in_files, "rows_in_view": in_view})
 
 

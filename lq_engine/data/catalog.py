@@ -88,7 +88,7 @@ def _views_current(con: duckdb.DuckDBPyConnection, tag: str) -> bool:
     have = con.execute(
         "SELECT count(*) FROM duckdb_views() WHERE NOT internal AND view_name IN ('bars', 'ingest_log') "
         "AND comment = ?", [tag]
-    ).fetchone()[0]
+    ).fetchall()[0][0]  # fetchall: duckdb 2 refuses new work while a result is left unfinished
     return have == len(_VIEWS)
 
 
@@ -129,12 +129,13 @@ def _migrate_ingest_log_table(con: duckdb.DuckDBPyConnection, paths: DataPaths) 
     'rejected' rows come back from the quarantine reports."""
     kind = con.execute(
         "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'ingest_log'"
-    ).fetchone()
+    ).fetchall()
+    kind = kind[0] if kind else None
     if kind is None or kind[0] != "BASE TABLE":
         return
     folder = ingest_log_dir(paths)
     folder.mkdir(parents=True, exist_ok=True)
-    if con.execute("SELECT count(*) FROM ingest_log WHERE status = 'ok'").fetchone()[0]:
+    if con.execute("SELECT count(*) FROM ingest_log WHERE status = 'ok'").fetchall()[0][0]:
         tmp = folder / f".tmp-{uuid.uuid4().hex}.partial"
         con.execute(f"COPY (SELECT {_LOG_COLUMNS} FROM ingest_log WHERE status = 'ok' ORDER BY ingested_at) "
                     f"TO {_sql_str(str(tmp))} (FORMAT parquet)")

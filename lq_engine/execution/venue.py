@@ -159,10 +159,23 @@ class SimulatedVenue:
         sym = bar.symbol
         working = self._working.get(sym)
         brackets = self._brackets.get(sym)
+        if not working:
+            if not brackets:  # the common bar: nothing working, nothing armed
+                self._prev_bar[sym] = (bar.high, bar.low, bar.close)
+                return []
+            if len(brackets) == 1:  # one bracket held (the usual bar of a position): untriggered -> steps 4, 5 only
+                armed = brackets[0]
+                high, low = bar.high, bar.low
+                code, raw = bracket_trigger(armed.direction, bar.open, high, low, armed.stop, armed.take_profit,
+                                            armed.trail_stop)
+                if code == TRIGGER_NONE:
+                    if armed.trail_distance == armed.trail_distance:
+                        armed.extreme, armed.trail_stop = trailing_update(
+                            armed.direction, armed.extreme, high, low, armed.trail_distance
+                        )
+                    self._prev_bar[sym] = (high, low, bar.close)
+                    return []
         events: list[Event] = []
-        if not working and not brackets:  # the common bar: nothing working, nothing armed
-            self._prev_bar[sym] = (bar.high, bar.low, bar.close)
-            return events
         cfg = self.config
         ts = bar.timestamp_ns
         budget = None  # the bar's liquidity budget, computed when something fills

@@ -1,5 +1,7 @@
 """Once live under the daemon: new data flows on its own through freeze, both optimizer stages and
-the report (declarative automation), and the nightly schedule launches its runs."""
+the report (declarative automation); then the nightly schedule launches and completes its runs."""
+
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
@@ -8,16 +10,20 @@ from tests.orchestration.conftest import lq_env
 from tests.orchestration.live import start_daemon, stop, wait_for
 
 STRATEGIES = ("bollinger", "donchian_atr", "ma_cross", "rsi")
+NEVER_DURING_THE_TEST = "0 0 1 1 *"
+
+
+def _env(data_paths, dagster_home, cron: str) -> dict[str, str]:
+    return lq_env(
+        data_paths, dagster_home,
+        LQ_LANDING_SENSOR_INTERVAL="2", LQ_AUTOMATION_INTERVAL="2", LQ_LANDING_SETTLE_SECONDS="1",
+        LQ_NIGHTLY_CRON=cron, LQ_NATIVE_BACKEND="numba",
+    )
 
 
 def test_new_data_reoptimizes_on_its_own_and_the_schedule_fires(data_paths, dagster_home, tmp_path):
-    env = lq_env(
-        data_paths, dagster_home,
-        LQ_LANDING_SENSOR_INTERVAL="2", LQ_AUTOMATION_INTERVAL="2", LQ_LANDING_SETTLE_SECONDS="1",
-        LQ_NIGHTLY_CRON="* * * * *", LQ_NATIVE_BACKEND="numba",
-    )
     log = tmp_path / "daemon.log"
-    daemon = start_daemon(env, log)
+    daemon = start_daemon(_env(data_paths, dagster_home, NEVER_DURING_THE_TEST), log)
     try:
         write_daily_csv(data_paths.landing / "stocks.csv", ["AAPL", "MSFT"], "2010-01-01", 700)
         with dg.DagsterInstance.get() as instance:
@@ -28,18 +34,26 @@ def test_new_data_reoptimizes_on_its_own_and_the_schedule_fires(data_paths, dags
 
             done = wait_for(optimized, 600, "replay_results of every strategy via automation", log, interval=3)
             assert done == {f"us_stocks_daily|{s}" for s in STRATEGIES}
+            report = wait_for(lambda: instance.get_latest_materialization_event(dg.AssetKey("optimization_report")),
+                              600, "the report via automation", log, interval=3)
+            assert "report.html" in report.asset_materialization.metadata["report"].value
+    finally:
+        stop(daemon)
+
+    # The schedule, once: a cron two minutes ahead, under a fresh daemon.
+    at = datetime.now(timezone.utc) + timedelta(minutes=2)
+    log2 = tmp_path / "daemon2.log"
+    daemon = start_daemon(_env(data_paths, dagster_home, f"{at.minute} {at.hour} * * *"), log2)
+    try:
+        with dg.DagsterInstance.get() as instance:
+
             def nightly_runs():
                 runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/schedule_name": "nightly_optimization"}))
-                return runs if runs and all(r.is_finished for r in runs) else None
+                return runs if len(runs) == len(STRATEGIES) and all(r.is_finished for r in runs) else None
 
-            runs = wait_for(nightly_runs, 900, "the nightly_optimization runs to finish", log, interval=3)
-            assert {r.tags.get("dagster/partition") for r in runs} <= done
-            assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-
-            # the report follows every new result on its own (it waits while stage 2 runs are in progress)
-            report = wait_for(lambda: instance.get_latest_materialization_event(dg.AssetKey("optimization_report")),
-                              900, "the report via automation", log, interval=3)
-            assert "report.html" in report.asset_materialization.metadata["report"].value
+            runs = wait_for(nightly_runs, 900, "the nightly_optimization runs to finish", log2, interval=3)
+            assert {r.tags.get("dagster/partition") for r in runs} == done
+            assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [r.status for r in runs]
             failed = [r.run_id for r in instance.get_runs() if r.status == dg.DagsterRunStatus.FAILURE]
             assert not failed, f"failed runs: {failed}"
     finally:

@@ -43,7 +43,7 @@ def frozen_dataset(
         )
         return
     ds = build_frozen(paths, UniverseSpec(name=u.name, symbols=symbols, timeframe=u.timeframe, start=u.start, end=u.end))
-    rows = [(s, *ds.symbol_span(s)) for s in ds.symbols] if hasattr(ds, "symbol_span") else [(s, "", "") for s in ds.symbols]
+    rows = [(s, *ds.symbol_span(s)) for s in ds.symbols]
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(ds.content_hash),
         metadata={

@@ -90,15 +90,8 @@ def prev_highest(high, window):
 
 @njit(cache=True)
 def prev_lowest(low, window):
-    n = low.shape[0]
-    out = np.full(n, np.nan)
-    for i in range(window, n):
-        m = low[i - window]
-        for j in range(i - window + 1, i):
-            if low[j] < m:
-                m = low[j]
-        out[i] = m
-    return out
+    """Lowest low of the ``window`` bars BEFORE bar i: ``prev_highest`` mirrored (negation is exact)."""
+    return -prev_highest(-low, window)
 
 
 @njit(cache=True)

@@ -15,6 +15,11 @@ def ingest_one(root: str, file: str) -> dict:
     return {"rows_new": r.rows_new, "partitions": len(r.partitions)}
 
 
+def ingest_to_queue(root: str, file: str, q) -> None:
+    """Spawn target: lives here, not in a test module, so the child imports no test code."""
+    q.put(ingest_one(root, file))
+
+
 def peak_rss_kb() -> int:
     """This process's own peak RSS (VmHWM). Not ru_maxrss: Linux carries that across fork+exec,
     so a child would report its parent's peak."""

@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import bar_lines, write_csv
+from landing_files import bar_lines, write_csv
 from lq_engine.data.features import bar_features
 from lq_engine.data.frozen import UniverseSpec, build_frozen, freeze_frame, load_frozen
 from lq_engine.data.guards import FrozenInputError, freeze, require_frozen_array

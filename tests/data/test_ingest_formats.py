@@ -5,7 +5,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import bar_lines, write_csv
+from landing_files import bar_lines, write_csv
 from lq_engine.data.ingest import IngestError, ingest_file, load_bars, scan_file
 from lq_engine.data.lake import list_partitions, read_bars
 from lq_engine.data.schema import PartitionKey

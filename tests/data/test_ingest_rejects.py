@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import HEADER, bar_lines, lake_and_catalog, write_csv
+from landing_files import HEADER, bar_lines, lake_and_catalog, write_csv
 from lq_engine.data.ingest import IngestError, ingest_file
 
 

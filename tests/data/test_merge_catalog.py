@@ -5,7 +5,7 @@ import time
 
 import polars as pl
 
-from conftest import HEADER, bar_lines, write_csv
+from landing_files import HEADER, bar_lines, write_csv
 from lq_engine.data.catalog import catalog_reader, ensure_catalog, symbol_row_counts
 from lq_engine.data.ingest import ingest_file, ingest_files, reingest_landing
 from lq_engine.data.ingest_log import ingest_log_dir

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 import data_workers
-from conftest import HEADER, bar_lines, write_csv
+from landing_files import HEADER, bar_lines, write_csv
 from lq_engine.data.catalog import catalog_reader, ensure_catalog, symbol_row_counts
 from lq_engine.data.ingest import ingest_file
 from lq_engine.data.lake import SLEEP_ENV, bars_root, visible_parquet_files
@@ -85,10 +85,6 @@ def test_sigkill_at_a_random_point_of_a_bigger_ingest(paths):
     assert _assert_lake_consistent(paths) == df.height
 
 
-def _ingest_proc(root: str, file: str, q) -> None:
-    q.put(data_workers.ingest_one(root, file))
-
-
 @pytest.mark.slow
 def test_two_processes_ingest_at_once(paths):
     files = [
@@ -97,7 +93,7 @@ def test_two_processes_ingest_at_once(paths):
     ]
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    procs = [ctx.Process(target=_ingest_proc, args=(str(paths.root), str(f), q)) for f in files]
+    procs = [ctx.Process(target=data_workers.ingest_to_queue, args=(str(paths.root), str(f), q)) for f in files]
     for pr in procs:
         pr.start()
     results = [q.get(timeout=120) for _ in procs]

@@ -1,4 +1,4 @@
-"""``lq native``: build the C and Rust kernels, or show which backends are usable."""
+"""``lq native``: build the C and Rust kernels and the compiled cache store, or show what is usable."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Native (C, Rust) evaluation kernels are built on demand into native/build; "
                        "`lq native build` builds them ahead of time, `lq native status` lists every backend.")
     verbs = p.add_subparsers(dest="native_verb", metavar="ACTION", required=True)
-    b = verbs.add_parser("build", help="compile the C and/or Rust kernels with the local compilers")
-    b.add_argument("--backend", choices=("all", "c", "rust"), default="all")
+    b = verbs.add_parser("build", help="compile the C and/or Rust kernels and the runtime cache's store")
+    b.add_argument("--backend", choices=("all", "c", "rust", "cache-store"), default="all")
     b.set_defaults(func=build)
     s = verbs.add_parser("status", help="availability of every backend (no benchmark)")
     s.set_defaults(func=status)
@@ -19,13 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def build(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import setup, step
+    from lq_engine.core.cache_store import build_store
     from lq_engine.kernels.backends.native import NativeUnavailable, build_native
 
     setup(args.verbose)
     failed = 0
-    for backend in (("c", "rust") if args.backend == "all" else (args.backend,)):
+    for backend in (("c", "rust", "cache-store") if args.backend == "all" else (args.backend,)):
         try:
-            step(f"{backend}: built {build_native(backend)}")
+            built = build_store() if backend == "cache-store" else build_native(backend)
+            step(f"{backend}: built {built}")
         except NativeUnavailable as e:
             step(f"{backend}: unavailable: {e}")
             failed += 1
@@ -34,10 +36,12 @@ def build(args: argparse.Namespace) -> int:
 
 def status(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import setup
+    from lq_engine.core.cache_store import store_base
     from lq_engine.kernels.backends import BACKENDS, availability
 
     setup(args.verbose)
     for name in BACKENDS:
         ok, reason = availability(name)
         print(f"{name:7s} {'available' if ok else 'unavailable'}{'' if ok else ': ' + reason}")
+    print(f"runtime cache store: {store_base()[1]}")
     return 0

@@ -1,8 +1,9 @@
 """Runtime cache: latest market state per symbol, orders by id, positions and the account.
 
-Writes are on the hot path of the event engine, so they store plain tuples (one allocation, no
-per-field work); reads build named views. ``snapshot()`` gives a plain, JSON-serializable,
-versioned structure and ``RuntimeCache.restore`` rebuilds an equal cache from it.
+Writes are on the hot path of the event engine: they store plain tuples (one allocation, no
+per-field work) and come from a compiled base class (``cache_store``: a CPython extension type, or
+its pure-Python twin without a compiler); reads build named views. ``snapshot()`` gives a plain,
+JSON-serializable, versioned structure and ``RuntimeCache.restore`` rebuilds an equal cache from it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+
+from lq_engine.core.cache_store import store_base
 
 SNAPSHOT_VERSION = 1
 
@@ -58,31 +61,24 @@ class Account(NamedTuple):
 _TERMINAL = frozenset({"FILLED", "CANCELLED", "REJECTED", "EXPIRED"})
 
 
-class RuntimeCache:
-    __slots__ = ("_market", "_orders", "_positions", "cash", "equity", "meta")
+CacheStore, CACHE_STORE = store_base()
+
+
+class RuntimeCache(CacheStore):  # type: ignore[misc,valid-type]
+    """``update_bar(symbol, timestamp_ns, sequence, open, high, low, close, volume)`` and
+    ``update_order(order_id, state, symbol, side=0, quantity=0.0, filled=0.0, avg_price=nan)`` come
+    from the store base; the rest reads and snapshots its ``_market`` and ``_orders`` dicts."""
+
+    __slots__ = ("_positions", "cash", "equity", "meta")
 
     def __init__(self, cash: float = 0.0) -> None:
-        self._market: dict[str, tuple] = {}
-        self._orders: dict[str, tuple] = {}
+        super().__init__()
         self._positions: dict[str, tuple[float, float]] = {}
         self.cash = float(cash)
         self.equity = float(cash)
         self.meta: dict[str, Any] = {}
 
     # -- market --------------------------------------------------------------------------------
-
-    def update_bar(
-        self,
-        symbol: str,
-        timestamp_ns: int,
-        sequence: int,
-        open: float,
-        high: float,
-        low: float,
-        close: float,
-        volume: float,
-    ) -> None:
-        self._market[symbol] = (timestamp_ns, sequence, open, high, low, close, volume)
 
     def market(self, symbol: str) -> MarketState:
         row = self._market.get(symbol)
@@ -97,18 +93,6 @@ class RuntimeCache:
         return sorted(self._market)
 
     # -- orders --------------------------------------------------------------------------------
-
-    def update_order(
-        self,
-        order_id: str,
-        state: str,
-        symbol: str,
-        side: int = 0,
-        quantity: float = 0.0,
-        filled: float = 0.0,
-        avg_price: float = math.nan,
-    ) -> None:
-        self._orders[order_id] = (state, symbol, side, quantity, filled, avg_price)
 
     def order(self, order_id: str) -> OrderRecord:
         row = self._orders.get(order_id)

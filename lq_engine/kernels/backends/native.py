@@ -9,28 +9,26 @@ explicit library exporting the ABI: it is used for the "rust" backend if its fil
 from __future__ import annotations
 
 import ctypes
-import fcntl
-import hashlib
 import os
 import shutil
-import subprocess
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from lq_engine.data.paths import REPO_ROOT
 from lq_engine.kernels.metrics import N_ACC
+from lq_engine.native_build import (
+    BUILD_DIR,
+    NATIVE_ROOT,
+    NativeUnavailable,
+    build_once,
+    content_hash,
+    require_tool,
+    run_build,
+)
 
-NATIVE_ROOT = REPO_ROOT / "native"
-BUILD_DIR = NATIVE_ROOT / "build"
 ABI_VERSION = 2
 BACKENDS = ("c", "rust")
-
-
-class NativeUnavailable(RuntimeError):
-    """The backend cannot be used here; the message says why."""
 
 
 def _sources(backend: str) -> list[Path]:
@@ -46,24 +44,11 @@ RUST_FLAGS = "-C target-cpu=native"
 
 
 def source_hash(backend: str) -> str:
-    h = hashlib.sha256()
-    for p in _sources(backend):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    h.update((" ".join(C_FLAGS) if backend == "c" else RUST_FLAGS).encode())
-    return h.hexdigest()[:16]
+    return content_hash(_sources(backend), " ".join(C_FLAGS) if backend == "c" else RUST_FLAGS)
 
 
 def artifact_path(backend: str) -> Path:
     return BUILD_DIR / f"lq_{backend}_{source_hash(backend)}.so"
-
-
-def _tool(backend: str) -> str:
-    tool = "gcc" if backend == "c" else "cargo"
-    path = shutil.which(tool)
-    if not path:
-        raise NativeUnavailable(f"{backend}: '{tool}' not found on PATH")
-    return path
 
 
 def build_native(backend: str) -> Path:
@@ -71,32 +56,18 @@ def build_native(backend: str) -> Path:
     out = artifact_path(backend)
     if out.exists():
         return out
-    tool = _tool(backend)
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    with open(BUILD_DIR / f".{backend}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time; others reuse its artifact
-        if out.exists():
-            return out
-        fd, tmp = tempfile.mkstemp(dir=BUILD_DIR, suffix=".so.tmp")
-        os.close(fd)
-        try:
-            if backend == "c":
-                cmd = [tool, *C_FLAGS, "-o", tmp, str(_sources("c")[0]), "-lm"]
-                env = None
-            else:
-                cmd = [tool, "build", "--release", "--offline", "--quiet",
-                       "--manifest-path", str(NATIVE_ROOT / "rust" / "Cargo.toml")]
-                env = dict(os.environ, RUSTFLAGS=RUST_FLAGS, CARGO_TARGET_DIR=str(NATIVE_ROOT / "rust" / "target"))
-            res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if res.returncode != 0:
-                raise NativeUnavailable(f"{backend}: build failed ({' '.join(cmd)}):\n{res.stderr[-2000:]}")
-            if backend == "rust":
-                shutil.copyfile(NATIVE_ROOT / "rust" / "target" / "release" / "liblq_kernels.so", tmp)
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return out
+    tool = require_tool("gcc" if backend == "c" else "cargo", backend)
+
+    def build(tmp: str) -> None:
+        if backend == "c":
+            run_build([tool, *C_FLAGS, "-o", tmp, str(_sources("c")[0]), "-lm"], backend)
+            return
+        run_build([tool, "build", "--release", "--offline", "--quiet",
+                   "--manifest-path", str(NATIVE_ROOT / "rust" / "Cargo.toml")], backend,
+                  env=dict(os.environ, RUSTFLAGS=RUST_FLAGS, CARGO_TARGET_DIR=str(NATIVE_ROOT / "rust" / "target")))
+        shutil.copyfile(NATIVE_ROOT / "rust" / "target" / "release" / "liblq_kernels.so", tmp)
+
+    return build_once(out, backend, build)
 
 
 class NativeLib:

@@ -6,7 +6,9 @@ Public API
     ``dataset`` is a ``FrozenDataset`` (``lq_engine.data.frozen``); ``strategy`` a registry name.
     Steps: folds on the dataset clock -> stage 1 (batched kernel, every set x training window x
     symbol) -> stage 2 (full replays of the top k on train + validation) -> winner -> audit replays
-    -> overfitting figures -> the winner replayed ONCE per symbol on the holdout.
+    -> overfitting figures -> the winner replayed ONCE per symbol on the holdout. Every replay
+    attaches ``config.brackets`` (stop-loss / take-profit / trailing) to each entry; stage 1
+    cannot and ranks without them.
 ``OptimizeResult``: ``.summary()`` (one flat dict), ``.tables()`` (name -> polars DataFrame, ready
     for DuckDB: prefilter_scores [every evaluation], prefilter_rankings, replay_windows,
     replay_candidates, winner_windows, winner_trades, fidelity, summary), ``.winner``,

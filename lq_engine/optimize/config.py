@@ -2,18 +2,22 @@
 
 ``OptimizeConfig.from_mapping(d)`` takes the ``[optimize]`` table of luminaquant.toml or a Dagster
 Config dict: unknown keys, wrong types and out-of-range values raise ``ConfigError`` naming the field.
-Nested ``execution`` (ExecutionConfig fields) and ``costs`` (fee, slippage) tables are accepted.
+Nested ``execution`` (ExecutionConfig fields), ``costs`` (fee, slippage) and ``brackets``
+(stop_loss, take_profit, trailing: fractions in (0, 1), omitted or None for no such leg) tables are
+accepted. Brackets apply to stage 2 only: the stage-1 kernel cannot model them (see ``brackets``).
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.kernels.backends import BACKENDS
 from lq_engine.kernels.evaluate import Costs
+from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
 
 FOLD_MODES = ("rolling", "anchored")
 CALENDARS = ("auto", "24/7", "equities")
@@ -56,6 +60,10 @@ class OptimizeConfig:
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     costs: Costs | None = None  # stage-1 costs; None derives them from ``execution``
     initial_cash: float = 100_000.0
+    # Exit legs attached to every entry in every stage-2 replay (top k, audit, winner, holdout).
+    # Stage 1 ignores them (its kernel has no intrabar exits), so its ranking is of the strategy
+    # without brackets; the fidelity audit measures that gap.
+    brackets: BracketSpec = NO_BRACKETS
 
     def __post_init__(self) -> None:
         _check(self)
@@ -92,9 +100,22 @@ class OptimizeConfig:
                 kw[name] = _nested(ExecutionConfig, value, "execution")
             elif name == "costs":
                 kw[name] = None if value is None else _nested(Costs, value, "costs")
+            elif name == "brackets":
+                kw[name] = _brackets(value)
             else:
                 kw[name] = value
         return cls(**kw)
+
+
+def brackets_json(spec: BracketSpec) -> str:
+    """The brackets as a JSON object of all three legs (null = no such leg), as recorded in results."""
+    return json.dumps(asdict(spec))
+
+
+def brackets_text(spec: BracketSpec) -> str:
+    """Short form for tables: 'stop_loss=0.02, trailing=0.05', or 'none'."""
+    legs = [f"{k}={v:g}" for k, v in asdict(spec).items() if v is not None]
+    return ", ".join(legs) if legs else "none"
 
 
 def _nested(kind: type, value: Any, name: str) -> Any:
@@ -111,6 +132,27 @@ def _nested(kind: type, value: Any, name: str) -> Any:
         return kind(**value)
     except (ValueError, TypeError) as e:
         raise ConfigError(f"optimize config: field '{name}': {e}") from None
+
+
+def _brackets(value: Any) -> BracketSpec:
+    """A ``brackets`` table (None or {} = no brackets), each leg checked and named on its own."""
+    if value is None:
+        return NO_BRACKETS
+    if isinstance(value, BracketSpec):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"optimize config: field 'brackets' must be a table, got {type(value).__name__}")
+    allowed = [f.name for f in fields(BracketSpec)]
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise ConfigError(f"optimize config: unknown field(s) {[f'brackets.{u}' for u in unknown]}; known: {allowed}")
+    for name, v in value.items():
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and 0.0 < v < 1.0):
+            raise ConfigError(f"optimize config: field 'brackets.{name}' must be a fraction in (0, 1) "
+                              f"(omitted or null for no such leg), got {v!r}")
+    return BracketSpec(**{k: None if v is None else float(v) for k, v in value.items()})
 
 
 def _int(cfg: OptimizeConfig, name: str, low: int, optional: bool = False) -> None:
@@ -170,5 +212,7 @@ def _check(c: OptimizeConfig) -> None:
         raise ConfigError(f"optimize config: field 'execution' must be an ExecutionConfig, got {type(c.execution).__name__}")
     if c.costs is not None and not isinstance(c.costs, Costs):
         raise ConfigError(f"optimize config: field 'costs' must be Costs or None, got {type(c.costs).__name__}")
+    if not isinstance(c.brackets, BracketSpec):
+        raise ConfigError(f"optimize config: field 'brackets' must be a BracketSpec, got {type(c.brackets).__name__}")
     if c.grid is not None and not isinstance(c.grid, Mapping):
         raise ConfigError(f"optimize config: field 'grid' must be a table of parameter axes, got {type(c.grid).__name__}")

@@ -64,7 +64,7 @@ def _tasks(view: DatasetView, strategy: str, candidates: list[dict[str, Any]], p
         lo, hi = min(a for _, a, _ in wins), max(b for _, _, b in wins)
         tasks.append(ReplayTask(strategy, candidates, Span.cut(view.series[sym], lo, hi),
                                 tuple((w.kind, w.fold, a, b) for w, a, b in wins), config.execution,
-                                config.initial_cash, view.ppy, block_bars, keep_detail))
+                                config.brackets, config.initial_cash, view.ppy, block_bars, keep_detail))
         jobs.append((sym, wins))
     return jobs, tasks
 
@@ -207,6 +207,6 @@ def score_holdout(view: DatasetView, strategy: str, params: dict[str, Any], plan
         if b - a < config.min_window_bars:
             continue
         tasks.append(ReplayTask(strategy, [params], Span.cut(view.series[sym], a, b), ((HOLDOUT, -1, a, b),),
-                                config.execution, config.initial_cash, view.ppy, 1, True))
+                                config.execution, config.brackets, config.initial_cash, view.ppy, 1, True))
         jobs.append((sym, [(hold, a, b)]))
     return _detail(view, strategy, params, jobs, runner.map(run_replays, tasks))

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lq_engine.optimize.config import brackets_text
 from lq_engine.optimize.folds import HOLDOUT, TRAIN, VALIDATION
 from lq_engine.optimize.replay_stage import EquitySegment
 from lq_engine.strategies.registry import get_strategy
@@ -232,6 +233,10 @@ def _section(r: Any, folder: Path) -> str:
                     ("Spearman: stage-1 objective vs replay validation objective", f.spearman_validation),
                     (f"top-{f.k} recall", f.top_k_recall),
                     ("audited configurations", f"{f.n_audited} ({f.k} top k + {f.n_outside_top_k} sampled outside)")]))
+    if r.config.brackets.any:
+        out.append("<p class='note'>" + html.escape(
+            f"Stage 2 replays with brackets ({_brackets_long(r.config.brackets)}); stage 1 ranks without them, "
+            "so these figures include the gap the brackets make.") + "</p>")
     out.append("<h3>Equity</h3>")
     out.append(f"<img src='{html.escape(eq.name)}' alt='equity curve'>")
     if hm is not None:
@@ -248,11 +253,23 @@ def _section(r: Any, folder: Path) -> str:
     out.append("<h3>Folds</h3>")
     out.append(_table([{"window": k, "first bar": _day(a), "last bar": _day(b)} for k, (a, b) in r.clock_bounds.items()]))
     c = r.config
+    out.append("<h3>Settings</h3>")
+    out.append(_kv([("brackets (stage 2: top k, audit, winner, holdout)", _brackets_long(c.brackets)),
+                    ("stage 1 (prefilter)", "ranks without brackets: its kernel cannot model them"
+                     + ("; the fidelity audit measures that gap" if c.brackets.any else ""))]))
     out.append("<p class='note'>" + html.escape(
         f"folds: {c.fold_mode}, {c.n_folds} folds, gap {c.gap_bars} bars, holdout {c.holdout_fraction:g}; "
         f"top k {f.k} (ratio {c.top_k_ratio:g}, min {c.top_k_min}, max {c.top_k_max}); seed {c.seed}; "
         f"stage timings (s): " + ", ".join(f"{k}={v:.2f}" for k, v in r.timings.items())) + "</p>")
     return "\n".join(out)
+
+
+def _brackets_long(b: Any) -> str:
+    """Each leg with its percentage, for the report's prose."""
+    legs = [f"{label} {v:.4g} ({v * 100:.4g}% of the entry price)"
+            for label, v in (("stop-loss", b.stop_loss), ("take-profit", b.take_profit), ("trailing stop", b.trailing))
+            if v is not None]
+    return "; ".join(legs) if legs else "none"
 
 
 def write_report(results: Any, folder: str | Path) -> Path:
@@ -266,7 +283,7 @@ def write_report(results: Any, folder: str | Path) -> Path:
     summary = [{"dataset": r.dataset + (" [SYNTHETIC]" if r.synthetic else ""), "strategy": r.strategy,
                 "winner": r.winner.params, "holdout mean Sharpe": r.holdout_summary.get("mean_sharpe", float("nan")),
                 "DSR": r.overfitting.dsr, "PBO": r.overfitting.pbo, "Spearman": r.fidelity.spearman_train,
-                "recall@k": r.fidelity.top_k_recall} for r in results]
+                "recall@k": r.fidelity.top_k_recall, "brackets": brackets_text(r.config.brackets)} for r in results]
     body = [f"<h1>{html.escape(title)}</h1>",
             "<p class='note'>Objectives: window score = Sharpe - trade_penalty x max(0, 1 - trades/min_trades); "
             "stage 1 ranks by the mean window score over training windows; the winner maximizes median validation "

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from lq_engine.optimize.config import OptimizeConfig
+from lq_engine.optimize.config import OptimizeConfig, brackets_json
 from lq_engine.optimize.folds import FoldPlan, make_folds
 from lq_engine.optimize.inputs import DatasetView, view_of
 from lq_engine.optimize.objectives import rank_order, spearman, top_k_recall
@@ -102,6 +102,8 @@ class OptimizeResult:
             "dsr": o.dsr, "n_trials": o.n_trials, "pbo": o.pbo, "spearman_train": f.spearman_train,
             "spearman_validation": f.spearman_validation, "top_k_recall": f.top_k_recall, "top_k": f.k,
             "n_sets": self.stage1.n_sets, "backend": self.stage1.backend,
+            # the stage-2 exit legs the winner was chosen and scored with (stage 1 ran without them)
+            "brackets": brackets_json(self.config.brackets),
         }
 
 

@@ -17,6 +17,7 @@ from lq_engine.data.guards import freeze
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.kernels.evaluate import Costs, evaluate_grid
 from lq_engine.replay.engine import ReplayResult, Series, replay
+from lq_engine.replay.sizing import BracketSpec
 from lq_engine.strategies.bank import Bars
 
 SPAN_FIELDS = ("ts", "open", "high", "low", "close", "volume")
@@ -71,6 +72,7 @@ class ReplayTask:
     span: Span
     windows: tuple[tuple[str, int, int, int], ...]  # (kind, fold, first row, end row)
     execution: ExecutionConfig
+    brackets: BracketSpec  # exit legs of every entry (stage 1 has no counterpart)
     initial_cash: float
     ppy: float
     block_bars: int  # validation returns are compounded into blocks of this many bars (PBO)
@@ -99,7 +101,7 @@ def run_replays(task: ReplayTask) -> ReplayOutput:
     for params in task.candidates:
         m_row, f_row, b_row, d_row = [], [], [], []
         for kind, _, a, b in task.windows:
-            res = replay(task.strategy, params, task.span.series(a, b), task.execution,
+            res = replay(task.strategy, params, task.span.series(a, b), task.execution, brackets=task.brackets,
                          initial_cash=task.initial_cash, periods_per_year=task.ppy)
             m_row.append(res.metrics)
             f_row.append(len(res.fills))

@@ -20,6 +20,7 @@ from lq_engine.optimize import (
     equity_png, load_result, load_stage1, run_stage1, run_stage2, save_result, save_stage1, stage1_heatmap_png,
     write_report,
 )
+from lq_engine.optimize.config import brackets_text
 
 _not_busy = ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
 
@@ -111,7 +112,8 @@ def prefilter_rankings(
         "Stage 2: the top k of stage 1 replayed with the full execution model on train and validation "
         "windows per fold; the winner maximizes median validation score minus a dispersion penalty and "
         "is scored ONCE on the holdout. Deflated Sharpe, PBO (CSCV) and a fidelity audit (Spearman, "
-        "top-k recall, including candidates outside the top k)."
+        "top-k recall, including candidates outside the top k). Brackets ([optimize.brackets]: stop-loss, "
+        "take-profit, trailing stop) apply to these replays only; stage 1 ranks without them."
     ),
 )
 def replay_results(
@@ -145,6 +147,7 @@ def replay_results(
                                             "stage2_validation_objective")),
             "equity_curve": _image_md(eq, "winner equity (train / validation / holdout)"),
             "synthetic": bool(result.synthetic),
+            "brackets": s["brackets"],  # stage-2 exit legs (JSON, null = off); stage 1 ignored them
         },
     )
 
@@ -170,13 +173,14 @@ def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -
     report = write_report(results, paths.results / "report")
     rows = [{"dataset": r.dataset + (" [SYNTHETIC]" if r.synthetic else ""), "strategy": r.strategy,
              "winner": json.dumps(r.winner.params), "holdout Sharpe": r.holdout_summary.get("mean_sharpe", float("nan")),
-             "DSR": float(r.overfitting.dsr), "PBO": float(r.overfitting.pbo)} for r in results]
+             "DSR": float(r.overfitting.dsr), "PBO": float(r.overfitting.pbo),
+             "brackets": brackets_text(r.config.brackets)} for r in results]
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.path(str(report)),
             "open": dg.MetadataValue.url(report.as_uri()),
             "optimizations": len(results),
-            "summary": md_table(rows, ["dataset", "strategy", "winner", "holdout Sharpe", "DSR", "PBO"]),
+            "summary": md_table(rows, ["dataset", "strategy", "winner", "holdout Sharpe", "DSR", "PBO", "brackets"]),
         }
     )
 

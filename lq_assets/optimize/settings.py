@@ -8,8 +8,20 @@ from lq_engine.data.paths import DataPaths
 from lq_engine.optimize import OptimizeConfig
 
 
+class BracketSettings(dg.Config):
+    """Exit legs of every stage-2 entry, as fractions of the entry price in (0, 1); null = no such leg."""
+
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trailing: float | None = None
+
+
 class OptimizeSettings(dg.Config):
-    """Overrides of luminaquant.toml [optimize] for one run; unset fields keep the file's value."""
+    """Overrides of luminaquant.toml [optimize] for one run; unset fields keep the file's value.
+
+    ``brackets``, when given, replaces the file's whole [optimize.brackets] table for the run (legs
+    left out or null are off, so ``brackets: {}`` turns them off). Stage 1 ignores brackets.
+    """
 
     fold_mode: str | None = None
     n_folds: int | None = None
@@ -21,6 +33,7 @@ class OptimizeSettings(dg.Config):
     sample_size: int | None = None
     seed: int | None = None
     workers: int | None = None
+    brackets: BracketSettings | None = None
 
     def resolve(self, file_settings: dict, backend: str) -> OptimizeConfig:
         overrides = {k: v for k, v in self.model_dump().items() if v is not None}

@@ -12,7 +12,7 @@ from tests.orchestration.live import BIN, free_port, run_lq, start, wait_for, we
 
 
 def test_every_verb_has_help():
-    for verb in ("demo", "ingest", "generate", "ui", "backfill", "sql", "paper", "native", "check"):
+    for verb in ("demo", "ingest", "generate", "ui", "backfill", "optimize", "sql", "paper", "native", "check"):
         r = run_lq([verb, "--help"], env=None)
         assert r.returncode == 0 and "usage: lq " + verb in r.stdout
 

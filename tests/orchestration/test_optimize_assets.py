@@ -1,19 +1,26 @@
 """prefilter_rankings -> replay_results -> optimization_report in process, plus the schedule and
 the automation conditions evaluated with Dagster's helpers."""
 
+import json
 from datetime import datetime, timezone
 
 import dagster as dg
 import pytest
 
+from lq_assets.cli.main import build_parser
+from lq_assets.cli.optimize import settings_of
 from lq_assets.definitions import defs
 from lq_assets.launch import freeze_in_dagster, ingest_in_dagster, optimize_in_dagster
 from lq_assets.optimize.schedules import nightly_optimization
+from lq_assets.optimize.settings import OptimizeSettings, stage_dir
 from lq_assets.partitions import optimize_key
 from lq_engine.data.catalog import catalog_reader
 from lq_engine.data.samples import write_synthetic_to_landing
+from lq_engine.optimize import ConfigError, load_result
+from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
 
-SETTINGS = {"sample_size": 60, "top_k_max": 5, "seed": 3}
+BRACKETS = {"stop_loss": 0.002, "take_profit": None, "trailing": 0.004}
+SETTINGS = {"sample_size": 60, "top_k_max": 5, "seed": 3, "brackets": BRACKETS}
 
 
 @pytest.fixture
@@ -38,15 +45,21 @@ def test_optimize_job_stores_every_score_and_reports(synthetic_frozen, data_path
     for name in ("deflated_sharpe", "pbo", "spearman_train", "top_k_recall", "holdout_mean_sharpe"):
         assert name in rep.metadata
     assert rep.metadata["audited_outside_top_k"].value > 0
+    assert json.loads(rep.metadata["brackets"].value) == BRACKETS  # the run config's nested table reached stage 2
     with catalog_reader(data_paths) as con:
         n_scores = con.execute("SELECT count(*) FROM prefilter_scores WHERE dataset='synthetic_1m' AND strategy='ma_cross'").fetchall()[0][0]
-        winners = con.execute("SELECT winner_params, n_trials FROM optimization_winners").fetchall()
+        winners = con.execute("SELECT winner_params, n_trials, brackets FROM optimization_winners").fetchall()
+        reasons = {r[0] for r in con.execute("SELECT DISTINCT reason FROM winner_trades").fetchall()}
     assert n_scores == pre.metadata["scores_stored"].value and n_scores >= 60
-    assert len(winners) == 1 and winners[0][1] >= 60
+    assert len(winners) == 1 and winners[0][1] >= 60 and json.loads(winners[0][2]) == BRACKETS
+    assert reasons & {"stop", "trailing_stop"}, reasons
+    saved = load_result(stage_dir(data_paths, "synthetic_1m", "ma_cross"))
+    assert saved.config.brackets == BracketSpec(stop_loss=0.002, trailing=0.004)
     (report,) = runs[-1].asset_materializations_for_node("optimization_report")
     html = report.metadata["report"].value
     text = open(html).read()
     assert "SYNTHETIC" in text and "ma_cross" in text and "<img" in text
+    assert "stop-loss 0.002" in text and "ranks without brackets" in text
 
     # the same again: identical winner and rankings (deterministic)
     again = optimize_in_dagster(instance, "synthetic_1m", ["ma_cross"], SETTINGS)
@@ -54,6 +67,25 @@ def test_optimize_job_stores_every_score_and_reports(synthetic_frozen, data_path
     (pre2,) = again[0].asset_materializations_for_node("prefilter_rankings")
     assert rep2.metadata["winner"].value == rep.metadata["winner"].value
     assert pre2.tags["dagster/data_version"] == pre.tags["dagster/data_version"]
+
+
+def _cli_settings(*flags: str) -> dict:
+    return settings_of(build_parser().parse_args(["optimize", *flags]))
+
+
+def test_cli_bracket_flags_replace_the_file_table_for_the_run():
+    file = {"brackets": {"take_profit": 0.1}, "n_folds": 4}
+    assert _cli_settings("--seed", "7") == {"seed": 7}  # no bracket flag: the file's table stays
+    assert OptimizeSettings(**_cli_settings()).resolve(file, "numba").brackets == BracketSpec(take_profit=0.1)
+    s = _cli_settings("--stop-loss", "0.02", "--trailing", "0.03")
+    assert s == {"brackets": {"stop_loss": 0.02, "take_profit": None, "trailing": 0.03}}
+    cfg = OptimizeSettings(**s).resolve(file, "numba")
+    assert cfg.brackets == BracketSpec(stop_loss=0.02, trailing=0.03) and cfg.n_folds == 4
+    assert OptimizeSettings(**_cli_settings("--no-brackets")).resolve(file, "numba").brackets == NO_BRACKETS
+    with pytest.raises(ValueError, match="--no-brackets contradicts --take-profit"):
+        _cli_settings("--no-brackets", "--take-profit", "0.05")
+    with pytest.raises(ConfigError, match="brackets.stop_loss"):
+        OptimizeSettings(**_cli_settings("--stop-loss", "2")).resolve(file, "numba")
 
 
 def test_nightly_schedule_requests_every_strategy_of_frozen_datasets(synthetic_frozen):

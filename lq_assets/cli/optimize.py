@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lq_assets.cli.brackets import add_bracket_flags, bracket_legs
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -22,13 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", type=int, dest="sample_size", help="score a seeded sample of the grid")
     p.add_argument("--seed", type=int)
     p.add_argument("--workers", type=int, help="worker processes (results are identical for any count)")
-    b = p.add_argument_group(
-        "brackets", "exit legs of every stage-2 entry, fractions of the entry price in (0, 1); stage 1 ranks "
-        "without them. Any of these replaces [optimize.brackets] for this run (legs not given are off).")
-    b.add_argument("--stop-loss", type=float, help="e.g. 0.02: exit 2%% below a long entry")
-    b.add_argument("--take-profit", type=float, help="e.g. 0.05: exit 5%% above a long entry")
-    b.add_argument("--trailing", type=float, help="trailing-stop distance, e.g. 0.03")
-    b.add_argument("--no-brackets", action="store_true", help="replay without brackets whatever the file says")
+    add_bracket_flags(p, "[optimize.brackets] (stage 2 replays with them; stage 1 ranks without)")
     p.set_defaults(func=run)
 
 
@@ -36,11 +32,8 @@ def settings_of(args: argparse.Namespace) -> dict:
     """The run config of both optimizer assets (OptimizeSettings fields) given by the flags."""
     keys = ("n_folds", "fold_mode", "holdout_fraction", "top_k_max", "sample_size", "seed", "workers")
     settings: dict = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-    legs = {k: getattr(args, k) for k in ("stop_loss", "take_profit", "trailing")}
-    given = {k: v for k, v in legs.items() if v is not None}
-    if args.no_brackets and given:
-        raise ValueError("--no-brackets contradicts " + ", ".join("--" + k.replace("_", "-") for k in given))
-    if args.no_brackets or given:
+    legs = bracket_legs(args)
+    if legs is not None:
         settings["brackets"] = legs
     return settings
 

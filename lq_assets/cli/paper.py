@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from lq_assets.cli.brackets import add_bracket_flags, bracket_legs
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -15,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "through the event engine, a durable outbox and a simulated venue with its own journal. "
         "Killed at any point, the same command resumes without losing or duplicating an order. "
         "Parameters: --params JSON, else the winner of the latest optimization of this dataset and "
-        "strategy, else the strategy's defaults. Results go to the catalog (paper_runs, paper_fills, "
+        "strategy (with the brackets it was optimized with), else the strategy's defaults. Results go to the catalog (paper_runs, paper_fills, "
         "paper_equity) and show in Dagster as the paper_trading asset.",
     )
     p.add_argument("action", nargs="?", choices=("run", "status"), default="run")
@@ -28,21 +30,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--state-dir", type=Path, help="default: data/paper/<dataset>-<symbol>-<strategy>")
     p.add_argument("--reset-state", action="store_true", help="move the state files aside and start over")
     p.add_argument("--rebuild-from-venue", action="store_true", help="rebuild the trader's state from the venue journal")
+    add_bracket_flags(p, "the optimization winner's brackets")
     p.set_defaults(func=run)
 
 
-def _winner_params(paths, dataset: str, strategy: str) -> dict | None:
+def winner_of(paths, dataset: str, strategy: str) -> tuple[dict, dict] | None:
+    """(params, bracket legs) of the latest optimization winner of (dataset, strategy), if any."""
     from lq_engine.data.catalog import catalog_reader
 
     if not paths.catalog.exists():
         return None
     with catalog_reader(paths) as con:
-        has = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'optimization_winners'").fetchall()[0][0]
-        if not has:
+        cols = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                          "WHERE table_name = 'optimization_winners'").fetchall()}
+        if not cols:
             return None
-        row = con.execute("SELECT winner_params FROM optimization_winners WHERE dataset = ? AND strategy = ?",
+        brackets = "brackets" if "brackets" in cols else "NULL"  # tables written before brackets existed
+        row = con.execute(f"SELECT winner_params, {brackets} FROM optimization_winners WHERE dataset = ? AND strategy = ?",
                           [dataset, strategy]).fetchall()
-    return json.loads(row[0][0]) if row else None
+    if not row:
+        return None
+    return json.loads(row[0][0]), json.loads(row[0][1]) if row[0][1] else {}
+
+
+def choose(args: argparse.Namespace, winner: tuple[dict, dict] | None) -> tuple[dict | None, dict]:
+    """Parameters and bracket legs of this run: flags first, then the winner (its brackets only with its
+    parameters), then the strategy's defaults without brackets."""
+    legs = bracket_legs(args)
+    from_winner = args.params is None and winner is not None
+    params = args.params if args.params is not None else (winner[0] if winner else None)
+    if legs is None:
+        legs = winner[1] if from_winner else {}
+    return params, {k: v for k, v in legs.items() if v is not None}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from lq_engine.live.errors import LiveError
     from lq_engine.live.ops import record_to_catalog, status
     from lq_engine.live.run import run_paper
+    from lq_engine.replay.sizing import BracketSpec
 
     with dg.DagsterInstance.get() as instance:
         folder = frozen_folder(instance, args.dataset)
@@ -65,12 +85,12 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "status":
             print(json.dumps(status(state), indent=2, default=str))
             return 0
-        params = args.params or _winner_params(paths, args.dataset, args.strategy)
+        params, legs = choose(args, winner_of(paths, args.dataset, args.strategy))
         step(f"paper trading {args.strategy} {json.dumps(params) if params else '(default parameters)'} "
-             f"on {args.dataset}/{symbol}; state in {state}")
+             f"brackets {json.dumps(legs) if legs else 'none'} on {args.dataset}/{symbol}; state in {state}")
         try:
             r = run_paper(state, args.strategy, params, frozen=folder, symbol=symbol, speed=args.speed,
-                          max_bars=args.max_bars, reset_state=args.reset_state,
+                          max_bars=args.max_bars, brackets=BracketSpec(**legs), reset_state=args.reset_state,
                           rebuild_from_venue=args.rebuild_from_venue)
         except LiveError as e:
             raise RuntimeError(str(e)) from None
@@ -79,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             asset_key="paper_trading",
             metadata={
                 "run_id": r.run_id, "dataset": args.dataset, "symbol": symbol, "strategy": args.strategy,
-                "params": json.dumps(params or {}), "bars": r.bars_processed, "fills": len(r.fills),
+                "params": json.dumps(params or {}), "brackets": json.dumps(legs), "bars": r.bars_processed, "fills": len(r.fills),
                 "position": float(r.position), "cash": float(r.cash), "equity": float(r.equity),
                 "resumed_from_bar": -1 if r.recovery.restored_bar is None else int(r.recovery.restored_bar),
                 "resent_intents": len(r.recovery.resent), "state_dir": dg.MetadataValue.path(str(state)),

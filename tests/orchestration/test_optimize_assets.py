@@ -127,3 +127,33 @@ def test_automation_reoptimizes_only_what_changed(data_paths, dagster_home):
         freeze_in_dagster(instance, ["synthetic_1m"])
         third = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel, cursor=second.cursor)
         assert {str(p) for p in third.get_requested_partitions(key)} == requested
+
+
+def test_paper_trades_the_winner_with_its_brackets(data_paths):
+    from lq_assets.cli.paper import choose, winner_of
+    from lq_engine.data.catalog import catalog_writer
+
+    def args(*flags: str):
+        return build_parser().parse_args(["paper", *flags])
+
+    assert winner_of(data_paths, "synthetic_1m", "ma_cross") is None  # no catalog yet
+    with catalog_writer(data_paths) as con:  # a table written before brackets were recorded
+        con.execute("CREATE TABLE optimization_winners (dataset VARCHAR, strategy VARCHAR, winner_params VARCHAR)")
+        con.execute("INSERT INTO optimization_winners VALUES ('synthetic_1m', 'ma_cross', '{\"fast\": 5}')")
+    assert winner_of(data_paths, "synthetic_1m", "ma_cross") == ({"fast": 5}, {})
+    with catalog_writer(data_paths) as con:
+        con.execute("ALTER TABLE optimization_winners ADD COLUMN brackets VARCHAR")
+        con.execute("UPDATE optimization_winners SET brackets = "
+                    "'{\"stop_loss\": 0.02, \"take_profit\": null, \"trailing\": 0.05}'")
+    winner = winner_of(data_paths, "synthetic_1m", "ma_cross")
+    assert winner == ({"fast": 5}, {"stop_loss": 0.02, "take_profit": None, "trailing": 0.05})
+    assert winner_of(data_paths, "synthetic_1m", "rsi") is None
+    # the winner's parameters come with the brackets they were optimized with ...
+    assert choose(args(), winner) == ({"fast": 5}, {"stop_loss": 0.02, "trailing": 0.05})
+    # ... flags replace them, explicit parameters don't inherit them, no winner means defaults, no brackets
+    assert choose(args("--take-profit", "0.1"), winner) == ({"fast": 5}, {"take_profit": 0.1})
+    assert choose(args("--no-brackets"), winner) == ({"fast": 5}, {})
+    assert choose(args("--params", '{"fast": 9}'), winner) == ({"fast": 9}, {})
+    assert choose(args(), None) == (None, {})
+    with pytest.raises(ValueError, match="--no-brackets contradicts --stop-loss"):
+        choose(args("--no-brackets", "--stop-loss", "0.01"), winner)

@@ -12,6 +12,11 @@ replay follows the same steps with the same fillmath functions):
    parent's unfilled remainder are cancelled (one-cancels-other);
 4. surviving trailing stops fold the bar's high/low into their extreme;
 5. the bar's high/low/close become the volatility reference for the next bar's fills.
+
+Each symbol's state (working orders, armed brackets, previous bar) sits in one ``_Book``: the usual
+bar costs one dict lookup. An armed bracket keeps the band of prices it can trade in without any leg
+triggering (``floor``, ``ceiling``): a bar inside it skips ``bracket_trigger``, and the trailing stop
+is refolded only when the bar moves its extreme (otherwise ``trailing_update`` returns what is held).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from lq_engine.core.events import BarEvent, EventKind, FillEvent, OrderEvent
 from lq_engine.core.sequencer import Sequencer
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.execution.fillmath import PY, TRIGGER_NONE, TRIGGER_STOP, TRIGGER_TAKE_PROFIT, TRIGGER_TRAILING_STOP
-from lq_engine.execution.orders import Order, OrderStatus, OrderType
+from lq_engine.execution.orders import TERMINAL, Order, OrderStatus, OrderType
 
 Event = OrderEvent | FillEvent
 
@@ -79,6 +84,41 @@ class _ArmedBracket:
     trail_distance: float
     extreme: float
     trail_stop: float
+    # no leg triggers on a bar with floor < low, high < ceiling and the open strictly between (set_band)
+    floor: float = -math.inf
+    ceiling: float = math.inf
+
+    def set_band(self) -> None:
+        """Recompute ``floor``/``ceiling`` from the levels (call after any level changes).
+
+        ``bracket_trigger`` fires a long's stop at the tighter of stop and trailing stop, i.e. when the
+        open or low reaches either, and its target when the open or high reaches it (short: mirrored).
+        NaN levels are absent legs; comparisons with a NaN bar value fail, so such a bar is never
+        "inside" and goes through ``bracket_trigger``.
+        """
+        s, t, tp = self.stop, self.trail_stop, self.take_profit
+        if self.direction > 0:
+            floor = s if s == s else -math.inf
+            if t == t and t > floor:
+                floor = t
+            self.floor, self.ceiling = floor, (tp if tp == tp else math.inf)
+        else:
+            ceiling = s if s == s else math.inf
+            if t == t and t < ceiling:
+                ceiling = t
+            self.floor, self.ceiling = (tp if tp == tp else -math.inf), ceiling
+
+
+class _Book:
+    """One symbol's state at the venue."""
+
+    __slots__ = ("working", "brackets", "prev_high", "prev_low", "prev_close")
+
+    def __init__(self) -> None:
+        self.working: list[Order] = []  # fill at the next open, in submission order
+        self.brackets: list[_ArmedBracket] = []  # in arming order
+        # the last bar seen (NaN before the first): the volatility reference of fills at the next open
+        self.prev_high = self.prev_low = self.prev_close = math.nan
 
 
 _NO_PREV = (math.nan, math.nan, math.nan)
@@ -93,10 +133,8 @@ class SimulatedVenue:
         self.config = config
         self._seq = sequencer
         self.orders: dict[str, Order] = {}
-        self._working: dict[str, list[Order]] = {}
-        self._brackets: dict[str, list[_ArmedBracket]] = {}
+        self._books: dict[str, _Book] = {}
         self._armed: dict[str, _ArmedBracket] = {}  # parent id -> bracket
-        self._prev_bar: dict[str, tuple[float, float, float]] = {}
         self._order_counter = 0
         self._cap = config.cap
         self._basis = config.basis_code
@@ -118,7 +156,7 @@ class SimulatedVenue:
         order.sequence = self._next_order_sequence()
         order.transition(_S_ACCEPTED)
         self.orders[order.order_id] = order
-        self._working.setdefault(order.symbol, []).append(order)
+        self._book(order.symbol).working.append(order)
         return [self._order_event(_K_ORDER_ACCEPTED, order, ts_ns)]
 
     def cancel(self, order_id: str, ts_ns: int) -> list[Event]:
@@ -136,6 +174,7 @@ class SimulatedVenue:
                     armed.take_profit = math.nan
                 elif order.order_type is _T_TRAILING_STOP:
                     armed.trail_distance = armed.trail_stop = math.nan
+                armed.set_band()
                 if not armed.legs:
                     self._disarm(armed)
         self._cancel(order, ts_ns, "cancelled by request", events)
@@ -143,7 +182,8 @@ class SimulatedVenue:
 
     def working_orders(self, symbol: str) -> list[Order]:
         """Orders that fill at the next bar's open, in fill order (market orders, triggered exit remainders)."""
-        return [o for o in self._working.get(symbol, ()) if o.is_open]
+        book = self._books.get(symbol)
+        return [] if book is None else [o for o in book.working if o.status not in TERMINAL]
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return [o for o in self.orders.values() if o.is_open and (symbol is None or o.symbol == symbol)]
@@ -153,27 +193,32 @@ class SimulatedVenue:
     def prev_bar(self, symbol: str) -> tuple[float, float, float]:
         """(high, low, close) of the last bar of ``symbol`` seen (NaNs before the first): the
         volatility reference of fills at the next open."""
-        return self._prev_bar.get(symbol, _NO_PREV)
+        book = self._books.get(symbol)
+        return _NO_PREV if book is None else (book.prev_high, book.prev_low, book.prev_close)
 
     def on_bar(self, bar: BarEvent) -> list[Event]:
         sym = bar.symbol
-        working = self._working.get(sym)
-        brackets = self._brackets.get(sym)
+        try:
+            book = self._books[sym]
+        except KeyError:
+            book = self._book(sym)
+        working = book.working
+        brackets = book.brackets
         if not working:
             if not brackets:  # the common bar: nothing working, nothing armed
-                self._prev_bar[sym] = (bar.high, bar.low, bar.close)
+                book.prev_high, book.prev_low, book.prev_close = bar.high, bar.low, bar.close
                 return []
-            if len(brackets) == 1:  # one bracket held (the usual bar of a position): untriggered -> steps 4, 5 only
+            if len(brackets) == 1:  # one bracket held (the usual bar of a position)
                 armed = brackets[0]
                 high, low = bar.high, bar.low
-                code, raw = bracket_trigger(armed.direction, bar.open, high, low, armed.stop, armed.take_profit,
-                                            armed.trail_stop)
-                if code == TRIGGER_NONE:
-                    if armed.trail_distance == armed.trail_distance:
-                        armed.extreme, armed.trail_stop = trailing_update(
-                            armed.direction, armed.extreme, high, low, armed.trail_distance
-                        )
-                    self._prev_bar[sym] = (high, low, bar.close)
+                if armed.floor < low and high < armed.ceiling and armed.floor < bar.open < armed.ceiling:
+                    # inside the band: nothing triggers -> steps 4, 5 only
+                    d = armed.trail_distance
+                    if d == d and (high > armed.extreme if armed.direction > 0 else low < armed.extreme):
+                        armed.extreme, armed.trail_stop = trailing_update(armed.direction, armed.extreme, high,
+                                                                          low, d)
+                        armed.set_band()
+                    book.prev_high, book.prev_low, book.prev_close = high, low, bar.close
                     return []
         events: list[Event] = []
         cfg = self.config
@@ -181,16 +226,16 @@ class SimulatedVenue:
         budget = None  # the bar's liquidity budget, computed when something fills
 
         if working:
-            prev_high, prev_low, prev_close = self._prev_bar.get(sym, _NO_PREV)
+            prev_high, prev_low, prev_close = book.prev_high, book.prev_low, book.prev_close
             budget = liquidity_budget(bar.volume, self._cap)
             for order in [o for o in working if o.expire_ns is not None and ts >= o.expire_ns]:
                 working.remove(order)
                 order.transition(_S_EXPIRED)
                 events.append(self._order_event(_K_ORDER_EXPIRED, order, ts, "good-till-time reached"))
             for order in list(working):
-                if not order.is_open:  # cancelled by an earlier fill in this loop (OCO)
+                if order.status in TERMINAL:  # cancelled by an earlier fill in this loop (OCO)
                     continue
-                qty = capped_quantity(order.remaining, budget)
+                qty = capped_quantity(order.quantity - order.filled, budget)
                 if qty <= 0.0:
                     continue
                 budget -= qty
@@ -209,15 +254,17 @@ class SimulatedVenue:
                 if order.bracket is not None:
                     self._arm(order, qty, bar.open, ts, events)
                 elif order.parent_id is None:
-                    self._cancel_brackets_against(sym, order.side, ts, events)
-            self._working[sym] = [o for o in working if o.is_open]
-            brackets = self._brackets.get(sym)
+                    self._cancel_brackets_against(book, order.side, ts, events)
+            working = book.working = [o for o in book.working if o.status not in TERMINAL]
 
         if brackets:
+            high, low = bar.high, bar.low
             # a single bracket (the usual case) is iterated in place: disarming it ends the loop
             for armed in brackets if len(brackets) == 1 else list(brackets):
+                if armed.floor < low and high < armed.ceiling and armed.floor < bar.open < armed.ceiling:
+                    continue  # inside the band: bracket_trigger would say TRIGGER_NONE
                 code, raw = bracket_trigger(
-                    armed.direction, bar.open, bar.high, bar.low, armed.stop, armed.take_profit, armed.trail_stop
+                    armed.direction, bar.open, high, low, armed.stop, armed.take_profit, armed.trail_stop
                 )
                 if code == TRIGGER_NONE:
                     continue
@@ -228,11 +275,11 @@ class SimulatedVenue:
                 for other in armed.legs.values():
                     if other is not leg:
                         self._cancel(other, ts, "one-cancels-other", events)
-                if armed.parent.is_open:
+                if armed.parent.status not in TERMINAL:
                     self._cancel(armed.parent, ts, "bracket exit triggered", events)
                 if budget is None:
                     budget = liquidity_budget(bar.volume, self._cap)
-                qty = capped_quantity(leg.remaining, budget)
+                qty = capped_quantity(leg.quantity - leg.filled, budget)
                 if qty > 0.0:
                     budget -= qty
                     if code == TRIGGER_TAKE_PROFIT:
@@ -240,21 +287,28 @@ class SimulatedVenue:
                     else:
                         price = market_fill_price(
                             raw, leg.side, cfg.spread_bps, cfg.slippage_bps, cfg.slippage_vol_k,
-                            *self._prev_bar.get(sym, _NO_PREV),
+                            book.prev_high, book.prev_low, book.prev_close,
                         )
                         self._fill(leg, qty, price, fill_fee(qty, price, cfg.fee_taker), "taker", ts, events)
-                if leg.is_open:
-                    insort(self._working.setdefault(sym, []), leg, key=_by_sequence)
+                if leg.status not in TERMINAL:
+                    insort(book.working, leg, key=_by_sequence)
             for armed in brackets:
                 if armed.trail_distance == armed.trail_distance:
                     armed.extreme, armed.trail_stop = trailing_update(
-                        armed.direction, armed.extreme, bar.high, bar.low, armed.trail_distance
+                        armed.direction, armed.extreme, high, low, armed.trail_distance
                     )
+                    armed.set_band()
 
-        self._prev_bar[sym] = (bar.high, bar.low, bar.close)
+        book.prev_high, book.prev_low, book.prev_close = bar.high, bar.low, bar.close
         return events
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _book(self, symbol: str) -> _Book:
+        book = self._books.get(symbol)
+        if book is None:
+            book = self._books[symbol] = _Book()
+        return book
 
     def _problem(self, order: Order) -> str | None:
         if order.order_id in self.orders:
@@ -289,9 +343,9 @@ class SimulatedVenue:
         if not order.is_open:
             return
         order.transition(_S_CANCELLED)
-        working = self._working.get(order.symbol)
-        if working and order in working:
-            working.remove(order)
+        book = self._books.get(order.symbol)
+        if book is not None and order in book.working:
+            book.working.remove(order)
         events.append(self._order_event(_K_ORDER_CANCELLED, order, ts, reason))
 
     def _arm(self, parent: Order, qty: float, open_: float, ts: int, events: list) -> None:
@@ -324,15 +378,16 @@ class SimulatedVenue:
             extreme, trail_stop = trailing_update(parent.side, open_, open_, open_, b.trailing_distance)
         armed = _ArmedBracket(parent, parent.side, legs, b.stop_loss, b.take_profit, b.trailing_distance,
                               extreme, trail_stop)
+        armed.set_band()
         self._armed[parent.order_id] = armed
-        self._brackets.setdefault(parent.symbol, []).append(armed)
+        self._book(parent.symbol).brackets.append(armed)
 
     def _disarm(self, armed: _ArmedBracket) -> None:
         self._armed.pop(armed.parent.order_id, None)
-        self._brackets[armed.parent.symbol].remove(armed)
+        self._books[armed.parent.symbol].brackets.remove(armed)
 
-    def _cancel_brackets_against(self, symbol: str, side: int, ts: int, events: list) -> None:
-        for armed in [a for a in self._brackets.get(symbol, ()) if a.direction == -side]:
+    def _cancel_brackets_against(self, book: _Book, side: int, ts: int, events: list) -> None:
+        for armed in [a for a in book.brackets if a.direction == -side]:
             self._disarm(armed)
             for leg in armed.legs.values():
                 self._cancel(leg, ts, "position changed by an opposite order", events)

@@ -1,13 +1,15 @@
 import math
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from lq_engine.core.events import BarEvent, EventKind, FillEvent, OrderEvent
 from lq_engine.core.sequencer import Sequencer
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.execution.orders import Bracket, Order, OrderStatus
 from lq_engine.execution.portfolio import Portfolio
-from lq_engine.execution.venue import SimulatedVenue
+from lq_engine.execution.fillmath import PY, TRIGGER_NONE
+from lq_engine.execution.venue import SimulatedVenue, _ArmedBracket
 
 CFG = ExecutionConfig(fee_taker=0.001, fee_maker=0.0005, spread_bps=2.0, slippage_bps=1.0,
                       slippage_vol_k=0.05, liquidity_cap=None)
@@ -173,3 +175,20 @@ def test_portfolio_books_fills_with_the_compiled_accounting():
     assert p.cash == pytest.approx(10_000 + 10 * (exit_ - entry) - fees, rel=1e-12)
     assert p.equity({"X": 92.0}) == p.cash
     assert not math.isnan(p.realized_pnl) and p.realized_pnl == pytest.approx(10 * (exit_ - entry))
+
+
+level = st.one_of(st.just(math.nan), st.floats(90.0, 110.0))
+price = st.one_of(st.just(math.nan), st.floats(85.0, 115.0))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.sampled_from([1, -1]), level, level, level, price, price, price)
+def test_bracket_band_never_hides_a_trigger(direction, stop, take_profit, trail_stop, open_, a, b):
+    """A bar inside an armed bracket's band (the venue skips bracket_trigger for it) triggers nothing."""
+    armed = _ArmedBracket(None, direction, {}, stop, take_profit, 1.0, math.nan, trail_stop)
+    armed.set_band()
+    high, low = max(a, b), min(a, b)
+    if armed.floor < low and high < armed.ceiling and armed.floor < open_ < armed.ceiling:
+        assert PY.bracket_trigger(direction, open_, high, low, stop, take_profit, trail_stop)[0] == TRIGGER_NONE
+    if any(x == x for x in (stop, take_profit, trail_stop)):
+        assert (armed.floor, armed.ceiling) != (-math.inf, math.inf)  # any leg narrows the band

@@ -5,12 +5,14 @@ Topics are dot-separated segments (``data.bars.BTCUSDT``). A subscription patter
 ``data.bars`` and ``data.bars.X``); any other segment is literal.
 
 Delivery order for a topic is deterministic: higher ``priority`` first, then subscription order.
-The handlers of each concrete topic are resolved once into a cached route (the cache is dropped on
-every subscribe/unsubscribe) that holds one ``deliver`` callable specialized for its handler count:
-the handler itself when there is one, a fan-out loop for many, a C-level no-op for none. ``publish``
-is a closure over the route cache that remembers the last route it used (a publisher that keeps
-publishing on one topic skips even the dict lookup), counts the message in the route (totals are
-derived on read) and calls ``deliver``: one Python frame besides the handler's.
+The handlers of each concrete topic are resolved once into a ``Route`` that holds one ``deliver``
+callable specialized for its handler count: the handler itself when there is one, a fan-out loop for
+many, a C-level no-op for none. A route lives as long as its bus (subscribe/unsubscribe re-resolve
+every route in place), so a publisher on a hot path may hold one (``route(topic)``) and, when its
+``handlers`` are empty, count the message itself instead of calling ``publish``. ``publish`` is a
+closure over the routes that remembers the last route it used (a publisher that keeps publishing on
+one topic skips even the dict lookup), counts the message in the route (totals are derived on read)
+and calls ``deliver``: one Python frame besides the handler's.
 
 A handler that raises is isolated: the exception is counted, recorded in ``errors`` (the last
 ``max_error_records``), logged, and, if ``error_topic`` is set, published there as a
@@ -77,23 +79,29 @@ class Response:
     value: Any
 
 
-class _Route:
+class Route:
     """One concrete topic: its handlers in delivery order, the specialized ``deliver`` and a counter.
 
     ``published`` is a float: ``+= 1.0`` reuses the interpreter's float free list where an int above
-    256 allocates (exact up to 2**53 messages); readers see ints.
+    256 allocates (exact up to 2**53 messages); readers see ints. A holder may do
+    ``if route.handlers: bus.publish(topic, m) else: route.published += 1.0``: the same effects as
+    ``bus.publish(topic, m)`` without its call when nobody listens.
     """
 
-    __slots__ = ("topic", "handlers", "deliver", "published")
+    __slots__ = ("topic", "handlers", "deliver", "published", "_counted")
 
     def __init__(self, topic: str | None, handlers: tuple[Handler, ...], failed: Callable | None) -> None:
         self.topic = topic
-        self.handlers = handlers
         self.published = 0.0
+        self._counted = 0.0  # ``published`` when the handlers last changed (delivery attempts are folded then)
+        self._set(handlers, failed)
+
+    def _set(self, handlers: tuple[Handler, ...], failed: Callable | None) -> None:
+        self.handlers = handlers
         if len(handlers) == 1:
             self.deliver = handlers[0]
         elif handlers:
-            self.deliver = _fan_out(topic, handlers, failed)
+            self.deliver = _fan_out(self.topic, handlers, failed)
         else:
             self.deliver = id  # a one-argument builtin without effects: nobody listens, no frame
 
@@ -109,7 +117,7 @@ def _fan_out(topic: str, handlers: tuple[Handler, ...], failed: Callable) -> Han
     return deliver
 
 
-_NO_ROUTE = _Route(None, (), None)  # matches no topic: the publisher's "last route" when there is none
+_NO_ROUTE = Route(None, (), None)  # matches no topic: the publisher's "last route" when there is none
 
 
 def pattern_matches(pattern: str, topic: str) -> bool:
@@ -138,7 +146,7 @@ class MessageBus:
 
     def __init__(self, error_topic: str | None = None, max_error_records: int = 1000) -> None:
         self._subs: list[Subscription] = []
-        self._routes: dict[str, _Route] = {}
+        self._routes: dict[str, Route] = {}
         self._order = 0
         self._endpoints: dict[str, Handler] = {}
         self._responders: dict[str, Handler] = {}
@@ -148,10 +156,8 @@ class MessageBus:
         self.failed = 0
         self.timeouts = 0
         self.sent = 0
-        # counters of routes already dropped from the cache (see _drop_routes)
-        self._published_by_topic: dict[str, int] = {}
-        self._attempts_folded = 0
-        self.publish, self._forget_last_route = self._publisher()
+        self._attempts_folded = 0  # delivery attempts before each route's last re-resolve (_reroute)
+        self.publish = self._publisher()
 
     # -- pub/sub -----------------------------------------------------------------------------
 
@@ -161,7 +167,7 @@ class MessageBus:
         sub = Subscription(pattern, handler, int(priority), self._order)
         self._order += 1
         self._subs.append(sub)
-        self._drop_routes()
+        self._reroute()
         return sub
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -169,11 +175,11 @@ class MessageBus:
             self._subs.remove(subscription)
         except ValueError:
             raise KeyError(f"not subscribed: {subscription.pattern!r} -> {_handler_name(subscription.handler)}") from None
-        self._drop_routes()
+        self._reroute()
 
-    def _publisher(self) -> tuple[Callable[[str, Any], None], Callable[[], None]]:
-        """The bus's ``publish`` and the function that makes it forget its remembered route."""
-        route_for = self._route
+    def _publisher(self) -> Callable[[str, Any], None]:
+        """The bus's ``publish``."""
+        route_for = self.route
         failed = self._handler_failed
         last = _NO_ROUTE
 
@@ -189,15 +195,11 @@ class MessageBus:
             except Exception as exc:  # only a single handler raises here: a fan-out isolates its own
                 failed(topic, deliver, message, exc)
 
-        def forget() -> None:
-            nonlocal last
-            last = _NO_ROUTE
-
-        return publish, forget
+        return publish
 
     def publish_batch(self, topic: str, messages: Iterable[Any]) -> None:
         """Same deliveries, in the same order, as ``publish`` for each message; one route lookup."""
-        route = self._route(topic)
+        route = self.route(topic)
         handlers = route.handlers
         count = 0
         for message in messages:
@@ -211,26 +213,28 @@ class MessageBus:
 
     def subscribers(self, topic: str) -> tuple[Handler, ...]:
         """Handlers that a message on ``topic`` reaches, in delivery order."""
-        return self._route(topic).handlers
+        return self.route(topic).handlers
 
-    def _route(self, topic: str) -> _Route:
+    def route(self, topic: str) -> Route:
+        """The ``Route`` of a concrete topic (the same object for the bus's lifetime)."""
         route = self._routes.get(topic)
         if route is None:
             if "*" in topic or "#" in topic:
                 raise ValueError(f"publish needs a concrete topic, got pattern {topic!r}")
-            matched = [s for s in self._subs if pattern_matches(s.pattern, topic)]
-            matched.sort(key=lambda s: (-s.priority, s.order))
-            route = self._routes[topic] = _Route(topic, tuple(s.handler for s in matched), self._handler_failed)
+            route = self._routes[topic] = Route(topic, self._handlers_of(topic), self._handler_failed)
         return route
 
-    def _drop_routes(self) -> None:
+    def _handlers_of(self, topic: str) -> tuple[Handler, ...]:
+        matched = [s for s in self._subs if pattern_matches(s.pattern, topic)]
+        matched.sort(key=lambda s: (-s.priority, s.order))
+        return tuple(s.handler for s in matched)
+
+    def _reroute(self) -> None:
+        """Re-resolve every route after a subscription change, folding its delivery attempts so far."""
         for topic, route in self._routes.items():
-            if route.published:
-                n = int(route.published)
-                self._published_by_topic[topic] = self._published_by_topic.get(topic, 0) + n
-                self._attempts_folded += n * len(route.handlers)
-        self._routes.clear()
-        self._forget_last_route()
+            self._attempts_folded += int(route.published - route._counted) * len(route.handlers)
+            route._counted = route.published
+            route._set(self._handlers_of(topic), self._handler_failed)
 
     def _handler_failed(self, topic: str, handler: Handler, message: Any, exc: Exception) -> None:
         self.failed += 1
@@ -243,11 +247,7 @@ class MessageBus:
     # -- counters -----------------------------------------------------------------------------
 
     def published_by_topic(self) -> dict[str, int]:
-        out = dict(self._published_by_topic)
-        for topic, route in self._routes.items():
-            if route.published:
-                out[topic] = out.get(topic, 0) + int(route.published)
-        return out
+        return {topic: int(route.published) for topic, route in self._routes.items() if route.published}
 
     @property
     def published(self) -> int:
@@ -256,7 +256,7 @@ class MessageBus:
     @property
     def delivered(self) -> int:
         """Handler calls that returned normally (attempts minus failures)."""
-        live = sum(int(r.published) * len(r.handlers) for r in self._routes.values())
+        live = sum(int(r.published - r._counted) * len(r.handlers) for r in self._routes.values())
         return self._attempts_folded + live - self.failed
 
     # -- point-to-point -----------------------------------------------------------------------

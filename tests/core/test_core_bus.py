@@ -147,3 +147,31 @@ def test_single_handler_failure_isolated_and_wildcard_single_route():
         bus.publish("event.MARKET", m)
     assert bus.failed == 1 and bus.delivered == 2 and bus.published == 3
     assert bus.errors[0].topic == "event.MARKET" and "ZeroDivisionError" in bus.errors[0].error
+
+
+def test_held_route_follows_subscriptions_and_counting_it_equals_publish():
+    """A route is one object for the bus's lifetime: re-resolved in place on subscribe/unsubscribe, so
+    a publisher may hold it and count a message nobody receives instead of calling publish."""
+    held, plain = MessageBus(), MessageBus()
+    route = held.route("a.b")
+    got_held, got_plain = [], []
+
+    def send(m):
+        if route.handlers:
+            held.publish("a.b", m)
+        else:
+            route.published += 1.0
+        plain.publish("a.b", m)
+
+    send(0)
+    subs = (held.subscribe("a.*", got_held.append), plain.subscribe("a.*", got_plain.append))
+    assert held.route("a.b") is route and route.handlers == (got_held.append,)
+    send(1)
+    send(2)
+    held.unsubscribe(subs[0])
+    plain.unsubscribe(subs[1])
+    assert route.handlers == ()
+    send(3)
+    assert got_held == got_plain == [1, 2]
+    for bus in (held, plain):
+        assert bus.published_by_topic() == {"a.b": 4} and bus.published == 4 and bus.delivered == 2

@@ -11,6 +11,8 @@ from lq_engine.execution.fillmath import PY
 apply_fill = PY.apply_fill  # pure-Python twins: no numba dispatch per fill, bit-identical
 mark_to_market = PY.mark_to_market
 
+_FLAT = (0.0, math.nan)
+
 
 class Portfolio:
     def __init__(self, cash: float) -> None:
@@ -20,7 +22,7 @@ class Portfolio:
         self._positions: dict[str, tuple[float, float]] = {}
 
     def apply(self, fill: FillEvent) -> None:
-        qty, avg = self._positions.get(fill.symbol, (0.0, math.nan))
+        qty, avg = self._positions.get(fill.symbol, _FLAT)
         cash, qty, avg, realized = apply_fill(self.cash, qty, avg, fill.side, fill.quantity, fill.price, fill.fee)
         self.cash = cash
         self.realized_pnl += realized
@@ -31,10 +33,14 @@ class Portfolio:
             self._positions[fill.symbol] = (qty, avg)
 
     def position(self, symbol: str) -> float:
-        return self._positions.get(symbol, (0.0, math.nan))[0]
+        return self._positions.get(symbol, _FLAT)[0]
 
     def avg_price(self, symbol: str) -> float:
-        return self._positions.get(symbol, (0.0, math.nan))[1]
+        return self._positions.get(symbol, _FLAT)[1]
+
+    def holding(self, symbol: str) -> tuple[float, float]:
+        """(position, avg_price) in one call."""
+        return self._positions.get(symbol, _FLAT)
 
     def equity(self, closes: dict[str, float]) -> float:
         """cash + sum of position * close, added in sorted symbol order (deterministic)."""

@@ -8,7 +8,8 @@ arithmetic, the same sizing function and the same decision rule, so fills and eq
 replay to the last bit (tested).
 
 ``step(bar)`` is the API a live feed or the paper trader calls; ``run(series)`` is the
-convenience that feeds a whole series. Decisions come from a ``Decider``: ``PrecomputedDecider``
+convenience that feeds a whole series. Both go through one per-bar loop (``_bars``) that binds the
+engine's parts once per call, so a run pays for those look-ups once, not per bar. Decisions come from a ``Decider``: ``PrecomputedDecider``
 (the causal indicator bank of a known series, decisions compiled once: the fast path for
 backtests) or ``StreamingDecider`` (rebuilds the indicators from the bars seen so far: for live
 feeds, where the future does not exist yet).
@@ -16,6 +17,7 @@ feeds, where the future does not exist yet).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
@@ -34,6 +36,8 @@ from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec, plan_orders_py
 from lq_engine.strategies.bank import Bars, IndicatorBank
 from lq_engine.strategies.registry import get_strategy
 from lq_engine.strategies.rules import N_FLOAT, N_INT, rule_step
+
+_new = object.__new__
 
 
 class Decider(Protocol):
@@ -112,7 +116,7 @@ class EventEngine:
         self.fills: list[FillEvent] = []
         self.equity: list[float] = []
         self.targets: list[int] = []
-        self.event_ids: list[tuple[int, int]] = []  # (timestamp_ns, sequence) of every event, in order
+        self._ids: list[int] = []  # timestamp_ns, sequence, timestamp_ns, ... of every event (see event_ids)
         self._bar_topic = f"data.bars.{symbol}"
         self._order_topic = f"orders.{symbol}"
         self._fill_topic = f"fills.{symbol}"
@@ -129,52 +133,99 @@ class EventEngine:
 
     # -- the bar-by-bar API ------------------------------------------------------------------
 
-    def step(self, bar: BarEvent) -> None:
-        """Process one closed bar of this engine's symbol (bars must come in time order).
+    @property
+    def event_ids(self) -> list[tuple[int, int]]:
+        """(timestamp_ns, sequence) of every event so far (bars, order events, fills), in order.
 
-        The common bar (no target change, nothing working, nothing triggered) costs a cache write, a
-        publish, the venue's check and the mark at the close; no per-bar objects beyond the records kept.
+        Recorded flat (two ints per event: no tuple per event on the hot path), paired on read.
         """
+        ids = self._ids
+        return list(zip(ids[::2], ids[1::2]))
+
+    def step(self, bar: BarEvent) -> None:
+        """Process one closed bar of this engine's symbol (bars must come in time order)."""
         if bar.symbol != self.symbol:
             raise ValueError(f"event engine for {self.symbol!r} got a bar of {bar.symbol!r}")
-        ts = bar.timestamp_ns
-        close = bar.close
-        self.event_ids.append((ts, bar.sequence))
-        cache = self.cache
-        cache.update_bar(bar.symbol, ts, bar.sequence, bar.open, bar.high, bar.low, close, bar.volume)
-        self.bus.publish(self._bar_topic, bar)
-        if self._pending:
-            self._pending = False
-            self._execute_target(bar)
-        events = self.venue.on_bar(bar)
-        if events:
-            self._dispatch(events)
-        cash = self.portfolio.cash
-        units = self._units
-        eq = cash if units == 0.0 else cash + units * close
-        self.equity.append(eq)
-        cache.cash = cash
-        cache.equity = eq
-        index = self._index
-        known = self._known_targets
-        target = known[index] if known is not None else self.decider.decide(index, bar)
-        self.targets.append(target)
-        if target != self._target:
-            self._target = target
-            self._pending = True
-        self._index = index + 1
+        self._bars((bar,), None)
 
     def run(self, series: Series) -> EventEngine:
-        """Feed every bar of ``series`` through ``step`` (sequences drawn from the engine's sequencer)."""
+        """Feed every bar of ``series`` through the per-bar procedure (sequences drawn from the engine's
+        sequencer as each bar is made, so they interleave with the venue's event sequences)."""
         if series.symbol != self.symbol:
             raise ValueError(f"event engine for {self.symbol!r} got series {series.symbol!r}")
-        nxt = self.sequencer.next
-        step = self.step
-        sym = self.symbol
-        for t, o, h, lo, c, v in zip(*(a.tolist() for a in (series.ts, series.open, series.high, series.low,
-                                                          series.close, series.volume))):
-            step(BarEvent(t, nxt(), sym, o, h, lo, c, v))
+        rows = zip(*(a.tolist() for a in (series.ts, series.open, series.high, series.low, series.close,
+                                          series.volume)))
+        self._bars(rows, self.sequencer.next)
         return self
+
+    def _bars(self, items: Iterable, next_sequence: Callable[[], int] | None) -> None:
+        """The per-bar procedure for each item: a ``BarEvent``, or, given ``next_sequence``, a
+        (timestamp_ns, open, high, low, close, volume) row that becomes one.
+
+        The engine's parts (cache, bus, venue, ...) are bound once per call: replacing one (the paper
+        trader puts its gateway in as the venue, a restore puts in a cache) takes effect at the next
+        call. The common bar (no target change, nothing working, nothing triggered) costs a cache write,
+        the bar publish (just counted when nobody listens), the venue's check and the mark at the close.
+        """
+        sym = self.symbol
+        cache = self.cache
+        update_bar = cache.update_bar
+        bus = self.bus
+        publish = bus.publish
+        bar_topic = self._bar_topic
+        bar_route = bus.route(bar_topic)
+        on_bar = self.venue.on_bar
+        portfolio = self.portfolio
+        ids = self._ids
+        equity = self.equity
+        targets = self.targets
+        known = self._known_targets
+        decide = self.decider.decide
+        for item in items:
+            if next_sequence is None:
+                bar = item
+                ts, seq, close = bar.timestamp_ns, bar.sequence, bar.close
+                update_bar(sym, ts, seq, bar.open, bar.high, bar.low, close, bar.volume)
+            else:
+                ts, o, h, lo, close, v = item
+                seq = next_sequence()
+                # BarEvent(ts, seq, sym, o, h, lo, close, v) without the call of its generated __init__
+                # (a Python frame behind a type call: ~40% of making a bar); test_run_makes_complete_bars
+                bar = _new(BarEvent)
+                bar.timestamp_ns = ts
+                bar.sequence = seq
+                bar.symbol = sym
+                bar.open = o
+                bar.high = h
+                bar.low = lo
+                bar.close = close
+                bar.volume = v
+                update_bar(sym, ts, seq, o, h, lo, close, v)
+            ids.append(ts)
+            ids.append(seq)
+            if bar_route.handlers:
+                publish(bar_topic, bar)
+            else:
+                bar_route.published += 1.0  # what publish counts when nobody listens
+            if self._pending:
+                self._pending = False
+                self._execute_target(bar)
+            events = on_bar(bar)
+            if events:
+                self._dispatch(events)
+            cash = portfolio.cash
+            units = self._units
+            eq = cash if units == 0.0 else cash + units * close
+            equity.append(eq)
+            cache.cash = cash
+            cache.equity = eq
+            index = self._index
+            target = known[index] if known is not None else decide(index, bar)
+            targets.append(target)
+            if target != self._target:
+                self._target = target
+                self._pending = True
+            self._index = index + 1
 
     # -- snapshot support (the paper trader persists this; portfolio, cache and venue keep theirs) --
 
@@ -219,23 +270,35 @@ class EventEngine:
                      fixed_fee=fee)
 
     def _dispatch(self, events: list) -> None:
+        """Record, book, publish and cache the venue's events of one call, in order."""
         orders = self.venue.orders
-        publish = self.bus.publish
+        bus = self.bus
+        publish = bus.publish
+        order_topic, fill_topic = self._order_topic, self._fill_topic
+        order_route, fill_route = bus.route(order_topic), bus.route(fill_topic)
         update_order = self.cache.update_order
-        ids = self.event_ids
+        ids = self._ids
+        pf = self.portfolio
+        fills = self.fills
         for e in events:
-            ids.append((e.timestamp_ns, e.sequence))
+            ids.append(e.timestamp_ns)
+            ids.append(e.sequence)
             if type(e) is FillEvent:
-                self.portfolio.apply(e)
-                self.fills.append(e)
-                publish(self._fill_topic, e)
+                pf.apply(e)
+                fills.append(e)
+                if fill_route.handlers:
+                    publish(fill_topic, e)
+                else:
+                    fill_route.published += 1.0
+            elif order_route.handlers:
+                publish(order_topic, e)
             else:
-                publish(self._order_topic, e)
+                order_route.published += 1.0
             o = orders[e.order_id]
             update_order(o.order_id, STATUS_VALUE[o.status], o.symbol, o.side, o.quantity, o.filled, o.avg_fill_price)
-        pf = self.portfolio
-        self._units = pf.position(self.symbol)
-        self.cache.set_position(self.symbol, self._units, pf.avg_price(self.symbol))
+        units, avg = pf.holding(self.symbol)
+        self._units = units
+        self.cache.set_position(self.symbol, units, avg)
 
 
 def run_event_engine(

@@ -1,15 +1,18 @@
 """Hand-computed equity, determinism of event ids and fills, input errors, lookahead."""
 
+import dataclasses
 import math
 
 import numpy as np
 import polars as pl
 import pytest
 
+from lq_engine.core.bus import MessageBus
+from lq_engine.core.events import BarEvent
 from lq_engine.data.guards import FrozenInputError
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.replay.engine import Series, replay
-from lq_engine.replay.event_engine import EventEngine, StreamingDecider, run_event_engine
+from lq_engine.replay.event_engine import EventEngine, PrecomputedDecider, StreamingDecider, run_event_engine
 from lq_engine.replay.lookahead import check_lookahead
 from lq_engine.replay.sizing import BracketSpec
 from lq_engine.strategies.registry import list_strategies
@@ -63,6 +66,36 @@ def test_two_runs_same_event_ids_and_fill_hash():
     assert all(x < y for x, y in zip(a.event_ids, a.event_ids[1:]))  # (ts, sequence) strictly increasing
     ra, rb = (replay("bollinger", p, s, cfg, br) for _ in range(2))
     assert len(ra.fills) > 10 and ra.fills.sha256() == rb.fills.sha256()
+
+
+def test_run_makes_complete_bars_and_equals_stepping():
+    """run() makes its bars without the dataclass __init__: every field is set, the bars a subscriber
+    keeps are distinct and unchanged afterwards, and the run equals stepping the same bars one by one."""
+    s = series(800, 4, vol=0.015, volume_scale=3e3)
+    cfg, br = ExecutionConfig(liquidity_cap=0.05), BracketSpec(0.01, 0.02, 0.015)
+    p = {"fast": 5, "slow": 20, "side": "both"}
+    runs = []
+    for how in ("run", "step"):
+        bus = MessageBus()
+        kept = []
+        bus.subscribe("data.bars.*", kept.append)
+        e = EventEngine(s.symbol, PrecomputedDecider("ma_cross", p, s), cfg, br, bus=bus)
+        if how == "run":
+            e.run(s)
+        else:
+            for t, o, h, lo, c, v in zip(s.ts.tolist(), s.open.tolist(), s.high.tolist(), s.low.tolist(),
+                                         s.close.tolist(), s.volume.tolist()):
+                e.step(BarEvent(t, e.sequencer.next(), s.symbol, o, h, lo, c, v))
+        runs.append((e, [dataclasses.astuple(b) for b in kept]))
+    (a, bars_a), (b, bars_b) = runs
+    assert bars_a == bars_b and len(bars_a) == s.n and len({id(x) for x in bars_a}) == s.n
+    assert [x[0] for x in bars_a] == s.ts.tolist() and [x[6] for x in bars_a] == s.close.tolist()
+    assert len(a.fills) > 10
+    bar_ids = [(x[0], x[1]) for x in bars_a]  # (timestamp_ns, sequence)
+    assert a.event_ids == b.event_ids and len(a.event_ids) > s.n
+    assert [i for i in a.event_ids if i in set(bar_ids)] == bar_ids
+    assert np.array_equal(np.array(a.equity), np.array(b.equity)) and a.targets == b.targets
+    assert a.bus.published_by_topic() == b.bus.published_by_topic() and a.state() == b.state()
 
 
 def test_streaming_decider_matches_precomputed():

@@ -9,10 +9,10 @@ replay to the last bit (tested).
 
 ``step(bar)`` is the API a live feed or the paper trader calls; ``run(series)`` is the
 convenience that feeds a whole series. Both go through one per-bar loop (``_bars``) that binds the
-engine's parts once per call, so a run pays for those look-ups once, not per bar. Decisions come from a ``Decider``: ``PrecomputedDecider``
-(the causal indicator bank of a known series, decisions compiled once: the fast path for
-backtests) or ``StreamingDecider`` (rebuilds the indicators from the bars seen so far: for live
-feeds, where the future does not exist yet).
+engine's parts once per call, so a run pays for those look-ups once, not per bar. Decisions come
+from a ``Decider``: ``PrecomputedDecider`` (the causal indicator bank of a known series, decisions
+compiled once: the fast path for backtests) or ``StreamingDecider`` (rebuilds the indicators from
+the bars seen so far: for live feeds, where the future does not exist yet).
 """
 
 from __future__ import annotations

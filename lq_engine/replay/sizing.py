@@ -14,7 +14,8 @@ send the same orders. The rule (documented in README terms):
   open (fees are paid on notional on top, so cash may dip below zero by the fee).
 - Open size, basis ``equity`` (the prefilter kernel's arithmetic, ``ExecutionConfig.simplified()``):
   with ``c = fee + slippage`` and ``d = |target - sign(held)|``, the trade costs ``c * d * E``
-  (close leg ``c * |sign(held)| * E``, open leg ``c * |target| * E``, each fixed on its order) and
+  (close leg ``c * |sign(held)| * E``, open leg ``c * |target| * E``, each fixed on its order; when
+  ``E <= 0``, a short that lost more than its stake, the close leg pays ``c * |held| * open``) and
   ``units = |target| * E * (1 - c * d) / open``; fills at the raw open. This is exactly the
   prefilter's ``equity *= (1 - cost * |position change|)`` followed by ``target * equity`` invested.
 - Brackets, as fractions of the open leg's reference price P (raw open under ``equity``):
@@ -91,7 +92,10 @@ def plan_orders(
         close_qty = abs(held)
         close_side = -h
         if basis == 1:
-            close_fee = cost_rate * abs(h) * equity
+            if equity > 0.0:
+                close_fee = cost_rate * abs(h) * equity
+            else:  # a short that lost more than its stake: the fee is on the traded notional, never a rebate
+                close_fee = cost_rate * abs(held) * open_
     open_qty = 0.0
     open_fee = math.nan
     stop = math.nan

@@ -3,7 +3,8 @@
 When the held position changes at bar j's open ``o`` (target decided at close j-1), the account
 ``(cash, units)`` trades exactly as the replay engine does under ``ExecutionConfig.simplified()``
 (``replay.sizing.plan_orders`` with the "equity" cost basis, then ``execution.fillmath.apply_fill``
-per leg): equity at the open ``E = cash + units * o``; a close leg (old side, fee ``c * E``), then an
+per leg): equity at the open ``E = cash + units * o``; a close leg (old side, fee ``c * E``, or
+``c * |units| * o`` when ``E <= 0``: a fee is never a rebate), then an
 open leg of ``E * (1 - c * |target - held|) / o`` units at the raw open (fee ``c * E``), skipped when
 ``E <= 0`` (a short that lost everything opens nothing again). Units are then held unchanged until
 the next change, so equity at any close is ``cash + units * close``: a long earns close/entry, a
@@ -24,7 +25,10 @@ def change_fills(cash, units, held, target, o, cost):
         cash1 = cash
     else:
         e = cash + units * o
-        cash1 = e - cost * abs(held) * e
+        if e > 0.0:
+            cash1 = e - cost * abs(held) * e
+        else:  # a short that lost more than its stake: the fee is on the traded notional, never a rebate
+            cash1 = e - cost * abs(units) * o
     cash2 = cash1
     units2 = 0.0
     if target != 0 and e > 0.0:

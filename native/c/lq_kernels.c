@@ -75,7 +75,7 @@ static inline double change_fills(double *cash, double *units, int held, int tar
         cash1 = *cash;
     } else {
         e = *cash + *units * o;
-        cash1 = e - cost * (double)abs(held) * e;
+        cash1 = e > 0.0 ? e - cost * (double)abs(held) * e : e - cost * fabs(*units) * o;
     }
     double cash2 = cash1, units2 = 0.0;
     if (target != 0 && e > 0.0) {

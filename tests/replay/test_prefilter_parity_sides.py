@@ -58,4 +58,12 @@ def test_bankrupt_short_stays_flat_in_both_engines():
     r = _assert_parity("ma_cross", {"fast": 3, "slow": 10, "side": "both"}, s, 0.001, 0.0)
     assert r.equity.min() < 0  # the short lost more than its stake
     assert r.fills.position[-1] == 0.0  # closed, and the long was never opened (no equity left)
+    close_fill = int(np.flatnonzero(r.fills.side == 1)[-1])  # buying the short back at the 300 open
+    q, px = r.fills.quantity[close_fill], r.fills.price[close_fill]
+    assert r.fills.fee[close_fill] == 0.001 * q * px > 0.0  # on the notional: not a rebate
+    for backend in ("c", "rust"):  # the native kernels repeat the same close leg
+        g = evaluate_grid(s.bars, "ma_cross", [{"fast": 3, "slow": 10, "side": "both"}], Costs(fee=0.001, slippage=0.0),
+                          backend=backend)
+        for k, v in g.metrics.items():
+            assert np.isclose(r.metrics[k], v[0], rtol=RTOL, atol=ATOL), (backend, k, r.metrics[k], v[0])
     assert np.all(r.equity[-30:] == r.equity[-1])

@@ -95,7 +95,7 @@ fn change_fills(cash: f64, units: f64, held: i64, target: i64, o: f64, cost: f64
         (cash, cash)
     } else {
         let e = cash + units * o;
-        (e, e - cost * held.abs() as f64 * e)
+        (e, if e > 0.0 { e - cost * held.abs() as f64 * e } else { e - cost * units.abs() * o })
     };
     let (mut cash2, mut units2) = (cash1, 0.0);
     if target != 0 && e > 0.0 {

@@ -9,11 +9,27 @@
 #include <Python.h>
 #include <structmember.h>
 #include <math.h>
+#include <string.h>
+
+/* Which row a repeated symbol's bar overwrites, remembered without a lookup: the key object and
+ * row last written, both borrowed, valid while the dict's version tag (bumped by CPython on every
+ * change of a dict, CPython <= 3.11 exposes it) is the one recorded, since an unchanged dict still
+ * maps that key to that row and holds both. */
+#if PY_VERSION_HEX < 0x030C0000
+#define LQ_DICT_VERSION(d) (((PyDictObject *)(d))->ma_version_tag)
+#endif
+
+typedef struct {
+    PyObject *key;
+    PyObject *row;
+    uint64_t version;
+} LastRow;
 
 typedef struct {
     PyObject_HEAD
     PyObject *market; /* symbol -> (timestamp_ns, sequence, open, high, low, close, volume) */
     PyObject *orders; /* order_id -> (state, symbol, side, quantity, filled, avg_price) */
+    LastRow last_bar;
 } CacheStore;
 
 static PyObject *default_side;  /* 0 */
@@ -177,29 +193,55 @@ static PyType_Spec row_spec = {
     .slots = row_slots,
 };
 
+/* Overwrite a Row nobody else holds with items[0..n). */
+static inline void
+overwrite_row(Row *row, PyObject *const *items, Py_ssize_t n)
+{
+    PyObject *old[8];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        old[i] = row->items[i];
+        row->items[i] = Py_NewRef(items[i]);
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_DECREF(old[i]); /* after the row is whole again: a release may run arbitrary code */
+}
+
+static inline void
+remember(LastRow *last, PyObject *dict, PyObject *key, PyObject *row)
+{
+#ifdef LQ_DICT_VERSION
+    last->key = key;
+    last->row = row;
+    last->version = LQ_DICT_VERSION(dict);
+#endif
+}
+
 /* Store (items[0..n)) under key in dict: a Row of scalars, or a tuple if any item is a container.
- * With ``reuse`` (market rows: the same few keys over and over) the previous Row of that key is
+ * With ``last`` (market rows: the same few keys over and over) the previous Row of that key is
  * overwritten in place when the dict holds the only reference to it (nobody can observe that:
- * CPython reuses its own tuples the same way); order rows are mostly new keys, where a lookup
- * first would only cost. */
+ * CPython reuses its own tuples the same way), found without a lookup when it is the row written
+ * last; order rows are mostly new keys, where a lookup first would only cost. */
 static inline PyObject *
-put_row(PyObject *dict, PyObject *key, PyObject *const *items, Py_ssize_t n, int reuse)
+put_row(PyObject *dict, PyObject *key, PyObject *const *items, Py_ssize_t n, LastRow *last)
 {
     int gc = 0;
     for (Py_ssize_t i = 0; i < n; i++)
         gc |= PyType_IS_GC(Py_TYPE(items[i])); /* conservative: a GC type counts even if untracked */
-    if (reuse && !gc) {
-        PyObject *row = PyDict_GetItemWithError(dict, key); /* borrowed */
-        if (row == NULL && PyErr_Occurred())
-            return NULL;
+    if (last != NULL && !gc) {
+        PyObject *row;
+#ifdef LQ_DICT_VERSION
+        if (key == last->key && LQ_DICT_VERSION(dict) == last->version)
+            row = last->row;
+        else
+#endif
+        {
+            row = PyDict_GetItemWithError(dict, key); /* borrowed */
+            if (row == NULL && PyErr_Occurred())
+                return NULL;
+        }
         if (row != NULL && Py_REFCNT(row) == 1 && Py_IS_TYPE(row, RowType) && Py_SIZE(row) == n) {
-            PyObject *old[8];
-            for (Py_ssize_t i = 0; i < n; i++) {
-                old[i] = ((Row *)row)->items[i];
-                ((Row *)row)->items[i] = Py_NewRef(items[i]);
-            }
-            for (Py_ssize_t i = 0; i < n; i++)
-                Py_DECREF(old[i]); /* after the row is whole again: a release may run arbitrary code */
+            remember(last, dict, key, row); /* before the releases in overwrite_row */
+            overwrite_row((Row *)row, items, n);
             Py_RETURN_NONE;
         }
     }
@@ -214,6 +256,9 @@ put_row(PyObject *dict, PyObject *key, PyObject *const *items, Py_ssize_t n, int
     else if ((row = (PyObject *)row_new(items, n)) == NULL)
         return NULL;
     int rc = PyDict_SetItem(dict, key, row);
+    /* Remember only what the dict holds now: releasing the replaced value may have run code. */
+    if (rc == 0 && last != NULL && PyDict_GetItemWithError(dict, key) == row)
+        remember(last, dict, key, row);
     Py_DECREF(row);
     if (rc < 0)
         return NULL;
@@ -227,10 +272,10 @@ update_bar(CacheStore *self, PyObject *const *args, Py_ssize_t nargs, PyObject *
 {
     PyObject *a[8];
     if (nargs == 8 && kwnames == NULL)
-        return put_row(self->market, args[0], args + 1, 7, 1);
+        return put_row(self->market, args[0], args + 1, 7, &self->last_bar);
     if (parse_args("update_bar", args, nargs, kwnames, BAR_NAMES, 8, 8, NULL, a) < 0)
         return NULL;
-    return put_row(self->market, a[0], a + 1, 7, 1);
+    return put_row(self->market, a[0], a + 1, 7, &self->last_bar);
 }
 
 static const char *const ORDER_NAMES[] = {"order_id", "state", "symbol", "side", "quantity", "filled", "avg_price"};
@@ -240,15 +285,15 @@ update_order(CacheStore *self, PyObject *const *args, Py_ssize_t nargs, PyObject
 {
     PyObject *a[7];
     if (nargs == 7 && kwnames == NULL)
-        return put_row(self->orders, args[0], args + 1, 6, 0);
+        return put_row(self->orders, args[0], args + 1, 6, NULL);
     PyObject *const defaults[4] = {default_side, default_zero, default_zero, default_nan};
     if (kwnames == NULL && nargs >= 3 && nargs <= 7) { /* positional with defaults: the common short form */
-        for (Py_ssize_t i = 0; i < 7; i++)
-            a[i] = i < nargs ? args[i] : defaults[i - 3];
+        memcpy(a, args, nargs * sizeof(PyObject *));
+        memcpy(a + nargs, defaults + (nargs - 3), (7 - nargs) * sizeof(PyObject *));
     }
     else if (parse_args("update_order", args, nargs, kwnames, ORDER_NAMES, 7, 3, defaults, a) < 0)
         return NULL;
-    return put_row(self->orders, a[0], a + 1, 6, 0);
+    return put_row(self->orders, a[0], a + 1, 6, NULL);
 }
 
 static PyObject *

@@ -39,10 +39,11 @@ _symbol = st.sampled_from(["BTC", "ETH", "SOL"])
 _bar = st.tuples(st.just("bar"), _symbol, st.lists(_scalar, min_size=7, max_size=7))
 _order = st.tuples(st.just("order"), st.sampled_from(["O-1", "O-2", "O-3", "O-4"]),
                    st.lists(_scalar, min_size=2, max_size=6), st.booleans())
+_poke = st.tuples(st.just("poke"), _symbol, st.sampled_from(["del", "set"]))  # the dict changed behind the store
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(_bar, _order), max_size=40), st.integers(0, 39))
+@given(st.lists(st.one_of(_bar, _order, _poke), max_size=40), st.integers(0, 39))
 def test_compiled_and_python_stores_hold_the_same_rows(ops, hold_at):
     ours, twin = Compiled(), PyCacheStore()
     held = []
@@ -50,6 +51,11 @@ def test_compiled_and_python_stores_hold_the_same_rows(ops, hold_at):
         for store in (ours, twin):
             if op[0] == "bar":
                 store.update_bar(op[1], *op[2])
+            elif op[0] == "poke":
+                if op[2] == "del":
+                    store._market.pop(op[1], None)
+                else:
+                    store._market[op[1]] = (0, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
             else:
                 _, oid, fields, by_name = op
                 if by_name:  # the same call with every field after order_id passed by keyword

@@ -18,7 +18,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from lq_engine.core.events import BarEvent
 from lq_engine.execution.config import ExecutionConfig
@@ -33,10 +33,8 @@ from lq_engine.live.trader_store import (SNAPSHOTS_KEPT, TRADER_FILE, VENUE_FILE
                                          open_trader_db, read_config)
 from lq_engine.live.venue_service import DurableVenue, VenueRequestError
 from lq_engine.live.wire import config_to_dict, dumps
-from lq_engine.replay.engine import _default_params
 from lq_engine.replay.event_engine import EventEngine, PrecomputedDecider, StreamingDecider
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
-from lq_engine.strategies.registry import get_strategy
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +80,6 @@ class PaperResult:
     equity: float
     fills: list[tuple[int, int, float, float, float, str]]  # (ts, side, quantity, price, fee, reason)
     recovery: RecoveryReport
-
-
-def validated_params(strategy: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    s = get_strategy(strategy)
-    return s.schema.validate(dict(params)) if params is not None else _default_params(s)
 
 
 def move_aside(state_dir: Path, files: tuple[str, ...]) -> Path | None:

@@ -160,15 +160,9 @@ def compile_program(strategy: str, params: Mapping[str, Any] | None, series: Ser
     from lq_engine.strategies.registry import get_strategy
 
     s = get_strategy(strategy)
-    p = dict(params) if params is not None else _default_params(s)
+    p = dict(params) if params is not None else s.default_params()
     sweep = compile_sweep(s, [p], series.bars)
     return sweep.params[0], sweep.bank, sweep.ip[0], sweep.fp[0]
-
-
-def _default_params(s) -> dict[str, Any]:
-    from lq_engine.strategies.params import explicit_grid
-
-    return explicit_grid(s.schema, s.schema.default_grid)[0]
 
 
 def replay(

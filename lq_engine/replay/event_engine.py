@@ -74,9 +74,7 @@ class StreamingDecider:
 
     def __init__(self, strategy: str, params: Mapping[str, Any] | None) -> None:
         self._strategy = get_strategy(strategy)
-        from lq_engine.replay.engine import _default_params
-
-        self._params = self._strategy.schema.validate(dict(params) if params is not None else _default_params(self._strategy))
+        self._params = self._strategy.validated(params)
         self._cols: tuple[list[float], ...] = ([], [], [], [])
         self._pos = 0
         self._ext = 0.0

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from lq_engine.strategies.bank import IndicatorBank
-from lq_engine.strategies.params import SIDES, Constraint, Param, StrategySchema
+from lq_engine.strategies.params import SIDES, Constraint, Param, StrategySchema, explicit_grid
 from lq_engine.strategies.rules import CLOSE_ROW, N_FLOAT, N_INT, NEVER, ZERO_ROW
 
 Program = tuple[list[int], list[float]]
@@ -25,6 +25,14 @@ class Strategy:
     @property
     def name(self) -> str:
         return self.schema.name
+
+    def default_params(self) -> dict[str, Any]:
+        """The first set of the default grid: what a run without parameters uses."""
+        return explicit_grid(self.schema, self.schema.default_grid)[0]
+
+    def validated(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``params`` validated, or the default set when None."""
+        return self.schema.validate(dict(params)) if params is not None else self.default_params()
 
 
 def _program(side: str, long_in, long_out, short_in, short_out, stop_row=-1, stop_k=0.0) -> Program:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -83,17 +83,23 @@ def symbol_windows(view: DatasetView, plan: FoldPlan, windows: Sequence[Window],
     return out
 
 
+def symbol_spans(view: DatasetView, plan: FoldPlan, windows: Sequence[Window], min_bars: int
+                 ) -> Iterator[tuple[str, list[tuple[Window, int, int]], Span]]:
+    """(symbol, its windows as in ``symbol_windows``, the span of rows covering them) for every symbol
+    with at least one window: what one worker task of either stage gets."""
+    for sym in view.symbols:
+        wins = symbol_windows(view, plan, windows, sym, min_bars)
+        if wins:
+            lo, hi = min(a for _, a, _ in wins), max(b for _, _, b in wins)
+            yield sym, wins, Span.cut(view.series[sym], lo, hi)
+
+
 def prefilter(view: DatasetView, strategy: str, params: list[dict[str, Any]], plan: FoldPlan,
               config: OptimizeConfig, runner: TaskRunner, backend: str) -> Stage1Result:
     """Score ``params`` on the training windows of ``plan`` with the batched ``backend`` kernel."""
     costs = config.prefilter_costs
     jobs, tasks = [], []
-    for sym in view.symbols:
-        wins = symbol_windows(view, plan, plan.train_windows(), sym, config.min_window_bars)
-        if not wins:
-            continue
-        lo, hi = min(a for _, a, _ in wins), max(b for _, _, b in wins)
-        span = Span.cut(view.series[sym], lo, hi)
+    for sym, wins, span in symbol_spans(view, plan, plan.train_windows(), config.min_window_bars):
         tasks.append(PrefilterTask(strategy, params, span, tuple((w.fold, a, b) for w, a, b in wins), costs,
                                    backend, view.ppy))
         jobs.append((sym, wins))

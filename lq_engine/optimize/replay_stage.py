@@ -20,7 +20,7 @@ from lq_engine.optimize.folds import HOLDOUT, TRAIN, VALIDATION, FoldPlan, Windo
 from lq_engine.optimize.inputs import DatasetView
 from lq_engine.optimize.objectives import rank_order, robust_objective, window_score
 from lq_engine.optimize.pool import TaskRunner
-from lq_engine.optimize.prefilter import Stage1Result, param_columns, symbol_windows
+from lq_engine.optimize.prefilter import Stage1Result, param_columns, symbol_spans, symbol_windows
 from lq_engine.optimize.tasks import ReplayOutput, ReplayTask, Span, run_replays
 
 
@@ -57,12 +57,8 @@ def pbo_block_bars(view: DatasetView, plan: FoldPlan, config: OptimizeConfig) ->
 def _tasks(view: DatasetView, strategy: str, candidates: list[dict[str, Any]], plan: FoldPlan,
            config: OptimizeConfig, block_bars: int, keep_detail: bool):
     jobs, tasks = [], []
-    for sym in view.symbols:
-        wins = symbol_windows(view, plan, plan.selection_windows(), sym, config.min_window_bars)
-        if not wins:
-            continue
-        lo, hi = min(a for _, a, _ in wins), max(b for _, _, b in wins)
-        tasks.append(ReplayTask(strategy, candidates, Span.cut(view.series[sym], lo, hi),
+    for sym, wins, span in symbol_spans(view, plan, plan.selection_windows(), config.min_window_bars):
+        tasks.append(ReplayTask(strategy, candidates, span,
                                 tuple((w.kind, w.fold, a, b) for w, a, b in wins), config.execution,
                                 config.brackets, config.initial_cash, view.ppy, block_bars, keep_detail))
         jobs.append((sym, wins))

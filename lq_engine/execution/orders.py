@@ -109,6 +109,7 @@ class Order:
     parent_id: str | None = None
     trigger_price: float = math.nan
     fixed_fee: float = math.nan  # "equity" cost basis: the fee of the whole order, fixed at submission
+    resize: bool = False  # a same-side change of size: keeps the armed bracket, whose legs follow its fills
     reject_reason: str = field(default="")
 
     @property

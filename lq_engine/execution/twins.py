@@ -27,7 +27,7 @@ def python_twins(
     scope = dict(namespace)
     twins: dict[str, Callable] = {}
     for name in names:
-        f = namespace[name].py_func
+        f = getattr(namespace[name], "py_func", namespace[name])  # NUMBA_DISABLE_JIT=1: the function itself
         twins[name] = types.FunctionType(f.__code__, scope, name, f.__defaults__, f.__closure__)
     scope.update(linked or {})
     scope.update(twins)

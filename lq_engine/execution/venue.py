@@ -6,7 +6,7 @@ replay follows the same steps with the same fillmath functions):
 2. working orders (market orders and triggered exit remainders), in submission order, fill at the
    bar open as takers, each taking what is left of the bar's liquidity budget; a parent's first
    fill arms its bracket; a fill by a non-bracket order against a bracket's direction cancels that
-   bracket;
+   bracket, except a resize, whose fills change the legs' quantity instead;
 3. armed brackets, in arming order, are checked against the bar (``bracket_trigger``): the
    triggered leg fills (capped; its remainder carries to the next open), the other legs and the
    parent's unfilled remainder are cancelled (one-cancels-other);
@@ -253,6 +253,10 @@ class SimulatedVenue:
                     self._fill(order, qty, price, fill_fee(qty, price, cfg.fee_taker), "taker", ts, events)
                 if order.bracket is not None:
                     self._arm(order, qty, bar.open, ts, events)
+                elif order.resize:
+                    for armed in book.brackets:  # the legs follow the new size
+                        for leg in armed.legs.values():
+                            leg.quantity = leg.quantity + order.side * armed.direction * qty
                 elif order.parent_id is None:
                     self._cancel_brackets_against(book, order.side, ts, events)
             working = book.working = [o for o in book.working if o.status not in TERMINAL]
@@ -336,7 +340,7 @@ class SimulatedVenue:
         order.record_fill(qty, price)
         events.append(
             FillEvent(ts, self._seq.next(), order.order_id, order.symbol, order.side, qty, price, fee, liq,
-                      _REASON[order.order_type])
+                      "resize" if order.resize else _REASON[order.order_type])
         )
 
     def _cancel(self, order: Order, ts: int, reason: str, events: list) -> None:

@@ -139,7 +139,7 @@ def summarize(returns: np.ndarray, held: np.ndarray, trade_returns: np.ndarray, 
     tr = np.asarray(trade_returns, dtype=np.float64)
     gains, losses = float(tr[tr > 0].sum()), float(-tr[tr < 0].sum())
     prev = np.concatenate(([0.0], h[:-1]))
-    starts = (h != 0) & (h != prev)
+    starts = (h != 0) & (np.sign(h) != np.sign(prev))  # a resize on the same side is not a new trade
     return {
         "total_return": growth - 1.0,
         "cagr": c,

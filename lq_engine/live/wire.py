@@ -42,7 +42,9 @@ def order_state(o: Order, working: bool) -> dict[str, Any]:
 def intent_from_order(client_order_id: str, order: Order, created_ns: int) -> OrderIntent:
     """The outbox intent of one of the engine's NEW market orders (bracket levels and fixed fee kept)."""
     b = order.bracket
-    details = {"fixed_fee": order.fixed_fee}
+    details: dict[str, Any] = {"fixed_fee": order.fixed_fee}
+    if order.resize:
+        details["resize"] = True
     if b is not None:
         details.update(stop_loss=b.stop_loss, take_profit=b.take_profit, trailing_distance=b.trailing_distance)
     return OrderIntent(client_order_id, order.symbol, order.side, order.quantity, order.order_type.value,
@@ -55,7 +57,7 @@ def order_from_intent(intent: OrderIntent) -> Order:
     if "stop_loss" in d:
         bracket = Bracket(d["stop_loss"], d["take_profit"], d["trailing_distance"])
     return Order(intent.client_order_id, intent.symbol, intent.side, intent.quantity, bracket=bracket,
-                 fixed_fee=d.get("fixed_fee", math.nan))
+                 fixed_fee=d.get("fixed_fee", math.nan), resize=bool(d.get("resize", False)))
 
 
 def intent_to_dict(i: OrderIntent) -> dict[str, Any]:

@@ -2,16 +2,19 @@
 
 It is the numba twin of ``event_engine.EventEngine`` driving ``execution.venue.SimulatedVenue``:
 the same steps in the same order (venue.py's docstring), the same ``fillmath`` functions, the same
-``rules.rule_step`` decision and the same ``sizing.plan_orders``, so fills and equity are
-bit-identical. Per bar j:
+decisions (a float target per bar, decided at each close) and the same ``sizing.plan_orders``,
+so fills and equity are bit-identical. Per bar j:
 0. a target change decided at close j-1: cancel the strategy's working market orders, plan and
-   submit the close/open orders (sized at this open);
+   submit the close/open or resize orders (sized at this open); an open order carries the
+   strategy's exit fractions for that entry (``exits[j-1]``), each leg falling back to the
+   configured bracket;
 1. working orders fill at the open in submission order under the bar's liquidity budget; an
-   entry's first fill arms its bracket; a strategy order against an armed bracket cancels it;
+   entry's first fill arms its bracket; a strategy order against an armed bracket cancels it,
+   a resize changes its legs' quantity by what it fills;
 2. the armed bracket is checked (gap-aware, same-bar rule: stop first), one-cancels-other, the
    triggered leg fills (capped, remainder carried);
 3. trailing extreme update; the bar becomes the volatility reference;
-4. equity marked at the close; the strategy decides its target at the close.
+4. equity marked at the close (and the exposure held, for turnover); the next target applies.
 One armed bracket at most: entries happen only from flat or after the close of a reversal, and a
 close order's fill cancels the bracket it closes (venue rule 14).
 """
@@ -36,11 +39,10 @@ from lq_engine.execution.fillmath import (
     trailing_update,
 )
 from lq_engine.replay.sizing import plan_orders
-from lq_engine.strategies.rules import rule_step
 
 # order kinds (also fill reasons): strategy market order, then the bracket legs in venue order
-K_MARKET, K_STOP, K_TAKE_PROFIT, K_TRAILING = 0, 1, 2, 3
-REASONS = ("market", "stop", "take_profit", "trailing_stop")
+K_MARKET, K_STOP, K_TAKE_PROFIT, K_TRAILING, K_RESIZE = 0, 1, 2, 3, 4
+REASONS = ("market", "stop", "take_profit", "trailing_stop", "resize")
 # order statuses
 ST_ACCEPTED, ST_TRIGGERED, ST_PARTIAL, ST_FILLED, ST_CANCELLED = 1, 2, 3, 4, 5
 STATUS_NAMES = {1: "ACCEPTED", 2: "TRIGGERED", 3: "PARTIALLY_FILLED", 4: "FILLED", 5: "CANCELLED"}
@@ -127,9 +129,12 @@ def _is_open(orders, oid):
 
 
 @njit(cache=True)
-def replay_loop(ts, op, hi, lo, cl, vol, bank, ip, fp, cfg, cash0, equity, target):
-    """Run the replay; fills ``equity`` and ``target`` (per bar) and returns
-    (fills table, fill timestamps, number of fills, order table, number of orders)."""
+def replay_loop(ts, op, hi, lo, cl, vol, targets, exits, cfg, cash0, equity, exposure):
+    """Run the replay of the decided ``targets`` (float per bar) with the strategy's per-entry
+    ``exits`` (n x 3 fractions, NaN = the configured leg); fills ``equity`` and ``exposure`` (the
+    target exposure held at each close: the target in force while a position on its side is open,
+    else the position's sign) and returns (fills table, fill timestamps, number of fills, order
+    table, number of orders)."""
     n = cl.shape[0]
     fee_taker = cfg[C_FEE_TAKER]
     fee_maker = cfg[C_FEE_MAKER]
@@ -142,8 +147,6 @@ def replay_loop(ts, op, hi, lo, cl, vol, bank, ip, fp, cfg, cash0, equity, targe
     sl_frac = cfg[C_SL]
     tp_frac = cfg[C_TP]
     trail_frac = cfg[C_TRAIL]
-    ela, elb, xla, xlb, esa, esb, xsa, xsb, stop_row = ip[0], ip[1], ip[2], ip[3], ip[4], ip[5], ip[6], ip[7], ip[8]
-    elt, xlt, est, xst, k_stop = fp[0], fp[1], fp[2], fp[3], fp[4]
 
     fills = np.empty((64, N_FCOLS))
     fill_ts = np.empty(64, dtype=np.int64)
@@ -172,8 +175,7 @@ def replay_loop(ts, op, hi, lo, cl, vol, bank, ip, fp, cfg, cash0, equity, targe
     a_ext = math.nan
     a_trail = math.nan
 
-    tgt = 0
-    ext = 0.0
+    tgt = 0.0
     pending_change = False
 
     for j in range(n):
@@ -189,7 +191,7 @@ def replay_loop(ts, op, hi, lo, cl, vol, bank, ip, fp, cfg, cash0, equity, targe
             k2 = 0
             for k in range(nw):
                 oid = work[k]
-                if orders[oid, O_KIND] == K_MARKET:
+                if orders[oid, O_KIND] == K_MARKET or orders[oid, O_KIND] == K_RESIZE:
                     orders[oid, O_STATUS] = ST_CANCELLED
                 else:
                     work[k2] = oid
@@ -199,16 +201,20 @@ def replay_loop(ts, op, hi, lo, cl, vol, bank, ip, fp, cfg, cash0, equity, targe
             for k in range(nw):
                 oid = work[k]
                 pend += orders[oid, O_SIDE] * (orders[oid, O_QTY] - orders[oid, O_FILLED])
-            cq, cs, cf, oq, osd, of, psl, ptp, ptr = plan_orders(
+            e_sl = exits[j - 1, 0]
+            e_tp = exits[j - 1, 1]
+            e_tr = exits[j - 1, 2]
+            cq, cs, cf, oq, osd, of, psl, ptp, ptr, rsz = plan_orders(
                 cash, pos, pend, tgt, o, prev_h, prev_l, prev_c, basis, cost, spread, slip, volk,
-                sl_frac, tp_frac, trail_frac,
+                e_sl if e_sl == e_sl else sl_frac, e_tp if e_tp == e_tp else tp_frac, e_tr if e_tr == e_tr else trail_frac,
             )
             if cq > 0.0:
                 orders, n_orders = _new_order(orders, n_orders, j, cs, cq, K_MARKET, cf, -1, math.nan, math.nan, math.nan)
                 work[nw] = n_orders - 1
                 nw += 1
             if oq > 0.0:
-                orders, n_orders = _new_order(orders, n_orders, j, osd, oq, K_MARKET, of, -1, psl, ptp, ptr)
+                orders, n_orders = _new_order(orders, n_orders, j, osd, oq, K_RESIZE if rsz else K_MARKET, of, -1,
+                                              psl, ptp, ptr)
                 work[nw] = n_orders - 1
                 nw += 1
 
@@ -227,7 +233,7 @@ def replay_loop(ts, op, hi, lo, cl, vol, bank, ip, fp, cfg, cash0, equity, targe
                 budget -= q
                 side = int(orders[oid, O_SIDE])
                 kind = int(orders[oid, O_KIND])
-                if kind == K_MARKET:
+                if kind == K_MARKET or kind == K_RESIZE:
                     price, fee = market_order_fill(
                         basis, o, side, q, orders[oid, O_QTY], orders[oid, O_FEE], fee_taker, spread, slip, volk,
                         prev_h, prev_l, prev_c,
@@ -273,6 +279,10 @@ def replay_loop(ts, op, hi, lo, cl, vol, bank, ip, fp, cfg, cash0, equity, targe
                                                           oid, math.nan, math.nan, a_dist)
                             a_ts_leg = n_orders - 1
                             a_ext, a_trail = trailing_update(side, o, o, o, a_dist)
+                elif kind == K_RESIZE and armed:  # the legs follow the new size
+                    for leg in (a_sl_leg, a_tp_leg, a_ts_leg):
+                        if leg >= 0:
+                            orders[leg, O_QTY] = orders[leg, O_QTY] + side * a_dir * q
                 elif kind == K_MARKET and armed and a_dir == -side:
                     armed = False
                     for leg in (a_sl_leg, a_tp_leg, a_ts_leg):
@@ -340,14 +350,17 @@ def replay_loop(ts, op, hi, lo, cl, vol, bank, ip, fp, cfg, cash0, equity, targe
         prev_l = lo_
         prev_c = c
 
-        # 4. mark at the close, then decide
+        # 4. mark at the close; the target decided at this close executes at the next open
         if pos == 0.0:
             equity[j] = cash
+            exposure[j] = 0.0
         else:
             equity[j] = cash + pos * c
-        new_tgt, ext = rule_step(bank, j, tgt, ext, ela, elb, xla, xlb, esa, esb, xsa, xsb, stop_row,
-                                 elt, xlt, est, xst, k_stop)
-        target[j] = new_tgt
+            if (pos > 0.0) == (tgt > 0.0) and tgt != 0.0:
+                exposure[j] = tgt
+            else:
+                exposure[j] = 1.0 if pos > 0.0 else -1.0
+        new_tgt = targets[j]
         if new_tgt != tgt:
             pending_change = True
             tgt = new_tgt

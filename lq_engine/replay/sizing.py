@@ -1,26 +1,29 @@
 """Position sizing: what the strategy's target turns into at the open where it executes.
 
-One compiled function, called by the replay loop (numba) and by the event engine (Python), so both
-send the same orders. The rule (documented in README terms):
+One compiled function, called by the replay loop (numba), the prefilter's simplified fills and
+the event engine (its Python twin), so every driver sends the same orders. The rule:
 
-- A target (-1, 0, +1, "fully invested") decided at bar i's close executes at bar i+1's open; the
-  order is sized there, from the equity marked at that open ``E = cash + units * open`` (the open
-  is known when a market-on-open order is sent; nothing later is used).
+- A target is the exposure the strategy wants, a float in [-1, 1] (1 = fully invested long, 0.5 =
+  half the equity long, -1 = fully short). One decided at bar i's close executes at bar i+1's open;
+  the orders are sized there, from the equity marked at that open ``E = cash + units * open``
+  (the open is known when a market-on-open order is sent; nothing later is used).
 - ``held`` is the position the account will have once working exit remainders fill
-  (``units + pending``). If the target is flat or on the other side, a *close* order of ``|held|``
-  units goes first; if the target is not flat and not already on that side, an *open* order follows.
-  A reversal is therefore two fills, close then open (the close cancels the old bracket).
-- Open size, basis ``notional``: ``units = |target| * E / P`` with P the taker fill price of that
-  open (fees are paid on notional on top, so cash may dip below zero by the fee).
-- Open size, basis ``equity`` (the prefilter kernel's arithmetic, ``ExecutionConfig.simplified()``):
-  with ``c = fee + slippage`` and ``d = |target - sign(held)|``, the trade costs ``c * d * E``
-  (close leg ``c * |sign(held)| * E``, open leg ``c * |target| * E``, each fixed on its order; when
-  ``E <= 0``, a short that lost more than its stake, the close leg pays ``c * |held| * open``) and
-  ``units = |target| * E * (1 - c * d) / open``; fills at the raw open. This is exactly the
-  prefilter's ``equity *= (1 - cost * |position change|)`` followed by ``target * equity`` invested.
-- Brackets, as fractions of the open leg's reference price P (raw open under ``equity``):
-  stop ``P * (1 - dir * stop_loss)``, target ``P * (1 + dir * take_profit)``, trailing distance
-  ``P * trailing``; NaN fractions leave the leg out.
+  (``units + pending``). A target on the other side, or flat, sends a *close* order of ``|held|``
+  units first, then (target not flat) an *open* order: a reversal is two fills, close then open
+  (the close cancels the old bracket). A target on the same side as ``held`` sends one *resize*
+  order for the difference (buy or sell); the armed bracket stays and follows the new size.
+- Basis ``notional`` (a real venue): open ``units = |target| * E / P`` with P the taker fill price
+  of that order; a resize targets ``target * E / P`` with P the fill price in the trade's
+  direction. Fees are paid on notional on top, so cash may dip below zero by the fee.
+- Basis ``equity`` (the prefilter kernel's arithmetic, ``ExecutionConfig.simplified()``): orders
+  fill at the raw open and pay a cost fixed at submission, ``c = fee + slippage`` times the
+  notional the change moves, ``C = c * |target * E - held * open|`` (close leg ``c * |held| *
+  open``, open leg ``c * |target| * E``); the new position is ``target * (E - C) / open`` units, so
+  the exposure after costs is exactly the target. No open order and no increase when ``E <= 0``
+  (a short that lost more than its stake): such a target only closes.
+- Brackets (on an open order only, not on a resize), as fractions of the open order's reference
+  price P (raw open under ``equity``): stop ``P * (1 - dir * stop_loss)``, target
+  ``P * (1 + dir * take_profit)``, trailing distance ``P * trailing``; NaN fractions leave the leg out.
 """
 
 from __future__ import annotations
@@ -74,13 +77,15 @@ def plan_orders(
     cash, units, pending, target, open_, prev_high, prev_low, prev_close,
     basis, cost_rate, spread_bps, slippage_bps, slippage_vol_k, sl_frac, tp_frac, trail_frac,
 ):
-    """Orders for moving to ``target`` at this open.
+    """Orders for moving to ``target`` (a float in [-1, 1]) at this open.
 
     Returns (close_qty, close_side, close_fee, open_qty, open_side, open_fee, stop, take_profit,
-    trailing_distance); a quantity of 0.0 means no such order, fees are NaN under ``notional``.
+    trailing_distance, resize); a quantity of 0.0 means no such order, fees are NaN under
+    ``notional``. ``resize`` is True when the "open" order is a same-side resize (no bracket).
     """
     held = units + pending
     h = _sign(held)
+    d = _sign(target)
     if units == 0.0:
         equity = cash
     else:
@@ -88,37 +93,55 @@ def plan_orders(
     close_qty = 0.0
     close_side = 0
     close_fee = math.nan
-    if h != 0 and h != target:
-        close_qty = abs(held)
-        close_side = -h
-        if basis == 1:
-            if equity > 0.0:
-                close_fee = cost_rate * abs(h) * equity
-            else:  # a short that lost more than its stake: the fee is on the traded notional, never a rebate
-                close_fee = cost_rate * abs(held) * open_
     open_qty = 0.0
+    open_side = d
     open_fee = math.nan
     stop = math.nan
     take = math.nan
     trail = math.nan
-    if target != 0 and h != target and equity > 0.0:
+    resize = False
+    if h != 0 and d == h and equity > 0.0:  # same side: one order for the difference
+        resize = True
         if basis == 1:
-            d = abs(target - h)
-            ref = open_
-            open_qty = abs(target) * equity * (1.0 - cost_rate * d) / open_
-            open_fee = cost_rate * abs(target) * equity
+            open_fee = cost_rate * abs(target * equity - held * open_)
+            new = target * (equity - open_fee) / open_
+            open_side = _sign(new - held)
         else:
-            ref = market_fill_price(open_, target, spread_bps, slippage_bps, slippage_vol_k, prev_high, prev_low, prev_close)
+            open_side = _sign(target * equity - held * open_)
+            ref = market_fill_price(open_, open_side, spread_bps, slippage_bps, slippage_vol_k, prev_high, prev_low,
+                                    prev_close)
+            new = target * equity / ref
+            if _sign(new - held) != open_side:  # the fill price turned the trade around: nothing to do
+                open_side = 0
+        open_qty = abs(new - held)
+        if open_side == 0 or not (open_qty > 0.0 and math.isfinite(open_qty)):
+            open_qty = 0.0
+        return close_qty, close_side, close_fee, open_qty, open_side, open_fee, stop, take, trail, resize
+    if h != 0:
+        close_qty = abs(held)
+        close_side = -h
+        if basis == 1:
+            close_fee = cost_rate * abs(held) * open_
+    if d != 0 and d != h and equity > 0.0:
+        if basis == 1:
+            ref = open_
+            open_fee = cost_rate * abs(target) * equity
+            if h != 0:
+                open_qty = abs(target) * (equity - close_fee - open_fee) / open_
+            else:
+                open_qty = abs(target) * (equity - open_fee) / open_
+        else:
+            ref = market_fill_price(open_, d, spread_bps, slippage_bps, slippage_vol_k, prev_high, prev_low, prev_close)
             open_qty = abs(target) * equity / ref
         if not (open_qty > 0.0 and math.isfinite(open_qty)):
             open_qty = 0.0
         if sl_frac == sl_frac:
-            stop = ref * (1.0 - target * sl_frac)
+            stop = ref * (1.0 - d * sl_frac)
         if tp_frac == tp_frac:
-            take = ref * (1.0 + target * tp_frac)
+            take = ref * (1.0 + d * tp_frac)
         if trail_frac == trail_frac:
             trail = ref * trail_frac
-    return close_qty, close_side, close_fee, open_qty, target, open_fee, stop, take, trail
+    return close_qty, close_side, close_fee, open_qty, open_side, open_fee, stop, take, trail, resize
 
 
 # The event engine sizes from Python: the pure-Python twin (bit-identical, no numba dispatch).

@@ -69,18 +69,20 @@ static inline int rule_step(const prog_t *p, int64_t i, int pos, double *ext) {
 /* kernels/fills.change_fills: (E, cash after the close leg) returned, cash and units updated */
 static inline double change_fills(double *cash, double *units, int held, int target, double o, double cost,
                                   double *cash1_out) {
-    double e, cash1;
+    double e, cash1, cf = 0.0;
     if (held == 0) {
         e = *cash;
         cash1 = *cash;
     } else {
         e = *cash + *units * o;
-        cash1 = e > 0.0 ? e - cost * (double)abs(held) * e : e - cost * fabs(*units) * o;
+        cf = cost * fabs(*units) * o;
+        cash1 = e - cf;
     }
     double cash2 = cash1, units2 = 0.0;
     if (target != 0 && e > 0.0) {
-        double q = (double)abs(target) * e * (1.0 - cost * (double)abs(target - held)) / o;
-        cash2 = cash1 - (double)target * q * o - cost * (double)abs(target) * e;
+        double fo = cost * (double)abs(target) * e;
+        double q = held != 0 ? (double)abs(target) * (e - cf - fo) / o : (double)abs(target) * (e - fo) / o;
+        cash2 = cash1 - (double)target * q * o - fo;
         units2 = (double)target * q;
     }
     *cash = cash2;

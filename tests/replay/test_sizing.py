@@ -19,10 +19,38 @@ def test_close_of_a_short_that_lost_more_than_its_stake_pays_a_fee(plan):
 
 
 @pytest.mark.parametrize("plan", [plan_orders, plan_orders_py])
-def test_close_with_positive_equity_keeps_the_prefilter_arithmetic(plan):
-    # long 10 at an open of 100 with 5 cash: E = 1005, close fee c * |sign(held)| * E exactly
+def test_close_pays_on_the_closed_notional(plan):
+    # long 10 at an open of 100 with 5 cash: E = 1005; the close fee is c * |held| * open exactly
     cq, cs, cf, oq, *_ = plan(5.0, 10.0, 0.0, 0, 100.0, 101.0, 99.0, 100.0, *EQUITY_BASIS)
-    assert (cq, cs, oq) == (10.0, -1, 0.0) and cf == 0.002 * 1 * 1005.0
+    assert (cq, cs, oq) == (10.0, -1, 0.0) and cf == 0.002 * 10.0 * 100.0
+
+
+@pytest.mark.parametrize("plan", [plan_orders, plan_orders_py])
+def test_fractional_targets(plan):
+    # flat, E = 1000 at an open of 100: half long costs c * 0.5 * E and holds 0.5 * (E - fee) / open units
+    cq, cs, cf, oq, osd, of, sl, tp, tr, rsz = plan(1000.0, 0.0, 0.0, 0.5, 100.0, 101.0, 99.0, 100.0, *EQUITY_BASIS)
+    assert (cq, rsz, osd) == (0.0, False, 1) and of == 0.002 * 0.5 * 1000.0
+    assert oq == 0.5 * (1000.0 - of) / 100.0
+    # from 0.5 long (5 units, 500 cash) to 0.8: one resize buy for the difference, fee on the notional moved
+    cq, cs, cf, oq, osd, of, sl, tp, tr, rsz = plan(500.0, 5.0, 0.0, 0.8, 100.0, 101.0, 99.0, 100.0, *EQUITY_BASIS)
+    assert (cq, rsz, osd) == (0.0, True, 1)
+    assert of == 0.002 * abs(0.8 * 1000.0 - 5.0 * 100.0)
+    assert oq == pytest.approx(0.8 * (1000.0 - of) / 100.0 - 5.0)
+    # and down to 0.2: a resize sell; to -0.5: a close of all 5 units, then a short open
+    *_, osd, of, sl, tp, tr, rsz = plan(500.0, 5.0, 0.0, 0.2, 100.0, 101.0, 99.0, 100.0, *EQUITY_BASIS)
+    assert (osd, rsz) == (-1, True)
+    cq, cs, cf, oq, osd, of, sl, tp, tr, rsz = plan(500.0, 5.0, 0.0, -0.5, 100.0, 101.0, 99.0, 100.0, *EQUITY_BASIS)
+    assert (cq, cs, osd, rsz) == (5.0, -1, -1, False) and cf == 0.002 * 5.0 * 100.0
+    assert oq == 0.5 * (1000.0 - cf - of) / 100.0
+
+
+@pytest.mark.parametrize("plan", [plan_orders, plan_orders_py])
+def test_a_resize_never_carries_a_bracket(plan):
+    args = (1, 0.002, 0.0, 0.0, 0.0, 0.02, 0.05, 0.03)
+    *_, sl, tp, tr, rsz = plan(500.0, 5.0, 0.0, 0.8, 100.0, 101.0, 99.0, 100.0, *args)
+    assert rsz and sl != sl and tp != tp and tr != tr
+    *_, sl, tp, tr, rsz = plan(1000.0, 0.0, 0.0, 0.8, 100.0, 101.0, 99.0, 100.0, *args)
+    assert not rsz and sl == 100.0 * (1 - 0.02) and tp == 100.0 * 1.05 and tr == 100.0 * 0.03
 
 
 def test_compiled_and_twin_agree_bit_for_bit_on_the_losing_short():

@@ -91,16 +91,13 @@ fn rule_step(p: &Prog, i: usize, mut pos: i64, ext: &mut f64) -> i64 {
 /// kernels/fills.change_fills: (E, cash after the close leg, cash after, units after)
 #[inline(always)]
 fn change_fills(cash: f64, units: f64, held: i64, target: i64, o: f64, cost: f64) -> (f64, f64, f64, f64) {
-    let (e, cash1) = if held == 0 {
-        (cash, cash)
-    } else {
-        let e = cash + units * o;
-        (e, if e > 0.0 { e - cost * held.abs() as f64 * e } else { e - cost * units.abs() * o })
-    };
+    let (e, cf) = if held == 0 { (cash, 0.0) } else { let e = cash + units * o; (e, cost * units.abs() * o) };
+    let cash1 = if held == 0 { cash } else { e - cf };
     let (mut cash2, mut units2) = (cash1, 0.0);
     if target != 0 && e > 0.0 {
-        let q = target.abs() as f64 * e * (1.0 - cost * (target - held).abs() as f64) / o;
-        cash2 = cash1 - target as f64 * q * o - cost * target.abs() as f64 * e;
+        let fo = cost * target.abs() as f64 * e;
+        let q = if held != 0 { target.abs() as f64 * (e - cf - fo) / o } else { target.abs() as f64 * (e - fo) / o };
+        cash2 = cash1 - target as f64 * q * o - fo;
         units2 = target as f64 * q;
     }
     (e, cash1, cash2, units2)

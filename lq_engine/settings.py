@@ -1,4 +1,5 @@
-"""The project configuration file (``luminaquant.toml``): named universes and their calendars."""
+"""The project configuration file (``luminaquant.toml``): named universes and their calendars, the
+optimizer's settings, and per-strategy grids (``[strategies.NAME.grid]``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lq_engine.data.paths import REPO_ROOT
+from lq_engine.project import find_project
 
 CALENDARS = ("24/7", "equities")
 
@@ -35,10 +36,21 @@ class ProjectConfig:
     universes: dict[str, UniverseConfig]
     optimize: dict = field(default_factory=dict)
     """The ``[optimize]`` table: OptimizeConfig fields (validated by OptimizeConfig.from_mapping)."""
+    strategies: dict = field(default_factory=dict)
+    """``[strategies.NAME]`` tables: ``grid`` (parameter -> list of values, or {low, high, step})."""
+    strategies_dir: Path | None = None
+    """Where the project's strategy files live (``[project] strategies``, default ``strategies/``)."""
+    shipped_strategies: tuple[str, ...] | None = None
+    """``[project] shipped_strategies``: which shipped strategies the project uses (None: all)."""
+
+    def strategy_grid(self, name: str) -> dict | None:
+        """The project's grid for strategy ``name`` (axes as lists), or None."""
+        t = self.strategies.get(name) or {}
+        return t.get("grid")
 
 
 def config_path() -> Path:
-    return Path(os.environ.get("LQ_CONFIG", REPO_ROOT / "luminaquant.toml"))
+    return find_project().config_path
 
 
 def load_project_config(path: Path | None = None) -> ProjectConfig:
@@ -73,4 +85,47 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
     optimize = raw.get("optimize", {})
     if not isinstance(optimize, dict):
         raise ValueError(f"{path}: [optimize] must be a table")
-    return ProjectConfig(path=path, universes=universes, optimize=optimize)
+    strategies = _strategy_tables(path, raw.get("strategies", {}))
+    project = raw.get("project", {})
+    sdir = path.parent / str(project.get("strategies", "strategies"))
+    shipped = project.get("shipped_strategies")
+    if shipped is not None and not (isinstance(shipped, list) and all(isinstance(x, str) for x in shipped)):
+        raise ValueError(f"{path}: [project] shipped_strategies must be a list of strategy names")
+    return ProjectConfig(path=path, universes=universes, optimize=optimize, strategies=strategies,
+                         strategies_dir=sdir, shipped_strategies=tuple(shipped) if shipped is not None else None)
+
+
+def _strategy_tables(path: Path, raw: object) -> dict:
+    """``[strategies.NAME.grid]``: each axis a list of values or a {low, high, step} table."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: [strategies] must be a table of [strategies.NAME] tables")
+    out = {}
+    for name, table in raw.items():
+        where = f"{path}: [strategies.{name}]"
+        if not isinstance(table, dict):
+            raise ValueError(f"{where} must be a table")
+        unknown = sorted(set(table) - {"grid"})
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {unknown}; known: ['grid']")
+        grid = table.get("grid")
+        if grid is None:
+            out[name] = {}
+            continue
+        if not isinstance(grid, dict):
+            raise ValueError(f"{where}.grid must be a table of parameter = [values] or {{low, high, step}}")
+        axes = {}
+        for param, axis in grid.items():
+            if isinstance(axis, list):
+                axes[param] = tuple(axis)
+            elif isinstance(axis, dict) and set(axis) <= {"low", "high", "step"} and {"low", "high"} <= set(axis):
+                lo, hi, step = axis["low"], axis["high"], axis.get("step", 1)
+                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi, step)) or step <= 0:
+                    raise ValueError(f"{where}.grid.{param}: low, high and step must be numbers (step > 0)")
+                count = int((hi - lo) / step + 1e-9) + 1
+                vals = [lo + k * step for k in range(max(count, 0))]
+                axes[param] = tuple(int(v) if all(isinstance(x, int) for x in (lo, hi, step)) else round(v, 12)
+                                    for v in vals)
+            else:
+                raise ValueError(f"{where}.grid.{param} must be a list of values or a {{low, high, step}} table")
+        out[name] = {"grid": axes}
+    return out

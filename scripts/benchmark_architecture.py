@@ -280,20 +280,22 @@ def _replay_inputs(n: int):
 
 def bench_replay(args: argparse.Namespace) -> dict[str, float]:
     """Full replay (all costs, liquidity cap, SL/TP/trailing brackets) of MA cross long/short over
-    --bars synthetic bars; the compiled loop only (indicators and compile excluded)."""
+    --bars synthetic bars; the compiled execution loop only (indicators, decisions and compile excluded)."""
     from lq_engine.replay import kernel as K
-    from lq_engine.replay.engine import compile_program, config_vector, replay
+    from lq_engine.replay.engine import config_vector, no_exits, replay
+    from lq_engine.strategies import resolve
 
     series, params, cfg, br = _replay_inputs(args.bars)
-    _, bank, ip, fp = compile_program("ma_cross", params, series)
+    d = resolve("ma_cross").decisions(params, series)
     vec = config_vector(cfg, br)
+    exits = no_exits(series.n)
     fills = len(replay("ma_cross", params, series, cfg, br).fills)  # also compiles
 
     def go() -> int:
         eq = np.empty(series.n)
-        tgt = np.empty(series.n, dtype=np.int8)
-        K.replay_loop(series.ts, series.open, series.high, series.low, series.close, series.volume, bank, ip, fp,
-                      vec, 100_000.0, eq, tgt)
+        expo = np.empty(series.n)
+        K.replay_loop(series.ts, series.open, series.high, series.low, series.close, series.volume, d.targets, exits,
+                      vec, 100_000.0, eq, expo)
         return series.n
 
     return {"replay_bars_per_sec": _median_rate(go, args.repeats), "replay_fills": float(fills)}

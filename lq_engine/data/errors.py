@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lq_engine.errors import LQError
+
 from pathlib import Path
 
 
@@ -11,7 +13,7 @@ def short_name(file: str | Path) -> str:
     return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
 
 
-class IngestError(ValueError):
+class IngestError(LQError, ValueError):
     """A file that cannot become bars.
 
     ``row`` is the 1-based data row in the file (None for file-level problems), ``field`` the

@@ -6,10 +6,12 @@ it is refused loudly instead of being converted silently.
 
 from __future__ import annotations
 
+from lq_engine.errors import LQError
+
 import numpy as np
 
 
-class FrozenInputError(TypeError):
+class FrozenInputError(LQError, TypeError):
     """An input to the trial path is not a frozen read-only array."""
 
 

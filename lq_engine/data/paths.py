@@ -60,5 +60,10 @@ class DataPaths:
 
     @classmethod
     def from_env(cls) -> "DataPaths":
+        """``$LQ_DATA_DIR``, else ``data/`` in the project (``lq_engine.project``)."""
         root = os.environ.get("LQ_DATA_DIR")
-        return cls(Path(root).resolve() if root else REPO_ROOT / "data")
+        if root:
+            return cls(Path(root).resolve())
+        from lq_engine.project import find_project
+
+        return cls(find_project().data_dir)

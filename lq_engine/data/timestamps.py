@@ -19,6 +19,8 @@ ones are UTC.
 
 from __future__ import annotations
 
+from lq_engine.errors import LQError
+
 import re
 
 import polars as pl
@@ -39,7 +41,7 @@ _ISO_FORMATS = [
 _TZ_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 
 
-class TimestampError(ValueError):
+class TimestampError(LQError, ValueError):
     """Raised with the 0-based index of the first bad value and how many are bad."""
 
     def __init__(self, reason: str, index: int | None = None, count: int | None = None) -> None:

@@ -9,7 +9,8 @@ from typing import Callable
 import numpy as np
 
 from lq_engine.strategies.bank import Bars
-from lq_engine.strategies.registry import Sweep, compile_sweep, default_grid
+from lq_engine.strategies.registry import default_grid
+from lq_engine.strategies.sweep import Sweep, compile_sweep
 
 EXPECTED_10K = {"sharpe": -0.16217684382677497, "cagr": -0.0027145605341435397, "max_drawdown": 0.11830659973881791}
 

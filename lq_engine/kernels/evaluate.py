@@ -14,9 +14,9 @@ import numpy as np
 
 from lq_engine.data.guards import FrozenInputError, require_frozen_array
 from lq_engine.kernels import metrics as M
-from lq_engine.kernels.backends import BACKENDS, run_sweep
+from lq_engine.kernels.backends import BACKENDS, NATIVE_BACKENDS, run_sweep
 from lq_engine.strategies.bank import Bars
-from lq_engine.strategies.registry import Sweep, compile_sweep, get_strategy
+from lq_engine.strategies.sweep import Sweep, compile_sweep
 
 FIELDS = ("open", "high", "low", "close")
 
@@ -41,7 +41,7 @@ class Costs:
 
 @dataclass(frozen=True)
 class GridResult:
-    strategy: str
+    strategy: Any  # the StrategySpec
     params: list[dict[str, Any]]
     metrics: dict[str, np.ndarray]  # METRIC_NAMES -> (n_sets,) float64
     backend: str
@@ -57,7 +57,7 @@ class GridResult:
         import polars as pl
 
         cols: dict[str, Any] = {"set_index": np.arange(self.n_sets)}
-        for name in get_strategy(self.strategy).schema.param_names:
+        for name in self.strategy.schema.param_names:
             cols[name] = [p[name] for p in self.params]
         cols.update(self.metrics)
         return pl.DataFrame(cols)
@@ -65,13 +65,16 @@ class GridResult:
 
 def bars_from_arrays(series: Bars | Mapping[str, np.ndarray]) -> Bars:
     """Check and wrap the four price arrays; raises with the field (and row) at fault."""
+    extra: dict[str, np.ndarray] = {}
     if isinstance(series, Bars):
         arrays = {f: getattr(series, f) for f in FIELDS}
+        extra = {"volume": series.volume, "ts": series.ts}
     elif isinstance(series, Mapping):
         missing = [f for f in FIELDS if f not in series]
         if missing:
             raise ValueError(f"series: missing field(s) {missing}; need {list(FIELDS)}")
         arrays = {f: series[f] for f in FIELDS}
+        extra = {f: series[f] for f in ("volume", "ts") if f in series}
     else:
         require_frozen_array(series, "series")  # raises the frame / ndarray message
         raise FrozenInputError("series: expected Bars or a mapping of open/high/low/close arrays")
@@ -88,34 +91,79 @@ def bars_from_arrays(series: Bars | Mapping[str, np.ndarray]) -> Bars:
             raise ValueError(f"series: field '{f}' row {row} is {float(a[row])}; prices must be finite and > 0")
     if n == 0:
         raise ValueError("series: no bars")
-    return Bars(**arrays)
+    for f, a in extra.items():
+        require_frozen_array(a, f, np.int64 if f == "ts" else np.float64)
+        if a.shape[0] != n:
+            raise ValueError(f"series: field '{f}' has {a.shape[0]} rows, 'open' has {n}")
+    return Bars(**arrays, **extra)
 
 
 def evaluate_grid(
     series: Bars | Mapping[str, np.ndarray],
-    strategy: str,
+    strategy: Any,
     param_sets: Sequence[Mapping[str, Any]],
     costs: Costs = Costs(),
     backend: str = "auto",
     periods_per_year: float = 525_600.0,
 ) -> GridResult:
-    """Metrics for every parameter set of ``strategy`` over one series (prefilter fills)."""
+    """Metrics for every parameter set of ``strategy`` (a name or a StrategySpec) over one series
+    (prefilter fills)."""
     bars = bars_from_arrays(series)
-    sweep = compile_sweep(strategy, param_sets, bars)
+    backend = backend_for(strategy, backend)
+    sweep = compile_sweep(strategy, param_sets, bars, rules=backend != "numba-api")
     return run_compiled(sweep, costs, backend, periods_per_year)
 
 
-def run_compiled(sweep: Sweep, costs: Costs, backend: str = "auto", periods_per_year: float = 525_600.0) -> GridResult:
+def backend_for(strategy: Any, backend: str = "auto") -> str:
+    """The backend that runs ``strategy``: ``backend`` (or the selected one for 'auto') when it
+    supports the strategy; C and Rust run only rule-vocabulary strategies, so others get numba."""
+    from lq_engine.strategies.registry import resolve
+
     if backend == "auto":
         from lq_engine.kernels.selection import resolve_backend
 
         backend = resolve_backend()
-    elif backend not in BACKENDS:
+    elif backend not in BACKENDS and backend != "numba-api":
         raise ValueError(f"unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
+    if backend in NATIVE_BACKENDS and resolve(strategy).rules is None:
+        return "numba"
+    return backend
+
+
+def run_compiled(sweep: Sweep, costs: Costs, backend: str = "auto", periods_per_year: float = 525_600.0) -> GridResult:
+    """Score a compiled sweep. Backends: 'numba' (the rule kernel for a strategy with a rule
+    front-end, else its generated kernel), 'numba-api' (the generated kernel, always), 'c' and
+    'rust' (rule front-end only), 'python' (the reference)."""
+    backend = backend_for(sweep.strategy, backend)
     if not periods_per_year > 0:
         raise ValueError(f"periods_per_year must be > 0, got {periods_per_year!r}")
-    metrics = run_sweep(backend, sweep.bank, sweep.rets, sweep.ip, sweep.fp, costs.per_unit, periods_per_year)
+    if backend == "numba-api" or (backend in ("numba", "python") and not sweep.has_rules):
+        if backend == "python":
+            metrics = reference_metrics(sweep, costs, periods_per_year)
+        else:
+            acc = sweep.strategy.kernels.sweep(sweep.strategy, sweep.bars, sweep.rows, sweep.table, costs.fee,
+                                               costs.slippage, sweep.rets)
+            metrics = M.finalize(acc, periods_per_year)
+    else:
+        metrics = run_sweep(backend, sweep.bank, sweep.rets, sweep.ip, sweep.fp, costs.per_unit, periods_per_year)
     return GridResult(sweep.strategy, sweep.params, metrics, backend, float(periods_per_year), sweep.n_bars, costs)
 
 
-__all__ = ["Costs", "GridResult", "evaluate_grid", "run_compiled", "bars_from_arrays", "M"]
+def reference_metrics(sweep: Sweep, costs: Costs, ppy: float) -> dict[str, np.ndarray]:
+    """The reference for strategies without a rule front-end: each set replayed by the replay engine
+    with the prefilter's simplified fills (``ExecutionConfig.simplified``), metrics from its equity."""
+    from lq_engine.execution.config import ExecutionConfig
+    from lq_engine.replay.engine import replay_decisions
+
+    b = sweep.bars
+    cfg = ExecutionConfig(fee_taker=costs.fee, fee_maker=costs.fee, spread_bps=0.0, slippage_bps=costs.slippage * 1e4,
+                          slippage_vol_k=0.0, liquidity_cap=None, cost_basis="equity")
+    rows = []
+    for p in sweep.params:
+        d = sweep.strategy.decisions(p, b)
+        rows.append(replay_decisions(d, b, cfg, periods_per_year=ppy).metrics)
+    return {name: np.array([r[name] for r in rows], dtype=np.float64) for name in M.METRIC_NAMES}
+
+
+__all__ = ["Costs", "GridResult", "backend_for", "bars_from_arrays", "evaluate_grid", "reference_metrics",
+           "run_compiled", "M"]

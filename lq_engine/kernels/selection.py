@@ -70,7 +70,8 @@ def _env_float(name: str, default: float) -> float:
 def workload():
     """The fixed sweep (compiled) used to benchmark and check backends."""
     from lq_engine.strategies.bank import Bars
-    from lq_engine.strategies.registry import compile_sweep, grid
+    from lq_engine.strategies.registry import grid
+    from lq_engine.strategies.sweep import compile_sweep
 
     close = 100 * np.exp(np.cumsum(np.random.default_rng(42).normal(0.0, 0.001, WORKLOAD_BARS)))
     params = grid("ma_cross", {"fast": WORKLOAD_FAST, "slow": WORKLOAD_SLOW, "side": ("long", "both")})

@@ -6,6 +6,8 @@ gateway's order mirror and last bars, and a streaming decider's history are capt
 
 from __future__ import annotations
 
+from lq_engine.errors import LQError
+
 from typing import Any
 
 from lq_engine.core.cache import RuntimeCache, SnapshotVersionError
@@ -13,10 +15,10 @@ from lq_engine.core.sequencer import Sequencer
 from lq_engine.live.gateway import OrderView, VenueGateway
 from lq_engine.replay.event_engine import EventEngine, StreamingDecider
 
-STATE_VERSION = 2
+STATE_VERSION = 3  # 3: float targets, the pending entry's exits, streaming decider keeps bars only
 
 
-class IncompatibleStateError(ValueError):
+class IncompatibleStateError(LQError, ValueError):
     pass
 
 
@@ -35,7 +37,7 @@ def capture(engine: EventEngine, gateway: VenueGateway) -> dict[str, Any]:
     }
     d = engine.decider
     if isinstance(d, StreamingDecider):
-        state["decider"] = {"cols": [list(c) for c in d._cols], "pos": d._pos, "ext": d._ext}
+        state["decider"] = d.state()
     return state
 
 
@@ -61,6 +63,4 @@ def restore(engine: EventEngine, gateway: VenueGateway, state: dict[str, Any]) -
     if state["decider"] is not None:
         if not isinstance(d, StreamingDecider):
             raise IncompatibleStateError("snapshot holds a streaming decider's state, this run precomputes")
-        s = state["decider"]
-        d._cols = tuple([float(x) for x in c] for c in s["cols"])
-        d._pos, d._ext = int(s["pos"]), float(s["ext"])
+        d.load_state(state["decider"])

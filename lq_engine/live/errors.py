@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from lq_engine.errors import LQError
 
-class LiveError(RuntimeError):
+
+class LiveError(LQError, RuntimeError):
     pass
 
 

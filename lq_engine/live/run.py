@@ -11,7 +11,7 @@ from lq_engine.live.feeds import Feed, ReplayFeed
 from lq_engine.live.trader import PaperResult, PaperTrader, RunSpec, move_aside
 from lq_engine.live.trader_store import TRADER_FILE, VENUE_FILE
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
-from lq_engine.strategies.registry import get_strategy
+from lq_engine.strategies.registry import resolve
 
 
 def make_feed(*, frozen: Path | None = None, symbol: str | None = None, lake_symbol: str | None = None,
@@ -68,8 +68,9 @@ def run_paper(
     if feed is None:
         feed = make_feed(frozen=frozen, symbol=symbol, lake_symbol=lake_symbol, paths=paths, timeframe=timeframe,
                          speed=speed)
-    spec = RunSpec(strategy, get_strategy(strategy).validated(params), feed.symbol, feed.describe(), config, brackets,
-                   float(initial_cash))
+    strat = resolve(strategy)
+    spec = RunSpec(strat.name, strat.validated(params), feed.symbol, feed.describe(), config, brackets,
+                   float(initial_cash), strat.version)
     trader = PaperTrader(state_dir, spec, feed, snapshot_every, rebuilding=rebuild_from_venue)
     try:
         trader.recover()

@@ -50,11 +50,12 @@ class RunSpec:
     config: ExecutionConfig = ExecutionConfig()
     brackets: BracketSpec = NO_BRACKETS
     initial_cash: float = 100_000.0
+    strategy_version: str = ""  # the strategy's source hash: a changed strategy is another run
 
     def to_dict(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "params": self.params, "symbol": self.symbol, "source": self.source,
                 "config": config_to_dict(self.config), "brackets": asdict(self.brackets),
-                "initial_cash": self.initial_cash}
+                "initial_cash": self.initial_cash, "strategy_version": self.strategy_version}
 
     @property
     def run_id(self) -> str:

@@ -9,6 +9,8 @@ accepted. Brackets apply to stage 2 only: the stage-1 kernel cannot model them (
 
 from __future__ import annotations
 
+from lq_engine.errors import LQError
+
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -23,7 +25,7 @@ FOLD_MODES = ("rolling", "anchored")
 CALENDARS = ("auto", "24/7", "equities")
 
 
-class ConfigError(ValueError):
+class ConfigError(LQError, ValueError):
     """An optimizer setting is invalid; the message names the field."""
 
 
@@ -42,7 +44,6 @@ class OptimizeConfig:
     min_trades: int = 5  # windows with fewer trades are penalized ...
     trade_penalty: float = 1.0  # ... by up to this many (annualized) Sharpe units
     sample_size: int | None = None  # score a seeded sample of the grid instead of all of it
-    grid: Mapping[str, Any] | None = None  # axes overriding the strategy's default grid
     # stage 2 (replay)
     top_k_ratio: float = 0.02
     top_k_min: int = 5
@@ -214,5 +215,3 @@ def _check(c: OptimizeConfig) -> None:
         raise ConfigError(f"optimize config: field 'costs' must be Costs or None, got {type(c.costs).__name__}")
     if not isinstance(c.brackets, BracketSpec):
         raise ConfigError(f"optimize config: field 'brackets' must be a BracketSpec, got {type(c.brackets).__name__}")
-    if c.grid is not None and not isinstance(c.grid, Mapping):
-        raise ConfigError(f"optimize config: field 'grid' must be a table of parameter axes, got {type(c.grid).__name__}")

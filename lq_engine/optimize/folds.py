@@ -20,6 +20,8 @@ refuses a holdout window or any window reaching into the embargo/holdout (``Hold
 
 from __future__ import annotations
 
+from lq_engine.errors import LQError
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +31,7 @@ from lq_engine.optimize.config import OptimizeConfig
 TRAIN, VALIDATION, HOLDOUT = "train", "validation", "holdout"
 
 
-class HoldoutLeakError(RuntimeError):
+class HoldoutLeakError(LQError, RuntimeError):
     """Selection code was handed data from the holdout."""
 
 

@@ -22,18 +22,20 @@ from lq_engine.optimize.inputs import DatasetView
 from lq_engine.optimize.objectives import rank_order, window_score
 from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.tasks import PrefilterTask, Span, run_prefilter
-from lq_engine.strategies.registry import get_strategy, grid, sampled_grid
+from lq_engine.strategies.params import sample_grid
+from lq_engine.strategies.spec import StrategySpec
 
 
-def parameter_grid(strategy: str, config: OptimizeConfig) -> list[dict[str, Any]]:
-    """The sets stage 1 scores: the override or default grid, or a seeded sample of it."""
-    axes = config.grid if config.grid is not None else get_strategy(strategy).schema.default_grid
+def parameter_grid(strategy: StrategySpec, config: OptimizeConfig) -> list[dict[str, Any]]:
+    """The sets stage 1 scores: the strategy's grid (its declared default, replaced per parameter by
+    the project's ``[strategies.NAME.grid]``), or a seeded sample of it."""
+    axes = strategy.schema.default_grid
     if config.sample_size is not None:
-        sets = sampled_grid(strategy, axes, config.sample_size, config.seed)
+        sets = sample_grid(strategy.schema, axes, config.sample_size, config.seed)
     else:
-        sets = grid(strategy, axes)
+        sets = strategy.grid(axes).rows()
     if not sets:
-        raise ValueError(f"strategy {strategy!r}: the grid has no parameter set satisfying its constraints")
+        raise ValueError(f"strategy {strategy.name!r}: the grid has no parameter set satisfying its constraints")
     return sets
 
 
@@ -41,10 +43,11 @@ def params_json(p: Mapping[str, Any]) -> str:
     return json.dumps(dict(p), sort_keys=True, separators=(",", ":"))
 
 
-def param_columns(strategy: str, params: Sequence[Mapping[str, Any]], index: Sequence[int]) -> dict[str, list]:
+def param_columns(strategy: StrategySpec, params: Sequence[Mapping[str, Any]], index: Sequence[int]
+                  ) -> dict[str, list]:
     """``params`` (JSON text) plus one column per parameter, for the sets at ``index``."""
     cols: dict[str, list] = {"params": [params_json(params[i]) for i in index]}
-    for name in get_strategy(strategy).schema.param_names:
+    for name in strategy.param_names:
         cols[name] = [params[i][name] for i in index]
     return cols
 
@@ -94,7 +97,7 @@ def symbol_spans(view: DatasetView, plan: FoldPlan, windows: Sequence[Window], m
             yield sym, wins, Span.cut(view.series[sym], lo, hi)
 
 
-def prefilter(view: DatasetView, strategy: str, params: list[dict[str, Any]], plan: FoldPlan,
+def prefilter(view: DatasetView, strategy: StrategySpec, params: list[dict[str, Any]], plan: FoldPlan,
               config: OptimizeConfig, runner: TaskRunner, backend: str) -> Stage1Result:
     """Score ``params`` on the training windows of ``plan`` with the batched ``backend`` kernel."""
     costs = config.prefilter_costs
@@ -127,7 +130,7 @@ def prefilter(view: DatasetView, strategy: str, params: list[dict[str, Any]], pl
     cols: dict[str, Any] = {
         "dataset": [view.name] * idx.size,
         "dataset_hash": [view.content_hash] * idx.size,
-        "strategy": [strategy] * idx.size,
+        "strategy": [strategy.name] * idx.size,
         "set_index": idx,
     }
     base = param_columns(strategy, params, range(n))
@@ -144,7 +147,7 @@ def prefilter(view: DatasetView, strategy: str, params: list[dict[str, Any]], pl
     cols["score"] = score.reshape(-1)
     scores = pl.DataFrame(cols)
 
-    rk: dict[str, Any] = {"dataset": [view.name] * n, "strategy": [strategy] * n,
+    rk: dict[str, Any] = {"dataset": [view.name] * n, "strategy": [strategy.name] * n,
                           "set_index": order, "rank": rank[order]}
     for k, v in param_columns(strategy, params, order.tolist()).items():
         rk[k] = v

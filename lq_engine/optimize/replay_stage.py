@@ -22,6 +22,7 @@ from lq_engine.optimize.objectives import rank_order, robust_objective, window_s
 from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.prefilter import Stage1Result, param_columns, symbol_spans, symbol_windows
 from lq_engine.optimize.tasks import ReplayOutput, ReplayTask, Span, run_replays
+from lq_engine.strategies.spec import StrategySpec
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def pbo_block_bars(view: DatasetView, plan: FoldPlan, config: OptimizeConfig) ->
     return max(1, math.ceil(total / config.pbo_max_periods))
 
 
-def _tasks(view: DatasetView, strategy: str, candidates: list[dict[str, Any]], plan: FoldPlan,
+def _tasks(view: DatasetView, strategy: StrategySpec, candidates: list[dict[str, Any]], plan: FoldPlan,
            config: OptimizeConfig, block_bars: int, keep_detail: bool):
     jobs, tasks = [], []
     for sym, wins, span in symbol_spans(view, plan, plan.selection_windows(), config.min_window_bars):
@@ -65,7 +66,7 @@ def _tasks(view: DatasetView, strategy: str, candidates: list[dict[str, Any]], p
     return jobs, tasks
 
 
-def replay_candidates(view: DatasetView, strategy: str, stage1: Stage1Result, set_indices: Sequence[int],
+def replay_candidates(view: DatasetView, strategy: StrategySpec, stage1: Stage1Result, set_indices: Sequence[int],
                       role: str, plan: FoldPlan, config: OptimizeConfig, runner: TaskRunner,
                       block_bars: int) -> ReplayBatch:
     """Replay the sets at ``set_indices`` (given in stage-1 order) on every selection window."""
@@ -98,7 +99,7 @@ def replay_candidates(view: DatasetView, strategy: str, stage1: Stage1Result, se
     sets = [idx[c] for c in ci]
     table = pl.DataFrame({
         "dataset": [view.name] * len(ci), "dataset_hash": [view.content_hash] * len(ci),
-        "strategy": [strategy] * len(ci), "set_index": sets, "role": [role] * len(ci),
+        "strategy": [strategy.name] * len(ci), "set_index": sets, "role": [role] * len(ci),
         "stage1_rank": stage1.ranks[sets].tolist() if ci else [],
         **param_columns(strategy, stage1.params, sets), **rows, **mets,
         "score": _scores(mets, config),
@@ -138,7 +139,7 @@ class Detail:
     n_replays: int
 
 
-def _detail(view: DatasetView, strategy: str, params: dict[str, Any], jobs, outputs: list[ReplayOutput]) -> Detail:
+def _detail(view: DatasetView, strategy: StrategySpec, params: dict[str, Any], jobs, outputs: list[ReplayOutput]) -> Detail:
     rows: dict[str, list] = {k: [] for k in ("fold", "symbol", "window", "start_ts", "end_ts", "n_bars", "fills",
                                              *M.METRIC_NAMES)}
     trades: dict[str, list] = {k: [] for k in ("symbol", "fold", "window", "ts", "bar", "side", "quantity", "price",
@@ -168,10 +169,10 @@ def _detail(view: DatasetView, strategy: str, params: dict[str, Any], jobs, outp
             trades["position"] += f.position.tolist()
             trades["cash"] += f.cash.tolist()
     n = len(rows["fold"])
-    head = {"dataset": [view.name] * n, "strategy": [strategy] * n}
+    head = {"dataset": [view.name] * n, "strategy": [strategy.name] * n}
     table = pl.DataFrame({**head, **rows}, strict=False)
     nt = len(trades["ts"])
-    tr = pl.DataFrame({"dataset": [view.name] * nt, "strategy": [strategy] * nt, **trades},
+    tr = pl.DataFrame({"dataset": [view.name] * nt, "strategy": [strategy.name] * nt, **trades},
                       schema_overrides={"ts": pl.Int64, "bar": pl.Int64, "side": pl.Int64, "fold": pl.Int64,
                                         "quantity": pl.Float64, "price": pl.Float64, "fee": pl.Float64,
                                         "position": pl.Float64, "cash": pl.Float64, "symbol": pl.String,
@@ -186,14 +187,14 @@ def _reason(code: int) -> str:
     return REASONS[code]
 
 
-def winner_detail(view: DatasetView, strategy: str, params: dict[str, Any], plan: FoldPlan,
+def winner_detail(view: DatasetView, strategy: StrategySpec, params: dict[str, Any], plan: FoldPlan,
                   config: OptimizeConfig, runner: TaskRunner) -> Detail:
     """The winner's trades and equity on every selection window (same replays as stage 2)."""
     jobs, tasks = _tasks(view, strategy, [params], plan, config, block_bars=1, keep_detail=True)
     return _detail(view, strategy, params, jobs, runner.map(run_replays, tasks))
 
 
-def score_holdout(view: DatasetView, strategy: str, params: dict[str, Any], plan: FoldPlan,
+def score_holdout(view: DatasetView, strategy: StrategySpec, params: dict[str, Any], plan: FoldPlan,
                   config: OptimizeConfig, runner: TaskRunner) -> Detail:
     """The only reader of the holdout: the winner, once per symbol, after selection is final."""
     jobs, tasks = [], []

@@ -19,7 +19,6 @@ import numpy as np
 from lq_engine.optimize.config import brackets_text
 from lq_engine.optimize.folds import HOLDOUT, TRAIN, VALIDATION
 from lq_engine.optimize.replay_stage import EquitySegment
-from lq_engine.strategies.registry import get_strategy
 
 COLORS = {TRAIN: "#9e9e9e", VALIDATION: "#1f77b4", HOLDOUT: "#d62728"}
 SHADES = {VALIDATION: "#dbe9f6", HOLDOUT: "#fbe0dc"}
@@ -97,7 +96,7 @@ def equity_png(segments: Sequence[EquitySegment], path: str | Path, title: str =
 
 def _axes_for(result: Any) -> list[str]:
     """Parameters that vary across the grid, in schema order."""
-    names = get_strategy(result.strategy).schema.param_names
+    names = result.param_names
     ps = result.stage1.params
     return [n for n in names if len({json.dumps(p[n]) for p in ps}) > 1 and not isinstance(ps[0][n], str)]
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from lq_engine.kernels.evaluate import backend_for
 from lq_engine.optimize.config import OptimizeConfig, brackets_json
 from lq_engine.optimize.folds import FoldPlan, make_folds
 from lq_engine.optimize.inputs import DatasetView, view_of
@@ -19,6 +20,8 @@ from lq_engine.optimize.prefilter import Stage1Result, parameter_grid, params_js
 from lq_engine.optimize.replay_stage import (
     Detail, ReplayBatch, choose_winner, pbo_block_bars, replay_candidates, score_holdout, winner_detail,
 )
+from lq_engine.strategies.registry import resolve
+from lq_engine.strategies.spec import StrategySpec
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class OptimizeResult:
     overfitting: Overfitting
     fidelity: Fidelity
     timings: dict[str, float] = field(default_factory=dict)
+    strategy_version: str = ""  # the strategy's source hash (and grid override): see StrategySpec.version
+    param_names: tuple[str, ...] = ()
 
     @property
     def holdout_summary(self) -> dict[str, float]:
@@ -94,6 +99,7 @@ class OptimizeResult:
         o, f, h = self.overfitting, self.fidelity, self.holdout_summary
         return {
             "dataset": self.dataset, "dataset_hash": self.dataset_hash, "strategy": self.strategy,
+            "strategy_version": self.strategy_version,
             "synthetic": self.synthetic, "winner_set_index": self.winner.set_index,
             "winner_params": params_json(self.winner.params), "winner_stage1_rank": self.winner.stage1_rank,
             "validation_objective": self.winner.validation_objective,
@@ -105,14 +111,6 @@ class OptimizeResult:
             # the stage-2 exit legs the winner was chosen and scored with (stage 1 ran without them)
             "brackets": brackets_json(self.config.brackets),
         }
-
-
-def _resolve_backend(name: str) -> str:
-    if name != "auto":
-        return name
-    from lq_engine.kernels.selection import resolve_backend
-
-    return resolve_backend()
 
 
 def _audit_sample(stage1: Stage1Result, k: int, config: OptimizeConfig) -> list[int]:
@@ -152,9 +150,10 @@ def _fidelity(stage1: Stage1Result, top: ReplayBatch, audit: ReplayBatch, candid
                     spearman(s1, np.nan_to_num(s2_val, neginf=-1e300)), top_k_recall(s1, s2_train, k), table)
 
 
-def optimize(dataset: Any, strategy: str, config: OptimizeConfig = OptimizeConfig(),
+def optimize(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeConfig(),
              runner: TaskRunner | None = None) -> OptimizeResult:
-    """Run the whole two-stage optimization of ``strategy`` over a frozen dataset.
+    """Run the whole two-stage optimization of ``strategy`` (a name or a StrategySpec, resolved once
+    here) over a frozen dataset.
 
     ``runner`` lets a caller share one worker pool across several calls; by default a pool of
     ``config.workers`` processes is made and closed here.
@@ -162,13 +161,13 @@ def optimize(dataset: Any, strategy: str, config: OptimizeConfig = OptimizeConfi
     own = runner is None
     runner = runner or TaskRunner(config.workers)
     try:
-        return _optimize(dataset, strategy, config, runner)
+        return _optimize(dataset, resolve(strategy), config, runner)
     finally:
         if own:
             runner.close()
 
 
-def _optimize(dataset: Any, strategy: str, config: OptimizeConfig, runner: TaskRunner) -> OptimizeResult:
+def _optimize(dataset: Any, strategy: StrategySpec, config: OptimizeConfig, runner: TaskRunner) -> OptimizeResult:
     view, plan, params, backend, timings = prepare(dataset, strategy, config)
     t0 = time.perf_counter()
     stage1 = stage1_of(view, plan, params, backend, strategy, config, runner)
@@ -176,23 +175,23 @@ def _optimize(dataset: Any, strategy: str, config: OptimizeConfig, runner: TaskR
     return finish(view, plan, stage1, strategy, config, runner, timings)
 
 
-def prepare(dataset: Any, strategy: str, config: OptimizeConfig
+def prepare(dataset: Any, strategy: StrategySpec, config: OptimizeConfig
             ) -> tuple[DatasetView, FoldPlan, list[dict[str, Any]], str, dict[str, float]]:
     """The dataset view, the folds, the parameter grid and the backend (shared by both stages)."""
     t0 = time.perf_counter()
     view: DatasetView = view_of(dataset, config)
     plan = make_folds(view.clock.shape[0], config)
     params = parameter_grid(strategy, config)
-    backend = _resolve_backend(config.backend)
+    backend = backend_for(strategy, config.backend)  # C and Rust run rule-vocabulary strategies only
     return view, plan, params, backend, {"prepare": time.perf_counter() - t0}
 
 
-def stage1_of(view: DatasetView, plan: FoldPlan, params: list[dict[str, Any]], backend: str, strategy: str,
+def stage1_of(view: DatasetView, plan: FoldPlan, params: list[dict[str, Any]], backend: str, strategy: StrategySpec,
               config: OptimizeConfig, runner: TaskRunner) -> Stage1Result:
     return prefilter(view, strategy, params, plan, config, runner, backend)
 
 
-def finish(view: DatasetView, plan: FoldPlan, stage1: Stage1Result, strategy: str, config: OptimizeConfig,
+def finish(view: DatasetView, plan: FoldPlan, stage1: Stage1Result, strategy: StrategySpec, config: OptimizeConfig,
            runner: TaskRunner, timings: dict[str, float]) -> OptimizeResult:
     """Stage 2, the audit and the holdout, given stage 1."""
     t0 = time.perf_counter()
@@ -224,12 +223,6 @@ def finish(view: DatasetView, plan: FoldPlan, stage1: Stage1Result, strategy: st
 
     bounds = {f"{w.kind}_{w.fold}" if w.fold >= 0 else w.kind: view.window_ts(w)
               for w in (*plan.selection_windows(), plan.holdout)}
-    return OptimizeResult(view.name, view.content_hash, stage1_strategy(strategy), view.timeframe, view.calendar,
+    return OptimizeResult(view.name, view.content_hash, strategy.name, view.timeframe, view.calendar,
                           view.ppy, view.synthetic, config, plan, bounds, stage1, top, audit, candidates, winner,
-                          detail, holdout, over, fidelity, timings)
-
-
-def stage1_strategy(strategy: str) -> str:
-    from lq_engine.strategies.registry import get_strategy
-
-    return get_strategy(strategy).name
+                          detail, holdout, over, fidelity, timings, strategy.version, strategy.param_names)

@@ -21,11 +21,12 @@ import polars as pl
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.prefilter import Stage1Result
+from lq_engine.strategies.registry import resolve
 
 STAGE1_VERSION = 1
 
 
-def run_stage1(dataset: Any, strategy: str, config: OptimizeConfig = OptimizeConfig(),
+def run_stage1(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeConfig(),
                runner: TaskRunner | None = None) -> Stage1Result:
     """Score the whole grid (or its seeded sample) on every training window of every fold."""
     from lq_engine.optimize.run import prepare, stage1_of
@@ -33,14 +34,15 @@ def run_stage1(dataset: Any, strategy: str, config: OptimizeConfig = OptimizeCon
     own = runner is None
     runner = runner or TaskRunner(config.workers)
     try:
-        view, plan, params, backend, _ = prepare(dataset, strategy, config)
-        return stage1_of(view, plan, params, backend, strategy, config, runner)
+        spec = resolve(strategy)
+        view, plan, params, backend, _ = prepare(dataset, spec, config)
+        return stage1_of(view, plan, params, backend, spec, config, runner)
     finally:
         if own:
             runner.close()
 
 
-def run_stage2(dataset: Any, strategy: str, stage1: Stage1Result, config: OptimizeConfig = OptimizeConfig(),
+def run_stage2(dataset: Any, strategy: Any, stage1: Stage1Result, config: OptimizeConfig = OptimizeConfig(),
                runner: TaskRunner | None = None):
     """Replay the top k, pick the winner, audit stage 1, score the winner once on the holdout."""
     from lq_engine.optimize.run import finish, prepare
@@ -49,11 +51,13 @@ def run_stage2(dataset: Any, strategy: str, stage1: Stage1Result, config: Optimi
     runner = runner or TaskRunner(config.workers)
     try:
         t0 = time.perf_counter()
-        view, plan, params, _, timings = prepare(dataset, strategy, config)
+        spec = resolve(strategy)
+        view, plan, params, _, timings = prepare(dataset, spec, config)
         if [json.dumps(p, sort_keys=True) for p in params] != [json.dumps(p, sort_keys=True) for p in stage1.params]:
-            raise ValueError(f"stage 1 of {strategy} was computed for another grid than the current config's; rerun stage 1")
+            raise ValueError(f"stage 1 of {spec.name} was computed for another grid than the current config's; "
+                             "rerun stage 1")
         timings["prepare"] = time.perf_counter() - t0
-        return finish(view, plan, stage1, strategy, config, runner, timings)
+        return finish(view, plan, stage1, spec, config, runner, timings)
     finally:
         if own:
             runner.close()
@@ -138,7 +142,7 @@ def load_result(folder: Path) -> Any:
     return blob["result"]
 
 
-def stage1_heatmap_png(stage1: Stage1Result, dataset: Any, strategy: str, path: Path) -> Path | None:
+def stage1_heatmap_png(stage1: Stage1Result, dataset: Any, strategy: Any, path: Path) -> Path | None:
     """The report's parameter heatmap for stage 1 alone (other parameters fixed at the stage-1 best)."""
     from types import SimpleNamespace
 
@@ -146,6 +150,8 @@ def stage1_heatmap_png(stage1: Stage1Result, dataset: Any, strategy: str, path: 
     from lq_engine.optimize.report import heatmap_png
 
     best = stage1.params[int(stage1.order[0])]
-    stand_in = SimpleNamespace(strategy=strategy, stage1=stage1, winner=SimpleNamespace(params=best),
+    spec = resolve(strategy)
+    stand_in = SimpleNamespace(strategy=spec.name, param_names=spec.param_names, stage1=stage1,
+                               winner=SimpleNamespace(params=best),
                                dataset=dataset.name, synthetic=is_synthetic(dataset))
     return heatmap_png(stand_in, path)

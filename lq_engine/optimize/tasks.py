@@ -19,6 +19,7 @@ from lq_engine.kernels.evaluate import Costs, evaluate_grid
 from lq_engine.replay.engine import ReplayResult, Series, replay
 from lq_engine.replay.sizing import BracketSpec
 from lq_engine.strategies.bank import Bars
+from lq_engine.strategies.spec import StrategySpec
 
 SPAN_FIELDS = ("ts", "open", "high", "low", "close", "volume")
 
@@ -42,12 +43,12 @@ class Span:
 
     def bars(self, a: int, b: int) -> Bars:
         lo, hi = a - self.first, b - self.first
-        return Bars(*(freeze(self.arrays[f][lo:hi]) for f in ("open", "high", "low", "close")))
+        return Bars(*(freeze(self.arrays[f][lo:hi]) for f in ("open", "high", "low", "close", "volume", "ts")))
 
 
 @dataclass(frozen=True)
 class PrefilterTask:
-    strategy: str
+    strategy: StrategySpec  # pickles as a reference: the worker loads the same source again
     params: list[dict[str, Any]]
     span: Span
     windows: tuple[tuple[int, int, int], ...]  # (fold, first row, end row), absolute rows
@@ -67,7 +68,7 @@ def run_prefilter(task: PrefilterTask) -> list[dict[str, np.ndarray]]:
 
 @dataclass(frozen=True)
 class ReplayTask:
-    strategy: str
+    strategy: StrategySpec
     candidates: list[dict[str, Any]]
     span: Span
     windows: tuple[tuple[str, int, int, int], ...]  # (kind, fold, first row, end row)

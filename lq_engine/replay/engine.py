@@ -1,8 +1,10 @@
 """Replay (driver 2): one parameter set of one strategy over one frozen series, full execution model.
 
-``replay(...)`` validates the inputs (frozen read-only arrays only), compiles the strategy's rule
-program over its indicator bank, runs the compiled loop (``kernel.replay_loop``) and returns the
-orders log, the fills log, the equity curve and the metrics of ``kernels.metrics``.
+``replay(...)`` validates the inputs (frozen read-only arrays only), has the strategy decide its
+target at every close (``StrategySpec.decisions``: compiled, fill-independent), runs the compiled
+execution loop (``kernel.replay_loop``) over those decisions and returns the orders log, the fills
+log, the equity curve and the metrics of ``kernels.metrics``. ``replay_decisions`` runs decisions
+made elsewhere.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from lq_engine.kernels import metrics as M
 from lq_engine.replay import kernel as K
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
 from lq_engine.strategies.bank import Bars
-from lq_engine.strategies.registry import compile_sweep
 
 PRICE_FIELDS = ("open", "high", "low", "close")
 
@@ -60,7 +61,7 @@ class Series:
 
     @property
     def bars(self) -> Bars:
-        return Bars(self.open, self.high, self.low, self.close)
+        return Bars(self.open, self.high, self.low, self.close, self.volume, self.ts)
 
     def head(self, m: int) -> Series:
         """The first ``m`` bars (copies, frozen): the data as it was known at bar m-1."""
@@ -133,11 +134,12 @@ class ReplayResult:
     params: dict[str, Any]
     symbol: str
     equity: np.ndarray  # float64 per bar, marked at the close
-    target: np.ndarray  # int8 per bar, the decision at the close
+    target: np.ndarray  # float64 per bar, the decision at the close (target exposure in [-1, 1])
     fills: Fills
     orders: Orders
     metrics: dict[str, float]
     initial_cash: float
+    exposure: np.ndarray | None = None  # float64 per bar: the target exposure held at the close
 
 
 def config_vector(config: ExecutionConfig, brackets: BracketSpec) -> np.ndarray:
@@ -155,18 +157,8 @@ def config_vector(config: ExecutionConfig, brackets: BracketSpec) -> np.ndarray:
     return v
 
 
-def compile_program(strategy: str, params: Mapping[str, Any] | None, series: Series):
-    """(validated params, bank, ip row, fp row) of one parameter set over ``series``."""
-    from lq_engine.strategies.registry import get_strategy
-
-    s = get_strategy(strategy)
-    p = dict(params) if params is not None else s.default_params()
-    sweep = compile_sweep(s, [p], series.bars)
-    return sweep.params[0], sweep.bank, sweep.ip[0], sweep.fp[0]
-
-
 def replay(
-    strategy: str,
+    strategy: Any,
     params: Mapping[str, Any] | None,
     series: Series,
     config: ExecutionConfig = ExecutionConfig(),
@@ -174,23 +166,55 @@ def replay(
     initial_cash: float = 100_000.0,
     periods_per_year: float = 525_600.0,
 ) -> ReplayResult:
-    """Replay one parameter set (the strategy's first default-grid set when ``params`` is None)."""
+    """Replay one parameter set (the strategy's default set when ``params`` is None)."""
+    from lq_engine.strategies.registry import resolve
+
     if not isinstance(series, Series):
         raise TypeError(f"replay: expected a lq_engine.replay.Series of frozen arrays, got {type(series).__name__}")
+    spec = resolve(strategy)
+    p = spec.validated(params)
+    d = spec.decisions(p, series)
+    return replay_decisions(d, series, config, brackets, initial_cash, periods_per_year, strategy=spec.name, params=p)
+
+
+def replay_decisions(
+    decisions: Any,
+    series: Any,
+    config: ExecutionConfig = ExecutionConfig(),
+    brackets: BracketSpec = NO_BRACKETS,
+    initial_cash: float = 100_000.0,
+    periods_per_year: float = 525_600.0,
+    strategy: str = "",
+    params: Mapping[str, Any] | None = None,
+) -> ReplayResult:
+    """Execute decided targets (``Decisions``: targets and optional per-entry exits) over ``series``
+    (a Series, or Bars) with the full execution model."""
     if not (np.isfinite(initial_cash) and initial_cash > 0):
         raise ValueError(f"replay: initial_cash must be finite and > 0, got {initial_cash!r}")
-    p, bank, ip, fp = compile_program(strategy, params, series)
-    equity = np.empty(series.n)
-    target = np.empty(series.n, dtype=np.int8)
+    n = series.close.shape[0]
+    targets = np.asarray(decisions.targets, dtype=np.float64)
+    if targets.shape != (n,):
+        raise ValueError(f"replay: {targets.shape[0]} targets for {n} bars")
+    exits = decisions.exits if decisions.exits is not None else no_exits(n)
+    equity = np.empty(n)
+    exposure = np.empty(n)
     f, fts, nf, o, no = K.replay_loop(series.ts, series.open, series.high, series.low, series.close, series.volume,
-                                      bank, ip, fp, config_vector(config, brackets), float(initial_cash), equity,
-                                      target)
+                                      targets, exits, config_vector(config, brackets), float(initial_cash), equity,
+                                      exposure)
     fills = _fills(f[:nf], fts[:nf])
     orders = _orders(o[:no])
-    metrics = replay_metrics(equity, fills, float(initial_cash), periods_per_year)
-    for a in (equity, target):
+    metrics = replay_metrics(equity, fills, float(initial_cash), periods_per_year, exposure)
+    for a in (equity, exposure):
         a.setflags(write=False)
-    return ReplayResult(strategy, p, series.symbol, equity, target, fills, orders, metrics, float(initial_cash))
+    return ReplayResult(strategy, dict(params or {}), getattr(series, "symbol", ""), equity, targets, fills, orders,
+                        metrics, float(initial_cash), exposure)
+
+
+def no_exits(n: int) -> np.ndarray:
+    """Exit fractions for ``n`` bars with none set (the configured brackets apply)."""
+    out = np.full((n, 3), np.nan)
+    out.setflags(write=False)
+    return out
 
 
 def _fills(f: np.ndarray, fts: np.ndarray) -> Fills:
@@ -232,8 +256,10 @@ def trade_returns(fills: Fills, initial_cash: float, final_equity: float) -> np.
     return np.array(out)
 
 
-def replay_metrics(equity: np.ndarray, fills: Fills, initial_cash: float, ppy: float) -> dict[str, float]:
-    """``metrics.summarize`` of the replay: per-bar returns of the equity curve from bar 0's close."""
+def replay_metrics(equity: np.ndarray, fills: Fills, initial_cash: float, ppy: float,
+                   exposure: np.ndarray | None = None) -> dict[str, float]:
+    """``metrics.summarize`` of the replay: per-bar returns of the equity curve from bar 0's close,
+    with the exposure held at each close (the sign of the position when not given)."""
     r = equity[1:] / equity[:-1] - 1.0
-    held = held_at_close(equity.shape[0], fills)[1:]
+    held = (exposure if exposure is not None else held_at_close(equity.shape[0], fills))[1:]
     return M.summarize(r, held, trade_returns(fills, initial_cash, float(equity[-1])), ppy)

@@ -30,64 +30,82 @@ from lq_engine.execution.config import ExecutionConfig
 from lq_engine.execution.orders import STATUS_VALUE, Bracket, Order
 from lq_engine.execution.portfolio import Portfolio
 from lq_engine.execution.venue import SimulatedVenue
-from lq_engine.replay.decisions import decide_targets
-from lq_engine.replay.engine import Series, compile_program
+from lq_engine.replay.engine import Series
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec, plan_orders_py
-from lq_engine.strategies.bank import Bars, IndicatorBank
-from lq_engine.strategies.registry import get_strategy
-from lq_engine.strategies.rules import N_FLOAT, N_INT, rule_step
+from lq_engine.strategies.registry import resolve
 
 _new = object.__new__
 
 
 class Decider(Protocol):
-    def decide(self, index: int, bar: BarEvent) -> int: ...
+    def decide(self, index: int, bar: BarEvent) -> float: ...
+
+    def exits(self, index: int) -> tuple[float, float, float] | None: ...
 
 
 class TargetsDecider:
-    """Targets given up front, one per bar (e.g. from a custom decision source under test)."""
+    """Targets given up front, one per bar (floats in [-1, 1]), with the strategy's exit fractions
+    for each entry (``exits``: n x 3 stop-loss / take-profit / trailing, NaN = not set), if any."""
 
-    __slots__ = ("targets",)
+    __slots__ = ("targets", "_exits")
 
-    def __init__(self, targets: Sequence[int] | np.ndarray) -> None:
-        self.targets = [int(t) for t in targets]
-        bad = [t for t in self.targets if t not in (-1, 0, 1)]
-        if bad:
-            raise ValueError(f"targets must be -1, 0 or +1, got {bad[0]!r} at bar {self.targets.index(bad[0])}")
+    def __init__(self, targets: Sequence[float] | np.ndarray, exits: np.ndarray | None = None) -> None:
+        t = np.asarray(targets, dtype=np.float64)
+        bad = ~((t >= -1.0) & (t <= 1.0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"targets must be floats in [-1, 1], got {t[i]!r} at bar {i}")
+        self.targets = t.tolist()
+        self._exits = None if exits is None else np.asarray(exits, dtype=np.float64)
 
-    def decide(self, index: int, bar: BarEvent) -> int:
+    def decide(self, index: int, bar: BarEvent) -> float:
         return self.targets[index]
+
+    def exits(self, index: int) -> tuple[float, float, float] | None:
+        e = self._exits
+        return None if e is None else (float(e[index, 0]), float(e[index, 1]), float(e[index, 2]))
 
 
 class PrecomputedDecider(TargetsDecider):
-    """Targets of a known series, decided by the compiled rule over its causal indicator bank."""
+    """The decisions of a known series, made once by the strategy's compiled decision loop (they
+    depend on the bars and the strategy's own state only, never on fills)."""
 
     __slots__ = ()
 
-    def __init__(self, strategy: str, params: Mapping[str, Any] | None, series: Series) -> None:
-        _, bank, ip, fp = compile_program(strategy, params, series)
-        self.targets = decide_targets(bank, ip, fp).tolist()
+    def __init__(self, strategy: Any, params: Mapping[str, Any] | None, series: Series) -> None:
+        d = resolve(strategy).decisions(params, series)
+        super().__init__(d.targets, d.exits)
 
 
 class StreamingDecider:
-    """Decides from the bars received so far only (recomputes the indicator bank each bar: O(n))."""
+    """Decides from the bars received so far only: the decisions are remade over the history each
+    bar (indicators included: O(n) per bar), and the newest one is used."""
 
-    def __init__(self, strategy: str, params: Mapping[str, Any] | None) -> None:
-        self._strategy = get_strategy(strategy)
+    def __init__(self, strategy: Any, params: Mapping[str, Any] | None) -> None:
+        self._strategy = resolve(strategy)
         self._params = self._strategy.validated(params)
-        self._cols: tuple[list[float], ...] = ([], [], [], [])
-        self._pos = 0
-        self._ext = 0.0
+        self._cols: tuple[list, ...] = ([], [], [], [], [], [])
+        self._last = None
 
-    def decide(self, index: int, bar: BarEvent) -> int:
-        for col, v in zip(self._cols, (bar.open, bar.high, bar.low, bar.close)):
+    def decide(self, index: int, bar: BarEvent) -> float:
+        for col, v in zip(self._cols, (bar.timestamp_ns, bar.open, bar.high, bar.low, bar.close, bar.volume)):
             col.append(v)
-        bank = IndicatorBank(Bars(*(np.array(c) for c in self._cols)))
-        ip, fp = self._strategy.compile(bank, self._params)
-        ipa, fpa = np.array(ip, dtype=np.int64).reshape(N_INT), np.array(fp, dtype=np.float64).reshape(N_FLOAT)
-        self._pos, self._ext = rule_step(bank.array(), len(self._cols[0]) - 1, self._pos, self._ext,
-                                         *(int(v) for v in ipa), *(float(v) for v in fpa))
-        return int(self._pos)
+        series = Series.from_arrays(bar.symbol, *self._cols)
+        self._last = self._strategy.decisions(self._params, series)
+        return float(self._last.targets[-1])
+
+    def exits(self, index: int) -> tuple[float, float, float] | None:
+        e = self._last.exits if self._last is not None else None
+        return None if e is None else (float(e[-1, 0]), float(e[-1, 1]), float(e[-1, 2]))
+
+    def state(self) -> dict:
+        """The bars seen so far (all the decider keeps: decisions are remade from them)."""
+        return {"cols": [list(c) for c in self._cols]}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        cols = state["cols"]
+        self._cols = ([int(x) for x in cols[0]], *([float(x) for x in c] for c in cols[1:]))
+        self._last = None
 
 
 class EventEngine:
@@ -113,21 +131,23 @@ class EventEngine:
         self.portfolio = Portfolio(initial_cash)
         self.fills: list[FillEvent] = []
         self.equity: list[float] = []
-        self.targets: list[int] = []
+        self.targets: list[float] = []
         self._ids: list[int] = []  # timestamp_ns, sequence, timestamp_ns, ... of every event (see event_ids)
         self._bar_topic = f"data.bars.{symbol}"
         self._order_topic = f"orders.{symbol}"
         self._fill_topic = f"fills.{symbol}"
         self._index = 0
-        self._target = 0
+        self._target = 0.0
         self._pending = False
+        self._entry_exits: tuple[float, float, float] | None = None  # the strategy's exits for the pending target
         self._order_no = 0
         self._units = self.portfolio.position(symbol)  # changes only in _dispatch (fills)
         # targets known up front are read directly (no decide() call per bar); others are asked
         self._known_targets = decider.targets if isinstance(decider, TargetsDecider) else None
-        sl, tp, tr = brackets.fractions()
         self._plan_args = (config.basis_code, config.equity_cost_rate, config.spread_bps, config.slippage_bps,
-                           config.slippage_vol_k, sl, tp, tr)
+                           config.slippage_vol_k)
+        self._brackets = brackets.fractions()
+        self._decider_exits = getattr(decider, "exits", None)
 
     # -- the bar-by-bar API ------------------------------------------------------------------
 
@@ -223,18 +243,23 @@ class EventEngine:
             if target != self._target:
                 self._target = target
                 self._pending = True
+                if self._decider_exits is not None:
+                    self._entry_exits = self._decider_exits(index)
             self._index = index + 1
 
     # -- snapshot support (the paper trader persists this; portfolio, cache and venue keep theirs) --
 
     def state(self) -> dict:
         """The engine's own bar-by-bar bookkeeping, as plain values."""
-        return {"index": self._index, "target": self._target, "pending": self._pending, "order_no": self._order_no}
+        return {"index": self._index, "target": self._target, "pending": self._pending, "order_no": self._order_no,
+                "entry_exits": list(self._entry_exits) if self._entry_exits is not None else None}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         """Restore ``state()`` into this engine (after its portfolio has been restored)."""
-        self._index, self._target = int(state["index"]), int(state["target"])
+        self._index, self._target = int(state["index"]), float(state["target"])
         self._pending, self._order_no = bool(state["pending"]), int(state["order_no"])
+        ex = state.get("entry_exits")
+        self._entry_exits = tuple(float(x) for x in ex) if ex is not None else None
         self._units = self.portfolio.position(self.symbol)
 
     # -- internals ---------------------------------------------------------------------------
@@ -250,22 +275,27 @@ class EventEngine:
         pending = 0.0
         for order in venue.working_orders(self.symbol):
             pending += order.side * (order.quantity - order.filled)
-        cq, cs, cf, oq, osd, of, sl, tp, tr = plan_orders_py(
+        sl, tp, tr = self._brackets
+        ex = self._entry_exits
+        if ex is not None:  # the strategy's legs for this entry, each falling back to the configured one
+            sl, tp, tr = (ex[0] if ex[0] == ex[0] else sl), (ex[1] if ex[1] == ex[1] else tp), \
+                (ex[2] if ex[2] == ex[2] else tr)
+        cq, cs, cf, oq, osd, of, sl, tp, tr, resize = plan_orders_py(
             self.portfolio.cash, self._units, pending, self._target, bar.open, *venue.prev_bar(self.symbol),
-            *self._plan_args
+            *self._plan_args, sl, tp, tr
         )
         if cq > 0.0:
             events += venue.submit(self._order(cs, cq, cf, None), ts)
         if oq > 0.0:
             bracket = Bracket(sl, tp, tr) if (sl == sl or tp == tp or tr == tr) else None
-            events += venue.submit(self._order(osd, oq, of, bracket), ts)
+            events += venue.submit(self._order(osd, oq, of, bracket, resize), ts)
         if events:
             self._dispatch(events)
 
-    def _order(self, side: int, qty: float, fee: float, bracket: Bracket | None) -> Order:
+    def _order(self, side: int, qty: float, fee: float, bracket: Bracket | None, resize: bool = False) -> Order:
         self._order_no += 1
         return Order(f"{self.symbol}-{self._order_no}", self.symbol, int(side), qty, bracket=bracket,
-                     fixed_fee=fee)
+                     fixed_fee=fee, resize=resize)
 
     def _dispatch(self, events: list) -> None:
         """Record, book, publish and cache the venue's events of one call, in order."""
@@ -300,7 +330,7 @@ class EventEngine:
 
 
 def run_event_engine(
-    strategy: str,
+    strategy: Any,
     params: Mapping[str, Any] | None,
     series: Series,
     config: ExecutionConfig = ExecutionConfig(),

@@ -1,8 +1,12 @@
 """Lookahead check: a decision at bar i may depend on bars 0..i only.
 
-The strategy runs on the full series and on each truncation ``series.head(cut)``; every target
-decided before the cut (bars 0..cut-1) and every order the replay sends before the cut must be the
-same. A difference means the strategy (or an indicator) peeked at later bars.
+The strategy runs on the full series, then at each cut point on (a) the truncation
+``series.head(cut)`` and (b) the same series with another future: every price from the cut on
+scaled up, then down (``ALTERNATIVE_FUTURES``). Every target decided before the cut (bars
+0..cut-1) and, for (a), every order the replay sends before the cut must be the same. A difference
+means the strategy (or an indicator) peeked at later bars; the report names the first bar whose
+decision changed. (b) catches a ``decide`` that reads ``close[i + 1]``: with the arrays cut short
+that read would land outside them, with another future it sees a different price.
 
 A custom decision source (``decisions``: series -> target per bar, e.g. a new indicator or rule not
 yet registered) goes through the same machinery: its targets are compared cut by cut and executed by
@@ -20,11 +24,15 @@ from lq_engine.execution.config import ExecutionConfig
 from lq_engine.replay.engine import Series, replay
 
 
+ALTERNATIVE_FUTURES = (1.5, 0.5)  # price factors applied from the cut on
+
+
 @dataclass(frozen=True)
 class CutResult:
     cut: int
     first_target_diff: int | None  # first bar < cut whose target differs, None if none
     first_fill_diff: int | None  # first fill (before the cut) that differs, None if none
+    future: float | None = None  # the alternative future (price factor) that changed it; None: truncation
 
     @property
     def ok(self) -> bool:
@@ -42,14 +50,23 @@ class LookaheadReport:
     def ok(self) -> bool:
         return all(c.ok for c in self.cuts)
 
+    @property
+    def first_bad_bar(self) -> int | None:
+        """The earliest bar whose decision changed when later bars were removed or changed."""
+        bars = [c.first_target_diff for c in self.cuts if c.first_target_diff is not None]
+        return min(bars) if bars else None
+
     def summary(self) -> str:
-        head = f"lookahead check {self.strategy} {self.params} over {self.n_bars} bars, {len(self.cuts)} cuts: "
+        head = f"lookahead check {self.strategy} {self.params} over {self.n_bars} bars, {len(self.cuts)} runs: "
         if self.ok:
             return head + "OK (no decision or fill before a cut changes when later bars are removed)"
-        lines = [head + "FAILED"]
+        first = self.first_bad_bar
+        lines = [head + "FAILED" + (f": the decision at bar {first} changed when bars after it changed"
+                                   if first is not None else "")]
         for c in self.cuts:
             if not c.ok:
-                lines.append(f"  cut {c.cut}: first target change at bar {c.first_target_diff}, "
+                how = "truncated" if c.future is None else f"prices from bar {c.cut} on x{c.future:g}"
+                lines.append(f"  cut {c.cut} ({how}): first target change at bar {c.first_target_diff}, "
                              f"first fill change at fill {c.first_fill_diff}")
         return "\n".join(lines)
 
@@ -86,9 +103,20 @@ class _Run:
     fills: np.ndarray  # (ts, side, quantity, price) per fill
 
 
-def _strategy_run(strategy_name: str, params: Mapping[str, Any] | None, config: ExecutionConfig):
+def other_future(series: Series, cut: int, factor: float) -> Series:
+    """``series`` with every price from bar ``cut`` on multiplied by ``factor`` (a valid other future)."""
+    def f(a: np.ndarray) -> np.ndarray:
+        out = np.array(a, dtype=np.float64)
+        out[cut:] *= factor
+        return out
+
+    return Series.from_arrays(series.symbol, series.ts, f(series.open), f(series.high), f(series.low), f(series.close),
+                              series.volume)
+
+
+def _strategy_run(strategy: Any, params: Mapping[str, Any] | None, config: ExecutionConfig):
     def run(series: Series) -> tuple[_Run, dict[str, Any]]:
-        r = replay(strategy_name, params, series, config)
+        r = replay(strategy, params, series, config)
         f = r.fills
         return _Run(r.target, f.bar, np.column_stack([f.ts, f.side, f.quantity, f.price])), dict(r.params)
 
@@ -113,7 +141,7 @@ def _source_run(decisions: DecisionSource, config: ExecutionConfig):
 
 
 def check_lookahead(
-    strategy_name: str,
+    strategy_name: Any,
     params: Mapping[str, Any] | None = None,
     bars: Series | None = None,
     cuts: Sequence[int] | int = 8,
@@ -122,9 +150,14 @@ def check_lookahead(
 ) -> LookaheadReport:
     """``cuts``: explicit cut points, or how many evenly spaced ones to use.
 
-    ``decisions``: check this decision source (series -> target -1/0/+1 per bar, decided at each
-    bar's close) instead of the registered strategy ``strategy_name`` (then only a label).
+    ``strategy_name``: a strategy name or StrategySpec. ``decisions``: check this decision source
+    (series -> target per bar, decided at each bar's close) instead (the name is then only a label).
     """
+    if decisions is None:
+        from lq_engine.strategies.registry import resolve
+
+        strategy_name = resolve(strategy_name)
+    label = getattr(strategy_name, "name", strategy_name)
     series = bars if bars is not None else default_series()
     run = _strategy_run(strategy_name, params, config) if decisions is None else _source_run(decisions, config)
     full, used_params = run(series)
@@ -147,4 +180,8 @@ def check_lookahead(
             rows = np.flatnonzero(~np.all(f_full == f_part, axis=1))
             f_diff = int(rows[0]) if rows.size else None
         out.append(CutResult(cut, t_diff, f_diff))
-    return LookaheadReport(strategy_name, used_params, series.n, out)
+        if cut < series.n:
+            for factor in ALTERNATIVE_FUTURES:
+                alt, _ = run(other_future(series, cut, factor))
+                out.append(CutResult(cut, _first_diff(full.target[:cut], alt.target[:cut]), None, factor))
+    return LookaheadReport(label, used_params, series.n, out)

@@ -1,47 +1,42 @@
-"""Strategies: declared once, run by three drivers (prefilter kernel, compiled replay, event engine).
+"""Strategies: declared once with the public API (``lq_engine.api``), run by every driver.
 
 Design
 ------
-A strategy (``library.py``) declares a parameter schema (``params.py``: names, types, ranges,
-default grid, constraints such as ``fast < slow``, and ``side`` in {long, short, both}) and a
-``compile`` function mapping one validated parameter set to a small numeric *rule program*:
+A strategy is one class in one file (``declare``): its parameters (``params``: int, float, choice,
+bool; ranges, steps, grids, constraints), its indicators (the author's functions over the bars,
+computed once per distinct argument tuple across a grid), its numba-compiled ``decide`` (target
+exposure in [-1, 1] at each close, from bars, indicators, its own position and declared state) and
+optional ``exits`` (protective orders per entry).
 
-- an **indicator bank** (``bank.py``): one 2-D float64 array per series, row 0 zeros, row 1 close,
-  then one row per distinct indicator key across the whole grid (994 MA-cross sets share 71 SMA
-  rows). Indicators (``indicators.py``) are causal and computed once, in numba, so no backend
-  re-implements them;
-- a program row: 9 integers (bank row indices) and 5 floats (thresholds, ATR-stop factor).
+``registry.resolve(name)`` finds it (shipped ``library/``, installed entry points, the project's
+``strategies/``) and returns a ``StrategySpec`` (``spec``), the object every run passes on.
+``codegen`` generates and compiles its kernels from ``kernel_template``: the decision loop (replay,
+event engine, paper trader, lookahead check) and the parallel prefilter sweep; numba caches them on
+disk per source hash. Decisions never depend on fills, so all drivers see the same ones.
 
-The rule vocabulary (``rules.py``) is one hysteresis state machine: enter-long / exit-long /
-enter-short / exit-short, each ``bank[a] - bank[b] > t`` ("x < t" is stored as ``(b - a) > -t``,
-bit-exact), plus an optional ATR trailing stop. MA cross, RSI, Bollinger z-score and Donchian
-(separate channels for the long and short side) + ATR stop all compile onto it.
-``rules.rule_step`` is the per-bar step (state in, bar index in, target position out): a numba
-function shared by the numba sweep kernel, the Python reference (``rule_step.py_func``) and the
-replay / event engines (call ``program_step(bank, ip_row, fp_row, i, pos, ext)`` bar by bar from
-numba or Python). The C and Rust backends (native/) carry the same step; hypothesis parity tests
-(tests/kernels/test_backends.py) keep all four equal, bit for bit among the compiled ones.
-
-Timing: the decision at the close of bar i sees bank columns <= i only; the target fills at the
-open of bar i + 1 (tests/strategies/test_rules.py truncates series to prove no lookahead).
+The shipped four (MA cross, RSI, Bollinger, Donchian + ATR stop) also declare a rule-vocabulary
+front-end (``rules``: one hysteresis state machine over an indicator bank), which the C and Rust
+backends and the numba rule kernel run; tests hold it to the API decisions.
 
 Public API
 ----------
-``list_strategies()``, ``get_strategy(name)``, ``default_grid(name)``, ``grid(name, axes)``,
+``resolve(name)``, ``list_strategies()``, ``default_grid(name)``, ``grid(name, axes)``,
 ``sampled_grid(name, axes, n, seed)``, ``validate_param_sets(name, sets)``,
-``compile_sweep(name, sets, bars) -> Sweep`` and ``Bars``.
+``compile_sweep(strategy, sets, bars) -> Sweep``, ``Bars``, ``StrategySpec``, ``Decisions``.
 """
 
-from lq_engine.strategies.bank import Bars, IndicatorBank
+from lq_engine.strategies.bank import Bars
+from lq_engine.strategies.declare import StrategyError
 from lq_engine.strategies.params import ParamError
 from lq_engine.strategies.registry import (
-    Sweep, UnknownStrategyError, compile_sweep, default_grid, get_strategy, grid, list_strategies,
-    sampled_grid, validate_param_sets,
+    UnknownStrategyError, default_grid, get_strategy, grid, list_strategies, resolve, sampled_grid,
+    validate_param_sets,
 )
-from lq_engine.strategies.rules import decide_positions, program_step, rule_step
+from lq_engine.strategies.spec import Decisions, StrategySpec
+from lq_engine.strategies.sweep import Sweep, compile_sweep
 
 __all__ = [
-    "Bars", "IndicatorBank", "ParamError", "Sweep", "UnknownStrategyError", "compile_sweep", "decide_positions",
-    "default_grid", "get_strategy", "grid", "list_strategies", "program_step", "rule_step", "sampled_grid",
+    "Bars", "Decisions", "ParamError", "StrategyError", "StrategySpec", "Sweep", "UnknownStrategyError",
+    "compile_sweep", "default_grid", "get_strategy", "grid", "list_strategies", "resolve", "sampled_grid",
     "validate_param_sets",
 ]

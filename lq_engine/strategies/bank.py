@@ -1,7 +1,7 @@
-"""Bars for one series, the shared indicator bank, and per-bar market returns.
+"""Bars for one series, and the per-series market returns the kernels stream.
 
-The bank is a 2-D float64 array: row 0 is zeros, row 1 is close, then one row per distinct
-indicator key (e.g. one SMA row per window used anywhere in the grid). Rule programs index it.
+The indicator bank (rows of every distinct indicator of a grid, row 0 zeros and row 1 the close)
+is built by ``StrategySpec.indicator_rows``.
 """
 
 from __future__ import annotations
@@ -10,22 +10,39 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lq_engine.strategies import indicators as ind
-from lq_engine.strategies.rules import CLOSE_ROW, ZERO_ROW
 
 
 @dataclass(frozen=True)
 class Bars:
-    """One series as four aligned float64 arrays (frozen read-only arrays on the trial path)."""
+    """One series as aligned read-only arrays: four float64 prices, volume (float64) and ts (int64 ns
+    UTC, bar open). Without volume or ts (price-only inputs: tests, benchmarks) volume is 0 and ts
+    counts minutes from 0."""
 
     open: np.ndarray
     high: np.ndarray
     low: np.ndarray
     close: np.ndarray
+    volume: np.ndarray | None = None
+    ts: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = self.close.shape[0]
+        if self.volume is None:
+            v = np.zeros(n)
+            v.setflags(write=False)
+            object.__setattr__(self, "volume", v)
+        if self.ts is None:
+            t = np.arange(n, dtype=np.int64) * 60_000_000_000
+            t.setflags(write=False)
+            object.__setattr__(self, "ts", t)
 
     @property
     def n(self) -> int:
         return int(self.close.shape[0])
+
+    def head(self, m: int) -> "Bars":
+        """The first ``m`` bars (views)."""
+        return Bars(*(getattr(self, f)[:m] for f in ("open", "high", "low", "close", "volume", "ts")))
 
     @classmethod
     def from_close(cls, close: np.ndarray) -> "Bars":
@@ -38,41 +55,6 @@ class Bars:
         out = cls(op, np.maximum(op, close), np.minimum(op, close), close.copy())
         for a in (out.open, out.high, out.low, out.close):
             a.setflags(write=False)
-        return out
-
-
-_INDICATORS = {
-    "sma": lambda b, w: ind.sma(b.close, w),
-    "zscore": lambda b, w: ind.rolling_zscore(b.close, w),
-    "rsi": lambda b, p: ind.rsi(b.close, p),
-    "prev_high": lambda b, w: ind.prev_highest(b.high, w),
-    "prev_low": lambda b, w: ind.prev_lowest(b.low, w),
-    "atr": lambda b, p: ind.atr(b.high, b.low, b.close, p),
-}
-
-
-class IndicatorBank:
-    """Collects indicator rows by key, computing each distinct key once."""
-
-    def __init__(self, bars: Bars):
-        self.bars = bars
-        self._rows: list[np.ndarray] = [np.zeros(bars.n), np.asarray(bars.close, dtype=np.float64)]
-        self._keys: dict[tuple, int] = {("zero",): ZERO_ROW, ("close",): CLOSE_ROW}
-
-    def row(self, kind: str, *args: int) -> int:
-        key = (kind, *args)
-        if key not in self._keys:
-            self._keys[key] = len(self._rows)
-            self._rows.append(np.asarray(_INDICATORS[kind](self.bars, *args), dtype=np.float64))
-        return self._keys[key]
-
-    @property
-    def keys(self) -> dict[tuple, int]:
-        return dict(self._keys)
-
-    def array(self) -> np.ndarray:
-        out = np.ascontiguousarray(np.vstack(self._rows))
-        out.setflags(write=False)
         return out
 
 

@@ -1,89 +1,255 @@
-"""Strategy registry, grid builders and compile-to-sweep (bank + one rule program per set)."""
+"""Where strategies come from, and ``resolve(name)``: the one place a strategy name becomes a strategy.
+
+Three sources, by precedence (a later one replaces a same-named earlier one):
+1. the shipped library (``lq_engine/strategies/library/``, one file per strategy; a project may take
+   only some of them: ``[project] shipped_strategies = ["ma_cross", ...]``);
+2. installed packages, through the entry-point group ``luminaquant.strategies``
+   (``name = "package.module:ClassName"``);
+3. the project's ``strategies/`` folder beside ``luminaquant.toml`` (``[project] strategies`` moves it):
+   one strategy class per ``.py`` file, named after the file (``trend_vol_target.py`` ->
+   ``trend_vol_target``); files starting with ``_`` are skipped.
+
+A strategy's grid is its declared default, replaced per parameter by the project's
+``[strategies.NAME.grid]``. Resolved once where a run starts, the ``StrategySpec`` then travels.
+Files are loaded on first use and again when they change (a long-running code server sees edits).
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
+import importlib.util
+import pkgutil
+import sys
+import threading
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
-import numpy as np
+from lq_engine.strategies.declare import Strategy, StrategyError, snake_case
+from lq_engine.strategies.params import ParamError
+from lq_engine.strategies.spec import SourceRef, StrategySpec, file_hash
 
-from lq_engine.strategies.bank import Bars, IndicatorBank, market_returns
-from lq_engine.strategies.library import BOLLINGER, DONCHIAN, MA_CROSS, RSI, Strategy
-from lq_engine.strategies.params import ParamError, explicit_grid, sample_grid
-
-_REGISTRY: dict[str, Strategy] = {s.name: s for s in (MA_CROSS, RSI, BOLLINGER, DONCHIAN)}
+ENTRY_POINT_GROUP = "luminaquant.strategies"
+LIBRARY_PACKAGE = "lq_engine.strategies.library"
 
 
 class UnknownStrategyError(ParamError):
     pass
 
 
-def list_strategies() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def get_strategy(name: str | Strategy) -> Strategy:
-    if isinstance(name, Strategy):
-        return name
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise UnknownStrategyError(f"unknown strategy {name!r}; known: {list_strategies()}") from None
-
-
-def default_grid(name: str) -> list[dict[str, Any]]:
-    s = get_strategy(name)
-    return explicit_grid(s.schema, s.schema.default_grid)
-
-
-def grid(name: str, axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Explicit grid: the product of ``axes`` (missing parameters take their default), constraint-filtered."""
-    return explicit_grid(get_strategy(name).schema, axes)
-
-
-def sampled_grid(name: str, axes: Mapping[str, Sequence[Any]], n: int, seed: int) -> list[dict[str, Any]]:
-    return sample_grid(get_strategy(name).schema, axes, n, seed)
-
-
-def validate_param_sets(name: str, param_sets: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return get_strategy(name).schema.validate_all(param_sets)
-
-
 @dataclass(frozen=True)
-class Sweep:
-    """Everything a backend needs: read-only bank, market returns and per-set programs."""
+class Origin:
+    """Where a strategy name is defined (before loading it)."""
 
-    strategy: str
-    params: list[dict[str, Any]]
-    bank: np.ndarray  # (rows, n_bars) float64
-    rets: np.ndarray  # (4, n_bars) float64, see bank.market_returns
-    ip: np.ndarray  # (n_sets, N_INT) int64
-    fp: np.ndarray  # (n_sets, N_FLOAT) float64
-    bank_keys: dict[tuple, int]
+    name: str
+    kind: str  # "library" | "entry_point" | "project"
+    location: str  # module name, entry point value, or file path
 
     @property
-    def n_sets(self) -> int:
-        return int(self.ip.shape[0])
-
-    @property
-    def n_bars(self) -> int:
-        return int(self.bank.shape[1])
+    def label(self) -> str:
+        return {"library": "shipped", "entry_point": "installed", "project": "project"}[self.kind]
 
 
-def compile_sweep(name: str | Strategy, param_sets: Sequence[Mapping[str, Any]], bars: Bars) -> Sweep:
-    """Validate every set first (nothing runs on a bad grid), then build the shared bank and programs."""
-    s = get_strategy(name)
-    params = s.schema.validate_all(param_sets)
-    bank = IndicatorBank(bars)
-    ips, fps = [], []
-    for p in params:
-        ip, fp = s.compile(bank, p)
-        ips.append(ip)
-        fps.append(fp)
-    from lq_engine.strategies.rules import N_FLOAT, N_INT
+_lock = threading.RLock()
+_file_cache: dict[str, tuple[tuple[int, int], StrategySpec]] = {}
 
-    ip_arr = np.array(ips, dtype=np.int64).reshape(len(params), N_INT)
-    fp_arr = np.array(fps, dtype=np.float64).reshape(len(params), N_FLOAT)
-    for a in (ip_arr, fp_arr):
-        a.setflags(write=False)
-    return Sweep(s.name, params, bank.array(), market_returns(bars), ip_arr, fp_arr, bank.keys)
+
+def _project_settings() -> tuple[Path | None, tuple[str, ...] | None]:
+    try:
+        from lq_engine.settings import load_project_config
+
+        cfg = load_project_config()
+        return cfg.strategies_dir, cfg.shipped_strategies
+    except (FileNotFoundError, ValueError):
+        return None, None
+
+
+def shipped() -> list[str]:
+    """Every strategy of the shipped library."""
+    pkg = importlib.import_module(LIBRARY_PACKAGE)
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
+
+
+def origins(project_dir: Path | None = None) -> dict[str, Origin]:
+    """Every strategy name with where it comes from (project over installed over shipped)."""
+    out: dict[str, Origin] = {}
+    folder, take = _project_settings()
+    library = shipped()
+    if take is not None and not set(take) <= set(library):
+        raise StrategyError(f"luminaquant.toml: [project] shipped_strategies names {sorted(set(take) - set(library))}, "
+                            f"which are not shipped; shipped: {library}")
+    for name in library:
+        if take is None or name in take:
+            out[name] = Origin(name, "library", f"{LIBRARY_PACKAGE}.{name}")
+    for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        out[ep.name] = Origin(ep.name, "entry_point", ep.value)
+    folder = project_dir if project_dir is not None else folder
+    if folder is not None and folder.is_dir():
+        for f in sorted(folder.glob("*.py")):
+            if not f.name.startswith("_"):
+                out[f.stem] = Origin(f.stem, "project", str(f))
+    return out
+
+
+def list_strategies() -> list[str]:
+    return sorted(origins())
+
+
+def source_file(o: Origin) -> Path | None:
+    """The file a strategy is defined in, found without importing it (None if it cannot be)."""
+    if o.kind == "project":
+        return Path(o.location)
+    spec = importlib.util.find_spec(o.location.partition(":")[0])
+    return Path(spec.origin) if spec is not None and spec.origin else None
+
+
+def source_hashes() -> dict[str, str]:
+    """name -> sha256 of its file, for every strategy: cheap (no import), for sensors."""
+    out = {}
+    for name, o in origins().items():
+        f = source_file(o)
+        if f is not None and f.is_file():
+            out[name] = file_hash(f)
+    return out
+
+
+def _only_strategy(module: Any, where: str) -> type:
+    found = [v for v in vars(module).values()
+             if isinstance(v, type) and issubclass(v, Strategy) and v is not Strategy
+             and v.__module__ == module.__name__]
+    if len(found) != 1:
+        what = "no lq.Strategy subclass" if not found else f"{len(found)} strategy classes ({[c.__name__ for c in found]})"
+        raise StrategyError(f"{where}: defines {what}; a strategy file holds exactly one")
+    return found[0]
+
+
+def _check_name(cls: type, name: str, where: str) -> None:
+    declared = cls.declaration.name
+    if declared is not None and declared != name:
+        raise StrategyError(f"{where}: class {cls.__name__} says name = {declared!r}, but the file makes it {name!r}; "
+                            "rename the file or drop the name")
+
+
+def load_file(path: Path, name: str | None = None) -> StrategySpec:
+    """Load the strategy of one file (cached until the file changes)."""
+    path = Path(path).resolve()
+    name = name or path.stem
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise StrategyError(f"{path}: strategy file not found") from None
+    stamp = (st.st_mtime_ns, st.st_size)
+    with _lock:
+        hit = _file_cache.get(str(path))
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        source_hash = file_hash(path)
+        if hit is not None and hit[1].source_hash == source_hash:
+            _file_cache[str(path)] = (stamp, hit[1])
+            return hit[1]
+        module_name = f"lq_project_strategies.{name}_{source_hash[:12]}"
+        mspec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(mspec)
+        sys.modules[module_name] = module
+        try:
+            mspec.loader.exec_module(module)
+        except StrategyError:
+            sys.modules.pop(module_name, None)
+            raise
+        except SyntaxError as e:
+            sys.modules.pop(module_name, None)
+            raise StrategyError(f"{path}, line {e.lineno}: syntax error: {e.msg}") from None
+        except Exception as e:
+            sys.modules.pop(module_name, None)
+            tb = e.__traceback__
+            line = None
+            while tb is not None:
+                if tb.tb_frame.f_code.co_filename == str(path):
+                    line = tb.tb_lineno
+                tb = tb.tb_next
+            at = f", line {line}" if line else ""
+            raise StrategyError(f"{path}{at}: loading the strategy failed: {type(e).__name__}: {e}") from e
+        cls = _only_strategy(module, str(path))
+        _check_name(cls, name, str(path))
+        spec = StrategySpec(cls.declaration, name, SourceRef("file", str(path), cls.__qualname__), source_hash)
+        _file_cache[str(path)] = (stamp, spec)
+        return spec
+
+
+def _load_origin(o: Origin) -> StrategySpec:
+    if o.kind == "project":
+        return load_file(Path(o.location), o.name)
+    if o.kind == "library":
+        module = importlib.import_module(o.location)
+        cls = _only_strategy(module, module.__file__ or o.location)
+    else:
+        mod_name, _, attr = o.location.partition(":")
+        try:
+            module = importlib.import_module(mod_name)
+            cls = getattr(module, attr) if attr else _only_strategy(module, mod_name)
+        except Exception as e:
+            raise StrategyError(f"entry point {o.name} = {o.location!r} ({ENTRY_POINT_GROUP}): {type(e).__name__}: {e}") from e
+        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+            raise StrategyError(f"entry point {o.name} = {o.location!r}: not an lq.Strategy subclass")
+    _check_name(cls, o.name, o.location)
+    return StrategySpec(cls.declaration, o.name, SourceRef("module", cls.__module__, cls.__qualname__),
+                        file_hash(cls.declaration.file))
+
+
+def resolve(strategy: str | StrategySpec | type, *, project_grids: bool = True) -> StrategySpec:
+    """The runnable strategy for a name (or a spec, returned as is, or a Strategy class).
+
+    The project's ``[strategies.NAME.grid]`` replaces the declared grid (``project_grids=False``: the
+    declared one)."""
+    if isinstance(strategy, StrategySpec):
+        return strategy
+    if isinstance(strategy, type) and issubclass(strategy, Strategy):
+        return StrategySpec.of(strategy)
+    if not isinstance(strategy, str):
+        raise UnknownStrategyError(f"expected a strategy name, got {type(strategy).__name__} {strategy!r}")
+    found = origins()
+    o = found.get(strategy)
+    if o is None:
+        raise UnknownStrategyError(f"unknown strategy {strategy!r}; known: {sorted(found)}") from None
+    spec = _load_origin(o)
+    if project_grids:
+        grid = _project_grid(strategy)
+        if grid:
+            spec = spec.with_grid(grid)
+    return spec
+
+
+def _project_grid(name: str) -> dict | None:
+    try:
+        from lq_engine.settings import load_project_config
+
+        return load_project_config().strategy_grid(name)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+get_strategy = resolve  # the name the rest of the code base grew up with
+
+
+def default_grid(name: str | StrategySpec) -> list[dict[str, Any]]:
+    return resolve(name).default_grid()
+
+
+def grid(name: str | StrategySpec, axes) -> list[dict[str, Any]]:
+    """Explicit grid: the product of ``axes`` (missing parameters take their default), constraint-filtered."""
+    return resolve(name).grid(axes).rows()
+
+
+def sampled_grid(name: str | StrategySpec, axes, n: int, seed: int) -> list[dict[str, Any]]:
+    from lq_engine.strategies.params import sample_grid
+
+    return sample_grid(resolve(name).schema, axes, n, seed)
+
+
+def validate_param_sets(name: str | StrategySpec, param_sets) -> list[dict[str, Any]]:
+    return resolve(name).schema.validate_all(param_sets)
+
+
+__all__ = ["ENTRY_POINT_GROUP", "Origin", "UnknownStrategyError", "default_grid", "get_strategy", "grid",
+           "list_strategies", "load_file", "origins", "resolve", "sampled_grid", "snake_case", "validate_param_sets"]

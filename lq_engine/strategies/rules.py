@@ -36,6 +36,20 @@ EL_T, XL_T, ES_T, XS_T, STOP_K = range(5)
 N_FLOAT = 5
 
 NEVER = np.inf  # threshold that disables a condition
+_OFF = (ZERO_ROW, ZERO_ROW, NEVER)
+
+
+def program(side: str, long_in, long_out, short_in, short_out, stop_row: int = -1, stop_k: float = 0.0):
+    """One rule program (ip row, fp row): each condition is (a, b, t) meaning bank[a] - bank[b] > t;
+    ``side`` ('long', 'short', 'both') switches the other side's conditions off."""
+    if side == "short":
+        long_in = long_out = _OFF
+    if side == "long":
+        short_in = short_out = _OFF
+    conds = (long_in, long_out, short_in, short_out)
+    ip = [int(c[i]) for c in conds for i in (0, 1)] + [int(stop_row)]
+    fp = [float(c[2]) for c in conds] + [float(stop_k)]
+    return ip, fp
 
 
 @njit(cache=True, inline="always")

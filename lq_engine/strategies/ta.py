@@ -1,7 +1,8 @@
-"""Causal indicators: the value at bar i uses bars 0..i only; NaN until enough history exists.
+"""``lq.ta``: causal indicators for strategy authors. The value at bar i uses bars 0..i only (NaN
+until enough history exists), so a strategy built on them cannot read the future.
 
-Computed once per series into the indicator bank (numba, single pass), then shared by every backend,
-so no backend re-implements them.
+Each is a numba function over 1-D float64 arrays, callable from an ``@lq.indicator`` (numpy or
+numba) and computed once per distinct argument tuple across a grid.
 """
 
 from __future__ import annotations
@@ -119,3 +120,117 @@ def atr(high, low, close, period):
             a = (a * (period - 1) + tr) / period
             out[i] = a
     return out
+
+
+@njit(cache=True)
+def ema(x, span):
+    """Exponential moving average, alpha = 2 / (span + 1), seeded with the mean of the first ``span`` values."""
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    if n < span or span < 1:
+        return out
+    a = 2.0 / (span + 1.0)
+    s = 0.0
+    for i in range(span):
+        s += x[i]
+    m = s / span
+    out[span - 1] = m
+    for i in range(span, n):
+        m = m + a * (x[i] - m)
+        out[i] = m
+    return out
+
+
+@njit(cache=True)
+def rolling_std(x, window):
+    """Population standard deviation over the trailing window (two-pass per window)."""
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    for i in range(window - 1, n):
+        m = 0.0
+        for j in range(i - window + 1, i + 1):
+            m += x[j]
+        m /= window
+        v = 0.0
+        for j in range(i - window + 1, i + 1):
+            d = x[j] - m
+            v += d * d
+        out[i] = np.sqrt(v / window)
+    return out
+
+
+@njit(cache=True)
+def highest(x, window):
+    """Highest value of the ``window`` bars ending at bar i (bar i included)."""
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    for i in range(window - 1, n):
+        m = x[i - window + 1]
+        for j in range(i - window + 2, i + 1):
+            if x[j] > m:
+                m = x[j]
+        out[i] = m
+    return out
+
+
+@njit(cache=True)
+def lowest(x, window):
+    """Lowest value of the ``window`` bars ending at bar i (bar i included)."""
+    return -highest(-x, window)
+
+
+@njit(cache=True)
+def returns(close):
+    """Simple close-to-close returns; NaN at bar 0."""
+    n = close.shape[0]
+    out = np.full(n, np.nan)
+    for i in range(1, n):
+        out[i] = close[i] / close[i - 1] - 1.0
+    return out
+
+
+@njit(cache=True)
+def ewm_vol(close, span):
+    """Exponentially weighted volatility of close-to-close returns (per bar, not annualized):
+    sqrt of the EMA of squared returns, alpha = 2 / (span + 1), seeded over the first ``span`` returns."""
+    n = close.shape[0]
+    out = np.full(n, np.nan)
+    if n <= span or span < 1:
+        return out
+    a = 2.0 / (span + 1.0)
+    s = 0.0
+    for i in range(1, span + 1):
+        r = close[i] / close[i - 1] - 1.0
+        s += r * r
+    v = s / span
+    out[span] = np.sqrt(v)
+    for i in range(span + 1, n):
+        r = close[i] / close[i - 1] - 1.0
+        v = v + a * (r * r - v)
+        out[i] = np.sqrt(v)
+    return out
+
+
+@njit(cache=True)
+def vwap(high, low, close, volume, window):
+    """Rolling volume-weighted average of the typical price (high + low + close) / 3 over ``window``
+    bars; the plain mean of the typical price where the window has no volume."""
+    n = close.shape[0]
+    out = np.full(n, np.nan)
+    for i in range(window - 1, n):
+        pv = 0.0
+        vv = 0.0
+        tp_sum = 0.0
+        for j in range(i - window + 1, i + 1):
+            tp = (high[j] + low[j] + close[j]) / 3.0
+            pv += tp * volume[j]
+            vv += volume[j]
+            tp_sum += tp
+        out[i] = pv / vv if vv > 0.0 else tp_sum / window
+    return out
+
+
+zscore = rolling_zscore
+
+__all__ = ["atr", "ema", "ewm_vol", "highest", "lowest", "prev_highest", "prev_lowest", "returns", "rolling_std",
+           "rolling_zscore", "rsi", "sma", "vwap", "zscore"]

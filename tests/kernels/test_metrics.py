@@ -139,7 +139,7 @@ def test_streaming_accumulators_match_array_metrics(n, seed, vol):
     """A program that is always long makes the kernel stream the close-to-close returns; its
     finalized accumulators must equal the array metrics within the stated tolerance."""
     from kernels.series import random_bars
-    from lq_engine.strategies.registry import compile_sweep
+    from lq_engine.strategies import compile_sweep
 
     b = random_bars(n, seed, vol=vol)
     # rsi: enter below 99.99 (almost always), exit above 100 (never): long nearly throughout

@@ -16,7 +16,7 @@ from lq_engine.optimize.tasks import Span
 from lq_engine.replay.engine import replay
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
 
-from optimize.data import small_config, small_dataset
+from optimize.data import MA, small_config, small_dataset, strategy
 
 TIGHT = BracketSpec(stop_loss=0.001)  # 0.1% below a long entry: hit often on 1-minute bars
 
@@ -24,7 +24,7 @@ TIGHT = BracketSpec(stop_loss=0.001)  # 0.1% below a long entry: hit often on 1-
 @pytest.fixture(scope="module")
 def runs():
     ds = small_dataset(symbols=2, days=3, seed=31)
-    return ds, optimize(ds, "ma_cross", small_config()), optimize(ds, "ma_cross", small_config(brackets=TIGHT))
+    return ds, optimize(ds, MA, small_config()), optimize(ds, MA, small_config(brackets=TIGHT))
 
 
 def _reasons(trades: pl.DataFrame) -> dict[str, int]:

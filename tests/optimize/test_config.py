@@ -24,7 +24,7 @@ def test_defaults_are_valid_and_top_k_is_clamped():
 def test_from_mapping_reads_nested_tables():
     c = OptimizeConfig.from_mapping({"n_folds": 4, "fold_mode": "anchored", "workers": 2,
                                      "execution": {"fee_taker": 0.002, "liquidity_cap": None},
-                                     "costs": {"fee": 0.0005}, "grid": {"fast": [5, 10], "slow": [20, 40]}})
+                                     "costs": {"fee": 0.0005}})
     assert c.n_folds == 4 and c.fold_mode == "anchored" and c.workers == 2
     assert c.execution == ExecutionConfig(fee_taker=0.002, liquidity_cap=None)
     assert c.prefilter_costs == Costs(fee=0.0005)
@@ -33,6 +33,7 @@ def test_from_mapping_reads_nested_tables():
 
 @pytest.mark.parametrize("data, field", [
     ({"n_fold": 3}, "n_fold"),
+    ({"grid": {"fast": [5, 10]}}, "grid"),  # grids are per strategy now: [strategies.NAME.grid]
     ({"n_folds": 0}, "n_folds"),
     ({"n_folds": "3"}, "n_folds"),
     ({"fold_mode": "sliding"}, "fold_mode"),
@@ -101,11 +102,12 @@ def test_from_mapping_rejects_non_mapping():
 
 def test_sample_size_scores_a_seeded_sample_of_the_grid():
     from lq_engine.optimize.prefilter import parameter_grid
+    from lq_engine.strategies import resolve
 
-    full = parameter_grid("ma_cross", OptimizeConfig())
-    a = parameter_grid("ma_cross", OptimizeConfig(sample_size=50, seed=1))
-    b = parameter_grid("ma_cross", OptimizeConfig(sample_size=50, seed=1))
-    c = parameter_grid("ma_cross", OptimizeConfig(sample_size=50, seed=2))
+    full = parameter_grid(resolve("ma_cross"), OptimizeConfig())
+    a = parameter_grid(resolve("ma_cross"), OptimizeConfig(sample_size=50, seed=1))
+    b = parameter_grid(resolve("ma_cross"), OptimizeConfig(sample_size=50, seed=1))
+    c = parameter_grid(resolve("ma_cross"), OptimizeConfig(sample_size=50, seed=2))
     assert len(full) == 994 and len(a) == 50
     assert a == b and a != c
     assert all(p in full for p in a)

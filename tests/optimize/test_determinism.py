@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lq_engine.optimize import optimize
 
-from optimize.data import small_config, small_dataset
+from optimize.data import MA, small_config, small_dataset, strategy
 
 
 def _same(a, b) -> None:
@@ -21,10 +21,11 @@ def _same(a, b) -> None:
 
 def test_two_runs_and_two_workers_agree():
     ds = small_dataset(symbols=3, days=3, seed=23)
-    cfg = small_config(grid={"period": (5, 10, 15), "lower": (20, 30), "upper": (70, 80)}, audit_size=3)
-    one = optimize(ds, "rsi", cfg)
-    again = optimize(ds, "rsi", cfg)
-    two = optimize(ds, "rsi", cfg.with_(workers=2))
+    cfg = small_config(audit_size=3)
+    rsi = strategy("rsi", {"period": (5, 10, 15), "lower": (20, 30), "upper": (70, 80)})
+    one = optimize(ds, rsi, cfg)
+    again = optimize(ds, rsi, cfg)
+    two = optimize(ds, rsi, cfg.with_(workers=2))
     _same(one, again)
     _same(one, two)
     assert one.stage1.scores.height == 12 * 3 * 3

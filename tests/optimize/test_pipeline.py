@@ -18,7 +18,7 @@ from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.prefilter import parameter_grid, prefilter
 from lq_engine.optimize.tasks import Span
 
-from optimize.data import small_config, small_dataset
+from optimize.data import MA, small_config, small_dataset, strategy
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def spied():
     mp.setattr(Span, "bars", bars)
     mp.setattr(Span, "series", series)
     try:
-        result = optimize(small_dataset(), "ma_cross", small_config())
+        result = optimize(small_dataset(), MA, small_config())
     finally:
         mp.undo()
     return result, calls
@@ -52,7 +52,7 @@ def result(spied):
 
 def test_stage1_scores_every_set_on_every_training_window(result):
     s1 = result.stage1
-    n_sets = len(parameter_grid("ma_cross", small_config()))
+    n_sets = len(parameter_grid(MA, small_config()))
     n_windows = len(result.plan.folds) * 3  # 3 symbols, every fold's training window
     assert s1.n_sets == n_sets
     assert s1.scores.height == n_sets * n_windows

@@ -9,7 +9,7 @@ import pytest
 from lq_engine.optimize import equity_png, heatmap_png, optimize, write_report
 from lq_engine.optimize.replay_stage import EquitySegment
 
-from optimize.data import small_config, small_dataset
+from optimize.data import MA, small_config, small_dataset, strategy
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -18,8 +18,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def results():
     ds = small_dataset()
     cfg = small_config()
-    return [optimize(ds, "ma_cross", cfg),
-            optimize(ds, "rsi", cfg.with_(grid={"period": (5, 10, 15), "lower": (25,), "upper": (70,)}))]
+    return [optimize(ds, MA, cfg),
+            optimize(ds, strategy("rsi", {"period": (5, 10, 15), "lower": (25,), "upper": (70,)}), cfg)]
 
 
 def test_report_html_references_existing_images(results, tmp_path: Path):

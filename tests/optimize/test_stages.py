@@ -6,20 +6,20 @@ import pytest
 
 from lq_engine.optimize import load_stage1, optimize, run_stage1, run_stage2, save_stage1
 
-from optimize.data import small_config, small_dataset
+from optimize.data import MA, small_config, small_dataset, strategy
 
 
 def test_split_stages_through_disk_equal_one_call(tmp_path):
     ds = small_dataset(symbols=2, days=3, seed=31)
     cfg = small_config()
-    whole = optimize(ds, "ma_cross", cfg)
-    s1 = run_stage1(ds, "ma_cross", cfg)
+    whole = optimize(ds, MA, cfg)
+    s1 = run_stage1(ds, MA, cfg)
     folder = save_stage1(s1, tmp_path / "stage1")
     back = load_stage1(folder)
     assert back.params == s1.params and back.backend == s1.backend
     assert back.scores.equals(s1.scores) and back.rankings.equals(s1.rankings)
     assert back.order.tobytes() == s1.order.tobytes() and back.objective.tobytes() == s1.objective.tobytes()
-    split = run_stage2(ds, "ma_cross", back, cfg)
+    split = run_stage2(ds, MA, back, cfg)
     assert split.winner == whole.winner
     a, b = split.tables(), whole.tables()
     for name in a:
@@ -31,10 +31,10 @@ def test_split_stages_through_disk_equal_one_call(tmp_path):
 
 def test_stage2_refuses_a_stage1_of_another_grid(tmp_path):
     ds = small_dataset(symbols=2, days=3, seed=31)
-    s1 = run_stage1(ds, "ma_cross", small_config())
-    other = small_config(grid={"fast": (5, 10), "slow": (30, 40)})
+    s1 = run_stage1(ds, MA, small_config())
+    other = strategy("ma_cross", {"fast": (5, 10), "slow": (30, 40)})
     with pytest.raises(ValueError, match="another grid"):
-        run_stage2(ds, "ma_cross", s1, other)
+        run_stage2(ds, other, s1, small_config())
 
 
 def test_missing_stage1_folder_is_a_clear_error(tmp_path):

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.kernels.evaluate import Costs, evaluate_grid
 from lq_engine.replay.engine import Series, replay
-from lq_engine.strategies.registry import default_grid, list_strategies
-from replay.bars import series
+from lq_engine.strategies.registry import list_strategies
+from replay.bars import params_for, prefilter_backends, series
 
 RTOL = 1e-9
 ATOL = 1e-12  # for metrics that are ~0
@@ -17,7 +17,7 @@ SIDES = ["long", "short", "both"]
 
 def _assert_parity(name, p, s, fee, slip_bps):
     r = replay(name, p, s, ExecutionConfig().simplified(fee=fee, slippage_bps=slip_bps))
-    for backend in ("python", "numba"):
+    for backend in prefilter_backends(name):
         g = evaluate_grid(s.bars, name, [p], Costs(fee=fee, slippage=slip_bps * 1e-4), backend=backend)
         for k, v in g.metrics.items():
             assert np.isclose(r.metrics[k], v[0], rtol=RTOL, atol=ATOL), (backend, k, r.metrics[k], v[0])
@@ -28,8 +28,7 @@ def _assert_parity(name, p, s, fee, slip_bps):
 @given(st.sampled_from(list_strategies()), st.sampled_from(SIDES), st.integers(0, 10_000), st.integers(0, 10_000),
        st.integers(2, 500), st.sampled_from([0.003, 0.015, 0.04]), st.floats(0.0, 0.003), st.floats(0.0, 5.0))
 def test_simplified_replay_matches_prefilter_for_every_side(name, side, pick, seed, n, vol, fee, slip_bps):
-    g = default_grid(name)
-    _assert_parity(name, dict(g[pick % len(g)], side=side), series(n, seed, vol=vol), fee, slip_bps)
+    _assert_parity(name, params_for(name, pick, side), series(n, seed, vol=vol), fee, slip_bps)
 
 
 def test_short_is_fixed_units_not_rebalanced():

@@ -1,16 +1,21 @@
 import pytest
 
 from lq_engine.strategies.params import ParamError
-from lq_engine.strategies.registry import (
+from lq_engine.strategies import (
     UnknownStrategyError, compile_sweep, default_grid, get_strategy, grid, list_strategies, sampled_grid,
     validate_param_sets,
 )
 from kernels.series import random_bars
 
 
-def test_registry_lists_the_four_shipped_strategies():
-    assert list_strategies() == ["bollinger", "donchian_atr", "ma_cross", "rsi"]
+SHIPPED = ["band_reversion", "bollinger", "breakout_atr", "donchian_atr", "ma_cross", "rsi", "rsi_both",
+           "rsi_time_stop", "trend_vol_target", "vwap_reversion"]
+
+
+def test_registry_lists_the_shipped_strategies():
+    assert list_strategies() == SHIPPED
     assert get_strategy("rsi").name == "rsi"
+    assert [n for n in SHIPPED if get_strategy(n).rules is not None] == ["bollinger", "donchian_atr", "ma_cross", "rsi"]
 
 
 def test_default_grids_match_the_benchmark_sweeps():

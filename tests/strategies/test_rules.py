@@ -1,9 +1,9 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from lq_engine.strategies import indicators as ind
+from lq_engine.strategies import ta as ind
 from lq_engine.strategies.bank import Bars
-from lq_engine.strategies.registry import compile_sweep, default_grid, get_strategy
+from lq_engine.strategies import compile_sweep, default_grid, get_strategy
 from lq_engine.strategies.rules import decide_positions
 from kernels.series import random_bars
 
@@ -94,7 +94,7 @@ def test_donchian_atr_stop_exits_on_a_pullback():
     assert pos[20] == 1
     first_flat = 10 + int(np.argmax(pos[10:] == 0))
     assert 60 <= first_flat <= 62  # within the first bars of the drop, before the exit channel would
-    atr = sw.bank[sw.bank_keys[("atr", 5)]]
+    atr = sw.bank[sw.rows.keys[("atr", 5)]]
     ext = close[:first_flat + 1].max()
     assert close[first_flat] < ext - 2.0 * atr[first_flat]
 
@@ -106,3 +106,18 @@ def test_every_strategy_compiles_with_every_side():
             sw = compile_sweep(name, _sample_params(name, 4, 1, side), b)
             assert sw.ip.shape == (4, 9) and sw.fp.shape == (4, 5)
             assert get_strategy(name).description
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(STRATS), st.sampled_from(["long", "short", "both"]), st.integers(0, 10_000),
+       st.integers(2, 400), st.sampled_from([0.003, 0.02, 0.05]))
+def test_rule_front_end_makes_the_api_decisions(name, side, seed, n, vol):
+    """The shipped four are written with the public API and also declare a rule program (what C, Rust
+    and the numba rule kernel run): both forms decide the same target at every bar."""
+    bars = random_bars(n, seed, vol=vol)
+    spec = get_strategy(name)
+    for p in _sample_params(name, 3, seed, side):
+        sw = compile_sweep(name, [p], bars)
+        rule = decide_positions(sw.bank, sw.ip[0], sw.fp[0]).astype(np.float64)
+        api = spec.decisions(p, bars).targets
+        assert np.array_equal(rule, api), (p, np.flatnonzero(rule != api)[:5])

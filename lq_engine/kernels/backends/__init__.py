@@ -11,6 +11,7 @@ import numpy as np
 from lq_engine.kernels import metrics as M
 
 BACKENDS = ("python", "numba", "c", "rust")
+NATIVE_BACKENDS = ("c", "rust")  # rule-vocabulary strategies only
 
 
 def check_backend(name: str) -> str:

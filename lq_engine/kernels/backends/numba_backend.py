@@ -32,7 +32,7 @@ def _down2(r):
 
 
 @njit(cache=True, inline="always")
-def _dd_bar(x, j, peak, trough, maxdd, last_pk, maxdur):
+def dd_bar(x, j, peak, trough, maxdd, last_pk, maxdur):
     """Drawdown state after marking equity ``x`` at bar ``j``."""
     trough = x if x < trough else trough  # a select, not a branch
     if x >= peak:
@@ -132,10 +132,10 @@ def run_program(bank, rets, ip, fp, cost, acc):
                     if max(max(e0, e1), max(e2, e3)) < peak:
                         trough = min(trough, min(min(e0, e1), min(e2, e3)))
                     else:
-                        peak, trough, maxdd, last_pk, maxdur = _dd_bar(e0, j, peak, trough, maxdd, last_pk, maxdur)
-                        peak, trough, maxdd, last_pk, maxdur = _dd_bar(e1, j + 1, peak, trough, maxdd, last_pk, maxdur)
-                        peak, trough, maxdd, last_pk, maxdur = _dd_bar(e2, j + 2, peak, trough, maxdd, last_pk, maxdur)
-                        peak, trough, maxdd, last_pk, maxdur = _dd_bar(e3, j + 3, peak, trough, maxdd, last_pk, maxdur)
+                        peak, trough, maxdd, last_pk, maxdur = dd_bar(e0, j, peak, trough, maxdd, last_pk, maxdur)
+                        peak, trough, maxdd, last_pk, maxdur = dd_bar(e1, j + 1, peak, trough, maxdd, last_pk, maxdur)
+                        peak, trough, maxdd, last_pk, maxdur = dd_bar(e2, j + 2, peak, trough, maxdd, last_pk, maxdur)
+                        peak, trough, maxdd, last_pk, maxdur = dd_bar(e3, j + 3, peak, trough, maxdd, last_pk, maxdur)
                     eq = e3
                     j += W
                     continue
@@ -173,7 +173,7 @@ def run_program(bank, rets, ip, fp, cost, acc):
             if e <= 0.0:  # bankrupt: flat for good, equity frozen
                 trough = eq if eq < trough else trough
                 break
-            peak, trough, maxdd, last_pk, maxdur = _dd_bar(eq, j, peak, trough, maxdd, last_pk, maxdur)
+            peak, trough, maxdd, last_pk, maxdur = dd_bar(eq, j, peak, trough, maxdd, last_pk, maxdur)
         elif held != 0:
             prev = eq
             eq = cash + units * cl[j]
@@ -182,7 +182,7 @@ def run_program(bank, rets, ip, fp, cost, acc):
                 s1 += ret
                 s2 += ret * ret
                 sd += _down2(ret)
-            peak, trough, maxdd, last_pk, maxdur = _dd_bar(eq, j, peak, trough, maxdd, last_pk, maxdur)
+            peak, trough, maxdd, last_pk, maxdur = dd_bar(eq, j, peak, trough, maxdd, last_pk, maxdur)
         pos, ext = rule_step(bank, j, pos, ext, ela, elb, xla, xlb, esa, esb, xsa, xsb, stop, elt, xlt, est, xst, k)
         j += 1
     if held != 0:

@@ -1,0 +1,35 @@
+"""The strategy authoring API: ``import lq_engine.api as lq``.
+
+Write one class per file in your project's ``strategies/`` folder (``lq strategy new NAME`` writes
+a commented template); every driver runs it: the prefilter sweep, the compiled replay, the event
+engine and the paper trader. The README's "Write your own strategy" walks through it.
+
+Declarations (in the class body)
+    ``lq.Int(low, high, step=1, grid=None, default=None, log=False)``, ``lq.Float(low, high, step=None,
+    grid=None, default=None, log=False)``, ``lq.Choice(*values)``, ``lq.Bool()``, ``lq.Side()``:
+    parameters (valid range, default grid, search space).
+    ``constraints = [lq.less("fast", "slow"), lq.constraint("text", fn)]``.
+    ``state = lq.State(entry_bar=-1, peak=0.0)``: numeric fields kept between bars.
+Functions
+    ``@lq.indicator def name(bars, <params...>)``: one value per bar, from bars up to that bar.
+    ``@lq.decide def decide(i, bars, ind, p, pos, st) -> float``: the target exposure in [-1, 1]
+    (compiled by numba). ``pos.target``, ``pos.entry_price``, ``pos.bars_held`` are the strategy's
+    own position; ``st.<field>`` its state.
+    ``@lq.exits def exits(i, bars, ind, p, pos, st) -> (stop_loss, take_profit, trailing)``:
+    protective orders of an entry, fractions of the entry price (NaN for none).
+Helpers usable inside ``decide``
+    ``lq.sided(target, p.side)``, ``lq.hysteresis(...)``, ``lq.clip(x, low, high)``,
+    ``lq.LONG``, ``lq.SHORT``, ``lq.BOTH``; indicators ``lq.ta.sma``, ``lq.ta.ema``, ``lq.ta.rsi``, ...
+"""
+
+from lq_engine.strategies import ta
+from lq_engine.strategies.declare import (
+    Bool, Choice, Float, Int, Side, State, Strategy, StrategyError, constraint, decide, exits, indicator, less,
+    less_equal,
+)
+from lq_engine.strategies.helpers import BOTH, LONG, SHORT, clip, hysteresis, sided
+
+__all__ = [
+    "BOTH", "Bool", "Choice", "Float", "Int", "LONG", "SHORT", "Side", "State", "Strategy", "StrategyError", "clip",
+    "constraint", "decide", "exits", "hysteresis", "indicator", "less", "less_equal", "sided", "ta",
+]

@@ -1,0 +1,70 @@
+"""The user's project: the folder holding ``luminaquant.toml``, ``strategies/``, data and Dagster state.
+
+Found, in order: ``$LQ_PROJECT``; the folder of ``$LQ_CONFIG``; the nearest folder at or above the
+working directory that holds ``luminaquant.toml``; the source checkout this package runs from, if
+it holds one (a clone of the repository is the default project). ``lq init DIR`` writes a new one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lq_engine.errors import LQError
+
+CONFIG_NAME = "luminaquant.toml"
+PACKAGE_ROOT = Path(__file__).resolve().parent  # lq_engine/
+CHECKOUT_ROOT = PACKAGE_ROOT.parent  # the repository, when running from a source checkout
+
+
+class ProjectNotFoundError(LQError, FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        env = os.environ.get("LQ_CONFIG")
+        return Path(env).resolve() if env else self.root / CONFIG_NAME
+
+    @property
+    def data_dir(self) -> Path:
+        env = os.environ.get("LQ_DATA_DIR")
+        return Path(env).resolve() if env else self.root / "data"
+
+    @property
+    def dagster_home(self) -> Path:
+        env = os.environ.get("LQ_DAGSTER_HOME")
+        return Path(env).resolve() if env else self.root / "dagster_home"
+
+    @property
+    def workspace(self) -> Path:
+        return self.root / "workspace.yaml"
+
+
+def find_project(start: Path | None = None) -> Project:
+    env = os.environ.get("LQ_PROJECT")
+    if env:
+        root = Path(env).resolve()
+        if not (root / CONFIG_NAME).is_file() and "LQ_CONFIG" not in os.environ:
+            raise ProjectNotFoundError(f"LQ_PROJECT={env}: no {CONFIG_NAME} there (create one with `lq init {env}`)")
+        return Project(root)
+    cfg = os.environ.get("LQ_CONFIG")
+    if cfg:
+        return Project(Path(cfg).resolve().parent)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return Project(folder)
+    if (CHECKOUT_ROOT / CONFIG_NAME).is_file():
+        return Project(CHECKOUT_ROOT)
+    raise ProjectNotFoundError(f"no {CONFIG_NAME} in {here} or above: create a project with `lq init DIR`, "
+                               "run from inside one, or set LQ_PROJECT")
+
+
+def current_project() -> Project:
+    return find_project()

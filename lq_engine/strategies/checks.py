@@ -1,0 +1,221 @@
+"""``check_strategy``: everything ``lq strategy check NAME`` (and the test it writes) verifies.
+
+1. declaration: the file loads, the schema is valid, the default grid has sets;
+2. compile: the kernels compile (the cold compile and the cached load are timed in fresh processes);
+3. decisions: on generated bars, every decision of a sample of sets is a number in [-1, 1];
+4. lookahead: decisions do not change when later bars are removed or changed;
+5. parity: the event engine equals the replay bit for bit (with brackets and a liquidity cap), and
+   the prefilter kernel equals the replay under simplified fills within ``metrics.STREAMING_RTOL``;
+6. speed: a small sweep, end to end, in parameter sets per second.
+
+Each check records pass or fail with a one-line detail; a failing check does not stop the others
+unless what it failed is needed by them (nothing runs when the file does not load).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from lq_engine.strategies.declare import StrategyError
+
+SAMPLE_SETS = 8  # parameter sets drawn from the grid for the decision, lookahead and parity checks
+PARITY_RTOL = 1e-9
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    seconds: float = 0.0
+
+
+@dataclass
+class CheckReport:
+    strategy: str
+    source: str
+    results: list[CheckResult] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and all(r.ok for r in self.results)
+
+    def summary(self) -> str:
+        lines = [f"strategy {self.strategy} ({self.source})"]
+        for r in self.results:
+            lines.append(f"  {'PASS' if r.ok else 'FAIL'}  {r.name:<12} {r.detail}")
+        lines.append("all checks passed" if self.ok else "some checks FAILED")
+        return "\n".join(lines)
+
+
+def _run(report: CheckReport, name: str, fn: Callable[[], str]) -> bool:
+    t0 = time.perf_counter()
+    try:
+        detail = fn()
+        ok = True
+    except (StrategyError, ValueError, AssertionError, RuntimeError, TypeError) as e:
+        detail, ok = f"{type(e).__name__}: {e}" if not isinstance(e, (StrategyError, AssertionError)) else str(e), False
+    report.results.append(CheckResult(name, ok, detail, time.perf_counter() - t0))
+    return ok
+
+
+def generated_series(n: int = 600, seed: int = 7):
+    """SYNTHETIC bars for the checks (the lookahead check's series: gaps, volatility, volume)."""
+    from lq_engine.replay.lookahead import default_series
+
+    return default_series(n, seed)
+
+
+def sample_sets(spec: Any, k: int = SAMPLE_SETS, seed: int = 0) -> list[dict]:
+    rows = spec.grid().rows()
+    if len(rows) <= k:
+        return rows
+    pick = np.random.default_rng(seed).choice(len(rows), size=k, replace=False)
+    return [rows[i] for i in sorted(pick)]
+
+
+def compile_times(spec: Any) -> tuple[float, float]:
+    """(cold compile seconds with an empty numba cache, cached load seconds), each measured in a
+    fresh process (what a worker pays on its first use of the strategy)."""
+    code = (
+        "import json, sys, time\n"
+        "from lq_engine.strategies.registry import resolve, load_file\n"
+        "from lq_engine.strategies.checks import generated_series\n"
+        "ref = json.loads(sys.argv[1])\n"
+        "spec = load_file(ref['file'], ref['name']) if ref['file'] else resolve(ref['name'])\n"
+        "s = generated_series(300)\n"
+        "t0 = time.perf_counter()\n"
+        "k = spec.kernels\n"
+        "spec.decisions(None, s)\n"
+        "from lq_engine.kernels.evaluate import Costs, evaluate_grid\n"
+        "evaluate_grid(s.bars, spec, spec.grid().rows()[:2], Costs(), backend='numba-api')\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t0}))\n"
+    )
+    ref = json.dumps({"name": spec.name, "file": spec.source.location if spec.source.kind == "file" else None})
+    out = []
+    with tempfile.TemporaryDirectory(prefix="lq-compile-") as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for _ in range(2):
+            res = subprocess.run([sys.executable, "-c", code, ref], env=env, capture_output=True, text=True,
+                                 timeout=600)
+            if res.returncode != 0:
+                raise StrategyError(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "compile failed")
+            out.append(float(json.loads(res.stdout.strip().splitlines()[-1])["seconds"]))
+    return out[0], out[1]
+
+
+def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000) -> CheckReport:
+    """Run every check on ``strategy`` (a name, a StrategySpec or a Strategy class)."""
+    from lq_engine.strategies.registry import resolve
+
+    label = getattr(strategy, "name", strategy if isinstance(strategy, str) else getattr(strategy, "__name__", "?"))
+    report = CheckReport(str(label), "")
+    holder: dict[str, Any] = {}
+
+    def declaration() -> str:
+        spec = holder["spec"] = resolve(strategy)
+        report.strategy, report.source = spec.name, f"{spec.source.describe()}, source {spec.source_hash[:12]}"
+        d = spec.declaration
+        n = len(spec.grid())
+        if n == 0:
+            raise StrategyError(f"{spec.file}: the default grid has no set satisfying the constraints")
+        return (f"{len(d.params)} parameters, {len(d.indicators)} indicators, {len(d.state.fields)} state fields"
+                f"{', exits' if d.exits else ''}; default grid {n} sets")
+
+    if not _run(report, "declaration", declaration):
+        return report
+    spec = holder["spec"]
+    series = generated_series()
+
+    def compile_() -> str:
+        t0 = time.perf_counter()
+        spec.kernels.decisions(spec, series.bars, *_rows(spec, series))
+        here = time.perf_counter() - t0
+        if not timing:
+            return f"compiled ({here:.2f} s in this process)"
+        cold, cached = compile_times(spec)
+        report.timings.update(compile_cold_s=cold, compile_cached_s=cached)
+        return f"cold {cold:.2f} s, cached {cached:.2f} s (fresh processes)"
+
+    if not _run(report, "compile", compile_):
+        return report
+    sets = sample_sets(spec)
+
+    def decisions() -> str:
+        worst = 0
+        for p in sets:
+            d = spec.decisions(p, series)
+            worst = max(worst, int(np.count_nonzero(d.targets)))
+        return f"{len(sets)} parameter sets x {series.n} generated bars: targets in [-1, 1] (up to {worst} bars invested)"
+
+    _run(report, "decisions", decisions)
+
+    def lookahead() -> str:
+        from lq_engine.replay.lookahead import check_lookahead
+
+        for p in sets[:3]:
+            r = check_lookahead(spec, p, series, cuts=8)
+            if not r.ok:
+                raise AssertionError(r.summary())
+        return f"{min(3, len(sets))} sets, 8 cuts each (truncated and with other futures): no decision changed"
+
+    _run(report, "lookahead", lookahead)
+
+    def parity() -> str:
+        from lq_engine.execution.config import ExecutionConfig
+        from lq_engine.kernels.evaluate import Costs, evaluate_grid
+        from lq_engine.replay.engine import replay
+        from lq_engine.replay.event_engine import run_event_engine
+        from lq_engine.replay.sizing import BracketSpec
+
+        full = ExecutionConfig(liquidity_cap=0.05)
+        brackets = BracketSpec(0.02, 0.04, 0.03)
+        for p in sets[:4]:
+            for cfg, br in ((full, brackets), (full, BracketSpec())):
+                r = replay(spec, p, series, cfg, br)
+                e = run_event_engine(spec, p, series, cfg, br)
+                if not (np.array_equal(np.asarray(e.equity), r.equity) and len(e.fills) == len(r.fills)):
+                    raise AssertionError(f"event engine and replay differ for {p}")
+        simple = ExecutionConfig().simplified(fee=0.001, slippage_bps=1.0)
+        g = evaluate_grid(series.bars, spec, sets, Costs(fee=0.001, slippage=1e-4), backend="numba-api")
+        for k, p in enumerate(sets):
+            r = replay(spec, p, series, simple)
+            for m, v in g.metrics.items():
+                a, b = r.metrics[m], float(v[k])
+                if not (a == b or np.isclose(a, b, rtol=PARITY_RTOL, atol=1e-12)):
+                    raise AssertionError(f"prefilter {m} {b!r} vs replay {a!r} for {p}")
+        return (f"event engine == replay bit for bit ({min(4, len(sets))} sets, cap and brackets); "
+                f"prefilter == simplified replay within {PARITY_RTOL:g} ({len(sets)} sets)")
+
+    _run(report, "parity", parity)
+
+    def speed() -> str:
+        from lq_engine.kernels.bench import sweep_bars as bench_bars
+        from lq_engine.kernels.evaluate import Costs, evaluate_grid
+
+        bars = bench_bars(sweep_bars)
+        grid = spec.grid().rows()[:500]
+        evaluate_grid(bars, spec, grid[:2], Costs(), backend="numba-api")
+        t0 = time.perf_counter()
+        evaluate_grid(bars, spec, grid, Costs(), backend="numba-api")
+        dt = time.perf_counter() - t0
+        report.timings["evals_per_sec"] = len(grid) / dt
+        return f"{len(grid)} sets x {sweep_bars} bars end to end: {len(grid) / dt:,.0f} evals/s"
+
+    _run(report, "speed", speed)
+    return report
+
+
+def _rows(spec: Any, series: Any):
+    table = spec.table([spec.default_params()])
+    return spec.indicator_rows(table, series.bars), table

@@ -1,0 +1,349 @@
+"""How a strategy is written: the ``lq.Strategy`` base class and what goes in its body.
+
+A strategy is one class in one file::
+
+    import lq_engine.api as lq
+
+    class MaCross(lq.Strategy):
+        \"\"\"Long while the fast moving average is above the slow one.\"\"\"
+        fast = lq.Int(2, 400, grid=range(5, 51, 2))
+        slow = lq.Int(5, 2000, grid=range(20, 201, 4))
+        constraints = [lq.less("fast", "slow")]
+
+        @lq.indicator
+        def fast_ma(bars, fast):
+            return lq.ta.sma(bars.close, fast)
+
+        @lq.indicator
+        def slow_ma(bars, slow):
+            return lq.ta.sma(bars.close, slow)
+
+        @lq.decide
+        def decide(i, bars, ind, p, pos, st):
+            return 1.0 if ind.fast_ma[i] > ind.slow_ma[i] else 0.0
+
+The class body only declares; nothing runs until a driver asks. ``Strategy.__init_subclass__``
+checks the declaration (each error names the strategy, its file and the parameter or function at
+fault) and keeps it as ``cls.declaration``; ``lq_engine.strategies.spec.StrategySpec`` turns it into
+the object that runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from lq_engine.errors import LQError
+from lq_engine.strategies.params import SIDES, Constraint, Param, ParamError
+
+DECIDE_ARGS = ("i", "bars", "ind", "p", "pos", "st")
+BAR_FIELDS = ("open", "high", "low", "close", "volume", "ts")
+RESERVED = frozenset({"name", "state", "constraints", "declaration", "description", "rules"})
+
+
+class StrategyError(LQError, ValueError):
+    """A strategy declaration or its code is wrong; the message names the file and what is at fault."""
+
+
+# -- parameters ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ParamDecl:
+    """A parameter declared in a class body; it gets its name from the attribute it is bound to."""
+
+    kind: str
+    options: dict
+
+    def bind(self, name: str) -> Param:
+        return Param(name, self.kind, **self.options)
+
+
+def _grid(values: Iterable | None) -> tuple | None:
+    return None if values is None else tuple(values)
+
+
+def Int(low: int, high: int, *, step: int = 1, grid: Iterable[int] | None = None, default: int | None = None,
+        log: bool = False) -> ParamDecl:
+    """An integer parameter valid in [low, high]. Its default grid is ``grid``, else low..high by
+    ``step``; samplers search [low, high] (on a log scale with ``log=True``)."""
+    return ParamDecl("int", dict(low=low, high=high, step=step, grid=_grid(grid), default=default, log=log))
+
+
+def Float(low: float, high: float, *, step: float | None = None, grid: Iterable[float] | None = None,
+          default: float | None = None, log: bool = False) -> ParamDecl:
+    """A float parameter valid in [low, high]. Its default grid is ``grid``, else low..high by
+    ``step`` (one of the two is needed for grid search); samplers search the continuous range."""
+    return ParamDecl("float", dict(low=low, high=high, step=step, grid=_grid(grid), default=default, log=log))
+
+
+def Choice(*values: Any, default: Any = None) -> ParamDecl:
+    """One of ``values``. Numbers reach ``decide`` as themselves, strings as their index (0 for the
+    first): name them with module constants, e.g. ``FAST, SLOW = 0, 1``."""
+    return ParamDecl("choice", dict(choices=tuple(values), default=default))
+
+
+def Bool(default: bool | None = None) -> ParamDecl:
+    """True or False (both in the default grid); ``decide`` sees a bool."""
+    return ParamDecl("bool", dict(default=default))
+
+
+def Side(default: str = "long", grid: Iterable[str] = ("long",)) -> ParamDecl:
+    """Which sides a strategy may take: 'long', 'short' or 'both' (``decide`` sees lq.LONG,
+    lq.SHORT or lq.BOTH; ``lq.sided(target, p.side)`` drops the side that is not allowed)."""
+    return ParamDecl("choice", dict(choices=SIDES, default=default, grid=_grid(grid)))
+
+
+def less(a: str, b: str) -> Constraint:
+    """Constraint ``a < b`` between two parameters."""
+    from lq_engine.strategies.params import less as _less
+
+    return _less(a, b)
+
+
+def less_equal(a: str, b: str) -> Constraint:
+    """Constraint ``a <= b`` between two parameters."""
+    from lq_engine.strategies.params import less_equal as _le
+
+    return _le(a, b)
+
+
+def constraint(text: str, holds: Callable[[dict], bool]) -> Constraint:
+    """Any constraint: ``holds(params)`` is True for valid sets; ``text`` is shown in errors."""
+    return Constraint(text, holds)
+
+
+# -- state ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class State:
+    """Numeric fields a strategy keeps between bars (one record per parameter set), with their
+    starting values: ``State(entry_bar=-1, peak=0.0, armed=False)``. Int defaults make int64
+    fields, floats float64, bools bool. ``decide`` reads and writes them as ``st.peak``."""
+
+    fields: dict
+
+    def __init__(self, **fields: Any) -> None:
+        for k, v in fields.items():
+            if not k.isidentifier() or keyword.iskeyword(k) or k.startswith("_"):
+                raise StrategyError(f"State field {k!r} is not a valid name")
+            if isinstance(v, (bool, np.bool_)):
+                continue
+            if not isinstance(v, (int, float, np.integer, np.floating)):
+                raise StrategyError(f"State field {k!r}: default must be an int, float or bool, got {v!r}")
+        object.__setattr__(self, "fields", dict(fields))
+
+    @property
+    def dtype(self) -> np.dtype:
+        cols = []
+        for k, v in self.fields.items():
+            t = np.bool_ if isinstance(v, (bool, np.bool_)) else (
+                np.int64 if isinstance(v, (int, np.integer)) else np.float64)
+            cols.append((k, t))
+        return np.dtype(cols or [("_unused", np.int64)])
+
+    def new(self, n: int) -> np.recarray:
+        """``n`` records at their starting values (a recarray: attribute access with or without the JIT)."""
+        out = np.zeros(n, dtype=self.dtype).view(np.recarray)
+        for k, v in self.fields.items():
+            out[k] = v
+        return out
+
+
+NO_STATE = State()
+
+
+# -- functions -----------------------------------------------------------------------------------
+
+_ROLE = "_lq_role"
+
+
+def indicator(fn: Callable) -> Callable:
+    """Mark ``fn(bars, <parameter names...>, <constants with defaults...>)`` as an indicator: an array
+    of one value per bar, computed from bars up to that bar only. It runs once per distinct tuple of
+    its parameters across the grid, in numpy or numba; ``decide`` reads it as ``ind.<name>[i]``."""
+    setattr(fn, _ROLE, "indicator")
+    return fn
+
+
+def decide(fn: Callable) -> Callable:
+    """Mark ``decide(i, bars, ind, p, pos, st) -> float`` as the decision: the target exposure in
+    [-1, 1] wanted from the next open on, decided at bar i's close (numba-compiled; it may read bars
+    and indicators at indices <= i only)."""
+    setattr(fn, _ROLE, "decide")
+    return fn
+
+
+def exits(fn: Callable) -> Callable:
+    """Mark ``exits(i, bars, ind, p, pos, st) -> (stop_loss, take_profit, trailing)``: protective
+    orders for the entry decided at bar i, as fractions of the entry price in (0, 1), NaN for none.
+    Called only when a decision opens a position or turns it to the other side."""
+    setattr(fn, _ROLE, "exits")
+    return fn
+
+
+def rules(fn: Callable) -> Callable:
+    """(Internal) the rule-vocabulary front-end: ``rules(row, p) -> program`` (see strategies.rules)."""
+    setattr(fn, _ROLE, "rules")
+    return fn
+
+
+@dataclass(frozen=True)
+class IndicatorDecl:
+    name: str
+    fn: Callable
+    params: tuple[str, ...]  # strategy parameters it takes, in call order
+    constants: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """Everything a strategy class declares, checked."""
+
+    cls_name: str
+    file: str
+    name: str | None
+    description: str
+    params: tuple[Param, ...]
+    constraints: tuple[Constraint, ...]
+    state: State
+    indicators: tuple[IndicatorDecl, ...]
+    decide: Callable
+    exits: Callable | None
+    rules: Callable | None
+
+
+def _raw(fn: Any) -> Callable:
+    """The Python function behind a staticmethod or a numba dispatcher."""
+    if isinstance(fn, staticmethod):
+        fn = fn.__func__
+    return getattr(fn, "py_func", fn)
+
+
+def _where(cls: type) -> tuple[str, str]:
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None) or "<unknown file>"
+    return file, f"{file}: strategy {cls.__name__}"
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def _check_fn_args(fn: Callable, role: str, where: str) -> None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        raise StrategyError(f"{where}: @{role} {fn!r} is not a plain function") from None
+    names = tuple(sig.parameters)
+    if names != DECIDE_ARGS and len(names) != len(DECIDE_ARGS):
+        raise StrategyError(f"{where}: @{role} {fn.__name__}{sig} must take exactly the arguments "
+                            f"({', '.join(DECIDE_ARGS)})")
+
+
+def declaration_of(cls: type) -> Declaration:
+    """Collect and check the declarations of a strategy class body."""
+    file, where = _where(cls)
+    params: list[Param] = []
+    indicators: list[IndicatorDecl] = []
+    found: dict[str, Callable] = {}
+    names_seen: set[str] = set()
+    body = {}
+    for klass in reversed(cls.__mro__[:-1]):  # a subclass may extend or override a parent strategy
+        if klass.__name__ == "Strategy" and klass.__module__ == __name__:
+            continue
+        body.update(vars(klass))
+    for attr, value in body.items():
+        if isinstance(value, ParamDecl):
+            if attr.startswith("_") or attr in RESERVED:
+                raise StrategyError(f"{where}: parameter name {attr!r} is reserved; choose another name")
+            try:
+                params.append(value.bind(attr))
+            except ParamError as e:
+                raise StrategyError(f"{where}: {e}") from None
+            names_seen.add(attr)
+            continue
+        fn = _raw(value)
+        role = getattr(fn, _ROLE, None)
+        if role is None:
+            continue
+        if role == "indicator":
+            indicators.append(_indicator_decl(attr, fn, where))
+        else:
+            if role in found:
+                raise StrategyError(f"{where}: more than one @{role} function ({found[role].__name__}, {attr})")
+            found[role] = fn
+    pnames = {p.name for p in params}
+    for d in indicators:
+        if d.name in pnames:
+            raise StrategyError(f"{where}: indicator {d.name!r} has the name of a parameter")
+        for a in d.params:
+            if a not in pnames:
+                raise StrategyError(f"{where}: indicator {d.name!r} takes {a!r}, which is not a parameter of the "
+                                    f"strategy (parameters: {sorted(pnames)}; give constants a default value)")
+    if "decide" not in found:
+        raise StrategyError(f"{where}: no @lq.decide function")
+    _check_fn_args(found["decide"], "decide", where)
+    if "exits" in found:
+        _check_fn_args(found["exits"], "exits", where)
+    cons = body.get("constraints", ())
+    if isinstance(cons, Constraint):
+        cons = (cons,)
+    if not isinstance(cons, (list, tuple)) or not all(isinstance(c, Constraint) for c in cons):
+        raise StrategyError(f"{where}: 'constraints' must be a list of lq.less(...), lq.constraint(...), ...")
+    for c in cons:
+        for token in re.findall(r"[A-Za-z_]\w*", c.text):
+            if c.columns is not None and token not in pnames:
+                raise StrategyError(f"{where}: constraint '{c.text}' names {token!r}, which is not a parameter "
+                                    f"(parameters: {sorted(pnames)})")
+    state = body.get("state", NO_STATE)
+    if not isinstance(state, State):
+        raise StrategyError(f"{where}: 'state' must be lq.State(field=default, ...), got {state!r}")
+    name = body.get("name")
+    if name is not None and not (isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_]*", name)):
+        raise StrategyError(f"{where}: name {name!r} must be lower-case letters, digits and underscores")
+    return Declaration(cls.__name__, file, name, inspect.cleandoc(cls.__doc__ or "").strip(), tuple(params),
+                       tuple(cons), state, tuple(indicators), found["decide"], found.get("exits"),
+                       found.get("rules"))
+
+
+def _indicator_decl(attr: str, fn: Callable, where: str) -> IndicatorDecl:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        raise StrategyError(f"{where}: @indicator {attr} is not a plain function") from None
+    ps = list(sig.parameters.values())
+    if not ps:
+        raise StrategyError(f"{where}: @indicator {attr} must take the bars as its first argument")
+    params, constants = [], {}
+    for prm in ps[1:]:
+        if prm.default is inspect.Parameter.empty:
+            params.append(prm.name)
+        else:
+            constants[prm.name] = prm.default
+    return IndicatorDecl(attr, fn, tuple(params), constants)
+
+
+class Strategy:
+    """Base class of every strategy: declare parameters, indicators, ``decide`` (and optionally
+    ``exits`` and ``state``) in the class body. See the module docstring and the README's
+    "Write your own strategy"."""
+
+    declaration: Declaration
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.declaration = declaration_of(cls)
+
+    def __init__(self) -> None:
+        raise TypeError(f"{type(self).__name__} is a declaration; get the runnable strategy with "
+                        f"lq_engine.strategies.resolve({snake_case(type(self).__name__)!r}) or StrategySpec.of(cls)")
+
+
+__all__ = ["Bool", "Choice", "Declaration", "Float", "IndicatorDecl", "Int", "ParamDecl", "Side", "State",
+           "Strategy", "StrategyError", "constraint", "decide", "exits", "indicator", "less", "less_equal", "rules"]

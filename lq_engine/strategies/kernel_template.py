@@ -1,0 +1,121 @@
+"""The loops every API strategy runs in: source text that ``codegen`` copies into a module generated
+per strategy (so numba caches each strategy's kernels under its own file and source hash).
+
+This file is never compiled as it is: the names marked "provided by the generated module" are
+defined there (the strategy's ``decide``/``exits``, its namedtuples of parameters and indicators).
+
+Two loops share one decision step (``_decide_bar``), so every driver sees the same decisions:
+- ``decision_loop``: one parameter set over one series: the target (and exit fractions) decided at
+  every bar's close. The replay, the event engine, the paper trader and the lookahead check use it.
+- ``sweep``: many parameter sets in parallel (``prange``, one set per iteration: results do not
+  depend on the thread count): each set's decisions, then ``kernels.simplified.account``, the
+  prefilter's simplified fills (as the replay's under ``ExecutionConfig.simplified()``, the
+  strategy's own exits included) streamed into the metric accumulators of ``kernels.metrics``.
+
+The position a decision sees is the strategy's own, not the account's: ``pos.target`` (in force
+since the last open), ``pos.entry_price`` (the open where the current side was entered) and
+``pos.bars_held`` (closes since then, that bar included). It depends on the bars and the decisions
+only, never on fills, so every driver and fill model makes the same decisions.
+"""
+
+# ruff: noqa: F821  (names provided by the generated module)
+
+import math
+
+import numpy as np
+from numba import prange
+
+# --- provided by the generated module -------------------------------------------------------------
+# _decide, _exits, HAS_EXITS, Pos, BarsTuple, _ind(bank, idx_row), _params(prow), _init_state(st), account
+
+ERR_TARGET = 1.0  # decide returned NaN or a value outside [-1, 1]
+ERR_EXITS = 2.0  # exits returned a fraction that is not NaN and not in (0, 1)
+NAN = math.nan
+
+
+def _sgn(x):
+    if x > 0.0:
+        return 1
+    if x < 0.0:
+        return -1
+    return 0
+
+
+def _take_force(nt, tgt, entry, held, o_j):
+    """The target decided at the previous close takes force at this open: a new side records the
+    open as its entry price and restarts the bar count; flat clears both."""
+    if nt == 0.0:
+        return nt, NAN, 0
+    if _sgn(nt) != _sgn(tgt):
+        return nt, o_j, 0
+    return nt, entry, held
+
+
+def _decide_bar(i, bars, ind, p, st, tgt, entry, held, err):
+    """One decision at bar i's close: (target, stop_loss, take_profit, trailing, ok)."""
+    pos = Pos(tgt, entry, held)
+    t = _decide(i, bars, ind, p, pos, st)
+    t = float(t)
+    sl = NAN
+    tp = NAN
+    tr = NAN
+    if not (t >= -1.0 and t <= 1.0):
+        err[0] = i
+        err[1] = ERR_TARGET
+        err[2] = t
+        return t, sl, tp, tr, False
+    if HAS_EXITS and t != 0.0 and _sgn(t) != _sgn(tgt):
+        e = _exits(i, bars, ind, p, pos, st)
+        sl = float(e[0])
+        tp = float(e[1])
+        tr = float(e[2])
+        for k, x in enumerate((sl, tp, tr)):
+            if x == x and not (x > 0.0 and x < 1.0):
+                err[0] = i
+                err[1] = ERR_EXITS + k / 10.0
+                err[2] = x
+                return t, sl, tp, tr, False
+    return t, sl, tp, tr, True
+
+
+def _decisions(bars, ind, p, st, targets, exits, err):
+    """Targets (and, with HAS_EXITS, exit fractions) of one set at every close; False at the first
+    invalid one (``err`` says which bar and value)."""
+    _init_state(st)
+    o = bars.open
+    n = o.shape[0]
+    tgt = 0.0
+    entry = NAN
+    held = 0
+    t = 0.0  # the last decision (kept in a register, not read back from targets)
+    for i in range(n):
+        if t != tgt:
+            tgt, entry, held = _take_force(t, tgt, entry, held, o[i])
+        if tgt != 0.0:
+            held += 1
+        t, sl, tp, tr, ok = _decide_bar(i, bars, ind, p, st, tgt, entry, held, err)
+        if not ok:
+            return False
+        targets[i] = t
+        if HAS_EXITS:
+            exits[i, 0] = sl
+            exits[i, 1] = tp
+            exits[i, 2] = tr
+    return True
+
+
+def decision_loop(o, h, lo, c, v, ts, bank, idx_row, prow, states, targets, exits, err):
+    """One parameter set over one series (the replay's, event engine's and paper trader's decisions)."""
+    _decisions(BarsTuple(o, h, lo, c, v, ts), _ind(bank, idx_row), _params(prow), states[0], targets, exits, err)
+
+
+def sweep(o, h, lo, c, v, ts, rets, bank, idx, pmat, states, fee, slip, acc, err):
+    """Every parameter set (row of ``pmat``) over one series, in parallel, one set per iteration:
+    its decisions, then ``kernels.simplified.account`` (the prefilter's fills and metrics)."""
+    bars = BarsTuple(o, h, lo, c, v, ts)
+    n = c.shape[0]
+    for k in prange(pmat.shape[0]):
+        targets = np.empty(n)
+        exits = np.empty((n if HAS_EXITS else 1, 3))
+        if _decisions(bars, _ind(bank, idx[k]), _params(pmat[k]), states[k], targets, exits, err[k]):
+            account(o, h, lo, c, rets, targets, exits, HAS_EXITS, fee, slip, acc[k])

@@ -1,0 +1,116 @@
+"""``lq strategy new NAME``: the commented template of a strategy file and the test that checks it.
+
+The template is the README's "Write your own strategy" example (a test keeps them the same).
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from pathlib import Path
+
+from lq_engine.strategies.declare import StrategyError
+
+TEMPLATE = '''"""{title}: a moving-average trend with a volatility-sized position and a time stop.
+
+Written with LuminaQuant's strategy API. Check it with `lq strategy check {name}`,
+optimize it with `lq optimize --strategy {name}`, paper-trade it with `lq paper run --strategy {name}`.
+"""
+
+import math
+
+import lq_engine.api as lq
+
+
+class {cls}(lq.Strategy):
+    """Long while the fast average is above the slow one, sized to a volatility target; out after
+    `max_bars` bars in a trade (and not in again until the trend resets)."""
+
+    # Parameters: a valid range, and the default grid the optimizer scores (grid=... or step=...).
+    # luminaquant.toml can replace a grid: [strategies.{name}.grid] fast = [5, 10, 20]
+    fast = lq.Int(2, 200, grid=(5, 10, 20))
+    slow = lq.Int(10, 1000, grid=(50, 100, 200))
+    target_vol = lq.Float(0.001, 0.05, step=0.001, grid=(0.005, 0.01))
+    max_bars = lq.Int(1, 10_000, grid=(50, 200))
+    constraints = [lq.less("fast", "slow")]
+
+    # State: numbers the strategy keeps from bar to bar (one record per parameter set).
+    state = lq.State(stopped=False)
+
+    # Indicators: arrays over the bars (open, high, low, close, volume, ts), computed once per
+    # distinct value of the parameters they take. Value i may use bars 0..i only.
+    @lq.indicator
+    def fast_ma(bars, fast):
+        return lq.ta.sma(bars.close, fast)
+
+    @lq.indicator
+    def slow_ma(bars, slow):
+        return lq.ta.sma(bars.close, slow)
+
+    @lq.indicator
+    def vol(bars, span=30):  # an argument with a default is a constant, not a parameter
+        return lq.ta.ewm_vol(bars.close, span)
+
+    # The decision, compiled by numba, at the close of bar i: the exposure wanted from the next open
+    # on, a number in [-1, 1] (1 = all in long, 0.5 = half, -1 = all in short, 0 = flat).
+    # pos.target, pos.entry_price and pos.bars_held describe the strategy's own position.
+    @lq.decide
+    def decide(i, bars, ind, p, pos, st):
+        if not ind.fast_ma[i] > ind.slow_ma[i]:  # also False while the averages are still NaN
+            st.stopped = False
+            return 0.0
+        if st.stopped or not ind.vol[i] > 0.0:
+            return 0.0
+        if pos.target > 0.0 and pos.bars_held >= p.max_bars:
+            st.stopped = True
+            return 0.0
+        return min(1.0, p.target_vol / ind.vol[i])
+
+    # Optional: protective orders for each entry, as fractions of the entry price (NaN for none).
+    @lq.exits
+    def exits(i, bars, ind, p, pos, st):
+        return 0.05, math.nan, 0.08  # stop-loss 5% below the entry, trailing stop 8% behind
+'''
+
+TEST_TEMPLATE = '''"""Checks of strategy {name}: the same as `lq strategy check {name}` (compile, grid, decisions,
+lookahead, parity of every driver, a small sweep). Run with `pytest {test_path}`."""
+
+from lq_engine.strategies.checks import check_strategy
+
+
+def test_{name}_passes_the_strategy_checks():
+    report = check_strategy("{name}", timing=False, sweep_bars=2_000)
+    assert report.ok, report.summary()
+'''
+
+
+def check_name(name: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name or "") or keyword.iskeyword(name):
+        raise StrategyError(f"strategy name {name!r}: use lower-case letters, digits and underscores, "
+                            "starting with a letter (it becomes the file name)")
+    return name
+
+
+def class_name(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_")) or "MyStrategy"
+
+
+def render(name: str) -> str:
+    name = check_name(name)
+    return TEMPLATE.format(name=name, cls=class_name(name), title=name.replace("_", " ").capitalize())
+
+
+def write_strategy(project_root: Path, strategies_dir: Path, name: str, force: bool = False) -> tuple[Path, Path]:
+    """Write ``strategies/NAME.py`` and ``tests/test_strategy_NAME.py``; refuse to overwrite."""
+    name = check_name(name)
+    path = strategies_dir / f"{name}.py"
+    test_path = project_root / "tests" / f"test_strategy_{name}.py"
+    for p in (path, test_path):
+        if p.exists() and not force:
+            raise StrategyError(f"{p} exists; choose another name (or --force to overwrite)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    test_path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(name))
+    rel = test_path.relative_to(project_root)
+    test_path.write_text(TEST_TEMPLATE.format(name=name, test_path=rel))
+    return path, test_path

@@ -1,0 +1,295 @@
+"""``StrategySpec``: one strategy, resolved and checked, as every driver receives it.
+
+A run resolves a strategy once (``registry.resolve``) and hands this object on: to stage 1 and
+stage 2, to worker processes (it pickles as a reference: a built-in module, a file plus the hash of
+its source, or an importable class; the worker loads it again and refuses a file that changed),
+to the report and to the paper trader.
+
+What it offers the drivers:
+- the parameter schema (``schema``, ``table``, ``default_params``, ``validated``, ``grid``);
+- ``indicator_rows(table, bars)``: every distinct indicator row the sets need, computed once;
+- ``decisions(params, bars)``: the target (and exit fractions) at every bar's close, compiled;
+- ``kernels``: the compiled sweep and decision loop (``codegen``), cached on disk by source hash;
+- ``rules``: the rule-vocabulary front-end, when the strategy has one (C/Rust/numba-rule backends).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from lq_engine.strategies.bank import Bars
+from lq_engine.strategies.declare import Declaration, IndicatorDecl, StrategyError, snake_case
+from lq_engine.strategies.params import ParamError, ParamTable, StrategySchema, explicit_grid, grid_table
+
+EXIT_LEGS = ("stop_loss", "take_profit", "trailing")
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a strategy comes from, so that another process can load it again."""
+
+    kind: str  # "file" (a project's strategies/ or a path), "module" (an importable module: built-ins,
+    # entry points, test modules)
+    location: str  # the file path, or the module name
+    cls_name: str
+
+    def describe(self) -> str:
+        return f"{self.location}:{self.cls_name}"
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """What a strategy decided at each bar's close: ``targets`` (float64 in [-1, 1]) and, when it
+    declares ``exits``, the stop-loss / take-profit / trailing fractions of each entry (n x 3, NaN
+    where not set)."""
+
+    targets: np.ndarray
+    exits: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class IndicatorRows:
+    """The distinct indicator rows of a set of parameter sets, computed once.
+
+    ``bank``: (rows, bars) float64, read-only; row 0 is zeros and row 1 the close (the rule
+    vocabulary's fixed rows), then one row per distinct (indicator, arguments). ``idx``: for each
+    parameter set, the bank row of each indicator (declaration order).
+    """
+
+    bank: np.ndarray
+    idx: np.ndarray
+    keys: dict
+
+    @property
+    def n_bars(self) -> int:
+        return int(self.bank.shape[1])
+
+
+def file_hash(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class StrategySpec:
+    """A resolved strategy. Build it with ``StrategySpec.of(cls)`` or ``registry.resolve(name)``."""
+
+    def __init__(self, decl: Declaration, name: str, source: SourceRef, source_hash: str,
+                 grid: Mapping[str, Sequence[Any]] | None = None) -> None:
+        self.declaration = decl
+        self.name = name
+        self.source = source
+        self.source_hash = source_hash
+        self.description = decl.description
+        default_grid = {p.name: _axis(p, name) for p in decl.params}
+        schema = StrategySchema(name, decl.params, decl.constraints, default_grid)
+        if grid:
+            grid = {k: tuple(v) for k, v in grid.items()}
+            unknown = sorted(set(grid) - set(schema.param_names))
+            if unknown:
+                raise ParamError(f"strategy '{name}': grid for unknown parameter(s) {unknown}; "
+                                 f"known: {list(schema.param_names)}")
+            schema = replace(schema, default_grid={**default_grid, **grid})
+        self.schema = schema
+        self.grid_override = dict(grid) if grid else None
+        self._kernels = None
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def of(cls, strategy_cls: type, name: str | None = None, grid: Mapping | None = None) -> StrategySpec:
+        """The spec of a strategy class defined in an importable module (or loaded from a file by
+        the registry, which passes its own source reference)."""
+        decl = strategy_cls.declaration
+        module = strategy_cls.__module__
+        source = SourceRef("module", module, strategy_cls.__qualname__)
+        return cls(decl, name or decl.name or snake_case(decl.cls_name), source, file_hash(decl.file), grid)
+
+    def with_grid(self, grid: Mapping[str, Sequence[Any]] | None) -> StrategySpec:
+        """The same strategy with another default grid (a project's ``[strategies.NAME.grid]``)."""
+        if not grid:
+            return self
+        return StrategySpec(self.declaration, self.name, self.source, self.source_hash,
+                            {**(self.grid_override or {}), **grid})
+
+    def __reduce__(self):
+        return (_load, (self.source, self.name, self.source_hash, self.grid_override))
+
+    def __repr__(self) -> str:
+        return f"<strategy {self.name} from {self.source.describe()} ({self.source_hash[:12]})>"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, StrategySpec) and (self.name, self.source_hash, self.grid_override)
+                == (other.name, other.source_hash, other.grid_override))
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.source_hash))
+
+    # -- what it declares ----------------------------------------------------------------------
+
+    @property
+    def file(self) -> str:
+        return self.declaration.file
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return self.schema.param_names
+
+    @property
+    def indicators(self) -> tuple[IndicatorDecl, ...]:
+        return self.declaration.indicators
+
+    @property
+    def has_exits(self) -> bool:
+        return self.declaration.exits is not None
+
+    @property
+    def rules(self) -> Callable | None:
+        """``rules(row, p) -> (ip, fp)``: the rule-vocabulary program of one set, or None."""
+        return self.declaration.rules
+
+    @property
+    def version(self) -> str:
+        """What results of this strategy depend on: its source (and a project's grid override)."""
+        if not self.grid_override:
+            return self.source_hash[:16]
+        g = hashlib.sha256(repr(sorted(self.grid_override.items())).encode()).hexdigest()
+        return f"{self.source_hash[:16]}-{g[:8]}"
+
+    # -- parameters ----------------------------------------------------------------------------
+
+    def default_grid(self) -> list[dict[str, Any]]:
+        return explicit_grid(self.schema, self.schema.default_grid)
+
+    def grid(self, axes: Mapping[str, Sequence[Any]] | None = None) -> ParamTable:
+        """The product of ``axes`` (default: the default grid; missing parameters take their default)."""
+        return grid_table(self.schema, self.schema.default_grid if axes is None else axes)
+
+    def table(self, param_sets: Sequence[Mapping[str, Any]] | ParamTable) -> ParamTable:
+        return self.schema.table(param_sets)
+
+    def default_params(self) -> dict[str, Any]:
+        """Every parameter's declared default if they form a valid set, else the first default-grid set."""
+        d = {p.name: p.default for p in self.schema.params}
+        if all(v is not None for v in d.values()):
+            try:
+                return self.schema.validate(d)
+            except ParamError:
+                pass
+        rows = self.grid().rows()
+        if not rows:
+            raise ParamError(f"strategy '{self.name}': the default grid has no set satisfying the constraints")
+        return rows[0]
+
+    def validated(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``params`` validated, or the default set when None."""
+        return self.schema.validate(dict(params)) if params is not None else self.default_params()
+
+    # -- running it ----------------------------------------------------------------------------
+
+    @property
+    def kernels(self):
+        """The compiled decision loop and sweep (generated once per source, cached on disk)."""
+        if self._kernels is None:
+            from lq_engine.strategies.codegen import compile_strategy
+
+            self._kernels = compile_strategy(self)
+        return self._kernels
+
+    def indicator_rows(self, table: ParamTable, bars: Bars) -> IndicatorRows:
+        """Every indicator once per distinct argument tuple across ``table``'s sets."""
+        n = bars.n
+        rows: list[np.ndarray] = [np.zeros(n), np.asarray(bars.close, dtype=np.float64)]
+        keys: dict[tuple, int] = {("zero",): 0, ("close",): 1}
+        idx = np.empty((len(table), len(self.indicators)), dtype=np.int64)
+        view = bars_view(bars)
+        for j, d in enumerate(self.indicators):
+            if not d.params:
+                key = (d.name,)
+                keys[key] = len(rows)
+                rows.append(self._indicator(d, view, {}, n))
+                idx[:, j] = keys[key]
+                continue
+            cols = np.column_stack([table.columns[a] for a in d.params])
+            uniq, inverse = np.unique(cols, axis=0, return_inverse=True)
+            first = len(rows)
+            prms = [self.schema.param(a) for a in d.params]
+            for u in uniq:
+                args = {a: prm.decode(x) for a, prm, x in zip(d.params, prms, u.tolist())}
+                keys[(d.name, *args.values())] = len(rows)
+                rows.append(self._indicator(d, view, args, n))
+            idx[:, j] = first + inverse.reshape(-1)
+        bank = np.ascontiguousarray(np.vstack(rows))
+        bank.setflags(write=False)
+        idx.setflags(write=False)
+        return IndicatorRows(bank, idx, keys)
+
+    def _indicator(self, d: IndicatorDecl, view: Any, args: dict, n: int) -> np.ndarray:
+        shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
+        where = f"{self.file}: strategy '{self.name}', indicator {d.name}({shown})"
+        try:
+            out = d.fn(view, **args, **d.constants)
+        except Exception as e:
+            raise StrategyError(f"{where} raised {type(e).__name__}: {e}") from e
+        try:
+            a = np.asarray(out, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise StrategyError(f"{where} returned {type(out).__name__}, not an array of numbers") from None
+        if a.shape != (n,):
+            raise StrategyError(f"{where} returned shape {a.shape}; it must return one value per bar, shape ({n},)")
+        return np.ascontiguousarray(a)
+
+    def decisions(self, params: Mapping[str, Any] | None, bars: Any) -> Decisions:
+        """Targets (and exits) decided at every bar's close for one parameter set over ``bars``
+        (a ``Bars`` or a replay ``Series``)."""
+        b = as_bars(bars)
+        table = self.table([self.validated(params)])
+        rows = self.indicator_rows(table, b)
+        return self.kernels.decisions(self, b, rows, table)
+
+
+def _axis(p, strategy: str) -> tuple:
+    """A parameter's default-grid values; () when it has none (a float without step or grid): the
+    grid then fails naming it, unless a project grid or a sampler supplies values."""
+    try:
+        return p.grid_values(strategy)
+    except ParamError:
+        return (p.default,) if p.default is not None else ()
+
+
+def bars_view(bars: Bars):
+    """What indicators receive: ``bars.open``, ``.high``, ``.low``, ``.close``, ``.volume``, ``.ts``."""
+    from lq_engine.strategies.codegen import BarsTuple
+
+    return BarsTuple(bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts)
+
+
+def as_bars(x: Any) -> Bars:
+    if isinstance(x, Bars):
+        return x
+    if hasattr(x, "ts") and hasattr(x, "volume") and hasattr(x, "close"):  # a replay Series
+        return Bars(x.open, x.high, x.low, x.close, x.volume, x.ts)
+    raise TypeError(f"expected Bars or a replay Series, got {type(x).__name__}")
+
+
+def _load(source: SourceRef, name: str, source_hash: str, grid: Mapping | None) -> StrategySpec:
+    """Unpickle: load the strategy again from where it came from and check it is the same source."""
+    from lq_engine.strategies.registry import load_file
+
+    if source.kind == "file":
+        spec = load_file(Path(source.location), name)
+    else:
+        module = importlib.import_module(source.location)
+        obj: Any = module
+        for part in source.cls_name.split("."):
+            obj = getattr(obj, part)
+        spec = StrategySpec(obj.declaration, name, source, file_hash(inspect.getfile(obj)))
+    if spec.source_hash != source_hash:
+        raise StrategyError(f"{source.describe()}: strategy '{name}' changed while a run was using it "
+                            f"(source {source_hash[:12]} -> {spec.source_hash[:12]}); start the run again")
+    return spec.with_grid(grid)

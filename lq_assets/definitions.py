@@ -15,6 +15,7 @@ from lq_assets.market.checks import market_bars_checks
 from lq_assets.market.sensors import landing_sensor
 from lq_assets.optimize.assets import optimization_report, prefilter_rankings, replay_results
 from lq_assets.optimize.schedules import nightly_optimization, optimize_job, report_job
+from lq_assets.optimize.sensors import strategies_sensor
 from lq_assets.resources import LakeResource, ProjectConfigResource
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
@@ -41,6 +42,6 @@ defs = dg.Definitions(
     asset_checks=[*market_bars_checks, *frozen_dataset_checks],
     jobs=[ingest_job, freeze_job, benchmark_job, optimize_job, report_job],
     schedules=[nightly_optimization],
-    sensors=[landing_sensor, automation_sensor],
+    sensors=[landing_sensor, strategies_sensor, automation_sensor],
     resources={"lake": LakeResource(), "project": ProjectConfigResource()},
 )

@@ -73,8 +73,9 @@ def benchmark_in_dagster(instance: dg.DagsterInstance) -> dg.ExecuteInProcessRes
 def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: Iterable[str],
                         settings: dict | None = None) -> list[dg.ExecuteInProcessResult]:
     """Stage 1 and stage 2 of each (dataset, strategy) partition, then the report."""
-    from lq_assets.partitions import optimize_key
+    from lq_assets.partitions import optimize_key, register_strategies
 
+    register_strategies(instance)
     op_config = {"config": settings or {}}
     results = [
         _run("optimize", instance, partition_key=str(optimize_key(dataset, s)),

@@ -48,13 +48,22 @@ def file_range_plan(known: list[str], symbols: list[str], months: list[str]) -> 
     return new, tags
 
 
-def _strategies() -> list[str]:
+# The strategies discovered in the project (shipped, installed, the project's strategies/ folder):
+# a dynamic dimension, so a new strategy file becomes a partition without reloading the code
+# location (``register_strategies``: the strategies sensor, the nightly schedule and `lq` call it).
+STRATEGIES = dg.DynamicPartitionsDefinition(name="strategies")
+
+
+def register_strategies(instance: dg.DagsterInstance) -> list[str]:
+    """Add every discovered strategy to the strategy dimension (new names only); return them all."""
     from lq_engine.strategies.registry import list_strategies
 
-    return list_strategies()
-
-
-STRATEGIES = dg.StaticPartitionsDefinition(_strategies())
+    names = list_strategies()
+    known = set(instance.get_dynamic_partitions(STRATEGIES.name))
+    new = [n for n in names if n not in known]
+    if new:
+        instance.add_dynamic_partitions(STRATEGIES.name, new)
+    return names
 
 # One unit of optimization work per (dataset, strategy): key strings look like "us_stocks_daily|ma_cross".
 OPTIMIZE = dg.MultiPartitionsDefinition({"dataset": UNIVERSES, "strategy": STRATEGIES})

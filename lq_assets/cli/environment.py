@@ -13,8 +13,10 @@ INSTANCE_TEMPLATE = REPO_ROOT / "dagster_home" / "dagster.yaml"
 
 
 def dagster_home() -> Path:
-    """``$LQ_DAGSTER_HOME`` or ``<repo>/dagster_home``; given a fresh folder, it gets our dagster.yaml."""
-    home = Path(os.environ.get("LQ_DAGSTER_HOME", REPO_ROOT / "dagster_home")).resolve()
+    """``$LQ_DAGSTER_HOME`` or the project's ``dagster_home/``; a fresh folder gets our dagster.yaml."""
+    from lq_engine.project import find_project
+
+    home = find_project().dagster_home
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         shutil.copyfile(INSTANCE_TEMPLATE, home / "dagster.yaml")

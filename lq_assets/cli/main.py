@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lq_assets.cli import backfill, check, demo, generate, ingest, native, optimize, paper, sql, ui
+from lq_assets.cli import backfill, check, demo, generate, ingest, native, optimize, paper, sql, strategy, ui
 
-VERBS = (demo, ingest, generate, ui, backfill, optimize, sql, paper, native, check)
+VERBS = (demo, ingest, generate, ui, backfill, optimize, strategy, sql, paper, native, check)
 
 
 def build_parser() -> argparse.ArgumentParser:

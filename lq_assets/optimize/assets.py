@@ -21,6 +21,7 @@ from lq_engine.optimize import (
     write_report,
 )
 from lq_engine.optimize.config import brackets_text
+from lq_engine.strategies.registry import resolve
 
 _not_busy = ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
 
@@ -80,22 +81,26 @@ def prefilter_rankings(
     context: dg.AssetExecutionContext, config: OptimizeSettings, lake: LakeResource, project: ProjectConfigResource
 ) -> dg.MaterializeResult:
     dataset, strategy, paths, ds, out = _partition_inputs(context, lake)
-    cfg = config.resolve(project.load().optimize, chosen_backend(context.instance))
+    chosen = chosen_backend(context.instance)
+    cfg = config.resolve(project.load().optimize, chosen)
     s1 = run_stage1(ds, strategy, cfg)
+    backend = s1.backend if s1.backend == chosen or chosen == "auto" else (
+        f"{s1.backend} (backend_benchmark chose {chosen}, which runs rule-vocabulary strategies only)")
     save_stage1(s1, out / "stage1")
-    where = {"dataset": dataset, "strategy": strategy}
+    where = {"dataset": dataset, "strategy": strategy.name}
     with catalog_writer(paths) as con:
         n = replace_slice(con, "prefilter_scores", s1.scores, where)
         replace_slice(con, "prefilter_rankings", s1.rankings, where)
     heat = stage1_heatmap_png(s1, ds, strategy, out / "stage1_heatmap.png")
     top = s1.rankings.head(10)
     return dg.MaterializeResult(
-        data_version=dg.DataVersion(_digest(s1.rankings)[:32]),
+        # the rankings and the strategy's source: an edited strategy is a new version of its results
+        data_version=dg.DataVersion(f"{_digest(s1.rankings)[:24]}-{strategy.version[:12]}"),
         metadata={
-            "dataset": dataset, "dataset_hash": ds.content_hash[:16], "strategy": strategy,
-            "parameter_sets": s1.n_sets, "scores_stored": n, "backend": s1.backend,
+            "dataset": dataset, "dataset_hash": ds.content_hash[:16], **_strategy_metadata(strategy),
+            "parameter_sets": s1.n_sets, "scores_stored": n, "backend": backend,
             "top_10": _md(top),
-            "heatmap": _image_md(heat, f"{strategy} stage-1 objective"),
+            "heatmap": _image_md(heat, f"{strategy.name} stage-1 objective"),
             "folder": dg.MetadataValue.path(str(out / "stage1")),
         },
     )
@@ -124,18 +129,19 @@ def replay_results(
     cfg = config.resolve(project.load().optimize, s1.backend)
     result = run_stage2(ds, strategy, s1, cfg)
     save_result(result, out)
-    where = {"dataset": dataset, "strategy": strategy}
+    where = {"dataset": dataset, "strategy": strategy.name}
     tables = result.tables()
     with catalog_writer(paths) as con:
         for name in ("replay_windows", "replay_candidates", "winner_windows", "winner_trades", "fidelity"):
             replace_slice(con, name, tables[name], where)
         replace_slice(con, "optimization_winners", tables["summary"].drop("dataset", "strategy"), where)
     eq = equity_png([*result.selection_detail.segments, *result.holdout.segments], out / "winner_equity.png",
-                    f"{dataset} / {strategy}: winner")
+                    f"{dataset} / {strategy.name}: winner")
     s, o, f = result.summary(), result.overfitting, result.fidelity
     board = result.candidates.filter(result.candidates["role"] == "top_k").sort("stage2_rank").head(10)
     return dg.MaterializeResult(
         metadata={
+            **_strategy_metadata(strategy),
             "winner": json.dumps(result.winner.params), "winner_stage1_rank": result.winner.stage1_rank,
             "validation_objective": float(result.winner.validation_objective),
             "holdout_mean_sharpe": float(s["holdout_mean_sharpe"]),
@@ -186,10 +192,17 @@ def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -
 
 
 def _partition_inputs(context: dg.AssetExecutionContext, lake: LakeResource):
-    """(dataset, strategy, data paths, the current frozen dataset, the stage folder) of this partition."""
-    dataset, strategy = split_optimize_key(context.partition_key)
+    """(dataset, the resolved strategy, data paths, the current frozen dataset, the stage folder) of
+    this partition: the strategy is resolved here, once, and passed on."""
+    dataset, name = split_optimize_key(context.partition_key)
     paths = lake.paths()
-    return dataset, strategy, paths, current_frozen(context.instance, dataset), stage_dir(paths, dataset, strategy)
+    spec = resolve(name)
+    return dataset, spec, paths, current_frozen(context.instance, dataset), stage_dir(paths, dataset, name)
+
+
+def _strategy_metadata(spec) -> dict:
+    return {"strategy": spec.name, "strategy_source": spec.source.describe(),
+            "strategy_version": spec.version}
 
 
 def _md(df) -> dg.MarkdownMetadataValue:

@@ -5,7 +5,7 @@ import os
 import dagster as dg
 
 from lq_assets.optimize.assets import optimization_report, prefilter_rankings, replay_results
-from lq_assets.partitions import OPTIMIZE, optimize_key, split_optimize_key
+from lq_assets.partitions import OPTIMIZE, optimize_key, register_strategies, split_optimize_key
 
 optimize_job = dg.define_asset_job(
     "optimize",
@@ -34,7 +34,9 @@ def frozen_universes(instance: dg.DagsterInstance) -> set[str]:
 )
 def nightly_optimization(context: dg.ScheduleEvaluationContext):
     ready = frozen_universes(context.instance)
-    keys = [k for k in OPTIMIZE.get_partition_keys() if split_optimize_key(k)[0] in ready]
+    register_strategies(context.instance)  # a strategy file added since yesterday is optimized tonight
+    keys = [k for k in OPTIMIZE.get_partition_keys(dynamic_partitions_store=context.instance)
+            if split_optimize_key(k)[0] in ready]
     if not keys:
         return dg.SkipReason("no frozen dataset yet: nothing to optimize")
     date = context.scheduled_execution_time.strftime("%Y-%m-%d")

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
+from lq_engine.data.paths import REPO_ROOT
 from tests.orchestration.bars import write_daily_csv
 from tests.orchestration.conftest import lq_env
 from tests.orchestration.live import start_daemon, stop, wait_for
@@ -13,17 +14,27 @@ STRATEGIES = ("bollinger", "donchian_atr", "ma_cross", "rsi")
 NEVER_DURING_THE_TEST = "0 0 1 1 *"
 
 
-def _env(data_paths, dagster_home, cron: str) -> dict[str, str]:
+def _env(data_paths, dagster_home, cron: str, config) -> dict[str, str]:
     return lq_env(
         data_paths, dagster_home,
         LQ_LANDING_SENSOR_INTERVAL="2", LQ_AUTOMATION_INTERVAL="2", LQ_LANDING_SETTLE_SECONDS="1",
-        LQ_NIGHTLY_CRON=cron, LQ_NATIVE_BACKEND="numba",
+        LQ_STRATEGIES_SENSOR_INTERVAL="2", LQ_NIGHTLY_CRON=cron, LQ_NATIVE_BACKEND="numba", LQ_CONFIG=str(config),
     )
+
+
+def _project(tmp_path):
+    """The repository's configuration, with the project taking four of the shipped strategies."""
+    text = (REPO_ROOT / "luminaquant.toml").read_text()
+    config = tmp_path / "project" / "luminaquant.toml"
+    config.parent.mkdir()
+    config.write_text(f"[project]\nshipped_strategies = {list(STRATEGIES)}\n\n" + text)
+    return config
 
 
 def test_new_data_reoptimizes_on_its_own_and_the_schedule_fires(data_paths, dagster_home, tmp_path):
     log = tmp_path / "daemon.log"
-    daemon = start_daemon(_env(data_paths, dagster_home, NEVER_DURING_THE_TEST), log)
+    config = _project(tmp_path)
+    daemon = start_daemon(_env(data_paths, dagster_home, NEVER_DURING_THE_TEST, config), log)
     try:
         write_daily_csv(data_paths.landing / "stocks.csv", ["AAPL", "MSFT"], "2010-01-01", 700)
         with dg.DagsterInstance.get() as instance:
@@ -43,7 +54,7 @@ def test_new_data_reoptimizes_on_its_own_and_the_schedule_fires(data_paths, dags
     # The schedule, once: a cron two minutes ahead, under a fresh daemon.
     at = datetime.now(timezone.utc) + timedelta(minutes=2)
     log2 = tmp_path / "daemon2.log"
-    daemon = start_daemon(_env(data_paths, dagster_home, f"{at.minute} {at.hour} * * *"), log2)
+    daemon = start_daemon(_env(data_paths, dagster_home, f"{at.minute} {at.hour} * * *", config), log2)
     try:
         with dg.DagsterInstance.get() as instance:
 

@@ -13,11 +13,12 @@ from lq_assets.definitions import defs
 from lq_assets.launch import freeze_in_dagster, ingest_in_dagster, optimize_in_dagster
 from lq_assets.optimize.schedules import nightly_optimization
 from lq_assets.optimize.settings import OptimizeSettings, stage_dir
-from lq_assets.partitions import optimize_key
+from lq_assets.partitions import optimize_key, register_strategies
 from lq_engine.data.catalog import catalog_reader
 from lq_engine.data.samples import write_synthetic_to_landing
 from lq_engine.optimize import ConfigError, load_result
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
+from lq_engine.strategies.registry import list_strategies
 
 BRACKETS = {"stop_loss": 0.002, "take_profit": None, "trailing": 0.004}
 SETTINGS = {"sample_size": 60, "top_k_max": 5, "seed": 3, "brackets": BRACKETS}
@@ -92,7 +93,7 @@ def test_nightly_schedule_requests_every_strategy_of_frozen_datasets(synthetic_f
     ctx = dg.build_schedule_context(instance=synthetic_frozen, scheduled_execution_time=datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc))
     requests = list(nightly_optimization(ctx))
     keys = sorted(r.partition_key for r in requests)
-    assert keys == sorted(str(optimize_key("synthetic_1m", s)) for s in ("bollinger", "donchian_atr", "ma_cross", "rsi"))
+    assert keys == sorted(str(optimize_key("synthetic_1m", s)) for s in list_strategies())  # registered by the tick
     assert len({r.run_key for r in requests}) == len(requests)
 
 
@@ -108,6 +109,7 @@ def test_automation_reoptimizes_only_what_changed(data_paths, dagster_home):
     sel = dg.AssetSelection.assets("prefilter_rankings")
     key = dg.AssetKey("prefilter_rankings")
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        register_strategies(instance)  # what the strategies sensor does on its first tick
         files = write_synthetic_to_landing(data_paths, 2, 4, 11, "2024-01-01")
         ingest_in_dagster(instance, files)
         before = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel)
@@ -116,7 +118,7 @@ def test_automation_reoptimizes_only_what_changed(data_paths, dagster_home):
         freeze_in_dagster(instance, ["synthetic_1m"])
         first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel, cursor=before.cursor)
         requested = {str(p) for p in first.get_requested_partitions(key)}
-        assert requested == {str(optimize_key("synthetic_1m", s)) for s in ("bollinger", "donchian_atr", "ma_cross", "rsi")}
+        assert requested == {str(optimize_key("synthetic_1m", s)) for s in list_strategies()}
 
         freeze_in_dagster(instance, ["synthetic_1m"])  # unchanged data
         second = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel, cursor=first.cursor)

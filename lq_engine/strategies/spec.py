@@ -216,22 +216,22 @@ class StrategySpec:
         keys: dict[tuple, int] = {("zero",): 0, ("close",): 1}
         idx = np.empty((len(table), len(self.indicators)), dtype=np.int64)
         view = bars_view(bars)
-        for j, d in enumerate(self.indicators):
-            if not d.params:
-                key = (d.name,)
-                keys[key] = len(rows)
-                rows.append(self._indicator(d, view, {}, shape))
-                idx[:, j] = keys[key]
-                continue
-            cols = np.column_stack([table.columns[a] for a in d.params])
+        values: dict[tuple, np.ndarray] = {}  # what each indicator returned, for the indicators taking it
+        column = {d.name: j for j, d in enumerate(self.indicators)}
+        for d in self.indicators:  # inputs first
+            cols = np.column_stack([table.columns[a] for a in d.params]) if d.params else np.zeros((len(table), 0))
             uniq, inverse = np.unique(cols, axis=0, return_inverse=True)
             first = len(rows)
             prms = [self.schema.param(a) for a in d.params]
             for u in uniq:
                 args = {a: prm.decode(x) for a, prm, x in zip(d.params, prms, u.tolist())}
-                keys[(d.name, *args.values())] = len(rows)
-                rows.append(self._indicator(d, view, args, shape))
-            idx[:, j] = first + inverse.reshape(-1)
+                key = (d.name, *args.values())
+                call = {a: values[(a, *(args[q] for q in self.indicator(a).params))] if a in d.inputs else args[a]
+                        for a in d.args}
+                keys[key] = len(rows)
+                values[key], row = self._indicator(d, view, call, args, shape)
+                rows.append(row)
+            idx[:, column[d.name]] = first + inverse.reshape(-1)
         bank = np.ascontiguousarray(np.stack(rows))  # (rows, bars), or (rows, symbols, bars) for a panel
         bank.setflags(write=False)
         idx.setflags(write=False)
@@ -252,23 +252,29 @@ class StrategySpec:
             raise StrategyError(f"strategy '{self.name}' trades one symbol at a time: give it one series, not a panel")
         return as_bars(data)
 
-    def _indicator(self, d: IndicatorDecl, view: Any, args: dict, shape: tuple) -> np.ndarray:
+    def indicator(self, name: str) -> IndicatorDecl:
+        return next(d for d in self.indicators if d.name == name)
+
+    def _indicator(self, d: IndicatorDecl, view: Any, call: dict, args: dict,
+                   shape: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """(the value as returned, read-only; its bank row) of indicator ``d`` called with ``call``
+        (``args``: the parameters it depends on, shown in errors)."""
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         where = f"{self.file}: strategy '{self.name}', indicator {d.name}({shown})"
         try:
-            out = d.fn(view, **args, **d.constants)
+            out = d.fn(view, **call, **d.constants)
         except Exception as e:
             raise StrategyError(f"{where} raised {type(e).__name__}: {e}") from e
         try:
             a = np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError):
             raise StrategyError(f"{where} returned {type(out).__name__}, not an array of numbers") from None
-        if self.is_portfolio and a.shape == shape[1:]:  # one series for the whole panel
-            a = np.broadcast_to(a, shape)
-        if a.shape != shape:
+        if a.shape != shape and not (self.is_portfolio and a.shape == shape[1:]):  # (or one series for a panel)
             want = "one value per bar" if len(shape) == 1 else "one row per symbol (or one series of bars)"
             raise StrategyError(f"{where} returned shape {a.shape}; it must return {want}, shape {shape}")
-        return np.ascontiguousarray(a)
+        a = a.view()
+        a.setflags(write=False)
+        return a, np.ascontiguousarray(np.broadcast_to(a, shape))
 
     def decisions(self, params: Mapping[str, Any] | None, bars: Any) -> Decisions:
         """Targets (and exits) decided at every bar's close for one parameter set over ``bars``

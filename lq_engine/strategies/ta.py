@@ -26,21 +26,71 @@ def sma(x, window):
 
 
 @njit(cache=True)
-def rolling_zscore(x, window):
-    """(x - mean) / std over the trailing window (population std, two-pass per window); 0 if std is 0."""
+def _mean_var(x, window):
+    """Trailing-window mean and population variance, O(n): sliding sums of deviations from a reference
+    value in the window, summed afresh about a new reference every ``window`` bars (rounding cannot
+    build up, a drifting level cannot cancel digits away). A window whose values are all equal has
+    variance exactly 0 (counted exactly: the bars whose value differs from the previous one); a NaN
+    in the window gives NaN."""
     n = x.shape[0]
-    out = np.full(n, np.nan)
-    for i in range(window - 1, n):
-        m = 0.0
-        for j in range(i - window + 1, i + 1):
-            m += x[j]
-        m /= window
-        v = 0.0
-        for j in range(i - window + 1, i + 1):
-            d = x[j] - m
-            v += d * d
-        sd = np.sqrt(v / window)
-        out[i] = (x[i] - m) / sd if sd > 0.0 else 0.0
+    mean = np.full(n, np.nan)
+    var = np.full(n, np.nan)
+    x0 = 0.0
+    sx = 0.0
+    sxx = 0.0
+    bad = 0  # NaNs in the window
+    moves = 0  # bars j in the window (but its first) with x[j] != x[j - 1]
+    for i in range(n):
+        if i % window == 0:
+            x0 = np.nan
+            for j in range(max(i - window + 1, 0), i + 1):
+                if x[j] == x[j]:
+                    x0 = x[j]
+                    break
+            sx = 0.0
+            sxx = 0.0
+            bad = 0
+            for j in range(max(i - window + 1, 0), i):
+                if x[j] == x[j]:
+                    d = x[j] - x0
+                    sx += d
+                    sxx += d * d
+                else:
+                    bad += 1
+        elif i >= window:
+            j = i - window
+            if x[j] == x[j]:
+                d = x[j] - x0
+                sx -= d
+                sxx -= d * d
+            else:
+                bad -= 1
+        if x[i] == x[i]:
+            d = x[i] - x0
+            sx += d
+            sxx += d * d
+        else:
+            bad += 1
+        if i >= 1 and x[i] != x[i - 1]:
+            moves += 1
+        if i >= window and x[i - window + 1] != x[i - window]:
+            moves -= 1
+        if i >= window - 1 and bad == 0:
+            m = sx / window
+            mean[i] = x0 + m
+            var[i] = max(sxx / window - m * m, 0.0) if moves > 0 else 0.0
+    return mean, var
+
+
+@njit(cache=True)
+def rolling_zscore(x, window):
+    """(x - mean) / std over the trailing window (population std); 0 if std is 0."""
+    mean, var = _mean_var(x, window)
+    out = np.full(x.shape[0], np.nan)
+    for i in range(window - 1, x.shape[0]):
+        if var[i] == var[i]:
+            sd = np.sqrt(var[i])
+            out[i] = (x[i] - mean[i]) / sd if sd > 0.0 else 0.0
     return out
 
 
@@ -143,20 +193,8 @@ def ema(x, span):
 
 @njit(cache=True)
 def rolling_std(x, window):
-    """Population standard deviation over the trailing window (two-pass per window)."""
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    for i in range(window - 1, n):
-        m = 0.0
-        for j in range(i - window + 1, i + 1):
-            m += x[j]
-        m /= window
-        v = 0.0
-        for j in range(i - window + 1, i + 1):
-            d = x[j] - m
-            v += d * d
-        out[i] = np.sqrt(v / window)
-    return out
+    """Population standard deviation over the trailing window."""
+    return np.sqrt(_mean_var(x, window)[1])
 
 
 @njit(cache=True)
@@ -242,32 +280,71 @@ def roc(x, window):
 
 @njit(cache=True)
 def rolling_beta(y, x, window):
-    """Slope of the least-squares line y = a + b x over the trailing ``window`` bars (two-pass per
-    window); NaN where the window holds a NaN or x does not vary."""
+    """Slope of the least-squares line y = a + b x over the trailing ``window`` bars; NaN where the
+    window holds a NaN or x does not vary. O(n): sliding sums of the deviations from a reference point,
+    summed afresh (about a new reference in the window) every ``window`` bars so that neither rounding
+    nor a drifting level can build up."""
     n = y.shape[0]
     out = np.full(n, np.nan)
-    for i in range(window - 1, n):
-        mx = 0.0
-        my = 0.0
-        bad = False
-        for j in range(i - window + 1, i + 1):
-            if not (x[j] == x[j] and y[j] == y[j]):
-                bad = True
-                break
-            mx += x[j]
-            my += y[j]
-        if bad:
-            continue
-        mx /= window
-        my /= window
-        sxy = 0.0
-        sxx = 0.0
-        for j in range(i - window + 1, i + 1):
-            dx = x[j] - mx
-            sxy += dx * (y[j] - my)
+    x0 = np.nan
+    y0 = np.nan
+    for i in range(n):
+        if x[i] == x[i] and y[i] == y[i]:
+            x0 = x[i]
+            y0 = y[i]
+            break
+    sx = 0.0
+    sy = 0.0
+    sxx = 0.0
+    sxy = 0.0
+    bad = 0  # NaNs in the window
+    for i in range(n):
+        if i % window == 0 and i >= window:  # fresh sums over (i - window, i), about a new reference
+            for j in range(i - window + 1, i + 1):
+                if x[j] == x[j] and y[j] == y[j]:
+                    x0 = x[j]
+                    y0 = y[j]
+                    break
+            sx = 0.0
+            sy = 0.0
+            sxx = 0.0
+            sxy = 0.0
+            bad = 0
+            for j in range(i - window + 1, i):
+                if x[j] == x[j] and y[j] == y[j]:
+                    dx = x[j] - x0
+                    dy = y[j] - y0
+                    sx += dx
+                    sy += dy
+                    sxx += dx * dx
+                    sxy += dx * dy
+                else:
+                    bad += 1
+        else:
+            if i >= window:
+                j = i - window
+                if x[j] == x[j] and y[j] == y[j]:
+                    dx = x[j] - x0
+                    dy = y[j] - y0
+                    sx -= dx
+                    sy -= dy
+                    sxx -= dx * dx
+                    sxy -= dx * dy
+                else:
+                    bad -= 1
+        if x[i] == x[i] and y[i] == y[i]:
+            dx = x[i] - x0
+            dy = y[i] - y0
+            sx += dx
+            sy += dy
             sxx += dx * dx
-        if sxx > 0.0:
-            out[i] = sxy / sxx
+            sxy += dx * dy
+        else:
+            bad += 1
+        if i >= window - 1 and bad == 0:
+            vxx = sxx - sx * sx / window
+            if vxx > 1e-12 * sxx:
+                out[i] = (sxy - sx * sy / window) / vxx
     return out
 
 

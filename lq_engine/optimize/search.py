@@ -139,12 +139,19 @@ def resolve_search(strategy: StrategySpec, config: OptimizeConfig) -> SearchSett
                           space.describe())
 
 
-def make_sampler(settings: SearchSettings):
-    """The seeded Optuna sampler of ``settings.method``."""
+def _optuna():
+    """Optuna, quiet (a search makes thousands of trials and one study per TPE batch)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def make_sampler(settings: SearchSettings):
+    """The seeded Optuna sampler of ``settings.method``."""
+    optuna = _optuna()
     seed, batch = settings.seed, settings.batch_size
+    warnings.filterwarnings("ignore", message="Constraints have been set, but CmaEsSampler")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if settings.method == "random":
@@ -157,6 +164,87 @@ def make_sampler(settings: SearchSettings):
             return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed,
                                               warn_independent_sampling=False, warn_asynchronous_seeding=False)
     raise ConfigError(f"optimize config: field 'search': unknown sampler {settings.method!r}; known: {SAMPLERS}")
+
+
+TPE_HISTORY = 256  # trials a TPE batch is proposed from: the best TPE_BELOW and a seeded sample of the rest
+TPE_BELOW = 25  # = Optuna's default gamma cap: TPE's "good" group is these, exactly
+
+
+class _Persistent:
+    """Random, CMA-ES, QMC: one in-memory study for the whole search (their state lives in it)."""
+
+    def __init__(self, settings: SearchSettings, space: SearchSpace) -> None:
+        optuna = _optuna()
+        self.dists = space.distributions()
+        self.study = optuna.create_study(direction="maximize", sampler=make_sampler(settings),
+                                         storage=optuna.storages.InMemoryStorage())
+
+    def ask(self, n: int) -> list:
+        return [self.study.ask(self.dists) for _ in range(n)]
+
+    def tell(self, trial, value: float, pruned: bool, infeasible: bool) -> None:
+        _tell(self.study, trial, value, pruned, infeasible)
+
+
+class _BoundedTpe:
+    """TPE, each batch proposed by a fresh in-memory study holding a bounded summary of the history:
+    the ``TPE_BELOW`` best trials (exactly TPE's good group, as Optuna's gamma caps it at 25) and a
+    seeded uniform sample of the others (their density estimated from a sample), ``TPE_HISTORY`` in
+    all, in trial order. Stock Optuna refits on every past trial for every proposal (quadratic in
+    the trials); this keeps a proposal's cost flat. Wide int ranges are modelled as continuous
+    (``Dimension.relaxed_distribution``). With at most ``TPE_HISTORY`` trials it is plain TPE."""
+
+    def __init__(self, settings: SearchSettings, space: SearchSpace) -> None:
+        self.settings = settings
+        self.dists = {d.name: d.relaxed_distribution() for d in space.dims}
+        self.done: list = []  # FrozenTrials of every finished proposal, in order
+        self.values: list[float] = []
+        self.batch = 0
+        self.study = None
+
+    def _summary(self) -> list:
+        n = len(self.done)
+        if n <= TPE_HISTORY:
+            return list(self.done)
+        v = np.asarray(self.values)
+        best = np.lexsort((np.arange(n), -v))[:TPE_BELOW]
+        rest = np.setdiff1d(np.arange(n), best)
+        rng = np.random.default_rng([self.settings.seed, self.batch])
+        pick = rng.choice(rest, size=TPE_HISTORY - TPE_BELOW, replace=False)
+        return [self.done[i] for i in np.sort(np.concatenate([best, pick]))]
+
+    def ask(self, n: int) -> list:
+        optuna = _optuna()
+        seed = int(np.random.SeedSequence([self.settings.seed, self.batch]).generate_state(1)[0])
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.settings.batch_size or 1,
+                                             constant_liar=True)
+        self.study = optuna.create_study(direction="maximize", sampler=sampler,
+                                         storage=optuna.storages.InMemoryStorage())
+        self.study.add_trials(self._summary())
+        self.batch += 1
+        return [self.study.ask(self.dists) for _ in range(n)]
+
+    def tell(self, trial, value: float, pruned: bool, infeasible: bool) -> None:
+        frozen = _tell(self.study, trial, value, pruned, infeasible)
+        self.done.append(frozen)
+        self.values.append(-np.inf if (pruned or infeasible) else value)
+
+
+def _tell(study, trial, value: float, pruned: bool, infeasible: bool):
+    """Tell one proposal its outcome; returns the finished trial."""
+    from optuna.trial import TrialState
+
+    if infeasible:
+        trial.set_constraint("constraints", 1.0)
+        return study.tell(trial, INFEASIBLE_SCORE)
+    if pruned:
+        trial.report(value, 0)
+        return study.tell(trial, state=TrialState.PRUNED)
+    return study.tell(trial, value)
+
+
+def _proposer(settings: SearchSettings, space: SearchSpace):
+    return _BoundedTpe(settings, space) if settings.method == "tpe" else _Persistent(settings, space)
 
 
 @dataclass(frozen=True)
@@ -192,16 +280,8 @@ class SearchTrace:
 
 
 def _decode(space: SearchSpace, params: dict[str, Any]) -> dict[str, Any]:
-    """Optuna's values as the strategy's (ints as int, floats as float), in schema order."""
-    out = {}
-    for d in space.dims:
-        v = params[d.name]
-        if d.kind == "int":
-            v = int(v)
-        elif d.kind == "float":
-            v = float(v)
-        out[d.name] = v
-    return out
+    """Optuna's values as the strategy's (ints rounded to their step), in schema order."""
+    return {d.name: d.value(params[d.name]) for d in space.dims}
 
 
 def _key(p: dict[str, Any]) -> str:
@@ -215,16 +295,13 @@ def run_search(strategy: StrategySpec, settings: SearchSettings,
     proposal its result in the order asked; until ``trials`` sets are evaluated, the ``timeout`` has
     passed (checked between batches) or the sampler brings nothing new. Returns the evaluated sets in
     evaluation order and the trace."""
-    import optuna
-    from optuna.trial import TrialState
-
     if not settings.sampler:
         raise ValueError(f"run_search: {settings.method!r} is not a sampler")
     space = strategy.space
     schema = strategy.schema
-    dists = space.distributions()
-    study = optuna.create_study(direction="maximize", sampler=make_sampler(settings),
-                                storage=optuna.storages.InMemoryStorage())
+    t = clock()
+    proposer = _proposer(settings, space)
+    sampler_s = clock() - t
     budget = settings.trials if settings.trials is not None else UNBOUNDED
     batch_size = settings.batch_size or batch_size_for(settings.trials)
     max_proposals = 10 * budget + 10 * batch_size
@@ -234,7 +311,7 @@ def run_search(strategy: StrategySpec, settings: SearchSettings,
     batch_of: list[int] = []
     seen: dict[str, int] = {}
     proposals = repeats = infeasible = stale = batches = 0
-    sampler_s = evaluate_s = 0.0
+    evaluate_s = 0.0
     t0 = clock()
     stop = "trials"
     while True:
@@ -249,7 +326,7 @@ def run_search(strategy: StrategySpec, settings: SearchSettings,
             break
         n = min(batch_size, budget - len(params))
         t = clock()
-        asked = [study.ask(dists) for _ in range(n)]
+        asked = proposer.ask(n)
         sampler_s += clock() - t
         proposals += n
         fate: list[tuple[str, int]] = []  # per proposal: ("new"|"seen"|"bad", set index)
@@ -281,16 +358,10 @@ def run_search(strategy: StrategySpec, settings: SearchSettings,
         for trial, (what, i) in zip(asked, fate):
             if what == "bad":
                 infeasible += 1
-                trial.set_constraint("constraints", 1.0)
-                study.tell(trial, INFEASIBLE_SCORE)
+                proposer.tell(trial, INFEASIBLE_SCORE, False, True)
                 continue
             repeats += what == "seen"
-            v = values[i] if math.isfinite(values[i]) else INFEASIBLE_SCORE
-            if pruned[i]:
-                trial.report(v, 0)
-                study.tell(trial, state=TrialState.PRUNED)
-            else:
-                study.tell(trial, v)
+            proposer.tell(trial, values[i] if math.isfinite(values[i]) else INFEASIBLE_SCORE, pruned[i], False)
         sampler_s += clock() - t
         batches += 1
     trace = SearchTrace(settings, np.asarray(batch_of, dtype=np.int64), proposals, repeats, infeasible, batches,

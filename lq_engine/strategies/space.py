@@ -26,6 +26,7 @@ import numpy as np
 from lq_engine.strategies.params import Param, ParamError, StrategySchema
 
 RANGE_KEYS = ("low", "high", "step", "log")
+RELAX_INT = 64  # int ranges wider than this are modelled as continuous by model-based samplers
 
 
 class SpaceError(ParamError):
@@ -67,6 +68,28 @@ class Dimension:
         if self.step is not None:  # Optuna wants high on the step lattice
             high = self.low + math.floor((self.high - self.low) / self.step + 1e-9) * self.step
         return FloatDistribution(float(self.low), float(high), log=self.log, step=self.step)
+
+    def relaxed_distribution(self):
+        """For model-based samplers: an int range of more than ``RELAX_INT`` values as a float range
+        covering each integer's half-step on either side (``value`` rounds back), so a sampler models
+        it as continuous (Optuna's TPE evaluates discrete likelihoods far more slowly)."""
+        from optuna.distributions import FloatDistribution
+
+        if self.kind != "int" or self.size <= RELAX_INT:
+            return self.distribution()
+        if self.log:
+            return FloatDistribution(float(self.low), float(self.high), log=True)
+        half = 0.5 * self.step
+        return FloatDistribution(self.low - half, self.high + half)
+
+    def value(self, x: Any) -> Any:
+        """A sampler's value as the parameter's (ints rounded to the step lattice)."""
+        if self.kind == "int":
+            k = round((float(x) - self.low) / self.step)
+            return int(min(max(self.low + k * self.step, self.low), self.high))
+        if self.kind == "float":
+            return float(x)
+        return x
 
     def uniform(self, rng: np.random.Generator, n: int) -> list:
         """``n`` uniform draws (on the log scale when ``log``): the feasibility probe."""

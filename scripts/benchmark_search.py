@@ -98,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         figures[f"{method}_sampler_time_share"] = float(np.median(rows["share"]))
     if "tpe" in per:
         figures["sampler_time_share"] = figures["tpe_sampler_time_share"]
+        # per-unit costs: a proposal in the sampler vs scoring one set on this one 20k-bar series, and how
+        # many such windows per set (folds x symbols in stage 1) bring the share to 0.25
+        sampler_ms = 1e3 * figures["tpe_sampler_s"] / figures["tpe_evaluated"]
+        eval_ms = 1e3 * (figures["tpe_search_s"] - figures["tpe_sampler_s"]) / figures["tpe_evaluated"]
+        figures["tpe_sampler_ms_per_set"] = sampler_ms
+        figures["tpe_evaluate_ms_per_set"] = eval_ms
+        figures["windows_for_target_share"] = int(np.ceil(3 * sampler_ms / eval_ms)) if eval_ms > 0 else 0
         if "random" in per:
             figures["tpe_beats_random_seeds"] = int(sum(t < r for t, r in zip(per["tpe"]["quantile"],
                                                                                per["random"]["quantile"])))

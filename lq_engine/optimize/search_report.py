@@ -5,8 +5,9 @@ important parameters (PNG files, plus an HTML fragment the report includes).
   beside it: for a sampler, the expected best of k uniform random draws estimated from the search's
   own uniform startup batch (``search.random_baseline``); for random search, its own curve is it;
 - importances: Optuna's PED-ANOVA evaluator (its default) over every complete set stage 1 scored;
-- contour: the objective over the two most important parameters (filled triangulated contour of
-  the evaluated sets, each a dot; the stage-1 best starred); one parameter: a slice plot.
+- contour (samplers; a grid has the report's heatmap): the objective over the two most important
+  parameters (filled triangulated contour of the evaluated sets, each a dot; the stage-1 best
+  starred); one parameter: a slice plot.
 
 Every function takes a ``Stage1Result`` and the parameter schema, so the report and the Dagster
 metadata of ``prefilter_rankings`` draw the same images.
@@ -209,7 +210,9 @@ def search_images(stage1: Any, schema: StrategySchema, folder: str | Path, prefi
     return imp, {
         "trace": trace_png(stage1, folder / f"{prefix}_search_trace.png", title),
         "importance": importance_png(imp, folder / f"{prefix}_importance.png", title),
-        "contour": contour_png(stage1, schema, order, folder / f"{prefix}_contour.png", title),
+        # a grid has its heatmap; a sampler's sets are scattered: the contour shows them
+        "contour": contour_png(stage1, schema, order, folder / f"{prefix}_contour.png", title)
+        if stage1.search is not None and stage1.search.sampler else None,
     }
 
 

@@ -143,6 +143,14 @@ def _axis_values(stage1: Any, idx: np.ndarray, name: str) -> tuple[np.ndarray, l
     return np.array([cats.index(v) for v in vals], dtype=np.float64), [str(c) for c in cats]
 
 
+def _log_axis(stage1: Any, schema: StrategySchema, name: str) -> bool:
+    """Log scale where the searched space (else the declaration) is on one."""
+    space = stage1.search.space if stage1.search is not None else {}
+    if name in space:
+        return bool(space[name].get("log"))
+    return bool(schema.param(name).log)
+
+
 def contour_png(stage1: Any, schema: StrategySchema, names: list[str], path: str | Path, title: str = "") -> Path | None:
     """Objective over the two most important parameters (``names`` in importance order); a slice plot
     with one; None with none."""
@@ -186,13 +194,13 @@ def contour_png(stage1: Any, schema: StrategySchema, names: list[str], path: str
         ax.set_ylabel(names[1])
         if ycats:
             ax.set_yticks(range(len(ycats)), ycats)
-        if schema.param(names[1]).log:
+        if _log_axis(stage1, schema, names[1]):
             ax.set_yscale("log")
         kind = f"{names[0]} x {names[1]} (most important two)"
     ax.set_xlabel(names[0])
     if xcats:
         ax.set_xticks(range(len(xcats)), xcats)
-    if schema.param(names[0]).log:
+    if _log_axis(stage1, schema, names[0]):
         ax.set_xscale("log")
     ax.set_title(f"{title}\n{kind}; dots = evaluated sets, star = stage-1 best", fontsize=10)
     fig.tight_layout()

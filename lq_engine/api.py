@@ -23,7 +23,8 @@ Portfolio strategies
     (``bars.close[s, i]``, ``bars.mask[s, i]``) and writes a weight per symbol into ``w``.
 Helpers usable inside ``decide``
     ``lq.sided(target, p.side)``, ``lq.hysteresis(...)``, ``lq.clip(x, low, high)``,
-    ``lq.LONG``, ``lq.SHORT``, ``lq.BOTH``; indicators ``lq.ta.sma``, ``lq.ta.ema``, ``lq.ta.rsi``, ...
+    ``lq.LONG``, ``lq.SHORT``, ``lq.BOTH``; indicators ``lq.ta.sma``, ``lq.ta.ema``, ``lq.ta.rsi``, ...;
+    your own helpers called from ``decide`` need ``@lq.jit``.
 """
 
 from lq_engine.strategies import ta
@@ -31,10 +32,10 @@ from lq_engine.strategies.declare import (
     Bool, Choice, Float, Int, PortfolioStrategy, Side, State, Strategy, StrategyError, constraint, decide, exits,
     indicator, less, less_equal,
 )
-from lq_engine.strategies.helpers import BOTH, LONG, SHORT, clip, hysteresis, sided
+from lq_engine.strategies.helpers import BOTH, LONG, SHORT, clip, hysteresis, jit, sided
 
 __all__ = [
     "BOTH", "Bool", "Choice", "Float", "Int", "LONG", "SHORT", "PortfolioStrategy", "Side", "State", "Strategy",
-    "StrategyError", "clip",
+    "StrategyError", "clip", "jit",
     "constraint", "decide", "exits", "hysteresis", "indicator", "less", "less_equal", "sided", "ta",
 ]

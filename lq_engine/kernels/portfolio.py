@@ -77,7 +77,7 @@ def trade_fill(units_before, units_after, realized, fee, q, price, rt_pnl, rt_ba
 
 
 @njit(cache=True)
-def account(o, c, mask, targets, fee, slip, acc):
+def account(o, c, mask, targets, rebal, fee, slip, acc):
     """Simplified fills of one parameter set's portfolio decisions; writes the N_ACC accumulators."""
     n_sym, n = o.shape
     cost = fee + slip
@@ -92,6 +92,8 @@ def account(o, c, mask, targets, fee, slip, acc):
     fees_c = np.zeros(n_sym)
     fees_o = np.zeros(n_sym)
     prices = np.empty(n_sym)
+    plan = np.empty((n_sym, 6))
+    due = np.zeros(n_sym, dtype=np.bool_)  # a requested full rebalance not yet done (no bar since)
     eq = 1.0
     s1 = 0.0
     s2 = 0.0
@@ -108,12 +110,15 @@ def account(o, c, mask, targets, fee, slip, acc):
     exposed = 0
     turnover = 0.0
     for j in range(1, n):
-        # the legs that rebalance at this open: a changed weight and a bar here
+        # the legs that rebalance at this open: a changed weight (or a requested rebalance) and a bar here
         m = 0
         for s in range(n_sym):
-            if mask[s, j] and targets[j - 1, s] != tif[s]:
+            if rebal[j - 1]:
+                due[s] = True
+            if mask[s, j] and (targets[j - 1, s] != tif[s] or due[s]):
                 legs[m] = s
                 m += 1
+                due[s] = False
         if m > 0:
             for s in range(n_sym):
                 prices[s] = o[s, j]
@@ -125,13 +130,22 @@ def account(o, c, mask, targets, fee, slip, acc):
                 fees_c[s] = cf
                 fees_o[s] = of
                 after = after - cf - of
+            for k in range(m):  # every leg's orders, sized before any of them fills
+                s = legs[k]
+                cq, cs, cf, oq, osd, of, _, _, _, _ = leg_orders(
+                    e_open, after, units[s], targets[j - 1, s], o[s, j], NAN, NAN, NAN, 1, 0.0, 0.0, 0.0, NAN, NAN,
+                    NAN, fees_c[s], fees_o[s])
+                plan[k, 0] = cq
+                plan[k, 1] = cs
+                plan[k, 2] = cf
+                plan[k, 3] = oq
+                plan[k, 4] = osd
+                plan[k, 5] = of
             for side in (-1, 1):  # sells first, then buys
                 for k in range(m):
                     s = legs[k]
-                    w = targets[j - 1, s]
-                    cq, cs, cf, oq, osd, of, _, _, _, _ = leg_orders(
-                        e_open, after, units[s], w, o[s, j], NAN, NAN, NAN, 1, 0.0, 0.0, 0.0, NAN, NAN, NAN,
-                        fees_c[s], fees_o[s])
+                    cq, cs, cf, oq, osd, of = plan[k, 0], int(plan[k, 1]), plan[k, 2], plan[k, 3], int(plan[k, 4]), \
+                        plan[k, 5]
                     first = cs if cq > 0.0 else osd
                     if first != side or (cq <= 0.0 and oq <= 0.0):
                         continue

@@ -19,11 +19,13 @@ CREATE TABLE IF NOT EXISTS paper_runs (
     initial_cash DOUBLE, bars BIGINT, fills BIGINT, first_ts BIGINT, last_ts BIGINT, position DOUBLE, cash DOUBLE,
     final_equity DOUBLE, recorded_at TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS paper_fills (
-    run_id VARCHAR, fill_seq BIGINT, bar BIGINT, ts BIGINT, order_id VARCHAR, side TINYINT, quantity DOUBLE,
-    price DOUBLE, fee DOUBLE, liquidity VARCHAR, reason VARCHAR, cash DOUBLE, position DOUBLE);
+    run_id VARCHAR, fill_seq BIGINT, bar BIGINT, ts BIGINT, order_id VARCHAR, symbol VARCHAR, side TINYINT,
+    quantity DOUBLE, price DOUBLE, fee DOUBLE, liquidity VARCHAR, reason VARCHAR, cash DOUBLE, position DOUBLE);
 CREATE TABLE IF NOT EXISTS paper_equity (
-    run_id VARCHAR, bar BIGINT, ts BIGINT, equity DOUBLE, target TINYINT, cash DOUBLE, position DOUBLE);
+    run_id VARCHAR, bar BIGINT, ts BIGINT, equity DOUBLE, target DOUBLE, cash DOUBLE, position DOUBLE,
+    positions VARCHAR, weights VARCHAR);
 """
+PAPER_SCHEMA_MARK = ("paper_equity", "weights")  # a column the current schema has (older tables are rebuilt)
 
 
 def _iso(ts_ns: int | None) -> str | None:
@@ -43,7 +45,7 @@ def status(state_dir: Path) -> dict[str, Any]:
     con = _open(state_dir)
     try:
         cfg = read_config(con) or {}
-        last = con.execute("SELECT bar, ts, cash, position, equity, wall_ns, feed_latest FROM bars "
+        last = con.execute("SELECT bar, ts, cash, positions, equity, wall_ns, feed_latest FROM bars "
                            "ORDER BY bar DESC LIMIT 1").fetchone()
         n_bars = con.execute("SELECT count(*) FROM bars").fetchone()[0]
         n_fills = con.execute("SELECT count(*) FROM fills").fetchone()[0]
@@ -66,8 +68,9 @@ def status(state_dir: Path) -> dict[str, Any]:
         "seconds_since_last_bar": None,
     }
     if last is not None:
-        bar, ts, cash, pos, eq, wall, feed_latest = last
-        out.update(positions={sym: pos} if pos != 0.0 else {}, cash=cash, equity=eq, last_bar=bar,
+        bar, ts, cash, positions, eq, wall, feed_latest = last
+        out.update(positions={s: v for s, v in json.loads(positions).items() if v != 0.0}, cash=cash, equity=eq,
+                   last_bar=bar,
                    last_event_ts_ns=ts, last_event_time=_iso(ts), lag_bars=max(0, feed_latest - bar),
                    seconds_since_last_bar=(time.time_ns() - wall) / 1e9)
     return out
@@ -86,14 +89,15 @@ def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
         if cfg is None:
             raise StateError(f"{Path(state_dir) / TRADER_FILE}: no run recorded yet")
         run_id = get_meta(con, "run_id")
-        fills = con.execute("SELECT fill_seq, bar, ts, order_id, side, quantity, price, fee, liquidity, reason, cash, "
-                            "position FROM fills ORDER BY fill_seq").fetchall()
-        equity = con.execute("SELECT bar, ts, equity, target, cash, position FROM bars ORDER BY bar").fetchall()
+        fills = con.execute("SELECT fill_seq, bar, ts, order_id, symbol, side, quantity, price, fee, liquidity, reason, "
+                            "cash, position FROM fills ORDER BY fill_seq").fetchall()
+        equity = con.execute("SELECT bar, ts, equity, target, cash, position, positions, weights FROM bars "
+                             "ORDER BY bar").fetchall()
     finally:
         con.close()
-    fill_cols = ("fill_seq", "bar", "ts", "order_id", "side", "quantity", "price", "fee", "liquidity", "reason",
-                 "cash", "position")
-    eq_cols = ("bar", "ts", "equity", "target", "cash", "position")
+    fill_cols = ("fill_seq", "bar", "ts", "order_id", "symbol", "side", "quantity", "price", "fee", "liquidity",
+                 "reason", "cash", "position")
+    eq_cols = ("bar", "ts", "equity", "target", "cash", "position", "positions", "weights")
     fills_t = pa.table({"run_id": [run_id] * len(fills), **{c: [r[i] for r in fills] for i, c in enumerate(fill_cols)}})
     eq_t = pa.table({"run_id": [run_id] * len(equity), **{c: [r[i] for r in equity] for i, c in enumerate(eq_cols)}})
     last = equity[-1] if equity else None
@@ -103,6 +107,13 @@ def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
            "position": last[5] if last else 0.0, "cash": last[4] if last else cfg["initial_cash"],
            "final_equity": last[2] if last else cfg["initial_cash"], "recorded_at": datetime.now(timezone.utc)}
     with catalog_writer(paths) as db:
+        table, column = PAPER_SCHEMA_MARK
+        have = db.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
+                          [table, column]).fetchone()[0]
+        old = db.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0]
+        if old and not have:  # written by an older version: rebuilt (paper runs are recorded again from their state)
+            for t in ("paper_runs", "paper_fills", "paper_equity"):
+                db.execute(f"DROP TABLE IF EXISTS {t}")
         db.execute(PAPER_DDL)
         db.execute("BEGIN TRANSACTION")
         for t in ("paper_runs", "paper_fills", "paper_equity"):
@@ -110,9 +121,10 @@ def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
         db.execute("INSERT INTO paper_runs VALUES (" + ", ".join("?" * len(row)) + ")", list(row.values()))
         db.register("_fills", fills_t)
         db.register("_equity", eq_t)
-        db.execute("INSERT INTO paper_fills SELECT run_id, fill_seq, bar, ts, order_id, side, quantity, price, fee, "
-                   "liquidity, reason, cash, position FROM _fills")
-        db.execute("INSERT INTO paper_equity SELECT run_id, bar, ts, equity, target, cash, position FROM _equity")
+        db.execute("INSERT INTO paper_fills SELECT run_id, fill_seq, bar, ts, order_id, symbol, side, quantity, price, "
+                   "fee, liquidity, reason, cash, position FROM _fills")
+        db.execute("INSERT INTO paper_equity SELECT run_id, bar, ts, equity, target, cash, position, positions, weights "
+                   "FROM _equity")
         db.execute("COMMIT")
         db.unregister("_fills")
         db.unregister("_equity")

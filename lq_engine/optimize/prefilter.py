@@ -18,11 +18,11 @@ import polars as pl
 from lq_engine.kernels import metrics as M
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.folds import FoldPlan, Window, check_selection_window
-from lq_engine.optimize.inputs import DatasetView
+from lq_engine.optimize.inputs import PORTFOLIO, DatasetView
 from lq_engine.optimize.objectives import rank_order, window_score
 from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.search import BatchScores, SearchSettings, SearchTrace
-from lq_engine.optimize.tasks import PrefilterTask, Span, run_prefilter
+from lq_engine.optimize.tasks import PanelSpan, PrefilterTask, Span, run_prefilter
 from lq_engine.strategies.params import ParamError, sample_grid
 from lq_engine.strategies.spec import StrategySpec
 
@@ -96,10 +96,21 @@ def symbol_windows(view: DatasetView, plan: FoldPlan, windows: Sequence[Window],
     return out
 
 
-def symbol_spans(view: DatasetView, plan: FoldPlan, windows: Sequence[Window], min_bars: int
-                 ) -> Iterator[tuple[str, list[tuple[Window, int, int]], Span]]:
+def symbol_spans(view: DatasetView, plan: FoldPlan, windows: Sequence[Window], min_bars: int,
+                 strategy: StrategySpec | None = None) -> Iterator[tuple[str, list[tuple[Window, int, int]], Any]]:
     """(symbol, its windows as in ``symbol_windows``, the span of rows covering them) for every symbol
-    with at least one window: what one worker task of either stage gets."""
+    with at least one window: what one worker task of either stage gets. A portfolio strategy has one
+    unit instead, the universe (label ``PORTFOLIO``), its windows on the clock and a ``PanelSpan``."""
+    if strategy is not None and strategy.is_portfolio:
+        wins = []
+        for w in windows:
+            check_selection_window(plan, w)
+            if w.stop - w.start >= min_bars:
+                wins.append((w, w.start, w.stop))
+        if wins:
+            lo, hi = min(a for _, a, _ in wins), max(b for _, _, b in wins)
+            yield PORTFOLIO, wins, PanelSpan(lo, view.panel.window(lo, hi))
+        return
     for sym in view.symbols:
         wins = symbol_windows(view, plan, windows, sym, min_bars)
         if wins:
@@ -130,7 +141,7 @@ class Stage1Scorer:
     def __init__(self, view: DatasetView, strategy: StrategySpec, plan: FoldPlan, config: OptimizeConfig,
                  runner: TaskRunner, backend: str) -> None:
         self.view, self.strategy, self.config, self.runner, self.backend = view, strategy, config, runner, backend
-        self.jobs = list(symbol_spans(view, plan, plan.train_windows(), config.min_window_bars))
+        self.jobs = list(symbol_spans(view, plan, plan.train_windows(), config.min_window_bars, strategy))
         if not self.jobs:
             raise ValueError(f"dataset {view.name}: no symbol has {config.min_window_bars} bars in any training window")
         self.windows = [(sym, w, a, b) for sym, wins, _ in self.jobs for w, a, b in wins]
@@ -230,8 +241,8 @@ class Stage1Scorer:
         cols["fold"] = np.array([w.fold for _, w, _, _ in meta], dtype=np.int64)[win_idx]
         cols["symbol"] = np.array([s for s, _, _, _ in meta], dtype=object)[win_idx].tolist()
         cols["window"] = np.array([w.kind for _, w, _, _ in meta], dtype=object)[win_idx].tolist()
-        cols["start_ts"] = np.array([int(view.series[s].ts[a]) for s, _, a, _ in meta], dtype=np.int64)[win_idx]
-        cols["end_ts"] = np.array([int(view.series[s].ts[b - 1]) for s, _, _, b in meta], dtype=np.int64)[win_idx]
+        cols["start_ts"] = np.array([int(view.unit_ts(s)[a]) for s, _, a, _ in meta], dtype=np.int64)[win_idx]
+        cols["end_ts"] = np.array([int(view.unit_ts(s)[b - 1]) for s, _, _, b in meta], dtype=np.int64)[win_idx]
         cols["n_bars"] = np.array([b - a for _, _, a, b in meta], dtype=np.int64)[win_idx]
         for name in M.METRIC_NAMES:
             cols[name] = metrics[name][win_idx, set_idx]

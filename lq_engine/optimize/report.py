@@ -239,6 +239,7 @@ def _section(r: Any, folder: Path) -> str:
             "so these figures include the gap the brackets make.") + "</p>")
     out.append("<h3>Equity</h3>")
     out.append(f"<img src='{html.escape(eq.name)}' alt='equity curve'>")
+    out += _benchmark_and_portfolio(r, folder, slug)
     if hm is not None:
         out.append("<h3>Parameter heatmap</h3>")
         out.append(f"<img src='{html.escape(hm.name)}' alt='parameter heatmap'>")
@@ -275,6 +276,34 @@ def search_section(r: Any, folder: Path, slug: str) -> str:
     except (LookupError, ValueError):  # the strategy is gone: the section needs its declarations
         return "<h3>Search</h3><p class='note'>(strategy no longer available)</p>"
     return search_html(r.stage1, schema, folder, slug, _label(r), _kv)
+
+
+def _benchmark_and_portfolio(r: Any, folder: Path, slug: str) -> list[str]:
+    """The benchmark beside the winner (every result), and a portfolio winner's weights and contributions."""
+    from lq_engine.optimize.report_portfolio import benchmark_png, contribution_rows, weights_png
+
+    out = []
+    if r.benchmark is not None:
+        bm = benchmark_png(r, folder / f"{slug}_benchmark.png", _label(r))
+        out.append("<h3>Benchmark: inverse-volatility buy and hold (holdout)</h3>")
+        h = r.holdout_summary
+        out.append(_kv([("winner holdout Sharpe / total return", f"{_fmt(h.get('mean_sharpe', float('nan')))} / "
+                         f"{_fmt(h.get('mean_total_return', float('nan')))}"),
+                        ("benchmark holdout Sharpe / total return", f"{_fmt(r.benchmark.metrics['sharpe'])} / "
+                         f"{_fmt(r.benchmark.metrics['total_return'])}"),
+                        ("benchmark", f"{r.benchmark.name} {r.benchmark.params}: the universe's symbols, weights "
+                                      "1 / volatility, bought and held")]))
+        if bm is not None:
+            out.append(f"<img src='{html.escape(bm.name)}' alt='winner against the benchmark'>")
+    if r.portfolio:
+        wp = weights_png(r, folder / f"{slug}_weights.png", _label(r))
+        out.append("<h3>Portfolio: weights and contributions</h3>")
+        if wp is not None:
+            out.append(f"<img src='{html.escape(wp.name)}' alt='weights over time'>")
+        out.append("<p class='note'>Contribution: each symbol's PnL net of its fees as a share of the starting "
+                   "cash (the symbols add up to the window's return); turnover: the sum of |change of weight|.</p>")
+        out.append(_table(contribution_rows(r)))
+    return out
 
 
 def _brackets_long(b: Any) -> str:

@@ -2,6 +2,7 @@
 
 Per clock bar j (the event engine's portfolio path does the same steps with the same functions):
 0. rebalance: each symbol with a bar at j whose latest decided weight differs from the one in force
+   (or every symbol, at its next bar, after decide asked for a full rebalance by returning True)
    cancels its working orders and gets new ones, all sized from the equity at this open
    (``kernels.portfolio``: ``sizing.leg_fees`` / ``sizing.leg_orders``); sells are submitted
    before buys. A symbol without a bar at j keeps its change pending until its next bar.
@@ -70,7 +71,7 @@ def _submit(orders, n_orders, work, nw, j, s, side, qty, kind, fee):
 
 
 @njit(cache=True)
-def portfolio_loop(ts, o, hi, lo, c, vol, mask, targets, cfg, cash0, equity, exposure):
+def portfolio_loop(ts, o, hi, lo, c, vol, mask, targets, rebal, cfg, cash0, equity, exposure):
     """Run the replay; fills ``equity`` (T) and ``exposure`` (T x S) and returns (fills table, fill
     timestamps, number of fills, order table, number of orders, trade returns, number of trades)."""
     n_sym, n = o.shape
@@ -103,15 +104,19 @@ def portfolio_loop(ts, o, hi, lo, c, vol, mask, targets, cfg, cash0, equity, exp
     fees_c = np.zeros(n_sym)
     fees_o = np.zeros(n_sym)
     prices = np.empty(n_sym)
+    due = np.zeros(n_sym, dtype=np.bool_)  # a requested full rebalance not yet done (no bar since)
     for j in range(n):
         t = ts[j]
         # 0. rebalance the symbols whose weight changed and that have a bar here
         m = 0
         if j > 0:
             for s in range(n_sym):
-                if mask[s, j] and targets[j - 1, s] != tif[s]:
+                if rebal[j - 1]:
+                    due[s] = True
+                if mask[s, j] and (targets[j - 1, s] != tif[s] or due[s]):
                     legs[m] = s
                     m += 1
+                    due[s] = False
         if m > 0:
             for k in range(m):
                 s = legs[k]
@@ -293,14 +298,16 @@ def replay_portfolio(
 
     spec = resolve(strategy)
     p = spec.validated(params)
-    targets = spec.decisions(p, panel).targets
-    return replay_weights(targets, panel, config, initial_cash, periods_per_year, spec.name, p)
+    d = spec.decisions(p, panel)
+    return replay_weights(d.targets, panel, config, initial_cash, periods_per_year, spec.name, p, d.rebalance)
 
 
 def replay_weights(targets: np.ndarray, panel: Panel, config: ExecutionConfig = ExecutionConfig(),
                    initial_cash: float = 100_000.0, periods_per_year: float = 252.0, strategy: str = "",
-                   params: Mapping[str, Any] | None = None) -> PortfolioReplayResult:
-    """Execute decided weights (T x S) over ``panel``."""
+                   params: Mapping[str, Any] | None = None, rebalance: np.ndarray | None = None
+                   ) -> PortfolioReplayResult:
+    """Execute decided weights (T x S) over ``panel`` (``rebalance``: bool per bar, a full rebalance
+    asked for at that close; default none)."""
     if not (np.isfinite(initial_cash) and initial_cash > 0):
         raise ValueError(f"replay: initial_cash must be finite and > 0, got {initial_cash!r}")
     t, s = panel.n, panel.n_symbols
@@ -309,8 +316,10 @@ def replay_weights(targets: np.ndarray, panel: Panel, config: ExecutionConfig = 
         raise ValueError(f"replay: weights of shape {targets.shape} for a panel of {t} bars x {s} symbols")
     equity = np.empty(t)
     exposure = np.empty((t, s))
+    rebal = np.zeros(t, dtype=np.bool_) if rebalance is None else np.ascontiguousarray(rebalance, dtype=np.bool_)
     f, fts, nf, o, no, tr, ntr = portfolio_loop(panel.ts, panel.open, panel.high, panel.low, panel.close,
-                                                panel.volume, panel.mask, targets, config_vector(config, NO_BRACKETS),
+                                                panel.volume, panel.mask, targets, rebal,
+                                                config_vector(config, NO_BRACKETS),
                                                 float(initial_cash), equity, exposure)
     f = f[:nf]
     fills = PortfolioFills(fts[:nf].copy(), f[:, PF_BAR].astype(np.int64), f[:, PF_ORDER].astype(np.int64),

@@ -42,15 +42,24 @@ NAN = math.nan
 class WeightsDecider(Protocol):
     def decide(self, index: int, bars: Sequence[BarEvent]) -> Sequence[float]: ...
 
+    def rebalance(self, index: int) -> bool:
+        """Whether the decision at this index asked for a full rebalance."""
+        ...
+
 
 class PrecomputedWeights:
     """The weights of a known panel, decided once by the strategy's compiled decision loop."""
 
     def __init__(self, strategy: Any, params: Mapping[str, Any] | None, panel: Panel) -> None:
-        self.targets = resolve(strategy).decisions(params, panel).targets.tolist()
+        d = resolve(strategy).decisions(params, panel)
+        self.targets = d.targets.tolist()
+        self._rebalance = d.rebalance.tolist()
 
     def decide(self, index: int, bars: Sequence[BarEvent]) -> list[float]:
         return self.targets[index]
+
+    def rebalance(self, index: int) -> bool:
+        return self._rebalance[index]
 
 
 class StreamingWeights:
@@ -61,12 +70,18 @@ class StreamingWeights:
         self._params = self._strategy.validated(params)
         self.symbols = tuple(sorted(symbols))
         self._rows: dict[str, list[tuple]] = {s: [] for s in self.symbols}
+        self._last_rebalance = False
 
     def decide(self, index: int, bars: Sequence[BarEvent]) -> list[float]:
         for b in bars:
             self._rows[b.symbol].append((b.timestamp_ns, b.open, b.high, b.low, b.close, b.volume))
         panel = Panel.from_series([_Rows(s, self._rows[s]) for s in self.symbols])
-        return self._strategy.decisions(self._params, panel).targets[-1].tolist()
+        d = self._strategy.decisions(self._params, panel)
+        self._last_rebalance = bool(d.rebalance[-1])
+        return d.targets[-1].tolist()
+
+    def rebalance(self, index: int) -> bool:
+        return self._last_rebalance
 
     def state(self) -> dict:
         return {"rows": {s: [list(r) for r in rows] for s, rows in self._rows.items()}}
@@ -113,6 +128,7 @@ class PortfolioEventEngine:
         self._tif = [0.0] * n
         self._desired = [0.0] * n
         self._last = [NAN] * n  # last close of each symbol (its mark while it has no bar)
+        self._due = [False] * n  # a requested full rebalance not yet done (no bar since)
         self._index = 0
         self._order_no = 0
 
@@ -172,12 +188,16 @@ class PortfolioEventEngine:
         weights = [float(x) for x in self.decider.decide(self._index, bars)]
         self.targets.append(weights)
         self._desired = weights
+        if self.decider.rebalance(self._index):
+            self._due = [True] * len(self.symbols)
         self._index += 1
 
     def _rebalance(self, present: dict[int, BarEvent]) -> None:
-        legs = [k for k in sorted(present) if self._desired[k] != self._tif[k]]
+        legs = [k for k in sorted(present) if self._desired[k] != self._tif[k] or self._due[k]]
         if not legs:
             return
+        for k in legs:
+            self._due[k] = False
         venue, pf, cfg = self.venue, self.portfolio, self.config
         events: list = []
         for k in legs:
@@ -243,13 +263,14 @@ class PortfolioEventEngine:
 
     def state(self) -> dict:
         return {"index": self._index, "tif": list(self._tif), "desired": list(self._desired), "last": list(self._last),
-                "order_no": self._order_no}
+                "due": list(self._due), "order_no": self._order_no}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         self._index, self._order_no = int(state["index"]), int(state["order_no"])
         self._tif = [float(x) for x in state["tif"]]
         self._desired = [float(x) for x in state["desired"]]
         self._last = [float(x) for x in state["last"]]
+        self._due = [bool(x) for x in state["due"]]
 
 
 def run_portfolio_engine(strategy: Any, params: Mapping[str, Any] | None, panel: Panel,

@@ -39,7 +39,7 @@ from lq_engine.strategies.declare import BAR_FIELDS, PANEL_FIELDS, StrategyError
 
 BarsTuple = namedtuple("BarsTuple", BAR_FIELDS)  # typename = global name: numba parfors refer to it by name
 PanelTuple = namedtuple("PanelTuple", PANEL_FIELDS)
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 ERR_GROSS = 3.0  # a portfolio decision's sum of |weight| is above the strategy's gross cap
 
 _PACKAGE = "lq_strategy_kernels"
@@ -166,11 +166,13 @@ class Kernels:
         states = spec.declaration.state.new(1)
         if spec.declaration.portfolio:
             targets = np.zeros((n, bars.n_symbols))
+            rebal = np.zeros(n, dtype=np.bool_)
             self._call(spec, "pdecision_loop", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
-                       bars.mask, rows.bank, rows.idx[0], table.matrix()[0], states, targets, err[0])
+                       bars.mask, rows.bank, rows.idx[0], table.matrix()[0], states, targets, rebal, err[0])
             self._check(spec, err, lambda k: table[k], bars.symbols)
             targets.setflags(write=False)
-            return Decisions(targets, None)
+            rebal.setflags(write=False)
+            return Decisions(targets, None, rebal)
         targets = np.zeros(n)
         exits = np.full((n, 3), np.nan)
         self._call(spec, "decision_loop", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
@@ -277,8 +279,10 @@ def _readable(spec: Any, text: str, fn: Any) -> str:
                  if ln.strip() and not ln.startswith(("Failed in", "During:", "File ", "<source", " ", "^"))),
                 text.strip().splitlines()[0] if text.strip() else "unknown error")
     name = re.search(r"name '(\w+)' is not defined|[Uu]ntyped global name '(\w+)'", head)
-    if line is None and name and fn is not None:  # numba does not say where: find the name in the source
-        token = name.group(1) or name.group(2)
+    token = (name.group(1) or name.group(2)) if name else None
+    if token and fn is not None and callable(getattr(fn, "__globals__", {}).get(token)):
+        head += f" (it is a plain Python function: decorate {token} with @lq.jit to call it from {fn.__name__})"
+    if line is None and token and fn is not None:  # numba does not say where: find the name in the source
         try:
             src, first = inspect.getsourcelines(fn)
             hit = next(k for k, ln in enumerate(src) if re.search(rf"\b{re.escape(token)}\b", ln))

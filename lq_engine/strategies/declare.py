@@ -374,9 +374,10 @@ class PortfolioStrategy(Strategy):
     """Base class of portfolio strategies: ``decide(i, bars, ind, p, pos, st, w)`` sees the universe
     aligned on one clock (``bars.close[s, i]``, ``bars.mask[s, i]``: symbol s has a bar at i;
     indicators are (symbols x bars), or one series (bars,) shared by all) and writes a target weight
-    per symbol into ``w`` (it holds the current targets on entry). Declare ``min_symbols``,
-    ``max_symbols`` (None: any) and ``gross``, the cap on the sum of |weight|. One cash account
-    holds every leg."""
+    per symbol into ``w`` (it holds the current targets on entry). A symbol whose weight changes
+    trades at the next open; ``return True`` to bring every symbol back to its weight (a periodic
+    rebalance of drifted holdings). Declare ``min_symbols``, ``max_symbols`` (None: any) and
+    ``gross``, the cap on the sum of |weight|. One cash account holds every leg."""
 
     _lq_base = True
     _lq_portfolio = True

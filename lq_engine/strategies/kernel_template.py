@@ -140,9 +140,10 @@ def _ptake_force(j, o, mask, w, tgt, entry, held):
             held[s] += 1
 
 
-def _pdecisions(bars, ind, p, st, targets, tgt, entry, held, w, err):
-    """Weights of one set at every clock close (``targets``: bars x symbols); False at the first
-    invalid decision (``err``: bar, code, value, symbol)."""
+def _pdecisions(bars, ind, p, st, targets, rebal, tgt, entry, held, w, err):
+    """Weights of one set at every clock close (``targets``: bars x symbols) and whether decide asked
+    to rebalance every symbol to them (``rebal``: it returned True); False at the first invalid
+    decision (``err``: bar, code, value, symbol)."""
     _init_state(st)
     o = bars.open
     mask = bars.mask
@@ -156,7 +157,8 @@ def _pdecisions(bars, ind, p, st, targets, tgt, entry, held, w, err):
     for i in range(n):
         if i > 0:
             _ptake_force(i, o, mask, w, tgt, entry, held)
-        _decide(i, bars, ind, p, Pos(tgt, entry, held), st, w)
+        r = _decide(i, bars, ind, p, Pos(tgt, entry, held), st, w)
+        rebal[i] = r is not None and r
         gross = 0.0
         for s in range(n_sym):
             x = w[s]
@@ -177,10 +179,10 @@ def _pdecisions(bars, ind, p, st, targets, tgt, entry, held, w, err):
     return True
 
 
-def pdecision_loop(o, h, lo, c, v, ts, mask, bank, idx_row, prow, states, targets, err):
+def pdecision_loop(o, h, lo, c, v, ts, mask, bank, idx_row, prow, states, targets, rebal, err):
     """One parameter set over one panel (the replay's, event engine's and paper trader's weights)."""
     n_sym = o.shape[0]
-    _pdecisions(PanelTuple(o, h, lo, c, v, ts, mask), _ind(bank, idx_row), _params(prow), states[0], targets,
+    _pdecisions(PanelTuple(o, h, lo, c, v, ts, mask), _ind(bank, idx_row), _params(prow), states[0], targets, rebal,
                 np.empty(n_sym), np.empty(n_sym), np.empty(n_sym, dtype=np.int64), np.empty(n_sym), err)
 
 
@@ -191,6 +193,7 @@ def psweep(o, h, lo, c, v, ts, mask, bank, idx, pmat, states, fee, slip, acc, er
     n = o.shape[1]
     for k in prange(pmat.shape[0]):
         targets = np.empty((n, n_sym))
-        if _pdecisions(bars, _ind(bank, idx[k]), _params(pmat[k]), states[k], targets, np.empty(n_sym),
+        rebal = np.empty(n, dtype=np.bool_)
+        if _pdecisions(bars, _ind(bank, idx[k]), _params(pmat[k]), states[k], targets, rebal, np.empty(n_sym),
                        np.empty(n_sym), np.empty(n_sym, dtype=np.int64), np.empty(n_sym), err[k]):
-            portfolio_account(o, c, mask, targets, fee, slip, acc[k])
+            portfolio_account(o, c, mask, targets, rebal, fee, slip, acc[k])

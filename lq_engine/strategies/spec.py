@@ -49,10 +49,12 @@ class SourceRef:
 class Decisions:
     """What a strategy decided at each bar's close: ``targets`` (float64 in [-1, 1]) and, when it
     declares ``exits``, the stop-loss / take-profit / trailing fractions of each entry (n x 3, NaN
-    where not set)."""
+    where not set). A portfolio strategy's targets are weights (bars x symbols), and ``rebalance``
+    marks the closes where it asked to bring every symbol back to its weight."""
 
     targets: np.ndarray
     exits: np.ndarray | None = None
+    rebalance: np.ndarray | None = None  # portfolio strategies: bool per bar, decide asked for a full rebalance
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ def test_report_html_references_existing_images(results, tmp_path: Path):
     text = out.read_text()
     assert out.name == "report.html"
     srcs = re.findall(r"<img src='([^']+)'", text)
-    # two equity curves, one heatmap (the RSI grid varies one parameter), the MA grid's parameter
-    # importances (the RSI grid has too few sets for them)
-    assert len(srcs) == 4
+    # two equity curves, two winner-vs-benchmark plots, one heatmap (the RSI grid varies one
+    # parameter), the MA grid's parameter importances (the RSI grid has too few sets for them)
+    assert len(srcs) == 6 and sum("benchmark" in s for s in srcs) == 2
     for s in srcs:
         p = out.parent / s
         assert p.exists() and p.read_bytes()[:8] == PNG
@@ -39,6 +39,7 @@ def test_report_html_references_existing_images(results, tmp_path: Path):
         shown = ", ".join(f"{k}={v}" for k, v in r.winner.params.items())
         assert shown in text  # the winner's parameters
     assert "deflated Sharpe" in text and "PBO" in text and "Spearman" in text
+    assert text.count("inverse-volatility buy and hold") >= 2 and all(r.benchmark is not None for r in results)
 
 
 def test_heatmap_needs_two_varying_parameters(results, tmp_path: Path):

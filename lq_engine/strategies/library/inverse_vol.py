@@ -41,3 +41,4 @@ class InverseVol(lq.PortfolioStrategy):
             w[s] = w[s] / total
         st.live = live
         st.last = i
+        return True  # a rebalance: every holding back to its weight

@@ -7,8 +7,9 @@ import lq_engine.api as lq
 
 class XsMomentum(lq.PortfolioStrategy):
     """Every `every` bars, rank the symbols that trade by their return over the last `lookback` bars;
-    hold the top `top` long and, with `short`, the bottom `top` short, equally weighted (gross 1).
-    Symbols without a bar or without enough history get no weight."""
+    hold the top `top` long and, with `short`, the bottom `top` short, equally weighted (gross 1), and
+    rebalance every holding back to its weight. Symbols without a bar or without enough history get
+    no weight."""
 
     min_symbols = 2
     gross = 1.0
@@ -37,10 +38,11 @@ class XsMomentum(lq.PortfolioStrategy):
             w[s] = 0.0
         k = min(p.top, live // 2 if p.short else live)
         if k == 0:
-            return
+            return True
         order = np.argsort(score)  # NaN last
         legs = 2 * k if p.short else k
         for r in range(k):
             w[order[live - 1 - r]] = 1.0 / legs
             if p.short:
                 w[order[r]] = -1.0 / legs
+        return True  # bring every holding back to its weight

@@ -21,22 +21,23 @@ import polars as pl
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.prefilter import Stage1Result
+from lq_engine.optimize.search import SearchSettings, SearchTrace
 from lq_engine.strategies.registry import resolve
 
-STAGE1_VERSION = 1
+STAGE1_VERSION = 2  # 2: pruned flags, search settings and trace
 
 
 def run_stage1(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeConfig(),
                runner: TaskRunner | None = None) -> Stage1Result:
-    """Score the whole grid (or its seeded sample) on every training window of every fold."""
+    """Score the grid (or its seeded sample), or run the configured sampler, on every training window."""
     from lq_engine.optimize.run import prepare, stage1_of
 
     own = runner is None
     runner = runner or TaskRunner(config.workers)
     try:
         spec = resolve(strategy)
-        view, plan, params, backend, _ = prepare(dataset, spec, config)
-        return stage1_of(view, plan, params, backend, spec, config, runner)
+        view, plan, search, backend, _ = prepare(dataset, spec, config)
+        return stage1_of(view, plan, search, backend, spec, config, runner)
     finally:
         if own:
             runner.close()
@@ -45,6 +46,7 @@ def run_stage1(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeCon
 def run_stage2(dataset: Any, strategy: Any, stage1: Stage1Result, config: OptimizeConfig = OptimizeConfig(),
                runner: TaskRunner | None = None):
     """Replay the top k, pick the winner, audit stage 1, score the winner once on the holdout."""
+    from lq_engine.optimize.prefilter import parameter_grid
     from lq_engine.optimize.run import finish, prepare
 
     own = runner is None
@@ -52,10 +54,16 @@ def run_stage2(dataset: Any, strategy: Any, stage1: Stage1Result, config: Optimi
     try:
         t0 = time.perf_counter()
         spec = resolve(strategy)
-        view, plan, params, _, timings = prepare(dataset, spec, config)
-        if [json.dumps(p, sort_keys=True) for p in params] != [json.dumps(p, sort_keys=True) for p in stage1.params]:
-            raise ValueError(f"stage 1 of {spec.name} was computed for another grid than the current config's; "
-                             "rerun stage 1")
+        view, plan, search, _, timings = prepare(dataset, spec, config)
+        if search.sampler or (stage1.search is not None and stage1.search.sampler):
+            if stage1.search != search:
+                raise ValueError(f"stage 1 of {spec.name} was computed with another search ({_text(stage1.search)}) "
+                                 f"than the current config's ({search.text()}); rerun stage 1")
+        else:
+            params = parameter_grid(spec, config, search.trials)
+            if [json.dumps(p, sort_keys=True) for p in params] != [json.dumps(p, sort_keys=True) for p in stage1.params]:
+                raise ValueError(f"stage 1 of {spec.name} was computed for another grid than the current config's; "
+                                 "rerun stage 1")
         timings["prepare"] = time.perf_counter() - t0
         return finish(view, plan, stage1, spec, config, runner, timings)
     finally:
@@ -71,10 +79,17 @@ def save_stage1(stage1: Stage1Result, folder: Path) -> Path:
     try:
         stage1.scores.write_parquet(tmp / "scores.parquet")
         stage1.rankings.write_parquet(tmp / "rankings.parquet")
+        pruned = stage1.pruned if stage1.pruned is not None else np.zeros(stage1.n_sets, dtype=bool)
+        batch = stage1.trace.batch if stage1.trace is not None else np.zeros(stage1.n_sets, dtype=np.int64)
         np.savez(tmp / "arrays.npz", objective=stage1.objective, order=stage1.order,
-                 trial_sharpes=stage1.trial_sharpes)
+                 trial_sharpes=stage1.trial_sharpes, pruned=pruned, batch=batch)
+        trace = stage1.trace.as_dict() if stage1.trace is not None else None
+        if trace is not None:
+            trace.pop("settings")
         (tmp / "stage1.json").write_text(json.dumps(
-            {"version": STAGE1_VERSION, "backend": stage1.backend, "params": stage1.params}, default=_plain))
+            {"version": STAGE1_VERSION, "backend": stage1.backend, "params": stage1.params,
+             "search": stage1.search.as_dict() if stage1.search is not None else None, "trace": trace},
+            default=_plain))
         old = folder.with_name(f".{folder.name}.old")
         if folder.exists():
             os.replace(folder, old)
@@ -94,11 +109,20 @@ def load_stage1(folder: Path) -> Stage1Result:
     if meta.get("version") != STAGE1_VERSION:
         raise ValueError(f"{folder}: stage-1 format version {meta.get('version')} is not {STAGE1_VERSION}; rerun stage 1")
     arrays = np.load(folder / "arrays.npz")
+    search = SearchSettings(**meta["search"]) if meta.get("search") else None
+    trace = None
+    if meta.get("trace") and search is not None:
+        trace = SearchTrace(settings=search, batch=arrays["batch"], **meta["trace"])
     return Stage1Result(
         params=meta["params"], scores=pl.read_parquet(folder / "scores.parquet"),
         rankings=pl.read_parquet(folder / "rankings.parquet"), objective=arrays["objective"],
         order=arrays["order"], trial_sharpes=arrays["trial_sharpes"], backend=meta["backend"],
+        pruned=arrays["pruned"], search=search, trace=trace,
     )
+
+
+def _text(search: SearchSettings | None) -> str:
+    return search.text() if search is not None else "a grid"
 
 
 def _plain(x: Any) -> Any:

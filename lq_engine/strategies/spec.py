@@ -27,6 +27,7 @@ import numpy as np
 from lq_engine.strategies.bank import Bars
 from lq_engine.strategies.declare import Declaration, IndicatorDecl, StrategyError, snake_case
 from lq_engine.strategies.params import ParamError, ParamTable, StrategySchema, explicit_grid, grid_table
+from lq_engine.strategies.space import SearchSpace, override_key, search_space
 
 EXIT_LEGS = ("stop_loss", "take_profit", "trailing")
 
@@ -82,7 +83,7 @@ class StrategySpec:
     """A resolved strategy. Build it with ``StrategySpec.of(cls)`` or ``registry.resolve(name)``."""
 
     def __init__(self, decl: Declaration, name: str, source: SourceRef, source_hash: str,
-                 grid: Mapping[str, Sequence[Any]] | None = None) -> None:
+                 grid: Mapping[str, Sequence[Any]] | None = None, space: Mapping[str, Any] | None = None) -> None:
         self.declaration = decl
         self.name = name
         self.source = source
@@ -99,6 +100,8 @@ class StrategySpec:
             schema = replace(schema, default_grid={**default_grid, **grid})
         self.schema = schema
         self.grid_override = dict(grid) if grid else None
+        self.space_override = dict(space) if space else None
+        self._space: SearchSpace | None = search_space(schema, self.space_override) if space else None
         self._kernels = None
 
     # -- construction --------------------------------------------------------------------------
@@ -117,17 +120,34 @@ class StrategySpec:
         if not grid:
             return self
         return StrategySpec(self.declaration, self.name, self.source, self.source_hash,
-                            {**(self.grid_override or {}), **grid})
+                            {**(self.grid_override or {}), **grid}, self.space_override)
+
+    def with_space(self, space: Mapping[str, Any] | None) -> StrategySpec:
+        """The same strategy with its search space narrowed per parameter (a project's
+        ``[strategies.NAME.space]``: a {low, high, step, log} table or a list of values each)."""
+        if not space:
+            return self
+        return StrategySpec(self.declaration, self.name, self.source, self.source_hash, self.grid_override,
+                            {**(self.space_override or {}), **space})
+
+    @property
+    def space(self) -> SearchSpace:
+        """What a sampler searches: the declarations, narrowed by ``space_override`` (built on first
+        use: a strategy searched only by its grid need not have a searchable range)."""
+        if self._space is None:
+            self._space = search_space(self.schema, self.space_override)
+        return self._space
 
     def __reduce__(self):
-        return (_load, (self.source, self.name, self.source_hash, self.grid_override))
+        return (_load, (self.source, self.name, self.source_hash, self.grid_override, self.space_override))
 
     def __repr__(self) -> str:
         return f"<strategy {self.name} from {self.source.describe()} ({self.source_hash[:12]})>"
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, StrategySpec) and (self.name, self.source_hash, self.grid_override)
-                == (other.name, other.source_hash, other.grid_override))
+        return (isinstance(other, StrategySpec)
+                and (self.name, self.source_hash, self.grid_override, override_key(self.space_override))
+                == (other.name, other.source_hash, other.grid_override, override_key(other.space_override)))
 
     def __hash__(self) -> int:
         return hash((self.name, self.source_hash))
@@ -157,10 +177,13 @@ class StrategySpec:
 
     @property
     def version(self) -> str:
-        """What results of this strategy depend on: its source (and a project's grid override)."""
-        if not self.grid_override:
+        """What results of this strategy depend on: its source (and a project's grid and space overrides)."""
+        if not self.grid_override and not self.space_override:
             return self.source_hash[:16]
-        g = hashlib.sha256(repr(sorted(self.grid_override.items())).encode()).hexdigest()
+        text = repr(sorted(self.grid_override.items())) if self.grid_override else ""
+        if self.space_override:
+            text += "|space" + repr(override_key(self.space_override))
+        g = hashlib.sha256(text.encode()).hexdigest()
         return f"{self.source_hash[:16]}-{g[:8]}"
 
     # -- parameters ----------------------------------------------------------------------------
@@ -313,7 +336,8 @@ def as_bars(x: Any) -> Bars:
     raise TypeError(f"expected Bars or a replay Series, got {type(x).__name__}")
 
 
-def _load(source: SourceRef, name: str, source_hash: str, grid: Mapping | None) -> StrategySpec:
+def _load(source: SourceRef, name: str, source_hash: str, grid: Mapping | None,
+          space: Mapping | None = None) -> StrategySpec:
     """Unpickle: load the strategy again from where it came from and check it is the same source."""
     from lq_engine.strategies.registry import load_file
 
@@ -328,4 +352,4 @@ def _load(source: SourceRef, name: str, source_hash: str, grid: Mapping | None) 
     if spec.source_hash != source_hash:
         raise StrategyError(f"{source.describe()}: strategy '{name}' changed while a run was using it "
                             f"(source {source_hash[:12]} -> {spec.source_hash[:12]}); start the run again")
-    return spec.with_grid(grid)
+    return spec.with_grid(grid).with_space(space)

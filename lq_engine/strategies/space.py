@@ -172,7 +172,9 @@ class SearchSpace:
     def from_unit(self, u: np.ndarray) -> np.ndarray:
         """Points ``u`` of the unit cube over the free dimensions, (n, free), as canonical rows over
         every dimension (a fixed one at its value)."""
-        u = np.asarray(u, dtype=np.float64).reshape(-1, len(self.free))
+        u = np.asarray(u, dtype=np.float64)
+        if u.ndim == 1:
+            u = u.reshape(-1, len(self.free))
         out = np.empty((u.shape[0], len(self.dims)))
         for i, d in enumerate(self.dims):
             out[:, i] = d.from_unit(np.zeros(u.shape[0]))  # a fixed dimension: its only value

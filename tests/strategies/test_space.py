@@ -50,3 +50,10 @@ def test_equal_parameter_values_have_equal_canonical_bytes():
     b = SPACE.canonical(np.array([[4.1, 49.6, 0.3, 0.5, 0.9, 5.2]]))
     assert a.tobytes() == b.tobytes()
     assert SPACE.decode(a) == [{"n": 4, "w": 50, "f": 0.3, "x": 0.5, "s": "short", "k": 5}]
+
+
+def test_a_space_with_nothing_free_gives_its_one_point():
+    space = SearchSpace("t", (FIXED, Dimension("s", "choice", choices=("long",))))
+    assert space.free == ()
+    rows = space.from_unit(np.random.default_rng(0).random((3, 0)))
+    assert space.decode(space.canonical(rows)) == [{"k": 5, "s": "long"}] * 3

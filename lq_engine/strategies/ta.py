@@ -1,5 +1,8 @@
 """``lq.ta``: causal indicators for strategy authors. The value at bar i uses bars 0..i only (NaN
-until enough history exists), so a strategy built on them cannot read the future.
+until enough history exists), so a strategy built on them cannot read the future. Leading NaNs (a
+panel symbol before its first bar) are skipped: an indicator starts where its input does. After
+that, a window holding a NaN gives NaN (the windowed ones), and a NaN carries on in the recursive
+ones (``ema``, ``rsi``, ``atr``, ``ewm_vol``).
 
 Each is a numba function over 1-D float64 arrays, callable from an ``@lq.indicator`` (numpy or
 numba) and computed once per distinct argument tuple across a grid.
@@ -12,15 +15,22 @@ from numba import njit
 
 
 @njit(cache=True)
-def sma(x, window):
+def _sma(x, window):
     n = x.shape[0]
     out = np.full(n, np.nan)
     s = 0.0
+    bad = 0  # NaNs in the window
     for i in range(n):
-        s += x[i]
+        if x[i] == x[i]:
+            s += x[i]
+        else:
+            bad += 1
         if i >= window:
-            s -= x[i - window]
-        if i >= window - 1:
+            if x[i - window] == x[i - window]:
+                s -= x[i - window]
+            else:
+                bad -= 1
+        if i >= window - 1 and bad == 0:
             out[i] = s / window
     return out
 
@@ -95,7 +105,7 @@ def rolling_zscore(x, window):
 
 
 @njit(cache=True)
-def rsi(close, period):
+def _rsi(close, period):
     """Wilder's RSI (0..100): averages seeded with the mean of the first ``period`` changes."""
     n = close.shape[0]
     out = np.full(n, np.nan)
@@ -146,7 +156,7 @@ def prev_lowest(low, window):
 
 
 @njit(cache=True)
-def atr(high, low, close, period):
+def _atr(high, low, close, period):
     """Wilder's average true range; first value at bar ``period`` (mean of true ranges 1..period)."""
     n = close.shape[0]
     out = np.full(n, np.nan)
@@ -173,7 +183,7 @@ def atr(high, low, close, period):
 
 
 @njit(cache=True)
-def ema(x, span):
+def _ema(x, span):
     """Exponential moving average, alpha = 2 / (span + 1), seeded with the mean of the first ``span`` values."""
     n = x.shape[0]
     out = np.full(n, np.nan)
@@ -228,7 +238,7 @@ def returns(close):
 
 
 @njit(cache=True)
-def ewm_vol(close, span):
+def _ewm_vol(close, span):
     """Exponentially weighted volatility of close-to-close returns (per bar, not annualized):
     sqrt of the EMA of squared returns, alpha = 2 / (span + 1), seeded over the first ``span`` returns."""
     n = close.shape[0]
@@ -345,6 +355,65 @@ def rolling_beta(y, x, window):
             vxx = sxx - sx * sx / window
             if vxx > 1e-12 * sxx:
                 out[i] = (sxy - sx * sy / window) / vxx
+    return out
+
+
+# -- the public forms: leading NaNs skipped ---------------------------------------------------------
+# A panel symbol has NaN before its first bar; a running or recursive indicator starts at the first
+# bar where its inputs are finite, as if the series began there (NaN before it).
+
+
+@njit(cache=True)
+def _start(x):
+    for i in range(x.shape[0]):
+        if x[i] == x[i]:
+            return i
+    return x.shape[0]
+
+
+@njit(cache=True)
+def sma(x, window):
+    """Simple moving average over the trailing ``window`` bars."""
+    out = np.full(x.shape[0], np.nan)
+    f = _start(x)
+    out[f:] = _sma(x[f:], window)
+    return out
+
+
+@njit(cache=True)
+def ema(x, span):
+    """Exponential moving average, alpha = 2 / (span + 1), seeded with the mean of the first ``span`` values."""
+    out = np.full(x.shape[0], np.nan)
+    f = _start(x)
+    out[f:] = _ema(x[f:], span)
+    return out
+
+
+@njit(cache=True)
+def rsi(close, period):
+    """Wilder's RSI (0..100): averages seeded with the mean of the first ``period`` changes."""
+    out = np.full(close.shape[0], np.nan)
+    f = _start(close)
+    out[f:] = _rsi(close[f:], period)
+    return out
+
+
+@njit(cache=True)
+def atr(high, low, close, period):
+    """Wilder's average true range; first value ``period`` bars after the start (mean of true ranges 1..period)."""
+    out = np.full(close.shape[0], np.nan)
+    f = max(_start(high), _start(low), _start(close))
+    out[f:] = _atr(high[f:], low[f:], close[f:], period)
+    return out
+
+
+@njit(cache=True)
+def ewm_vol(close, span):
+    """Exponentially weighted volatility of close-to-close returns (per bar, not annualized): sqrt of
+    the EMA of squared returns, alpha = 2 / (span + 1), seeded over the first ``span`` returns."""
+    out = np.full(close.shape[0], np.nan)
+    f = _start(close)
+    out[f:] = _ewm_vol(close[f:], span)
     return out
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sma(x, window):
     n = x.shape[0]
     out = np.full(n, np.nan)
@@ -35,7 +35,7 @@ def _sma(x, window):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mean_var(x, window):
     """Trailing-window mean and population variance, O(n): sliding sums of deviations from a reference
     value in the window, summed afresh about a new reference every ``window`` bars (rounding cannot
@@ -92,7 +92,7 @@ def _mean_var(x, window):
     return mean, var
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rolling_zscore(x, window):
     """(x - mean) / std over the trailing window (population std); 0 if std is 0."""
     mean, var = _mean_var(x, window)
@@ -104,7 +104,7 @@ def rolling_zscore(x, window):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rsi(close, period):
     """Wilder's RSI (0..100): averages seeded with the mean of the first ``period`` changes."""
     n = close.shape[0]
@@ -135,7 +135,7 @@ def _rsi(close, period):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def prev_highest(high, window):
     """Highest high of the ``window`` bars BEFORE bar i (excludes bar i: a breakout compares to it)."""
     n = high.shape[0]
@@ -149,13 +149,13 @@ def prev_highest(high, window):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def prev_lowest(low, window):
     """Lowest low of the ``window`` bars BEFORE bar i: ``prev_highest`` mirrored (negation is exact)."""
     return -prev_highest(-low, window)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _atr(high, low, close, period):
     """Wilder's average true range; first value at bar ``period`` (mean of true ranges 1..period)."""
     n = close.shape[0]
@@ -182,7 +182,7 @@ def _atr(high, low, close, period):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ema(x, span):
     """Exponential moving average, alpha = 2 / (span + 1), seeded with the mean of the first ``span`` values."""
     n = x.shape[0]
@@ -201,13 +201,13 @@ def _ema(x, span):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rolling_std(x, window):
     """Population standard deviation over the trailing window."""
     return np.sqrt(_mean_var(x, window)[1])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def highest(x, window):
     """Highest value of the ``window`` bars ending at bar i (bar i included)."""
     n = x.shape[0]
@@ -221,13 +221,13 @@ def highest(x, window):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def lowest(x, window):
     """Lowest value of the ``window`` bars ending at bar i (bar i included)."""
     return -highest(-x, window)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def returns(close):
     """Simple close-to-close returns; NaN at bar 0."""
     n = close.shape[0]
@@ -237,7 +237,7 @@ def returns(close):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ewm_vol(close, span):
     """Exponentially weighted volatility of close-to-close returns (per bar, not annualized):
     sqrt of the EMA of squared returns, alpha = 2 / (span + 1), seeded over the first ``span`` returns."""
@@ -259,7 +259,7 @@ def _ewm_vol(close, span):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def vwap(high, low, close, volume, window):
     """Rolling volume-weighted average of the typical price (high + low + close) / 3 over ``window``
     bars; the plain mean of the typical price where the window has no volume."""
@@ -278,7 +278,7 @@ def vwap(high, low, close, volume, window):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def roc(x, window):
     """Rate of change over ``window`` bars: x[i] / x[i - window] - 1."""
     n = x.shape[0]
@@ -288,7 +288,7 @@ def roc(x, window):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rolling_beta(y, x, window):
     """Slope of the least-squares line y = a + b x over the trailing ``window`` bars; NaN where the
     window holds a NaN or x does not vary. O(n): sliding sums of the deviations from a reference point,
@@ -363,7 +363,7 @@ def rolling_beta(y, x, window):
 # bar where its inputs are finite, as if the series began there (NaN before it).
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _start(x):
     for i in range(x.shape[0]):
         if x[i] == x[i]:
@@ -371,7 +371,7 @@ def _start(x):
     return x.shape[0]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sma(x, window):
     """Simple moving average over the trailing ``window`` bars."""
     out = np.full(x.shape[0], np.nan)
@@ -380,7 +380,7 @@ def sma(x, window):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ema(x, span):
     """Exponential moving average, alpha = 2 / (span + 1), seeded with the mean of the first ``span`` values."""
     out = np.full(x.shape[0], np.nan)
@@ -389,7 +389,7 @@ def ema(x, span):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rsi(close, period):
     """Wilder's RSI (0..100): averages seeded with the mean of the first ``period`` changes."""
     out = np.full(close.shape[0], np.nan)
@@ -398,7 +398,7 @@ def rsi(close, period):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def atr(high, low, close, period):
     """Wilder's average true range; first value ``period`` bars after the start (mean of true ranges 1..period)."""
     out = np.full(close.shape[0], np.nan)
@@ -407,7 +407,7 @@ def atr(high, low, close, period):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ewm_vol(close, span):
     """Exponentially weighted volatility of close-to-close returns (per bar, not annualized): sqrt of
     the EMA of squared returns, alpha = 2 / (span + 1), seeded over the first ``span`` returns."""

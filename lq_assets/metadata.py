@@ -18,5 +18,5 @@ def md_table(rows: Iterable[Mapping[str, object]] | Iterable[Sequence[object]], 
 
 def _fmt(v: object) -> str:
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return f"{v:.4g}"
     return str(v).replace("|", "\\|")

@@ -5,7 +5,6 @@ optimizer's settings, and per-strategy grids and search spaces (``[strategies.NA
 from __future__ import annotations
 
 import fnmatch
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -20,10 +20,12 @@ from lq_engine.optimize import (
     equity_png, load_result, load_stage1, run_stage1, run_stage2, save_result, save_stage1, stage1_heatmap_png,
     write_report,
 )
-from lq_engine.optimize.config import brackets_text
+from lq_engine.optimize.leaderboard import columns_of, leaderboard_rows
 from lq_engine.optimize.report_portfolio import benchmark_png, contribution_rows, weights_png
+from lq_engine.optimize.report_tearsheet import exposure_png, holdout_trips, stats_pairs, underwater_png
 from lq_engine.optimize.run import search_json
 from lq_engine.optimize.search_report import search_images
+from lq_engine.optimize.verdicts import readings
 from lq_engine.strategies.registry import resolve
 
 _not_busy = ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
@@ -142,8 +144,8 @@ def replay_results(
     where = {"dataset": dataset, "strategy": strategy.name}
     tables = result.tables()
     with catalog_writer(paths) as con:
-        for name in ("replay_windows", "replay_candidates", "winner_windows", "winner_trades", "fidelity",
-                     "winner_weights", "winner_contributions"):
+        for name in ("replay_windows", "replay_candidates", "winner_windows", "winner_trades", "winner_round_trips",
+                     "fidelity", "winner_weights", "winner_contributions"):
             if name in tables:  # the last two: portfolio strategies
                 replace_slice(con, name, tables[name], where)
         replace_slice(con, "optimization_winners", tables["summary"].drop("dataset", "strategy"), where)
@@ -157,6 +159,14 @@ def replay_results(
         extra["benchmark_holdout_sharpe"] = float(s["benchmark_holdout_sharpe"])
         extra["benchmark_holdout_total_return"] = float(s["benchmark_holdout_total_return"])
         extra["winner_vs_benchmark"] = _image_md(bench, "holdout: winner vs inverse-volatility buy and hold")
+    label = f"{dataset} / {strategy.name}"
+    for key, png, alt in (("underwater", underwater_png(result, out / "underwater.png", label), "holdout drawdown"),
+                          ("exposure", exposure_png(result, out / "exposure.png", label), "holdout exposure")):
+        if png is not None:
+            extra[key] = _image_md(png, alt)
+    trips = holdout_trips(result)
+    if trips is not None:
+        extra["holdout_trades"] = md_table(stats_pairs(trips), ["figure", "value"])
     if result.portfolio:
         wp = weights_png(result, out / "weights.png", f"{dataset} / {strategy.name}")
         extra["weights"] = _image_md(wp, "holdout weights per symbol")
@@ -166,6 +176,8 @@ def replay_results(
     return dg.MaterializeResult(
         metadata={
             **_strategy_metadata(strategy),
+            "verdict": s["verdicts"],
+            "reading": md_table(readings(s), ["figure", "reading"]),
             "winner": json.dumps(result.winner.params), "winner_stage1_rank": result.winner.stage1_rank,
             "validation_objective": float(result.winner.validation_objective),
             "holdout_mean_sharpe": float(s["holdout_mean_sharpe"]),
@@ -203,16 +215,14 @@ def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -
     if not results:
         raise dg.Failure("no optimization results yet: materialize replay_results first")
     report = write_report(results, paths.results / "report")
-    rows = [{"dataset": r.dataset + (" [SYNTHETIC]" if r.synthetic else ""), "strategy": r.strategy,
-             "winner": json.dumps(r.winner.params), "holdout Sharpe": r.holdout_summary.get("mean_sharpe", float("nan")),
-             "DSR": float(r.overfitting.dsr), "PBO": float(r.overfitting.pbo),
-             "brackets": brackets_text(r.config.brackets)} for r in results]
+    rows = leaderboard_rows(results)
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.path(str(report)),
             "open": dg.MetadataValue.url(report.as_uri()),
             "optimizations": len(results),
-            "summary": md_table(rows, ["dataset", "strategy", "winner", "holdout Sharpe", "DSR", "PBO", "brackets"]),
+            "summary": md_table(rows, columns_of(rows)),
+            "leaderboard": dg.MetadataValue.json(rows),  # what `lq` prints
         }
     )
 

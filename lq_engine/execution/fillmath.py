@@ -168,7 +168,7 @@ def trailing_update(direction: int, extreme: float, high: float, low: float, dis
     return extreme, extreme + distance
 
 
-DUST = 1e-12  # a reducing fill within this share of the position closes it (no 1e-14 leftovers)
+DUST = 1e-12  # a reducing fill within this share of the position closes it (no 1e-14 leftovers either way)
 
 
 @njit(cache=True)
@@ -178,8 +178,9 @@ def apply_fill(
     """Book a fill: returns (cash, position, avg_price, realized_pnl before fees).
 
     ``avg_price`` is the average entry price of the open position (NaN when flat); a fill that
-    crosses zero realizes the closed part and opens the rest at ``price``. A reducing fill that
-    leaves less than ``DUST`` of the position (the rounding residue of summed partial fills) closes it.
+    crosses zero realizes the closed part and opens the rest at ``price``. A reducing fill within
+    ``DUST`` of the position, short of it or over it (the rounding residue of summed partial fills),
+    closes it exactly: no 1e-14 leftover, and no 1e-14 position on the other side.
     """
     new_cash = cash - side * quantity * price - fee
     signed = side * quantity
@@ -193,7 +194,7 @@ def apply_fill(
             new_avg = (held * avg_price + quantity * price) / (held + quantity)
     else:
         held = abs(position)
-        if quantity < held and held - quantity <= DUST * held:  # a remainder's rounding residue: all of it
+        if abs(quantity - held) <= DUST * held:  # a remainder's rounding residue, short or over: all of it
             quantity = held
         closed = quantity if quantity < held else held
         direction = 1.0 if position > 0.0 else -1.0

@@ -103,12 +103,34 @@ def cagr(growth: float, years: float) -> float:
         return float(np.power(np.float64(growth), 1.0 / years) - 1.0)
 
 
+def underwater(equity: np.ndarray) -> np.ndarray:
+    """Drawdown at each bar: equity / running peak - 1 (0 at a new high, negative below it)."""
+    e = np.asarray(equity, dtype=np.float64)
+    return e / np.maximum.accumulate(e) - 1.0 if e.size else e
+
+
 def max_drawdown(equity: np.ndarray) -> float:
     e = np.asarray(equity, dtype=np.float64)
     if e.size == 0:
         return 0.0
     peak = np.maximum.accumulate(e)
     return float(np.max((peak - e) / peak))
+
+
+def monthly_returns(ts: np.ndarray, equity: np.ndarray) -> dict[tuple[int, int], float]:
+    """(year, month) -> the equity's return over that calendar month (UTC), from the last value of
+    the month before (the first value, for the first month) to the month's last value."""
+    e = np.asarray(equity, dtype=np.float64)
+    if e.size == 0:
+        return {}
+    d = np.asarray(ts, dtype=np.int64).astype("datetime64[ns]").astype("datetime64[M]")
+    ends = np.flatnonzero(np.r_[d[1:] != d[:-1], True])
+    out, prev = {}, e[0]
+    for k in ends:
+        m = d[k].astype(object)
+        out[(m.year, m.month)] = float(e[k] / prev - 1.0)
+        prev = e[k]
+    return out
 
 
 def max_drawdown_duration(equity: np.ndarray) -> int:

@@ -92,7 +92,6 @@ def account(o, c, mask, rows, row, rebal, fee, slip, acc):
     legs = np.empty(n_sym, dtype=np.int64)
     fees_c = np.zeros(n_sym)
     fees_o = np.zeros(n_sym)
-    prices = np.empty(n_sym)
     plan = np.empty((n_sym, 6))
     due = np.zeros(n_sym, dtype=np.bool_)  # a requested full rebalance not yet done (no bar since)
     held = np.empty(n_sym, dtype=np.int64)
@@ -138,9 +137,10 @@ def account(o, c, mask, rows, row, rebal, fee, slip, acc):
                     legs[m] = s
                     m += 1
         if m > 0:
-            for s in range(n_sym):
-                prices[s] = o[s, j]
-            e_open = open_equity(cash, units, prices)
+            e_open = cash  # = open_equity(cash, units, o[:, j]): the same sum over the held symbols in order
+            for k in range(n_held):
+                s = held[k]
+                e_open = e_open + units[s] * o[s, j]
             after = e_open
             for k in range(m):
                 s = legs[k]

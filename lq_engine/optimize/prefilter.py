@@ -19,7 +19,7 @@ from lq_engine.kernels import metrics as M
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.folds import FoldPlan, Window, check_selection_window
 from lq_engine.optimize.inputs import PORTFOLIO, DatasetView
-from lq_engine.optimize.objectives import rank_order, window_score
+from lq_engine.optimize.objectives import window_score
 from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.search import BatchScores, SearchSettings, SearchTrace
 from lq_engine.optimize.tasks import PanelSpan, PrefilterTask, Span, run_prefilter

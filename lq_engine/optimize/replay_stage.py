@@ -22,6 +22,7 @@ from lq_engine.optimize.objectives import rank_order, robust_objective, window_s
 from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.prefilter import Stage1Result, param_columns, symbol_spans
 from lq_engine.optimize.tasks import PanelSpan, ReplayOutput, ReplayTask, Span, run_replays
+from lq_engine.replay.round_trips import round_trips, trips_frame
 from lq_engine.strategies.spec import StrategySpec
 
 
@@ -44,6 +45,7 @@ class EquitySegment:
     fold: int
     ts: np.ndarray
     equity: np.ndarray
+    exposure: np.ndarray | None = None  # held at each close: the target exposure, or a portfolio's gross weight
 
 
 def pbo_block_bars(view: DatasetView, plan: FoldPlan, config: OptimizeConfig,
@@ -139,6 +141,7 @@ class Detail:
     n_replays: int
     weights: pl.DataFrame | None = None  # portfolio strategies: weight held per (window, symbol) at each change
     contributions: pl.DataFrame | None = None  # portfolio strategies: PnL share per (window, symbol)
+    round_trips: pl.DataFrame | None = None  # the trades as round trips (``replay.round_trips``)
 
 
 def _detail(view: DatasetView, strategy: StrategySpec, params: dict[str, Any], jobs, outputs: list[ReplayOutput]) -> Detail:
@@ -149,6 +152,7 @@ def _detail(view: DatasetView, strategy: StrategySpec, params: dict[str, Any], j
     segments = []
     weights: dict[str, list] = {k: [] for k in ("fold", "window", "ts", "symbol", "weight")}
     contrib: dict[str, list] = {k: [] for k in ("fold", "window", "symbol", "contribution")}
+    trips: list[dict] = []
     for (sym, wins), out in zip(jobs, outputs):
         for (w, a, b), res in zip(wins, out.detail[0]):
             ts = view.unit_ts(sym)[a:b]
@@ -165,7 +169,9 @@ def _detail(view: DatasetView, strategy: StrategySpec, params: dict[str, Any], j
                 for s_name, v in res.contributions().items():
                     for k, x in (("fold", w.fold), ("window", w.kind), ("symbol", s_name), ("contribution", v)):
                         contrib[k].append(x)
-            segments.append(EquitySegment(sym, w.kind, w.fold, np.asarray(ts), res.equity))
+            held = res.exposure if res.exposure is None or res.exposure.ndim == 1 else np.abs(res.exposure).sum(axis=1)
+            segments.append(EquitySegment(sym, w.kind, w.fold, np.asarray(ts), res.equity, held))
+            trips += _round_trips(view, sym, w, a, b, res, portfolio)
             for k, v in (("fold", w.fold), ("symbol", sym), ("window", w.kind), ("start_ts", int(ts[0])),
                          ("end_ts", int(ts[-1])), ("n_bars", b - a), ("fills", len(res.fills))):
                 rows[k].append(v)
@@ -195,11 +201,29 @@ def _detail(view: DatasetView, strategy: StrategySpec, params: dict[str, Any], j
                                         "position": pl.Float64, "cash": pl.Float64, "symbol": pl.String,
                                         "window": pl.String, "reason": pl.String},
                       strict=False)
+    head_t = {"dataset": pl.String, "strategy": pl.String, "fold": pl.Int64, "window": pl.String}
+    rt = trips_frame([{"dataset": view.name, "strategy": strategy.name, **t} for t in trips], head_t)
     if not weights["ts"]:
-        return Detail(table, tr, segments, n)
+        return Detail(table, tr, segments, n, round_trips=rt)
     head_w = {"dataset": [view.name] * len(weights["ts"]), "strategy": [strategy.name] * len(weights["ts"])}
     head_c = {"dataset": [view.name] * len(contrib["symbol"]), "strategy": [strategy.name] * len(contrib["symbol"])}
-    return Detail(table, tr, segments, n, pl.DataFrame({**head_w, **weights}), pl.DataFrame({**head_c, **contrib}))
+    return Detail(table, tr, segments, n, pl.DataFrame({**head_w, **weights}), pl.DataFrame({**head_c, **contrib}),
+                  rt)
+
+
+def _round_trips(view: DatasetView, sym: str, w: Any, a: int, b: int, res: Any, portfolio: bool) -> list[dict]:
+    """The round trips of one window's replay (trips still open marked at the window's last close)."""
+    f = res.fills
+    last = len(res.equity) - 1
+    ts = view.unit_ts(sym)[a:b]
+    if portfolio:
+        names = [res.symbols[int(k)] for k in f.symbol]
+        marks = {s: (int(ts[-1]), last, float(res.last_close[k])) for k, s in enumerate(res.symbols)}
+    else:
+        names = [sym] * len(f)
+        marks = {sym: (int(ts[-1]), last, float(view.series[sym].close[b - 1]))}
+    return round_trips(names, f.ts, f.bar, f.side, f.quantity, f.price, f.fee, [_reason(int(r)) for r in f.reason],
+                       marks, {"fold": w.fold, "window": w.kind})
 
 
 def _reason(code: int) -> str:

@@ -6,31 +6,28 @@ Synthetic datasets are labelled SYNTHETIC in every title and heading.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
 import re
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from lq_engine.optimize.config import brackets_text
 from lq_engine.optimize.folds import HOLDOUT, TRAIN, VALIDATION
 from lq_engine.optimize.replay_stage import EquitySegment
+from lq_engine.optimize.charts import dates, mean_curve, pyplot
+from lq_engine.optimize.leaderboard import columns_of, leaderboard_rows
+from lq_engine.optimize.report_tearsheet import tearsheet_html
+from lq_engine.optimize.verdicts import THRESHOLDS_TEXT, readings, verdicts
 
 COLORS = {TRAIN: "#9e9e9e", VALIDATION: "#1f77b4", HOLDOUT: "#d62728"}
 SHADES = {VALIDATION: "#dbe9f6", HOLDOUT: "#fbe0dc"}
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _label(result: Any) -> str:
@@ -38,19 +35,6 @@ def _label(result: Any) -> str:
     return f"{result.dataset} / {result.strategy}{tag}"
 
 
-def _dt(ts: np.ndarray) -> np.ndarray:
-    return np.asarray(ts, dtype=np.int64).astype("datetime64[ns]")
-
-
-def _mean_curve(segs: Sequence[EquitySegment]) -> tuple[np.ndarray, np.ndarray]:
-    """Equal-weight mean of the symbols' rebased equity on the union of their timestamps."""
-    ts = np.unique(np.concatenate([s.ts for s in segs]))
-    acc = np.zeros(ts.shape[0])
-    for s in segs:
-        eq = s.equity / s.equity[0]
-        i = np.searchsorted(s.ts, ts, side="right") - 1
-        acc += np.where(i >= 0, eq[np.maximum(i, 0)], 1.0)
-    return ts, acc / len(segs)
 
 
 def _thin(ts: np.ndarray, eq: np.ndarray, points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +48,7 @@ def _thin(ts: np.ndarray, eq: np.ndarray, points: int = 4000) -> tuple[np.ndarra
 def equity_png(segments: Sequence[EquitySegment], path: str | Path, title: str = "") -> Path:
     """Winner equity per window (rebased to 1; symbols averaged equal-weight), train dashed grey,
     validation blue, holdout red; validation and holdout spans shaded."""
-    plt = _plt()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     groups: dict[tuple[str, int], list[EquitySegment]] = {}
@@ -74,8 +58,8 @@ def equity_png(segments: Sequence[EquitySegment], path: str | Path, title: str =
     seen = set()
     order = {TRAIN: 0, VALIDATION: 1, HOLDOUT: 2}
     for (kind, fold), segs in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 3), kv[0][1])):
-        ts, eq = _thin(*_mean_curve(segs))
-        x = _dt(ts)
+        ts, eq = _thin(*mean_curve(segs))
+        x = dates(ts)
         if kind in SHADES:
             ax.axvspan(x[0], x[-1], color=SHADES[kind], alpha=0.6, lw=0)
         label = None if kind in seen else kind
@@ -108,7 +92,7 @@ def heatmap_png(result: Any, path: str | Path) -> Path | None:
     search = getattr(result.stage1, "search", None)
     if len(axes) < 2 or (search is not None and search.sampler):  # a sampler's sets are no grid: see the contour
         return None
-    plt = _plt()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     xa, ya = axes[0], axes[1]
@@ -147,11 +131,14 @@ def heatmap_png(result: Any, path: str | Path) -> Path | None:
 
 # ---------------------------------------------------------------- HTML
 
-CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
+.wrap{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:.5em 0 1.2em;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;
-text-align:right}th{background:#f2f2f2}td.l,th.l{text-align:left}.syn{background:#c62828;color:#fff;padding:2px 8px;
-border-radius:4px;font-size:.8em}.note{color:#555;font-size:13px}h2{border-top:2px solid #333;padding-top:.6em}
-img{max-width:100%;border:1px solid #ddd;margin:.3em 0}"""
+text-align:right;max-width:28em;overflow-wrap:anywhere}th{background:#f2f2f2}td.l,th.l{text-align:left}
+.syn{background:#c62828;color:#fff;padding:2px 8px;border-radius:4px;font-size:.8em}.note{color:#555;font-size:13px}
+h2{border-top:2px solid #333;padding-top:.6em}img{max-width:100%;border:1px solid #ddd;margin:.3em 0}
+.verdict{padding:.5em .8em;border-radius:4px;margin:.6em 0;font-weight:600}.warn{background:#fdecea;color:#8a1c1c}
+.ok{background:#e8f5e9;color:#1b5e20}"""
 
 
 def _fmt(v: Any) -> str:
@@ -180,7 +167,7 @@ def _table(rows: list[dict[str, Any]], columns: Sequence[str] | None = None) -> 
             cls = " class='l'" if isinstance(v, str) else ""
             cells.append(f"<td{cls}>{html.escape(_fmt(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    return f"<div class='wrap'><table><tr>{head}</tr>{''.join(body)}</table></div>"
 
 
 def _kv(pairs: Sequence[tuple[str, Any]]) -> str:
@@ -208,6 +195,7 @@ def _section(r: Any, folder: Path) -> str:
     out.append(f"<p class='note'>dataset hash {html.escape(r.dataset_hash[:16])}, timeframe {html.escape(r.timeframe)}, "
                f"calendar {html.escape(r.calendar)} ({r.periods_per_year:g} bars/year), "
                f"{r.stage1.n_sets} parameter sets, backend {html.escape(r.stage1.backend)}</p>")
+    out.append(verdict_html(r.summary()))
     out.append("<h3>Winner</h3>")
     out.append(_kv([("parameters", w.params), ("grid index", w.set_index), ("stage-1 rank", w.stage1_rank),
                     ("stage-1 objective", w.stage1_objective),
@@ -221,6 +209,8 @@ def _section(r: Any, folder: Path) -> str:
         row["start_ts"], row["end_ts"] = _day(row["start_ts"]), _day(row["end_ts"])
     out.append(_table(rows))
     out.append(_kv(list(r.holdout_summary.items())))
+    out.append("<h3>Reading this result</h3>")
+    out.append(_kv(readings(r.summary())))
     out.append("<h3>Overfitting</h3>")
     out.append(_kv([("deflated Sharpe ratio (validation returns)", o.dsr),
                     ("winner per-period Sharpe / SR0 (expected max of N null trials)", f"{o.sharpe:.4g} / {o.sr0:.4g}"),
@@ -240,6 +230,7 @@ def _section(r: Any, folder: Path) -> str:
     out.append("<h3>Equity</h3>")
     out.append(f"<img src='{html.escape(eq.name)}' alt='equity curve'>")
     out += _benchmark_and_portfolio(r, folder, slug)
+    out += tearsheet_html(r, folder, slug, _label(r), _table, _kv)
     if hm is not None:
         out.append("<h3>Parameter heatmap</h3>")
         out.append(f"<img src='{html.escape(hm.name)}' alt='parameter heatmap'>")
@@ -314,26 +305,48 @@ def _brackets_long(b: Any) -> str:
     return "; ".join(legs) if legs else "none"
 
 
+def _embed_images(doc: str, images: Path) -> str:
+    """Every ``<img src='NAME'>`` of a chart drawn into ``images`` as an inline data URI: the report
+    is one self-contained file."""
+    def inline(m: re.Match) -> str:
+        p = images / html.unescape(m.group(1))
+        if not p.is_file():
+            return m.group(0)
+        return "<img src='data:image/png;base64," + base64.b64encode(p.read_bytes()).decode() + "'"
+
+    return re.sub(r"<img src='([^':]+)'", inline, doc)
+
+
+def verdict_html(summary: dict[str, Any]) -> str:
+    v = verdicts(summary)
+    if not v:
+        return "<p class='verdict ok'>No warning: not overfit by PBO, significant by DSR, profitable on the holdout, " \
+               "enough trades.</p>"
+    return "<p class='verdict warn'>" + html.escape("; ".join(x.text for x in v).capitalize()) + "</p>"
+
+
 def write_report(results: Any, folder: str | Path) -> Path:
-    """Write ``report.html`` (and its PNGs) for one or several ``OptimizeResult``s; returns its path."""
+    """Write ``report.html``, one self-contained file (charts inline), for one or several
+    ``OptimizeResult``s; returns its path."""
     if not isinstance(results, (list, tuple)):
         results = [results]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     syn = any(r.synthetic for r in results)
     title = "LuminaQuant optimization report" + (" (contains SYNTHETIC data)" if syn else "")
-    summary = [{"dataset": r.dataset + (" [SYNTHETIC]" if r.synthetic else ""), "strategy": r.strategy,
-                "winner": r.winner.params, "holdout mean Sharpe": r.holdout_summary.get("mean_sharpe", float("nan")),
-                "DSR": r.overfitting.dsr, "PBO": r.overfitting.pbo, "Spearman": r.fidelity.spearman_train,
-                "recall@k": r.fidelity.top_k_recall, "brackets": brackets_text(r.config.brackets)} for r in results]
+    board = leaderboard_rows(results)
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     body = [f"<h1>{html.escape(title)}</h1>",
             "<p class='note'>Objectives: window score = Sharpe - trade_penalty x max(0, 1 - trades/min_trades); "
             "stage 1 ranks by the mean window score over training windows; the winner maximizes median validation "
             "score - dispersion_penalty x scaled MAD among the top k; the holdout is scored once, after selection.</p>",
-            _table(summary)]
-    body += [_section(r, folder) for r in results]
-    doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+            f"<p class='note'>Generated {generated}. Verdicts: {html.escape(THRESHOLDS_TEXT)}.</p>",
+            _table(board, columns_of(board))]
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".images-") as images:
+        body += [_section(r, Path(images)) for r in results]
+        doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+               f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+        doc = _embed_images(doc, Path(images))
     out = folder / "report.html"
     tmp = folder / ".report.html.tmp"
     tmp.write_text(doc, encoding="utf-8")

@@ -14,37 +14,25 @@ from typing import Any
 import numpy as np
 
 from lq_engine.optimize.folds import HOLDOUT
+from lq_engine.optimize.charts import dates, mean_curve, pyplot
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _dt(ts: np.ndarray) -> np.ndarray:
-    return np.asarray(ts, dtype=np.int64).astype("datetime64[ns]")
 
 
 def benchmark_png(result: Any, path: str | Path, title: str = "") -> Path | None:
     """Holdout equity of the winner (its symbols averaged equal-weight, or the portfolio) against the
     inverse-volatility buy-and-hold benchmark; None without a holdout or a benchmark."""
-    from lq_engine.optimize.report import _mean_curve
-
     b = result.benchmark
     segs = [s for s in result.holdout.segments if s.kind == HOLDOUT]
     if b is None or not segs:
         return None
-    plt = _plt()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ts, eq = _mean_curve(segs)
+    ts, eq = mean_curve(segs)
     fig, ax = plt.subplots(figsize=(10, 3.6), dpi=100)
-    ax.plot(_dt(ts), eq, color="#d62728", lw=1.6, label=f"winner ({'portfolio' if result.portfolio else 'mean of symbols'})")
-    ax.plot(_dt(b.ts), b.equity / b.equity[0], color="#333333", lw=1.2, ls="--",
+    ax.plot(dates(ts), eq, color="#d62728", lw=1.6, label=f"winner ({'portfolio' if result.portfolio else 'mean of symbols'})")
+    ax.plot(dates(b.ts), b.equity / b.equity[0], color="#333333", lw=1.2, ls="--",
             label="benchmark: inverse-volatility buy and hold")
     ax.axhline(1.0, color="k", lw=0.5)
     ax.set_title(f"{title}\nholdout: winner vs benchmark, rebased to 1", fontsize=10)
@@ -61,7 +49,7 @@ def weights_png(result: Any, path: str | Path, title: str = "") -> Path | None:
     w = result.holdout.weights
     if not result.portfolio or w is None or w.height == 0:
         return None
-    plt = _plt()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     end = int(result.clock_bounds[HOLDOUT][1]) if HOLDOUT in result.clock_bounds else int(w["ts"].max())
@@ -70,7 +58,7 @@ def weights_png(result: Any, path: str | Path, title: str = "") -> Path | None:
         part = w.filter(w["symbol"] == sym).sort("ts")
         ts = np.append(part["ts"].to_numpy(), end)
         vals = np.append(part["weight"].to_numpy(), part["weight"].to_numpy()[-1])
-        ax.step(_dt(ts), vals, where="post", lw=1.2, label=sym)
+        ax.step(dates(ts), vals, where="post", lw=1.2, label=sym)
     ax.axhline(0.0, color="k", lw=0.5)
     ax.set_title(f"{title}\nholdout: weight held per symbol", fontsize=10)
     ax.set_ylabel("weight (share of equity)")

@@ -21,6 +21,7 @@ from lq_engine.optimize.search import SearchSettings, resolve_search, run_search
 from lq_engine.optimize.replay_stage import (
     Detail, ReplayBatch, choose_winner, pbo_block_bars, replay_candidates, score_holdout, winner_detail,
 )
+from lq_engine.optimize.verdicts import verdict_line
 from lq_engine.strategies.registry import resolve
 from lq_engine.strategies.spec import StrategySpec
 
@@ -105,6 +106,7 @@ class OptimizeResult:
             "replay_candidates": self.candidates,
             "winner_windows": pl.concat([self.selection_detail.table, self.holdout.table], how="vertical_relaxed"),
             "winner_trades": pl.concat([self.selection_detail.trades, self.holdout.trades], how="vertical_relaxed"),
+            "winner_round_trips": self.round_trips(),
             "fidelity": self.fidelity.table,
             "summary": pl.DataFrame([self.summary()]),
             **({"winner_weights": pl.concat([d.weights for d in (self.selection_detail, self.holdout)
@@ -114,10 +116,17 @@ class OptimizeResult:
                if self.portfolio else {}),
         }
 
+    def round_trips(self) -> pl.DataFrame:
+        """The winner's trades as round trips, selection windows then holdout (``replay.round_trips``)."""
+        from lq_engine.replay.round_trips import trips_frame
+
+        parts = [d.round_trips for d in (self.selection_detail, self.holdout) if getattr(d, "round_trips", None) is not None]
+        return pl.concat(parts, how="vertical_relaxed") if parts else trips_frame([])
+
     def summary(self) -> dict[str, Any]:
         """One flat row: the headline figures (also handy as Dagster metadata)."""
         o, f, h = self.overfitting, self.fidelity, self.holdout_summary
-        return {
+        row = {
             "dataset": self.dataset, "dataset_hash": self.dataset_hash, "strategy": self.strategy,
             "strategy_version": self.strategy_version,
             "synthetic": self.synthetic, "winner_set_index": self.winner.set_index,
@@ -136,7 +145,16 @@ class OptimizeResult:
             "benchmark_holdout_sharpe": self.benchmark.metrics["sharpe"] if self.benchmark else float("nan"),
             "benchmark_holdout_total_return": (self.benchmark.metrics["total_return"] if self.benchmark
                                                else float("nan")),
+            "holdout_trades": self.holdout_trades,
         }
+        row["verdicts"] = verdict_line(row)
+        return row
+
+    @property
+    def holdout_trades(self) -> int:
+        """Round trips in the holdout, every symbol together (the trade count of older results)."""
+        trips = getattr(self.holdout, "round_trips", None)
+        return int(trips.height) if trips is not None else int(self.holdout_summary.get("trades", 0))
 
 
 def _audit_sample(stage1: Stage1Result, k: int, config: OptimizeConfig) -> list[int]:

@@ -24,17 +24,10 @@ import numpy as np
 
 from lq_engine.optimize.search import best_so_far, random_baseline
 from lq_engine.strategies.params import StrategySchema
+from lq_engine.optimize.charts import pyplot
 
 MIN_IMPORTANCE_TRIALS = 8
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _complete(stage1: Any) -> np.ndarray:
@@ -86,7 +79,7 @@ def trace_png(stage1: Any, path: str | Path, title: str = "") -> Path | None:
     s, t = stage1.search, stage1.trace
     if s is None or not s.sampler or t is None:
         return None
-    plt = _plt()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pruned = stage1.pruned if stage1.pruned is not None else np.zeros(stage1.n_sets, dtype=bool)
@@ -117,7 +110,7 @@ def trace_png(stage1: Any, path: str | Path, title: str = "") -> Path | None:
 def importance_png(imp: dict[str, float], path: str | Path, title: str = "") -> Path | None:
     if not imp:
         return None
-    plt = _plt()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     names = list(imp)[::-1]
@@ -158,7 +151,7 @@ def contour_png(stage1: Any, schema: StrategySchema, names: list[str], path: str
     names = [n for n in names if n in schema.param_names][:2]
     if not names or idx.size < 2:
         return None
-    plt = _plt()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     z = stage1.objective[idx]

@@ -15,7 +15,7 @@ LONG, SHORT, BOTH = 0, 1, 2
 def jit(fn):
     """Compile a helper that ``decide`` (or ``exits``) calls: ``@lq.jit def f(...)``. It stays
     callable from Python (indicators may use it too)."""
-    return njit(cache=False)(fn)
+    return njit(cache=False, inline="always")(fn)
 
 
 @njit(cache=True, inline="always")

@@ -246,13 +246,17 @@ class StrategySpec:
             uniq, inverse = np.unique(cols, axis=0, return_inverse=True)
             first = len(rows)
             prms = [self.schema.param(a) for a in d.params]
+            calls = []
             for u in uniq:
                 args = {a: prm.decode(x) for a, prm, x in zip(d.params, prms, u.tolist())}
                 key = (d.name, *args.values())
                 call = {a: values[(a, *(args[q] for q in self.indicator(a).params))] if a in d.inputs else args[a]
                         for a in d.args}
+                calls.append((key, call, args))
+            for (key, _, _), (value, row) in zip(calls, _map(lambda c: self._indicator(d, view, c[1], c[2], shape),
+                                                             calls)):
                 keys[key] = len(rows)
-                values[key], row = self._indicator(d, view, call, args, shape)
+                values[key] = value
                 rows.append(row)
             idx[:, column[d.name]] = first + inverse.reshape(-1)
         bank = np.ascontiguousarray(np.stack(rows))  # (rows, bars), or (rows, symbols, bars) for a panel
@@ -307,6 +311,26 @@ class StrategySpec:
         table = self.table([self.validated(params)])
         rows = self.indicator_rows(table, b)
         return self.kernels.decisions(self, b, rows, table)
+
+
+_POOL: dict[int, Any] = {}
+
+
+def _map(fn: Any, items: list) -> list:
+    """``[fn(x) for x in items]``, on the kernels' threads when there are several items (the
+    indicators of ``lq.ta`` release the GIL, numpy mostly does): results in order, and the first
+    error in order is the one raised, as in a plain loop."""
+    import numba
+
+    n = numba.get_num_threads()
+    if n < 2 or len(items) < 4:
+        return [fn(x) for x in items]
+    if n not in _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="lq-indicators")
+    futures = [_POOL[n].submit(fn, x) for x in items]
+    return [f.result() for f in futures]
 
 
 def _axis(p, strategy: str) -> tuple:

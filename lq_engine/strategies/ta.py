@@ -1,5 +1,8 @@
 """``lq.ta``: causal indicators for strategy authors. The value at bar i uses bars 0..i only (NaN
-until enough history exists), so a strategy built on them cannot read the future.
+until enough history exists), so a strategy built on them cannot read the future. Leading NaNs (a
+panel symbol before its first bar) are skipped: an indicator starts where its input does. After
+that, a window holding a NaN gives NaN (the windowed ones), and a NaN carries on in the recursive
+ones (``ema``, ``rsi``, ``atr``, ``ewm_vol``).
 
 Each is a numba function over 1-D float64 arrays, callable from an ``@lq.indicator`` (numpy or
 numba) and computed once per distinct argument tuple across a grid.
@@ -11,21 +14,28 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
-def sma(x, window):
+@njit(cache=True, nogil=True)
+def _sma(x, window):
     n = x.shape[0]
     out = np.full(n, np.nan)
     s = 0.0
+    bad = 0  # NaNs in the window
     for i in range(n):
-        s += x[i]
+        if x[i] == x[i]:
+            s += x[i]
+        else:
+            bad += 1
         if i >= window:
-            s -= x[i - window]
-        if i >= window - 1:
+            if x[i - window] == x[i - window]:
+                s -= x[i - window]
+            else:
+                bad -= 1
+        if i >= window - 1 and bad == 0:
             out[i] = s / window
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mean_var(x, window):
     """Trailing-window mean and population variance, O(n): sliding sums of deviations from a reference
     value in the window, summed afresh about a new reference every ``window`` bars (rounding cannot
@@ -82,7 +92,7 @@ def _mean_var(x, window):
     return mean, var
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rolling_zscore(x, window):
     """(x - mean) / std over the trailing window (population std); 0 if std is 0."""
     mean, var = _mean_var(x, window)
@@ -94,8 +104,8 @@ def rolling_zscore(x, window):
     return out
 
 
-@njit(cache=True)
-def rsi(close, period):
+@njit(cache=True, nogil=True)
+def _rsi(close, period):
     """Wilder's RSI (0..100): averages seeded with the mean of the first ``period`` changes."""
     n = close.shape[0]
     out = np.full(n, np.nan)
@@ -125,7 +135,7 @@ def rsi(close, period):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def prev_highest(high, window):
     """Highest high of the ``window`` bars BEFORE bar i (excludes bar i: a breakout compares to it)."""
     n = high.shape[0]
@@ -139,14 +149,14 @@ def prev_highest(high, window):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def prev_lowest(low, window):
     """Lowest low of the ``window`` bars BEFORE bar i: ``prev_highest`` mirrored (negation is exact)."""
     return -prev_highest(-low, window)
 
 
-@njit(cache=True)
-def atr(high, low, close, period):
+@njit(cache=True, nogil=True)
+def _atr(high, low, close, period):
     """Wilder's average true range; first value at bar ``period`` (mean of true ranges 1..period)."""
     n = close.shape[0]
     out = np.full(n, np.nan)
@@ -172,8 +182,8 @@ def atr(high, low, close, period):
     return out
 
 
-@njit(cache=True)
-def ema(x, span):
+@njit(cache=True, nogil=True)
+def _ema(x, span):
     """Exponential moving average, alpha = 2 / (span + 1), seeded with the mean of the first ``span`` values."""
     n = x.shape[0]
     out = np.full(n, np.nan)
@@ -191,13 +201,13 @@ def ema(x, span):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rolling_std(x, window):
     """Population standard deviation over the trailing window."""
     return np.sqrt(_mean_var(x, window)[1])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def highest(x, window):
     """Highest value of the ``window`` bars ending at bar i (bar i included)."""
     n = x.shape[0]
@@ -211,13 +221,13 @@ def highest(x, window):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def lowest(x, window):
     """Lowest value of the ``window`` bars ending at bar i (bar i included)."""
     return -highest(-x, window)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def returns(close):
     """Simple close-to-close returns; NaN at bar 0."""
     n = close.shape[0]
@@ -227,8 +237,8 @@ def returns(close):
     return out
 
 
-@njit(cache=True)
-def ewm_vol(close, span):
+@njit(cache=True, nogil=True)
+def _ewm_vol(close, span):
     """Exponentially weighted volatility of close-to-close returns (per bar, not annualized):
     sqrt of the EMA of squared returns, alpha = 2 / (span + 1), seeded over the first ``span`` returns."""
     n = close.shape[0]
@@ -249,7 +259,7 @@ def ewm_vol(close, span):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def vwap(high, low, close, volume, window):
     """Rolling volume-weighted average of the typical price (high + low + close) / 3 over ``window``
     bars; the plain mean of the typical price where the window has no volume."""
@@ -268,7 +278,7 @@ def vwap(high, low, close, volume, window):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def roc(x, window):
     """Rate of change over ``window`` bars: x[i] / x[i - window] - 1."""
     n = x.shape[0]
@@ -278,7 +288,7 @@ def roc(x, window):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rolling_beta(y, x, window):
     """Slope of the least-squares line y = a + b x over the trailing ``window`` bars; NaN where the
     window holds a NaN or x does not vary. O(n): sliding sums of the deviations from a reference point,
@@ -345,6 +355,65 @@ def rolling_beta(y, x, window):
             vxx = sxx - sx * sx / window
             if vxx > 1e-12 * sxx:
                 out[i] = (sxy - sx * sy / window) / vxx
+    return out
+
+
+# -- the public forms: leading NaNs skipped ---------------------------------------------------------
+# A panel symbol has NaN before its first bar; a running or recursive indicator starts at the first
+# bar where its inputs are finite, as if the series began there (NaN before it).
+
+
+@njit(cache=True, nogil=True)
+def _start(x):
+    for i in range(x.shape[0]):
+        if x[i] == x[i]:
+            return i
+    return x.shape[0]
+
+
+@njit(cache=True, nogil=True)
+def sma(x, window):
+    """Simple moving average over the trailing ``window`` bars."""
+    out = np.full(x.shape[0], np.nan)
+    f = _start(x)
+    out[f:] = _sma(x[f:], window)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def ema(x, span):
+    """Exponential moving average, alpha = 2 / (span + 1), seeded with the mean of the first ``span`` values."""
+    out = np.full(x.shape[0], np.nan)
+    f = _start(x)
+    out[f:] = _ema(x[f:], span)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def rsi(close, period):
+    """Wilder's RSI (0..100): averages seeded with the mean of the first ``period`` changes."""
+    out = np.full(close.shape[0], np.nan)
+    f = _start(close)
+    out[f:] = _rsi(close[f:], period)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def atr(high, low, close, period):
+    """Wilder's average true range; first value ``period`` bars after the start (mean of true ranges 1..period)."""
+    out = np.full(close.shape[0], np.nan)
+    f = max(_start(high), _start(low), _start(close))
+    out[f:] = _atr(high[f:], low[f:], close[f:], period)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def ewm_vol(close, span):
+    """Exponentially weighted volatility of close-to-close returns (per bar, not annualized): sqrt of
+    the EMA of squared returns, alpha = 2 / (span + 1), seeded over the first ``span`` returns."""
+    out = np.full(close.shape[0], np.nan)
+    f = _start(close)
+    out[f:] = _ewm_vol(close[f:], span)
     return out
 
 

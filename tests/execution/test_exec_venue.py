@@ -3,7 +3,7 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lq_engine.core.events import BarEvent, EventKind, FillEvent, OrderEvent
+from lq_engine.core.events import BarEvent, FillEvent, OrderEvent
 from lq_engine.core.sequencer import Sequencer
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.execution.orders import Bracket, Order, OrderStatus

@@ -1,6 +1,5 @@
 """Every backend equals the python reference (hypothesis); compiled backends equal each other bit for bit."""
 
-import math
 import subprocess
 import sys
 

@@ -2,7 +2,6 @@
 
 import subprocess
 
-import numpy as np
 import pytest
 
 from lq_engine.kernels import selection

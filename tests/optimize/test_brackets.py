@@ -16,7 +16,7 @@ from lq_engine.optimize.tasks import Span
 from lq_engine.replay.engine import replay
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
 
-from optimize.data import MA, small_config, small_dataset, strategy
+from optimize.data import MA, small_config, small_dataset
 
 TIGHT = BracketSpec(stop_loss=0.001)  # 0.1% below a long entry: hit often on 1-minute bars
 

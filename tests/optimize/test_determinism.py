@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lq_engine.optimize import optimize
 
-from optimize.data import MA, small_config, small_dataset, strategy
+from optimize.data import small_config, small_dataset, strategy
 
 
 def _same(a, b) -> None:

@@ -18,7 +18,7 @@ from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.prefilter import parameter_grid, prefilter
 from lq_engine.optimize.tasks import Span
 
-from optimize.data import MA, small_config, small_dataset, strategy
+from optimize.data import MA, small_config, small_dataset
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,12 @@ optimizer assets, and is paper-traded (issue: "Your own strategies", must-show).
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from lq_engine.data.paths import REPO_ROOT
-from tests.orchestration.live import BIN
+from tests.orchestration.project import BUNDLED, lq, new_project
 
 USER_STRATEGY = '''"""Pullback entries in an EMA uptrend, sized by ATR, with a time stop and a protective stop."""
 
@@ -79,40 +76,20 @@ max_bars = [10, 20, 30]
 '''
 
 
-def _env(project: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("LQ_DATA_DIR", "LQ_DAGSTER_HOME", "DAGSTER_HOME", "LQ_CONFIG")}
-    env["LQ_PROJECT"] = str(project)
-    return env
-
-
-def _lq(args: list[str], project: Path, timeout: float = 900) -> subprocess.CompletedProcess:
-    res = subprocess.run([str(BIN / "lq"), *args], env=_env(project), cwd=project, capture_output=True, text=True,
-                         timeout=timeout)
-    assert res.returncode == 0, f"lq {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    return res
-
-
 @pytest.mark.slow
 def test_a_new_strategy_file_is_checked_optimized_partitioned_and_paper_traded(tmp_path: Path,
                                                                               monkeypatch: pytest.MonkeyPatch):
-    project = tmp_path / "research"
-    (project / "strategies").mkdir(parents=True)
-    (project / "dagster_home").mkdir()
-    shutil.copyfile(REPO_ROOT / "dagster_home" / "dagster.yaml", project / "dagster_home" / "dagster.yaml")
-    (project / "luminaquant.toml").write_text(PROJECT_TOML)
-    (project / "strategies" / "pullback_trend.py").write_text(USER_STRATEGY)
+    project = new_project(tmp_path, PROJECT_TOML, {"pullback_trend": USER_STRATEGY})
     package = sorted(p.name for p in (REPO_ROOT / "lq_engine" / "strategies" / "library").iterdir())
 
-    listed = _lq(["strategy", "list"], project).stdout
+    listed = lq(["strategy", "list"], project).stdout
     assert "pullback_trend" in listed and "project" in listed
 
-    check = _lq(["strategy", "check", "pullback_trend", "--no-timing"], project).stdout
+    check = lq(["strategy", "check", "pullback_trend", "--no-timing"], project).stdout
     assert check.count("PASS") == 6 and "FAIL" not in check, check
 
-    bundled = REPO_ROOT / "lq_engine" / "data" / "bundled" / "us_stocks_daily.parquet"
-    _lq(["ingest", str(bundled)], project)
-    out = _lq(["optimize", "--dataset", "us_stocks_daily", "--strategy", "pullback_trend"], project).stdout
+    lq(["ingest", str(BUNDLED)], project)
+    out = lq(["optimize", "--dataset", "us_stocks_daily", "--strategy", "pullback_trend"], project).stdout
     assert "pullback_trend" in out
 
     import dagster as dg
@@ -130,7 +107,7 @@ def test_a_new_strategy_file_is_checked_optimized_partitioned_and_paper_traded(t
         ranked = instance.get_latest_materialization_event(dg.AssetKey("prefilter_rankings"))
         assert ranked.asset_materialization.metadata["parameter_sets"].value == 2 * 2 * 2 * 3  # [strategies...grid]
 
-    paper = _lq(["paper", "run", "--dataset", "us_stocks_daily", "--symbol", "AAPL", "--strategy", "pullback_trend",
+    paper = lq(["paper", "run", "--dataset", "us_stocks_daily", "--symbol", "AAPL", "--strategy", "pullback_trend",
                  "--max-bars", "1500"], project).stdout
     assert "fills" in paper.lower(), paper
     assert sorted(p.name for p in (REPO_ROOT / "lq_engine" / "strategies" / "library").iterdir()) == package

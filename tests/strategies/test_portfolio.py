@@ -266,3 +266,32 @@ def test_bars_held_is_kept_for_a_strategy_that_reads_it_even_through_a_helper(tm
         np.testing.assert_array_equal(got, want)
         assert (got != 0).any() and (np.diff((got[:, 0] != 0).astype(int)) != 0).sum() >= 4
     assert spec.kernels.module.KEEP_HELD and not resolve("pairs").kernels.module.KEEP_HELD
+
+
+def test_the_readme_portfolio_example_runs_as_documented(tmp_path):
+    """The README's example, copied from the README: equal weights over the symbols above their
+    average on every `every`-th close, nothing else traded in between."""
+    from lq_engine.data.paths import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("## Portfolio strategies"):]
+    code = section[section.index("```python\n") + 10:section.index("```\n", section.index("```python\n") + 10)]
+    path = tmp_path / "above_average.py"
+    path.write_text(code)
+    spec = load_file(path)
+    assert spec.name == "above_average" and spec.is_portfolio
+    panel = random_panel(11, 4, 160, 0.1)
+    p = {"window": 50, "every": 5}
+    w = spec.decisions(p, panel).targets
+    ma = np.vstack([np.convolve(c, np.ones(50) / 50, "full")[:len(c)] for c in panel.close])
+    ma[:, :49] = np.nan
+    for i in range(panel.close.shape[1]):
+        if i % 5 == 0:
+            up = panel.mask[:, i] & (panel.close[:, i] > ma[:, i])
+            want = up / up.sum() if up.any() else np.zeros(4)
+            np.testing.assert_allclose(w[i], want, rtol=0, atol=1e-12)
+        elif i:
+            assert (w[i] == w[i - 1]).all()
+    assert (w.sum(axis=1) > 0).any()
+    g = evaluate_panel(panel, spec, spec.grid().rows(), Costs(fee=0.001))
+    assert len(g.params) == 6 and np.isfinite(g.metrics["sharpe"]).all()

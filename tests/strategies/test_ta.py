@@ -90,3 +90,14 @@ def test_rolling_std_and_zscore_are_the_population_definitions(window):
         np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)], rtol=1e-7, atol=1e-9)
     if window <= 20:
         assert sd[419] == 0.0 and z[419] == 0.0
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_leading_nans_start_the_indicator_late_as_if_the_series_began_there(name):
+    lead = 57
+    full = CALLS[name](CLOSE, HIGH, LOW, VOLUME, OTHER)
+    pad = [np.r_[np.full(lead, np.nan), a] for a in (CLOSE, HIGH, LOW, VOLUME, OTHER)]
+    late = CALLS[name](*pad)
+    assert np.isnan(late[:lead]).all()
+    np.testing.assert_allclose(late[lead:], full, rtol=1e-9, atol=1e-12, equal_nan=True)
+    assert np.isfinite(late[-1])

@@ -1,0 +1,98 @@
+"""What a result's figures say about trusting it, in plain words.
+
+Every place that shows an optimization result (the HTML report, the terminal leaderboard, the
+Dagster metadata, the ``optimization_winners`` table) takes its verdicts and readings from here, with
+the thresholds below (documented in the README, "Reading a result"):
+
+- **likely overfit** when PBO >= 0.5: the configuration best in sample ranks below the median out of
+  sample at least half the time (Bailey et al., CSCV);
+- **not significant** when the deflated Sharpe ratio < 0.95: less than 95% probability that the
+  winner's Sharpe beats what the best of N tried configurations would show by luck;
+- **lost money out of sample** when the holdout's total return is negative;
+- **fewer than 20 trades** when the holdout has fewer round trips than that (all symbols together):
+  too few to judge;
+- **synthetic data** when the bars are generated, not market data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    pbo_overfit: float = 0.5  # PBO at or above: likely overfit
+    dsr_significant: float = 0.95  # DSR below: not significant
+    min_trades: int = 20  # holdout round trips below: too few to judge
+
+
+THRESHOLDS = Thresholds()
+THRESHOLDS_TEXT = (f"likely overfit when PBO >= {THRESHOLDS.pbo_overfit:g}; not significant when DSR < "
+                   f"{THRESHOLDS.dsr_significant:g}; lost money when the holdout return is negative; fewer than "
+                   f"{THRESHOLDS.min_trades} holdout round trips is too few to judge")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    key: str  # overfit | not_significant | lost_money | few_trades | synthetic
+    text: str
+
+
+def _num(summary: Mapping[str, Any], key: str) -> float:
+    v = summary.get(key)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def verdicts(summary: Mapping[str, Any], t: Thresholds = THRESHOLDS) -> list[Verdict]:
+    """The warnings a result's summary (``OptimizeResult.summary()``, a row of optimization_winners)
+    earns; a figure that could not be computed (NaN) earns none."""
+    out = []
+    pbo, dsr = _num(summary, "pbo"), _num(summary, "dsr")
+    ret, trades = _num(summary, "holdout_mean_total_return"), _num(summary, "holdout_trades")
+    if pbo >= t.pbo_overfit:
+        out.append(Verdict("overfit", f"likely overfit (PBO {pbo:.2f} >= {t.pbo_overfit:g})"))
+    if dsr < t.dsr_significant:
+        out.append(Verdict("not_significant", f"not significant (DSR {dsr:.2f} < {t.dsr_significant:g})"))
+    if ret < 0:
+        out.append(Verdict("lost_money", f"lost money out of sample (holdout return {ret:+.1%})"))
+    if trades < t.min_trades:
+        out.append(Verdict("few_trades", f"fewer than {t.min_trades} trades (holdout: {trades:.0f})"))
+    if summary.get("synthetic"):
+        out.append(Verdict("synthetic", "synthetic data"))
+    return out
+
+
+def verdict_line(summary: Mapping[str, Any], t: Thresholds = THRESHOLDS) -> str:
+    """The verdicts as one line; "no warning" when there is none."""
+    v = verdicts(summary, t)
+    return "; ".join(x.text for x in v) if v else "no warning"
+
+
+def readings(summary: Mapping[str, Any], t: Thresholds = THRESHOLDS) -> list[tuple[str, str]]:
+    """(figure, a one-line plain-language reading of its value) for the headline figures."""
+    g = lambda k: _num(summary, k)  # noqa: E731
+    n = summary.get("n_trials", "N")
+    out = [
+        ("holdout Sharpe", f"{g('holdout_mean_sharpe'):.2f}: annualized return per unit of volatility on the holdout, "
+                           "data that selection never saw (scored once)"),
+        ("holdout return", f"{g('holdout_mean_total_return'):+.1%}: total return over the holdout "
+                           "(the mean over symbols for a single-symbol strategy)"),
+        ("DSR", f"{g('dsr'):.2f}: probability that the winner's Sharpe is real rather than the luck of the best of "
+                f"{n} configurations tried; {t.dsr_significant:g} or more to call it significant"),
+        ("PBO", f"{g('pbo'):.2f}: share of data splits where the configuration best in sample ranks below the median "
+                f"out of sample; {t.pbo_overfit:g} or more means likely overfit"),
+        ("trades", f"{g('holdout_trades'):.0f} round trips in the holdout; fewer than {t.min_trades} is too few to judge"),
+        ("stage-1 fidelity", f"Spearman {g('spearman_validation'):.2f}: how well the fast prefilter's ranking predicted "
+                             "the full replay's (1 = the same order)"),
+    ]
+    b = g("benchmark_holdout_total_return")
+    if b == b:
+        diff = g("holdout_mean_total_return") - b
+        out.append(("benchmark", f"inverse-volatility buy and hold returned {b:+.1%} over the holdout: the winner did "
+                                 f"{'better' if diff > 0 else 'worse'} by {abs(diff):.1%}"))
+    return out

@@ -1,0 +1,36 @@
+"""A researcher's project in a temporary folder (luminaquant.toml, strategies/, dagster_home/) and
+`lq` run inside it, as a user would: the end-to-end tests of user and portfolio strategies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from lq_engine.data.paths import REPO_ROOT
+from tests.orchestration.live import BIN
+
+BUNDLED = REPO_ROOT / "lq_engine" / "data" / "bundled" / "us_stocks_daily.parquet"
+
+
+def new_project(root: Path, toml: str, strategies: dict[str, str] | None = None) -> Path:
+    """``root/research`` with ``toml`` as its luminaquant.toml and ``strategies`` (file stem -> source)."""
+    project = root / "research"
+    (project / "strategies").mkdir(parents=True)
+    (project / "dagster_home").mkdir()
+    shutil.copyfile(REPO_ROOT / "dagster_home" / "dagster.yaml", project / "dagster_home" / "dagster.yaml")
+    (project / "luminaquant.toml").write_text(toml)
+    for name, source in (strategies or {}).items():
+        (project / "strategies" / f"{name}.py").write_text(source)
+    return project
+
+
+def lq(args: list[str], project: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``lq ARGS`` in ``project`` (found through LQ_PROJECT); fails the test with its output unless it exits 0."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LQ_DATA_DIR", "LQ_DAGSTER_HOME", "DAGSTER_HOME", "LQ_CONFIG")}
+    env["LQ_PROJECT"] = str(project)
+    res = subprocess.run([str(BIN / "lq"), *args], env=env, cwd=project, capture_output=True, text=True,
+                         timeout=timeout)
+    assert res.returncode == 0, f"lq {' '.join(args)} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    return res

@@ -27,7 +27,7 @@ The "above" estimator holds at most ``HISTORY`` trials: beyond that, a seeded un
 whose ``default_weights`` are rescaled to the full group's total (so the prior keeps its share).
 Scoring ``n x 24`` candidates against every past trial grows with the search (quadratic over it):
 in scripts/benchmark_search.py (7,178 trials) the whole history puts TPE's sampler time share at
-about 0.6, the bound at about 0.2, both finding sets in the top 1e-5 (``--tpe-history`` measures it).
+about 0.5, the bound at about 0.18, both finding sets in the top 1e-5 (``--tpe-history`` measures it).
 
 Optuna private API: every use is in this module, read from optuna 5.0.0
 (optuna/samplers/_tpe/parzen_estimator.py, probability_distributions.py, sampler.py);

@@ -3,29 +3,33 @@
 Methods (``OptimizeConfig.search``):
 - ``grid``: the strategy's grid, exhaustively (or a seeded sample of ``sample_size`` / ``trials``
   sets of it);
-- ``random``, ``tpe``, ``cmaes``, ``qmc``: Optuna's RandomSampler, TPESampler, CmaEsSampler and
-  QMCSampler (scrambled Sobol) over the strategy's declared search space
-  (``lq_engine.strategies.space``), continuous and log-scaled ranges included;
+- ``random``, ``tpe``, ``cmaes``, ``qmc``: samplers over the strategy's declared search space
+  (``lq_engine.strategies.space``), continuous and log-scaled ranges included, each batch-native:
+  random search draws seeded uniform points (NumPy, vectorized); TPE builds Optuna's Parzen
+  estimators once per batch and scores all of the batch's candidates at once
+  (``lq_engine.optimize.tpe``); QMC takes scrambled Sobol points (``scipy.stats.qmc.Sobol``); CMA-ES
+  is the ``cmaes`` package's ``CMA``, one generation per batch. No Optuna study or trial is made;
 - ``auto`` (the default): the exhaustive grid when the strategy has a grid of at most
   ``AUTO_GRID_MAX`` sets and no budget is given (or ``trials`` covers the whole grid); otherwise
   TPE, with ``trials`` (``AUTO_TRIALS`` when neither ``trials`` nor ``timeout`` is given).
 
-The loop is batched: the sampler proposes ``batch_size`` sets (Optuna ask, in-memory storage), one
-kernel call per training window scores the whole batch, and the results are told back in the order
-they were asked. The sampler runs in the calling process only and the scores are bit-identical for
-any worker or thread count, so the same seed gives the same trials, scores and winner. A
-``timeout`` is checked between batches: the trials are then a prefix of the untimed sequence.
+The loop is batched: the sampler proposes ``batch_size`` sets, one kernel call per training window
+scores the whole batch, and the results are told back in the order they were asked. The sampler
+runs in the calling process only, all its randomness is seeded, and the scores are
+bit-identical for any worker or thread count, so the same seed gives the same trials, scores and
+winner. A ``timeout`` is checked between batches: the trials are then a prefix of the untimed
+sequence.
 
 Budget and N: ``trials`` counts distinct parameter sets evaluated; every one of them is stored in
 ``prefilter_scores`` and counts in the deflated Sharpe ratio's N, pruned ones included. A proposal
 that repeats an evaluated set is told its known score and not evaluated again (not a new
 configuration); a proposal violating the strategy's constraints is not evaluated and is told to the
-sampler as infeasible (``Trial.set_constraint``) with a score worse than any.
+sampler as infeasible (TPE files it as Optuna does a trial with a violated constraint), with a
+score worse than any.
 
-TPE, CMA-ES and QMC start from one batch of uniform random proposals (TPE's ``n_startup_trials`` is
-the batch size; CMA-ES and QMC infer the space from finished trials), which also gives the report
-its random-search baseline. CMA-ES runs one generation per batch (``popsize`` = batch size) and
-needs a continuous space (no choice of several values).
+TPE, CMA-ES and QMC start from one batch of uniform random proposals (as Optuna's samplers did here:
+TPE's ``n_startup_trials`` was the batch size), which also gives the report its random-search
+baseline. CMA-ES needs a continuous space (no choice of several values).
 """
 
 from __future__ import annotations
@@ -139,112 +143,153 @@ def resolve_search(strategy: StrategySpec, config: OptimizeConfig) -> SearchSett
                           space.describe())
 
 
-def _optuna():
-    """Optuna, quiet (a search makes thousands of trials and one study per TPE batch)."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna
+COMPLETE, PRUNED, INFEASIBLE = 0, 1, 2  # what a proposal is told (``tpe`` uses the same codes)
 
 
-def make_sampler(settings: SearchSettings):
-    """The seeded Optuna sampler of ``settings.method``."""
-    optuna = _optuna()
-    seed, batch = settings.seed, settings.batch_size
-    warnings.filterwarnings("ignore", message="Constraints have been set, but CmaEsSampler")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if settings.method == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        if settings.method == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=batch)
-        if settings.method == "cmaes":
-            return optuna.samplers.CmaEsSampler(seed=seed, popsize=max(2, batch), warn_independent_sampling=False)
-        if settings.method == "qmc":
-            return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed,
-                                              warn_independent_sampling=False, warn_asynchronous_seeding=False)
-    raise ConfigError(f"optimize config: field 'search': unknown sampler {settings.method!r}; known: {SAMPLERS}")
+class _Sampler:
+    """Proposes rows of samplers' values (one column per dimension, Optuna's internal
+    representation: numbers, a choice's index) in batches and is told each proposal's outcome, in
+    the order asked. The first batch of a model-based sampler is uniform random (the startup, also
+    the report's random baseline); a space with nothing free gives its one point."""
 
-
-TPE_HISTORY = 256  # trials a TPE batch is proposed from: the best TPE_BELOW and a seeded sample of the rest
-TPE_BELOW = 25  # = Optuna's default gamma cap: TPE's "good" group is these, exactly
-
-
-class _Persistent:
-    """Random, CMA-ES, QMC: one in-memory study for the whole search (their state lives in it)."""
+    uniform_only = False
 
     def __init__(self, settings: SearchSettings, space: SearchSpace) -> None:
-        optuna = _optuna()
-        self.dists = space.distributions()
-        self.study = optuna.create_study(direction="maximize", sampler=make_sampler(settings),
-                                         storage=optuna.storages.InMemoryStorage())
+        self.space = space
+        self.seed = settings.seed
+        self.batch_size = settings.batch_size or batch_size_for(settings.trials)
+        self.rng = np.random.default_rng(settings.seed)  # uniform draws (random search, startup batches)
+        self.batches = 0
 
-    def ask(self, n: int) -> list:
-        return [self.study.ask(self.dists) for _ in range(n)]
+    def uniform(self, n: int) -> np.ndarray:
+        return self.space.from_unit(self.rng.random((n, len(self.space.free))))
 
-    def tell(self, trial, value: float, pruned: bool, infeasible: bool) -> None:
-        _tell(self.study, trial, value, pruned, infeasible)
+    def ask(self, n: int) -> np.ndarray:
+        first = self.batches == 0
+        self.batches += 1
+        if first or self.uniform_only or not self.space.free:
+            return self.uniform(n)
+        return self.model(n)
+
+    def model(self, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def tell(self, x: np.ndarray, values: np.ndarray, state: np.ndarray) -> None:
+        """Outcomes of the rows ``x`` last asked: the value told (a score; ``INFEASIBLE_SCORE`` for an
+        infeasible proposal) and ``COMPLETE`` / ``PRUNED`` (its running score when dropped) /
+        ``INFEASIBLE``."""
 
 
-class _BoundedTpe:
-    """TPE, each batch proposed by a fresh in-memory study holding a bounded summary of the history:
-    the ``TPE_BELOW`` best trials (exactly TPE's good group, as Optuna's gamma caps it at 25) and a
-    seeded uniform sample of the others (their density estimated from a sample), ``TPE_HISTORY`` in
-    all, in trial order. Stock Optuna refits on every past trial for every proposal (quadratic in
-    the trials); this keeps a proposal's cost flat. Wide int ranges are modelled as continuous
-    (``Dimension.relaxed_distribution``). With at most ``TPE_HISTORY`` trials it is plain TPE."""
+class _Random(_Sampler):
+    """Uniform random search: seeded draws over the space (log scale where declared), vectorized."""
+
+    uniform_only = True
+
+
+class _Qmc(_Sampler):
+    """Scrambled Sobol points (``scipy.stats.qmc.Sobol``, seeded) over the unit cube of the free
+    dimensions, mapped like random draws; continues the sequence batch after batch."""
 
     def __init__(self, settings: SearchSettings, space: SearchSpace) -> None:
-        self.settings = settings
-        self.dists = {d.name: d.relaxed_distribution() for d in space.dims}
-        self.done: list = []  # FrozenTrials of every finished proposal, in order
-        self.values: list[float] = []
-        self.batch = 0
-        self.study = None
+        super().__init__(settings, space)
+        from scipy.stats import qmc
 
-    def _summary(self) -> list:
-        n = len(self.done)
-        if n <= TPE_HISTORY:
-            return list(self.done)
-        v = np.asarray(self.values)
-        best = np.lexsort((np.arange(n), -v))[:TPE_BELOW]
-        rest = np.setdiff1d(np.arange(n), best)
-        rng = np.random.default_rng([self.settings.seed, self.batch])
-        pick = rng.choice(rest, size=TPE_HISTORY - TPE_BELOW, replace=False)
-        return [self.done[i] for i in np.sort(np.concatenate([best, pick]))]
+        rng = np.random.default_rng([settings.seed, 1])
+        try:
+            self.sobol = qmc.Sobol(d=max(1, len(space.free)), scramble=True, rng=rng)
+        except TypeError:  # SciPy < 1.15 names it seed
+            self.sobol = qmc.Sobol(d=max(1, len(space.free)), scramble=True, seed=rng)
 
-    def ask(self, n: int) -> list:
-        optuna = _optuna()
-        seed = int(np.random.SeedSequence([self.settings.seed, self.batch]).generate_state(1)[0])
-        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.settings.batch_size or 1,
-                                             constant_liar=True)
-        self.study = optuna.create_study(direction="maximize", sampler=sampler,
-                                         storage=optuna.storages.InMemoryStorage())
-        self.study.add_trials(self._summary())
-        self.batch += 1
-        return [self.study.ask(self.dists) for _ in range(n)]
-
-    def tell(self, trial, value: float, pruned: bool, infeasible: bool) -> None:
-        frozen = _tell(self.study, trial, value, pruned, infeasible)
-        self.done.append(frozen)
-        self.values.append(-np.inf if (pruned or infeasible) else value)
+    def model(self, n: int) -> np.ndarray:
+        with warnings.catch_warnings():  # Sobol's balance wants powers of two; a batch is what it is
+            warnings.simplefilter("ignore")
+            return self.space.from_unit(self.sobol.random(n))
 
 
-def _tell(study, trial, value: float, pruned: bool, infeasible: bool):
-    """Tell one proposal its outcome; returns the finished trial."""
-    from optuna.trial import TrialState
+class _CmaEs(_Sampler):
+    """CMA-ES (the ``cmaes`` package's ``CMA``) over the unit cube of the free dimensions (bounds
+    [0, 1], mean 0.5, sigma 1/6, as Optuna's CmaEsSampler starts), ``popsize`` = batch size: a
+    generation is asked whole, handed out in order and told (minimizing -score) once all of it is
+    told, so a batch of ``popsize`` proposals is one generation. Startup proposals are not told to it."""
 
-    if infeasible:
-        trial.set_constraint("constraints", 1.0)
-        return study.tell(trial, INFEASIBLE_SCORE)
-    if pruned:
-        trial.report(value, 0)
-        return study.tell(trial, state=TrialState.PRUNED)
-    return study.tell(trial, value)
+    def __init__(self, settings: SearchSettings, space: SearchSpace) -> None:
+        super().__init__(settings, space)
+        from cmaes import CMA
+
+        d = max(1, len(space.free))
+        self.popsize = max(2, self.batch_size)
+        seed = int(np.random.SeedSequence([settings.seed, 2]).generate_state(1)[0] % (2**31 - 2)) + 1
+        self.cma = CMA(mean=np.full(d, 0.5), sigma=1 / 6, bounds=np.tile([0.0, 1.0], (d, 1)), seed=seed,
+                       population_size=self.popsize)
+        self.queue: list[np.ndarray] = []  # asked from CMA, not yet handed out
+        self.out: list[np.ndarray] = []  # handed out, not yet told
+        self.done: list[tuple[np.ndarray, float]] = []  # told, not yet given to CMA
+        self.modelled = False  # the last batch came from CMA (not the startup)
+
+    def ask(self, n: int) -> np.ndarray:
+        self.modelled = False
+        return super().ask(n)
+
+    def model(self, n: int) -> np.ndarray:
+        self.modelled = True
+        units = []
+        for _ in range(n):
+            if not self.queue:
+                self.queue = [self.cma.ask() for _ in range(self.popsize)]
+            units.append(self.queue.pop(0))
+        self.out.extend(units)
+        return self.space.from_unit(np.array(units))
+
+    def tell(self, x: np.ndarray, values: np.ndarray, state: np.ndarray) -> None:
+        if not self.modelled:
+            return
+        for v in values.tolist():
+            self.done.append((self.out.pop(0), -v))
+        while len(self.done) >= self.popsize:
+            self.cma.tell(self.done[: self.popsize])
+            self.done = self.done[self.popsize:]
 
 
-def _proposer(settings: SearchSettings, space: SearchSpace):
-    return _BoundedTpe(settings, space) if settings.method == "tpe" else _Persistent(settings, space)
+class _Tpe(_Sampler):
+    """Batch TPE (``lq_engine.optimize.tpe``): per batch, Optuna's Parzen estimators built once from
+    the history (kept as arrays in Optuna's internal representation over the free dimensions, int
+    ranges wider than ``RELAX_INT`` values modelled as continuous), ``batch x 24`` candidates drawn
+    and scored at once, the best new candidate of each 24 proposed."""
+
+    def __init__(self, settings: SearchSettings, space: SearchSpace) -> None:
+        super().__init__(settings, space)
+        from lq_engine.optimize import tpe
+
+        self.tpe = tpe
+        self.sub = SearchSpace(space.strategy, tuple(space.dims[i] for i in space.free))
+        self.cols = list(space.free)
+        self.names = list(self.sub.names)
+        self.dists = {d.name: d.relaxed_distribution() for d in self.sub.dims}
+        self.x = np.empty((0, len(self.cols)))
+        self.values = np.empty(0)
+        self.state = np.empty(0, dtype=np.int8)
+        self.taken: set[bytes] = set()  # canonical rows proposed so far (bytes)
+
+    def model(self, n: int) -> np.ndarray:
+        xf = self.tpe.propose(self.x, self.values, self.state, self.names, self.dists, n, self.rng, self.taken,
+                              self.sub.canonical)
+        out = self.space.from_unit(np.zeros((n, len(self.cols))))  # fixed dimensions at their value
+        out[:, self.cols] = xf
+        return out
+
+    def tell(self, x: np.ndarray, values: np.ndarray, state: np.ndarray) -> None:
+        xf = x[:, self.cols]
+        self.x = np.concatenate([self.x, xf])
+        self.values = np.concatenate([self.values, np.asarray(values, dtype=np.float64)])
+        self.state = np.concatenate([self.state, np.asarray(state, dtype=np.int8)])
+        self.taken.update(r.tobytes() for r in np.ascontiguousarray(self.sub.canonical(xf)))
+
+
+def _proposer(settings: SearchSettings, space: SearchSpace) -> _Sampler:
+    kinds = {"random": _Random, "tpe": _Tpe, "cmaes": _CmaEs, "qmc": _Qmc}
+    if settings.method not in kinds:
+        raise ConfigError(f"optimize config: field 'search': unknown sampler {settings.method!r}; known: {SAMPLERS}")
+    return kinds[settings.method](settings, space)
 
 
 @dataclass(frozen=True)
@@ -262,12 +307,12 @@ class SearchTrace:
 
     settings: SearchSettings
     batch: np.ndarray  # per evaluated set: the batch that proposed it
-    proposals: int  # sets the sampler proposed (Optuna trials)
+    proposals: int  # sets the sampler proposed
     repeats: int  # proposals of a set already evaluated (told its score, not evaluated again)
     infeasible: int  # proposals violating a constraint (not evaluated)
     batches: int
     startup: int  # leading uniform-random proposals (the random baseline's sample)
-    sampler_seconds: float  # ask + tell
+    sampler_seconds: float  # in the sampler: set-up, ask and tell
     evaluate_seconds: float
     elapsed: float
     stop: str  # trials | timeout | exhausted
@@ -277,15 +322,6 @@ class SearchTrace:
                                             "sampler_seconds", "evaluate_seconds", "elapsed", "stop")}
         d["settings"] = self.settings.as_dict()
         return d
-
-
-def _decode(space: SearchSpace, params: dict[str, Any]) -> dict[str, Any]:
-    """Optuna's values as the strategy's (ints rounded to their step), in schema order."""
-    return {d.name: d.value(params[d.name]) for d in space.dims}
-
-
-def _key(p: dict[str, Any]) -> str:
-    return json.dumps(p, sort_keys=True)
 
 
 def run_search(strategy: StrategySpec, settings: SearchSettings,
@@ -309,7 +345,7 @@ def run_search(strategy: StrategySpec, settings: SearchSettings,
     values: list[float] = []
     pruned: list[bool] = []
     batch_of: list[int] = []
-    seen: dict[str, int] = {}
+    seen: dict[bytes, int] = {}  # canonical row -> set index
     proposals = repeats = infeasible = stale = batches = 0
     evaluate_s = 0.0
     t0 = clock()
@@ -329,14 +365,15 @@ def run_search(strategy: StrategySpec, settings: SearchSettings,
         asked = proposer.ask(n)
         sampler_s += clock() - t
         proposals += n
+        canon = space.canonical(asked)
+        sets = space.decode(canon)
         fate: list[tuple[str, int]] = []  # per proposal: ("new"|"seen"|"bad", set index)
         new: list[dict[str, Any]] = []
-        for trial in asked:
-            p = _decode(space, trial.params)
+        for p, row in zip(sets, canon):
             if not schema.satisfies(p):
                 fate.append(("bad", -1))
                 continue
-            k = _key(p)
+            k = row.tobytes()
             if k in seen:
                 fate.append(("seen", seen[k]))
                 continue
@@ -354,14 +391,18 @@ def run_search(strategy: StrategySpec, settings: SearchSettings,
             stale = 0
         else:
             stale += 1
-        t = clock()
-        for trial, (what, i) in zip(asked, fate):
+        told = np.empty(n)
+        state = np.empty(n, dtype=np.int8)
+        for j, (what, i) in enumerate(fate):
             if what == "bad":
-                infeasible += 1
-                proposer.tell(trial, INFEASIBLE_SCORE, False, True)
+                told[j], state[j] = INFEASIBLE_SCORE, INFEASIBLE
                 continue
             repeats += what == "seen"
-            proposer.tell(trial, values[i] if math.isfinite(values[i]) else INFEASIBLE_SCORE, pruned[i], False)
+            told[j] = values[i] if math.isfinite(values[i]) else INFEASIBLE_SCORE
+            state[j] = PRUNED if pruned[i] else COMPLETE
+        infeasible += int(np.sum(state == INFEASIBLE))
+        t = clock()
+        proposer.tell(asked, told, state)
         sampler_s += clock() - t
         batches += 1
     trace = SearchTrace(settings, np.asarray(batch_of, dtype=np.int64), proposals, repeats, infeasible, batches,
@@ -389,5 +430,5 @@ def random_baseline(sample: np.ndarray, ks: Sequence[int]) -> np.ndarray:
 
 
 __all__ = ["AUTO_GRID_MAX", "AUTO_TRIALS", "BatchScores", "SAMPLERS", "SearchSettings", "SearchTrace", "SpaceError",
-           "batch_size_for", "best_so_far", "grid_size", "make_sampler", "random_baseline", "resolve_search",
+           "batch_size_for", "best_so_far", "grid_size", "random_baseline", "resolve_search",
            "run_search"]

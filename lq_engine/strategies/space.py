@@ -70,9 +70,10 @@ class Dimension:
         return FloatDistribution(float(self.low), float(high), log=self.log, step=self.step)
 
     def relaxed_distribution(self):
-        """For model-based samplers: an int range of more than ``RELAX_INT`` values as a float range
-        covering each integer's half-step on either side (``value`` rounds back), so a sampler models
-        it as continuous (Optuna's TPE evaluates discrete likelihoods far more slowly)."""
+        """For TPE: an int range of more than ``RELAX_INT`` values as a float range covering each
+        integer's half-step on either side (``canonical`` rounds back), modelled as continuous (a
+        discrete dimension's likelihood needs a table of interval masses, one per distinct value and
+        kernel, every batch)."""
         from optuna.distributions import FloatDistribution
 
         if self.kind != "int" or self.size <= RELAX_INT:
@@ -82,14 +83,40 @@ class Dimension:
         half = 0.5 * self.step
         return FloatDistribution(self.low - half, self.high + half)
 
-    def value(self, x: Any) -> Any:
-        """A sampler's value as the parameter's (ints rounded to the step lattice)."""
+    def canonical(self, x: np.ndarray) -> np.ndarray:
+        """Samplers' values (Optuna's internal representation: a number, a choice's index) as the
+        parameter's values, float64: an int or a stepped float rounded to the nearest point of its
+        step lattice inside [low, high], a continuous float clipped to [low, high], a choice's index.
+        Equal parameter values give equal bits (a row's bytes key the evaluated sets)."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.kind == "choice":
+            return np.clip(np.round(x), 0, len(self.choices) - 1) + 0.0
+        if self.step is None:
+            return np.clip(x, self.low, self.high) + 0.0
+        k = np.clip(np.round((x - self.low) / self.step), 0, self.size - 1)
+        v = self.low + k * self.step
+        return (v if self.kind == "int" else np.round(v, 12)) + 0.0
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        """Points of [0, 1) spread uniformly over the dimension (over its log scale when ``log``), in
+        canonical form: random search, QMC and CMA-ES propose points of the unit cube."""
+        u = np.asarray(u, dtype=np.float64)
+        if self.kind == "choice":
+            return np.minimum(np.floor(u * len(self.choices)), len(self.choices) - 1)
+        if self.log:  # an int's range reaches half a step beyond its ends, as Optuna samples a log int
+            lo, hi = (self.low - 0.5, self.high + 0.5) if self.kind == "int" else (self.low, self.high)
+            return self.canonical(np.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))))
+        if self.step is not None:
+            return self.canonical(self.low + np.minimum(np.floor(u * self.size), self.size - 1) * self.step)
+        return self.canonical(self.low + u * (self.high - self.low))
+
+    def python(self, v: np.ndarray) -> list:
+        """Canonical values as the parameter's Python values."""
         if self.kind == "int":
-            k = round((float(x) - self.low) / self.step)
-            return int(min(max(self.low + k * self.step, self.low), self.high))
+            return [int(x) for x in v.tolist()]
         if self.kind == "float":
-            return float(x)
-        return x
+            return [float(x) for x in v.tolist()]
+        return [self.choices[int(x)] for x in v.tolist()]
 
     def uniform(self, rng: np.random.Generator, n: int) -> list:
         """``n`` uniform draws (on the log scale when ``log``): the feasibility probe."""
@@ -134,8 +161,38 @@ class SearchSpace:
         """Dimensions that are choices of more than one value (CMA-ES cannot search these)."""
         return [d.name for d in self.dims if d.kind == "choice" and not d.fixed]
 
+    @property
+    def free(self) -> tuple[int, ...]:
+        """Positions of the dimensions that vary (samplers search these; a fixed one keeps its value)."""
+        return tuple(i for i, d in enumerate(self.dims) if not d.fixed)
+
     def distributions(self) -> dict[str, Any]:
         return {d.name: d.distribution() for d in self.dims}
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        """Points ``u`` of the unit cube over the free dimensions, (n, free), as canonical rows over
+        every dimension (a fixed one at its value)."""
+        u = np.asarray(u, dtype=np.float64)
+        if u.ndim == 1:
+            u = u.reshape(-1, len(self.free))
+        out = np.empty((u.shape[0], len(self.dims)))
+        for i, d in enumerate(self.dims):
+            out[:, i] = d.from_unit(np.zeros(u.shape[0]))  # a fixed dimension: its only value
+        for j, i in enumerate(self.free):
+            out[:, i] = self.dims[i].from_unit(u[:, j])
+        return out
+
+    def canonical(self, x: np.ndarray) -> np.ndarray:
+        """Rows of samplers' values (one column per dimension) in canonical form (``Dimension.canonical``)."""
+        x = np.asarray(x, dtype=np.float64)
+        if not len(x) or not self.dims:
+            return x.reshape(len(x), len(self.dims))
+        return np.column_stack([d.canonical(x[:, i]) for i, d in enumerate(self.dims)])
+
+    def decode(self, canonical: np.ndarray) -> list[dict[str, Any]]:
+        """Canonical rows as parameter sets (schema order, Python values)."""
+        cols = [d.python(canonical[:, i]) for i, d in enumerate(self.dims)]
+        return [dict(zip(self.names, vals)) for vals in zip(*cols)] if cols else [{} for _ in range(len(canonical))]
 
     def describe(self) -> dict[str, dict[str, Any]]:
         return {d.name: d.describe() for d in self.dims}

@@ -13,8 +13,9 @@ import pytest
 from lq_engine.optimize import (
     ConfigError, OptimizeConfig, load_stage1, optimize, run_stage1, run_stage2, save_stage1, write_report,
 )
+from lq_engine.optimize import search
 from lq_engine.optimize.search import (
-    AUTO_TRIALS, BatchScores, random_baseline, resolve_search, run_search,
+    AUTO_TRIALS, INFEASIBLE_SCORE, BatchScores, random_baseline, resolve_search, run_search,
 )
 from lq_engine.strategies import resolve
 from lq_engine.strategies.space import SpaceError
@@ -162,3 +163,62 @@ def test_random_baseline_is_the_expected_best_of_k_draws():
     rng = np.random.default_rng(0)
     draws = rng.choice(s, size=(200_000, 3)).max(axis=1).mean()
     assert random_baseline(s, [3])[0] == pytest.approx(draws, abs=0.01)
+
+
+SMALL = resolve("ma_cross").with_space({"fast": {"low": 2, "high": 12}, "slow": {"low": 3, "high": 14}, "side": ["long"]})
+
+
+@pytest.mark.parametrize("method", ["random", "tpe", "qmc", "cmaes"])
+def test_every_proposal_is_told_infeasible_repeat_or_its_score_in_order_without_an_optuna_study(method, monkeypatch):
+    import optuna
+
+    def no_study(*a, **k):
+        raise AssertionError("a search must not build an Optuna study")
+
+    monkeypatch.setattr(optuna, "create_study", no_study)
+    told = []
+    make = search._proposer
+
+    def spy(settings, space):
+        proposer = make(settings, space)
+        tell = proposer.tell
+
+        def record(x, values, state):
+            told.append((space.decode(space.canonical(x)), values.copy(), state.copy()))
+            tell(x, values, state)
+
+        proposer.tell = record
+        return proposer
+
+    monkeypatch.setattr(search, "_proposer", spy)
+
+    def score(sets):  # odd fast: pruned with its running score
+        v = np.array([-(p["fast"] - 5) ** 2 - (p["slow"] - 11) ** 2 for p in sets], dtype=np.float64)
+        return BatchScores(v, np.array([p["fast"] % 2 == 1 for p in sets]))
+
+    settings = resolve_search(SMALL, small_config(search=method, trials=60, batch_size=10))
+    params, trace = run_search(SMALL, settings, score)
+    assert trace.proposals == len(params) + trace.repeats + trace.infeasible
+    assert sum(len(v) for _, v, _ in told) == trace.proposals  # every proposal told, batch by batch
+    known: dict[tuple, float] = {}
+    order = []
+    n_bad = n_repeat = 0
+    for sets, values, state in told:
+        for p, v, st in zip(sets, values.tolist(), state.tolist()):
+            key = (p["fast"], p["slow"])
+            if p["fast"] >= p["slow"]:
+                assert (v, st) == (INFEASIBLE_SCORE, search.INFEASIBLE)
+                n_bad += 1
+                continue
+            expect = -(p["fast"] - 5) ** 2 - (p["slow"] - 11) ** 2
+            assert v == expect and st == (search.PRUNED if p["fast"] % 2 else search.COMPLETE)
+            if key in known:
+                n_repeat += 1
+            else:
+                known[key] = v
+                order.append(p)
+    assert order == params  # evaluated in the order proposed, each once
+    assert (n_bad, n_repeat) == (trace.infeasible, trace.repeats)
+    assert trace.infeasible > 0 and len(params) >= 30
+    again, _ = run_search(SMALL, settings, score)
+    assert again == params  # seeded

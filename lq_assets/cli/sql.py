@@ -22,8 +22,6 @@ def run(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import setup
 
     paths = setup(args.verbose)
-    if not paths.catalog.exists():
-        raise FileNotFoundError(f"{paths.catalog}: no catalog yet (run `lq demo` or `lq ingest`)")
     import duckdb
     import polars as pl
 

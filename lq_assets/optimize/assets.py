@@ -11,11 +11,11 @@ from lq_assets.datasets.assets import frozen_dataset
 from lq_assets.datasets.lookup import current_frozen
 from lq_assets.kernels.assets import backend_benchmark, chosen_backend
 from lq_assets.metadata import md_table
-from lq_assets.optimize.settings import OptimizeSettings, stage_dir
+from lq_assets.optimize.settings import OptimizeSettings, image_dir, stage_dir
 from lq_assets.partitions import OPTIMIZE, split_optimize_key
 from lq_assets.resources import LakeResource, ProjectConfigResource
-from lq_engine.data.catalog import catalog_writer
-from lq_engine.data.tables import replace_slice
+from lq_engine.data.results import write_table
+from lq_engine.data.store import Location
 from lq_engine.optimize import (
     equity_png, load_result, load_stage1, run_stage1, run_stage2, save_result, save_stage1, stage1_heatmap_png,
     write_report,
@@ -67,13 +67,12 @@ def _digest(*frames) -> str:
         dg.AssetDep(backend_benchmark),
     ],
     automation_condition=ON_UPSTREAM_CHANGE,
-    pool="duckdb",
     group_name="optimize",
-    kinds={"numba", "duckdb"},
+    kinds={"numba", "parquet"},
     description=(
         "Stage 1: every parameter set of the strategy's grid scored on every training window of every "
         "walk-forward fold and symbol, with the backend chosen by backend_benchmark; ranked by the mean "
-        "window score (Sharpe minus a penalty for too few trades). Every score goes to the catalog table "
+        "window score (Sharpe minus a penalty for too few trades). Every score goes to the lake table "
         "`prefilter_scores`, so the deflated Sharpe counts every configuration evaluated."
     ),
 )
@@ -88,10 +87,9 @@ def prefilter_rankings(
         f"{s1.backend} (backend_benchmark chose {chosen}, which runs rule-vocabulary strategies only)")
     save_stage1(s1, out / "stage1")
     where = {"dataset": dataset, "strategy": strategy.name}
-    with catalog_writer(paths) as con:
-        n = replace_slice(con, "prefilter_scores", s1.scores, where)
-        replace_slice(con, "prefilter_rankings", s1.rankings, where)
-    heat = stage1_heatmap_png(s1, ds, strategy, out / "stage1_heatmap.png")
+    n = write_table(paths, "prefilter_scores", s1.scores, where)
+    write_table(paths, "prefilter_rankings", s1.rankings, where)
+    heat = stage1_heatmap_png(s1, ds, strategy, image_dir(paths, dataset, strategy.name) / "stage1_heatmap.png")
     top = s1.rankings.head(10)
     return dg.MaterializeResult(
         # the rankings and the strategy's source: an edited strategy is a new version of its results
@@ -101,7 +99,7 @@ def prefilter_rankings(
             "parameter_sets": s1.n_sets, "scores_stored": n, "backend": backend,
             "top_10": _md(top),
             "heatmap": _image_md(heat, f"{strategy.name} stage-1 objective"),
-            "folder": dg.MetadataValue.path(str(out / "stage1")),
+            "stage1": str(out / "stage1"),
         },
     )
 
@@ -110,9 +108,8 @@ def prefilter_rankings(
     partitions_def=OPTIMIZE,
     deps=[prefilter_rankings],
     automation_condition=WITH_STAGE1,
-    pool="duckdb",
     group_name="optimize",
-    kinds={"numba", "duckdb"},
+    kinds={"numba", "parquet"},
     description=(
         "Stage 2: the top k of stage 1 replayed with the full execution model on train and validation "
         "windows per fold; the winner maximizes median validation score minus a dispersion penalty and "
@@ -131,11 +128,11 @@ def replay_results(
     save_result(result, out)
     where = {"dataset": dataset, "strategy": strategy.name}
     tables = result.tables()
-    with catalog_writer(paths) as con:
-        for name in ("replay_windows", "replay_candidates", "winner_windows", "winner_trades", "fidelity"):
-            replace_slice(con, name, tables[name], where)
-        replace_slice(con, "optimization_winners", tables["summary"].drop("dataset", "strategy"), where)
-    eq = equity_png([*result.selection_detail.segments, *result.holdout.segments], out / "winner_equity.png",
+    for name in ("replay_windows", "replay_candidates", "winner_windows", "winner_trades", "fidelity"):
+        write_table(paths, name, tables[name], where)
+    write_table(paths, "optimization_winners", tables["summary"].drop("dataset", "strategy"), where)
+    eq = equity_png([*result.selection_detail.segments, *result.holdout.segments],
+                    image_dir(paths, dataset, strategy.name) / "winner_equity.png",
                     f"{dataset} / {strategy.name}: winner")
     s, o, f = result.summary(), result.overfitting, result.fidelity
     board = result.candidates.filter(result.candidates["role"] == "top_k").sort("stage2_rank").head(10)
@@ -167,9 +164,11 @@ def replay_results(
 )
 def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     paths = lake.paths()
-    root = paths.results / "optimize"
     results = []
-    for folder in sorted(p.parent for p in root.glob("*/*/result.pkl")):
+    for key in paths.store.list("optimize", "/result.pkl"):
+        folder = Location(paths.store, key.rsplit("/", 1)[0])
+        if key.count("/") != 3:
+            continue
         try:
             results.append(load_result(folder))
         except (ValueError, OSError) as e:
@@ -197,7 +196,7 @@ def _partition_inputs(context: dg.AssetExecutionContext, lake: LakeResource):
     dataset, name = split_optimize_key(context.partition_key)
     paths = lake.paths()
     spec = resolve(name)
-    return dataset, spec, paths, current_frozen(context.instance, dataset), stage_dir(paths, dataset, name)
+    return dataset, spec, paths, current_frozen(context.instance, dataset, paths), stage_dir(paths, dataset, name)
 
 
 def _strategy_metadata(spec) -> dict:

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from lq_engine.data.paths import DataPaths
+from lq_engine.data.store import Location
 from lq_engine.optimize import OptimizeConfig
 
 
@@ -40,6 +41,14 @@ class OptimizeSettings(dg.Config):
         return OptimizeConfig.from_mapping({**file_settings, **overrides, "backend": backend})
 
 
-def stage_dir(paths: DataPaths, dataset: str, strategy: str) -> Path:
-    """Where one (dataset, strategy) keeps its stage-1 result and its final result."""
-    return paths.results / "optimize" / dataset / strategy
+def stage_dir(paths: DataPaths, dataset: str, strategy: str) -> Location:
+    """Where one (dataset, strategy) keeps its stage-1 result and its final result: in the lake,
+    so stage 2 and the report can run on another machine."""
+    return Location(paths.store, f"optimize/{dataset}/{strategy}")
+
+
+def image_dir(paths: DataPaths, dataset: str, strategy: str) -> Path:
+    """Local folder for the plots a step embeds in its metadata."""
+    d = paths.results / "optimize" / dataset / strategy
+    d.mkdir(parents=True, exist_ok=True)
+    return d

@@ -6,6 +6,13 @@ On disk: ``frozen/<name>/<hash16>/`` holding ``ts.npy`` (int64 ns), ``open/high/
 temporary name and renamed into place, so it is complete or absent; arrays load memory-mapped
 read-only. Nothing is fsynced: the folder is a cache of the lake (see ``build_frozen``). The content hash is sha256 over the spec and the canonical bytes of every array (never
 over wall-clock time): identical inputs give the identical hash, which is the Dagster data version.
+
+Where they live: built into the local ``frozen/`` folder of the machine that freezes; with the lake
+on an object store the folder is also published to the lake (``frozen/<name>/<hash16>/``, the
+manifest last, so a manifest in the lake means the arrays are all there). ``open_frozen`` gives a
+worker the dataset by name and hash: from its local cache if present, else downloaded from the lake
+into a temporary folder, verified against the hash, and renamed into the cache before it is
+memory-mapped.
 """
 
 from __future__ import annotations
@@ -258,6 +265,7 @@ def build_frozen(paths: DataPaths, spec: UniverseSpec) -> FrozenDataset:
             final = base / digest[:16]
             ds = _reusable(final, base, digest, fa)
             if ds is not None:
+                publish_frozen(paths, ds)
                 return ds
             _write_manifest(tmp, spec, fa, digest)
             try:
@@ -267,7 +275,9 @@ def build_frozen(paths: DataPaths, spec: UniverseSpec) -> FrozenDataset:
                     raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return load_frozen(final)
+    ds = load_frozen(final)
+    publish_frozen(paths, ds)
+    return ds
 
 
 STALE_TEMP_SECONDS = 3600  # a temporary folder this old was left by a killed build
@@ -327,3 +337,59 @@ def load_frozen(folder: Path, *, verify: bool = False) -> FrozenDataset:
             raise ValueError(f"{folder}: content hash mismatch (manifest {m['content_hash'][:16]}, "
                              f"arrays {actual[:16]}): the dataset was modified")
     return ds
+
+
+LAKE_PREFIX = "frozen"
+
+
+def _lake_prefix(name: str, digest: str) -> str:
+    return f"{LAKE_PREFIX}/{name}/{digest[:16]}"
+
+
+def publish_frozen(paths: DataPaths, ds: FrozenDataset) -> str | None:
+    """Copy a local frozen folder to an object-store lake (arrays first, manifest last); a no-op
+    for a local lake or if the lake already has it. Returns the lake prefix."""
+    if not paths.remote:
+        return None
+    store, prefix = paths.store, _lake_prefix(ds.name, ds.content_hash)
+    if store.exists(f"{prefix}/manifest.json"):
+        return prefix
+    for name in ("offsets", *ARRAY_NAMES):
+        store.write_bytes(f"{prefix}/{name}.npy", (ds.folder / f"{name}.npy").read_bytes())
+    store.write_bytes(f"{prefix}/manifest.json", (ds.folder / "manifest.json").read_bytes())
+    return prefix
+
+
+def open_frozen(paths: DataPaths, name: str, digest: str) -> FrozenDataset:
+    """The frozen dataset ``name`` with content hash ``digest``, memory-mapped from this machine's
+    cache; on first use on this machine it is fetched from the lake and verified first."""
+    final = paths.frozen / name / digest[:16]
+    if (final / "manifest.json").exists():
+        return load_frozen(final)
+    if not paths.remote:
+        raise FileNotFoundError(f"{final}: frozen dataset {name} {digest[:16]} is not on disk (re-materialize "
+                                "frozen_dataset)")
+    store, prefix = paths.store, _lake_prefix(name, digest)
+    if not store.exists(f"{prefix}/manifest.json"):
+        raise FileNotFoundError(f"{store.uri_of(prefix)}: frozen dataset {name} {digest[:16]} is not in the lake "
+                                "(re-materialize frozen_dataset)")
+    base = final.parent
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = base / f".tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        for f in ("offsets", *ARRAY_NAMES):
+            (tmp / f"{f}.npy").write_bytes(store.read_bytes(f"{prefix}/{f}.npy"))
+        (tmp / "manifest.json").write_bytes(store.read_bytes(f"{prefix}/manifest.json"))
+        ds = load_frozen(tmp, verify=True)
+        if ds.content_hash != digest:
+            raise ValueError(f"{store.uri_of(prefix)}: manifest hash {ds.content_hash[:16]} is not {digest[:16]}")
+        del ds
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "manifest.json").exists():  # not a concurrent twin: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return load_frozen(final)

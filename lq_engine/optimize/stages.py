@@ -1,23 +1,24 @@
 """The optimizer as two separately runnable stages, with stage 1 persisted in between.
 
-The Dagster assets ``prefilter_rankings`` and ``replay_results`` run the stages in different runs
-(stage 2 re-runs when only its settings change), so stage 1's result is written to a folder
-(Parquet + JSON + NPZ, no pickle) and read back. ``run.optimize`` is ``run_stage2(run_stage1(...))``.
+The Dagster assets ``prefilter_rankings`` and ``replay_results`` run the stages in different runs,
+possibly on different machines (stage 2 re-runs when only its settings change), so stage 1's
+result is written to the lake (Parquet + JSON + NPZ, no pickle: ``store.Location``, or a local
+folder) and read back. ``run.optimize`` is ``run_stage2(run_stage1(...))``.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import shutil
-import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from lq_engine.data.store import Location, as_location
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.prefilter import Stage1Result
@@ -63,40 +64,51 @@ def run_stage2(dataset: Any, strategy: Any, stage1: Stage1Result, config: Optimi
             runner.close()
 
 
-def save_stage1(stage1: Stage1Result, folder: Path) -> Path:
-    """Write stage 1 into ``folder`` atomically (a temporary sibling renamed into place)."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        stage1.scores.write_parquet(tmp / "scores.parquet")
-        stage1.rankings.write_parquet(tmp / "rankings.parquet")
-        np.savez(tmp / "arrays.npz", objective=stage1.objective, order=stage1.order,
-                 trial_sharpes=stage1.trial_sharpes)
-        (tmp / "stage1.json").write_text(json.dumps(
-            {"version": STAGE1_VERSION, "backend": stage1.backend, "params": stage1.params}, default=_plain))
-        old = folder.with_name(f".{folder.name}.old")
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+def save_stage1(stage1: Stage1Result, where: Location | Path) -> Location | Path:
+    """Write stage 1 to ``where`` (a lake Location or a local folder).
+
+    The objects go under a new generation (``<where>/<generation>/``) and ``stage1.json``, written
+    last, names it: a reader sees the old stage 1 or the new one, never a mix. Older generations
+    are deleted afterwards.
+    """
+    loc = as_location(where)
+    store = loc.store
+    old = _generation(loc)
+    gen = uuid.uuid4().hex[:16]
+    g = loc / gen
+    store.write_parquet((g / "scores.parquet").key, stage1.scores)
+    store.write_parquet((g / "rankings.parquet").key, stage1.rankings)
+    buf = io.BytesIO()
+    np.savez(buf, objective=stage1.objective, order=stage1.order, trial_sharpes=stage1.trial_sharpes)
+    store.write_bytes((g / "arrays.npz").key, buf.getvalue())
+    meta = {"version": STAGE1_VERSION, "generation": gen, "backend": stage1.backend, "params": stage1.params}
+    store.write_bytes((loc / "stage1.json").key, json.dumps(meta, default=_plain).encode())
+    if old and old != gen:
+        store.delete_prefix((loc / old).key)
+    return where
 
 
-def load_stage1(folder: Path) -> Stage1Result:
-    folder = Path(folder)
+def _generation(loc: Location) -> str | None:
     try:
-        meta = json.loads((folder / "stage1.json").read_text())
+        return json.loads(loc.store.read_bytes((loc / "stage1.json").key)).get("generation")
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def load_stage1(where: Location | Path) -> Stage1Result:
+    loc = as_location(where)
+    store = loc.store
+    try:
+        meta = json.loads(store.read_bytes((loc / "stage1.json").key))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{folder}: no stage-1 result here (materialize prefilter_rankings first)") from None
+        raise FileNotFoundError(f"{loc}: no stage-1 result here (materialize prefilter_rankings first)") from None
     if meta.get("version") != STAGE1_VERSION:
-        raise ValueError(f"{folder}: stage-1 format version {meta.get('version')} is not {STAGE1_VERSION}; rerun stage 1")
-    arrays = np.load(folder / "arrays.npz")
+        raise ValueError(f"{loc}: stage-1 format version {meta.get('version')} is not {STAGE1_VERSION}; rerun stage 1")
+    g = loc / meta["generation"]
+    arrays = np.load(io.BytesIO(store.read_bytes((g / "arrays.npz").key)), allow_pickle=False)
     return Stage1Result(
-        params=meta["params"], scores=pl.read_parquet(folder / "scores.parquet"),
-        rankings=pl.read_parquet(folder / "rankings.parquet"), objective=arrays["objective"],
+        params=meta["params"], scores=store.read_parquet((g / "scores.parquet").key),
+        rankings=store.read_parquet((g / "rankings.parquet").key), objective=arrays["objective"],
         order=arrays["order"], trial_sharpes=arrays["trial_sharpes"], backend=meta["backend"],
     )
 
@@ -110,35 +122,33 @@ def _plain(x: Any) -> Any:
 RESULT_VERSION = 1
 
 
-def save_result(result: Any, folder: Path) -> Path:
+RESULT_FILE = "result.pkl"
+
+
+def save_result(result: Any, where: Location | Path) -> Location | Path:
     """Keep a whole OptimizeResult for the report (a pickle: written and read only by this code).
 
-    The tables a person queries go to DuckDB; this file only lets a later run rebuild the report
-    with its plots without replaying anything.
+    The tables a person queries go to the lake's result tables; this object only lets a later
+    run rebuild the report with its plots without replaying anything. Returns the object written.
     """
     import pickle
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    out = folder / "result.pkl"
-    tmp = folder / ".result.pkl.tmp"
-    with open(tmp, "wb") as f:
-        pickle.dump({"version": RESULT_VERSION, "result": result}, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, out)
-    return out
+    loc = as_location(where) / RESULT_FILE
+    loc.store.write_bytes(loc.key, pickle.dumps({"version": RESULT_VERSION, "result": result},
+                                                protocol=pickle.HIGHEST_PROTOCOL))
+    return loc if isinstance(where, Location) else Path(where) / RESULT_FILE
 
 
-def load_result(folder: Path) -> Any:
+def load_result(where: Location | Path) -> Any:
     import pickle
 
-    path = Path(folder) / "result.pkl"
+    loc = as_location(where) / RESULT_FILE
     try:
-        with open(path, "rb") as f:
-            blob = pickle.load(f)
+        blob = pickle.loads(loc.store.read_bytes(loc.key))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no optimization result (materialize replay_results first)") from None
+        raise FileNotFoundError(f"{loc}: no optimization result (materialize replay_results first)") from None
     if not isinstance(blob, dict) or blob.get("version") != RESULT_VERSION:
-        raise ValueError(f"{path}: result format is not version {RESULT_VERSION}; rerun replay_results")
+        raise ValueError(f"{loc}: result format is not version {RESULT_VERSION}; rerun replay_results")
     return blob["result"]
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lq_assets.cli import backfill, check, demo, generate, ingest, native, optimize, paper, sql, strategy, ui
+from lq_engine.errors import LQError
 
-VERBS = (demo, ingest, generate, ui, backfill, optimize, strategy, sql, paper, native, check)
+from lq_assets.cli import backfill, check, demo, generate, ingest, native, optimize, paper, sql, strategy, ui, worker
+
+VERBS = (demo, ingest, generate, ui, worker, backfill, optimize, strategy, sql, paper, native, check)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError, LQError, ConnectionError) as e:
         print(f"lq {args.verb}: error: {e}", file=sys.stderr)
         return 2
 

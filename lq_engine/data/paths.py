@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lq_engine.data.store import Store, is_remote
+from lq_engine.data.store import Store, is_remote, store_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ class DataPaths:
     @property
     def store(self) -> Store:
         """The lake's storage (local folder or object store)."""
-        return Store(self.lake_uri or str(self.root / "lake"))
+        return store_for(self.lake_uri or str(self.root / "lake"))
 
     @property
     def remote(self) -> bool:

@@ -361,6 +361,18 @@ def _short(e: BaseException) -> str:
     return text[:300]
 
 
+_STORES: dict[tuple, Store] = {}
+
+
+def store_for(uri: str) -> Store:
+    """One Store (and one S3 client) per URI and S3 environment in a process."""
+    key = (uri, _endpoint(), os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_REGION"))
+    s = _STORES.get(key)
+    if s is None:
+        s = _STORES[key] = Store(uri)
+    return s
+
+
 @dataclass(frozen=True)
 class Location:
     """A folder-like place in a store (``store``, ``key`` prefix): ``loc / "name"`` is a child."""

@@ -1,0 +1,53 @@
+"""``lq worker``: a Celery worker of the distributed profile (a thin wrapper of
+``dagster-celery worker start`` with the project's environment)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "worker",
+        help="run a Celery worker that executes steps of the distributed profile",
+        description="Start `dagster-celery worker start -A lq_assets.celery_app` with DAGSTER_HOME, the "
+        "lake and the broker of the distributed profile (LQ_PROFILE=distributed, LQ_PG_URL, "
+        "LQ_CELERY_BROKER, LQ_LAKE_URI, AWS_*). Start as many as you like, on any machine that "
+        "reaches the servers. Ctrl-C stops it (a step it was running goes back to the queue).",
+    )
+    p.add_argument("--name", "-n", help="worker name (default lq-<host>-<pid>); shows in the event log "
+                                        "as 'Celery worker: NAME@host'")
+    p.add_argument("--concurrency", "-c", type=int, default=1,
+                   help="steps run at once by this worker (default 1: one step uses the cores of the process)")
+    p.add_argument("--loglevel", "-l", default="INFO")
+    p.set_defaults(func=run)
+
+
+def command(name: str, concurrency: int, loglevel: str = "INFO") -> list[str]:
+    """The plain Dagster command this verb runs (also usable by hand)."""
+    exe = Path(sys.executable).parent / "dagster-celery"
+    return [str(exe) if exe.exists() else "dagster-celery", "worker", "start", "-A", "lq_assets.celery_app",
+            "-n", name, "-l", loglevel, "--", f"--concurrency={concurrency}", "--without-gossip",
+            "--without-mingle"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from lq_assets.cli.environment import setup, step
+    from lq_assets.profile import ProfileError, distributed
+
+    if not distributed():
+        raise ProfileError("lq worker serves the distributed profile: set LQ_PROFILE=distributed "
+                           "(README, 'Scale-out')")
+    setup(args.verbose)  # checks PostgreSQL, the broker and the lake first
+    name = args.name or f"lq-{socket.gethostname()}-{os.getpid()}"
+    step(f"Celery worker {name} (concurrency {args.concurrency}), DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
+    os.environ.setdefault("LQ_WORKERS", str(args.concurrency))
+    # Celery's pool processes run many steps each, and Dagster forks (log capture) at every step:
+    # numba's OpenMP layer aborts a process that forks after using it; the workqueue layer is fork-safe.
+    os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+    return subprocess.call(command(name, args.concurrency, args.loglevel))

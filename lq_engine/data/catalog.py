@@ -29,6 +29,7 @@ from lq_engine.data.ingest_log import LOG_PREFIX, LOG_SCHEMA
 from lq_engine.data.lake import BARS
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.results import glob_of, list_tables, table_keys, write_table
+from lq_engine.errors import LQError
 
 _BARS_EMPTY = (
     "SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS timeframe, NULL::BIGINT AS ts, NULL::DOUBLE AS open, "
@@ -195,6 +196,58 @@ def ensure_catalog(paths: DataPaths) -> None:
     finally:
         tmp.unlink(missing_ok=True)
         tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+
+
+class SqlRefused(LQError, ValueError):
+    """A user's SQL that is not one read-only query over the catalog (or that failed)."""
+
+
+# One statement, and only a SELECT: nothing that writes (COPY, CREATE, INSERT, ATTACH, SET,
+# INSTALL, LOAD, PRAGMA, ...) gets as far as DuckDB. Not EXPLAIN either: EXPLAIN ANALYZE runs
+# the statement it explains, a COPY included.
+ALLOWED_STATEMENTS = ("SELECT",)
+
+
+def _sandbox(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> None:
+    """After the views exist: files only under the lake and the quarantine reports, no extension
+    installed or loaded, and the configuration locked so a query cannot undo it."""
+    allowed = [paths.store.uri_of("").rstrip("/") + "/", str(paths.quarantine.resolve()) + "/"]
+    con.execute("SET allowed_directories = " + "[" + ", ".join(_sql_str(a) for a in allowed) + "]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _first_line(e: BaseException) -> str:
+    return " ".join(str(e).strip().splitlines()[0].split()) if str(e).strip() else type(e).__name__
+
+
+def query_readonly(paths: DataPaths, sql: str) -> pl.DataFrame:
+    """Run one read-only query of a user over the catalog's views; anything else is refused with
+    one line (SqlRefused) before it runs. The catalog file and the lake are never opened for writing:
+    the views live on an in-memory connection that can read the lake and nothing else."""
+    try:
+        with duckdb.connect(":memory:") as parser:
+            statements = parser.extract_statements(sql)
+    except duckdb.Error as e:
+        raise SqlRefused(f"query failed: {_first_line(e)}") from None
+    if len(statements) != 1:
+        raise SqlRefused(f"one statement per call, got {len(statements)}")
+    kind = statements[0].type.name
+    if kind not in ALLOWED_STATEMENTS:
+        words = statements[0].query.split()
+        shown = words[0].upper() if words else kind  # INSTALL parses as a LOAD statement: say what was typed
+        raise SqlRefused(f"refused: {shown} statements are not allowed (the catalog is read-only; "
+                         "only SELECT queries run)")
+    with catalog_reader(paths) as con:
+        _sandbox(con, paths)
+        try:
+            return pl.from_arrow(con.sql(sql).to_arrow_table())
+        except duckdb.PermissionException as e:
+            raise SqlRefused(f"refused: {_first_line(e)} (queries read the catalog's views over the lake only)") from None
+        except duckdb.Error as e:
+            raise SqlRefused(f"query failed: {_first_line(e)}") from None
 
 
 def symbol_row_counts(paths: DataPaths) -> dict[str, int]:

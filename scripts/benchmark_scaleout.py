@@ -8,10 +8,12 @@ Starts PostgreSQL, Redis and SeaweedFS (S3) on 127.0.0.1 (``scaleout_servers``),
 the S3 lake), then times ``lq backfill prefilter_rankings replay_results`` of universes x strategies
 (8 partitions by default) with 1 worker and with 2 (each ``lq worker`` runs one step at a time on
 one thread, so N workers use N cores), after an untimed warm-up (numba's cache, the code servers).
-``distributed_overhead_s`` is the time of a one-partition backfill under the distributed profile
-(1 worker) minus the same backfill under the local profile (SQLite, the daemon's multiprocess
-executor, the local lake), on the same data. Medians over ``--repeats``; prints ``name=value`` lines
-(and one JSON line with --json).
+A backfill's time is the span of its runs in the instance, first start to last end
+(``seconds_N``); the wall time of ``lq backfill --wait`` also carries the daemon's 30 s polling of
+backfills (``backfill_wall_N_s``). ``distributed_overhead_s`` is the run time of a one-partition
+backfill under the distributed profile (1 worker) minus the same under the local profile (SQLite,
+the daemon's multiprocess executor, the local lake), on the same data. Medians over ``--repeats``;
+prints ``name=value`` lines (and one JSON line with --json).
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ BIN = Path(sys.executable).parent
 STRATEGIES = ("ma_cross", "rsi")
 
 
-def _config(universes: list[str]) -> str:
+def _config(universes: list[str], sample: int) -> str:
     out = [f'[project]\nshipped_strategies = {list(STRATEGIES)}\n']
     for i, u in enumerate(universes):
         out.append(f'[universes.{u}]\ndescription = "SYNTHETIC"\nsymbols = ["SYN{i:03d}"]\ntimeframe = "1m"\n'
                    'calendar = "24/7"\n')
-    out.append("[optimize]\nn_folds = 2\nsample_size = 80\ntop_k_min = 5\ntop_k_max = 5\naudit_size = 4\nseed = 7\n"
+    out.append(f"[optimize]\nn_folds = 3\nsample_size = {sample}\ntop_k_min = 8\ntop_k_max = 8\naudit_size = 6\nseed = 7\n"
                "workers = 1\n")
     return "\n".join(out)
 
@@ -69,11 +71,31 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def _timed_backfill(env: dict, partitions: list[str]) -> float:
+def _run_span(env: dict, backfill_id: str) -> float:
+    """Seconds from the first run's start to the last run's end of a backfill (the execution,
+    without the daemon's 30 s polling of backfills before and after)."""
+    import dagster as dg
+
+    old = dict(os.environ)
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("LQ_", "DAGSTER_", "AWS_"))})
+    try:
+        with dg.DagsterInstance.get() as instance:
+            recs = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+            assert recs and all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in recs), backfill_id
+            return max(r.end_time for r in recs) - min(r.start_time for r in recs)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def _timed_backfill(env: dict, partitions: list[str]) -> tuple[float, float]:
+    """(execution span of the backfill's runs, wall time of `lq backfill --wait`)."""
     t0 = time.perf_counter()
-    _lq(env, "backfill", "prefilter_rankings", "replay_results", "--partitions", *partitions, "--wait",
-        "--timeout", "1800")
-    return time.perf_counter() - t0
+    out = _lq(env, "backfill", "prefilter_rankings", "replay_results", "--partitions", *partitions, "--wait",
+              "--timeout", "1800")
+    wall = time.perf_counter() - t0
+    backfill_id = out.split("backfill ", 1)[1].split(":", 1)[0]
+    return _run_span(env, backfill_id), wall
 
 
 def _home(root: Path, template: Path) -> Path:
@@ -85,7 +107,8 @@ def _home(root: Path, template: Path) -> Path:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--universes", type=int, default=4, help="universes (x 2 strategies = partitions)")
-    ap.add_argument("--days", type=int, default=10, help="days of 1-minute bars per symbol")
+    ap.add_argument("--days", type=int, default=30, help="days of 1-minute bars per symbol")
+    ap.add_argument("--sample", type=int, default=300, help="stage-1 parameter sets per strategy")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--json", action="store_true")
@@ -103,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
     partitions = [f"{u}|{s}" for u in universes for s in STRATEGIES]
     (tmp / "project").mkdir()
     config = tmp / "project" / "luminaquant.toml"
-    config.write_text(_config(universes))
+    config.write_text(_config(universes, args.sample))
     servers = scaleout_servers.start(tmp / "servers")
     procs: list[subprocess.Popen] = []
     try:
@@ -147,8 +170,11 @@ def main(argv: list[str] | None = None) -> dict:
         servers.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
+    def med(xs, i):
+        return statistics.median(x[i] for x in xs)
+
     n = len(partitions)
-    m1, m2 = statistics.median(one), statistics.median(two)
+    m1, m2 = med(one, 0), med(two, 0)
     out = {
         "partitions": n,
         "repeats": args.repeats,
@@ -158,9 +184,11 @@ def main(argv: list[str] | None = None) -> dict:
         "partitions_per_min_1": round(n / m1 * 60, 2),
         "partitions_per_min_2": round(n / m2 * 60, 2),
         "scaleout_ratio": round(m1 / m2, 3),
-        "single_partition_distributed_s": round(statistics.median(single), 2),
-        "single_partition_local_s": round(statistics.median(local_single), 2),
-        "distributed_overhead_s": round(statistics.median(single) - statistics.median(local_single), 2),
+        "backfill_wall_1_s": round(med(one, 1), 2),
+        "backfill_wall_2_s": round(med(two, 1), 2),
+        "single_partition_distributed_s": round(med(single, 0), 2),
+        "single_partition_local_s": round(med(local_single, 0), 2),
+        "distributed_overhead_s": round(med(single, 0) - med(local_single, 0), 2),
         "cores": os.cpu_count(),
     }
     for k, v in out.items():

@@ -17,19 +17,25 @@ Functions
     own position; ``st.<field>`` its state.
     ``@lq.exits def exits(i, bars, ind, p, pos, st) -> (stop_loss, take_profit, trailing)``:
     protective orders of an entry, fractions of the entry price (NaN for none).
+Portfolio strategies
+    ``class MyPortfolio(lq.PortfolioStrategy)`` with ``min_symbols``, ``max_symbols``, ``gross``:
+    ``@lq.decide def decide(i, bars, ind, p, pos, st, w)`` sees the universe aligned on one clock
+    (``bars.close[s, i]``, ``bars.mask[s, i]``) and writes a weight per symbol into ``w``.
 Helpers usable inside ``decide``
     ``lq.sided(target, p.side)``, ``lq.hysteresis(...)``, ``lq.clip(x, low, high)``,
-    ``lq.LONG``, ``lq.SHORT``, ``lq.BOTH``; indicators ``lq.ta.sma``, ``lq.ta.ema``, ``lq.ta.rsi``, ...
+    ``lq.LONG``, ``lq.SHORT``, ``lq.BOTH``; indicators ``lq.ta.sma``, ``lq.ta.ema``, ``lq.ta.rsi``, ...;
+    your own helpers called from ``decide`` need ``@lq.jit``.
 """
 
 from lq_engine.strategies import ta
 from lq_engine.strategies.declare import (
-    Bool, Choice, Float, Int, Side, State, Strategy, StrategyError, constraint, decide, exits, indicator, less,
-    less_equal,
+    Bool, Choice, Float, Int, PortfolioStrategy, Side, State, Strategy, StrategyError, constraint, decide, exits,
+    indicator, less, less_equal,
 )
-from lq_engine.strategies.helpers import BOTH, LONG, SHORT, clip, hysteresis, sided
+from lq_engine.strategies.helpers import BOTH, LONG, SHORT, clip, hysteresis, jit, sided
 
 __all__ = [
-    "BOTH", "Bool", "Choice", "Float", "Int", "LONG", "SHORT", "Side", "State", "Strategy", "StrategyError", "clip",
+    "BOTH", "Bool", "Choice", "Float", "Int", "LONG", "SHORT", "PortfolioStrategy", "Side", "State", "Strategy",
+    "StrategyError", "clip", "jit",
     "constraint", "decide", "exits", "hysteresis", "indicator", "less", "less_equal", "sided", "ta",
 ]

@@ -67,18 +67,29 @@ def run(args: argparse.Namespace) -> int:
     from lq_engine.live.ops import record_to_catalog, status
     from lq_engine.live.run import run_paper
     from lq_engine.replay.sizing import BracketSpec
+    from lq_engine.strategies.registry import resolve
 
+    portfolio = resolve(args.strategy).is_portfolio
     with dg.DagsterInstance.get() as instance:
         ds = current_frozen(instance, args.dataset, paths)
         folder = ds.folder
-        symbol = args.symbol or ds.symbols[0]
-        state = args.state_dir or paths.root / "paper" / f"{args.dataset}-{symbol}-{args.strategy}"
+        if portfolio and args.symbol:
+            raise ValueError(f"strategy '{args.strategy}' is a portfolio strategy: it trades the whole universe of "
+                             f"{args.dataset}; drop --symbol")
+        symbol = None if portfolio else (args.symbol or ds.symbols[0])
+        where = args.dataset if portfolio else f"{args.dataset}-{symbol}"
+        state = args.state_dir or paths.root / "paper" / f"{where}-{args.strategy}"
         if args.action == "status":
             print(json.dumps(status(state), indent=2, default=str))
             return 0
         params, legs = choose(args, winner_of(paths, args.dataset, args.strategy))
+        if portfolio:
+            if legs and bracket_legs(args):
+                raise ValueError(f"strategy '{args.strategy}' is a portfolio strategy: bracket flags do not apply")
+            legs = {}  # protective orders are per entry of one symbol
         step(f"paper trading {args.strategy} {json.dumps(params) if params else '(default parameters)'} "
-             f"brackets {json.dumps(legs) if legs else 'none'} on {args.dataset}/{symbol}; state in {state}")
+             f"brackets {json.dumps(legs) if legs else 'none'} on {args.dataset}"
+             f"{'' if portfolio else '/' + symbol}; state in {state}")
         try:
             r = run_paper(state, args.strategy, params, frozen=folder, symbol=symbol, speed=args.speed,
                           max_bars=args.max_bars, brackets=BracketSpec(**legs), reset_state=args.reset_state,
@@ -89,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         instance.report_runless_asset_event(dg.AssetMaterialization(
             asset_key="paper_trading",
             metadata={
-                "run_id": r.run_id, "dataset": args.dataset, "symbol": symbol, "strategy": args.strategy,
+                "run_id": r.run_id, "dataset": args.dataset, "symbol": symbol or "PORTFOLIO", "strategy": args.strategy,
+                "positions": json.dumps(r.positions),
                 "params": json.dumps(params or {}), "brackets": json.dumps(legs), "bars": r.bars_processed, "fills": len(r.fills),
                 "position": float(r.position), "cash": float(r.cash), "equity": float(r.equity),
                 "resumed_from_bar": -1 if r.recovery.restored_bar is None else int(r.recovery.restored_bar),

@@ -21,6 +21,7 @@ from lq_engine.optimize import (
     write_report,
 )
 from lq_engine.optimize.config import brackets_text
+from lq_engine.optimize.report_portfolio import benchmark_png, contribution_rows, weights_png
 from lq_engine.strategies.registry import resolve
 
 _not_busy = ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
@@ -128,14 +129,28 @@ def replay_results(
     save_result(result, out)
     where = {"dataset": dataset, "strategy": strategy.name}
     tables = result.tables()
-    for name in ("replay_windows", "replay_candidates", "winner_windows", "winner_trades", "fidelity"):
-        write_table(paths, name, tables[name], where)
+    for name in ("replay_windows", "replay_candidates", "winner_windows", "winner_trades", "fidelity",
+                 "winner_weights", "winner_contributions"):
+        if name in tables:  # the last two: portfolio strategies
+            write_table(paths, name, tables[name], where)
     write_table(paths, "optimization_winners", tables["summary"].drop("dataset", "strategy"), where)
     eq = equity_png([*result.selection_detail.segments, *result.holdout.segments],
                     image_dir(paths, dataset, strategy.name) / "winner_equity.png",
                     f"{dataset} / {strategy.name}: winner")
     s, o, f = result.summary(), result.overfitting, result.fidelity
     board = result.candidates.filter(result.candidates["role"] == "top_k").sort("stage2_rank").head(10)
+    extra = {}
+    bench = benchmark_png(result, image_dir(paths, dataset, strategy.name) / "benchmark.png", f"{dataset} / {strategy.name}")
+    if bench is not None:
+        extra["benchmark_holdout_sharpe"] = float(s["benchmark_holdout_sharpe"])
+        extra["benchmark_holdout_total_return"] = float(s["benchmark_holdout_total_return"])
+        extra["winner_vs_benchmark"] = _image_md(bench, "holdout: winner vs inverse-volatility buy and hold")
+    if result.portfolio:
+        wp = weights_png(result, image_dir(paths, dataset, strategy.name) / "weights.png", f"{dataset} / {strategy.name}")
+        extra["weights"] = _image_md(wp, "holdout weights per symbol")
+        rows = contribution_rows(result)
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+        extra["contributions"] = md_table(rows, cols)
     return dg.MaterializeResult(
         metadata={
             **_strategy_metadata(strategy),
@@ -151,6 +166,7 @@ def replay_results(
             "equity_curve": _image_md(eq, "winner equity (train / validation / holdout)"),
             "synthetic": bool(result.synthetic),
             "brackets": s["brackets"],  # stage-2 exit legs (JSON, null = off); stage 1 ignored them
+            **extra,
         },
     )
 

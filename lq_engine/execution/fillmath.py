@@ -168,6 +168,9 @@ def trailing_update(direction: int, extreme: float, high: float, low: float, dis
     return extreme, extreme + distance
 
 
+DUST = 1e-12  # a reducing fill within this share of the position closes it (no 1e-14 leftovers)
+
+
 @njit(cache=True)
 def apply_fill(
     cash: float, position: float, avg_price: float, side: int, quantity: float, price: float, fee: float
@@ -175,7 +178,8 @@ def apply_fill(
     """Book a fill: returns (cash, position, avg_price, realized_pnl before fees).
 
     ``avg_price`` is the average entry price of the open position (NaN when flat); a fill that
-    crosses zero realizes the closed part and opens the rest at ``price``.
+    crosses zero realizes the closed part and opens the rest at ``price``. A reducing fill that
+    leaves less than ``DUST`` of the position (the rounding residue of summed partial fills) closes it.
     """
     new_cash = cash - side * quantity * price - fee
     signed = side * quantity
@@ -189,6 +193,8 @@ def apply_fill(
             new_avg = (held * avg_price + quantity * price) / (held + quantity)
     else:
         held = abs(position)
+        if quantity < held and held - quantity <= DUST * held:  # a remainder's rounding residue: all of it
+            quantity = held
         closed = quantity if quantity < held else held
         direction = 1.0 if position > 0.0 else -1.0
         realized = closed * (price - avg_price) * direction

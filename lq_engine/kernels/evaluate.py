@@ -127,6 +127,8 @@ def backend_for(strategy: Any, backend: str = "auto") -> str:
         raise ValueError(f"unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
     if backend in NATIVE_BACKENDS and resolve(strategy).rules is None:
         return "numba"
+    if backend == "python" and resolve(strategy).is_portfolio:
+        return "numba"  # the reference of a portfolio strategy is its replay (evaluate_panel backend='python')
     return backend
 
 
@@ -149,6 +151,34 @@ def run_compiled(sweep: Sweep, costs: Costs, backend: str = "auto", periods_per_
     return GridResult(sweep.strategy, sweep.params, metrics, backend, float(periods_per_year), sweep.n_bars, costs)
 
 
+def evaluate_panel(panel: Any, strategy: Any, param_sets: Sequence[Mapping[str, Any]], costs: Costs = Costs(),
+                   periods_per_year: float = 252.0, backend: str = "numba") -> GridResult:
+    """Metrics for every parameter set of a portfolio strategy over a universe's ``Panel`` (the
+    prefilter's simplified fills, one account; ``kernels.portfolio``). Backends: 'numba' (the
+    strategy's generated sweep) or 'python' (each set replayed with the simplified fills)."""
+    from lq_engine.strategies.registry import resolve
+
+    spec = resolve(strategy)
+    panel = spec.check_data(panel)
+    if not periods_per_year > 0:
+        raise ValueError(f"periods_per_year must be > 0, got {periods_per_year!r}")
+    table = spec.table(param_sets)
+    if backend == "python":
+        from lq_engine.execution.config import ExecutionConfig
+        from lq_engine.replay.portfolio import replay_portfolio
+
+        cfg = ExecutionConfig(fee_taker=costs.fee, fee_maker=costs.fee, spread_bps=0.0,
+                              slippage_bps=costs.slippage * 1e4, slippage_vol_k=0.0, liquidity_cap=None,
+                              cost_basis="equity")
+        rows = [replay_portfolio(spec, p, panel, cfg, periods_per_year=periods_per_year).metrics for p in table.rows()]
+        metrics = {name: np.array([r[name] for r in rows], dtype=np.float64) for name in M.METRIC_NAMES}
+    else:
+        acc = spec.kernels.sweep(spec, panel, spec.indicator_rows(table, panel), table, costs.fee, costs.slippage)
+        metrics = M.finalize(acc, periods_per_year)
+        backend = "numba"
+    return GridResult(spec, table.rows(), metrics, backend, float(periods_per_year), panel.n, costs)
+
+
 def reference_metrics(sweep: Sweep, costs: Costs, ppy: float) -> dict[str, np.ndarray]:
     """The reference for strategies without a rule front-end: each set replayed by the replay engine
     with the prefilter's simplified fills (``ExecutionConfig.simplified``), metrics from its equity."""
@@ -165,5 +195,6 @@ def reference_metrics(sweep: Sweep, costs: Costs, ppy: float) -> dict[str, np.nd
     return {name: np.array([r[name] for r in rows], dtype=np.float64) for name in M.METRIC_NAMES}
 
 
-__all__ = ["Costs", "GridResult", "backend_for", "bars_from_arrays", "evaluate_grid", "reference_metrics",
+__all__ = ["Costs", "GridResult", "backend_for", "bars_from_arrays", "evaluate_grid", "evaluate_panel",
+           "reference_metrics",
            "run_compiled", "M"]

@@ -125,11 +125,7 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den != 0 else 0.0
 
 
-def summarize(returns: np.ndarray, held: np.ndarray, trade_returns: np.ndarray, ppy: float) -> dict[str, float]:
-    """All metrics from the per-bar returns, the position held over each of those bars and the
-    per-trade returns."""
-    r = np.asarray(returns, dtype=np.float64)
-    h = np.asarray(held, dtype=np.float64)
+def _return_metrics(r: np.ndarray, trade_returns: np.ndarray, ppy: float) -> dict[str, float]:
     n = r.size
     e = equity_curve(r)
     growth = float(e[-1])
@@ -138,8 +134,6 @@ def summarize(returns: np.ndarray, held: np.ndarray, trade_returns: np.ndarray, 
     mdd = max_drawdown(e)
     tr = np.asarray(trade_returns, dtype=np.float64)
     gains, losses = float(tr[tr > 0].sum()), float(-tr[tr < 0].sum())
-    prev = np.concatenate(([0.0], h[:-1]))
-    starts = (h != 0) & (np.sign(h) != np.sign(prev))  # a resize on the same side is not a new trade
     return {
         "total_return": growth - 1.0,
         "cagr": c,
@@ -151,10 +145,35 @@ def summarize(returns: np.ndarray, held: np.ndarray, trade_returns: np.ndarray, 
         "calmar": _ratio(c, mdd),
         "win_rate": _ratio(int((tr > 0).sum()), tr.size),
         "profit_factor": (gains / losses) if losses > 0 else (math.inf if gains > 0 else 0.0),
-        "trade_count": float(starts.sum()),
-        "exposure": float(np.mean(h != 0)) if n else 0.0,
-        "turnover": float(np.abs(h - prev).sum()),
     }
+
+
+def _position_metrics(h: np.ndarray) -> dict[str, float]:
+    """Trade count, exposure and turnover from the exposure held at each close: (n,) for one symbol,
+    (n, symbols) for a portfolio (a trade is one symbol's run on one side; exposed = anything held)."""
+    h = np.asarray(h, dtype=np.float64)
+    h2 = h.reshape(h.shape[0], -1)
+    prev = np.vstack([np.zeros((1, h2.shape[1])), h2[:-1]])
+    starts = (h2 != 0) & (np.sign(h2) != np.sign(prev))  # a resize on the same side is not a new trade
+    n = h2.shape[0]
+    return {
+        "trade_count": float(starts.sum()),
+        "exposure": float(np.mean(np.any(h2 != 0, axis=1))) if n else 0.0,
+        "turnover": float(np.abs(h2 - prev).sum()),
+    }
+
+
+def summarize(returns: np.ndarray, held: np.ndarray, trade_returns: np.ndarray, ppy: float) -> dict[str, float]:
+    """All metrics from the per-bar returns, the exposure held over each of those bars and the
+    per-trade returns."""
+    r = np.asarray(returns, dtype=np.float64)
+    return {**_return_metrics(r, trade_returns, ppy), **_position_metrics(held)}
+
+
+def summarize_portfolio(returns: np.ndarray, held: np.ndarray, trade_returns: np.ndarray,
+                        ppy: float) -> dict[str, float]:
+    """``summarize`` for a portfolio: ``held`` is (bars, symbols); trades are per-symbol round trips."""
+    return summarize(returns, np.asarray(held).reshape(len(returns), -1), trade_returns, ppy)
 
 
 # ---------------------------------------------------------------- streaming accumulators -> metrics

@@ -13,16 +13,17 @@ from typing import Any
 from lq_engine.core.cache import RuntimeCache, SnapshotVersionError
 from lq_engine.core.sequencer import Sequencer
 from lq_engine.live.gateway import OrderView, VenueGateway
-from lq_engine.replay.event_engine import EventEngine, StreamingDecider
+from lq_engine.replay.event_engine import StreamingDecider
+from lq_engine.replay.portfolio_engine import StreamingWeights
 
-STATE_VERSION = 3  # 3: float targets, the pending entry's exits, streaming decider keeps bars only
+STATE_VERSION = 4  # 4: portfolio engines; 3: float targets, the pending entry's exits, streaming bars only
 
 
 class IncompatibleStateError(LQError, ValueError):
     pass
 
 
-def capture(engine: EventEngine, gateway: VenueGateway) -> dict[str, Any]:
+def capture(engine: Any, gateway: VenueGateway) -> dict[str, Any]:
     pf = engine.portfolio
     state: dict[str, Any] = {
         "version": STATE_VERSION,
@@ -36,12 +37,12 @@ def capture(engine: EventEngine, gateway: VenueGateway) -> dict[str, Any]:
         "decider": None,
     }
     d = engine.decider
-    if isinstance(d, StreamingDecider):
+    if isinstance(d, (StreamingDecider, StreamingWeights)):
         state["decider"] = d.state()
     return state
 
 
-def restore(engine: EventEngine, gateway: VenueGateway, state: dict[str, Any]) -> None:
+def restore(engine: Any, gateway: VenueGateway, state: dict[str, Any]) -> None:
     """Put ``state`` (from ``capture``) into a freshly built engine and gateway."""
     version = state.get("version") if isinstance(state, dict) else None
     if version != STATE_VERSION:
@@ -61,6 +62,6 @@ def restore(engine: EventEngine, gateway: VenueGateway, state: dict[str, Any]) -
     gateway.orders = {k: OrderView.from_dict(v) for k, v in state["orders"].items()}
     d = engine.decider
     if state["decider"] is not None:
-        if not isinstance(d, StreamingDecider):
+        if not isinstance(d, (StreamingDecider, StreamingWeights)):
             raise IncompatibleStateError("snapshot holds a streaming decider's state, this run precomputes")
         d.load_state(state["decider"])

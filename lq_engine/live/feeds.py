@@ -18,6 +18,7 @@ from lq_engine.data.paths import DataPaths
 from lq_engine.live.credentials import Credentials, redact
 from lq_engine.live.errors import FeedUnavailableError
 from lq_engine.replay.engine import Series
+from lq_engine.strategies.panel import Panel
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,16 @@ class FeedBar:
     low: float
     close: float
     volume: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedGroup:
+    """One clock bar of a universe: the bars of the symbols that have one, as
+    (symbol, open, high, low, close, volume), in symbol order."""
+
+    index: int
+    ts: int
+    bars: tuple[tuple[str, float, float, float, float, float], ...]
 
 
 class Feed(Protocol):
@@ -113,6 +124,59 @@ class ReplayFeed:
         series = Series.from_arrays(symbol, *(df[c].to_numpy() for c in ("ts", "open", "high", "low", "close",
                                                                          "volume")))
         return cls(series, speed, source=f"lake:{timeframe}:{symbol}:{int(series.ts[0])}-{int(series.ts[-1])}")
+
+
+class PanelFeed:
+    """A universe's bars replayed clock bar by clock bar (a ``FeedGroup`` each): what a portfolio
+    strategy's paper run reads. ``panel`` is the whole universe, known in advance."""
+
+    series = None
+
+    def __init__(self, panel: Panel, speed: float | None = None, source: str = "memory",
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        if speed is not None and not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"replay feed: speed must be > 0 bars per second or None, got {speed!r}")
+        self.panel = panel
+        self.symbols = panel.symbols
+        self.symbol = ",".join(panel.symbols)
+        self.speed, self.source = speed, source
+        self._clock, self._sleep = clock, sleep
+        self._t0: float | None = None
+        self._start, self._stop = 0, panel.n
+
+    def describe(self) -> str:
+        return self.source
+
+    def bars(self, start: int, stop: int | None) -> Iterator[FeedGroup]:
+        p = self.panel
+        stop = p.n if stop is None else min(stop, p.n)
+        self._t0, self._start, self._stop = self._clock(), start, stop
+        cols = [a.tolist() for a in (p.open, p.high, p.low, p.close, p.volume)]
+        mask = p.mask.tolist()
+        ts = p.ts.tolist()
+        for i in range(start, stop):
+            if self.speed is not None:
+                wait = self._t0 + (i - start + 1) / self.speed - self._clock()
+                if wait > 0:
+                    self._sleep(wait)
+            yield FeedGroup(i, ts[i], tuple((s, *(c[k][i] for c in cols)) for k, s in enumerate(self.symbols)
+                                            if mask[k][i]))
+
+    def latest_index(self) -> int:
+        last = self._stop - 1
+        if self.speed is None or self._t0 is None:
+            return last
+        return min(last, self._start - 1 + int((self._clock() - self._t0) * self.speed))
+
+    @classmethod
+    def from_frozen(cls, folder: Path, speed: float | None = None) -> PanelFeed:
+        from lq_engine.data.frozen import load_frozen
+        from lq_engine.optimize.folds import clock_of
+
+        ds = load_frozen(Path(folder))
+        series = [ds.series(s) for s in ds.symbols]
+        panel = Panel.from_series(series, clock_of([s.ts for s in series]))
+        return cls(panel, speed, source=f"frozen:{ds.name}@{ds.content_hash[:16]}:{','.join(panel.symbols)}")
 
 
 _CCXT_MISSING = ("the live exchange feed needs ccxt, an optional dependency that is not installed here: "

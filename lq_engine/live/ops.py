@@ -13,15 +13,16 @@ from lq_engine.live.errors import StateError
 from lq_engine.live.sqlite_store import get_meta
 from lq_engine.live.trader_store import TRADER_FILE, open_trader_db, read_config
 
-# Column types of the paper_* result tables (one lake partition per run_id).
+# Column types of the paper_* result tables (one lake partition per run_id). Union by name across
+# partitions, so a run recorded by an older version (no symbol / positions / weights) reads with nulls.
 PAPER_RUNS = {"strategy": "String", "params": "String", "symbol": "String", "source": "String",
               "initial_cash": "Float64", "bars": "Int64", "fills": "Int64", "first_ts": "Int64", "last_ts": "Int64",
               "position": "Float64", "cash": "Float64", "final_equity": "Float64", "recorded_at": "Datetime"}
-PAPER_FILLS = {"fill_seq": "Int64", "bar": "Int64", "ts": "Int64", "order_id": "String", "side": "Int8",
-               "quantity": "Float64", "price": "Float64", "fee": "Float64", "liquidity": "String", "reason": "String",
-               "cash": "Float64", "position": "Float64"}
-PAPER_EQUITY = {"bar": "Int64", "ts": "Int64", "equity": "Float64", "target": "Int8", "cash": "Float64",
-                "position": "Float64"}
+PAPER_FILLS = {"fill_seq": "Int64", "bar": "Int64", "ts": "Int64", "order_id": "String", "symbol": "String",
+               "side": "Int8", "quantity": "Float64", "price": "Float64", "fee": "Float64", "liquidity": "String",
+               "reason": "String", "cash": "Float64", "position": "Float64"}
+PAPER_EQUITY = {"bar": "Int64", "ts": "Int64", "equity": "Float64", "target": "Float64", "cash": "Float64",
+                "position": "Float64", "positions": "String", "weights": "String"}
 
 
 def _iso(ts_ns: int | None) -> str | None:
@@ -41,7 +42,7 @@ def status(state_dir: Path) -> dict[str, Any]:
     con = _open(state_dir)
     try:
         cfg = read_config(con) or {}
-        last = con.execute("SELECT bar, ts, cash, position, equity, wall_ns, feed_latest FROM bars "
+        last = con.execute("SELECT bar, ts, cash, positions, equity, wall_ns, feed_latest FROM bars "
                            "ORDER BY bar DESC LIMIT 1").fetchone()
         n_bars = con.execute("SELECT count(*) FROM bars").fetchone()[0]
         n_fills = con.execute("SELECT count(*) FROM fills").fetchone()[0]
@@ -64,8 +65,9 @@ def status(state_dir: Path) -> dict[str, Any]:
         "seconds_since_last_bar": None,
     }
     if last is not None:
-        bar, ts, cash, pos, eq, wall, feed_latest = last
-        out.update(positions={sym: pos} if pos != 0.0 else {}, cash=cash, equity=eq, last_bar=bar,
+        bar, ts, cash, positions, eq, wall, feed_latest = last
+        out.update(positions={s: v for s, v in json.loads(positions).items() if v != 0.0}, cash=cash, equity=eq,
+                   last_bar=bar,
                    last_event_ts_ns=ts, last_event_time=_iso(ts), lag_bars=max(0, feed_latest - bar),
                    seconds_since_last_bar=(time.time_ns() - wall) / 1e9)
     return out
@@ -84,9 +86,10 @@ def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
         if cfg is None:
             raise StateError(f"{Path(state_dir) / TRADER_FILE}: no run recorded yet")
         run_id = get_meta(con, "run_id")
-        fills = con.execute("SELECT fill_seq, bar, ts, order_id, side, quantity, price, fee, liquidity, reason, cash, "
-                            "position FROM fills ORDER BY fill_seq").fetchall()
-        equity = con.execute("SELECT bar, ts, equity, target, cash, position FROM bars ORDER BY bar").fetchall()
+        fills = con.execute("SELECT fill_seq, bar, ts, order_id, symbol, side, quantity, price, fee, liquidity, reason, "
+                            "cash, position FROM fills ORDER BY fill_seq").fetchall()
+        equity = con.execute("SELECT bar, ts, equity, target, cash, position, positions, weights FROM bars "
+                             "ORDER BY bar").fetchall()
     finally:
         con.close()
     last = equity[-1] if equity else None

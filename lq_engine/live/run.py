@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from lq_engine.data.paths import DataPaths
 from lq_engine.execution.config import ExecutionConfig
-from lq_engine.live.feeds import Feed, ReplayFeed
+from lq_engine.live.feeds import Feed, PanelFeed, ReplayFeed
 from lq_engine.live.trader import PaperResult, PaperTrader, RunSpec, move_aside
 from lq_engine.live.trader_store import TRADER_FILE, VENUE_FILE
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
@@ -65,12 +65,23 @@ def run_paper(
         move_aside(state_dir, (TRADER_FILE, VENUE_FILE))
     elif rebuild_from_venue:
         move_aside(state_dir, (TRADER_FILE,))
+    strat = resolve(strategy)
+    if feed is None and strat.is_portfolio:  # a portfolio trades the dataset's whole universe
+        if frozen is None:
+            raise ValueError(f"strategy '{strat.name}' is a portfolio strategy: paper-trade it on a frozen dataset")
+        feed = PanelFeed.from_frozen(Path(frozen), speed)
     if feed is None:
         feed = make_feed(frozen=frozen, symbol=symbol, lake_symbol=lake_symbol, paths=paths, timeframe=timeframe,
                          speed=speed)
-    strat = resolve(strategy)
+    if strat.is_portfolio:
+        if not isinstance(feed, PanelFeed):
+            raise ValueError(f"strategy '{strat.name}' is a portfolio strategy: it needs a universe's feed")
+        strat.check_data(feed.panel)
+        if brackets.any:
+            raise ValueError(f"strategy '{strat.name}' is a portfolio strategy: brackets (stop-loss, take-profit, "
+                             "trailing) are per entry of one symbol and do not apply")
     spec = RunSpec(strat.name, strat.validated(params), feed.symbol, feed.describe(), config, brackets,
-                   float(initial_cash), strat.version)
+                   float(initial_cash), strat.version, tuple(getattr(feed, "symbols", ())) if strat.is_portfolio else ())
     trader = PaperTrader(state_dir, spec, feed, snapshot_every, rebuilding=rebuild_from_venue)
     try:
         trader.recover()

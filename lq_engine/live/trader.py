@@ -26,7 +26,7 @@ from lq_engine.execution.portfolio import Portfolio
 from lq_engine.live import engine_state
 from lq_engine.live.crashpoints import crash_point
 from lq_engine.live.errors import RESET_HINT, ReconciliationError, StateError
-from lq_engine.live.feeds import Feed, FeedBar
+from lq_engine.live.feeds import Feed, FeedBar, FeedGroup
 from lq_engine.live.gateway import VenueGateway
 from lq_engine.live.sqlite_store import transaction
 from lq_engine.live.trader_store import (SNAPSHOTS_KEPT, TRADER_FILE, VENUE_FILE, SqliteOutbox, latest_snapshot,
@@ -34,6 +34,7 @@ from lq_engine.live.trader_store import (SNAPSHOTS_KEPT, TRADER_FILE, VENUE_FILE
 from lq_engine.live.venue_service import DurableVenue, VenueRequestError
 from lq_engine.live.wire import config_to_dict, dumps
 from lq_engine.replay.event_engine import EventEngine, PrecomputedDecider, StreamingDecider
+from lq_engine.replay.portfolio_engine import PortfolioEventEngine, PrecomputedWeights, StreamingWeights
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,21 @@ class RunSpec:
     brackets: BracketSpec = NO_BRACKETS
     initial_cash: float = 100_000.0
     strategy_version: str = ""  # the strategy's source hash: a changed strategy is another run
+    symbols: tuple[str, ...] = ()  # a portfolio strategy's universe (empty: one symbol, ``symbol``)
+
+    @property
+    def portfolio(self) -> bool:
+        return bool(self.symbols)
+
+    @property
+    def traded(self) -> tuple[str, ...]:
+        return self.symbols or (self.symbol,)
 
     def to_dict(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "params": self.params, "symbol": self.symbol, "source": self.source,
                 "config": config_to_dict(self.config), "brackets": asdict(self.brackets),
-                "initial_cash": self.initial_cash, "strategy_version": self.strategy_version}
+                "initial_cash": self.initial_cash, "strategy_version": self.strategy_version,
+                "symbols": list(self.symbols)}
 
     @property
     def run_id(self) -> str:
@@ -81,6 +92,7 @@ class PaperResult:
     equity: float
     fills: list[tuple[int, int, float, float, float, str]]  # (ts, side, quantity, price, fee, reason)
     recovery: RecoveryReport
+    positions: dict[str, float] = field(default_factory=dict)  # per symbol (one entry for a single-symbol run)
 
 
 def move_aside(state_dir: Path, files: tuple[str, ...]) -> Path | None:
@@ -109,9 +121,15 @@ class PaperTrader:
         self._check_run()
         self.venue = DurableVenue(self.state_dir / VENUE_FILE, spec.config, spec.initial_cash)
         self.outbox = SqliteOutbox(self.con)
-        decider = (PrecomputedDecider(spec.strategy, spec.params, feed.series) if feed.series is not None
-                   else StreamingDecider(spec.strategy, spec.params))
-        self.engine = EventEngine(spec.symbol, decider, spec.config, spec.brackets, spec.initial_cash)
+        if spec.portfolio:
+            panel = getattr(feed, "panel", None)
+            weights = (PrecomputedWeights(spec.strategy, spec.params, panel) if panel is not None
+                       else StreamingWeights(spec.strategy, spec.params, spec.symbols))
+            self.engine = PortfolioEventEngine(spec.symbols, weights, spec.config, spec.initial_cash)
+        else:
+            decider = (PrecomputedDecider(spec.strategy, spec.params, feed.series) if feed.series is not None
+                       else StreamingDecider(spec.strategy, spec.params))
+            self.engine = EventEngine(spec.symbol, decider, spec.config, spec.brackets, spec.initial_cash)
         self.gateway = VenueGateway(self.venue, self.outbox, self.run_id)
         self.engine.venue = self.gateway  # the outbox sits between the engine's decisions and the venue
         self.next_bar = 0
@@ -173,22 +191,28 @@ class PaperTrader:
         log.info("recovery: restored bar %d, re-sent %d intent(s)", rep.restored_bar, len(rep.resent))
         self._check_order_ids(prefix=self.rebuilding)
         pf = self.venue.account_as_of(restored_ts)
-        self._compare_accounts(pf.position(self.spec.symbol), pf.cash, f"as of bar {rep.restored_bar}")
+        self._compare_accounts({s: pf.position(s) for s in self.spec.traded}, pf.cash,
+                               f"as of bar {rep.restored_bar}")
         # The venue may hold bars past the snapshot, and requests of the bar after its last one; the
         # full check waits until the trader has stepped a bar the venue had not seen.
-        venue_last = self.venue.last_bar_ts(self.spec.symbol)
+        lasts = [t for t in (self.venue.last_bar_ts(s) for s in self.spec.traded) if t is not None]
+        venue_last = max(lasts) if lasts else None
         self._catch_up_ts = -1 if venue_last is None else venue_last
-        if venue_last is not None and self.feed.series is not None:
-            rep.venue_ahead_bars = sum(1 for t in self.feed.series.ts.tolist()
+        known = self.feed.series.ts if self.feed.series is not None else getattr(getattr(self.feed, "panel", None),
+                                                                                 "ts", None)
+        if venue_last is not None and known is not None:
+            rep.venue_ahead_bars = sum(1 for t in known.tolist()
                                        if (restored_ts is None or t > restored_ts) and t <= venue_last)
         return rep
 
-    def _compare_accounts(self, venue_pos: float, venue_cash: float, when: str) -> None:
+    def _compare_accounts(self, venue_positions: dict[str, float], venue_cash: float, when: str) -> None:
         pf = self.engine.portfolio
-        local_pos = pf.position(self.spec.symbol)
         problems = []
-        if venue_pos != local_pos:
-            problems.append(f"venue position {venue_pos!r} != local position {local_pos!r}")
+        for sym, venue_pos in venue_positions.items():
+            local_pos = pf.position(sym)
+            if venue_pos != local_pos:
+                where = f" of {sym}" if self.spec.portfolio else ""
+                problems.append(f"venue position{where} {venue_pos!r} != local position {local_pos!r}")
         if venue_cash != pf.cash:
             problems.append(f"venue cash {venue_cash!r} != local cash {pf.cash!r}")
         if problems:
@@ -196,7 +220,8 @@ class PaperTrader:
 
     def _reconcile(self) -> None:
         """Full check once trader and venue have seen the same bars."""
-        self._compare_accounts(self.venue.position(self.spec.symbol), self.venue.cash, "after replay")
+        self._compare_accounts({s: self.venue.position(s) for s in self.spec.traded}, self.venue.cash,
+                               "after replay")
         self._check_order_ids()
         venue_open = self.venue.open_orders()
         local_open = sorted(o.order_id for o in self.gateway.open_orders())
@@ -233,11 +258,14 @@ class PaperTrader:
         """Process bars from ``next_bar`` until the feed ends or ``max_bars`` bars (in total) are done."""
         sym = self.spec.symbol
         nxt = self.engine.sequencer
-        last_fb: FeedBar | None = None
+        last_fb: FeedBar | FeedGroup | None = None
         for fb in self.feed.bars(self.next_bar, max_bars):
             before = (self.engine.portfolio.cash, dict(self.engine.portfolio._positions))
             try:
-                self.engine.step(BarEvent(fb.ts, nxt.next(), sym, fb.open, fb.high, fb.low, fb.close, fb.volume))
+                if self.spec.portfolio:
+                    self.engine.step_group([BarEvent(fb.ts, nxt.next(), *b) for b in fb.bars])
+                else:
+                    self.engine.step(BarEvent(fb.ts, nxt.next(), sym, fb.open, fb.high, fb.low, fb.close, fb.volume))
             except VenueRequestError as e:
                 self._refuse(f"bar {fb.index}: the venue rejected a replayed request: {e}")
             self._end_of_bar(fb, before, (fb.index + 1) % self.snapshot_every == 0)
@@ -251,27 +279,33 @@ class PaperTrader:
             with transaction(self.con):
                 self._snapshot(last_fb)
 
-    def _end_of_bar(self, fb: FeedBar, before: tuple[float, dict], snapshot: bool) -> None:
+    def _end_of_bar(self, fb: FeedBar | FeedGroup, before: tuple[float, dict], snapshot: bool) -> None:
         e, g = self.engine, self.gateway
         book = Portfolio(before[0])
         book._positions = before[1]
-        sym = self.spec.symbol
         rows = []
         for f in g.new_fills:
             book.apply(f)
-            rows.append((f.sequence, fb.index, f.timestamp_ns, f.order_id, f.side, f.quantity, f.price, f.fee,
-                         f.liquidity, f.reason, book.cash, book.position(sym)))
+            rows.append((f.sequence, fb.index, f.timestamp_ns, f.order_id, f.symbol, f.side, f.quantity, f.price,
+                         f.fee, f.liquidity, f.reason, book.cash, book.position(f.symbol)))
         pf = e.portfolio
-        if book.cash != pf.cash or book.position(sym) != pf.position(sym):
+        syms = self.spec.traded
+        if book.cash != pf.cash or any(book.position(s) != pf.position(s) for s in syms):
             raise RuntimeError(f"bar {fb.index}: fills recorded do not add up to the engine's portfolio")
         orders = [(k, dumps(g.orders[k].to_dict())) for k in sorted(g.changed)]
         g.forget_closed()
+        positions = {s: pf.position(s) for s in syms}
+        if self.spec.portfolio:  # the weights decided and the gross exposure held
+            target = sum(abs(w) for w in e.targets[-1])
+            weights = dumps(dict(zip(syms, e.targets[-1])))
+        else:
+            target, weights = e.targets[-1], None
         with transaction(self.con):
-            self.con.executemany("INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self.con.executemany("INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             self.con.executemany("INSERT OR REPLACE INTO orders VALUES (?, ?)", orders)
-            self.con.execute("INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (fb.index, fb.ts, e.equity[-1], e.targets[-1], pf.cash, pf.position(sym),
-                              time.time_ns(), self.feed.latest_index()))
+            self.con.execute("INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (fb.index, fb.ts, e.equity[-1], target, pf.cash, sum(positions.values()),
+                              time.time_ns(), self.feed.latest_index(), dumps(positions), weights))
             if snapshot:
                 self._snapshot(fb)
         g.new_fills.clear()
@@ -288,8 +322,9 @@ class PaperTrader:
     def result(self) -> PaperResult:
         c = self.con
         n, last = c.execute("SELECT count(*), coalesce(max(bar), -1) FROM bars").fetchone()
-        row = c.execute("SELECT equity, cash, position FROM bars ORDER BY bar DESC LIMIT 1").fetchone()
-        eq, cash, pos = row if row else (self.spec.initial_cash, self.spec.initial_cash, 0.0)
+        row = c.execute("SELECT equity, cash, position, positions FROM bars ORDER BY bar DESC LIMIT 1").fetchone()
+        eq, cash, pos, positions = row if row else (self.spec.initial_cash, self.spec.initial_cash, 0.0, None)
         fills = [(t, s, q, p, f, r) for t, s, q, p, f, r in
                  c.execute("SELECT ts, side, quantity, price, fee, reason FROM fills ORDER BY fill_seq")]
-        return PaperResult(self.run_id, self.state_dir, n, last, pos, cash, eq, fills, self.recovery)
+        return PaperResult(self.run_id, self.state_dir, n, last, pos, cash, eq, fills, self.recovery,
+                           json.loads(positions) if positions else {})

@@ -12,7 +12,7 @@ from lq_engine.live.sqlite_store import get_meta, open_db, transaction
 from lq_engine.live.wire import dumps, intent_from_dict, intent_to_dict
 
 KIND = "lq-paper-trader"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: fills name their symbol, bars hold positions (and a portfolio's weights) as JSON
 TRADER_FILE = "trader.sqlite"
 VENUE_FILE = "venue.sqlite"
 SNAPSHOTS_KEPT = 3
@@ -24,11 +24,12 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS orders (order_id TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS fills (
     fill_seq INTEGER PRIMARY KEY, bar INTEGER NOT NULL, ts INTEGER NOT NULL, order_id TEXT NOT NULL,
-    side INTEGER NOT NULL, quantity REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL, liquidity TEXT NOT NULL,
-    reason TEXT NOT NULL, cash REAL NOT NULL, position REAL NOT NULL);
+    symbol TEXT NOT NULL, side INTEGER NOT NULL, quantity REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL,
+    liquidity TEXT NOT NULL, reason TEXT NOT NULL, cash REAL NOT NULL, position REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS bars (
-    bar INTEGER PRIMARY KEY, ts INTEGER NOT NULL, equity REAL NOT NULL, target INTEGER NOT NULL, cash REAL NOT NULL,
-    position REAL NOT NULL, wall_ns INTEGER NOT NULL, feed_latest INTEGER NOT NULL);
+    bar INTEGER PRIMARY KEY, ts INTEGER NOT NULL, equity REAL NOT NULL, target REAL NOT NULL, cash REAL NOT NULL,
+    position REAL NOT NULL, wall_ns INTEGER NOT NULL, feed_latest INTEGER NOT NULL, positions TEXT NOT NULL,
+    weights TEXT);
 CREATE TABLE IF NOT EXISTS snapshots (id INTEGER PRIMARY KEY, bar INTEGER NOT NULL, ts INTEGER NOT NULL,
     state TEXT NOT NULL);
 """

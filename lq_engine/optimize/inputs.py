@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,9 @@ import numpy as np
 from lq_engine.kernels import metrics as M
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.folds import Window, clock_of, symbol_range
+
+
+PORTFOLIO = "PORTFOLIO"  # the symbol column of a portfolio strategy's rows: one unit for the universe
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,17 @@ class DatasetView:
     def window_ts(self, window: Window) -> tuple[int, int]:
         """(first bar ts, last bar ts) of the window on the clock."""
         return int(self.clock[window.start]), int(self.clock[window.stop - 1])
+
+    @cached_property
+    def panel(self):
+        """Every symbol aligned on the clock (``strategies.panel.Panel``): what portfolio strategies see."""
+        from lq_engine.strategies.panel import Panel
+
+        return Panel.from_series([self.series[s] for s in self.symbols], self.clock)
+
+    def unit_ts(self, label: str) -> np.ndarray:
+        """Timestamps of a unit's rows: a symbol's own, or the clock for the portfolio."""
+        return self.clock if label == PORTFOLIO else self.series[label].ts
 
 
 def is_synthetic(dataset: Any) -> bool:

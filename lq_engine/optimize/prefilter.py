@@ -18,10 +18,10 @@ import polars as pl
 from lq_engine.kernels import metrics as M
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.folds import FoldPlan, Window, check_selection_window
-from lq_engine.optimize.inputs import DatasetView
+from lq_engine.optimize.inputs import PORTFOLIO, DatasetView
 from lq_engine.optimize.objectives import rank_order, window_score
 from lq_engine.optimize.pool import TaskRunner
-from lq_engine.optimize.tasks import PrefilterTask, Span, run_prefilter
+from lq_engine.optimize.tasks import PanelSpan, PrefilterTask, Span, run_prefilter
 from lq_engine.strategies.params import sample_grid
 from lq_engine.strategies.spec import StrategySpec
 
@@ -86,10 +86,21 @@ def symbol_windows(view: DatasetView, plan: FoldPlan, windows: Sequence[Window],
     return out
 
 
-def symbol_spans(view: DatasetView, plan: FoldPlan, windows: Sequence[Window], min_bars: int
-                 ) -> Iterator[tuple[str, list[tuple[Window, int, int]], Span]]:
+def symbol_spans(view: DatasetView, plan: FoldPlan, windows: Sequence[Window], min_bars: int,
+                 strategy: StrategySpec | None = None) -> Iterator[tuple[str, list[tuple[Window, int, int]], Any]]:
     """(symbol, its windows as in ``symbol_windows``, the span of rows covering them) for every symbol
-    with at least one window: what one worker task of either stage gets."""
+    with at least one window: what one worker task of either stage gets. A portfolio strategy has one
+    unit instead, the universe (label ``PORTFOLIO``), its windows on the clock and a ``PanelSpan``."""
+    if strategy is not None and strategy.is_portfolio:
+        wins = []
+        for w in windows:
+            check_selection_window(plan, w)
+            if w.stop - w.start >= min_bars:
+                wins.append((w, w.start, w.stop))
+        if wins:
+            lo, hi = min(a for _, a, _ in wins), max(b for _, _, b in wins)
+            yield PORTFOLIO, wins, PanelSpan(lo, view.panel.window(lo, hi))
+        return
     for sym in view.symbols:
         wins = symbol_windows(view, plan, windows, sym, min_bars)
         if wins:
@@ -102,7 +113,7 @@ def prefilter(view: DatasetView, strategy: StrategySpec, params: list[dict[str, 
     """Score ``params`` on the training windows of ``plan`` with the batched ``backend`` kernel."""
     costs = config.prefilter_costs
     jobs, tasks = [], []
-    for sym, wins, span in symbol_spans(view, plan, plan.train_windows(), config.min_window_bars):
+    for sym, wins, span in symbol_spans(view, plan, plan.train_windows(), config.min_window_bars, strategy):
         tasks.append(PrefilterTask(strategy, params, span, tuple((w.fold, a, b) for w, a, b in wins), costs,
                                    backend, view.ppy))
         jobs.append((sym, wins))
@@ -139,8 +150,8 @@ def prefilter(view: DatasetView, strategy: StrategySpec, params: list[dict[str, 
     cols["fold"] = np.repeat([w.fold for _, w, _, _ in meta], n)
     cols["symbol"] = np.repeat([s for s, _, _, _ in meta], n)
     cols["window"] = np.repeat([w.kind for _, w, _, _ in meta], n)
-    cols["start_ts"] = np.repeat([int(view.series[s].ts[a]) for s, _, a, _ in meta], n)
-    cols["end_ts"] = np.repeat([int(view.series[s].ts[b - 1]) for s, _, _, b in meta], n)
+    cols["start_ts"] = np.repeat([int(view.unit_ts(s)[a]) for s, _, a, _ in meta], n)
+    cols["end_ts"] = np.repeat([int(view.unit_ts(s)[b - 1]) for s, _, _, b in meta], n)
     cols["n_bars"] = np.repeat([b - a for _, _, a, b in meta], n)
     for name in M.METRIC_NAMES:
         cols[name] = np.concatenate([m[name] for m in blocks])

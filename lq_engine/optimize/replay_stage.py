@@ -17,11 +17,11 @@ import polars as pl
 from lq_engine.kernels import metrics as M
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.folds import HOLDOUT, TRAIN, VALIDATION, FoldPlan, Window
-from lq_engine.optimize.inputs import DatasetView
+from lq_engine.optimize.inputs import PORTFOLIO, DatasetView
 from lq_engine.optimize.objectives import rank_order, robust_objective, window_score
 from lq_engine.optimize.pool import TaskRunner
-from lq_engine.optimize.prefilter import Stage1Result, param_columns, symbol_spans, symbol_windows
-from lq_engine.optimize.tasks import ReplayOutput, ReplayTask, Span, run_replays
+from lq_engine.optimize.prefilter import Stage1Result, param_columns, symbol_spans
+from lq_engine.optimize.tasks import PanelSpan, ReplayOutput, ReplayTask, Span, run_replays
 from lq_engine.strategies.spec import StrategySpec
 
 
@@ -46,19 +46,19 @@ class EquitySegment:
     equity: np.ndarray
 
 
-def pbo_block_bars(view: DatasetView, plan: FoldPlan, config: OptimizeConfig) -> int:
+def pbo_block_bars(view: DatasetView, plan: FoldPlan, config: OptimizeConfig,
+                   strategy: StrategySpec | None = None) -> int:
     """Bars per PBO period so that all validation returns fit in ``pbo_max_periods`` rows (about)."""
     total = 0
-    for sym in view.symbols:
-        for _, a, b in symbol_windows(view, plan, plan.validation_windows(), sym, config.min_window_bars):
-            total += b - a - 1
+    for _, wins, _ in symbol_spans(view, plan, plan.validation_windows(), config.min_window_bars, strategy):
+        total += sum(b - a - 1 for _, a, b in wins)
     return max(1, math.ceil(total / config.pbo_max_periods))
 
 
 def _tasks(view: DatasetView, strategy: StrategySpec, candidates: list[dict[str, Any]], plan: FoldPlan,
            config: OptimizeConfig, block_bars: int, keep_detail: bool):
     jobs, tasks = [], []
-    for sym, wins, span in symbol_spans(view, plan, plan.selection_windows(), config.min_window_bars):
+    for sym, wins, span in symbol_spans(view, plan, plan.selection_windows(), config.min_window_bars, strategy):
         tasks.append(ReplayTask(strategy, candidates, span,
                                 tuple((w.kind, w.fold, a, b) for w, a, b in wins), config.execution,
                                 config.brackets, config.initial_cash, view.ppy, block_bars, keep_detail))
@@ -81,7 +81,7 @@ def replay_candidates(view: DatasetView, strategy: StrategySpec, stage1: Stage1R
     val_sh: list[list[float]] = [[] for _ in idx]
     blocks: list[list[np.ndarray]] = [[] for _ in idx]
     for (sym, wins), out in zip(jobs, outputs):
-        ts = view.series[sym].ts
+        ts = view.unit_ts(sym)
         for ci in range(len(idx)):
             blocks[ci].extend(out.blocks[ci])
             for (w, a, b), m, nf in zip(wins, out.metrics[ci], out.fills[ci]):
@@ -137,6 +137,8 @@ class Detail:
     trades: pl.DataFrame
     segments: list[EquitySegment]
     n_replays: int
+    weights: pl.DataFrame | None = None  # portfolio strategies: weight held per (window, symbol) at each change
+    contributions: pl.DataFrame | None = None  # portfolio strategies: PnL share per (window, symbol)
 
 
 def _detail(view: DatasetView, strategy: StrategySpec, params: dict[str, Any], jobs, outputs: list[ReplayOutput]) -> Detail:
@@ -145,9 +147,24 @@ def _detail(view: DatasetView, strategy: StrategySpec, params: dict[str, Any], j
     trades: dict[str, list] = {k: [] for k in ("symbol", "fold", "window", "ts", "bar", "side", "quantity", "price",
                                                "fee", "reason", "position", "cash")}
     segments = []
+    weights: dict[str, list] = {k: [] for k in ("fold", "window", "ts", "symbol", "weight")}
+    contrib: dict[str, list] = {k: [] for k in ("fold", "window", "symbol", "contribution")}
     for (sym, wins), out in zip(jobs, outputs):
         for (w, a, b), res in zip(wins, out.detail[0]):
-            ts = view.series[sym].ts[a:b]
+            ts = view.unit_ts(sym)[a:b]
+            portfolio = hasattr(res, "exposure") and getattr(res.exposure, "ndim", 1) == 2
+            if portfolio:  # weights held, as change points (the first bar, then each bar a weight changes)
+                x = res.exposure
+                change = np.vstack([np.ones((1, x.shape[1]), dtype=bool), x[1:] != x[:-1]])
+                bars_, syms = np.nonzero(change)
+                weights["fold"] += [w.fold] * bars_.size
+                weights["window"] += [w.kind] * bars_.size
+                weights["ts"] += np.asarray(ts)[bars_].tolist()
+                weights["symbol"] += [res.symbols[k] for k in syms]
+                weights["weight"] += x[bars_, syms].tolist()
+                for s_name, v in res.contributions().items():
+                    for k, x in (("fold", w.fold), ("window", w.kind), ("symbol", s_name), ("contribution", v)):
+                        contrib[k].append(x)
             segments.append(EquitySegment(sym, w.kind, w.fold, np.asarray(ts), res.equity))
             for k, v in (("fold", w.fold), ("symbol", sym), ("window", w.kind), ("start_ts", int(ts[0])),
                          ("end_ts", int(ts[-1])), ("n_bars", b - a), ("fills", len(res.fills))):
@@ -156,7 +173,7 @@ def _detail(view: DatasetView, strategy: StrategySpec, params: dict[str, Any], j
                 rows[k].append(float(res.metrics[k]))
             f = res.fills
             nf = len(f)
-            trades["symbol"] += [sym] * nf
+            trades["symbol"] += [res.symbols[int(k)] for k in f.symbol] if portfolio else [sym] * nf
             trades["fold"] += [w.fold] * nf
             trades["window"] += [w.kind] * nf
             trades["ts"] += f.ts.tolist()
@@ -178,7 +195,11 @@ def _detail(view: DatasetView, strategy: StrategySpec, params: dict[str, Any], j
                                         "position": pl.Float64, "cash": pl.Float64, "symbol": pl.String,
                                         "window": pl.String, "reason": pl.String},
                       strict=False)
-    return Detail(table, tr, segments, n)
+    if not weights["ts"]:
+        return Detail(table, tr, segments, n)
+    head_w = {"dataset": [view.name] * len(weights["ts"]), "strategy": [strategy.name] * len(weights["ts"])}
+    head_c = {"dataset": [view.name] * len(contrib["symbol"]), "strategy": [strategy.name] * len(contrib["symbol"])}
+    return Detail(table, tr, segments, n, pl.DataFrame({**head_w, **weights}), pl.DataFrame({**head_c, **contrib}))
 
 
 def _reason(code: int) -> str:
@@ -199,6 +220,13 @@ def score_holdout(view: DatasetView, strategy: StrategySpec, params: dict[str, A
     """The only reader of the holdout: the winner, once per symbol, after selection is final."""
     jobs, tasks = [], []
     hold: Window = plan.holdout
+    if strategy.is_portfolio:
+        a, b = hold.start, hold.stop
+        if b - a >= config.min_window_bars:
+            tasks.append(ReplayTask(strategy, [params], PanelSpan(a, view.panel.window(a, b)), ((HOLDOUT, -1, a, b),),
+                                    config.execution, config.brackets, config.initial_cash, view.ppy, 1, True))
+            jobs.append((PORTFOLIO, [(hold, a, b)]))
+        return _detail(view, strategy, params, jobs, runner.map(run_replays, tasks))
     for sym in view.symbols:
         a, b = view.rows(sym, hold)
         if b - a < config.min_window_bars:

@@ -238,6 +238,7 @@ def _section(r: Any, folder: Path) -> str:
             "so these figures include the gap the brackets make.") + "</p>")
     out.append("<h3>Equity</h3>")
     out.append(f"<img src='{html.escape(eq.name)}' alt='equity curve'>")
+    out += _benchmark_and_portfolio(r, folder, slug)
     if hm is not None:
         out.append("<h3>Parameter heatmap</h3>")
         out.append(f"<img src='{html.escape(hm.name)}' alt='parameter heatmap'>")
@@ -261,6 +262,34 @@ def _section(r: Any, folder: Path) -> str:
         f"top k {f.k} (ratio {c.top_k_ratio:g}, min {c.top_k_min}, max {c.top_k_max}); seed {c.seed}; "
         f"stage timings (s): " + ", ".join(f"{k}={v:.2f}" for k, v in r.timings.items())) + "</p>")
     return "\n".join(out)
+
+
+def _benchmark_and_portfolio(r: Any, folder: Path, slug: str) -> list[str]:
+    """The benchmark beside the winner (every result), and a portfolio winner's weights and contributions."""
+    from lq_engine.optimize.report_portfolio import benchmark_png, contribution_rows, weights_png
+
+    out = []
+    if r.benchmark is not None:
+        bm = benchmark_png(r, folder / f"{slug}_benchmark.png", _label(r))
+        out.append("<h3>Benchmark: inverse-volatility buy and hold (holdout)</h3>")
+        h = r.holdout_summary
+        out.append(_kv([("winner holdout Sharpe / total return", f"{_fmt(h.get('mean_sharpe', float('nan')))} / "
+                         f"{_fmt(h.get('mean_total_return', float('nan')))}"),
+                        ("benchmark holdout Sharpe / total return", f"{_fmt(r.benchmark.metrics['sharpe'])} / "
+                         f"{_fmt(r.benchmark.metrics['total_return'])}"),
+                        ("benchmark", f"{r.benchmark.name} {r.benchmark.params}: the universe's symbols, weights "
+                                      "1 / volatility, bought and held")]))
+        if bm is not None:
+            out.append(f"<img src='{html.escape(bm.name)}' alt='winner against the benchmark'>")
+    if r.portfolio:
+        wp = weights_png(r, folder / f"{slug}_weights.png", _label(r))
+        out.append("<h3>Portfolio: weights and contributions</h3>")
+        if wp is not None:
+            out.append(f"<img src='{html.escape(wp.name)}' alt='weights over time'>")
+        out.append("<p class='note'>Contribution: each symbol's PnL net of its fees as a share of the starting "
+                   "cash (the symbols add up to the window's return); turnover: the sum of |change of weight|.</p>")
+        out.append(_table(contribution_rows(r)))
+    return out
 
 
 def _brackets_long(b: Any) -> str:

@@ -48,6 +48,18 @@ class Winner:
 
 
 @dataclass(frozen=True)
+class Benchmark:
+    """The universe bought and held with inverse-volatility weights over the holdout (the shipped
+    ``inverse_vol`` strategy at its defaults, full execution model): what the winner is shown against."""
+
+    name: str
+    params: dict[str, Any]
+    ts: np.ndarray
+    equity: np.ndarray
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
 class OptimizeResult:
     dataset: str
     dataset_hash: str
@@ -71,6 +83,8 @@ class OptimizeResult:
     timings: dict[str, float] = field(default_factory=dict)
     strategy_version: str = ""  # the strategy's source hash (and grid override): see StrategySpec.version
     param_names: tuple[str, ...] = ()
+    portfolio: bool = False  # a portfolio strategy: one unit (PORTFOLIO) per window instead of one per symbol
+    benchmark: Benchmark | None = None  # inverse-volatility buy-and-hold of the universe over the holdout
 
     @property
     def holdout_summary(self) -> dict[str, float]:
@@ -92,6 +106,11 @@ class OptimizeResult:
             "winner_trades": pl.concat([self.selection_detail.trades, self.holdout.trades], how="vertical_relaxed"),
             "fidelity": self.fidelity.table,
             "summary": pl.DataFrame([self.summary()]),
+            **({"winner_weights": pl.concat([d.weights for d in (self.selection_detail, self.holdout)
+                                             if d.weights is not None], how="vertical_relaxed"),
+                "winner_contributions": pl.concat([d.contributions for d in (self.selection_detail, self.holdout)
+                                                   if d.contributions is not None], how="vertical_relaxed")}
+               if self.portfolio else {}),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -110,6 +129,9 @@ class OptimizeResult:
             "n_sets": self.stage1.n_sets, "backend": self.stage1.backend,
             # the stage-2 exit legs the winner was chosen and scored with (stage 1 ran without them)
             "brackets": brackets_json(self.config.brackets),
+            "benchmark_holdout_sharpe": self.benchmark.metrics["sharpe"] if self.benchmark else float("nan"),
+            "benchmark_holdout_total_return": (self.benchmark.metrics["total_return"] if self.benchmark
+                                               else float("nan")),
         }
 
 
@@ -180,6 +202,8 @@ def prepare(dataset: Any, strategy: StrategySpec, config: OptimizeConfig
     """The dataset view, the folds, the parameter grid and the backend (shared by both stages)."""
     t0 = time.perf_counter()
     view: DatasetView = view_of(dataset, config)
+    if strategy.is_portfolio:
+        strategy.check_data(view.panel)  # the universe suits the strategy, or nothing runs
     plan = make_folds(view.clock.shape[0], config)
     params = parameter_grid(strategy, config)
     backend = backend_for(strategy, config.backend)  # C and Rust run rule-vocabulary strategies only
@@ -196,7 +220,7 @@ def finish(view: DatasetView, plan: FoldPlan, stage1: Stage1Result, strategy: St
     """Stage 2, the audit and the holdout, given stage 1."""
     t0 = time.perf_counter()
     k = config.top_k(stage1.n_sets)
-    block = pbo_block_bars(view, plan, config)
+    block = pbo_block_bars(view, plan, config, strategy)
     top = replay_candidates(view, strategy, stage1, stage1.order[:k].tolist(), "top_k", plan, config, runner, block)
     w = choose_winner(top)
     win_idx = top.set_indices[w]
@@ -219,10 +243,28 @@ def finish(view: DatasetView, plan: FoldPlan, stage1: Stage1Result, strategy: St
     over = overfitting(val_returns, stage1.trial_sharpes, len(top.set_indices) + len(audit.set_indices),
                        top.val_returns, config.pbo_splits)
     holdout = score_holdout(view, strategy, winner.params, plan, config, runner)
+    benchmark = benchmark_holdout(view, plan, config)
     timings["holdout"] = time.perf_counter() - t0
 
     bounds = {f"{w.kind}_{w.fold}" if w.fold >= 0 else w.kind: view.window_ts(w)
               for w in (*plan.selection_windows(), plan.holdout)}
     return OptimizeResult(view.name, view.content_hash, strategy.name, view.timeframe, view.calendar,
                           view.ppy, view.synthetic, config, plan, bounds, stage1, top, audit, candidates, winner,
-                          detail, holdout, over, fidelity, timings, strategy.version, strategy.param_names)
+                          detail, holdout, over, fidelity, timings, strategy.version, strategy.param_names,
+                          strategy.is_portfolio, benchmark)
+
+
+BENCHMARK_STRATEGY = "inverse_vol"
+
+
+def benchmark_holdout(view: DatasetView, plan: FoldPlan, config: OptimizeConfig) -> Benchmark | None:
+    """``inverse_vol`` at its defaults over the holdout window of every symbol (None if too short)."""
+    from lq_engine.replay.portfolio import replay_portfolio
+
+    a, b = plan.holdout.start, plan.holdout.stop
+    if b - a < 3:
+        return None
+    spec = resolve(BENCHMARK_STRATEGY, project_grids=False)
+    params = spec.default_params()
+    res = replay_portfolio(spec, params, view.panel.window(a, b), config.execution, config.initial_cash, view.ppy)
+    return Benchmark(spec.name, params, np.asarray(res.ts), np.asarray(res.equity), res.metrics)

@@ -15,13 +15,26 @@ import numpy as np
 
 from lq_engine.data.guards import freeze
 from lq_engine.execution.config import ExecutionConfig
-from lq_engine.kernels.evaluate import Costs, evaluate_grid
+from lq_engine.kernels.evaluate import Costs, evaluate_grid, evaluate_panel
 from lq_engine.replay.engine import ReplayResult, Series, replay
+from lq_engine.replay.portfolio import replay_portfolio
 from lq_engine.replay.sizing import BracketSpec
 from lq_engine.strategies.bank import Bars
+from lq_engine.strategies.panel import Panel
 from lq_engine.strategies.spec import StrategySpec
 
 SPAN_FIELDS = ("ts", "open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True)
+class PanelSpan:
+    """The universe's panel over clock rows [first, first + len): a portfolio strategy's unit of work."""
+
+    first: int
+    panel: Panel
+
+    def window(self, a: int, b: int) -> Panel:
+        return self.panel.window(a - self.first, b - self.first)
 
 
 @dataclass(frozen=True)
@@ -50,7 +63,7 @@ class Span:
 class PrefilterTask:
     strategy: StrategySpec  # pickles as a reference: the worker loads the same source again
     params: list[dict[str, Any]]
-    span: Span
+    span: Span | PanelSpan
     windows: tuple[tuple[int, int, int], ...]  # (fold, first row, end row), absolute rows
     costs: Costs
     backend: str
@@ -61,7 +74,10 @@ def run_prefilter(task: PrefilterTask) -> list[dict[str, np.ndarray]]:
     """Metrics of every parameter set on each training window (in the task's window order)."""
     out = []
     for _, a, b in task.windows:
-        res = evaluate_grid(task.span.bars(a, b), task.strategy, task.params, task.costs, task.backend, task.ppy)
+        if isinstance(task.span, PanelSpan):
+            res = evaluate_panel(task.span.window(a, b), task.strategy, task.params, task.costs, task.ppy)
+        else:
+            res = evaluate_grid(task.span.bars(a, b), task.strategy, task.params, task.costs, task.backend, task.ppy)
         out.append(res.metrics)
     return out
 
@@ -70,7 +86,7 @@ def run_prefilter(task: PrefilterTask) -> list[dict[str, np.ndarray]]:
 class ReplayTask:
     strategy: StrategySpec
     candidates: list[dict[str, Any]]
-    span: Span
+    span: Span | PanelSpan
     windows: tuple[tuple[str, int, int, int], ...]  # (kind, fold, first row, end row)
     execution: ExecutionConfig
     brackets: BracketSpec  # exit legs of every entry (stage 1 has no counterpart)
@@ -85,7 +101,7 @@ class ReplayOutput:
     metrics: list[list[dict[str, float]]]  # [candidate][window]
     fills: list[list[int]]
     blocks: list[list[np.ndarray]]  # [candidate][validation window] compounded block returns
-    detail: list[list[ReplayResult]] | None
+    detail: list[list[Any]] | None  # ReplayResult, or PortfolioReplayResult for a portfolio strategy
 
 
 def block_returns(equity: np.ndarray, block_bars: int) -> np.ndarray:
@@ -102,8 +118,12 @@ def run_replays(task: ReplayTask) -> ReplayOutput:
     for params in task.candidates:
         m_row, f_row, b_row, d_row = [], [], [], []
         for kind, _, a, b in task.windows:
-            res = replay(task.strategy, params, task.span.series(a, b), task.execution, brackets=task.brackets,
-                         initial_cash=task.initial_cash, periods_per_year=task.ppy)
+            if isinstance(task.span, PanelSpan):
+                res = replay_portfolio(task.strategy, params, task.span.window(a, b), task.execution,
+                                       initial_cash=task.initial_cash, periods_per_year=task.ppy)
+            else:
+                res = replay(task.strategy, params, task.span.series(a, b), task.execution, brackets=task.brackets,
+                             initial_cash=task.initial_cash, periods_per_year=task.ppy)
             m_row.append(res.metrics)
             f_row.append(len(res.fills))
             if kind == "validation":

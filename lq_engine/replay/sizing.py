@@ -73,29 +73,43 @@ def _sign(x: float) -> int:
 
 
 @njit(cache=True)
-def plan_orders(
-    cash, units, pending, target, open_, prev_high, prev_low, prev_close,
-    basis, cost_rate, spread_bps, slippage_bps, slippage_vol_k, sl_frac, tp_frac, trail_frac,
+def leg_fees(equity, held, target, open_, cost_rate):
+    """Basis "equity": (close fee, open fee) of moving one symbol from ``held`` units to ``target``
+    exposure at this open (0.0 for a leg that does not exist; a resize's fee is the open fee)."""
+    h = _sign(held)
+    d = _sign(target)
+    if h != 0 and d == h and equity > 0.0:
+        return 0.0, cost_rate * abs(target * equity - held * open_)
+    close_fee = 0.0
+    open_fee = 0.0
+    if h != 0:
+        close_fee = cost_rate * abs(held) * open_
+    if d != 0 and equity > 0.0:
+        open_fee = cost_rate * abs(target) * equity
+    return close_fee, open_fee
+
+
+@njit(cache=True)
+def leg_orders(
+    equity, after, held, target, open_, prev_high, prev_low, prev_close,
+    basis, spread_bps, slippage_bps, slippage_vol_k, sl_frac, tp_frac, trail_frac, close_fee, open_fee,
 ):
-    """Orders for moving to ``target`` (a float in [-1, 1]) at this open.
+    """The orders of one symbol moving from ``held`` units to ``target`` at this open, given the
+    account's equity there and (basis "equity") ``after``, the equity once every leg of this
+    rebalance has paid its fees (``leg_fees``): the new position is ``target * after / open``.
 
     Returns (close_qty, close_side, close_fee, open_qty, open_side, open_fee, stop, take_profit,
     trailing_distance, resize); a quantity of 0.0 means no such order, fees are NaN under
     ``notional``. ``resize`` is True when the "open" order is a same-side resize (no bracket).
     """
-    held = units + pending
     h = _sign(held)
     d = _sign(target)
-    if units == 0.0:
-        equity = cash
-    else:
-        equity = cash + units * open_
     close_qty = 0.0
     close_side = 0
-    close_fee = math.nan
+    cf = math.nan
     open_qty = 0.0
     open_side = d
-    open_fee = math.nan
+    of = math.nan
     stop = math.nan
     take = math.nan
     trail = math.nan
@@ -103,8 +117,8 @@ def plan_orders(
     if h != 0 and d == h and equity > 0.0:  # same side: one order for the difference
         resize = True
         if basis == 1:
-            open_fee = cost_rate * abs(target * equity - held * open_)
-            new = target * (equity - open_fee) / open_
+            of = open_fee
+            new = target * after / open_
             open_side = _sign(new - held)
         else:
             open_side = _sign(target * equity - held * open_)
@@ -116,20 +130,17 @@ def plan_orders(
         open_qty = abs(new - held)
         if open_side == 0 or not (open_qty > 0.0 and math.isfinite(open_qty)):
             open_qty = 0.0
-        return close_qty, close_side, close_fee, open_qty, open_side, open_fee, stop, take, trail, resize
+        return close_qty, close_side, cf, open_qty, open_side, of, stop, take, trail, resize
     if h != 0:
         close_qty = abs(held)
         close_side = -h
         if basis == 1:
-            close_fee = cost_rate * abs(held) * open_
+            cf = close_fee
     if d != 0 and d != h and equity > 0.0:
         if basis == 1:
             ref = open_
-            open_fee = cost_rate * abs(target) * equity
-            if h != 0:
-                open_qty = abs(target) * (equity - close_fee - open_fee) / open_
-            else:
-                open_qty = abs(target) * (equity - open_fee) / open_
+            of = open_fee
+            open_qty = abs(target) * after / open_
         else:
             ref = market_fill_price(open_, d, spread_bps, slippage_bps, slippage_vol_k, prev_high, prev_low, prev_close)
             open_qty = abs(target) * equity / ref
@@ -141,9 +152,29 @@ def plan_orders(
             take = ref * (1.0 + d * tp_frac)
         if trail_frac == trail_frac:
             trail = ref * trail_frac
-    return close_qty, close_side, close_fee, open_qty, open_side, open_fee, stop, take, trail, resize
+    return close_qty, close_side, cf, open_qty, open_side, of, stop, take, trail, resize
+
+
+@njit(cache=True)
+def plan_orders(
+    cash, units, pending, target, open_, prev_high, prev_low, prev_close,
+    basis, cost_rate, spread_bps, slippage_bps, slippage_vol_k, sl_frac, tp_frac, trail_frac,
+):
+    """Orders for moving one symbol's account to ``target`` (a float in [-1, 1]) at this open: the
+    equity is ``cash + units * open`` and this symbol's fees are all the rebalance pays (see
+    ``leg_orders`` for the returned tuple)."""
+    held = units + pending
+    if units == 0.0:
+        equity = cash
+    else:
+        equity = cash + units * open_
+    close_fee, open_fee = leg_fees(equity, held, target, open_, cost_rate)
+    after = equity - close_fee - open_fee
+    return leg_orders(equity, after, held, target, open_, prev_high, prev_low, prev_close, basis, spread_bps,
+                      slippage_bps, slippage_vol_k, sl_frac, tp_frac, trail_frac, close_fee, open_fee)
 
 
 # The event engine sizes from Python: the pure-Python twin (bit-identical, no numba dispatch).
-plan_orders_py = python_twins(globals(), ("_sign", "plan_orders"),
-                              {"market_fill_price": FILLMATH_PY.market_fill_price})["plan_orders"]
+PY = python_twins(globals(), ("_sign", "leg_fees", "leg_orders", "plan_orders"),
+                  {"market_fill_price": FILLMATH_PY.market_fill_price})
+plan_orders_py = PY["plan_orders"]

@@ -35,10 +35,12 @@ import numpy as np
 
 from lq_engine.kernels.metrics import N_ACC
 from lq_engine.strategies import kernel_template
-from lq_engine.strategies.declare import BAR_FIELDS, StrategyError
+from lq_engine.strategies.declare import BAR_FIELDS, PANEL_FIELDS, StrategyError
 
 BarsTuple = namedtuple("BarsTuple", BAR_FIELDS)  # typename = global name: numba parfors refer to it by name
-GENERATOR_VERSION = "1"
+PanelTuple = namedtuple("PanelTuple", PANEL_FIELDS)
+GENERATOR_VERSION = "3"
+ERR_GROSS = 3.0  # a portfolio decision's sum of |weight| is above the strategy's gross cap
 
 _PACKAGE = "lq_strategy_kernels"
 _bound_functions: dict[str, tuple[Any, Any]] = {}
@@ -58,8 +60,11 @@ def kernel_dir() -> Path:
 
 
 _TEMPLATE_FUNCS = ("_sgn", "_take_force", "_decide_bar", "_decisions", "decision_loop", "sweep")
+_PORTFOLIO_FUNCS = ("_sgn", "_ptake_force", "_pdecisions", "pdecision_loop", "psweep")
 _ENTRY = {"decision_loop": "njit(cache=True)", "sweep": "njit(cache=True, parallel=True)",
-          "_decisions": "njit(no_cpython_wrapper=True)"}
+          "_decisions": "njit(no_cpython_wrapper=True)", "pdecision_loop": "njit(cache=True)",
+          "psweep": "njit(cache=True, parallel=True)", "_pdecisions": "njit(no_cpython_wrapper=True)",
+          "_ptake_force": "njit(no_cpython_wrapper=True)"}
 # called from the loops only: no Python entry to compile, inlined into the loop (numba IR level)
 _HELPER = "njit(no_cpython_wrapper=True, inline='always')"
 
@@ -77,14 +82,17 @@ def generate_source(spec: Any) -> str:
         "import numpy as np",
         "from numba import njit, prange",
         "",
+        "from lq_engine.kernels.portfolio import account as portfolio_account",
         "from lq_engine.kernels.simplified import account",
-        "from lq_engine.strategies.codegen import BarsTuple, bound",
+        "from lq_engine.strategies.codegen import BarsTuple, PanelTuple, bound",
         "",
         "_decide, _exits = bound(__name__)",
         f"HAS_EXITS = {decl.exits is not None}",
         "NAN = math.nan",
         f"ERR_TARGET = {kernel_template.ERR_TARGET!r}",
         f"ERR_EXITS = {kernel_template.ERR_EXITS!r}",
+        f"ERR_GROSS = {ERR_GROSS!r}",
+        f"GROSS = {float(decl.gross)!r}",
         "Pos = namedtuple('Pos', ['target', 'entry_price', 'bars_held'])",
         f"P = namedtuple('P', {[p.name for p in decl.params]!r})",
         f"Ind = namedtuple('Ind', {[d.name for d in decl.indicators]!r})",
@@ -112,7 +120,7 @@ def generate_source(spec: Any) -> str:
     else:
         lines.append("    st._unused = 0")
     lines += ["", ""]
-    for name in _TEMPLATE_FUNCS:
+    for name in (_PORTFOLIO_FUNCS if decl.portfolio else _TEMPLATE_FUNCS):
         src = inspect.getsource(getattr(kernel_template, name))
         lines.append("@" + _ENTRY.get(name, _HELPER))
         lines.append(src.rstrip())
@@ -128,7 +136,7 @@ class Kernels:
     path: Path
     compile_seconds: float = 0.0  # time of the first call in this process (cold compile or cache load)
 
-    def _check(self, spec: Any, err: np.ndarray, params_of: Any) -> None:
+    def _check(self, spec: Any, err: np.ndarray, params_of: Any, symbols: tuple[str, ...] = ()) -> None:
         bad = np.flatnonzero(err[:, 1] > 0)
         if not bad.size:
             return
@@ -136,6 +144,13 @@ class Kernels:
         bar, code, value = int(err[k, 0]), float(err[k, 1]), float(err[k, 2])
         where = f"{spec.file}: strategy '{spec.name}'"
         params = params_of(k)
+        if spec.declaration.portfolio:
+            if code == ERR_GROSS:
+                raise StrategyError(f"{where}: weights at bar {bar} add up to a gross exposure of {value!r}, above "
+                                    f"the strategy's cap gross={spec.declaration.gross:g} (parameters {params})")
+            sym = symbols[int(err[k, 3])] if symbols else f"#{int(err[k, 3])}"
+            raise StrategyError(f"{where}: decide set weight {value!r} for symbol {sym} at bar {bar} with parameters "
+                                f"{params}; a weight must be a finite number")
         if code == kernel_template.ERR_TARGET:
             raise StrategyError(f"{where}: decide returned {value!r} at bar {bar} with parameters {params}; a target "
                                 "must be a number in [-1, 1]")
@@ -147,10 +162,19 @@ class Kernels:
         from lq_engine.strategies.spec import Decisions
 
         n = bars.n
+        err = np.zeros((1, 4))
+        states = spec.declaration.state.new(1)
+        if spec.declaration.portfolio:
+            targets = np.zeros((n, bars.n_symbols))
+            rebal = np.zeros(n, dtype=np.bool_)
+            self._call(spec, "pdecision_loop", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
+                       bars.mask, rows.bank, rows.idx[0], table.matrix()[0], states, targets, rebal, err[0])
+            self._check(spec, err, lambda k: table[k], bars.symbols)
+            targets.setflags(write=False)
+            rebal.setflags(write=False)
+            return Decisions(targets, None, rebal)
         targets = np.zeros(n)
         exits = np.full((n, 3), np.nan)
-        err = np.zeros((1, 3))
-        states = spec.declaration.state.new(1)
         self._call(spec, "decision_loop", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
                    rows.bank, rows.idx[0], table.matrix()[0], states, targets, exits, err[0])
         self._check(spec, err, lambda k: table[k])
@@ -163,19 +187,26 @@ class Kernels:
     def sweep(self, spec: Any, bars: Any, rows: Any, table: Any, fee: float, slippage: float,
               rets: np.ndarray | None = None) -> np.ndarray:
         """Accumulators (n_sets, N_ACC) of every set of ``table`` under the simplified fills
-        (``rets``: the series' ``bank.market_returns``, made here when not given)."""
+        (``rets``: the series' ``bank.market_returns``, made here when not given; ``bars`` is a
+        ``Panel`` for a portfolio strategy)."""
+        m = len(table)
+        acc = np.empty((m, N_ACC))
+        err = np.zeros((m, 4))
+        if not m:
+            return acc
+        states = spec.declaration.state.new(m)
+        if spec.declaration.portfolio:
+            self._call(spec, "psweep", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, bars.mask,
+                       rows.bank, rows.idx, table.matrix(), states, float(fee), float(slippage), acc, err)
+            self._check(spec, err, lambda k: table[k], bars.symbols)
+            return acc
         if rets is None:
             from lq_engine.strategies.bank import market_returns
 
             rets = market_returns(bars)
-        m = len(table)
-        acc = np.empty((m, N_ACC))
-        err = np.zeros((m, 3))
-        if m:
-            states = spec.declaration.state.new(m)
-            self._call(spec, "sweep", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, rets,
-                       rows.bank, rows.idx, table.matrix(), states, float(fee), float(slippage), acc, err)
-            self._check(spec, err, lambda k: table[k])
+        self._call(spec, "sweep", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, rets,
+                   rows.bank, rows.idx, table.matrix(), states, float(fee), float(slippage), acc, err)
+        self._check(spec, err, lambda k: table[k])
         return acc
 
     def _call(self, spec: Any, fn: str, *args: Any) -> None:
@@ -241,15 +272,17 @@ def _readable(spec: Any, text: str, fn: Any) -> str:
     text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     fn_name = getattr(fn, "__name__", None)
     line = None
-    m = re.search(rf'File "{re.escape(spec.file)}", line (\d+)', text)
-    if m:
-        line = int(m.group(1))
+    m = re.search(rf'File "([^"]*{re.escape(Path(spec.file).name)})", line (\d+)', text)
+    if m and Path(spec.file).resolve().as_posix().endswith(Path(m.group(1)).as_posix()):
+        line = int(m.group(2))
     head = next((ln.strip() for ln in text.splitlines()
                  if ln.strip() and not ln.startswith(("Failed in", "During:", "File ", "<source", " ", "^"))),
                 text.strip().splitlines()[0] if text.strip() else "unknown error")
     name = re.search(r"name '(\w+)' is not defined|[Uu]ntyped global name '(\w+)'", head)
-    if line is None and name and fn is not None:  # numba does not say where: find the name in the source
-        token = name.group(1) or name.group(2)
+    token = (name.group(1) or name.group(2)) if name else None
+    if token and fn is not None and callable(getattr(fn, "__globals__", {}).get(token)):
+        head += f" (it is a plain Python function: decorate {token} with @lq.jit to call it from {fn.__name__})"
+    if line is None and token and fn is not None:  # numba does not say where: find the name in the source
         try:
             src, first = inspect.getsourcelines(fn)
             hit = next(k for k, ln in enumerate(src) if re.search(rf"\b{re.escape(token)}\b", ln))

@@ -43,8 +43,11 @@ from lq_engine.errors import LQError
 from lq_engine.strategies.params import SIDES, Constraint, Param, ParamError
 
 DECIDE_ARGS = ("i", "bars", "ind", "p", "pos", "st")
+PORTFOLIO_DECIDE_ARGS = (*DECIDE_ARGS, "w")
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "ts")
-RESERVED = frozenset({"name", "state", "constraints", "declaration", "description", "rules"})
+PANEL_FIELDS = (*BAR_FIELDS, "mask")
+RESERVED = frozenset({"name", "state", "constraints", "declaration", "description", "rules", "min_symbols",
+                      "max_symbols", "gross"})
 
 
 class StrategyError(LQError, ValueError):
@@ -216,6 +219,10 @@ class Declaration:
     decide: Callable
     exits: Callable | None
     rules: Callable | None
+    portfolio: bool = False  # a PortfolioStrategy: decide sees the universe's panel, writes weights
+    min_symbols: int = 1
+    max_symbols: int | None = 1
+    gross: float = 1.0  # largest sum of |weight| a portfolio decision may ask for
 
 
 def _raw(fn: Any) -> Callable:
@@ -235,15 +242,15 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
-def _check_fn_args(fn: Callable, role: str, where: str) -> None:
+def _check_fn_args(fn: Callable, role: str, where: str, args: tuple[str, ...] = DECIDE_ARGS) -> None:
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         raise StrategyError(f"{where}: @{role} {fn!r} is not a plain function") from None
     names = tuple(sig.parameters)
-    if names != DECIDE_ARGS and len(names) != len(DECIDE_ARGS):
+    if names != args and len(names) != len(args):
         raise StrategyError(f"{where}: @{role} {fn.__name__}{sig} must take exactly the arguments "
-                            f"({', '.join(DECIDE_ARGS)})")
+                            f"({', '.join(args)})")
 
 
 def declaration_of(cls: type) -> Declaration:
@@ -286,11 +293,16 @@ def declaration_of(cls: type) -> Declaration:
             if a not in pnames:
                 raise StrategyError(f"{where}: indicator {d.name!r} takes {a!r}, which is not a parameter of the "
                                     f"strategy (parameters: {sorted(pnames)}; give constants a default value)")
+    portfolio = any(getattr(k, "_lq_portfolio", False) for k in cls.__mro__)
     if "decide" not in found:
         raise StrategyError(f"{where}: no @lq.decide function")
-    _check_fn_args(found["decide"], "decide", where)
+    _check_fn_args(found["decide"], "decide", where, PORTFOLIO_DECIDE_ARGS if portfolio else DECIDE_ARGS)
     if "exits" in found:
+        if portfolio:
+            raise StrategyError(f"{where}: a portfolio strategy cannot declare @lq.exits (protective orders are "
+                                "per entry of one symbol); size the weights instead")
         _check_fn_args(found["exits"], "exits", where)
+    universe = _universe(body, where) if portfolio else (1, 1, 1.0)
     cons = body.get("constraints", ())
     if isinstance(cons, Constraint):
         cons = (cons,)
@@ -309,7 +321,18 @@ def declaration_of(cls: type) -> Declaration:
         raise StrategyError(f"{where}: name {name!r} must be lower-case letters, digits and underscores")
     return Declaration(cls.__name__, file, name, inspect.cleandoc(cls.__doc__ or "").strip(), tuple(params),
                        tuple(cons), state, tuple(indicators), found["decide"], found.get("exits"),
-                       found.get("rules"))
+                       found.get("rules"), portfolio, *universe)
+
+
+def _universe(body: dict, where: str) -> tuple[int, int | None, float]:
+    lo, hi, gross = body.get("min_symbols", 1), body.get("max_symbols"), body.get("gross", 1.0)
+    if not (isinstance(lo, int) and lo >= 1):
+        raise StrategyError(f"{where}: min_symbols must be an integer >= 1, got {lo!r}")
+    if hi is not None and not (isinstance(hi, int) and hi >= lo):
+        raise StrategyError(f"{where}: max_symbols must be None or an integer >= min_symbols, got {hi!r}")
+    if isinstance(gross, bool) or not isinstance(gross, (int, float)) or not (0 < gross <= 100):
+        raise StrategyError(f"{where}: gross must be a number in (0, 100], got {gross!r}")
+    return lo, hi, float(gross)
 
 
 def _indicator_decl(attr: str, fn: Callable, where: str) -> IndicatorDecl:
@@ -338,6 +361,8 @@ class Strategy:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_lq_base"):  # a framework base class (PortfolioStrategy), not a strategy
+            return
         cls.declaration = declaration_of(cls)
 
     def __init__(self) -> None:
@@ -345,5 +370,21 @@ class Strategy:
                         f"lq_engine.strategies.resolve({snake_case(type(self).__name__)!r}) or StrategySpec.of(cls)")
 
 
-__all__ = ["Bool", "Choice", "Declaration", "Float", "IndicatorDecl", "Int", "ParamDecl", "Side", "State",
+class PortfolioStrategy(Strategy):
+    """Base class of portfolio strategies: ``decide(i, bars, ind, p, pos, st, w)`` sees the universe
+    aligned on one clock (``bars.close[s, i]``, ``bars.mask[s, i]``: symbol s has a bar at i;
+    indicators are (symbols x bars), or one series (bars,) shared by all) and writes a target weight
+    per symbol into ``w`` (it holds the current targets on entry). A symbol whose weight changes
+    trades at the next open; ``return True`` to bring every symbol back to its weight (a periodic
+    rebalance of drifted holdings). Declare ``min_symbols``, ``max_symbols`` (None: any) and
+    ``gross``, the cap on the sum of |weight|. One cash account holds every leg."""
+
+    _lq_base = True
+    _lq_portfolio = True
+    min_symbols = 1
+    max_symbols: int | None = None
+    gross = 1.0
+
+
+__all__ = ["Bool", "Choice", "PortfolioStrategy", "Declaration", "Float", "IndicatorDecl", "Int", "ParamDecl", "Side", "State",
            "Strategy", "StrategyError", "constraint", "decide", "exits", "indicator", "less", "less_equal", "rules"]

@@ -12,6 +12,12 @@ from numba import njit
 LONG, SHORT, BOTH = 0, 1, 2
 
 
+def jit(fn):
+    """Compile a helper that ``decide`` (or ``exits``) calls: ``@lq.jit def f(...)``. It stays
+    callable from Python (indicators may use it too)."""
+    return njit(cache=False)(fn)
+
+
 @njit(cache=True, inline="always")
 def sided(target, side):
     """``target`` with the side a ``lq.Side()`` parameter does not allow set to 0."""

@@ -119,3 +119,81 @@ def sweep(o, h, lo, c, v, ts, rets, bank, idx, pmat, states, fee, slip, acc, err
         exits = np.empty((n if HAS_EXITS else 1, 3))
         if _decisions(bars, _ind(bank, idx[k]), _params(pmat[k]), states[k], targets, exits, err[k]):
             account(o, h, lo, c, rets, targets, exits, HAS_EXITS, fee, slip, acc[k])
+
+
+# --- portfolio strategies ------------------------------------------------------------------------
+# provided by the generated module: PanelTuple, GROSS (the strategy's gross cap), ERR_GROSS
+
+def _ptake_force(j, o, mask, w, tgt, entry, held):
+    """Weights decided at the previous close take force at this clock bar for the symbols that have a
+    bar here (the others keep theirs pending); a new side records the open as its entry price."""
+    for s in range(tgt.shape[0]):
+        if mask[s, j] and w[s] != tgt[s]:
+            if w[s] == 0.0:
+                entry[s] = NAN
+                held[s] = 0
+            elif _sgn(w[s]) != _sgn(tgt[s]):
+                entry[s] = o[s, j]
+                held[s] = 0
+            tgt[s] = w[s]
+        if tgt[s] != 0.0:
+            held[s] += 1
+
+
+def _pdecisions(bars, ind, p, st, targets, rebal, tgt, entry, held, w, err):
+    """Weights of one set at every clock close (``targets``: bars x symbols) and whether decide asked
+    to rebalance every symbol to them (``rebal``: it returned True); False at the first invalid
+    decision (``err``: bar, code, value, symbol)."""
+    _init_state(st)
+    o = bars.open
+    mask = bars.mask
+    n_sym = o.shape[0]
+    n = o.shape[1]
+    for s in range(n_sym):
+        tgt[s] = 0.0
+        entry[s] = NAN
+        held[s] = 0
+        w[s] = 0.0
+    for i in range(n):
+        if i > 0:
+            _ptake_force(i, o, mask, w, tgt, entry, held)
+        r = _decide(i, bars, ind, p, Pos(tgt, entry, held), st, w)
+        rebal[i] = r is not None and r
+        gross = 0.0
+        for s in range(n_sym):
+            x = w[s]
+            if not (x - x == 0.0):  # NaN or infinite
+                err[0] = i
+                err[1] = ERR_TARGET
+                err[2] = x
+                err[3] = s
+                return False
+            gross += abs(x)
+            targets[i, s] = x
+        if gross > GROSS * (1.0 + 1e-12):
+            err[0] = i
+            err[1] = ERR_GROSS
+            err[2] = gross
+            err[3] = -1
+            return False
+    return True
+
+
+def pdecision_loop(o, h, lo, c, v, ts, mask, bank, idx_row, prow, states, targets, rebal, err):
+    """One parameter set over one panel (the replay's, event engine's and paper trader's weights)."""
+    n_sym = o.shape[0]
+    _pdecisions(PanelTuple(o, h, lo, c, v, ts, mask), _ind(bank, idx_row), _params(prow), states[0], targets, rebal,
+                np.empty(n_sym), np.empty(n_sym), np.empty(n_sym, dtype=np.int64), np.empty(n_sym), err)
+
+
+def psweep(o, h, lo, c, v, ts, mask, bank, idx, pmat, states, fee, slip, acc, err):
+    """Every parameter set over one panel, in parallel: its weights, then ``kernels.portfolio.account``."""
+    bars = PanelTuple(o, h, lo, c, v, ts, mask)
+    n_sym = o.shape[0]
+    n = o.shape[1]
+    for k in prange(pmat.shape[0]):
+        targets = np.empty((n, n_sym))
+        rebal = np.empty(n, dtype=np.bool_)
+        if _pdecisions(bars, _ind(bank, idx[k]), _params(pmat[k]), states[k], targets, rebal, np.empty(n_sym),
+                       np.empty(n_sym), np.empty(n_sym, dtype=np.int64), np.empty(n_sym), err[k]):
+            portfolio_account(o, c, mask, targets, rebal, fee, slip, acc[k])

@@ -92,8 +92,12 @@ def origins(project_dir: Path | None = None) -> dict[str, Origin]:
     return out
 
 
-def list_strategies() -> list[str]:
-    return sorted(origins())
+def list_strategies(portfolio: bool | None = None) -> list[str]:
+    """Every strategy name; ``portfolio=True`` / ``False``: only portfolio / single-symbol ones."""
+    names = sorted(origins())
+    if portfolio is None:
+        return names
+    return [n for n in names if resolve(n, project_grids=False).is_portfolio == portfolio]
 
 
 def source_file(o: Origin) -> Path | None:

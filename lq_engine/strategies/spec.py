@@ -48,10 +48,12 @@ class SourceRef:
 class Decisions:
     """What a strategy decided at each bar's close: ``targets`` (float64 in [-1, 1]) and, when it
     declares ``exits``, the stop-loss / take-profit / trailing fractions of each entry (n x 3, NaN
-    where not set)."""
+    where not set). A portfolio strategy's targets are weights (bars x symbols), and ``rebalance``
+    marks the closes where it asked to bring every symbol back to its weight."""
 
     targets: np.ndarray
     exits: np.ndarray | None = None
+    rebalance: np.ndarray | None = None  # portfolio strategies: bool per bar, decide asked for a full rebalance
 
 
 @dataclass(frozen=True)
@@ -201,10 +203,16 @@ class StrategySpec:
             self._kernels = compile_strategy(self)
         return self._kernels
 
-    def indicator_rows(self, table: ParamTable, bars: Bars) -> IndicatorRows:
-        """Every indicator once per distinct argument tuple across ``table``'s sets."""
+    @property
+    def is_portfolio(self) -> bool:
+        return self.declaration.portfolio
+
+    def indicator_rows(self, table: ParamTable, bars: Any) -> IndicatorRows:
+        """Every indicator once per distinct argument tuple across ``table``'s sets (over ``Bars``, or
+        a ``Panel`` for a portfolio strategy: rows are then (symbols x bars))."""
         n = bars.n
-        rows: list[np.ndarray] = [np.zeros(n), np.asarray(bars.close, dtype=np.float64)]
+        shape = (bars.n_symbols, n) if self.is_portfolio else (n,)
+        rows: list[np.ndarray] = [np.zeros(shape), np.asarray(bars.close, dtype=np.float64)]
         keys: dict[tuple, int] = {("zero",): 0, ("close",): 1}
         idx = np.empty((len(table), len(self.indicators)), dtype=np.int64)
         view = bars_view(bars)
@@ -212,7 +220,7 @@ class StrategySpec:
             if not d.params:
                 key = (d.name,)
                 keys[key] = len(rows)
-                rows.append(self._indicator(d, view, {}, n))
+                rows.append(self._indicator(d, view, {}, shape))
                 idx[:, j] = keys[key]
                 continue
             cols = np.column_stack([table.columns[a] for a in d.params])
@@ -222,14 +230,29 @@ class StrategySpec:
             for u in uniq:
                 args = {a: prm.decode(x) for a, prm, x in zip(d.params, prms, u.tolist())}
                 keys[(d.name, *args.values())] = len(rows)
-                rows.append(self._indicator(d, view, args, n))
+                rows.append(self._indicator(d, view, args, shape))
             idx[:, j] = first + inverse.reshape(-1)
-        bank = np.ascontiguousarray(np.vstack(rows))
+        bank = np.ascontiguousarray(np.stack(rows))  # (rows, bars), or (rows, symbols, bars) for a panel
         bank.setflags(write=False)
         idx.setflags(write=False)
         return IndicatorRows(bank, idx, keys)
 
-    def _indicator(self, d: IndicatorDecl, view: Any, args: dict, n: int) -> np.ndarray:
+    def check_data(self, data: Any) -> Any:
+        """``data`` as this strategy runs on it: a Panel (universe checked) or Bars."""
+        from lq_engine.strategies.panel import Panel, check_universe
+
+        if self.is_portfolio:
+            if not isinstance(data, Panel):
+                raise StrategyError(f"strategy '{self.name}' is a portfolio strategy: it runs on a universe's Panel, "
+                                    f"not on {type(data).__name__}")
+            d = self.declaration
+            check_universe(data, self.name, d.min_symbols, d.max_symbols)
+            return data
+        if isinstance(data, Panel):
+            raise StrategyError(f"strategy '{self.name}' trades one symbol at a time: give it one series, not a panel")
+        return as_bars(data)
+
+    def _indicator(self, d: IndicatorDecl, view: Any, args: dict, shape: tuple) -> np.ndarray:
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         where = f"{self.file}: strategy '{self.name}', indicator {d.name}({shown})"
         try:
@@ -240,14 +263,18 @@ class StrategySpec:
             a = np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError):
             raise StrategyError(f"{where} returned {type(out).__name__}, not an array of numbers") from None
-        if a.shape != (n,):
-            raise StrategyError(f"{where} returned shape {a.shape}; it must return one value per bar, shape ({n},)")
+        if self.is_portfolio and a.shape == shape[1:]:  # one series for the whole panel
+            a = np.broadcast_to(a, shape)
+        if a.shape != shape:
+            want = "one value per bar" if len(shape) == 1 else "one row per symbol (or one series of bars)"
+            raise StrategyError(f"{where} returned shape {a.shape}; it must return {want}, shape {shape}")
         return np.ascontiguousarray(a)
 
     def decisions(self, params: Mapping[str, Any] | None, bars: Any) -> Decisions:
         """Targets (and exits) decided at every bar's close for one parameter set over ``bars``
-        (a ``Bars`` or a replay ``Series``)."""
-        b = as_bars(bars)
+        (a ``Bars`` or a replay ``Series``; a ``Panel`` for a portfolio strategy, whose targets are
+        then weights, bars x symbols)."""
+        b = self.check_data(bars)
         table = self.table([self.validated(params)])
         rows = self.indicator_rows(table, b)
         return self.kernels.decisions(self, b, rows, table)
@@ -262,10 +289,13 @@ def _axis(p, strategy: str) -> tuple:
         return (p.default,) if p.default is not None else ()
 
 
-def bars_view(bars: Bars):
-    """What indicators receive: ``bars.open``, ``.high``, ``.low``, ``.close``, ``.volume``, ``.ts``."""
-    from lq_engine.strategies.codegen import BarsTuple
+def bars_view(bars: Any):
+    """What indicators receive: ``bars.open``, ``.high``, ``.low``, ``.close``, ``.volume``, ``.ts``
+    (and ``.mask`` for a panel)."""
+    from lq_engine.strategies.codegen import BarsTuple, PanelTuple
 
+    if hasattr(bars, "mask"):
+        return PanelTuple(bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, bars.mask)
     return BarsTuple(bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts)
 
 

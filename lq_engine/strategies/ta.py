@@ -230,7 +230,48 @@ def vwap(high, low, close, volume, window):
     return out
 
 
+@njit(cache=True)
+def roc(x, window):
+    """Rate of change over ``window`` bars: x[i] / x[i - window] - 1."""
+    n = x.shape[0]
+    out = np.full(n, np.nan)
+    for i in range(window, n):
+        out[i] = x[i] / x[i - window] - 1.0
+    return out
+
+
+@njit(cache=True)
+def rolling_beta(y, x, window):
+    """Slope of the least-squares line y = a + b x over the trailing ``window`` bars (two-pass per
+    window); NaN where the window holds a NaN or x does not vary."""
+    n = y.shape[0]
+    out = np.full(n, np.nan)
+    for i in range(window - 1, n):
+        mx = 0.0
+        my = 0.0
+        bad = False
+        for j in range(i - window + 1, i + 1):
+            if not (x[j] == x[j] and y[j] == y[j]):
+                bad = True
+                break
+            mx += x[j]
+            my += y[j]
+        if bad:
+            continue
+        mx /= window
+        my /= window
+        sxy = 0.0
+        sxx = 0.0
+        for j in range(i - window + 1, i + 1):
+            dx = x[j] - mx
+            sxy += dx * (y[j] - my)
+            sxx += dx * dx
+        if sxx > 0.0:
+            out[i] = sxy / sxx
+    return out
+
+
 zscore = rolling_zscore
 
-__all__ = ["atr", "ema", "ewm_vol", "highest", "lowest", "prev_highest", "prev_lowest", "returns", "rolling_std",
-           "rolling_zscore", "rsi", "sma", "vwap", "zscore"]
+__all__ = ["atr", "ema", "ewm_vol", "highest", "lowest", "prev_highest", "prev_lowest", "returns", "roc",
+           "rolling_beta", "rolling_std", "rolling_zscore", "rsi", "sma", "vwap", "zscore"]

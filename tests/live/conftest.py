@@ -52,6 +52,24 @@ def frozen_folder(data_paths) -> Path:
     return build_frozen(data_paths, UniverseSpec("paper_test", (SYMBOL,), "1m")).folder
 
 
+UNIVERSE = ("UA", "UB", "UC")
+PORTFOLIO_PARAMS = {"lookback": 6, "top": 1, "every": 4, "short": True}
+
+
+@pytest.fixture(scope="session")
+def universe_folder(data_paths) -> Path:
+    """Three symbols with staggered starts and a few missing bars, frozen as one universe."""
+    frames = []
+    for k, sym in enumerate(UNIVERSE):
+        df = make_frame(N_BARS - 10 * k, seed=11 + k).with_columns(pl.lit(sym).alias("symbol"))
+        df = df.with_columns((pl.col("ts") + 10 * k * 60_000_000_000).alias("ts"))
+        frames.append(df.filter(pl.int_range(pl.len()) % 17 != 5 + k))
+    f = data_paths.landing / "paper_universe.parquet"
+    pl.concat(frames).write_parquet(f)
+    ingest_file(f, data_paths)
+    return build_frozen(data_paths, UniverseSpec("paper_universe", UNIVERSE, "1m")).folder
+
+
 @pytest.fixture(scope="session")
 def frozen_series(frozen_folder) -> Series:
     from lq_engine.live.feeds import ReplayFeed

@@ -108,7 +108,7 @@ def test_selection_refuses_a_plan_leaking_into_the_holdout(result):
                      (type(f0)(0, Window("train", 0, plan.holdout.start - 100, plan.n), f0.validation),),
                      plan.holdout)
     with pytest.raises(HoldoutLeakError):
-        prefilter(view, "ma_cross", result.stage1.params[:3], leaky, result.config, TaskRunner(1), "numba")
+        prefilter(view, MA, result.stage1.params[:3], leaky, result.config, TaskRunner(1), "numba")
 
 
 def test_dsr_counts_every_configuration_and_pbo_uses_top_k_returns(result):

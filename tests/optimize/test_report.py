@@ -27,7 +27,8 @@ def test_report_html_references_existing_images(results, tmp_path: Path):
     text = out.read_text()
     assert out.name == "report.html"
     srcs = re.findall(r"<img src='([^']+)'", text)
-    assert len(srcs) == 3  # two equity curves, one heatmap (the RSI grid varies one parameter)
+    # two equity curves, two winner-vs-benchmark plots, one heatmap (the RSI grid varies one parameter)
+    assert len(srcs) == 5 and sum("benchmark" in s for s in srcs) == 2
     for s in srcs:
         p = out.parent / s
         assert p.exists() and p.read_bytes()[:8] == PNG
@@ -37,6 +38,7 @@ def test_report_html_references_existing_images(results, tmp_path: Path):
         shown = ", ".join(f"{k}={v}" for k, v in r.winner.params.items())
         assert shown in text  # the winner's parameters
     assert "deflated Sharpe" in text and "PBO" in text and "Spearman" in text
+    assert text.count("inverse-volatility buy and hold") >= 2 and all(r.benchmark is not None for r in results)
 
 
 def test_heatmap_needs_two_varying_parameters(results, tmp_path: Path):

@@ -127,7 +127,7 @@ def test_bad_inputs_are_named():
 def _sides():
     from lq_engine.strategies.registry import resolve
 
-    return [(n, s) for n in list_strategies() for s in ("long", "both")
+    return [(n, s) for n in list_strategies(portfolio=False) for s in ("long", "both")
             if s == "long" or "side" in resolve(n).param_names]
 
 

@@ -8,14 +8,15 @@ from lq_engine.strategies import (
 from kernels.series import random_bars
 
 
-SHIPPED = ["band_reversion", "bollinger", "breakout_atr", "donchian_atr", "ma_cross", "rsi", "rsi_both",
-           "rsi_time_stop", "trend_vol_target", "vwap_reversion"]
+SHIPPED = ["band_reversion", "bollinger", "breakout_atr", "donchian_atr", "inverse_vol", "ma_cross", "pairs", "rsi",
+           "rsi_both", "rsi_time_stop", "trend_vol_target", "vwap_reversion", "xs_momentum"]
 
 
 def test_registry_lists_the_shipped_strategies():
     assert list_strategies() == SHIPPED
     assert get_strategy("rsi").name == "rsi"
     assert [n for n in SHIPPED if get_strategy(n).rules is not None] == ["bollinger", "donchian_atr", "ma_cross", "rsi"]
+    assert list_strategies(portfolio=True) == ["inverse_vol", "pairs", "xs_momentum"]
 
 
 def test_default_grids_match_the_benchmark_sweeps():

@@ -1,0 +1,225 @@
+"""Portfolio execution shared by every driver: one cash account, one leg per symbol.
+
+A portfolio strategy decides a target weight per symbol at each clock close (``targets[i, s]``).
+At the next clock bar a symbol whose latest weight differs from the one in force rebalances, if it
+has a bar there; otherwise its change waits for its next bar (a carried-forward price never trades).
+All legs of a clock bar are sized together from the equity at that open, ``E = cash + sum(units *
+open)`` over the symbols in order (an absent symbol's "open" is its last close), each with
+``sizing.leg_orders``; under the "equity" cost basis every leg's fee (``sizing.leg_fees``) comes off
+first, so the weights hold after costs. Sells go before buys (symbols in order within each).
+
+``account`` is the prefilter's simplified version (raw opens, the "equity" basis, no cap), streamed
+into the accumulators of ``kernels.metrics``; ``replay.portfolio`` and the portfolio event engine run
+the full model with the same functions. A trade is one symbol's round trip (flat to flat); its
+return is its PnL net of fees over its entry notional.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from lq_engine.execution.fillmath import apply_fill
+from lq_engine.kernels.backends.numba_backend import dd_bar
+from lq_engine.replay.sizing import leg_fees, leg_orders
+
+NAN = math.nan
+
+
+@njit(cache=True, inline="always")
+def _sgn(x):
+    if x > 0.0:
+        return 1
+    if x < 0.0:
+        return -1
+    return 0
+
+
+@njit(cache=True)
+def open_equity(cash, units, prices):
+    """cash + sum of units * price over the symbols holding something, in symbol order."""
+    e = cash
+    for s in range(len(units)):
+        if units[s] != 0.0:
+            e = e + units[s] * prices[s]
+    return e
+
+
+@njit(cache=True)
+def exposure_held(units, tif):
+    """The weight a symbol's position stands for: the target in force while the position is on its
+    side, else the position's sign (0 when flat)."""
+    if units == 0.0:
+        return 0.0
+    if (units > 0.0) == (tif > 0.0) and tif != 0.0:
+        return tif
+    return 1.0 if units > 0.0 else -1.0
+
+
+@njit(cache=True)
+def trade_fill(units_before, units_after, realized, fee, q, price, rt_pnl, rt_base, s):
+    """Round-trip bookkeeping of one fill of symbol s; returns the finished trade's return or NaN."""
+    if units_before == 0.0:
+        rt_pnl[s] = -fee
+        rt_base[s] = q * price
+        return NAN
+    rt_pnl[s] += realized - fee
+    if units_after == 0.0:
+        return rt_pnl[s] / rt_base[s]
+    if _sgn(units_after) != _sgn(units_before):  # crossed zero in one fill: a new trip starts at this price
+        r = rt_pnl[s] / rt_base[s]
+        rt_pnl[s] = 0.0
+        rt_base[s] = abs(units_after) * price
+        return r
+    return NAN
+
+
+@njit(cache=True)
+def account(o, c, mask, targets, rebal, fee, slip, acc):
+    """Simplified fills of one parameter set's portfolio decisions; writes the N_ACC accumulators."""
+    n_sym, n = o.shape
+    cost = fee + slip
+    cash = 1.0
+    units = np.zeros(n_sym)
+    avg = np.full(n_sym, NAN)
+    tif = np.zeros(n_sym)
+    hx = np.zeros(n_sym)
+    rt_pnl = np.zeros(n_sym)
+    rt_base = np.zeros(n_sym)
+    legs = np.empty(n_sym, dtype=np.int64)
+    fees_c = np.zeros(n_sym)
+    fees_o = np.zeros(n_sym)
+    prices = np.empty(n_sym)
+    plan = np.empty((n_sym, 6))
+    due = np.zeros(n_sym, dtype=np.bool_)  # a requested full rebalance not yet done (no bar since)
+    eq = 1.0
+    s1 = 0.0
+    s2 = 0.0
+    sd = 0.0
+    tgain = 0.0
+    tloss = 0.0
+    twin = 0
+    peak = 1.0
+    trough = 1.0
+    last_pk = 0
+    maxdd = 0.0
+    maxdur = 0
+    trades = 0
+    exposed = 0
+    turnover = 0.0
+    for j in range(1, n):
+        # the legs that rebalance at this open: a changed weight (or a requested rebalance) and a bar here
+        m = 0
+        for s in range(n_sym):
+            if rebal[j - 1]:
+                due[s] = True
+            if mask[s, j] and (targets[j - 1, s] != tif[s] or due[s]):
+                legs[m] = s
+                m += 1
+                due[s] = False
+        if m > 0:
+            for s in range(n_sym):
+                prices[s] = o[s, j]
+            e_open = open_equity(cash, units, prices)
+            after = e_open
+            for k in range(m):
+                s = legs[k]
+                cf, of = leg_fees(e_open, units[s], targets[j - 1, s], o[s, j], cost)
+                fees_c[s] = cf
+                fees_o[s] = of
+                after = after - cf - of
+            for k in range(m):  # every leg's orders, sized before any of them fills
+                s = legs[k]
+                cq, cs, cf, oq, osd, of, _, _, _, _ = leg_orders(
+                    e_open, after, units[s], targets[j - 1, s], o[s, j], NAN, NAN, NAN, 1, 0.0, 0.0, 0.0, NAN, NAN,
+                    NAN, fees_c[s], fees_o[s])
+                plan[k, 0] = cq
+                plan[k, 1] = cs
+                plan[k, 2] = cf
+                plan[k, 3] = oq
+                plan[k, 4] = osd
+                plan[k, 5] = of
+            for side in (-1, 1):  # sells first, then buys
+                for k in range(m):
+                    s = legs[k]
+                    cq, cs, cf, oq, osd, of = plan[k, 0], int(plan[k, 1]), plan[k, 2], plan[k, 3], int(plan[k, 4]), \
+                        plan[k, 5]
+                    first = cs if cq > 0.0 else osd
+                    if first != side or (cq <= 0.0 and oq <= 0.0):
+                        continue
+                    if cq > 0.0:
+                        before = units[s]
+                        cash, units[s], avg[s], real = apply_fill(cash, units[s], avg[s], cs, cq, o[s, j], cf)
+                        r = trade_fill(before, units[s], real, cf, cq, o[s, j], rt_pnl, rt_base, s)
+                        if r == r:
+                            if r > 0.0:
+                                tgain += r
+                                twin += 1
+                            elif r < 0.0:
+                                tloss -= r
+                    if oq > 0.0:
+                        before = units[s]
+                        cash, units[s], avg[s], real = apply_fill(cash, units[s], avg[s], osd, oq, o[s, j], of)
+                        r = trade_fill(before, units[s], real, of, oq, o[s, j], rt_pnl, rt_base, s)
+                        if r == r:
+                            if r > 0.0:
+                                tgain += r
+                                twin += 1
+                            elif r < 0.0:
+                                tloss -= r
+            for k in range(m):
+                s = legs[k]
+                tif[s] = targets[j - 1, s]
+        # mark at the close
+        e = cash
+        any_held = False
+        for s in range(n_sym):
+            if units[s] != 0.0:
+                e = e + units[s] * c[s, j]
+                any_held = True
+        if e != eq:
+            r = e / eq - 1.0
+            s1 += r
+            s2 += r * r
+            if r < 0.0:
+                sd += r * r
+        peak, trough, maxdd, last_pk, maxdur = dd_bar(e, j, peak, trough, maxdd, last_pk, maxdur)
+        for s in range(n_sym):
+            x = exposure_held(units[s], tif[s])
+            if x != hx[s]:
+                turnover += abs(x - hx[s])
+                if x != 0.0 and _sgn(x) != _sgn(hx[s]):
+                    trades += 1
+                hx[s] = x
+        if any_held:
+            exposed += 1
+        eq = e
+    for s in range(n_sym):  # trades still open: marked at the last close
+        if units[s] != 0.0:
+            r = (rt_pnl[s] + units[s] * (c[s, n - 1] - avg[s])) / rt_base[s]
+            if r > 0.0:
+                tgain += r
+                twin += 1
+            elif r < 0.0:
+                tloss -= r
+    if trough < peak:
+        dd = (peak - trough) / peak
+        if dd > maxdd:
+            maxdd = dd
+        if n - 1 - last_pk > maxdur:
+            maxdur = n - 1 - last_pk
+    acc[0] = eq
+    acc[1] = s1
+    acc[2] = s2
+    acc[3] = sd
+    acc[4] = tgain
+    acc[5] = twin
+    acc[6] = tloss
+    acc[7] = maxdd
+    acc[8] = maxdur
+    acc[9] = trades
+    acc[10] = exposed
+    acc[11] = turnover
+    acc[12] = max(n - 1, 0)

@@ -75,8 +75,12 @@ def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: 
     """Stage 1 and stage 2 of each (dataset, strategy) partition, then the report."""
     from lq_assets.partitions import optimize_key, register_strategies
 
+    from lq_assets.datasets.lookup import _latest
+
     register_strategies(instance)
-    op_config = {"config": settings or {}}
+    # one dataset hash for every strategy of this call, even if an ingest re-freezes meanwhile
+    pinned = str(_latest(instance, dataset)["content_hash"].value)
+    op_config = {"config": {**(settings or {}), "dataset_hash": pinned}}
     results = [
         _run("optimize", instance, partition_key=str(optimize_key(dataset, s)),
              run_config={"ops": {"prefilter_rankings": op_config, "replay_results": op_config}},

@@ -14,6 +14,7 @@ from lq_assets.metadata import md_table
 from lq_assets.optimize.settings import OptimizeSettings, image_dir, stage_dir
 from lq_assets.partitions import OPTIMIZE, split_optimize_key
 from lq_assets.resources import LakeResource, ProjectConfigResource
+from lq_engine.data.frozen import open_frozen
 from lq_engine.data.results import write_table
 from lq_engine.data.store import Location
 from lq_engine.optimize import (
@@ -21,6 +22,7 @@ from lq_engine.optimize import (
     write_report,
 )
 from lq_engine.optimize.config import brackets_text
+from lq_engine.optimize.stages import StageContractError, stage1_contract
 from lq_engine.optimize.report_portfolio import benchmark_png, contribution_rows, weights_png
 from lq_engine.strategies.registry import resolve
 
@@ -80,7 +82,11 @@ def _digest(*frames) -> str:
 def prefilter_rankings(
     context: dg.AssetExecutionContext, config: OptimizeSettings, lake: LakeResource, project: ProjectConfigResource
 ) -> dg.MaterializeResult:
-    dataset, strategy, paths, ds, out = _partition_inputs(context, lake)
+    dataset, strategy, paths, out = _partition_inputs(context, lake)
+    # the dataset is pinned here, once: the run's config may name the hash (lq optimize pins one for
+    # all its strategies), else the latest frozen_dataset; stage 2 then uses stage 1's
+    ds = open_frozen(paths, dataset, config.dataset_hash) if config.dataset_hash else \
+        current_frozen(context.instance, dataset, paths)
     chosen = chosen_backend(context.instance)
     cfg = config.resolve(project.load().optimize, chosen)
     s1 = run_stage1(ds, strategy, cfg)
@@ -122,7 +128,12 @@ def prefilter_rankings(
 def replay_results(
     context: dg.AssetExecutionContext, config: OptimizeSettings, lake: LakeResource, project: ProjectConfigResource
 ) -> dg.MaterializeResult:
-    dataset, strategy, paths, ds, out = _partition_inputs(context, lake)
+    dataset, strategy, paths, out = _partition_inputs(context, lake)
+    pinned = stage1_contract(out / "stage1").get("dataset_hash")
+    if config.dataset_hash and pinned and config.dataset_hash != pinned:
+        raise StageContractError(f"{dataset}/{strategy.name}: stage 1 scored dataset hash {pinned[:16]}, this run "
+                                 f"pins {config.dataset_hash[:16]}: rerun prefilter_rankings")
+    ds = open_frozen(paths, dataset, pinned) if pinned else current_frozen(context.instance, dataset, paths)
     s1 = load_stage1(out / "stage1")
     cfg = config.resolve(project.load().optimize, s1.backend)
     result = run_stage2(ds, strategy, s1, cfg)
@@ -181,10 +192,10 @@ def replay_results(
 def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     paths = lake.paths()
     results = []
-    for key in paths.store.list("optimize", "/result.pkl"):
-        folder = Location(paths.store, key.rsplit("/", 1)[0])
-        if key.count("/") != 3:
+    for key in paths.store.list("optimize", "/result/object.json"):
+        if key.count("/") != 4:  # optimize/<dataset>/<strategy>/result/object.json
             continue
+        folder = Location(paths.store, key.removesuffix("/result/object.json"))
         try:
             results.append(load_result(folder))
         except (ValueError, OSError) as e:
@@ -207,12 +218,12 @@ def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -
 
 
 def _partition_inputs(context: dg.AssetExecutionContext, lake: LakeResource):
-    """(dataset, the resolved strategy, data paths, the current frozen dataset, the stage folder) of
-    this partition: the strategy is resolved here, once, and passed on."""
+    """(dataset, the resolved strategy, data paths, the stage folder) of this partition: the
+    strategy is resolved here, once, and passed on."""
     dataset, name = split_optimize_key(context.partition_key)
     paths = lake.paths()
     spec = resolve(name)
-    return dataset, spec, paths, current_frozen(context.instance, dataset, paths), stage_dir(paths, dataset, name)
+    return dataset, spec, paths, stage_dir(paths, dataset, name)
 
 
 def _strategy_metadata(spec) -> dict:

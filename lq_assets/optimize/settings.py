@@ -35,9 +35,12 @@ class OptimizeSettings(dg.Config):
     seed: int | None = None
     workers: int | None = None
     brackets: BracketSettings | None = None
+    dataset_hash: str | None = None
+    """Pin the frozen dataset by content hash (`lq optimize` pins one for all its strategies); stage 2
+    always uses the hash its stage 1 scored."""
 
     def resolve(self, file_settings: dict, backend: str) -> OptimizeConfig:
-        overrides = {k: v for k, v in self.model_dump().items() if v is not None}
+        overrides = {k: v for k, v in self.model_dump().items() if v is not None and k != "dataset_hash"}
         return OptimizeConfig.from_mapping({**file_settings, **overrides, "backend": backend})
 
 

@@ -61,6 +61,9 @@ class Stage1Result:
     order: np.ndarray  # set indices, best first
     trial_sharpes: np.ndarray  # per set: mean per-period (non-annualized) Sharpe over its windows
     backend: str
+    # the contract stage 2 checks: the data and the strategy version stage 1 scored
+    dataset_hash: str = ""
+    strategy_version: str = ""
 
     @property
     def n_sets(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -212,7 +212,8 @@ def prepare(dataset: Any, strategy: StrategySpec, config: OptimizeConfig
 
 def stage1_of(view: DatasetView, plan: FoldPlan, params: list[dict[str, Any]], backend: str, strategy: StrategySpec,
               config: OptimizeConfig, runner: TaskRunner) -> Stage1Result:
-    return prefilter(view, strategy, params, plan, config, runner, backend)
+    s1 = prefilter(view, strategy, params, plan, config, runner, backend)
+    return replace(s1, dataset_hash=view.content_hash, strategy_version=strategy.version)
 
 
 def finish(view: DatasetView, plan: FoldPlan, stage1: Stage1Result, strategy: StrategySpec, config: OptimizeConfig,

@@ -2,29 +2,51 @@
 
 The Dagster assets ``prefilter_rankings`` and ``replay_results`` run the stages in different runs,
 possibly on different machines (stage 2 re-runs when only its settings change), so stage 1's
-result is written to the lake (Parquet + JSON + NPZ, no pickle: ``store.Location``, or a local
-folder) and read back. ``run.optimize`` is ``run_stage2(run_stage1(...))``.
+result and the final result are written to the lake as JSON + Parquet + .npy (``data.objects``,
+never pickle) and read back. Stage 1 carries its contract (dataset hash, strategy version, grid):
+stage 2 refuses a stage 1 that does not match what it is given (``StageContractError``).
+``run.optimize`` is ``run_stage2(run_stage1(...))``.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from lq_engine.data.objects import load_meta, load_object, save_object
 from lq_engine.data.store import Location, as_location
+from lq_engine.errors import LQError
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.prefilter import Stage1Result
 from lq_engine.strategies.registry import resolve
 
-STAGE1_VERSION = 1
+STAGE1_VERSION = 2
+
+
+class StageContractError(LQError, ValueError):
+    """Stage 2 given a stage 1 of other data, another grid or another version of the strategy."""
+
+
+def check_stage1(stage1: Stage1Result, dataset_hash: str, strategy: Any, params: list[dict] | None = None) -> None:
+    """Stage 1 scored this dataset, this strategy version and (if given) this grid, or a clear error."""
+    name = getattr(strategy, "name", strategy)
+    if stage1.dataset_hash and stage1.dataset_hash != dataset_hash:
+        raise StageContractError(f"stage 1 of {name} was computed on dataset hash {stage1.dataset_hash[:16]}, "
+                                 f"stage 2 was given {dataset_hash[:16]}: rerun stage 1 (prefilter_rankings)")
+    if params is not None and [json.dumps(p, sort_keys=True) for p in params] != \
+            [json.dumps(p, sort_keys=True) for p in stage1.params]:
+        raise StageContractError(f"stage 1 of {name} was computed for another grid than the current config's; "
+                                 "rerun stage 1")
+    version = getattr(strategy, "version", "")
+    if stage1.strategy_version and version and stage1.strategy_version != version:
+        raise StageContractError(f"stage 1 of {name} was computed for strategy version {stage1.strategy_version}, "
+                                 f"now {version} (the strategy's source or grid changed): rerun stage 1")
 
 
 def run_stage1(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeConfig(),
@@ -54,9 +76,7 @@ def run_stage2(dataset: Any, strategy: Any, stage1: Stage1Result, config: Optimi
         t0 = time.perf_counter()
         spec = resolve(strategy)
         view, plan, params, _, timings = prepare(dataset, spec, config)
-        if [json.dumps(p, sort_keys=True) for p in params] != [json.dumps(p, sort_keys=True) for p in stage1.params]:
-            raise ValueError(f"stage 1 of {spec.name} was computed for another grid than the current config's; "
-                             "rerun stage 1")
+        check_stage1(stage1, view.content_hash, spec, params)
         timings["prepare"] = time.perf_counter() - t0
         return finish(view, plan, stage1, spec, config, runner, timings)
     finally:
@@ -65,52 +85,30 @@ def run_stage2(dataset: Any, strategy: Any, stage1: Stage1Result, config: Optimi
 
 
 def save_stage1(stage1: Stage1Result, where: Location | Path) -> Location | Path:
-    """Write stage 1 to ``where`` (a lake Location or a local folder).
-
-    The objects go under a new generation (``<where>/<generation>/``) and ``stage1.json``, written
-    last, names it: a reader sees the old stage 1 or the new one, never a mix. Older generations
-    are deleted afterwards.
-    """
-    loc = as_location(where)
-    store = loc.store
-    old = _generation(loc)
-    gen = uuid.uuid4().hex[:16]
-    g = loc / gen
-    store.write_parquet((g / "scores.parquet").key, stage1.scores)
-    store.write_parquet((g / "rankings.parquet").key, stage1.rankings)
-    buf = io.BytesIO()
-    np.savez(buf, objective=stage1.objective, order=stage1.order, trial_sharpes=stage1.trial_sharpes)
-    store.write_bytes((g / "arrays.npz").key, buf.getvalue())
-    meta = {"version": STAGE1_VERSION, "generation": gen, "backend": stage1.backend, "params": stage1.params}
-    store.write_bytes((loc / "stage1.json").key, json.dumps(meta, default=_plain).encode())
-    if old and old != gen:
-        store.delete_prefix((loc / old).key)
+    """Write stage 1 to ``where`` (a lake Location or a local folder), its contract in the pointer."""
+    save_object(stage1, where, meta={"version": STAGE1_VERSION, "dataset_hash": stage1.dataset_hash,
+                                     "strategy_version": stage1.strategy_version, "backend": stage1.backend})
     return where
 
 
-def _generation(loc: Location) -> str | None:
-    try:
-        return json.loads(loc.store.read_bytes((loc / "stage1.json").key)).get("generation")
-    except (FileNotFoundError, ValueError):
-        return None
+def stage1_contract(where: Location | Path) -> dict:
+    """The saved stage 1's dataset hash, strategy version and backend, without loading it."""
+    return load_meta(where)
 
 
 def load_stage1(where: Location | Path) -> Stage1Result:
     loc = as_location(where)
-    store = loc.store
     try:
-        meta = json.loads(store.read_bytes((loc / "stage1.json").key))
+        meta = load_meta(loc)
     except FileNotFoundError:
         raise FileNotFoundError(f"{loc}: no stage-1 result here (materialize prefilter_rankings first)") from None
     if meta.get("version") != STAGE1_VERSION:
-        raise ValueError(f"{loc}: stage-1 format version {meta.get('version')} is not {STAGE1_VERSION}; rerun stage 1")
-    g = loc / meta["generation"]
-    arrays = np.load(io.BytesIO(store.read_bytes((g / "arrays.npz").key)), allow_pickle=False)
-    return Stage1Result(
-        params=meta["params"], scores=store.read_parquet((g / "scores.parquet").key),
-        rankings=store.read_parquet((g / "rankings.parquet").key), objective=arrays["objective"],
-        order=arrays["order"], trial_sharpes=arrays["trial_sharpes"], backend=meta["backend"],
-    )
+        raise StageContractError(f"{loc}: stage-1 format version {meta.get('version')} is not {STAGE1_VERSION}; "
+                                 "rerun stage 1")
+    s1 = load_object(loc)
+    if not isinstance(s1, Stage1Result):
+        raise StageContractError(f"{loc}: holds a {type(s1).__name__}, not a stage-1 result")
+    return s1
 
 
 def _plain(x: Any) -> Any:
@@ -119,37 +117,34 @@ def _plain(x: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(x).__name__}")
 
 
-RESULT_VERSION = 1
-
-
-RESULT_FILE = "result.pkl"
+RESULT_VERSION = 2
+RESULT_DIR = "result"
 
 
 def save_result(result: Any, where: Location | Path) -> Location | Path:
-    """Keep a whole OptimizeResult for the report (a pickle: written and read only by this code).
+    """Keep a whole OptimizeResult for the report (JSON + Parquet + .npy, see ``data.objects``).
 
-    The tables a person queries go to the lake's result tables; this object only lets a later
-    run rebuild the report with its plots without replaying anything. Returns the object written.
+    The tables a person queries go to the lake's result tables; this object lets a later run
+    rebuild the report with its plots without replaying anything. Returns where it went.
     """
-    import pickle
-
-    loc = as_location(where) / RESULT_FILE
-    loc.store.write_bytes(loc.key, pickle.dumps({"version": RESULT_VERSION, "result": result},
-                                                protocol=pickle.HIGHEST_PROTOCOL))
-    return loc if isinstance(where, Location) else Path(where) / RESULT_FILE
+    loc = as_location(where) / RESULT_DIR
+    save_object(result, loc, meta={"version": RESULT_VERSION, "dataset_hash": result.dataset_hash,
+                                   "strategy": result.strategy})
+    return loc if isinstance(where, Location) else Path(where) / RESULT_DIR
 
 
 def load_result(where: Location | Path) -> Any:
-    import pickle
-
-    loc = as_location(where) / RESULT_FILE
+    """The OptimizeResult saved under ``where`` (the folder given to ``save_result``, or its result/)."""
+    loc = as_location(where)
+    if loc.name != RESULT_DIR:
+        loc = loc / RESULT_DIR
     try:
-        blob = pickle.loads(loc.store.read_bytes(loc.key))
+        meta = load_meta(loc)
     except FileNotFoundError:
         raise FileNotFoundError(f"{loc}: no optimization result (materialize replay_results first)") from None
-    if not isinstance(blob, dict) or blob.get("version") != RESULT_VERSION:
+    if meta.get("version") != RESULT_VERSION:
         raise ValueError(f"{loc}: result format is not version {RESULT_VERSION}; rerun replay_results")
-    return blob["result"]
+    return load_object(loc)
 
 
 def stage1_heatmap_png(stage1: Stage1Result, dataset: Any, strategy: Any, path: Path) -> Path | None:

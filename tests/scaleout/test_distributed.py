@@ -193,7 +193,7 @@ def test_backfills_on_two_workers_match_the_local_profile(cluster, tmp_path):
         u, strat = part.split("|")
         assert f"results/prefilter_scores/dataset={u}/strategy={strat}/data.parquet" in keys
         assert f"results/optimization_winners/dataset={u}/strategy={strat}/data.parquet" in keys
-        assert f"optimize/{u}/{strat}/result.pkl" in keys
+        assert f"optimize/{u}/{strat}/result/object.json" in keys and f"optimize/{u}/{strat}/stage1/object.json" in keys
     assert any(k.startswith("frozen/syn_a/") and k.endswith("manifest.json") for k in keys)
     assert any(k.startswith("_ingest_log/") for k in keys)
     assert not (c.data.root / "lake").exists()

@@ -41,7 +41,11 @@ def market_bars(context: dg.AssetExecutionContext, config: MarketBarsConfig, lak
     else:
         reports = reingest_landing(paths, symbols=symbols, months=months)
     ensure_catalog(paths)  # catalog.duckdb for other tools (rebuilt only if its views changed)
-    counts = symbol_row_counts(paths)
+    try:
+        counts = md_table(sorted(symbol_row_counts(paths).items()), ["symbol", "rows"])
+    except Exception as e:  # an unrelated damaged partition: the ingest itself is complete
+        counts = f"unavailable: {' '.join(str(e).split())[:300]} (run `lq lake verify`)"
+        context.log.warning(f"lake summary {counts}")
     rows = [
         {
             "file": Path(r.file).name,
@@ -64,7 +68,7 @@ def market_bars(context: dg.AssetExecutionContext, config: MarketBarsConfig, lak
             "symbols": ", ".join(symbols),
             "months": f"{months[0]} .. {months[-1]}" if months else "",
             "ingest": md_table(rows, ["file", "rows read", "new", "replaced", "unchanged", "partitions"]),
-            "lake_rows_by_symbol": md_table(sorted(counts.items()), ["symbol", "rows"]),
+            "lake_rows_by_symbol": counts,
             "lake": paths.store.uri,
         }
     )

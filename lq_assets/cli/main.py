@@ -29,8 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     args = build_parser().parse_args(argv)
+    if args.verb not in ("ui", "worker"):  # those two stop their children themselves
+        signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a waiting command like Ctrl-C
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -50,4 +52,43 @@ def run(args: argparse.Namespace) -> int:
     # Celery's pool processes run many steps each, and Dagster forks (log capture) at every step:
     # numba's OpenMP layer aborts a process that forks after using it; the workqueue layer is fork-safe.
     os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
-    return subprocess.call(command(name, args.concurrency, args.loglevel))
+    return run_group(command(name, args.concurrency, args.loglevel))
+
+
+STOP_TIMEOUT_S = 60.0
+
+
+def run_group(cmd: list[str]) -> int:
+    """Run ``cmd`` in its own process group and pass SIGTERM / Ctrl-C to the whole group: the
+    dagster-celery wrapper starts celery as a child, which must not outlive us (warm shutdown:
+    a step in progress finishes or goes back to the queue)."""
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    stopping: list[float] = []
+
+    def stop(_signum: int, _frame: object) -> None:
+        if not stopping:
+            stopping.append(time.monotonic())
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    rc = None
+    while True:
+        try:
+            rc = proc.wait(timeout=1.0) if rc is None else rc
+            os.killpg(proc.pid, 0)  # members of the group left (celery finishing its warm shutdown)?
+            if not stopping:
+                stop(signal.SIGTERM, None)
+            time.sleep(0.5)
+        except subprocess.TimeoutExpired:
+            pass
+        except ProcessLookupError:
+            return 0 if stopping else rc
+        if stopping and time.monotonic() - stopping[0] > STOP_TIMEOUT_S:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

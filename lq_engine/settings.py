@@ -1,10 +1,10 @@
 """The project configuration file (``luminaquant.toml``): named universes and their calendars, the
-optimizer's settings, and per-strategy grids (``[strategies.NAME.grid]``)."""
+optimizer's settings, and per-strategy grids and search spaces (``[strategies.NAME.grid]``,
+``[strategies.NAME.space]``)."""
 
 from __future__ import annotations
 
 import fnmatch
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +49,8 @@ class ProjectConfig:
     optimize: dict = field(default_factory=dict)
     """The ``[optimize]`` table: OptimizeConfig fields (validated by OptimizeConfig.from_mapping)."""
     strategies: dict = field(default_factory=dict)
-    """``[strategies.NAME]`` tables: ``grid`` (parameter -> list of values, or {low, high, step})."""
+    """``[strategies.NAME]`` tables: ``grid`` (parameter -> list of values, or {low, high, step}) and
+    ``space`` (parameter -> {low, high, step, log} or a list of values: what samplers search)."""
     strategies_dir: Path | None = None
     """Where the project's strategy files live (``[project] strategies``, default ``strategies/``)."""
     shipped_strategies: tuple[str, ...] | None = None
@@ -59,6 +60,11 @@ class ProjectConfig:
         """The project's grid for strategy ``name`` (axes as lists), or None."""
         t = self.strategies.get(name) or {}
         return t.get("grid")
+
+    def strategy_space(self, name: str) -> dict | None:
+        """The project's search-space override for strategy ``name``, or None."""
+        t = self.strategies.get(name) or {}
+        return t.get("space")
 
 
 def config_path() -> Path:
@@ -130,7 +136,9 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
 
 
 def _strategy_tables(path: Path, raw: object) -> dict:
-    """``[strategies.NAME.grid]``: each axis a list of values or a {low, high, step} table."""
+    """``[strategies.NAME.grid]``: each axis a list of values or a {low, high, step} table;
+    ``[strategies.NAME.space]``: each parameter a {low, high, step, log} table or a list of values
+    (checked against the strategy's declarations when it is resolved)."""
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: [strategies] must be a table of [strategies.NAME] tables")
     out = {}
@@ -138,12 +146,17 @@ def _strategy_tables(path: Path, raw: object) -> dict:
         where = f"{path}: [strategies.{name}]"
         if not isinstance(table, dict):
             raise ValueError(f"{where} must be a table")
-        unknown = sorted(set(table) - {"grid"})
+        unknown = sorted(set(table) - {"grid", "space"})
         if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; known: ['grid']")
+            raise ValueError(f"{where}: unknown key(s) {unknown}; known: ['grid', 'space']")
+        out[name] = {}
+        space = table.get("space")
+        if space is not None:
+            if not isinstance(space, dict) or not all(isinstance(v, (dict, list)) for v in space.values()):
+                raise ValueError(f"{where}.space must be a table of parameter = {{low, high, step, log}} or [values]")
+            out[name]["space"] = space
         grid = table.get("grid")
         if grid is None:
-            out[name] = {}
             continue
         if not isinstance(grid, dict):
             raise ValueError(f"{where}.grid must be a table of parameter = [values] or {{low, high, step}}")
@@ -161,5 +174,5 @@ def _strategy_tables(path: Path, raw: object) -> dict:
                                     for v in vals)
             else:
                 raise ValueError(f"{where}.grid.{param} must be a list of values or a {{low, high, step}} table")
-        out[name] = {"grid": axes}
+        out[name]["grid"] = axes
     return out

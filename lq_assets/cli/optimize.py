@@ -22,6 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--holdout", type=float, dest="holdout_fraction", help="final share kept out of sample")
     p.add_argument("--top-k-max", type=int, help="most candidates replayed in stage 2")
     p.add_argument("--sample", type=int, dest="sample_size", help="score a seeded sample of the grid")
+    p.add_argument("--search", help="stage-1 search: auto, grid, random, tpe, cmaes or qmc (a seeded sampler over the "
+                   "strategy's declared space; auto: the grid when it has at most 100,000 sets, else TPE)")
+    p.add_argument("--trials", type=int, help="parameter sets a sampler evaluates (each counts in the DSR's N)")
+    p.add_argument("--timeout", type=float, help="seconds a sampler may search (checked between batches)")
+    p.add_argument("--batch-size", type=int, help="sets a sampler proposes per batch")
+    p.add_argument("--prune", type=float, dest="prune_quantile",
+                   help="early stopping: after each fold but the last, drop sets below this quantile")
     p.add_argument("--seed", type=int)
     p.add_argument("--workers", type=int, help="worker processes (results are identical for any count)")
     add_bracket_flags(p, "[optimize.brackets] (stage 2 replays with them; stage 1 ranks without)")
@@ -30,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def settings_of(args: argparse.Namespace) -> dict:
     """The run config of both optimizer assets (OptimizeSettings fields) given by the flags."""
-    keys = ("n_folds", "fold_mode", "holdout_fraction", "top_k_max", "sample_size", "seed", "workers")
+    keys = ("n_folds", "fold_mode", "holdout_fraction", "top_k_max", "sample_size", "search", "trials", "timeout",
+            "batch_size", "prune_quantile", "seed", "workers")
     settings: dict = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     legs = bracket_legs(args)
     if legs is not None:

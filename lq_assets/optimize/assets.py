@@ -24,6 +24,8 @@ from lq_engine.optimize import (
 from lq_engine.optimize.config import brackets_text
 from lq_engine.optimize.stages import StageContractError, stage1_contract
 from lq_engine.optimize.report_portfolio import benchmark_png, contribution_rows, weights_png
+from lq_engine.optimize.run import search_json
+from lq_engine.optimize.search_report import search_images
 from lq_engine.strategies.registry import resolve
 
 _not_busy = ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
@@ -51,7 +53,7 @@ WITH_STAGE1 = (
 
 def _image_md(path: Path | None, alt: str) -> dg.MarkdownMetadataValue:
     if path is None or not Path(path).exists():
-        return dg.MetadataValue.md(f"_{alt}: not drawn (fewer than two varying parameters)_")
+        return dg.MetadataValue.md(f"_{alt}: not drawn_")
     data = base64.b64encode(Path(path).read_bytes()).decode()
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{data})")
 
@@ -73,10 +75,11 @@ def _digest(*frames) -> str:
     group_name="optimize",
     kinds={"numba", "parquet"},
     description=(
-        "Stage 1: every parameter set of the strategy's grid scored on every training window of every "
-        "walk-forward fold and symbol, with the backend chosen by backend_benchmark; ranked by the mean "
-        "window score (Sharpe minus a penalty for too few trades). Every score goes to the lake table "
-        "`prefilter_scores`, so the deflated Sharpe counts every configuration evaluated."
+        "Stage 1: the strategy's grid, or the sets a seeded sampler (random, TPE, CMA-ES, QMC: run config "
+        "`search`, `trials`, `timeout`) proposes in batches over its declared space, scored on every training "
+        "window of every walk-forward fold and symbol with the backend chosen by backend_benchmark; ranked by "
+        "the mean window score (Sharpe minus a penalty for too few trades). Every score goes to the lake "
+        "table `prefilter_scores`, so the deflated Sharpe counts every configuration evaluated (pruned ones too)."
     ),
 )
 def prefilter_rankings(
@@ -96,7 +99,9 @@ def prefilter_rankings(
     where = {"dataset": dataset, "strategy": strategy.name}
     n = write_table(paths, "prefilter_scores", s1.scores, where)
     write_table(paths, "prefilter_rankings", s1.rankings, where)
-    heat = stage1_heatmap_png(s1, ds, strategy, image_dir(paths, dataset, strategy.name) / "stage1_heatmap.png")
+    img = image_dir(paths, dataset, strategy.name)
+    heat = stage1_heatmap_png(s1, ds, strategy, img / "stage1_heatmap.png")
+    imp, images = search_images(s1, strategy.schema, img, "stage1", f"{dataset} / {strategy.name}")
     top = s1.rankings.head(10)
     return dg.MaterializeResult(
         # the rankings and the strategy's source: an edited strategy is a new version of its results
@@ -104,8 +109,13 @@ def prefilter_rankings(
         metadata={
             "dataset": dataset, "dataset_hash": ds.content_hash[:16], **_strategy_metadata(strategy),
             "parameter_sets": s1.n_sets, "scores_stored": n, "backend": backend,
+            "search": search_json(s1), "pruned": s1.n_pruned,
             "top_10": _md(top),
             "heatmap": _image_md(heat, f"{strategy.name} stage-1 objective"),
+            "search_trace": _image_md(images["trace"], "search trace (a grid has none)"),
+            "importance": _image_md(images["importance"], "parameter importances"),
+            "contour": _image_md(images["contour"], "objective over the two most important parameters"),
+            "importances": json.dumps(imp),
             "stage1": str(out / "stage1"),
         },
     )
@@ -177,6 +187,7 @@ def replay_results(
             "equity_curve": _image_md(eq, "winner equity (train / validation / holdout)"),
             "synthetic": bool(result.synthetic),
             "brackets": s["brackets"],  # stage-2 exit legs (JSON, null = off); stage 1 ignored them
+            "search": s["search"], "pruned": int(s["n_pruned"]),
             **extra,
         },
     )

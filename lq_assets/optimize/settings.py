@@ -32,6 +32,11 @@ class OptimizeSettings(dg.Config):
     top_k_max: int | None = None
     audit_size: int | None = None
     sample_size: int | None = None
+    search: str | None = None  # auto | grid | random | tpe | cmaes | qmc (stage 1)
+    trials: int | None = None  # parameter sets a sampler evaluates
+    timeout: float | None = None  # seconds a sampler may search
+    batch_size: int | None = None  # sets per sampler batch
+    prune_quantile: float | None = None  # early stopping across folds
     seed: int | None = None
     workers: int | None = None
     brackets: BracketSettings | None = None

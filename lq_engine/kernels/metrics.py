@@ -152,7 +152,7 @@ def _position_metrics(h: np.ndarray) -> dict[str, float]:
     """Trade count, exposure and turnover from the exposure held at each close: (n,) for one symbol,
     (n, symbols) for a portfolio (a trade is one symbol's run on one side; exposed = anything held)."""
     h = np.asarray(h, dtype=np.float64)
-    h2 = h.reshape(h.shape[0], -1)
+    h2 = h[:, None] if h.ndim == 1 else h
     prev = np.vstack([np.zeros((1, h2.shape[1])), h2[:-1]])
     starts = (h2 != 0) & (np.sign(h2) != np.sign(prev))  # a resize on the same side is not a new trade
     n = h2.shape[0]

@@ -77,8 +77,9 @@ def trade_fill(units_before, units_after, realized, fee, q, price, rt_pnl, rt_ba
 
 
 @njit(cache=True)
-def account(o, c, mask, targets, rebal, fee, slip, acc):
-    """Simplified fills of one parameter set's portfolio decisions; writes the N_ACC accumulators."""
+def account(o, c, mask, rows, row, rebal, fee, slip, acc):
+    """Simplified fills of one parameter set's portfolio decisions, its weights given compact (the
+    weights decided at close i are ``rows[row[i]]``); writes the N_ACC accumulators."""
     n_sym, n = o.shape
     cost = fee + slip
     cash = 1.0
@@ -94,6 +95,10 @@ def account(o, c, mask, targets, rebal, fee, slip, acc):
     prices = np.empty(n_sym)
     plan = np.empty((n_sym, 6))
     due = np.zeros(n_sym, dtype=np.bool_)  # a requested full rebalance not yet done (no bar since)
+    held = np.empty(n_sym, dtype=np.int64)
+    n_held = 0
+    last_row = 0  # (row 0 is all zeros, as the weights in force at the start)
+    waiting = False
     eq = 1.0
     s1 = 0.0
     s2 = 0.0
@@ -111,14 +116,27 @@ def account(o, c, mask, targets, rebal, fee, slip, acc):
     turnover = 0.0
     for j in range(1, n):
         # the legs that rebalance at this open: a changed weight (or a requested rebalance) and a bar here
+        # (a flat symbol asked to stay flat has nothing to do)
+        # (nothing to look at while the weights stay the same and no change waits for a symbol's bar)
         m = 0
-        for s in range(n_sym):
-            if rebal[j - 1]:
-                due[s] = True
-            if mask[s, j] and (targets[j - 1, s] != tif[s] or due[s]):
-                legs[m] = s
-                m += 1
-                due[s] = False
+        everyone = rebal[j - 1]
+        rw = row[j - 1]
+        if rw != last_row or everyone or waiting:
+            last_row = rw
+            waiting = False
+            for s in range(n_sym):
+                if everyone:
+                    due[s] = True
+                if rows[rw, s] != tif[s] or due[s]:
+                    if not mask[s, j]:
+                        waiting = True
+                        continue
+                    due[s] = False
+                    if units[s] == 0.0 and rows[rw, s] == 0.0:
+                        tif[s] = 0.0
+                        continue
+                    legs[m] = s
+                    m += 1
         if m > 0:
             for s in range(n_sym):
                 prices[s] = o[s, j]
@@ -126,14 +144,14 @@ def account(o, c, mask, targets, rebal, fee, slip, acc):
             after = e_open
             for k in range(m):
                 s = legs[k]
-                cf, of = leg_fees(e_open, units[s], targets[j - 1, s], o[s, j], cost)
+                cf, of = leg_fees(e_open, units[s], rows[rw, s], o[s, j], cost)
                 fees_c[s] = cf
                 fees_o[s] = of
                 after = after - cf - of
             for k in range(m):  # every leg's orders, sized before any of them fills
                 s = legs[k]
                 cq, cs, cf, oq, osd, of, _, _, _, _ = leg_orders(
-                    e_open, after, units[s], targets[j - 1, s], o[s, j], NAN, NAN, NAN, 1, 0.0, 0.0, 0.0, NAN, NAN,
+                    e_open, after, units[s], rows[rw, s], o[s, j], NAN, NAN, NAN, 1, 0.0, 0.0, 0.0, NAN, NAN,
                     NAN, fees_c[s], fees_o[s])
                 plan[k, 0] = cq
                 plan[k, 1] = cs
@@ -169,31 +187,33 @@ def account(o, c, mask, targets, rebal, fee, slip, acc):
                                 twin += 1
                             elif r < 0.0:
                                 tloss -= r
-            for k in range(m):
+            for k in range(m):  # only legs change a position or the weight in force
                 s = legs[k]
-                tif[s] = targets[j - 1, s]
-        # mark at the close
+                tif[s] = rows[rw, s]
+                x = exposure_held(units[s], tif[s])
+                if x != hx[s]:
+                    turnover += abs(x - hx[s])
+                    if x != 0.0 and _sgn(x) != _sgn(hx[s]):
+                        trades += 1
+                    hx[s] = x
+            n_held = 0
+            for s in range(n_sym):
+                if units[s] != 0.0:
+                    held[n_held] = s
+                    n_held += 1
+        # mark at the close (the symbols holding something, in order)
         e = cash
-        any_held = False
-        for s in range(n_sym):
-            if units[s] != 0.0:
-                e = e + units[s] * c[s, j]
-                any_held = True
+        for k in range(n_held):
+            s = held[k]
+            e = e + units[s] * c[s, j]
         if e != eq:
             r = e / eq - 1.0
             s1 += r
             s2 += r * r
-            if r < 0.0:
-                sd += r * r
+            down = min(r, 0.0)  # (no branch on the sign: it is a coin flip per bar)
+            sd += down * down
         peak, trough, maxdd, last_pk, maxdur = dd_bar(e, j, peak, trough, maxdd, last_pk, maxdur)
-        for s in range(n_sym):
-            x = exposure_held(units[s], tif[s])
-            if x != hx[s]:
-                turnover += abs(x - hx[s])
-                if x != 0.0 and _sgn(x) != _sgn(hx[s]):
-                    trades += 1
-                hx[s] = x
-        if any_held:
+        if n_held:
             exposed += 1
         eq = e
     for s in range(n_sym):  # trades still open: marked at the last close

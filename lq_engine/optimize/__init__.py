@@ -4,7 +4,8 @@ Public API
 ----------
 ``optimize(dataset, strategy, config=OptimizeConfig(), runner=None) -> OptimizeResult``
     ``dataset`` is a ``FrozenDataset`` (``lq_engine.data.frozen``); ``strategy`` a registry name.
-    Steps: folds on the dataset clock -> stage 1 (batched kernel, every set x training window x
+    Steps: folds on the dataset clock -> stage 1 (the grid, or a seeded Optuna sampler's batches
+    over the strategy's declared space: ``search``; batched kernel, every set x training window x
     symbol) -> stage 2 (full replays of the top k on train + validation) -> winner -> audit replays
     -> overfitting figures -> the winner replayed ONCE per symbol on the holdout. Every replay
     attaches ``config.brackets`` (stop-loss / take-profit / trailing) to each entry; stage 1

@@ -22,6 +22,7 @@ from lq_engine.kernels.evaluate import Costs
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
 
 FOLD_MODES = ("rolling", "anchored")
+SEARCH_METHODS = ("auto", "grid", "random", "tpe", "cmaes", "qmc")
 CALENDARS = ("auto", "24/7", "equities")
 
 
@@ -44,6 +45,13 @@ class OptimizeConfig:
     min_trades: int = 5  # windows with fewer trades are penalized ...
     trade_penalty: float = 1.0  # ... by up to this many (annualized) Sharpe units
     sample_size: int | None = None  # score a seeded sample of the grid instead of all of it
+    # stage-1 search (lq_engine/optimize/search.py): the grid, or a sampler over the declared space
+    search: str = "auto"  # auto | grid | random | tpe | cmaes | qmc
+    trials: int | None = None  # parameter sets a sampler evaluates (each one counts in the DSR's N)
+    timeout: float | None = None  # seconds a sampler may search (checked between batches)
+    batch_size: int | None = None  # sets a sampler proposes per batch (default: see search.batch_size_for)
+    prune_quantile: float | None = None  # after each fold but the last, drop sets whose running score
+    # is below this quantile of every set scored that far (None: no early stopping)
     # stage 2 (replay)
     top_k_ratio: float = 0.02
     top_k_min: int = 5
@@ -194,6 +202,21 @@ def _check(c: OptimizeConfig) -> None:
     _int(c, "min_window_bars", 2)
     _int(c, "min_trades", 0)
     _int(c, "sample_size", 1, optional=True)
+    if c.search not in SEARCH_METHODS:
+        raise ConfigError(f"optimize config: field 'search' must be one of {SEARCH_METHODS}, got {c.search!r} "
+                          "(unknown sampler)")
+    _int(c, "trials", 1, optional=True)
+    _int(c, "batch_size", 1, optional=True)
+    if c.timeout is not None:
+        _float(c, "timeout", 0.0, math.inf, low_open=True)
+    if c.prune_quantile is not None:
+        _float(c, "prune_quantile", 0.0, 1.0, low_open=True, high_open=True)
+    if c.search == "grid" and c.timeout is not None:
+        raise ConfigError("optimize config: field 'timeout' applies to samplers; search 'grid' scores the whole grid "
+                          "(use 'trials' or 'sample_size' to score a seeded sample of it)")
+    if c.search not in ("auto", "grid") and c.sample_size is not None:
+        raise ConfigError(f"optimize config: field 'sample_size' samples the grid; search {c.search!r} takes "
+                          "'trials' (and 'timeout') instead")
     _int(c, "top_k_min", 1)
     _int(c, "top_k_max", 1)
     if c.top_k_max < c.top_k_min:

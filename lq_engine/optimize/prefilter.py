@@ -19,23 +19,26 @@ from lq_engine.kernels import metrics as M
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.folds import FoldPlan, Window, check_selection_window
 from lq_engine.optimize.inputs import PORTFOLIO, DatasetView
-from lq_engine.optimize.objectives import rank_order, window_score
+from lq_engine.optimize.objectives import window_score
 from lq_engine.optimize.pool import TaskRunner
+from lq_engine.optimize.search import BatchScores, SearchSettings, SearchTrace
 from lq_engine.optimize.tasks import PanelSpan, PrefilterTask, Span, run_prefilter
-from lq_engine.strategies.params import sample_grid
+from lq_engine.strategies.params import ParamError, sample_grid
 from lq_engine.strategies.spec import StrategySpec
 
 
-def parameter_grid(strategy: StrategySpec, config: OptimizeConfig) -> list[dict[str, Any]]:
-    """The sets stage 1 scores: the strategy's grid (its declared default, replaced per parameter by
-    the project's ``[strategies.NAME.grid]``), or a seeded sample of it."""
+def parameter_grid(strategy: StrategySpec, config: OptimizeConfig, sample: int | None = None) -> list[dict[str, Any]]:
+    """The sets a grid search scores: the strategy's grid (its declared default, replaced per
+    parameter by the project's ``[strategies.NAME.grid]``), or a seeded sample of ``sample`` sets of
+    it (default ``config.sample_size``)."""
     axes = strategy.schema.default_grid
-    if config.sample_size is not None:
-        sets = sample_grid(strategy.schema, axes, config.sample_size, config.seed)
+    sample = config.sample_size if sample is None else sample
+    if sample is not None:
+        sets = sample_grid(strategy.schema, axes, sample, config.seed)
     else:
         sets = strategy.grid(axes).rows()
     if not sets:
-        raise ValueError(f"strategy {strategy.name!r}: the grid has no parameter set satisfying its constraints")
+        raise ParamError(f"strategy {strategy.name!r}: the grid has no parameter set satisfying its constraints")
     return sets
 
 
@@ -61,9 +64,16 @@ class Stage1Result:
     order: np.ndarray  # set indices, best first
     trial_sharpes: np.ndarray  # per set: mean per-period (non-annualized) Sharpe over its windows
     backend: str
+    pruned: np.ndarray | None = None  # per set: dropped after its first folds (early stopping)
+    search: SearchSettings | None = None  # how the sets were chosen (None: a grid, before searches)
+    trace: SearchTrace | None = None  # a sampler search: batches, proposals, timings
     # the contract stage 2 checks: the data and the strategy version stage 1 scored
     dataset_hash: str = ""
     strategy_version: str = ""
+
+    @property
+    def n_pruned(self) -> int:
+        return 0 if self.pruned is None else int(self.pruned.sum())
 
     @property
     def n_sets(self) -> int:
@@ -112,61 +122,153 @@ def symbol_spans(view: DatasetView, plan: FoldPlan, windows: Sequence[Window], m
 
 
 def prefilter(view: DatasetView, strategy: StrategySpec, params: list[dict[str, Any]], plan: FoldPlan,
-              config: OptimizeConfig, runner: TaskRunner, backend: str) -> Stage1Result:
-    """Score ``params`` on the training windows of ``plan`` with the batched ``backend`` kernel."""
-    costs = config.prefilter_costs
-    jobs, tasks = [], []
-    for sym, wins, span in symbol_spans(view, plan, plan.train_windows(), config.min_window_bars, strategy):
-        tasks.append(PrefilterTask(strategy, params, span, tuple((w.fold, a, b) for w, a, b in wins), costs,
-                                   backend, view.ppy))
-        jobs.append((sym, wins))
-    if not tasks:
-        raise ValueError(f"dataset {view.name}: no symbol has {config.min_window_bars} bars in any training window")
-    outputs = runner.map(run_prefilter, tasks)
+              config: OptimizeConfig, runner: TaskRunner, backend: str,
+              search: SearchSettings | None = None) -> Stage1Result:
+    """Score ``params`` (one batch) on the training windows of ``plan`` with the batched ``backend`` kernel."""
+    scorer = Stage1Scorer(view, strategy, plan, config, runner, backend)
+    scorer.score(params)
+    return scorer.result(search)
 
-    n = len(params)
-    blocks: list[dict[str, np.ndarray]] = []
-    meta: list[tuple[str, Window, int, int]] = []
-    for (sym, wins), metrics_list in zip(jobs, outputs):
-        for (w, a, b), metrics in zip(wins, metrics_list):
-            blocks.append(metrics)
-            meta.append((sym, w, a, b))
-    score = np.stack([window_score(m["sharpe"], m["trade_count"], config.min_trades, config.trade_penalty)
-                      for m in blocks])  # (windows, sets)
-    sharpe = np.stack([m["sharpe"] for m in blocks])
-    objective = score.mean(axis=0)
-    trial_sharpes = sharpe.mean(axis=0) / math.sqrt(view.ppy)
-    order = rank_order(objective)
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(1, n + 1)
 
-    idx = np.tile(np.arange(n), len(blocks))
-    cols: dict[str, Any] = {
-        "dataset": [view.name] * idx.size,
-        "dataset_hash": [view.content_hash] * idx.size,
-        "strategy": [strategy.name] * idx.size,
-        "set_index": idx,
-    }
-    base = param_columns(strategy, params, range(n))
-    for k, v in base.items():
-        cols[k] = v * len(blocks)
-    cols["fold"] = np.repeat([w.fold for _, w, _, _ in meta], n)
-    cols["symbol"] = np.repeat([s for s, _, _, _ in meta], n)
-    cols["window"] = np.repeat([w.kind for _, w, _, _ in meta], n)
-    cols["start_ts"] = np.repeat([int(view.unit_ts(s)[a]) for s, _, a, _ in meta], n)
-    cols["end_ts"] = np.repeat([int(view.unit_ts(s)[b - 1]) for s, _, _, b in meta], n)
-    cols["n_bars"] = np.repeat([b - a for _, _, a, b in meta], n)
-    for name in M.METRIC_NAMES:
-        cols[name] = np.concatenate([m[name] for m in blocks])
-    cols["score"] = score.reshape(-1)
-    scores = pl.DataFrame(cols)
+class Stage1Scorer:
+    """Scores batches of parameter sets on every training window (one kernel call per window and
+    batch, one task per symbol), keeps every (set, window) score, and ranks them all at the end.
 
-    rk: dict[str, Any] = {"dataset": [view.name] * n, "strategy": [strategy.name] * n,
-                          "set_index": order, "rank": rank[order]}
-    for k, v in param_columns(strategy, params, order.tolist()).items():
-        rk[k] = v
-    rk["objective"] = objective[order]
-    rk["mean_sharpe"] = sharpe.mean(axis=0)[order]
-    rk["mean_trades"] = np.stack([m["trade_count"] for m in blocks]).mean(axis=0)[order]
-    rk["n_windows"] = np.full(n, len(blocks))
-    return Stage1Result(params, scores, pl.DataFrame(rk), objective, order, trial_sharpes, backend)
+    Early stopping (``config.prune_quantile``): with two folds or more, a batch is scored fold by
+    fold; after each fold but the last, a set whose mean window score so far is below that quantile
+    of the same figure over every set scored to that fold (this batch and the earlier ones) is
+    dropped. A dropped set keeps the scores it got, counts as evaluated, and ranks below every
+    complete set.
+    """
+
+    def __init__(self, view: DatasetView, strategy: StrategySpec, plan: FoldPlan, config: OptimizeConfig,
+                 runner: TaskRunner, backend: str) -> None:
+        self.view, self.strategy, self.config, self.runner, self.backend = view, strategy, config, runner, backend
+        self.jobs = list(symbol_spans(view, plan, plan.train_windows(), config.min_window_bars, strategy))
+        if not self.jobs:
+            raise ValueError(f"dataset {view.name}: no symbol has {config.min_window_bars} bars in any training window")
+        self.windows = [(sym, w, a, b) for sym, wins, _ in self.jobs for w, a, b in wins]
+        folds = sorted({w.fold for _, w, _, _ in self.windows})
+        prune = config.prune_quantile is not None and len(folds) > 1
+        self.phases: list[list[int] | None] = [[f] for f in folds] if prune else [None]
+        self.params: list[dict[str, Any]] = []
+        self._metrics: list[dict[str, np.ndarray]] = []  # per batch: name -> (windows, sets), NaN where not scored
+        self._mask: list[np.ndarray] = []  # per batch: (windows, sets) bool, scored
+        self._pruned: list[np.ndarray] = []
+        self._depth: dict[int, list[np.ndarray]] = {}  # phase -> running scores of every set that reached it
+
+    def score(self, sets: list[dict[str, Any]]) -> BatchScores:
+        """Score one batch; returns each set's objective (a pruned set's running score) and pruned flag."""
+        n, nw = len(sets), len(self.windows)
+        metrics = {name: np.full((nw, n), np.nan) for name in M.METRIC_NAMES}
+        mask = np.zeros((nw, n), dtype=bool)
+        alive = np.ones(n, dtype=bool)
+        pruned = np.zeros(n, dtype=bool)
+        total, count = np.zeros(n), np.zeros(n)
+        cfg = self.config
+        for phase, folds in enumerate(self.phases):
+            idx = np.flatnonzero(alive)
+            if idx.size == 0:
+                break
+            sub = [sets[i] for i in idx.tolist()] if idx.size < n else list(sets)
+            tasks, rows = [], []
+            j = 0
+            for sym, wins, span in self.jobs:
+                mine = [(k, w, a, b) for k, (w, a, b) in enumerate(wins, start=j) if folds is None or w.fold in folds]
+                j += len(wins)
+                if mine:
+                    tasks.append(PrefilterTask(self.strategy, sub, span, tuple((w.fold, a, b) for _, w, a, b in mine),
+                                               cfg.prefilter_costs, self.backend, self.view.ppy))
+                    rows.append([k for k, _, _, _ in mine])
+            for ks, outputs in zip(rows, self.runner.map(run_prefilter, tasks)):
+                for k, m in zip(ks, outputs):
+                    for name in M.METRIC_NAMES:
+                        metrics[name][k, idx] = m[name]
+                    mask[k, idx] = True
+                    sc = window_score(m["sharpe"], m["trade_count"], cfg.min_trades, cfg.trade_penalty)
+                    total[idx] += sc
+                    count[idx] += 1
+            if phase < len(self.phases) - 1:
+                reached = idx[count[idx] > 0]
+                running = total[reached] / count[reached]
+                history = self._depth.setdefault(phase, [])
+                history.append(running)
+                pool = np.concatenate(history)
+                finite = pool[np.isfinite(pool)]
+                if finite.size:
+                    cut = float(np.quantile(finite, cfg.prune_quantile))
+                    drop = reached[~(running >= cut)]
+                    alive[drop] = False
+                    pruned[drop] = True
+        self.params.extend(sets)
+        self._metrics.append(metrics)
+        self._mask.append(mask)
+        self._pruned.append(pruned)
+        score = window_score(metrics["sharpe"], metrics["trade_count"], cfg.min_trades, cfg.trade_penalty)
+        return BatchScores(_masked_mean(score, mask), pruned)
+
+    def result(self, search: SearchSettings | None = None, trace: SearchTrace | None = None) -> Stage1Result:
+        """Every score so far as a ``Stage1Result`` (scores table, rankings, objective, trial Sharpes)."""
+        view, strategy, cfg = self.view, self.strategy, self.config
+        params = self.params
+        n = len(params)
+        if n == 0:
+            raise ParamError(f"strategy {strategy.name!r}: the search evaluated no parameter set")
+        mask = np.concatenate(self._mask, axis=1)
+        metrics = {name: np.concatenate([b[name] for b in self._metrics], axis=1) for name in M.METRIC_NAMES}
+        pruned = np.concatenate(self._pruned)
+        batch = trace.batch if trace is not None else np.zeros(n, dtype=np.int64)
+        score = window_score(metrics["sharpe"], metrics["trade_count"], cfg.min_trades, cfg.trade_penalty)
+        objective = _masked_mean(score, mask)
+        mean_sharpe = _masked_mean(metrics["sharpe"], mask)
+        trial_sharpes = mean_sharpe / math.sqrt(view.ppy)
+        obj = np.nan_to_num(objective, nan=-np.inf)
+        order = np.lexsort((np.arange(n), -obj, pruned))  # complete sets first, best first, ties by index
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(1, n + 1)
+
+        win_idx, set_idx = np.nonzero(mask)  # window-major, sets in order within a window
+        m = set_idx.size
+        cols: dict[str, Any] = {
+            "dataset": [view.name] * m,
+            "dataset_hash": [view.content_hash] * m,
+            "strategy": [strategy.name] * m,
+            "set_index": set_idx,
+        }
+        base = param_columns(strategy, params, range(n))
+        for k, v in base.items():
+            arr = np.empty(n, dtype=object)
+            arr[:] = v
+            cols[k] = arr[set_idx].tolist()
+        meta = self.windows
+        cols["fold"] = np.array([w.fold for _, w, _, _ in meta], dtype=np.int64)[win_idx]
+        cols["symbol"] = np.array([s for s, _, _, _ in meta], dtype=object)[win_idx].tolist()
+        cols["window"] = np.array([w.kind for _, w, _, _ in meta], dtype=object)[win_idx].tolist()
+        cols["start_ts"] = np.array([int(view.unit_ts(s)[a]) for s, _, a, _ in meta], dtype=np.int64)[win_idx]
+        cols["end_ts"] = np.array([int(view.unit_ts(s)[b - 1]) for s, _, _, b in meta], dtype=np.int64)[win_idx]
+        cols["n_bars"] = np.array([b - a for _, _, a, b in meta], dtype=np.int64)[win_idx]
+        for name in M.METRIC_NAMES:
+            cols[name] = metrics[name][win_idx, set_idx]
+        cols["score"] = score[win_idx, set_idx]
+        scores = pl.DataFrame(cols)
+
+        rk: dict[str, Any] = {"dataset": [view.name] * n, "strategy": [strategy.name] * n,
+                              "set_index": order, "rank": rank[order]}
+        for k, v in param_columns(strategy, params, order.tolist()).items():
+            rk[k] = v
+        rk["objective"] = objective[order]
+        rk["mean_sharpe"] = mean_sharpe[order]
+        rk["mean_trades"] = _masked_mean(metrics["trade_count"], mask)[order]
+        rk["n_windows"] = mask.sum(axis=0)[order]
+        rk["pruned"] = pruned[order]
+        rk["batch"] = batch[order]
+        return Stage1Result(params, scores, pl.DataFrame(rk), objective, order, trial_sharpes, self.backend,
+                            pruned, search, trace)
+
+
+def _masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per set (column), the mean over the windows it was scored on, summed in window order."""
+    total = np.where(mask, values, 0.0).sum(axis=0)
+    count = mask.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)

@@ -105,7 +105,8 @@ def heatmap_png(result: Any, path: str | Path) -> Path | None:
     """Stage-1 objective over the first two varying parameters (others fixed at the winner's
     values); the winner is starred. None when fewer than two parameters vary."""
     axes = _axes_for(result)
-    if len(axes) < 2:
+    search = getattr(result.stage1, "search", None)
+    if len(axes) < 2 or (search is not None and search.sampler):  # a sampler's sets are no grid: see the contour
         return None
     plt = _plt()
     path = Path(path)
@@ -242,6 +243,7 @@ def _section(r: Any, folder: Path) -> str:
     if hm is not None:
         out.append("<h3>Parameter heatmap</h3>")
         out.append(f"<img src='{html.escape(hm.name)}' alt='parameter heatmap'>")
+    out.append(search_section(r, folder, slug))
     out.append("<h3>Leaderboard (stage 2 replays)</h3>")
     cand = r.candidates.sort(["role", "stage2_rank", "stage1_rank"], descending=[True, False, False])
     out.append(_table(cand.to_dicts(), ["role", "stage2_rank", "stage1_rank", "params", "stage1_objective",
@@ -262,6 +264,18 @@ def _section(r: Any, folder: Path) -> str:
         f"top k {f.k} (ratio {c.top_k_ratio:g}, min {c.top_k_min}, max {c.top_k_max}); seed {c.seed}; "
         f"stage timings (s): " + ", ".join(f"{k}={v:.2f}" for k, v in r.timings.items())) + "</p>")
     return "\n".join(out)
+
+
+def search_section(r: Any, folder: Path, slug: str) -> str:
+    """Search settings, counts, trace, importances and contour (``search_report``)."""
+    from lq_engine.optimize.search_report import search_html
+    from lq_engine.strategies.registry import resolve
+
+    try:
+        schema = resolve(r.strategy).schema
+    except (LookupError, ValueError):  # the strategy is gone: the section needs its declarations
+        return "<h3>Search</h3><p class='note'>(strategy no longer available)</p>"
+    return search_html(r.stage1, schema, folder, slug, _label(r), _kv)
 
 
 def _benchmark_and_portfolio(r: Any, folder: Path, slug: str) -> list[str]:

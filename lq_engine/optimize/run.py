@@ -16,7 +16,8 @@ from lq_engine.optimize.inputs import DatasetView, view_of
 from lq_engine.optimize.objectives import rank_order, spearman, top_k_recall
 from lq_engine.optimize.overfit import Overfitting, overfitting
 from lq_engine.optimize.pool import TaskRunner
-from lq_engine.optimize.prefilter import Stage1Result, parameter_grid, params_json, prefilter
+from lq_engine.optimize.prefilter import Stage1Result, Stage1Scorer, parameter_grid, params_json, prefilter
+from lq_engine.optimize.search import SearchSettings, resolve_search, run_search
 from lq_engine.optimize.replay_stage import (
     Detail, ReplayBatch, choose_winner, pbo_block_bars, replay_candidates, score_holdout, winner_detail,
 )
@@ -129,6 +130,9 @@ class OptimizeResult:
             "n_sets": self.stage1.n_sets, "backend": self.stage1.backend,
             # the stage-2 exit legs the winner was chosen and scored with (stage 1 ran without them)
             "brackets": brackets_json(self.config.brackets),
+            # how stage 1 chose its sets: method, budgets, seed, space, and what the search did
+            "search": search_json(self.stage1),
+            "n_pruned": self.stage1.n_pruned,
             "benchmark_holdout_sharpe": self.benchmark.metrics["sharpe"] if self.benchmark else float("nan"),
             "benchmark_holdout_total_return": (self.benchmark.metrics["total_return"] if self.benchmark
                                                else float("nan")),
@@ -190,30 +194,52 @@ def optimize(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeConfi
 
 
 def _optimize(dataset: Any, strategy: StrategySpec, config: OptimizeConfig, runner: TaskRunner) -> OptimizeResult:
-    view, plan, params, backend, timings = prepare(dataset, strategy, config)
+    view, plan, search, backend, timings = prepare(dataset, strategy, config)
     t0 = time.perf_counter()
-    stage1 = stage1_of(view, plan, params, backend, strategy, config, runner)
+    stage1 = stage1_of(view, plan, search, backend, strategy, config, runner)
     timings["stage1"] = time.perf_counter() - t0
     return finish(view, plan, stage1, strategy, config, runner, timings)
 
 
 def prepare(dataset: Any, strategy: StrategySpec, config: OptimizeConfig
-            ) -> tuple[DatasetView, FoldPlan, list[dict[str, Any]], str, dict[str, float]]:
-    """The dataset view, the folds, the parameter grid and the backend (shared by both stages)."""
+            ) -> tuple[DatasetView, FoldPlan, SearchSettings, str, dict[str, float]]:
+    """The dataset view, the folds, the stage-1 search and the backend (shared by both stages)."""
     t0 = time.perf_counter()
     view: DatasetView = view_of(dataset, config)
     if strategy.is_portfolio:
         strategy.check_data(view.panel)  # the universe suits the strategy, or nothing runs
     plan = make_folds(view.clock.shape[0], config)
-    params = parameter_grid(strategy, config)
+    search = resolve_search(strategy, config)
     backend = backend_for(strategy, config.backend)  # C and Rust run rule-vocabulary strategies only
-    return view, plan, params, backend, {"prepare": time.perf_counter() - t0}
+    return view, plan, search, backend, {"prepare": time.perf_counter() - t0}
 
 
-def stage1_of(view: DatasetView, plan: FoldPlan, params: list[dict[str, Any]], backend: str, strategy: StrategySpec,
+def stage1_of(view: DatasetView, plan: FoldPlan, search: SearchSettings, backend: str, strategy: StrategySpec,
               config: OptimizeConfig, runner: TaskRunner) -> Stage1Result:
-    s1 = prefilter(view, strategy, params, plan, config, runner, backend)
+    """The grid in one batch, or a sampler's batches, scored on every training window."""
+    if not search.sampler:
+        s1 = prefilter(view, strategy, parameter_grid(strategy, config, search.trials), plan, config, runner,
+                       backend, search)
+    else:
+        scorer = Stage1Scorer(view, strategy, plan, config, runner, backend)
+        _, trace = run_search(strategy, search, scorer.score)
+        s1 = scorer.result(search, trace)
+    # the contract stage 2 checks: the data and the strategy version this stage 1 scored
     return replace(s1, dataset_hash=view.content_hash, strategy_version=strategy.version)
+
+
+def search_json(stage1: Stage1Result) -> str:
+    """The search settings and what the search did, as recorded with a result (JSON)."""
+    import json
+
+    rec: dict[str, Any] = {"evaluated": stage1.n_sets, "pruned": stage1.n_pruned}
+    if stage1.search is not None:
+        rec.update(stage1.search.as_dict())
+    if stage1.trace is not None:
+        t = stage1.trace
+        rec.update(proposals=t.proposals, repeats=t.repeats, infeasible=t.infeasible, batches=t.batches,
+                   stop=t.stop, sampler_seconds=round(t.sampler_seconds, 3), elapsed=round(t.elapsed, 3))
+    return json.dumps(rec, sort_keys=True)
 
 
 def finish(view: DatasetView, plan: FoldPlan, stage1: Stage1Result, strategy: StrategySpec, config: OptimizeConfig,

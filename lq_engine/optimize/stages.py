@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 from lq_engine.data.objects import load_meta, load_object, save_object
 from lq_engine.data.store import Location, as_location
@@ -24,9 +23,10 @@ from lq_engine.errors import LQError
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.prefilter import Stage1Result
+from lq_engine.optimize.search import SearchSettings
 from lq_engine.strategies.registry import resolve
 
-STAGE1_VERSION = 2
+STAGE1_VERSION = 3  # 2: pruned flags, search settings and trace; 3: stored by data.objects, with its contract
 
 
 class StageContractError(LQError, ValueError):
@@ -51,15 +51,15 @@ def check_stage1(stage1: Stage1Result, dataset_hash: str, strategy: Any, params:
 
 def run_stage1(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeConfig(),
                runner: TaskRunner | None = None) -> Stage1Result:
-    """Score the whole grid (or its seeded sample) on every training window of every fold."""
+    """Score the grid (or its seeded sample), or run the configured sampler, on every training window."""
     from lq_engine.optimize.run import prepare, stage1_of
 
     own = runner is None
     runner = runner or TaskRunner(config.workers)
     try:
         spec = resolve(strategy)
-        view, plan, params, backend, _ = prepare(dataset, spec, config)
-        return stage1_of(view, plan, params, backend, spec, config, runner)
+        view, plan, search, backend, _ = prepare(dataset, spec, config)
+        return stage1_of(view, plan, search, backend, spec, config, runner)
     finally:
         if own:
             runner.close()
@@ -68,6 +68,7 @@ def run_stage1(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeCon
 def run_stage2(dataset: Any, strategy: Any, stage1: Stage1Result, config: OptimizeConfig = OptimizeConfig(),
                runner: TaskRunner | None = None):
     """Replay the top k, pick the winner, audit stage 1, score the winner once on the holdout."""
+    from lq_engine.optimize.prefilter import parameter_grid
     from lq_engine.optimize.run import finish, prepare
 
     own = runner is None
@@ -75,8 +76,15 @@ def run_stage2(dataset: Any, strategy: Any, stage1: Stage1Result, config: Optimi
     try:
         t0 = time.perf_counter()
         spec = resolve(strategy)
-        view, plan, params, _, timings = prepare(dataset, spec, config)
-        check_stage1(stage1, view.content_hash, spec, params)
+        view, plan, search, _, timings = prepare(dataset, spec, config)
+        if search.sampler or (stage1.search is not None and stage1.search.sampler):
+            if stage1.search != search:
+                raise StageContractError(f"stage 1 of {spec.name} was computed with another search "
+                                         f"({_text(stage1.search)}) than the current config's ({search.text()}); "
+                                         "rerun stage 1")
+            check_stage1(stage1, view.content_hash, spec)
+        else:
+            check_stage1(stage1, view.content_hash, spec, parameter_grid(spec, config, search.trials))
         timings["prepare"] = time.perf_counter() - t0
         return finish(view, plan, stage1, spec, config, runner, timings)
     finally:
@@ -109,6 +117,10 @@ def load_stage1(where: Location | Path) -> Stage1Result:
     if not isinstance(s1, Stage1Result):
         raise StageContractError(f"{loc}: holds a {type(s1).__name__}, not a stage-1 result")
     return s1
+
+
+def _text(search: SearchSettings | None) -> str:
+    return search.text() if search is not None else "a grid"
 
 
 def _plain(x: Any) -> Any:

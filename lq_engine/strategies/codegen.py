@@ -39,7 +39,7 @@ from lq_engine.strategies.declare import BAR_FIELDS, PANEL_FIELDS, StrategyError
 
 BarsTuple = namedtuple("BarsTuple", BAR_FIELDS)  # typename = global name: numba parfors refer to it by name
 PanelTuple = namedtuple("PanelTuple", PANEL_FIELDS)
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "6"
 ERR_GROSS = 3.0  # a portfolio decision's sum of |weight| is above the strategy's gross cap
 
 _PACKAGE = "lq_strategy_kernels"
@@ -84,6 +84,7 @@ def generate_source(spec: Any) -> str:
         "",
         "from lq_engine.kernels.portfolio import account as portfolio_account",
         "from lq_engine.kernels.simplified import account",
+        "from lq_engine.strategies.borrow import borrowed",
         "from lq_engine.strategies.codegen import BarsTuple, PanelTuple, bound",
         "",
         "_decide, _exits = bound(__name__)",
@@ -93,6 +94,7 @@ def generate_source(spec: Any) -> str:
         f"ERR_EXITS = {kernel_template.ERR_EXITS!r}",
         f"ERR_GROSS = {ERR_GROSS!r}",
         f"GROSS = {float(decl.gross)!r}",
+        f"KEEP_HELD = {reads_name((decl.decide, decl.exits), 'bars_held')}",
         "Pos = namedtuple('Pos', ['target', 'entry_price', 'bars_held'])",
         f"P = namedtuple('P', {[p.name for p in decl.params]!r})",
         f"Ind = namedtuple('Ind', {[d.name for d in decl.indicators]!r})",
@@ -100,7 +102,7 @@ def generate_source(spec: Any) -> str:
         "",
         f"@{_HELPER}",
         "def _ind(bank, idx_row):",
-        "    return Ind(" + ", ".join(f"bank[idx_row[{j}]]" for j in range(len(decl.indicators))) + ")",
+        "    return Ind(" + ", ".join(f"borrowed(bank[idx_row[{j}]])" for j in range(len(decl.indicators))) + ")",
         "",
         "",
         f"@{_HELPER}",
@@ -165,11 +167,14 @@ class Kernels:
         err = np.zeros((1, 4))
         states = spec.declaration.state.new(1)
         if spec.declaration.portfolio:
-            targets = np.zeros((n, bars.n_symbols))
+            weights = np.zeros((n + 1, bars.n_symbols))
+            row = np.zeros(n, dtype=np.int64)
             rebal = np.zeros(n, dtype=np.bool_)
             self._call(spec, "pdecision_loop", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
-                       bars.mask, rows.bank, rows.idx[0], table.matrix()[0], states, targets, rebal, err[0])
+                       bars.mask, rows.bank, rows.idx[0], table.matrix()[0], states, position_records(1, bars.n_symbols),
+                       weights, row, rebal, err[0])
             self._check(spec, err, lambda k: table[k], bars.symbols)
+            targets = weights[row]
             targets.setflags(write=False)
             rebal.setflags(write=False)
             return Decisions(targets, None, rebal)
@@ -197,7 +202,8 @@ class Kernels:
         states = spec.declaration.state.new(m)
         if spec.declaration.portfolio:
             self._call(spec, "psweep", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, bars.mask,
-                       rows.bank, rows.idx, table.matrix(), states, float(fee), float(slippage), acc, err)
+                       rows.bank, rows.idx, table.matrix(), states, position_records(m, bars.n_symbols), float(fee),
+                       float(slippage), acc, err)
             self._check(spec, err, lambda k: table[k], bars.symbols)
             return acc
         if rets is None:
@@ -220,6 +226,46 @@ class Kernels:
             raise translate_error(spec, e, self.module) from e
         if first:
             self.compile_seconds = time.perf_counter() - t0
+
+
+def reads_name(fns: tuple[Any, ...], name: str) -> bool:
+    """Whether ``name`` appears (as an attribute, global or string constant) in the code of ``fns`` or
+    of any Python function they reach through their globals, closures and modules they name. Numba
+    code reads a record field only through its name, so False proves ``pos.bars_held`` is never read
+    and the loop need not keep it (one store per held symbol and bar)."""
+    stack = [f for f in fns if f is not None]
+    seen: set[Any] = set()
+    while stack:
+        f = stack.pop()
+        f = getattr(f, "py_func", f)
+        code = getattr(f, "__code__", None)
+        if code is None or code in seen:
+            continue
+        seen.add(code)
+        g = getattr(f, "__globals__", {})
+        cells = [c.cell_contents for c in (getattr(f, "__closure__", None) or ()) if c.cell_contents is not None]
+        stack.extend(x for x in cells if callable(x))
+        codes = [code]
+        while codes:
+            c = codes.pop()
+            if name in c.co_names or name in c.co_consts:
+                return True
+            codes.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+            for n in c.co_names:
+                x = g.get(n)
+                if isinstance(x, types.ModuleType):
+                    stack.extend(a for a in (getattr(x, m, None) for m in c.co_names) if callable(a))
+                elif callable(x):
+                    stack.append(x)
+    return False
+
+
+def position_records(n: int, n_symbols: int) -> np.recarray:
+    """``n`` records of a portfolio strategy's own position (``pos``): target weights, entry prices
+    and bars held per symbol, as record fields (numba does not reference-count them)."""
+    dt = np.dtype([("target", np.float64, (n_symbols,)), ("entry_price", np.float64, (n_symbols,)),
+                   ("bars_held", np.int64, (n_symbols,))])
+    return np.zeros(n, dtype=dt).view(np.recarray)
 
 
 def translate_error(spec: Any, e: Exception, module: Any = None) -> Exception:

@@ -167,9 +167,12 @@ _ROLE = "_lq_role"
 
 
 def indicator(fn: Callable) -> Callable:
-    """Mark ``fn(bars, <parameter names...>, <constants with defaults...>)`` as an indicator: an array
-    of one value per bar, computed from bars up to that bar only. It runs once per distinct tuple of
-    its parameters across the grid, in numpy or numba; ``decide`` reads it as ``ind.<name>[i]``."""
+    """Mark ``fn(bars, <parameter or indicator names...>, <constants with defaults...>)`` as an
+    indicator: an array of one value per bar, computed from bars up to that bar only. An argument
+    named after another indicator receives that indicator's array (as it returned it), so a chain
+    (spread -> z-score) computes each link once. It runs once per distinct tuple of the parameters it
+    depends on (its own and its inputs') across the grid, in numpy or numba; ``decide`` reads it as
+    ``ind.<name>[i]``."""
     setattr(fn, _ROLE, "indicator")
     return fn
 
@@ -200,8 +203,10 @@ def rules(fn: Callable) -> Callable:
 class IndicatorDecl:
     name: str
     fn: Callable
-    params: tuple[str, ...]  # strategy parameters it takes, in call order
+    params: tuple[str, ...]  # the strategy parameters it depends on: its own, then its inputs' (a key's order)
     constants: dict = field(default_factory=dict)
+    args: tuple[str, ...] = ()  # its arguments after the bars, in call order: parameters and indicators
+    inputs: tuple[str, ...] = ()  # the indicators among ``args``
 
 
 @dataclass(frozen=True)
@@ -286,13 +291,7 @@ def declaration_of(cls: type) -> Declaration:
                 raise StrategyError(f"{where}: more than one @{role} function ({found[role].__name__}, {attr})")
             found[role] = fn
     pnames = {p.name for p in params}
-    for d in indicators:
-        if d.name in pnames:
-            raise StrategyError(f"{where}: indicator {d.name!r} has the name of a parameter")
-        for a in d.params:
-            if a not in pnames:
-                raise StrategyError(f"{where}: indicator {d.name!r} takes {a!r}, which is not a parameter of the "
-                                    f"strategy (parameters: {sorted(pnames)}; give constants a default value)")
+    indicators = _indicator_graph(indicators, pnames, where)
     portfolio = any(getattr(k, "_lq_portfolio", False) for k in cls.__mro__)
     if "decide" not in found:
         raise StrategyError(f"{where}: no @lq.decide function")
@@ -343,13 +342,47 @@ def _indicator_decl(attr: str, fn: Callable, where: str) -> IndicatorDecl:
     ps = list(sig.parameters.values())
     if not ps:
         raise StrategyError(f"{where}: @indicator {attr} must take the bars as its first argument")
-    params, constants = [], {}
+    args, constants = [], {}
     for prm in ps[1:]:
         if prm.default is inspect.Parameter.empty:
-            params.append(prm.name)
+            args.append(prm.name)
         else:
             constants[prm.name] = prm.default
-    return IndicatorDecl(attr, fn, tuple(params), constants)
+    return IndicatorDecl(attr, fn, tuple(args), constants, tuple(args))
+
+
+def _indicator_graph(indicators: list[IndicatorDecl], pnames: set[str], where: str) -> list[IndicatorDecl]:
+    """Each indicator with its inputs (arguments naming another indicator) and every parameter it
+    depends on, in an order where inputs come first (declaration order otherwise)."""
+    by_name = {d.name: d for d in indicators}
+    for d in indicators:
+        if d.name in pnames:
+            raise StrategyError(f"{where}: indicator {d.name!r} has the name of a parameter")
+        for a in d.args:
+            if a not in pnames and a not in by_name:
+                raise StrategyError(f"{where}: indicator {d.name!r} takes {a!r}, which is neither a parameter nor an "
+                                    f"indicator of the strategy (parameters: {sorted(pnames)}, indicators: "
+                                    f"{sorted(by_name)}; give constants a default value)")
+    done: dict[str, IndicatorDecl] = {}
+
+    def visit(d: IndicatorDecl, path: tuple[str, ...]) -> IndicatorDecl:
+        if d.name in done:
+            return done[d.name]
+        if d.name in path:
+            raise StrategyError(f"{where}: indicators depend on each other in a circle: "
+                                f"{' -> '.join(path[path.index(d.name):] + (d.name,))}")
+        params = [a for a in d.args if a in pnames]
+        inputs = tuple(a for a in d.args if a in by_name)
+        for a in inputs:
+            for q in visit(by_name[a], path + (d.name,)).params:
+                if q not in params:
+                    params.append(q)
+        done[d.name] = IndicatorDecl(d.name, d.fn, tuple(params), d.constants, d.args, inputs)
+        return done[d.name]
+
+    for d in indicators:
+        visit(d, ())
+    return list(done.values())
 
 
 class Strategy:

@@ -106,13 +106,14 @@ def _decisions(bars, ind, p, st, targets, exits, err):
 
 def decision_loop(o, h, lo, c, v, ts, bank, idx_row, prow, states, targets, exits, err):
     """One parameter set over one series (the replay's, event engine's and paper trader's decisions)."""
-    _decisions(BarsTuple(o, h, lo, c, v, ts), _ind(bank, idx_row), _params(prow), states[0], targets, exits, err)
+    bars = BarsTuple(borrowed(o), borrowed(h), borrowed(lo), borrowed(c), borrowed(v), borrowed(ts))
+    _decisions(bars, _ind(bank, idx_row), _params(prow), states[0], targets, exits, err)
 
 
 def sweep(o, h, lo, c, v, ts, rets, bank, idx, pmat, states, fee, slip, acc, err):
     """Every parameter set (row of ``pmat``) over one series, in parallel, one set per iteration:
     its decisions, then ``kernels.simplified.account`` (the prefilter's fills and metrics)."""
-    bars = BarsTuple(o, h, lo, c, v, ts)
+    bars = BarsTuple(borrowed(o), borrowed(h), borrowed(lo), borrowed(c), borrowed(v), borrowed(ts))
     n = c.shape[0]
     for k in prange(pmat.shape[0]):
         targets = np.empty(n)
@@ -122,78 +123,113 @@ def sweep(o, h, lo, c, v, ts, rets, bank, idx, pmat, states, fee, slip, acc, err
 
 
 # --- portfolio strategies ------------------------------------------------------------------------
-# provided by the generated module: PanelTuple, GROSS (the strategy's gross cap), ERR_GROSS
+# provided by the generated module: PanelTuple, GROSS (the strategy's gross cap), ERR_GROSS, KEEP_HELD
+# (whether the strategy reads pos.bars_held at all: ``codegen.reads_name``)
+#
+# The weights come out compact: ``rows[k]`` is the k-th distinct weight vector decided, ``row[i]`` the
+# one decided at close i (a strategy that rebalances every 20 bars stores a twentieth of the matrix,
+# and the account skips the bars where nothing changed). ``rows[row]`` is the bars x symbols matrix.
 
-def _ptake_force(j, o, mask, w, tgt, entry, held):
-    """Weights decided at the previous close take force at this clock bar for the symbols that have a
-    bar here (the others keep theirs pending); a new side records the open as its entry price."""
+def _ptake_force(j, o, mask, w, pos, live):
+    """Weights decided at the previous close take force at clock bar j for the symbols that have a bar
+    here (the others keep theirs waiting); a new side records the open as its entry price. ``live``
+    collects the symbols with a weight in force; returns their count and whether a change still waits."""
+    tgt = pos.target
+    entry = pos.entry_price
+    held = pos.bars_held
+    n_live = 0
+    waiting = False
     for s in range(tgt.shape[0]):
-        if mask[s, j] and w[s] != tgt[s]:
-            if w[s] == 0.0:
-                entry[s] = NAN
-                held[s] = 0
-            elif _sgn(w[s]) != _sgn(tgt[s]):
-                entry[s] = o[s, j]
-                held[s] = 0
-            tgt[s] = w[s]
+        if w[s] != tgt[s]:
+            if mask[s, j]:
+                if w[s] == 0.0:
+                    entry[s] = NAN
+                    held[s] = 0
+                elif _sgn(w[s]) != _sgn(tgt[s]):
+                    entry[s] = o[s, j]
+                    held[s] = 0
+                tgt[s] = w[s]
+            else:
+                waiting = True
         if tgt[s] != 0.0:
             held[s] += 1
+            live[n_live] = s
+            n_live += 1
+    return n_live, waiting
 
 
-def _pdecisions(bars, ind, p, st, targets, rebal, tgt, entry, held, w, err):
-    """Weights of one set at every clock close (``targets``: bars x symbols) and whether decide asked
-    to rebalance every symbol to them (``rebal``: it returned True); False at the first invalid
-    decision (``err``: bar, code, value, symbol)."""
+def _pdecisions(bars, ind, p, st, rows, row, rebal, pos, w, live, err):
+    """Weights of one set at every clock close, compact (``rows``/``row``, above), and whether decide
+    asked to rebalance every symbol to them (``rebal``: it returned True); False at the first invalid
+    decision (``err``: bar, code, value, symbol). ``pos`` is a record (its arrays are not reference
+    counted: reading them costs nothing extra)."""
     _init_state(st)
     o = bars.open
     mask = bars.mask
     n_sym = o.shape[0]
     n = o.shape[1]
     for s in range(n_sym):
-        tgt[s] = 0.0
-        entry[s] = NAN
-        held[s] = 0
+        pos.target[s] = 0.0
+        pos.entry_price[s] = NAN
+        pos.bars_held[s] = 0
         w[s] = 0.0
+        rows[0, s] = 0.0
+    n_rows = 1
+    n_live = 0
+    dirty = False  # weights decided that have not all taken force
     for i in range(n):
         if i > 0:
-            _ptake_force(i, o, mask, w, tgt, entry, held)
-        r = _decide(i, bars, ind, p, Pos(tgt, entry, held), st, w)
+            if dirty:
+                n_live, dirty = _ptake_force(i, o, mask, w, pos, live)
+            elif KEEP_HELD:
+                for k in range(n_live):
+                    pos.bars_held[live[k]] += 1
+        r = _decide(i, bars, ind, p, pos, st, w)
         rebal[i] = r is not None and r
-        gross = 0.0
+        changed = False  # (an unchanged vector was checked when it was stored)
         for s in range(n_sym):
-            x = w[s]
-            if not (x - x == 0.0):  # NaN or infinite
+            changed |= w[s] != rows[n_rows - 1, s]  # NaN included
+        if changed:
+            gross = 0.0
+            for s in range(n_sym):
+                x = w[s]
+                if not (x - x == 0.0):  # NaN or infinite
+                    err[0] = i
+                    err[1] = ERR_TARGET
+                    err[2] = x
+                    err[3] = s
+                    return False
+                gross += abs(x)
+                rows[n_rows, s] = x
+            if gross > GROSS * (1.0 + 1e-12):
                 err[0] = i
-                err[1] = ERR_TARGET
-                err[2] = x
-                err[3] = s
+                err[1] = ERR_GROSS
+                err[2] = gross
+                err[3] = -1
                 return False
-            gross += abs(x)
-            targets[i, s] = x
-        if gross > GROSS * (1.0 + 1e-12):
-            err[0] = i
-            err[1] = ERR_GROSS
-            err[2] = gross
-            err[3] = -1
-            return False
+            n_rows += 1
+            dirty = True
+        row[i] = n_rows - 1
     return True
 
 
-def pdecision_loop(o, h, lo, c, v, ts, mask, bank, idx_row, prow, states, targets, rebal, err):
+def pdecision_loop(o, h, lo, c, v, ts, mask, bank, idx_row, prow, states, posbuf, rows, row, rebal, err):
     """One parameter set over one panel (the replay's, event engine's and paper trader's weights)."""
     n_sym = o.shape[0]
-    _pdecisions(PanelTuple(o, h, lo, c, v, ts, mask), _ind(bank, idx_row), _params(prow), states[0], targets, rebal,
-                np.empty(n_sym), np.empty(n_sym), np.empty(n_sym, dtype=np.int64), np.empty(n_sym), err)
+    bars = PanelTuple(borrowed(o), borrowed(h), borrowed(lo), borrowed(c), borrowed(v), borrowed(ts), borrowed(mask))
+    _pdecisions(bars, _ind(bank, idx_row), _params(prow), states[0], rows, row, rebal, posbuf[0], np.empty(n_sym),
+                np.empty(n_sym, dtype=np.int64), err)
 
 
-def psweep(o, h, lo, c, v, ts, mask, bank, idx, pmat, states, fee, slip, acc, err):
+def psweep(o, h, lo, c, v, ts, mask, bank, idx, pmat, states, posbuf, fee, slip, acc, err):
     """Every parameter set over one panel, in parallel: its weights, then ``kernels.portfolio.account``."""
-    bars = PanelTuple(o, h, lo, c, v, ts, mask)
+    bars = PanelTuple(borrowed(o), borrowed(h), borrowed(lo), borrowed(c), borrowed(v), borrowed(ts), borrowed(mask))
     n_sym = o.shape[0]
     n = o.shape[1]
     for k in prange(pmat.shape[0]):
-        targets = np.empty((n, n_sym))
+        rows = np.empty((n + 1, n_sym))
+        row = np.empty(n, dtype=np.int64)
         rebal = np.empty(n, dtype=np.bool_)
-        if _pdecisions(bars, _ind(bank, idx[k]), _params(pmat[k]), states[k], targets, rebal, np.empty(n_sym),
-                       np.empty(n_sym), np.empty(n_sym, dtype=np.int64), np.empty(n_sym), err[k]):
-            portfolio_account(o, c, mask, targets, rebal, fee, slip, acc[k])
+        if _pdecisions(bars, _ind(bank, idx[k]), _params(pmat[k]), states[k], rows, row, rebal, posbuf[k],
+                       np.empty(n_sym), np.empty(n_sym, dtype=np.int64), err[k]):
+            portfolio_account(o, c, mask, rows, row, rebal, fee, slip, acc[k])

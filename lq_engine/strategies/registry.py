@@ -10,7 +10,8 @@ Three sources, by precedence (a later one replaces a same-named earlier one):
    ``trend_vol_target``); files starting with ``_`` are skipped.
 
 A strategy's grid is its declared default, replaced per parameter by the project's
-``[strategies.NAME.grid]``. Resolved once where a run starts, the ``StrategySpec`` then travels.
+``[strategies.NAME.grid]``; its search space (what samplers search) is its declared ranges,
+narrowed per parameter by ``[strategies.NAME.space]``. Resolved once where a run starts, the ``StrategySpec`` then travels.
 Files are loaded on first use and again when they change (a long-running code server sees edits).
 """
 
@@ -204,8 +205,8 @@ def _load_origin(o: Origin) -> StrategySpec:
 def resolve(strategy: str | StrategySpec | type, *, project_grids: bool = True) -> StrategySpec:
     """The runnable strategy for a name (or a spec, returned as is, or a Strategy class).
 
-    The project's ``[strategies.NAME.grid]`` replaces the declared grid (``project_grids=False``: the
-    declared one)."""
+    The project's ``[strategies.NAME.grid]`` replaces the declared grid and ``[strategies.NAME.space]``
+    narrows the declared search space (``project_grids=False``: the declared ones)."""
     if isinstance(strategy, StrategySpec):
         return strategy
     if isinstance(strategy, type) and issubclass(strategy, Strategy):
@@ -218,19 +219,20 @@ def resolve(strategy: str | StrategySpec | type, *, project_grids: bool = True) 
         raise UnknownStrategyError(f"unknown strategy {strategy!r}; known: {sorted(found)}") from None
     spec = _load_origin(o)
     if project_grids:
-        grid = _project_grid(strategy)
-        if grid:
-            spec = spec.with_grid(grid)
+        grid, space = _project_tables(strategy)
+        spec = spec.with_grid(grid).with_space(space)
     return spec
 
 
-def _project_grid(name: str) -> dict | None:
+def _project_tables(name: str) -> tuple[dict | None, dict | None]:
+    """The project's (grid, space) overrides of strategy ``name``."""
     try:
         from lq_engine.settings import load_project_config
 
-        return load_project_config().strategy_grid(name)
+        cfg = load_project_config()
     except (FileNotFoundError, ValueError):
-        return None
+        return None, None
+    return cfg.strategy_grid(name), cfg.strategy_space(name)
 
 
 get_strategy = resolve  # the name the rest of the code base grew up with

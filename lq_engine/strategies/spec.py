@@ -27,6 +27,7 @@ import numpy as np
 from lq_engine.strategies.bank import Bars
 from lq_engine.strategies.declare import Declaration, IndicatorDecl, StrategyError, snake_case
 from lq_engine.strategies.params import ParamError, ParamTable, StrategySchema, explicit_grid, grid_table
+from lq_engine.strategies.space import SearchSpace, override_key, search_space
 
 EXIT_LEGS = ("stop_loss", "take_profit", "trailing")
 
@@ -82,7 +83,7 @@ class StrategySpec:
     """A resolved strategy. Build it with ``StrategySpec.of(cls)`` or ``registry.resolve(name)``."""
 
     def __init__(self, decl: Declaration, name: str, source: SourceRef, source_hash: str,
-                 grid: Mapping[str, Sequence[Any]] | None = None) -> None:
+                 grid: Mapping[str, Sequence[Any]] | None = None, space: Mapping[str, Any] | None = None) -> None:
         self.declaration = decl
         self.name = name
         self.source = source
@@ -99,6 +100,8 @@ class StrategySpec:
             schema = replace(schema, default_grid={**default_grid, **grid})
         self.schema = schema
         self.grid_override = dict(grid) if grid else None
+        self.space_override = dict(space) if space else None
+        self._space: SearchSpace | None = search_space(schema, self.space_override) if space else None
         self._kernels = None
 
     # -- construction --------------------------------------------------------------------------
@@ -117,17 +120,34 @@ class StrategySpec:
         if not grid:
             return self
         return StrategySpec(self.declaration, self.name, self.source, self.source_hash,
-                            {**(self.grid_override or {}), **grid})
+                            {**(self.grid_override or {}), **grid}, self.space_override)
+
+    def with_space(self, space: Mapping[str, Any] | None) -> StrategySpec:
+        """The same strategy with its search space narrowed per parameter (a project's
+        ``[strategies.NAME.space]``: a {low, high, step, log} table or a list of values each)."""
+        if not space:
+            return self
+        return StrategySpec(self.declaration, self.name, self.source, self.source_hash, self.grid_override,
+                            {**(self.space_override or {}), **space})
+
+    @property
+    def space(self) -> SearchSpace:
+        """What a sampler searches: the declarations, narrowed by ``space_override`` (built on first
+        use: a strategy searched only by its grid need not have a searchable range)."""
+        if self._space is None:
+            self._space = search_space(self.schema, self.space_override)
+        return self._space
 
     def __reduce__(self):
-        return (_load, (self.source, self.name, self.source_hash, self.grid_override))
+        return (_load, (self.source, self.name, self.source_hash, self.grid_override, self.space_override))
 
     def __repr__(self) -> str:
         return f"<strategy {self.name} from {self.source.describe()} ({self.source_hash[:12]})>"
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, StrategySpec) and (self.name, self.source_hash, self.grid_override)
-                == (other.name, other.source_hash, other.grid_override))
+        return (isinstance(other, StrategySpec)
+                and (self.name, self.source_hash, self.grid_override, override_key(self.space_override))
+                == (other.name, other.source_hash, other.grid_override, override_key(other.space_override)))
 
     def __hash__(self) -> int:
         return hash((self.name, self.source_hash))
@@ -157,10 +177,13 @@ class StrategySpec:
 
     @property
     def version(self) -> str:
-        """What results of this strategy depend on: its source (and a project's grid override)."""
-        if not self.grid_override:
+        """What results of this strategy depend on: its source (and a project's grid and space overrides)."""
+        if not self.grid_override and not self.space_override:
             return self.source_hash[:16]
-        g = hashlib.sha256(repr(sorted(self.grid_override.items())).encode()).hexdigest()
+        text = repr(sorted(self.grid_override.items())) if self.grid_override else ""
+        if self.space_override:
+            text += "|space" + repr(override_key(self.space_override))
+        g = hashlib.sha256(text.encode()).hexdigest()
         return f"{self.source_hash[:16]}-{g[:8]}"
 
     # -- parameters ----------------------------------------------------------------------------
@@ -216,22 +239,22 @@ class StrategySpec:
         keys: dict[tuple, int] = {("zero",): 0, ("close",): 1}
         idx = np.empty((len(table), len(self.indicators)), dtype=np.int64)
         view = bars_view(bars)
-        for j, d in enumerate(self.indicators):
-            if not d.params:
-                key = (d.name,)
-                keys[key] = len(rows)
-                rows.append(self._indicator(d, view, {}, shape))
-                idx[:, j] = keys[key]
-                continue
-            cols = np.column_stack([table.columns[a] for a in d.params])
+        values: dict[tuple, np.ndarray] = {}  # what each indicator returned, for the indicators taking it
+        column = {d.name: j for j, d in enumerate(self.indicators)}
+        for d in self.indicators:  # inputs first
+            cols = np.column_stack([table.columns[a] for a in d.params]) if d.params else np.zeros((len(table), 0))
             uniq, inverse = np.unique(cols, axis=0, return_inverse=True)
             first = len(rows)
             prms = [self.schema.param(a) for a in d.params]
             for u in uniq:
                 args = {a: prm.decode(x) for a, prm, x in zip(d.params, prms, u.tolist())}
-                keys[(d.name, *args.values())] = len(rows)
-                rows.append(self._indicator(d, view, args, shape))
-            idx[:, j] = first + inverse.reshape(-1)
+                key = (d.name, *args.values())
+                call = {a: values[(a, *(args[q] for q in self.indicator(a).params))] if a in d.inputs else args[a]
+                        for a in d.args}
+                keys[key] = len(rows)
+                values[key], row = self._indicator(d, view, call, args, shape)
+                rows.append(row)
+            idx[:, column[d.name]] = first + inverse.reshape(-1)
         bank = np.ascontiguousarray(np.stack(rows))  # (rows, bars), or (rows, symbols, bars) for a panel
         bank.setflags(write=False)
         idx.setflags(write=False)
@@ -252,23 +275,29 @@ class StrategySpec:
             raise StrategyError(f"strategy '{self.name}' trades one symbol at a time: give it one series, not a panel")
         return as_bars(data)
 
-    def _indicator(self, d: IndicatorDecl, view: Any, args: dict, shape: tuple) -> np.ndarray:
+    def indicator(self, name: str) -> IndicatorDecl:
+        return next(d for d in self.indicators if d.name == name)
+
+    def _indicator(self, d: IndicatorDecl, view: Any, call: dict, args: dict,
+                   shape: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """(the value as returned, read-only; its bank row) of indicator ``d`` called with ``call``
+        (``args``: the parameters it depends on, shown in errors)."""
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         where = f"{self.file}: strategy '{self.name}', indicator {d.name}({shown})"
         try:
-            out = d.fn(view, **args, **d.constants)
+            out = d.fn(view, **call, **d.constants)
         except Exception as e:
             raise StrategyError(f"{where} raised {type(e).__name__}: {e}") from e
         try:
             a = np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError):
             raise StrategyError(f"{where} returned {type(out).__name__}, not an array of numbers") from None
-        if self.is_portfolio and a.shape == shape[1:]:  # one series for the whole panel
-            a = np.broadcast_to(a, shape)
-        if a.shape != shape:
+        if a.shape != shape and not (self.is_portfolio and a.shape == shape[1:]):  # (or one series for a panel)
             want = "one value per bar" if len(shape) == 1 else "one row per symbol (or one series of bars)"
             raise StrategyError(f"{where} returned shape {a.shape}; it must return {want}, shape {shape}")
-        return np.ascontiguousarray(a)
+        a = a.view()
+        a.setflags(write=False)
+        return a, np.ascontiguousarray(np.broadcast_to(a, shape))
 
     def decisions(self, params: Mapping[str, Any] | None, bars: Any) -> Decisions:
         """Targets (and exits) decided at every bar's close for one parameter set over ``bars``
@@ -307,7 +336,8 @@ def as_bars(x: Any) -> Bars:
     raise TypeError(f"expected Bars or a replay Series, got {type(x).__name__}")
 
 
-def _load(source: SourceRef, name: str, source_hash: str, grid: Mapping | None) -> StrategySpec:
+def _load(source: SourceRef, name: str, source_hash: str, grid: Mapping | None,
+          space: Mapping | None = None) -> StrategySpec:
     """Unpickle: load the strategy again from where it came from and check it is the same source."""
     from lq_engine.strategies.registry import load_file
 
@@ -322,4 +352,4 @@ def _load(source: SourceRef, name: str, source_hash: str, grid: Mapping | None) 
     if spec.source_hash != source_hash:
         raise StrategyError(f"{source.describe()}: strategy '{name}' changed while a run was using it "
                             f"(source {source_hash[:12]} -> {spec.source_hash[:12]}); start the run again")
-    return spec.with_grid(grid)
+    return spec.with_grid(grid).with_space(space)

@@ -1,5 +1,8 @@
 """``lq.ta``: causal indicators for strategy authors. The value at bar i uses bars 0..i only (NaN
-until enough history exists), so a strategy built on them cannot read the future.
+until enough history exists), so a strategy built on them cannot read the future. Leading NaNs (a
+panel symbol before its first bar) are skipped: an indicator starts where its input does. After
+that, a window holding a NaN gives NaN (the windowed ones), and a NaN carries on in the recursive
+ones (``ema``, ``rsi``, ``atr``, ``ewm_vol``).
 
 Each is a numba function over 1-D float64 arrays, callable from an ``@lq.indicator`` (numpy or
 numba) and computed once per distinct argument tuple across a grid.
@@ -12,40 +15,97 @@ from numba import njit
 
 
 @njit(cache=True)
-def sma(x, window):
+def _sma(x, window):
     n = x.shape[0]
     out = np.full(n, np.nan)
     s = 0.0
+    bad = 0  # NaNs in the window
     for i in range(n):
-        s += x[i]
+        if x[i] == x[i]:
+            s += x[i]
+        else:
+            bad += 1
         if i >= window:
-            s -= x[i - window]
-        if i >= window - 1:
+            if x[i - window] == x[i - window]:
+                s -= x[i - window]
+            else:
+                bad -= 1
+        if i >= window - 1 and bad == 0:
             out[i] = s / window
     return out
 
 
 @njit(cache=True)
-def rolling_zscore(x, window):
-    """(x - mean) / std over the trailing window (population std, two-pass per window); 0 if std is 0."""
+def _mean_var(x, window):
+    """Trailing-window mean and population variance, O(n): sliding sums of deviations from a reference
+    value in the window, summed afresh about a new reference every ``window`` bars (rounding cannot
+    build up, a drifting level cannot cancel digits away). A window whose values are all equal has
+    variance exactly 0 (counted exactly: the bars whose value differs from the previous one); a NaN
+    in the window gives NaN."""
     n = x.shape[0]
-    out = np.full(n, np.nan)
-    for i in range(window - 1, n):
-        m = 0.0
-        for j in range(i - window + 1, i + 1):
-            m += x[j]
-        m /= window
-        v = 0.0
-        for j in range(i - window + 1, i + 1):
-            d = x[j] - m
-            v += d * d
-        sd = np.sqrt(v / window)
-        out[i] = (x[i] - m) / sd if sd > 0.0 else 0.0
+    mean = np.full(n, np.nan)
+    var = np.full(n, np.nan)
+    x0 = 0.0
+    sx = 0.0
+    sxx = 0.0
+    bad = 0  # NaNs in the window
+    moves = 0  # bars j in the window (but its first) with x[j] != x[j - 1]
+    for i in range(n):
+        if i % window == 0:
+            x0 = np.nan
+            for j in range(max(i - window + 1, 0), i + 1):
+                if x[j] == x[j]:
+                    x0 = x[j]
+                    break
+            sx = 0.0
+            sxx = 0.0
+            bad = 0
+            for j in range(max(i - window + 1, 0), i):
+                if x[j] == x[j]:
+                    d = x[j] - x0
+                    sx += d
+                    sxx += d * d
+                else:
+                    bad += 1
+        elif i >= window:
+            j = i - window
+            if x[j] == x[j]:
+                d = x[j] - x0
+                sx -= d
+                sxx -= d * d
+            else:
+                bad -= 1
+        if x[i] == x[i]:
+            d = x[i] - x0
+            sx += d
+            sxx += d * d
+        else:
+            bad += 1
+        if i >= 1 and x[i] != x[i - 1]:
+            moves += 1
+        if i >= window and x[i - window + 1] != x[i - window]:
+            moves -= 1
+        if i >= window - 1 and bad == 0:
+            m = sx / window
+            mean[i] = x0 + m
+            var[i] = max(sxx / window - m * m, 0.0) if moves > 0 else 0.0
+    return mean, var
+
+
+@njit(cache=True)
+def rolling_zscore(x, window):
+    """(x - mean) / std over the trailing window (population std); 0 if std is 0."""
+    mean, var = _mean_var(x, window)
+    out = np.full(x.shape[0], np.nan)
+    for i in range(window - 1, x.shape[0]):
+        if var[i] == var[i]:
+            sd = np.sqrt(var[i])
+            out[i] = (x[i] - mean[i]) / sd if sd > 0.0 else 0.0
     return out
 
 
 @njit(cache=True)
-def rsi(close, period):
+def _rsi(close, period):
     """Wilder's RSI (0..100): averages seeded with the mean of the first ``period`` changes."""
     n = close.shape[0]
     out = np.full(n, np.nan)
@@ -96,7 +156,7 @@ def prev_lowest(low, window):
 
 
 @njit(cache=True)
-def atr(high, low, close, period):
+def _atr(high, low, close, period):
     """Wilder's average true range; first value at bar ``period`` (mean of true ranges 1..period)."""
     n = close.shape[0]
     out = np.full(n, np.nan)
@@ -123,7 +183,7 @@ def atr(high, low, close, period):
 
 
 @njit(cache=True)
-def ema(x, span):
+def _ema(x, span):
     """Exponential moving average, alpha = 2 / (span + 1), seeded with the mean of the first ``span`` values."""
     n = x.shape[0]
     out = np.full(n, np.nan)
@@ -143,20 +203,8 @@ def ema(x, span):
 
 @njit(cache=True)
 def rolling_std(x, window):
-    """Population standard deviation over the trailing window (two-pass per window)."""
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    for i in range(window - 1, n):
-        m = 0.0
-        for j in range(i - window + 1, i + 1):
-            m += x[j]
-        m /= window
-        v = 0.0
-        for j in range(i - window + 1, i + 1):
-            d = x[j] - m
-            v += d * d
-        out[i] = np.sqrt(v / window)
-    return out
+    """Population standard deviation over the trailing window."""
+    return np.sqrt(_mean_var(x, window)[1])
 
 
 @njit(cache=True)
@@ -190,7 +238,7 @@ def returns(close):
 
 
 @njit(cache=True)
-def ewm_vol(close, span):
+def _ewm_vol(close, span):
     """Exponentially weighted volatility of close-to-close returns (per bar, not annualized):
     sqrt of the EMA of squared returns, alpha = 2 / (span + 1), seeded over the first ``span`` returns."""
     n = close.shape[0]
@@ -242,32 +290,130 @@ def roc(x, window):
 
 @njit(cache=True)
 def rolling_beta(y, x, window):
-    """Slope of the least-squares line y = a + b x over the trailing ``window`` bars (two-pass per
-    window); NaN where the window holds a NaN or x does not vary."""
+    """Slope of the least-squares line y = a + b x over the trailing ``window`` bars; NaN where the
+    window holds a NaN or x does not vary. O(n): sliding sums of the deviations from a reference point,
+    summed afresh (about a new reference in the window) every ``window`` bars so that neither rounding
+    nor a drifting level can build up."""
     n = y.shape[0]
     out = np.full(n, np.nan)
-    for i in range(window - 1, n):
-        mx = 0.0
-        my = 0.0
-        bad = False
-        for j in range(i - window + 1, i + 1):
-            if not (x[j] == x[j] and y[j] == y[j]):
-                bad = True
-                break
-            mx += x[j]
-            my += y[j]
-        if bad:
-            continue
-        mx /= window
-        my /= window
-        sxy = 0.0
-        sxx = 0.0
-        for j in range(i - window + 1, i + 1):
-            dx = x[j] - mx
-            sxy += dx * (y[j] - my)
+    x0 = np.nan
+    y0 = np.nan
+    for i in range(n):
+        if x[i] == x[i] and y[i] == y[i]:
+            x0 = x[i]
+            y0 = y[i]
+            break
+    sx = 0.0
+    sy = 0.0
+    sxx = 0.0
+    sxy = 0.0
+    bad = 0  # NaNs in the window
+    for i in range(n):
+        if i % window == 0 and i >= window:  # fresh sums over (i - window, i), about a new reference
+            for j in range(i - window + 1, i + 1):
+                if x[j] == x[j] and y[j] == y[j]:
+                    x0 = x[j]
+                    y0 = y[j]
+                    break
+            sx = 0.0
+            sy = 0.0
+            sxx = 0.0
+            sxy = 0.0
+            bad = 0
+            for j in range(i - window + 1, i):
+                if x[j] == x[j] and y[j] == y[j]:
+                    dx = x[j] - x0
+                    dy = y[j] - y0
+                    sx += dx
+                    sy += dy
+                    sxx += dx * dx
+                    sxy += dx * dy
+                else:
+                    bad += 1
+        else:
+            if i >= window:
+                j = i - window
+                if x[j] == x[j] and y[j] == y[j]:
+                    dx = x[j] - x0
+                    dy = y[j] - y0
+                    sx -= dx
+                    sy -= dy
+                    sxx -= dx * dx
+                    sxy -= dx * dy
+                else:
+                    bad -= 1
+        if x[i] == x[i] and y[i] == y[i]:
+            dx = x[i] - x0
+            dy = y[i] - y0
+            sx += dx
+            sy += dy
             sxx += dx * dx
-        if sxx > 0.0:
-            out[i] = sxy / sxx
+            sxy += dx * dy
+        else:
+            bad += 1
+        if i >= window - 1 and bad == 0:
+            vxx = sxx - sx * sx / window
+            if vxx > 1e-12 * sxx:
+                out[i] = (sxy - sx * sy / window) / vxx
+    return out
+
+
+# -- the public forms: leading NaNs skipped ---------------------------------------------------------
+# A panel symbol has NaN before its first bar; a running or recursive indicator starts at the first
+# bar where its inputs are finite, as if the series began there (NaN before it).
+
+
+@njit(cache=True)
+def _start(x):
+    for i in range(x.shape[0]):
+        if x[i] == x[i]:
+            return i
+    return x.shape[0]
+
+
+@njit(cache=True)
+def sma(x, window):
+    """Simple moving average over the trailing ``window`` bars."""
+    out = np.full(x.shape[0], np.nan)
+    f = _start(x)
+    out[f:] = _sma(x[f:], window)
+    return out
+
+
+@njit(cache=True)
+def ema(x, span):
+    """Exponential moving average, alpha = 2 / (span + 1), seeded with the mean of the first ``span`` values."""
+    out = np.full(x.shape[0], np.nan)
+    f = _start(x)
+    out[f:] = _ema(x[f:], span)
+    return out
+
+
+@njit(cache=True)
+def rsi(close, period):
+    """Wilder's RSI (0..100): averages seeded with the mean of the first ``period`` changes."""
+    out = np.full(close.shape[0], np.nan)
+    f = _start(close)
+    out[f:] = _rsi(close[f:], period)
+    return out
+
+
+@njit(cache=True)
+def atr(high, low, close, period):
+    """Wilder's average true range; first value ``period`` bars after the start (mean of true ranges 1..period)."""
+    out = np.full(close.shape[0], np.nan)
+    f = max(_start(high), _start(low), _start(close))
+    out[f:] = _atr(high[f:], low[f:], close[f:], period)
+    return out
+
+
+@njit(cache=True)
+def ewm_vol(close, span):
+    """Exponentially weighted volatility of close-to-close returns (per bar, not annualized): sqrt of
+    the EMA of squared returns, alpha = 2 / (span + 1), seeded over the first ``span`` returns."""
+    out = np.full(close.shape[0], np.nan)
+    f = _start(close)
+    out[f:] = _ewm_vol(close[f:], span)
     return out
 
 

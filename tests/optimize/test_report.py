@@ -27,8 +27,9 @@ def test_report_html_references_existing_images(results, tmp_path: Path):
     text = out.read_text()
     assert out.name == "report.html"
     srcs = re.findall(r"<img src='([^']+)'", text)
-    # two equity curves, two winner-vs-benchmark plots, one heatmap (the RSI grid varies one parameter)
-    assert len(srcs) == 5 and sum("benchmark" in s for s in srcs) == 2
+    # two equity curves, two winner-vs-benchmark plots, one heatmap (the RSI grid varies one
+    # parameter), the MA grid's parameter importances (the RSI grid has too few sets for them)
+    assert len(srcs) == 6 and sum("benchmark" in s for s in srcs) == 2
     for s in srcs:
         p = out.parent / s
         assert p.exists() and p.read_bytes()[:8] == PNG

@@ -91,7 +91,7 @@ def test_a_schema_error_names_the_parameter_and_file(tmp_path):
             def decide(i, bars, ind, p, pos, st):
                 return 0.0
         """)
-    with pytest.raises(StrategyError, match=r"indicator 'ma' takes 'windw', which is not a parameter"):
+    with pytest.raises(StrategyError, match=r"indicator 'ma' takes 'windw', which is neither a parameter nor an indicator"):
         load_file(q)
     spec = load_file(_strategy(tmp_path, "fine", "return 0.0"))
     with pytest.raises(ParamError, match=r"strategy 'fine', parameter set 1: parameter 'window' = 500 is above"):
@@ -228,3 +228,67 @@ def test_installed_packages_provide_strategies_through_the_entry_point_group(tmp
     assert spec.name == "acme_momentum" and spec.source.kind == "module"
     assert spec.decisions({"window": 5}, generated_series(30)).targets.sum() == 30
     assert pickle.loads(pickle.dumps(spec)) == spec
+
+
+def test_an_indicator_takes_another_by_name_and_each_link_runs_once_per_distinct_tuple(tmp_path):
+    q = _file(tmp_path, "chain", """
+        CALLS = []
+
+
+        class Chain(lq.Strategy):
+            fast = lq.Int(2, 50, grid=(3, 5))
+            slow = lq.Int(5, 100, grid=(10, 20, 40))
+            band = lq.Float(0.0, 1.0, grid=(0.0, 0.1))
+
+            @lq.indicator
+            def gap(bars, fast, slow):
+                CALLS.append(("gap", fast, slow))
+                return lq.ta.sma(bars.close, fast) - lq.ta.sma(bars.close, slow)
+
+            @lq.indicator
+            def gap_z(bars, gap, window=30):  # takes the indicator above
+                CALLS.append(("gap_z",))
+                return lq.ta.zscore(gap, window)
+
+            @lq.decide
+            def decide(i, bars, ind, p, pos, st):
+                z = ind.gap_z[i]
+                return 1.0 if z > p.band else 0.0
+        """)
+    spec = load_file(q)
+    assert [d.name for d in spec.indicators] == ["gap", "gap_z"]
+    assert spec.indicator("gap_z").params == ("fast", "slow") and spec.indicator("gap_z").inputs == ("gap",)
+    mod = sys.modules[spec.declaration.decide.__module__]
+    bars = generated_series(400, seed=3)
+    table = spec.table(spec.grid().rows())
+    rows = spec.indicator_rows(table, bars)
+    assert sorted(mod.CALLS) == sorted([("gap", f, s) for f in (3, 5) for s in (10, 20, 40)] + [("gap_z",)] * 6)
+    close = np.asarray(bars.close, dtype=np.float64)
+    for k, p in enumerate(table.rows()):
+        want = lq_ta_zscore(close, p["fast"], p["slow"])
+        np.testing.assert_array_equal(rows.bank[rows.idx[k, 1]], want)
+
+    cyc = _file(tmp_path, "circle", """
+        class Circle(lq.Strategy):
+            w = lq.Int(2, 9, grid=(3,))
+
+            @lq.indicator
+            def a(bars, b):
+                return b
+
+            @lq.indicator
+            def b(bars, a, w):
+                return a
+
+            @lq.decide
+            def decide(i, bars, ind, p, pos, st):
+                return 0.0
+        """)
+    with pytest.raises(StrategyError, match=r"circle\.py.*indicators depend on each other in a circle: a -> b -> a"):
+        load_file(cyc)
+
+
+def lq_ta_zscore(close, fast, slow):
+    import lq_engine.api as lq
+
+    return lq.ta.zscore(lq.ta.sma(close, fast) - lq.ta.sma(close, slow), 30)

@@ -214,3 +214,84 @@ def test_optimizer_refuses_an_unsuitable_universe_before_writing_anything(tmp_pa
     ds = dataset_from_frame(generate_synthetic(1, 2, seed=3), "one_symbol")
     with pytest.raises(StrategyError, match="needs at least 2 symbols; the universe has 1"):
         optimize(ds, "xs_momentum")
+
+
+HOLDER = '''
+import lq_engine.api as lq
+
+
+@lq.jit
+def held(pos, s):
+    return pos.bars_held[s]
+
+
+class Holder(lq.PortfolioStrategy):
+    """Enters symbol s when i % 10 == s, leaves it after `hold` bars (read through a helper)."""
+
+    min_symbols = 2
+    hold = lq.Int(1, 50, grid=(3, 7))
+
+    @lq.decide
+    def decide(i, bars, ind, p, pos, st, w):
+        for s in range(w.shape[0]):
+            if pos.target[s] == 0.0 and i % 10 == s:
+                w[s] = 0.25
+            elif pos.target[s] != 0.0 and held(pos, s) >= p.hold:
+                w[s] = 0.0
+'''
+
+
+def test_bars_held_is_kept_for_a_strategy_that_reads_it_even_through_a_helper(tmp_path):
+    path = tmp_path / "holder.py"
+    path.write_text(HOLDER)
+    spec = load_file(path)
+    panel = random_panel(5, 4, 80, 0.0)
+    n, n_sym = panel.close.shape[1], panel.n_symbols
+    for hold in (3, 7):
+        got = spec.decisions({"hold": hold}, panel).targets
+        w, tgt, count, want = np.zeros(n_sym), np.zeros(n_sym), np.zeros(n_sym, dtype=int), np.zeros((n, n_sym))
+        for i in range(n):  # the rule with the position as the kernel keeps it, in plain Python
+            for s in range(n_sym):
+                if i > 0 and panel.mask[s, i] and w[s] != tgt[s]:
+                    count[s] = 0 if np.sign(w[s]) != np.sign(tgt[s]) else count[s]
+                    tgt[s] = w[s]
+                if i > 0 and tgt[s] != 0.0:
+                    count[s] += 1
+            for s in range(n_sym):
+                if tgt[s] == 0.0 and i % 10 == s:
+                    w[s] = 0.25
+                elif tgt[s] != 0.0 and count[s] >= hold:
+                    w[s] = 0.0
+            want[i] = w
+        np.testing.assert_array_equal(got, want)
+        assert (got != 0).any() and (np.diff((got[:, 0] != 0).astype(int)) != 0).sum() >= 4
+    assert spec.kernels.module.KEEP_HELD and not resolve("pairs").kernels.module.KEEP_HELD
+
+
+def test_the_readme_portfolio_example_runs_as_documented(tmp_path):
+    """The README's example, copied from the README: equal weights over the symbols above their
+    average on every `every`-th close, nothing else traded in between."""
+    from lq_engine.data.paths import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("## Portfolio strategies"):]
+    code = section[section.index("```python\n") + 10:section.index("```\n", section.index("```python\n") + 10)]
+    path = tmp_path / "above_average.py"
+    path.write_text(code)
+    spec = load_file(path)
+    assert spec.name == "above_average" and spec.is_portfolio
+    panel = random_panel(11, 4, 160, 0.1)
+    p = {"window": 50, "every": 5}
+    w = spec.decisions(p, panel).targets
+    ma = np.vstack([np.convolve(c, np.ones(50) / 50, "full")[:len(c)] for c in panel.close])
+    ma[:, :49] = np.nan
+    for i in range(panel.close.shape[1]):
+        if i % 5 == 0:
+            up = panel.mask[:, i] & (panel.close[:, i] > ma[:, i])
+            want = up / up.sum() if up.any() else np.zeros(4)
+            np.testing.assert_allclose(w[i], want, rtol=0, atol=1e-12)
+        elif i:
+            assert (w[i] == w[i - 1]).all()
+    assert (w.sum(axis=1) > 0).any()
+    g = evaluate_panel(panel, spec, spec.grid().rows(), Costs(fee=0.001))
+    assert len(g.params) == 6 and np.isfinite(g.metrics["sharpe"]).all()

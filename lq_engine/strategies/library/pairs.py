@@ -55,9 +55,12 @@ class Pairs(lq.PortfolioStrategy):
         return lq.ta.rolling_beta(la, lb, hedge_window)
 
     @lq.indicator
-    def z(bars, pair, hedge_window, z_window):
+    def spread(bars, pair, beta):  # beta: the indicator above, for the same pair and hedge_window
         la, lb = pair_logs(bars, pair)
-        spread = la - lq.ta.rolling_beta(la, lb, hedge_window) * lb
+        return la - beta * lb
+
+    @lq.indicator
+    def z(bars, spread, z_window):
         return lq.ta.zscore(spread, z_window)
 
     @lq.decide

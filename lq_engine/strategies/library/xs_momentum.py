@@ -26,23 +26,27 @@ class XsMomentum(lq.PortfolioStrategy):
     def decide(i, bars, ind, p, pos, st, w):
         if i % p.every != 0:
             return
+        mom = ind.momentum
         n_sym = w.shape[0]
-        score = np.full(n_sym, np.nan)
         live = 0
         for s in range(n_sym):
-            m = ind.momentum[s, i]
-            if bars.mask[s, i] and m == m:
-                score[s] = m
-                live += 1
-        for s in range(n_sym):
             w[s] = 0.0
+            if bars.mask[s, i] and mom[s, i] == mom[s, i]:
+                live += 1
         k = min(p.top, live // 2 if p.short else live)
-        if k == 0:
-            return True
-        order = np.argsort(score)  # NaN last
         legs = 2 * k if p.short else k
-        for r in range(k):
-            w[order[live - 1 - r]] = 1.0 / legs
+        for _ in range(k):  # pick the best (and the worst) still unweighted, lower index first on ties
+            best = -1
+            for s in range(n_sym):
+                if w[s] == 0.0 and bars.mask[s, i] and mom[s, i] == mom[s, i]:
+                    if best < 0 or mom[s, i] > mom[best, i]:
+                        best = s
+            w[best] = 1.0 / legs
             if p.short:
-                w[order[r]] = -1.0 / legs
+                worst = -1
+                for s in range(n_sym):
+                    if w[s] == 0.0 and bars.mask[s, i] and mom[s, i] == mom[s, i]:
+                        if worst < 0 or mom[s, i] < mom[worst, i]:
+                            worst = s
+                w[worst] = -1.0 / legs
         return True  # bring every holding back to its weight

@@ -1,0 +1,229 @@
+"""A strategy's search space: what a sampler searches (the grid is what exhaustive search scores).
+
+The parameter declarations are the space. Each parameter is one dimension:
+- ``int``: ``[low, high]`` by ``step`` (default 1); ``log=True`` searches it on a log scale (step 1);
+- ``float``: ``[low, high]``, continuous, on a log scale with ``log=True``, else discretized by
+  ``step`` when one is declared;
+- ``choice`` / ``bool``: its values;
+- a parameter without a range (no low/high) searches its grid values as a choice.
+
+A project narrows the space per parameter with ``[strategies.NAME.space]`` in luminaquant.toml (or
+``StrategySpec.with_space``), next to ``[strategies.NAME.grid]``:
+
+    [strategies.ma_cross.space]
+    fast = {low = 5, high = 100, log = true}   # a range inside the declared one (step, log optional)
+    side = ["long"]                            # values: a choice (one value fixes the parameter)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from lq_engine.strategies.params import Param, ParamError, StrategySchema
+
+RANGE_KEYS = ("low", "high", "step", "log")
+RELAX_INT = 64  # int ranges wider than this are modelled as continuous by model-based samplers
+
+
+class SpaceError(ParamError):
+    """A search space (declared or from [strategies.NAME.space]) cannot be searched; the message names it."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    kind: str  # "int" | "float" | "choice"
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None  # None: continuous (float only)
+    log: bool = False
+    choices: tuple = ()
+
+    @property
+    def size(self) -> float:
+        """Distinct values (``inf`` for a continuous float)."""
+        if self.kind == "choice":
+            return float(len(self.choices))
+        if self.step is None:
+            return math.inf
+        return float(math.floor((self.high - self.low) / self.step + 1e-9) + 1)
+
+    @property
+    def fixed(self) -> bool:
+        return self.size == 1
+
+    def distribution(self):
+        """The Optuna distribution of this dimension."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.kind == "choice":
+            return CategoricalDistribution(self.choices)
+        if self.kind == "int":
+            return IntDistribution(int(self.low), int(self.high), log=self.log, step=1 if self.log else int(self.step))
+        high = self.high
+        if self.step is not None:  # Optuna wants high on the step lattice
+            high = self.low + math.floor((self.high - self.low) / self.step + 1e-9) * self.step
+        return FloatDistribution(float(self.low), float(high), log=self.log, step=self.step)
+
+    def relaxed_distribution(self):
+        """For model-based samplers: an int range of more than ``RELAX_INT`` values as a float range
+        covering each integer's half-step on either side (``value`` rounds back), so a sampler models
+        it as continuous (Optuna's TPE evaluates discrete likelihoods far more slowly)."""
+        from optuna.distributions import FloatDistribution
+
+        if self.kind != "int" or self.size <= RELAX_INT:
+            return self.distribution()
+        if self.log:
+            return FloatDistribution(float(self.low), float(self.high), log=True)
+        half = 0.5 * self.step
+        return FloatDistribution(self.low - half, self.high + half)
+
+    def value(self, x: Any) -> Any:
+        """A sampler's value as the parameter's (ints rounded to the step lattice)."""
+        if self.kind == "int":
+            k = round((float(x) - self.low) / self.step)
+            return int(min(max(self.low + k * self.step, self.low), self.high))
+        if self.kind == "float":
+            return float(x)
+        return x
+
+    def uniform(self, rng: np.random.Generator, n: int) -> list:
+        """``n`` uniform draws (on the log scale when ``log``): the feasibility probe."""
+        if self.kind == "choice":
+            return [self.choices[i] for i in rng.integers(0, len(self.choices), n)]
+        if self.log:
+            x = np.exp(rng.uniform(math.log(self.low), math.log(self.high), n))
+            return [int(v) for v in np.clip(np.round(x), self.low, self.high)] if self.kind == "int" else x.tolist()
+        if self.step is not None:
+            k = rng.integers(0, int(self.size), n)
+            vals = self.low + k * self.step
+            return [int(v) for v in vals] if self.kind == "int" else [float(np.round(v, 12)) for v in vals]
+        return rng.uniform(self.low, self.high, n).tolist()
+
+    def describe(self) -> dict[str, Any]:
+        if self.kind == "choice":
+            return {"values": list(self.choices)}
+        d: dict[str, Any] = {"low": self.low, "high": self.high}
+        if self.step is not None:
+            d["step"] = self.step
+        if self.log:
+            d["log"] = True
+        return d
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    strategy: str
+    dims: tuple[Dimension, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.dims)
+
+    @property
+    def size(self) -> float:
+        """Points in the space before constraints (``inf`` when a dimension is continuous)."""
+        return math.prod(d.size for d in self.dims)
+
+    @property
+    def categorical(self) -> list[str]:
+        """Dimensions that are choices of more than one value (CMA-ES cannot search these)."""
+        return [d.name for d in self.dims if d.kind == "choice" and not d.fixed]
+
+    def distributions(self) -> dict[str, Any]:
+        return {d.name: d.distribution() for d in self.dims}
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        return {d.name: d.describe() for d in self.dims}
+
+
+def _dimension(p: Param, strategy: str, override: Any) -> Dimension:
+    where = f"strategy '{strategy}': search space of parameter '{p.name}'"
+    if override is not None:
+        if isinstance(override, Mapping):
+            unknown = sorted(set(override) - set(RANGE_KEYS))
+            if unknown:
+                raise SpaceError(f"{where}: unknown key(s) {unknown}; known: {list(RANGE_KEYS)}")
+            if p.kind not in ("int", "float"):
+                raise SpaceError(f"{where}: a {p.kind} parameter takes a list of values, not a range")
+            if "low" not in override or "high" not in override:
+                raise SpaceError(f"{where}: a range needs low and high")
+            lo = p.check(override["low"], where)
+            hi = p.check(override["high"], where)
+            if lo > hi:
+                raise SpaceError(f"{where}: low {lo} is above high {hi}")
+            log = override.get("log", p.log)
+            step = override.get("step", p.step)
+            if not isinstance(log, bool):
+                raise SpaceError(f"{where}: log must be true or false, got {log!r}")
+            if step is not None and not (isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0):
+                raise SpaceError(f"{where}: step must be a positive number, got {step!r}")
+            if p.kind == "int" and step is not None and float(step) != int(step):
+                raise SpaceError(f"{where}: an int parameter needs an integer step, got {step!r}")
+            if log and lo <= 0:
+                raise SpaceError(f"{where}: log = true needs low > 0, got {lo}")
+            return _numeric(p.name, p.kind, lo, hi, step, log)
+        if isinstance(override, (list, tuple)):
+            if not override:
+                raise SpaceError(f"{where}: an empty list of values")
+            vals = tuple(dict.fromkeys(p.check(v, where) for v in override))
+            return Dimension(p.name, "choice", choices=vals)
+        raise SpaceError(f"{where}: expected a {{low, high, step, log}} table or a list of values, got {override!r}")
+    if p.kind == "choice":
+        return Dimension(p.name, "choice", choices=tuple(p.choices))
+    if p.kind == "bool":
+        return Dimension(p.name, "choice", choices=(False, True))
+    if p.low is None or p.high is None:
+        if p.grid:
+            return Dimension(p.name, "choice", choices=tuple(p.grid))
+        raise SpaceError(f"{where}: no range to search; declare low and high, or set "
+                         f"[strategies.{strategy}.space] {p.name} = {{low = ..., high = ...}} or a list of values")
+    return _numeric(p.name, p.kind, p.low, p.high, p.step, p.log)
+
+
+def _numeric(name: str, kind: str, lo: float, hi: float, step: float | None, log: bool) -> Dimension:
+    if kind == "int":
+        return Dimension(name, "int", int(lo), int(hi), 1 if log or step is None else int(step), log)
+    return Dimension(name, "float", float(lo), float(hi), None if log else (float(step) if step else None), log)
+
+
+def search_space(schema: StrategySchema, override: Mapping[str, Any] | None = None) -> SearchSpace:
+    """The space a sampler searches: the declarations, narrowed by ``override`` per parameter."""
+    override = dict(override or {})
+    unknown = sorted(set(override) - set(schema.param_names))
+    if unknown:
+        raise SpaceError(f"strategy '{schema.name}': search space for unknown parameter(s) {unknown}; "
+                         f"known: {list(schema.param_names)}")
+    return SearchSpace(schema.name, tuple(_dimension(p, schema.name, override.get(p.name)) for p in schema.params))
+
+
+def feasible_share(schema: StrategySchema, space: SearchSpace, seed: int = 0, n: int = 20_000) -> float:
+    """Share of ``n`` seeded uniform draws from the space that satisfy the strategy's constraints;
+    raises ``SpaceError`` when none does (a space with no valid point)."""
+    if not schema.constraints:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    draws = {d.name: d.uniform(rng, n) for d in space.dims}
+    cols = {name: np.array([schema.param(name).encode(v) for v in vals], dtype=np.float64)
+            for name, vals in draws.items()}
+    ok = np.ones(n, dtype=bool)
+    for c in schema.constraints:
+        ok &= c.mask(cols, lambda: [dict(zip(draws, vals)) for vals in zip(*draws.values())])
+    if not ok.any():
+        shown = ", ".join(f"{k}: {v}" for k, v in space.describe().items())
+        rules = ", ".join(c.text for c in schema.constraints)
+        raise SpaceError(f"strategy '{schema.name}': the search space has no parameter set satisfying its "
+                         f"constraints ({rules}) in {n:,} draws; space: {shown}")
+    return float(ok.mean())
+
+
+def override_key(override: Mapping[str, Any] | None) -> Sequence:
+    """A stable, hashable form of a space override (for versions and equality)."""
+    if not override:
+        return ()
+    return tuple(sorted((k, repr(sorted(v.items())) if isinstance(v, Mapping) else repr(list(v)))
+                        for k, v in override.items()))

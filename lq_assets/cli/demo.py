@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     print_leaderboard(optimized[-1])
     print()
     print("Where to look next:")
-    print("  uv run lq ui            # Dagster UI at http://127.0.0.1:3000 (assets, runs, metadata)")
+    print(f"  uv run lq ui            # Dagster UI at http://127.0.0.1:3000 (assets, runs, metadata)")
     print('  uv run lq sql "SELECT symbol, count(*) AS bars FROM bars GROUP BY symbol"   # the DuckDB catalog')
     print(f"  uv run lq generate && uv run lq ingest {paths.landing}/synthetic_*.parquet   # SYNTHETIC minute bars")
     return 0

@@ -291,7 +291,9 @@ def benchmark_holdout(view: DatasetView, plan: FoldPlan, config: OptimizeConfig)
     a, b = plan.holdout.start, plan.holdout.stop
     if b - a < 3:
         return None
-    spec = resolve(BENCHMARK_STRATEGY, project_grids=False)
+    from lq_engine.strategies.registry import library_strategy
+
+    spec = library_strategy(BENCHMARK_STRATEGY)  # also when [project] shipped_strategies leaves it out
     params = spec.default_params()
     res = replay_portfolio(spec, params, view.panel.window(a, b), config.execution, config.initial_cash, view.ppy)
     return Benchmark(spec.name, params, np.asarray(res.ts), np.asarray(res.equity), res.metrics)

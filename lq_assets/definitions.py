@@ -16,12 +16,13 @@ from lq_assets.market.sensors import landing_sensor
 from lq_assets.optimize.assets import optimization_report, prefilter_rankings, replay_results
 from lq_assets.optimize.schedules import nightly_optimization, optimize_job, report_job
 from lq_assets.optimize.sensors import strategies_sensor
+from lq_assets.profile import executor, sensor_status
 from lq_assets.resources import LakeResource, ProjectConfigResource
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "lq_automation",
     target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=sensor_status(),
     minimum_interval_seconds=int(os.environ.get("LQ_AUTOMATION_INTERVAL", "15")),
     description="Evaluates the assets' automation conditions (re-freeze after new data, and so on).",
 )
@@ -44,4 +45,5 @@ defs = dg.Definitions(
     schedules=[nightly_optimization],
     sensors=[landing_sensor, strategies_sensor, automation_sensor],
     resources={"lake": LakeResource(), "project": ProjectConfigResource()},
+    executor=executor(),  # None (Dagster's default) locally; Celery in the distributed profile
 )

@@ -14,14 +14,29 @@ import dagster as dg
 
 from lq_assets.definitions import defs
 from lq_assets.partitions import SYMBOLS, file_range_plan
+from lq_assets.runs import own_tags, reap_dead_runs
 from lq_engine.data.ingest import scan_file
 
 # Runs launched from the CLI log step failures and our own messages, not Dagster's event stream.
 LOG_LEVEL = os.environ.get("LQ_RUN_LOG_LEVEL", "WARNING")
 
 
+_reaped: set[int] = set()
+
+
+def _reap_once(instance: dg.DagsterInstance) -> None:
+    """Before the first run this process launches: runs left behind by killed `lq` processes fail."""
+    if id(instance) in _reaped:
+        return
+    _reaped.add(id(instance))
+    for line in reap_dead_runs(instance):
+        print(f"[lq] {line}", flush=True)
+
+
 def _run(job_name: str, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
+    _reap_once(instance)
     job = defs.resolve_job_def(job_name)
+    kwargs["tags"] = {**kwargs.get("tags", {}), **own_tags()}
     run_config = {**kwargs.pop("run_config", {}), "loggers": {"console": {"config": {"log_level": LOG_LEVEL}}}}
     result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config, **kwargs)
     if not result.success:
@@ -75,8 +90,12 @@ def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: 
     """Stage 1 and stage 2 of each (dataset, strategy) partition, then the report."""
     from lq_assets.partitions import optimize_key, register_strategies
 
+    from lq_assets.datasets.lookup import _latest
+
     register_strategies(instance)
-    op_config = {"config": settings or {}}
+    # one dataset hash for every strategy of this call, even if an ingest re-freezes meanwhile
+    pinned = str(_latest(instance, dataset)["content_hash"].value)
+    op_config = {"config": {**(settings or {}), "dataset_hash": pinned}}
     results = [
         _run("optimize", instance, partition_key=str(optimize_key(dataset, s)),
              run_config={"ops": {"prefilter_rankings": op_config, "replay_results": op_config}},

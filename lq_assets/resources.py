@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -11,16 +12,18 @@ from lq_engine.settings import ProjectConfig, load_project_config
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The data root (lake, DuckDB catalog, landing, quarantine, frozen datasets).
+    """The data root (landing, quarantine, frozen-dataset cache, reports) and the lake.
 
-    Empty ``data_dir`` means ``$LQ_DATA_DIR`` or ``<repo>/data``. Pointing it at another folder (or,
-    later, an object-store URI) is the only change a second environment needs.
+    Empty ``data_dir`` / ``lake_uri`` mean ``$LQ_DATA_DIR`` / ``$LQ_LAKE_URI``, else ``<project>/data``
+    and its ``lake/``. An object-store lake (``s3://bucket/prefix``) is the only change a cluster needs.
     """
 
     data_dir: str = ""
+    lake_uri: str = ""
 
     def paths(self) -> DataPaths:
-        return (DataPaths(Path(self.data_dir).resolve()) if self.data_dir else DataPaths.from_env()).ensure()
+        return DataPaths.of(self.data_dir or os.environ.get("LQ_DATA_DIR", ""),
+                            self.lake_uri or os.environ.get("LQ_LAKE_URI", "")).ensure()
 
 
 class ProjectConfigResource(dg.ConfigurableResource):

@@ -10,3 +10,17 @@ from __future__ import annotations
 
 class LQError(Exception):
     """A problem with the user's input, configuration or strategy; the message says what and where."""
+
+
+def unknown_key_message(where: str, unknown: list[str], known) -> str:
+    """'<where>: unknown key 'symbolz' (did you mean 'symbols'?)' for each unknown key; the known
+    keys are listed when nothing is close."""
+    import difflib
+
+    known = sorted(known)
+    parts = []
+    for k in sorted(unknown):
+        close = difflib.get_close_matches(k, known, n=1, cutoff=0.5)
+        parts.append(f"'{k}' (did you mean '{close[0]}'?)" if close else f"'{k}'")
+    hint = "" if all("did you mean" in p for p in parts) else f"; known: {', '.join(known)}"
+    return f"{where}: unknown key{'s' if len(parts) > 1 else ''} {', '.join(parts)}{hint}"

@@ -33,8 +33,14 @@ class Project:
 
     @property
     def data_dir(self) -> Path:
+        return self.local_data_dir
+
+    @property
+    def local_data_dir(self) -> Path:
+        """Local files (landing, caches, reports, paper state); ``$LQ_DATA_DIR`` unless it is an
+        object-store URI (then the lake lives there and the rest here)."""
         env = os.environ.get("LQ_DATA_DIR")
-        return Path(env).resolve() if env else self.root / "data"
+        return Path(env).resolve() if env and "://" not in env else self.root / "data"
 
     @property
     def dagster_home(self) -> Path:

@@ -9,9 +9,17 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lq_engine.errors import LQError, unknown_key_message
 from lq_engine.project import find_project
 
 CALENDARS = ("24/7", "equities")
+TABLES = ("project", "universes", "optimize", "strategies")
+UNIVERSE_KEYS = ("symbols", "timeframe", "calendar", "start", "end", "description")
+PROJECT_KEYS = ("strategies", "shipped_strategies")
+
+
+class SettingsError(LQError, ValueError):
+    """A mistake in luminaquant.toml (the file, table and key are named)."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,10 @@ class UniverseConfig:
         """Tickers and glob patterns resolved against the symbols present in the lake, sorted."""
         out = {s for s in available for pat in self.symbols if fnmatch.fnmatchcase(s, pat)}
         return sorted(out)
+
+    def unmatched(self, available: list[str]) -> list[str]:
+        """The tickers and patterns of the universe that match no symbol in ``available``."""
+        return [pat for pat in self.symbols if not any(fnmatch.fnmatchcase(s, pat) for s in available)]
 
 
 @dataclass(frozen=True)
@@ -67,12 +79,24 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
         raise FileNotFoundError(f"{path}: project config not found (set LQ_CONFIG)") from None
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{path}: {e}") from None
+    unknown = [k for k in raw if k not in TABLES]
+    if unknown:
+        raise SettingsError(unknown_key_message(f"{path}: top level", [f"[{k}]" if isinstance(raw[k], dict) else k
+                                                                        for k in unknown], [f"[{t}]" for t in TABLES]))
+    for table in ("project", "universes", "optimize", "strategies"):
+        if not isinstance(raw.get(table, {}), dict):
+            raise SettingsError(f"{path}: [{table}] must be a table")
     universes: dict[str, UniverseConfig] = {}
     for name, u in raw.get("universes", {}).items():
         where = f"{path}: [universes.{name}]"
-        for field in ("symbols", "timeframe", "calendar"):
-            if field not in u:
-                raise ValueError(f"{where}: missing field '{field}'")
+        if not isinstance(u, dict):
+            raise SettingsError(f"{where} must be a table (symbols, timeframe, calendar, ...)")
+        bad = [k for k in u if k not in UNIVERSE_KEYS]
+        if bad:
+            raise SettingsError(unknown_key_message(where, bad, UNIVERSE_KEYS))
+        for key in ("symbols", "timeframe", "calendar"):
+            if key not in u:
+                raise ValueError(f"{where}: missing key '{key}'")
         if u["calendar"] not in CALENDARS:
             raise ValueError(f"{where}: field 'calendar' must be one of {CALENDARS}, got {u['calendar']!r}")
         if not isinstance(u["symbols"], list) or not u["symbols"]:
@@ -93,6 +117,16 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
         raise ValueError(f"{path}: [optimize] must be a table")
     strategies = _strategy_tables(path, raw.get("strategies", {}))
     project = raw.get("project", {})
+    bad = [k for k in project if k not in PROJECT_KEYS]
+    if bad:
+        raise SettingsError(unknown_key_message(f"{path}: [project]", bad, PROJECT_KEYS))
+    if optimize:
+        from lq_engine.optimize.config import OptimizeConfig
+
+        try:
+            OptimizeConfig.from_mapping(optimize)  # a typo in [optimize] is an error now, not at the next optimization
+        except ValueError as e:
+            raise SettingsError(f"{path}: [optimize]: {e}") from None
     sdir = path.parent / str(project.get("strategies", "strategies"))
     shipped = project.get("shipped_strategies")
     if shipped is not None and not (isinstance(shipped, list) and all(isinstance(x, str) for x in shipped)):

@@ -21,11 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "asset give --partitions. The daemon (`lq ui`) runs it; with --wait this command waits for the "
         "outcome, starting a daemon for the duration if none is running.",
     )
-    p.add_argument("asset", help="asset key, e.g. market_bars or frozen_dataset")
+    p.add_argument("asset", nargs="+", help="asset key(s) sharing one partitioning, e.g. market_bars, "
+                   "frozen_dataset, or prefilter_rankings replay_results")
     p.add_argument("--from", dest="start", help="first month YYYY-MM (market_bars)")
     p.add_argument("--to", dest="end", help="last month YYYY-MM (market_bars)")
     p.add_argument("--symbols", nargs="+", help="symbols (market_bars); default all registered")
-    p.add_argument("--partitions", nargs="+", help="partition keys (other partitioned assets)")
+    p.add_argument("--partitions", nargs="+", help="partition keys (other partitioned assets), e.g. "
+                   "us_stocks_daily or 'us_stocks_daily|ma_cross'")
     p.add_argument("--wait", action="store_true", help="wait for the backfill and report the outcome")
     p.add_argument("--timeout", type=float, default=1800, help="seconds to wait at most (default 1800)")
     p.set_defaults(func=run)
@@ -73,27 +75,34 @@ def run(args: argparse.Namespace) -> int:
     from lq_assets.definitions import defs
     from lq_engine.data.paths import REPO_ROOT
 
+    from lq_assets.partitions import register_strategies
+
     graph = defs.resolve_asset_graph()
-    key = dg.AssetKey.from_user_string(args.asset)
-    if not graph.has(key):
-        raise ValueError(f"unknown asset {args.asset!r}; assets: {', '.join(k.to_user_string() for k in graph.get_all_asset_keys())}")
+    keys = [dg.AssetKey.from_user_string(a) for a in args.asset]
+    for a, key in zip(args.asset, keys):
+        if not graph.has(key):
+            raise ValueError(f"unknown asset {a!r}; assets: {', '.join(k.to_user_string() for k in graph.get_all_asset_keys())}")
+    parts = {graph.get(k).partitions_def for k in keys}
+    if len(parts) > 1:
+        raise ValueError(f"{', '.join(args.asset)}: a backfill here takes assets with one partitioning")
     with dg.DagsterInstance.get() as instance:
-        names = partition_names(args.asset, args, instance)
+        register_strategies(instance)  # the strategy dimension knows every strategy of the project
+        names = partition_names(args.asset[0], args, instance)
         backfill = PartitionBackfill.from_asset_partitions(
             backfill_id=make_new_backfill_id(),
             asset_graph=graph,
             partition_names=names,
-            asset_selection=[key],
+            asset_selection=keys,
             backfill_timestamp=time.time(),
             tags={"lq/launched_by": "lq-backfill"},
             dynamic_partitions_store=instance,
             all_partitions=False,
-            title=f"lq backfill {args.asset}",
+            title=f"lq backfill {' '.join(args.asset)}",
             description=" ".join(sys.argv[1:]),
             run_config=None,
         )
         instance.add_backfill(backfill)
-        step(f"backfill {backfill.backfill_id}: {args.asset}, {len(names)} partition(s) requested")
+        step(f"backfill {backfill.backfill_id}: {' '.join(args.asset)}, {len(names)} partition(s) requested")
         if not args.wait:
             if not daemon_alive(instance):
                 step("no daemon is running: start `lq ui` (or `dagster-daemon run -w workspace.yaml`) to execute it")
@@ -111,10 +120,25 @@ def run(args: argparse.Namespace) -> int:
                 daemon.wait(timeout=30)
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
         for r in runs:
-            step(f"  run {r.run_id[:8]} {r.status.value}")
+            step(f"  run {r.run_id[:8]} {r.status.value} {r.tags.get('dagster/partition', '')}".rstrip())
+            if r.status != dg.DagsterRunStatus.SUCCESS:
+                for msg in step_failures(instance, r.run_id):
+                    step(f"    {msg}")
         ok = status in ("COMPLETED", "COMPLETED_SUCCESS") and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
         step(f"backfill {backfill.backfill_id} {status}: {len(runs)} run(s), {'succeeded' if ok else 'FAILED'}")
         return 0 if ok else 1
+
+
+def step_failures(instance, run_id: str) -> list[str]:
+    """'step: message' of each failed step of a run (the user's exception under Dagster's wrappers)."""
+    from lq_assets.launch import _root_message
+
+    out = []
+    for rec in instance.all_logs(run_id):
+        ev = rec.dagster_event
+        if ev is not None and ev.is_step_failure and getattr(ev.event_specific_data, "error", None):
+            out.append(f"{ev.step_key}: {_root_message(ev.event_specific_data.error)}")
+    return out
 
 
 def wait(instance, backfill_id: str, timeout: float, step) -> str:

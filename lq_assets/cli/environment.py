@@ -13,13 +13,16 @@ INSTANCE_TEMPLATE = REPO_ROOT / "dagster_home" / "dagster.yaml"
 
 
 def dagster_home() -> Path:
-    """``$LQ_DAGSTER_HOME`` or the project's ``dagster_home/``; a fresh folder gets our dagster.yaml."""
+    """``$LQ_DAGSTER_HOME`` or the project's ``dagster_home/`` (``dagster_home/distributed/`` in the
+    distributed profile); a fresh folder gets the profile's dagster.yaml."""
+    from lq_assets.profile import default_dagster_home, instance_template
     from lq_engine.project import find_project
 
-    home = find_project().dagster_home
+    home = Path(os.environ["LQ_DAGSTER_HOME"]).resolve() if os.environ.get("LQ_DAGSTER_HOME") else \
+        default_dagster_home(find_project().dagster_home)
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        shutil.copyfile(INSTANCE_TEMPLATE, home / "dagster.yaml")
+        shutil.copyfile(instance_template(REPO_ROOT), home / "dagster.yaml")
     return home
 
 
@@ -33,6 +36,10 @@ def setup(verbose: bool = False) -> DataPaths:
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # Thread counts were set when lq_assets was imported (before polars); see lq_assets/__init__.py.
+    from lq_assets.profile import check_services
+
+    for checked in check_services():  # distributed profile: every server answers, or a clear error
+        logging.getLogger("lq").debug(f"reachable: {checked}")
     return DataPaths.from_env().ensure()
 
 

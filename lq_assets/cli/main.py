@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lq_assets.cli import backfill, check, demo, generate, ingest, native, optimize, paper, sql, strategy, ui
+from lq_engine.errors import LQError
 
-VERBS = (demo, ingest, generate, ui, backfill, optimize, strategy, sql, paper, native, check)
+from lq_assets.cli import backfill, check, demo, generate, ingest, lake, native, optimize, paper, sql, strategy, ui, worker
+
+VERBS = (demo, ingest, generate, ui, worker, backfill, optimize, strategy, sql, lake, paper, native, check)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,14 +29,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     args = build_parser().parse_args(argv)
+    if args.verb not in ("ui", "worker"):  # those two stop their children themselves
+        signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a waiting command like Ctrl-C
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError, LQError, ConnectionError) as e:
         print(f"lq {args.verb}: error: {e}", file=sys.stderr)
         return 2
 

@@ -36,21 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def winner_of(paths, dataset: str, strategy: str) -> tuple[dict, dict] | None:
     """(params, bracket legs) of the latest optimization winner of (dataset, strategy), if any."""
-    from lq_engine.data.catalog import catalog_reader
+    from lq_engine.data.results import read_table
 
-    if not paths.catalog.exists():
+    df = read_table(paths, "optimization_winners", {"dataset": dataset, "strategy": strategy})
+    if not df.height:
         return None
-    with catalog_reader(paths) as con:
-        cols = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                          "WHERE table_name = 'optimization_winners'").fetchall()}
-        if not cols:
-            return None
-        brackets = "brackets" if "brackets" in cols else "NULL"  # tables written before brackets existed
-        row = con.execute(f"SELECT winner_params, {brackets} FROM optimization_winners WHERE dataset = ? AND strategy = ?",
-                          [dataset, strategy]).fetchall()
-    if not row:
-        return None
-    return json.loads(row[0][0]), json.loads(row[0][1]) if row[0][1] else {}
+    brackets = df["brackets"][0] if "brackets" in df.columns else None  # tables written before brackets existed
+    return json.loads(df["winner_params"][0]), json.loads(brackets) if brackets else {}
 
 
 def choose(args: argparse.Namespace, winner: tuple[dict, dict] | None) -> tuple[dict | None, dict]:
@@ -70,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     paths = setup(args.verbose)
     import dagster as dg
 
-    from lq_assets.datasets.lookup import frozen_folder
+    from lq_assets.datasets.lookup import current_frozen
     from lq_engine.live.errors import LiveError
     from lq_engine.live.ops import record_to_catalog, status
     from lq_engine.live.run import run_paper
@@ -79,13 +71,12 @@ def run(args: argparse.Namespace) -> int:
 
     portfolio = resolve(args.strategy).is_portfolio
     with dg.DagsterInstance.get() as instance:
-        folder = frozen_folder(instance, args.dataset)
-        from lq_engine.data.frozen import load_frozen
-
+        ds = current_frozen(instance, args.dataset, paths)
+        folder = ds.folder
         if portfolio and args.symbol:
             raise ValueError(f"strategy '{args.strategy}' is a portfolio strategy: it trades the whole universe of "
                              f"{args.dataset}; drop --symbol")
-        symbol = None if portfolio else (args.symbol or load_frozen(folder).symbols[0])
+        symbol = None if portfolio else (args.symbol or ds.symbols[0])
         where = args.dataset if portfolio else f"{args.dataset}-{symbol}"
         state = args.state_dir or paths.root / "paper" / f"{where}-{args.strategy}"
         if args.action == "status":

@@ -11,6 +11,11 @@ from lq_assets.partitions import UNIVERSES
 from lq_assets.resources import LakeResource, ProjectConfigResource
 from lq_engine.data.frozen import UniverseSpec, build_frozen
 from lq_engine.data.lake import list_partitions
+from lq_engine.errors import LQError
+
+
+class UniverseError(LQError, ValueError):
+    pass
 
 # Re-freeze whenever market bars change, without waiting for every (symbol, month) partition to
 # exist (most never will: a universe covers a few symbols over a few years).
@@ -37,11 +42,16 @@ def frozen_dataset(
     u = project.load().universes[context.partition_key]
     available = sorted({p.symbol for p in list_partitions(paths) if p.timeframe == u.timeframe})
     symbols = u.resolve_symbols(available)
-    if not symbols:
-        context.log.info(
-            f"universe {u.name}: no {u.timeframe} symbols in the lake match {list(u.symbols)}; skipped"
-        )
+    missing = u.unmatched(available)
+    if not available:
+        context.log.info(f"universe {u.name}: no {u.timeframe} bars in the lake yet; skipped")
         return
+    if not symbols:
+        raise UniverseError(f"universe {u.name}: none of {list(u.symbols)} is in the lake's {u.timeframe} bars "
+                            f"(it has {', '.join(available[:20])}{' ...' if len(available) > 20 else ''})")
+    if missing:
+        context.log.warning(f"universe {u.name}: not in the lake's {u.timeframe} bars: {', '.join(missing)}; "
+                            f"frozen without them")
     ds = build_frozen(paths, UniverseSpec(name=u.name, symbols=symbols, timeframe=u.timeframe, start=u.start, end=u.end))
     rows = [(s, *ds.symbol_span(s)) for s in ds.symbols]
     yield dg.MaterializeResult(
@@ -55,5 +65,6 @@ def frozen_dataset(
             "synthetic": any(s.startswith("SYN") for s in ds.symbols),
             "folder": dg.MetadataValue.path(str(ds.folder)),
             "per_symbol": md_table(rows, ["symbol", "first bar", "last bar"]),
+            "missing_symbols": ", ".join(missing) or "none",
         },
     )

@@ -7,7 +7,9 @@ import dagster as dg
 
 from lq_assets.metadata import md_table
 from lq_assets.resources import LakeResource
-from lq_engine.data.catalog import catalog_writer
+import polars as pl
+
+from lq_engine.data.results import write_table
 from lq_engine.kernels.selection import select_backend
 from lq_engine.kernels.threads import kernel_threads
 
@@ -15,13 +17,12 @@ TABLE = "backend_benchmark"
 
 
 @dg.asset(
-    pool="duckdb",
     group_name="kernels",
-    kinds={"numba", "c", "rust", "duckdb"},
+    kinds={"numba", "c", "rust", "parquet"},
     description=(
         "Benchmarks every available backend on a fixed workload, adopts only those matching the "
         "python reference within the stated tolerance, and picks the fastest. Table "
-        f"`{TABLE}` in the catalog; downstream stages read the chosen backend from here. "
+        f"`{TABLE}` in the lake (a catalog view); downstream stages read the chosen backend from here. "
         "Overrides: LQ_NATIVE_BACKEND, LQ_NATIVE_AUTO_SELECT, LQ_NATIVE_MIN_SPEEDUP, LQ_NATIVE_BENCH_LOOPS, LQ_NATIVE_METRICS_DLL."
     ),
 )
@@ -35,12 +36,9 @@ def backend_benchmark(context: dg.AssetExecutionContext, lake: LakeResource) -> 
          None if math.isnan(r.evals_per_sec) else r.evals_per_sec, r.chosen)
         for r in sel.rows
     ]
-    with catalog_writer(lake.paths()) as con:
-        con.execute(
-            f"CREATE OR REPLACE TABLE {TABLE} (measured_at TIMESTAMP, backend VARCHAR, available BOOLEAN, "
-            "reason VARCHAR, max_parity_error DOUBLE, evals_per_sec DOUBLE, chosen BOOLEAN)"
-        )
-        con.executemany(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    schema = {"measured_at": pl.Datetime("us"), "backend": pl.String, "available": pl.Boolean, "reason": pl.String,
+              "max_parity_error": pl.Float64, "evals_per_sec": pl.Float64, "chosen": pl.Boolean}
+    write_table(lake.paths(), TABLE, pl.DataFrame(rows, schema=schema, orient="row"))
     table = [
         {
             "backend": r.backend,

@@ -8,7 +8,7 @@ import dagster as dg
 from lq_assets.metadata import md_table
 from lq_assets.partitions import MARKET, split_market_keys
 from lq_assets.resources import LakeResource
-from lq_engine.data.catalog import symbol_row_counts
+from lq_engine.data.catalog import ensure_catalog, symbol_row_counts
 from lq_engine.data.ingest import ingest_files, reingest_landing
 
 
@@ -22,7 +22,6 @@ class MarketBarsConfig(dg.Config):
 @dg.asset(
     partitions_def=MARKET,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="duckdb",
     group_name="market",
     kinds={"parquet", "duckdb"},
     description=(
@@ -41,7 +40,12 @@ def market_bars(context: dg.AssetExecutionContext, config: MarketBarsConfig, lak
         reports = ingest_files([Path(f) for f in config.files], paths, only_partitions=wanted)
     else:
         reports = reingest_landing(paths, symbols=symbols, months=months)
-    counts = symbol_row_counts(paths)
+    ensure_catalog(paths)  # catalog.duckdb for other tools (rebuilt only if its views changed)
+    try:
+        counts = md_table(sorted(symbol_row_counts(paths).items()), ["symbol", "rows"])
+    except Exception as e:  # an unrelated damaged partition: the ingest itself is complete
+        counts = f"unavailable: {' '.join(str(e).split())[:300]} (run `lq lake verify`)"
+        context.log.warning(f"lake summary {counts}")
     rows = [
         {
             "file": Path(r.file).name,
@@ -64,7 +68,7 @@ def market_bars(context: dg.AssetExecutionContext, config: MarketBarsConfig, lak
             "symbols": ", ".join(symbols),
             "months": f"{months[0]} .. {months[-1]}" if months else "",
             "ingest": md_table(rows, ["file", "rows read", "new", "replaced", "unchanged", "partitions"]),
-            "lake_rows_by_symbol": md_table(sorted(counts.items()), ["symbol", "rows"]),
-            "catalog": dg.MetadataValue.path(str(paths.catalog)),
+            "lake_rows_by_symbol": counts,
+            "lake": paths.store.uri,
         }
     )

@@ -2,13 +2,12 @@
 
 
 import dagster as dg
-import pyarrow.parquet as pq
 
 from lq_assets.market.assets import market_bars
 from lq_assets.resources import LakeResource
 from lq_engine.data.catalog import catalog_reader
 from lq_engine.data.errors import IngestError
-from lq_engine.data.lake import read_bars, visible_parquet_files
+from lq_engine.data.lake import bar_objects, read_bars
 from lq_engine.data.validate import validate_bars
 
 
@@ -26,7 +25,8 @@ def lake_bars_valid(lake: LakeResource) -> dg.AssetCheckResult:
 @dg.asset_check(asset=market_bars, blocking=True, description="The catalog's `bars` view sees exactly the rows stored in the lake's Parquet files.")
 def catalog_matches_lake(lake: LakeResource) -> dg.AssetCheckResult:
     paths = lake.paths()
-    in_files = sum(pq.ParquetFile(f).metadata.num_rows for f in visible_parquet_files(paths))
+    store = paths.store
+    in_files = sum(store.parquet_rows(f) for f in bar_objects(paths))
     with catalog_reader(paths) as con:
         in_view = con.execute("SELECT count(*) FROM bars").fetchall()[0][0] if in_files else 0
     return dg.AssetCheckResult(passed=in_view == in_files, metadata={"rows_in_files": in_files, "rows_in_view": in_view})

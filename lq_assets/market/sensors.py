@@ -14,6 +14,7 @@ import time
 import dagster as dg
 from lq_assets.market.assets import market_bars
 from lq_assets.partitions import SYMBOLS, file_range_plan
+from lq_assets.profile import sensor_status
 from lq_assets.resources import LakeResource
 from lq_engine.data.ingest import IngestError, scan_file
 from lq_engine.data.quarantine import quarantine_file
@@ -32,7 +33,7 @@ def _fingerprint(st: os.stat_result) -> str:
     name="landing_sensor",
     target=[market_bars],
     minimum_interval_seconds=INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=sensor_status(),
     description="Turns new files in the landing folder into market_bars runs for the partitions they touch.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:

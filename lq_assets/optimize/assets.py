@@ -11,15 +11,17 @@ from lq_assets.datasets.assets import frozen_dataset
 from lq_assets.datasets.lookup import current_frozen
 from lq_assets.kernels.assets import backend_benchmark, chosen_backend
 from lq_assets.metadata import md_table
-from lq_assets.optimize.settings import OptimizeSettings, stage_dir
+from lq_assets.optimize.settings import OptimizeSettings, image_dir, stage_dir
 from lq_assets.partitions import OPTIMIZE, split_optimize_key
 from lq_assets.resources import LakeResource, ProjectConfigResource
-from lq_engine.data.catalog import catalog_writer
-from lq_engine.data.tables import replace_slice
+from lq_engine.data.frozen import open_frozen
+from lq_engine.data.results import write_table
+from lq_engine.data.store import Location
 from lq_engine.optimize import (
     equity_png, load_result, load_stage1, run_stage1, run_stage2, save_result, save_stage1, stage1_heatmap_png,
     write_report,
 )
+from lq_engine.optimize.stages import StageContractError, stage1_contract
 from lq_engine.optimize.leaderboard import columns_of, leaderboard_rows
 from lq_engine.optimize.report_portfolio import benchmark_png, contribution_rows, weights_png
 from lq_engine.optimize.report_tearsheet import exposure_png, holdout_trips, stats_pairs, underwater_png
@@ -72,21 +74,24 @@ def _digest(*frames) -> str:
         dg.AssetDep(backend_benchmark),
     ],
     automation_condition=ON_UPSTREAM_CHANGE,
-    pool="duckdb",
     group_name="optimize",
-    kinds={"numba", "duckdb"},
+    kinds={"numba", "parquet"},
     description=(
         "Stage 1: the strategy's grid, or the sets a seeded sampler (random, TPE, CMA-ES, QMC: run config "
         "`search`, `trials`, `timeout`) proposes in batches over its declared space, scored on every training "
         "window of every walk-forward fold and symbol with the backend chosen by backend_benchmark; ranked by "
-        "the mean window score (Sharpe minus a penalty for too few trades). Every score goes to the catalog "
+        "the mean window score (Sharpe minus a penalty for too few trades). Every score goes to the lake "
         "table `prefilter_scores`, so the deflated Sharpe counts every configuration evaluated (pruned ones too)."
     ),
 )
 def prefilter_rankings(
     context: dg.AssetExecutionContext, config: OptimizeSettings, lake: LakeResource, project: ProjectConfigResource
 ) -> dg.MaterializeResult:
-    dataset, strategy, paths, ds, out = _partition_inputs(context, lake)
+    dataset, strategy, paths, out = _partition_inputs(context, lake)
+    # the dataset is pinned here, once: the run's config may name the hash (lq optimize pins one for
+    # all its strategies), else the latest frozen_dataset; stage 2 then uses stage 1's
+    ds = open_frozen(paths, dataset, config.dataset_hash) if config.dataset_hash else \
+        current_frozen(context.instance, dataset, paths)
     chosen = chosen_backend(context.instance)
     cfg = config.resolve(project.load().optimize, chosen)
     s1 = run_stage1(ds, strategy, cfg)
@@ -94,11 +99,11 @@ def prefilter_rankings(
         f"{s1.backend} (backend_benchmark chose {chosen}, which runs rule-vocabulary strategies only)")
     save_stage1(s1, out / "stage1")
     where = {"dataset": dataset, "strategy": strategy.name}
-    with catalog_writer(paths) as con:
-        n = replace_slice(con, "prefilter_scores", s1.scores, where)
-        replace_slice(con, "prefilter_rankings", s1.rankings, where)
-    heat = stage1_heatmap_png(s1, ds, strategy, out / "stage1_heatmap.png")
-    imp, images = search_images(s1, strategy.schema, out, "stage1", f"{dataset} / {strategy.name}")
+    n = write_table(paths, "prefilter_scores", s1.scores, where)
+    write_table(paths, "prefilter_rankings", s1.rankings, where)
+    img = image_dir(paths, dataset, strategy.name)
+    heat = stage1_heatmap_png(s1, ds, strategy, img / "stage1_heatmap.png")
+    imp, images = search_images(s1, strategy.schema, img, "stage1", f"{dataset} / {strategy.name}")
     top = s1.rankings.head(10)
     return dg.MaterializeResult(
         # the rankings and the strategy's source: an edited strategy is a new version of its results
@@ -113,7 +118,7 @@ def prefilter_rankings(
             "importance": _image_md(images["importance"], "parameter importances"),
             "contour": _image_md(images["contour"], "objective over the two most important parameters"),
             "importances": json.dumps(imp),
-            "folder": dg.MetadataValue.path(str(out / "stage1")),
+            "stage1": str(out / "stage1"),
         },
     )
 
@@ -122,9 +127,8 @@ def prefilter_rankings(
     partitions_def=OPTIMIZE,
     deps=[prefilter_rankings],
     automation_condition=WITH_STAGE1,
-    pool="duckdb",
     group_name="optimize",
-    kinds={"numba", "duckdb"},
+    kinds={"numba", "parquet"},
     description=(
         "Stage 2: the top k of stage 1 replayed with the full execution model on train and validation "
         "windows per fold; the winner maximizes median validation score minus a dispersion penalty and "
@@ -136,39 +140,45 @@ def prefilter_rankings(
 def replay_results(
     context: dg.AssetExecutionContext, config: OptimizeSettings, lake: LakeResource, project: ProjectConfigResource
 ) -> dg.MaterializeResult:
-    dataset, strategy, paths, ds, out = _partition_inputs(context, lake)
+    dataset, strategy, paths, out = _partition_inputs(context, lake)
+    pinned = stage1_contract(out / "stage1").get("dataset_hash")
+    if config.dataset_hash and pinned and config.dataset_hash != pinned:
+        raise StageContractError(f"{dataset}/{strategy.name}: stage 1 scored dataset hash {pinned[:16]}, this run "
+                                 f"pins {config.dataset_hash[:16]}: rerun prefilter_rankings")
+    ds = open_frozen(paths, dataset, pinned) if pinned else current_frozen(context.instance, dataset, paths)
     s1 = load_stage1(out / "stage1")
     cfg = config.resolve(project.load().optimize, s1.backend)
     result = run_stage2(ds, strategy, s1, cfg)
     save_result(result, out)
     where = {"dataset": dataset, "strategy": strategy.name}
+    img = image_dir(paths, dataset, strategy.name)
     tables = result.tables()
-    with catalog_writer(paths) as con:
-        for name in ("replay_windows", "replay_candidates", "winner_windows", "winner_trades", "winner_round_trips",
-                     "fidelity", "winner_weights", "winner_contributions"):
-            if name in tables:  # the last two: portfolio strategies
-                replace_slice(con, name, tables[name], where)
-        replace_slice(con, "optimization_winners", tables["summary"].drop("dataset", "strategy"), where)
-    eq = equity_png([*result.selection_detail.segments, *result.holdout.segments], out / "winner_equity.png",
+    for name in ("replay_windows", "replay_candidates", "winner_windows", "winner_trades", "winner_round_trips",
+                 "fidelity", "winner_weights", "winner_contributions"):
+        if name in tables:  # the last two: portfolio strategies
+            write_table(paths, name, tables[name], where)
+    write_table(paths, "optimization_winners", tables["summary"].drop("dataset", "strategy"), where)
+    eq = equity_png([*result.selection_detail.segments, *result.holdout.segments],
+                    img / "winner_equity.png",
                     f"{dataset} / {strategy.name}: winner")
     s, o, f = result.summary(), result.overfitting, result.fidelity
     board = result.candidates.filter(result.candidates["role"] == "top_k").sort("stage2_rank").head(10)
     extra = {}
-    bench = benchmark_png(result, out / "benchmark.png", f"{dataset} / {strategy.name}")
+    bench = benchmark_png(result, img / "benchmark.png", f"{dataset} / {strategy.name}")
     if bench is not None:
         extra["benchmark_holdout_sharpe"] = float(s["benchmark_holdout_sharpe"])
         extra["benchmark_holdout_total_return"] = float(s["benchmark_holdout_total_return"])
         extra["winner_vs_benchmark"] = _image_md(bench, "holdout: winner vs inverse-volatility buy and hold")
     label = f"{dataset} / {strategy.name}"
-    for key, png, alt in (("underwater", underwater_png(result, out / "underwater.png", label), "holdout drawdown"),
-                          ("exposure", exposure_png(result, out / "exposure.png", label), "holdout exposure")):
+    for key, png, alt in (("underwater", underwater_png(result, img / "underwater.png", label), "holdout drawdown"),
+                          ("exposure", exposure_png(result, img / "exposure.png", label), "holdout exposure")):
         if png is not None:
             extra[key] = _image_md(png, alt)
     trips = holdout_trips(result)
     if trips is not None:
         extra["holdout_trades"] = md_table(stats_pairs(trips), ["figure", "value"])
     if result.portfolio:
-        wp = weights_png(result, out / "weights.png", f"{dataset} / {strategy.name}")
+        wp = weights_png(result, img / "weights.png", f"{dataset} / {strategy.name}")
         extra["weights"] = _image_md(wp, "holdout weights per symbol")
         rows = contribution_rows(result)
         cols = list(dict.fromkeys(k for r in rows for k in r))
@@ -205,9 +215,11 @@ def replay_results(
 )
 def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     paths = lake.paths()
-    root = paths.results / "optimize"
     results = []
-    for folder in sorted(p.parent for p in root.glob("*/*/result.pkl")):
+    for key in paths.store.list("optimize", "/result/object.json"):
+        if key.count("/") != 4:  # optimize/<dataset>/<strategy>/result/object.json
+            continue
+        folder = Location(paths.store, key.removesuffix("/result/object.json"))
         try:
             results.append(load_result(folder))
         except (ValueError, OSError) as e:
@@ -228,12 +240,12 @@ def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -
 
 
 def _partition_inputs(context: dg.AssetExecutionContext, lake: LakeResource):
-    """(dataset, the resolved strategy, data paths, the current frozen dataset, the stage folder) of
-    this partition: the strategy is resolved here, once, and passed on."""
+    """(dataset, the resolved strategy, data paths, the stage folder) of this partition: the
+    strategy is resolved here, once, and passed on."""
     dataset, name = split_optimize_key(context.partition_key)
     paths = lake.paths()
     spec = resolve(name)
-    return dataset, spec, paths, current_frozen(context.instance, dataset), stage_dir(paths, dataset, name)
+    return dataset, spec, paths, stage_dir(paths, dataset, name)
 
 
 def _strategy_metadata(spec) -> dict:

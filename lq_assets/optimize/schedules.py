@@ -6,6 +6,7 @@ import dagster as dg
 
 from lq_assets.optimize.assets import optimization_report, prefilter_rankings, replay_results
 from lq_assets.partitions import OPTIMIZE, optimize_key, register_strategies, split_optimize_key
+from lq_assets.profile import schedule_status
 
 optimize_job = dg.define_asset_job(
     "optimize",
@@ -29,7 +30,7 @@ def frozen_universes(instance: dg.DagsterInstance) -> set[str]:
     cron_schedule=os.environ.get("LQ_NIGHTLY_CRON", "0 2 * * *"),
     execution_timezone="UTC",
     job=optimize_job,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    default_status=schedule_status(),
     description="02:00 UTC: re-optimize every strategy on every frozen dataset (one run per partition).",
 )
 def nightly_optimization(context: dg.ScheduleEvaluationContext):

@@ -14,6 +14,7 @@ import dagster as dg
 
 from lq_assets.optimize.schedules import frozen_universes, optimize_job
 from lq_assets.partitions import STRATEGIES, optimize_key
+from lq_assets.profile import sensor_status
 from lq_engine.strategies.registry import source_hashes
 
 INTERVAL_SECONDS = int(os.environ.get("LQ_STRATEGIES_SENSOR_INTERVAL", "30"))
@@ -23,7 +24,7 @@ INTERVAL_SECONDS = int(os.environ.get("LQ_STRATEGIES_SENSOR_INTERVAL", "30"))
     name="strategies_sensor",
     job=optimize_job,
     minimum_interval_seconds=INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=sensor_status(),
     description="Registers new strategy files as optimizer partitions; re-optimizes a strategy whose file changed.",
 )
 def strategies_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from lq_engine.data.paths import DataPaths
+from lq_engine.data.store import Location
 from lq_engine.optimize import OptimizeConfig
 
 
@@ -39,12 +40,23 @@ class OptimizeSettings(dg.Config):
     seed: int | None = None
     workers: int | None = None
     brackets: BracketSettings | None = None
+    dataset_hash: str | None = None
+    """Pin the frozen dataset by content hash (`lq optimize` pins one for all its strategies); stage 2
+    always uses the hash its stage 1 scored."""
 
     def resolve(self, file_settings: dict, backend: str) -> OptimizeConfig:
-        overrides = {k: v for k, v in self.model_dump().items() if v is not None}
+        overrides = {k: v for k, v in self.model_dump().items() if v is not None and k != "dataset_hash"}
         return OptimizeConfig.from_mapping({**file_settings, **overrides, "backend": backend})
 
 
-def stage_dir(paths: DataPaths, dataset: str, strategy: str) -> Path:
-    """Where one (dataset, strategy) keeps its stage-1 result and its final result."""
-    return paths.results / "optimize" / dataset / strategy
+def stage_dir(paths: DataPaths, dataset: str, strategy: str) -> Location:
+    """Where one (dataset, strategy) keeps its stage-1 result and its final result: in the lake,
+    so stage 2 and the report can run on another machine."""
+    return Location(paths.store, f"optimize/{dataset}/{strategy}")
+
+
+def image_dir(paths: DataPaths, dataset: str, strategy: str) -> Path:
+    """Local folder for the plots a step embeds in its metadata."""
+    d = paths.results / "optimize" / dataset / strategy
+    d.mkdir(parents=True, exist_ok=True)
+    return d

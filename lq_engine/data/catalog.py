@@ -1,30 +1,35 @@
-"""The DuckDB catalog: the ``bars`` and ``ingest_log`` views over files, plus result tables.
+"""The DuckDB catalog: views over the lake, opened or rebuilt by anyone, written by no one.
 
-The views read files only: ``bars`` the lake's Parquet partitions, ``ingest_log`` the ingest-log
-Parquet files (``ingest_log``) and the quarantine reports (rejections). They answer for an empty
-lake too (``allow_empty`` plus a typed empty row set), so they are created once per catalog and
-an ingest never opens DuckDB. Whoever opens the catalog first (reader or writer) creates them;
-the views carry a tag of their definition, and a catalog whose views are missing or stale (an
-older layout, a moved data root) is brought up to date on open.
+Views: ``bars`` (the lake's bar partitions), ``ingest_log`` (the ingest-log Parquet files and the
+quarantine reports) and one per result table in the lake (``results``: prefilter_scores,
+replay_candidates, optimization_winners, backend_benchmark, paper_runs, ...). They read objects
+only, locally or on an object store (DuckDB reads ``s3://`` through pyarrow's filesystem, registered
+on the connection: the httpfs extension is never downloaded), and re-glob on every query, so a
+result written a moment ago is visible at once.
 
-Only one process may write a DuckDB file, so every write connection is taken under an exclusive
-lock on the sidecar ``catalog.duckdb.lock``; readers take a shared lock and a read-only connection.
+``catalog_reader`` opens an in-memory DuckDB connection with the views, so no process ever waits on
+a DuckDB lock. ``ensure_catalog`` also writes them to ``catalog.duckdb`` for other tools: a new file
+built under a temporary name and renamed into place (an open reader keeps the old one), brought up
+to date when the set of tables changes. An older catalog that held result tables has them copied
+into the lake on the first rebuild.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import duckdb
+import polars as pl
 
-from lq_engine.data.ingest_log import LOG_SCHEMA, ingest_log_dir
-from lq_engine.data.lake import bars_root
-from lq_engine.data.locks import file_lock
+from lq_engine.data.ingest_log import LOG_PREFIX, LOG_SCHEMA
+from lq_engine.data.lake import BARS
 from lq_engine.data.paths import DataPaths
+from lq_engine.data.results import glob_of, list_tables, table_keys, write_table
+from lq_engine.errors import LQError
 
 _BARS_EMPTY = (
     "SELECT NULL::VARCHAR AS symbol, NULL::VARCHAR AS timeframe, NULL::BIGINT AS ts, NULL::DOUBLE AS open, "
@@ -43,11 +48,7 @@ _REPORT_EMPTY = (
     "SELECT NULL::VARCHAR AS file, NULL::VARCHAR AS sha256, NULL::VARCHAR AS message, NULL::VARCHAR AS \"when\" "
     "WHERE false"
 )
-_VIEWS = ("bars", "ingest_log")
-
-
-def _lock(paths: DataPaths) -> Path:
-    return paths.catalog.with_name(paths.catalog.name + ".lock")
+_BASE_VIEWS = ("bars", "ingest_log")
 
 
 def _sql_str(s: str) -> str:
@@ -55,7 +56,7 @@ def _sql_str(s: str) -> str:
 
 
 def bars_view_sql(paths: DataPaths) -> str:
-    glob = _sql_str(str(bars_root(paths).resolve() / "timeframe=*" / "symbol=*" / "month=*" / "*.parquet"))
+    glob = _sql_str(paths.store.uri_of(f"{BARS}/timeframe=*/symbol=*/month=*/*.parquet"))
     return (
         "CREATE OR REPLACE VIEW bars AS SELECT symbol, timeframe, ts, open, high, low, close, volume, month "
         f"FROM ({_BARS_EMPTY} UNION ALL BY NAME SELECT * FROM read_parquet({glob}, allow_empty=true, "
@@ -65,7 +66,7 @@ def bars_view_sql(paths: DataPaths) -> str:
 
 def ingest_log_view_sql(paths: DataPaths) -> str:
     """Logged ingests ('ok') and quarantine reports ('rejected', reason = the error message)."""
-    logs = _sql_str(str(ingest_log_dir(paths).resolve() / "*.parquet"))
+    logs = _sql_str(paths.store.uri_of(f"{LOG_PREFIX}/*.parquet"))
     reports = _sql_str(str(paths.quarantine.resolve() / "*.reason.json"))
     # one row per origin: a compacted row (_source, _row) and the row it came from are the same entry
     return (
@@ -79,85 +80,174 @@ def ingest_log_view_sql(paths: DataPaths) -> str:
     )
 
 
-def _views_sql(paths: DataPaths) -> tuple[list[str], str]:
-    sql = [bars_view_sql(paths), ingest_log_view_sql(paths)]
-    return sql, "lq:" + hashlib.sha256("\n".join(sql).encode()).hexdigest()[:16]
+def result_view_sql(paths: DataPaths, table: str) -> str | None:
+    glob = glob_of(paths, table)
+    if glob is None:
+        return None
+    return (f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM read_parquet({_sql_str(glob)}, '
+            "hive_partitioning=true, hive_types_autocast=false, union_by_name=true)")
 
 
-def _views_current(con: duckdb.DuckDBPyConnection, tag: str) -> bool:
-    have = con.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE NOT internal AND view_name IN ('bars', 'ingest_log') "
-        "AND comment = ?", [tag]
-    ).fetchall()[0][0]  # fetchall: duckdb 2 refuses new work while a result is left unfinished
-    return have == len(_VIEWS)
+def views_sql(paths: DataPaths) -> tuple[dict[str, str], str]:
+    """{view: its CREATE statement} and a tag of them all."""
+    out = {"bars": bars_view_sql(paths), "ingest_log": ingest_log_view_sql(paths)}
+    for t in list_tables(paths):
+        if t not in out:
+            sql = result_view_sql(paths, t)
+            if sql:
+                out[t] = sql
+    return out, "lq:" + hashlib.sha256("\n".join(out.values()).encode()).hexdigest()[:16]
 
 
-@contextmanager
-def catalog_writer(paths: DataPaths) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The one write connection (exclusive lock held while it is open); the views are current."""
-    paths.catalog.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(_lock(paths)):
-        con = duckdb.connect(str(paths.catalog))
-        try:
-            _create(con, paths)
-            yield con
-        finally:
-            con.close()
+def open_catalog(paths: DataPaths) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with every view (the caller closes it)."""
+    con = duckdb.connect(":memory:")
+    try:
+        paths.store.register_duckdb(con)
+        views, _ = views_sql(paths)
+        for sql in views.values():
+            con.execute(sql)
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 @contextmanager
 def catalog_reader(paths: DataPaths) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection (shared lock). Creates the catalog, or brings its views up to date,
-    first if needed (a short write connection)."""
-    _, tag = _views_sql(paths)
-    for fix_first in (False, True):
-        if fix_first or not paths.catalog.exists():
-            ensure_catalog(paths)
-        with file_lock(_lock(paths), shared=True):
-            con = duckdb.connect(str(paths.catalog), read_only=True)
-            try:
-                if fix_first or _views_current(con, tag):
-                    yield con
-                    return
-            finally:
-                con.close()
+    """A connection with the catalog's views over the current lake (nothing is locked). A
+    ``catalog.duckdb`` file, if there is one, is brought up to date first (an older one migrated)."""
+    if paths.catalog.exists():
+        ensure_catalog(paths)
+    con = open_catalog(paths)
+    try:
+        yield con
+    finally:
+        con.close()
 
 
-def _migrate_ingest_log_table(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> None:
-    """An older catalog kept ``ingest_log`` as a table: move its 'ok' rows to a log file (under a
-    fixed name, so a repeated migration overwrites rather than duplicates) and drop it. Its
-    'rejected' rows come back from the quarantine reports."""
-    kind = con.execute(
-        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'ingest_log'"
-    ).fetchall()
-    kind = kind[0] if kind else None
-    if kind is None or kind[0] != "BASE TABLE":
+def _file_tag(paths: DataPaths) -> str | None:
+    if not paths.catalog.exists():
+        return None
+    try:
+        with duckdb.connect(str(paths.catalog), read_only=True) as con:
+            rows = con.execute("SELECT comment FROM duckdb_views() WHERE NOT internal AND view_name = 'bars'").fetchall()
+    except duckdb.Error:
+        return None
+    return rows[0][0] if rows else None
+
+
+def _migrate_old_catalog(paths: DataPaths) -> None:
+    """Tables of an older catalog file (an ingest_log table, result tables) copied into the lake.
+
+    The ingest log's 'ok' rows go to a log file under a fixed name (a repeated migration
+    overwrites it); its 'rejected' rows come back from the quarantine reports. A result table is
+    copied per (dataset, strategy), per run_id, or whole, unless the lake already has that table.
+    """
+    try:
+        con = duckdb.connect(str(paths.catalog), read_only=True)
+    except duckdb.Error:
         return
-    folder = ingest_log_dir(paths)
-    folder.mkdir(parents=True, exist_ok=True)
-    if con.execute("SELECT count(*) FROM ingest_log WHERE status = 'ok'").fetchall()[0][0]:
-        tmp = folder / f".tmp-{uuid.uuid4().hex}.partial"
-        con.execute(f"COPY (SELECT {_LOG_COLUMNS} FROM ingest_log WHERE status = 'ok' ORDER BY ingested_at) "
-                    f"TO {_sql_str(str(tmp))} (FORMAT parquet)")
-        tmp.replace(folder / f"{0:020d}-legacy-table.parquet")
-    con.execute("DROP TABLE ingest_log")
-
-
-def _create(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> None:
-    """The views, only when missing or stale (they re-glob their files per query)."""
-    sql, tag = _views_sql(paths)
-    if _views_current(con, tag):
-        return
-    _migrate_ingest_log_table(con, paths)
-    for name, stmt in zip(_VIEWS, sql):
-        con.execute(stmt)
-        con.execute(f"COMMENT ON VIEW {name} IS '{tag}'")
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_type = 'BASE TABLE' ORDER BY 1").fetchall()]
+        for t in tables:
+            df = pl.from_arrow(con.sql(f'SELECT * FROM "{t}"').to_arrow_table())
+            if t == "ingest_log":
+                ok = df.filter(pl.col("status") == "ok").select(list(LOG_SCHEMA)).sort("ingested_at")
+                if ok.height:
+                    paths.store.write_parquet(f"{LOG_PREFIX}/{0:020d}-legacy-table.parquet", ok.cast(LOG_SCHEMA))
+                continue
+            if table_keys(paths, t) is not None or not df.height:
+                continue
+            by = [c for c in (("dataset", "strategy") if "strategy" in df.columns else ("run_id",)) if c in df.columns]
+            if not by:
+                write_table(paths, t, df)
+                continue
+            for keys, part in df.partition_by(by, as_dict=True, maintain_order=True).items():
+                write_table(paths, t, part, dict(zip(by, (str(k) for k in keys))))
+    finally:
+        con.close()
 
 
 def ensure_catalog(paths: DataPaths) -> None:
-    """Create the catalog and its views (or bring them up to date). Idempotent."""
-    with catalog_writer(paths):
-        pass
+    """Write ``catalog.duckdb`` with the current views (only if they changed). Idempotent, and
+    safe to run in several processes at once: each builds its own file and renames it into place."""
+    views, tag = views_sql(paths)
+    have = _file_tag(paths)
+    if have == tag:
+        return
+    if paths.catalog.exists():
+        _migrate_old_catalog(paths)
+        views, tag = views_sql(paths)
+    paths.catalog.parent.mkdir(parents=True, exist_ok=True)
+    tmp = paths.catalog.with_name(f".{paths.catalog.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            paths.store.register_duckdb(con)
+            for name, sql in views.items():
+                con.execute(sql)
+                con.execute(f"COMMENT ON VIEW \"{name}\" IS '{tag}'")
+        finally:
+            con.close()
+        os.replace(tmp, paths.catalog)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+
+
+class SqlRefused(LQError, ValueError):
+    """A user's SQL that is not one read-only query over the catalog (or that failed)."""
+
+
+# One statement, and only a SELECT: nothing that writes (COPY, CREATE, INSERT, ATTACH, SET,
+# INSTALL, LOAD, PRAGMA, ...) gets as far as DuckDB. Not EXPLAIN either: EXPLAIN ANALYZE runs
+# the statement it explains, a COPY included.
+ALLOWED_STATEMENTS = ("SELECT",)
+
+
+def _sandbox(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> None:
+    """After the views exist: files only under the lake and the quarantine reports, no extension
+    installed or loaded, and the configuration locked so a query cannot undo it."""
+    allowed = [paths.store.uri_of("").rstrip("/") + "/", str(paths.quarantine.resolve()) + "/"]
+    con.execute("SET allowed_directories = " + "[" + ", ".join(_sql_str(a) for a in allowed) + "]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _first_line(e: BaseException) -> str:
+    return " ".join(str(e).strip().splitlines()[0].split()) if str(e).strip() else type(e).__name__
+
+
+def query_readonly(paths: DataPaths, sql: str) -> pl.DataFrame:
+    """Run one read-only query of a user over the catalog's views; anything else is refused with
+    one line (SqlRefused) before it runs. The catalog file and the lake are never opened for writing:
+    the views live on an in-memory connection that can read the lake and nothing else."""
+    try:
+        with duckdb.connect(":memory:") as parser:
+            statements = parser.extract_statements(sql)
+    except duckdb.Error as e:
+        raise SqlRefused(f"query failed: {_first_line(e)}") from None
+    if len(statements) != 1:
+        raise SqlRefused(f"one statement per call, got {len(statements)}")
+    kind = statements[0].type.name
+    if kind not in ALLOWED_STATEMENTS:
+        words = statements[0].query.split()
+        shown = words[0].upper() if words else kind  # INSTALL parses as a LOAD statement: say what was typed
+        raise SqlRefused(f"refused: {shown} statements are not allowed (the catalog is read-only; "
+                         "only SELECT queries run)")
+    with catalog_reader(paths) as con:
+        _sandbox(con, paths)
+        try:
+            return pl.from_arrow(con.sql(sql).to_arrow_table())
+        except duckdb.PermissionException as e:
+            raise SqlRefused(f"refused: {_first_line(e)} (queries read the catalog's views over the lake only)") from None
+        except duckdb.Error as e:
+            raise SqlRefused(f"query failed: {_first_line(e)}") from None
 
 
 def symbol_row_counts(paths: DataPaths) -> dict[str, int]:

@@ -6,6 +6,13 @@ On disk: ``frozen/<name>/<hash16>/`` holding ``ts.npy`` (int64 ns), ``open/high/
 temporary name and renamed into place, so it is complete or absent; arrays load memory-mapped
 read-only. Nothing is fsynced: the folder is a cache of the lake (see ``build_frozen``). The content hash is sha256 over the spec and the canonical bytes of every array (never
 over wall-clock time): identical inputs give the identical hash, which is the Dagster data version.
+
+Where they live: built into the local ``frozen/`` folder of the machine that freezes; with the lake
+on an object store the folder is also published to the lake (``frozen/<name>/<hash16>/``, the
+manifest last, so a manifest in the lake means the arrays are all there). ``open_frozen`` gives a
+worker the dataset by name and hash: from its local cache if present, else downloaded from the lake
+into a temporary folder, verified against the hash, and renamed into the cache before it is
+memory-mapped.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import os
 import shutil
 import time
 import uuid
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -28,9 +36,15 @@ from lq_engine.data.guards import freeze
 from lq_engine.data.lake import read_symbol_frames
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.schema import NS_PER_SECOND, canonical_timeframe, format_ns
+from lq_engine.errors import LQError
 
 ARRAY_NAMES = ("ts", "open", "high", "low", "close", "volume")
+FILES = tuple(f"{n}.npy" for n in ("offsets", *ARRAY_NAMES))
 FORMAT_VERSION = 1
+
+
+class FrozenCorruptError(LQError, ValueError):
+    """A frozen dataset's files do not match what was recorded when it was built (the file is named)."""
 
 
 @dataclass(frozen=True)
@@ -206,8 +220,22 @@ def _write_arrays(tmp: Path, fa: FrozenArrays) -> None:
             np.save(f, np.ascontiguousarray(a), allow_pickle=False)
 
 
+def file_checksums(folder: Path) -> dict[str, int]:
+    """crc32 of each array file (3-4 GB/s here, about 3.5x sha256: cheap enough to check on every
+    first load in a process, and it names the file that changed)."""
+    out = {}
+    for name in FILES:
+        with open(folder / name, "rb") as f:
+            crc = 0
+            while chunk := f.read(1 << 24):
+                crc = zlib.crc32(chunk, crc)
+        out[name] = crc
+    return out
+
+
 def _write_manifest(tmp: Path, spec: UniverseSpec, fa: FrozenArrays, digest: str) -> None:
     manifest = {
+        "checksums": file_checksums(tmp),
         "format_version": FORMAT_VERSION,
         "content_hash": digest,
         "spec": spec.canonical(),
@@ -258,6 +286,7 @@ def build_frozen(paths: DataPaths, spec: UniverseSpec) -> FrozenDataset:
             final = base / digest[:16]
             ds = _reusable(final, base, digest, fa)
             if ds is not None:
+                publish_frozen(paths, ds)
                 return ds
             _write_manifest(tmp, spec, fa, digest)
             try:
@@ -267,7 +296,10 @@ def build_frozen(paths: DataPaths, spec: UniverseSpec) -> FrozenDataset:
                     raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return load_frozen(final)
+    ds = load_frozen(final, verify=False)
+    mark_verified(ds)
+    publish_frozen(paths, ds)
+    return ds
 
 
 STALE_TEMP_SECONDS = 3600  # a temporary folder this old was left by a killed build
@@ -289,8 +321,9 @@ def _reusable(final: Path, base: Path, digest: str, fa: FrozenArrays) -> FrozenD
     if not (final / "manifest.json").exists():
         return None
     try:
-        ds = load_frozen(final)
+        ds = load_frozen(final, verify=False)
         if ds.content_hash == digest and _same_arrays(ds, fa):
+            mark_verified(ds)
             return ds
     except (OSError, ValueError, KeyError):
         pass
@@ -308,22 +341,142 @@ def _discard(folder: Path, base: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def load_frozen(folder: Path, *, verify: bool = False) -> FrozenDataset:
-    """Open a frozen dataset folder; arrays are memory-mapped read-only. ``verify`` re-hashes."""
+_VERIFIED: dict[tuple, str] = {}  # (folder, files' size and mtime) -> content hash verified in this process
+
+
+def _signature(folder: Path) -> tuple:
+    sig = [str(folder.resolve())]
+    for name in (*FILES, "manifest.json"):
+        st = (folder / name).stat()
+        sig += [st.st_size, st.st_mtime_ns]
+    return tuple(sig)
+
+
+def verify_frozen(folder: Path) -> str:
+    """Check every array file against the manifest (crc32 per file; for a manifest without
+    checksums, the sha256 content hash); returns the verified content hash or raises
+    FrozenCorruptError naming the file(s)."""
+    folder = Path(folder)
+    m = json.loads((folder / "manifest.json").read_text())
+    recorded = m.get("checksums")
+    if recorded:
+        found = file_checksums(folder)
+        bad = [n for n in FILES if found.get(n) != recorded.get(n)]
+        if bad:
+            raise FrozenCorruptError(
+                f"{folder / bad[0]}: checksum mismatch (crc32 recorded {recorded.get(bad[0])}, found {found[bad[0]]})"
+                + (f", and {', '.join(bad[1:])}" if bad[1:] else "")
+                + f": frozen dataset {m['spec']['name']} {m['content_hash'][:16]} was modified or corrupted")
+        return m["content_hash"]
+    ds = load_frozen(folder, verify=False)
+    actual = content_hash(ds.spec, FrozenArrays(ds.symbols, ds.offsets, ds.arrays))
+    if actual != m["content_hash"]:
+        raise FrozenCorruptError(f"{folder}: content hash mismatch (manifest {m['content_hash'][:16]}, arrays "
+                                 f"{actual[:16]}): frozen dataset {m['spec']['name']} was modified or corrupted")
+    return actual
+
+
+def load_frozen(folder: Path, *, verify: bool | None = None) -> FrozenDataset:
+    """Open a frozen dataset folder; arrays are memory-mapped read-only.
+
+    ``verify``: None (default) checks the files once per process (again if they change on disk);
+    True always; False never (the builder, which has just hashed them). A mismatch raises
+    FrozenCorruptError naming the file.
+    """
     folder = Path(folder)
     try:
         m = json.loads((folder / "manifest.json").read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{folder}: not a frozen dataset (no manifest.json)") from None
+    if verify is not False:
+        sig = _signature(folder)
+        if verify or _VERIFIED.get(sig) != m["content_hash"]:
+            _VERIFIED.pop(sig, None)
+            _VERIFIED[sig] = verify_frozen(folder)
     arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in ARRAY_NAMES}
     offsets = np.load(folder / "offsets.npy", mmap_mode="r", allow_pickle=False)
     s = m["spec"]
     spec = UniverseSpec(s["name"], tuple(s["symbols"]), s["timeframe"], s["start"], s["end"])
-    ds = FrozenDataset(folder, spec.name, m["content_hash"], tuple(m["symbols"]), spec.timeframe,
-                       offsets, arrays, spec)
-    if verify:
-        actual = content_hash(spec, FrozenArrays(ds.symbols, offsets, arrays))
-        if actual != m["content_hash"]:
-            raise ValueError(f"{folder}: content hash mismatch (manifest {m['content_hash'][:16]}, "
-                             f"arrays {actual[:16]}): the dataset was modified")
+    return FrozenDataset(folder, spec.name, m["content_hash"], tuple(m["symbols"]), spec.timeframe,
+                         offsets, arrays, spec)
+
+
+def mark_verified(ds: "FrozenDataset") -> None:
+    """Record that ``ds``'s files were just hashed by this process (the builder)."""
+    _VERIFIED[_signature(ds.folder)] = ds.content_hash
+
+LAKE_PREFIX = "frozen"
+
+
+def _lake_prefix(name: str, digest: str) -> str:
+    return f"{LAKE_PREFIX}/{name}/{digest[:16]}"
+
+
+def publish_frozen(paths: DataPaths, ds: FrozenDataset) -> str | None:
+    """Copy a local frozen folder to an object-store lake (arrays first, manifest last); a no-op
+    for a local lake or if the lake already has it. Returns the lake prefix."""
+    if not paths.remote:
+        return None
+    store, prefix = paths.store, _lake_prefix(ds.name, ds.content_hash)
+    if store.exists(f"{prefix}/manifest.json"):
+        return prefix
+    for name in ("offsets", *ARRAY_NAMES):
+        store.write_bytes(f"{prefix}/{name}.npy", (ds.folder / f"{name}.npy").read_bytes())
+    store.write_bytes(f"{prefix}/manifest.json", (ds.folder / "manifest.json").read_bytes())
+    return prefix
+
+
+def open_frozen(paths: DataPaths, name: str, digest: str) -> FrozenDataset:
+    """The frozen dataset ``name`` with content hash ``digest``, memory-mapped from this machine's
+    cache; on first use on this machine it is fetched from the lake and verified first."""
+    final = paths.frozen / name / digest[:16]
+    if (final / "manifest.json").exists():
+        try:
+            return load_frozen(final)
+        except FrozenCorruptError as e:
+            return _rebuild(paths, final, digest, e)
+    if not paths.remote:
+        raise FileNotFoundError(f"{final}: frozen dataset {name} {digest[:16]} is not on disk (re-materialize "
+                                "frozen_dataset)")
+    store, prefix = paths.store, _lake_prefix(name, digest)
+    if not store.exists(f"{prefix}/manifest.json"):
+        raise FileNotFoundError(f"{store.uri_of(prefix)}: frozen dataset {name} {digest[:16]} is not in the lake "
+                                "(re-materialize frozen_dataset)")
+    base = final.parent
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = base / f".tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        for f in ("offsets", *ARRAY_NAMES):
+            (tmp / f"{f}.npy").write_bytes(store.read_bytes(f"{prefix}/{f}.npy"))
+        (tmp / "manifest.json").write_bytes(store.read_bytes(f"{prefix}/manifest.json"))
+        ds = load_frozen(tmp, verify=True)
+        if ds.content_hash != digest:
+            raise ValueError(f"{store.uri_of(prefix)}: manifest hash {ds.content_hash[:16]} is not {digest[:16]}")
+        del ds
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "manifest.json").exists():  # not a concurrent twin: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return load_frozen(final)
+
+
+def _rebuild(paths: DataPaths, final: Path, digest: str, error: FrozenCorruptError) -> FrozenDataset:
+    """A corrupt folder is moved aside and the dataset made again: fetched from an object-store
+    lake, or rebuilt from the lake's bars; it must come back with the hash it was asked for."""
+    import logging
+
+    logging.getLogger("lq_engine").warning(f"{error}; rebuilding it from the lake")
+    m = json.loads((final / "manifest.json").read_text())
+    _discard(final, final.parent)
+    if paths.remote:
+        return open_frozen(paths, m["spec"]["name"], digest)
+    s = m["spec"]
+    ds = build_frozen(paths, UniverseSpec(s["name"], tuple(s["symbols"]), s["timeframe"], s["start"], s["end"]))
+    if ds.content_hash != digest:
+        raise FrozenCorruptError(f"{error}; the lake now gives hash {ds.content_hash[:16]}, not {digest[:16]}: "
+                                 "re-materialize frozen_dataset") from None
     return ds

@@ -40,6 +40,7 @@ from lq_engine.data.lake import merge_partition
 from lq_engine.data.normalize import normalize
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.quarantine import file_sha256, quarantine_file
+from lq_engine.data.repair import LakeCorruptError
 from lq_engine.data.readers import FULL_READ_BYTES, prepare, read_frame
 from lq_engine.data.schema import (BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, month_code_expr, month_code_of_ns,
                                    month_code_text, month_start_ns)
@@ -226,12 +227,16 @@ def _merge_after(prev: Future | None, paths: DataPaths, key: PartitionKey, rows:
 def _submit(loaded: _Loaded, paths: DataPaths, keep, pool: ThreadPoolExecutor, last: dict) -> _Merging:
     """Queue the merges of a validated file's partitions; ``last`` maps each partition to its
     latest queued merge."""
+    from lq_engine.data.repair import require_readable
+
     bars = loaded.bars
     report = IngestReport(file=str(loaded.path), sha256=loaded.sha256, rows_read=bars.height)
     merges = []
-    for key, part in _split(bars):
-        if not keep(key):
-            continue
+    parts = [(key, part) for key, part in _split(bars) if keep(key)]
+    for key, _ in parts:  # a damaged partition it would merge into: refuse the file before writing any
+        if key not in last:
+            require_readable(paths, key)
+    for key, part in parts:
         rows = part.select(PARTITION_COLUMNS)
         if not rows["ts"].is_sorted():
             rows = rows.sort("ts")
@@ -315,7 +320,7 @@ def ingest_files(
     files = sorted((Path(f) for f in files), key=lambda f: (f.stat().st_mtime_ns, f.name))
     keep = _wanted(list(only_partitions) if only_partitions is not None else None)
     reports: list[IngestReport] = []
-    errors: list[IngestError] = []
+    errors: list[IngestError | LakeCorruptError] = []
     dirs_to_sync: set[Path] = set()
     with ThreadPoolExecutor(max_workers=MERGE_THREADS, thread_name_prefix="lq-merge") as pool:
         last: dict[PartitionKey, Future] = {}
@@ -325,7 +330,11 @@ def ingest_files(
                 quarantine_file(loaded.path, paths, loaded.error, sha256=loaded.sha256)
                 errors.append(loaded.error)
                 continue
-            merging.append(_submit(loaded, paths, keep, pool, last))
+            try:
+                merging.append(_submit(loaded, paths, keep, pool, last))
+            except LakeCorruptError as e:  # the lake's fault, not the file's: nothing of it written, not quarantined
+                errors.append(e)
+                continue
             while len(merging) > READ_AHEAD:  # bounded: a few files' bars in memory at once
                 reports.append(_finish(merging.popleft(), dirs_to_sync))
         while merging:

@@ -1,4 +1,4 @@
-"""The ingest log: one small append-only Parquet file per ingest batch, in ``lake/_ingest_log/``.
+"""The ingest log: one small append-only Parquet file per ingest batch, in the lake's ``_ingest_log/``.
 
 An ingest never opens the DuckDB catalog: it writes its log rows here (atomically, like a lake
 partition), and the catalog's ``ingest_log`` view reads these files together with the quarantine
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import polars as pl
 
-from lq_engine.data.lake import TMP_PREFIX, Staged, stage_parquet, sync_paths
 from lq_engine.data.locks import file_lock
 from lq_engine.data.paths import DataPaths
+from lq_engine.data.store import TMP_PREFIX, Staged, stage_parquet, sync_paths
 
 # The columns of the catalog's ingest_log view, in order, and their types in the log files.
 LOG_SCHEMA: dict[str, pl.DataType] = {
@@ -48,12 +48,22 @@ ORIGIN_SCHEMA: dict[str, pl.DataType] = {"_source": pl.String(), "_row": pl.Int6
 COMPACT_AT = 256  # log files that trigger a compaction at the end of an ingest
 
 
+LOG_PREFIX = "_ingest_log"
+
+
 def ingest_log_dir(paths: DataPaths) -> Path:
-    return paths.lake / "_ingest_log"
+    """The log's local folder (local lakes only)."""
+    return paths.lake / LOG_PREFIX
 
 
-def _log_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+def _log_files(paths: DataPaths) -> list[str]:
+    return [k for k in paths.store.list(LOG_PREFIX, ".parquet") if k.count("/") == 1]
+
+
+def _new_name(tag: str = "") -> str:
+    """Names start with the time in ns, so files sort in ingest order; a random suffix keeps
+    concurrent writers apart."""
+    return f"{LOG_PREFIX}/{time.time_ns():020d}-{tag}{uuid.uuid4().hex[:12]}.parquet"
 
 
 def log_frame(reports: Iterable, when: datetime) -> pl.DataFrame:
@@ -83,16 +93,12 @@ def _clean_stale_temps(folder: Path) -> None:
 
 
 def stage_ingest_log(paths: DataPaths, reports: Iterable) -> Staged | None:
-    """The reports as one new log file, staged (see ``lake.Staged``); None if there are none.
-
-    The name starts with the time in ns, so files sort in ingest order; a random suffix keeps
-    concurrent writers apart.
-    """
+    """The reports as one new local log file, staged (see ``store.Staged``); None if there are none."""
     df = log_frame(reports, datetime.now(timezone.utc))
     if df.height == 0:
         return None
     _clean_stale_temps(ingest_log_dir(paths))
-    return stage_parquet(df, ingest_log_dir(paths) / f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet")
+    return stage_parquet(df, paths.store.local_path(_new_name()))
 
 
 def record_ingests(paths: DataPaths, reports: Iterable, *, sync_first: set[Path] | None = None) -> Path | None:
@@ -100,8 +106,18 @@ def record_ingests(paths: DataPaths, reports: Iterable, *, sync_first: set[Path]
 
     ``sync_first``: files and directories to fsync before the log file is published (an ingest
     passes the lake directories it changed, so the log never names data a crash could lose);
-    their fsyncs start at once, while the log file is written, and end with its own.
+    their fsyncs start at once, while the log file is written, and end with its own. On an object
+    store the log object is simply put after the partitions (each put is durable when it returns).
     """
+    if paths.remote:
+        df = log_frame(reports, datetime.now(timezone.utc))
+        if df.height == 0:
+            return None
+        key = _new_name()
+        paths.store.write_parquet(key, df)
+        if len(_log_files(paths)) >= COMPACT_AT:
+            compact_ingest_log(paths, wait=False)
+        return Path(key)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lq-log-sync") as pool:
         first = pool.submit(sync_paths, set(sync_first)) if sync_first else None  # starts while staging
         staged = stage_ingest_log(paths, reports)
@@ -133,29 +149,25 @@ def compact_ingest_log(paths: DataPaths, *, wait: bool = True) -> int:
     One compaction at a time (a lock); with ``wait=False`` it is skipped if another is running.
     Ingests may publish meanwhile: only the files read are deleted.
     """
-    folder = ingest_log_dir(paths)
+    store = paths.store
     try:
-        with file_lock(paths.lake / ".locks" / "_ingest_log.lock", timeout=300 if wait else 0):
-            files = _log_files(folder)
+        with file_lock(paths.locks / "_ingest_log.lock", timeout=300 if wait else 0):
+            files = _log_files(paths)
             if len(files) < 2:
                 return 0
             parts = []
             for f in files:
-                df = pl.read_parquet(f)
+                df = store.read_parquet(f)
                 if "_source" not in df.columns:
-                    df = df.with_columns(pl.lit(f.name).alias("_source"), pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"))
+                    name = f.rsplit("/", 1)[-1]
+                    df = df.with_columns(pl.lit(name).alias("_source"), pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"))
                 parts.append(df.select(*LOG_SCHEMA, *ORIGIN_SCHEMA).cast({**LOG_SCHEMA, **ORIGIN_SCHEMA}))
             merged = pl.concat(parts)
-            staged = stage_parquet(merged, folder / f"{time.time_ns():020d}-compact-{uuid.uuid4().hex[:12]}.parquet")
-            try:
-                sync_paths({staged.tmp})
-            except BaseException:
-                staged.discard()
-                raise
-            staged.publish()
+            store.write_parquet(_new_name("compact-"), merged)
             for f in files:
-                f.unlink(missing_ok=True)
-            sync_paths({folder})
+                store.delete(f)
+            if not store.remote:
+                sync_paths({ingest_log_dir(paths)})
             return len(files)
     except TimeoutError:
         if wait:

@@ -1,21 +1,19 @@
 """The Parquet lake: one file per (timeframe, symbol, month) partition.
 
-Layout: ``lake/bars/timeframe=<tf>/symbol=<sym>/month=YYYY-MM/data.parquet`` (LZ4), holding the
-columns ts, open, high, low, close, volume sorted by ts; symbol, timeframe and month live in the
-path. Writes are atomic: a temporary ``.tmp-*`` file (which no ``*.parquet`` glob matches) is
-written and fsynced in the partition folder and then renamed over the old file, so a reader sees
-the old or the new file, never a partial one (the folder's fsync, which makes the rename itself
-durable, can be batched: ``write_atomic``). Each read-merge-write holds the
-partition's lock (``lake/.locks``), and stale temporary files left by a killed writer are removed
-by the next writer of that partition.
+Layout: ``bars/timeframe=<tf>/symbol=<sym>/month=YYYY-MM/data.parquet`` (LZ4) under the lake's
+store (a local folder or ``s3://bucket/prefix``, see ``store``), holding the columns ts, open,
+high, low, close, volume sorted by ts; symbol, timeframe and month live in the path. Writes are
+atomic (``Store.write_parquet``): a reader sees the old or the new object, never a partial one;
+locally the folder's fsync, which makes the rename durable, can be batched (``dirs_to_sync``).
+Each read-merge-write holds the partition's lock (a file lock on this machine: on a cluster one
+partition is written by one step at a time, as Dagster schedules it), and stale temporary files
+left by a killed writer are removed by the next writer of that partition.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,68 +23,35 @@ import polars as pl
 from lq_engine.data.locks import file_lock
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.schema import BAR_COLUMNS, PARTITION_COLUMNS, PARTITION_SCHEMA, PartitionKey, month_of_ns
+from lq_engine.data.store import (PARQUET_COMPRESSION, SLEEP_ENV, TMP_PREFIX, Staged, make_dirs,  # noqa: F401
+                                  stage_parquet, sync_paths)
 
 PART_FILE = "data.parquet"
-# LZ4 (raw): on OHLCV floats zstd level 1 saves only ~10% of the bytes (synthetic random-walk
-# bars) but costs ~1.5x the write CPU and ~2x the read CPU; older zstd files stay readable.
-PARQUET_COMPRESSION = "lz4"
-TMP_PREFIX = ".tmp-"
-# Test hook: seconds to sleep between writing the temporary file and renaming it (kill tests).
-SLEEP_ENV = "LQ_TEST_SLEEP_BEFORE_RENAME"
+BARS = "bars"  # the bars' prefix in the lake
 READ_THREADS = max(1, min(4, os.cpu_count() or 1))
-SYNC_THREADS = 16  # threads that wait on fsyncs together (I/O waits, not CPU)
 
 
 def bars_root(paths: DataPaths) -> Path:
-    return paths.lake / "bars"
+    """The local folder of the bars (local lakes only)."""
+    return paths.lake / BARS
+
+
+def partition_key_path(key: PartitionKey) -> str:
+    """The partition's object key in the lake."""
+    return f"{BARS}/timeframe={key.timeframe}/symbol={key.symbol}/month={key.month}/{PART_FILE}"
 
 
 def partition_dir(paths: DataPaths, key: PartitionKey) -> Path:
-    return bars_root(paths) / f"timeframe={key.timeframe}" / f"symbol={key.symbol}" / f"month={key.month}"
+    return partition_file(paths, key).parent
 
 
 def partition_file(paths: DataPaths, key: PartitionKey) -> Path:
-    return partition_dir(paths, key) / PART_FILE
+    """The partition's local file (local lakes only)."""
+    return paths.lake / partition_key_path(key)
 
 
 def lock_path(paths: DataPaths, key: PartitionKey) -> Path:
-    return paths.lake / ".locks" / f"{key.timeframe}__{key.symbol}__{key.month}.lock"
-
-
-def _fsync(p: Path) -> None:
-    fd = os.open(p, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def sync_paths(paths: set[Path]) -> None:
-    """fsync each file or directory once (directories: the durability of the renames and mkdirs
-    in them).
-
-    On threads: each fsync is mostly a wait for the journal and the disk cache flush, and
-    concurrent ones share that wait (measured here: 13 directories in ~2 ms instead of 10-50 ms).
-    """
-    todo = sorted(paths)
-    if len(todo) <= 1:
-        for p in todo:
-            _fsync(p)
-        return
-    with ThreadPoolExecutor(max_workers=min(SYNC_THREADS, len(todo)), thread_name_prefix="lq-fsync") as pool:
-        for _ in pool.map(_fsync, todo):
-            pass
-
-
-def make_dirs(d: Path) -> list[Path]:
-    """mkdir -p; returns the directories whose entries changed (parents of the created ones)."""
-    missing = []
-    p = d
-    while not p.is_dir():
-        missing.append(p)
-        p = p.parent
-    d.mkdir(parents=True, exist_ok=True)
-    return [m.parent for m in missing]
+    return paths.locks / f"{key.timeframe}__{key.symbol}__{key.month}.lock"
 
 
 def clean_stale_temps(d: Path) -> int:
@@ -98,66 +63,11 @@ def clean_stale_temps(d: Path) -> int:
     return n
 
 
-@dataclass
-class Staged:
-    """A Parquet file written under a temporary name (invisible to readers) beside its target.
-
-    ``tmp`` must be fsynced before ``publish`` renames it over the target (``write_atomic`` does
-    both; a batch can fsync several staged files and directories at once with ``sync_paths``).
-    ``dirs`` are the directories whose entries the publication changes.
-    """
-
-    tmp: Path
-    target: Path
-    dirs: set[Path]
-
-    def publish(self, dirs_to_sync: set[Path] | None = None) -> None:
-        """Rename into place; fsync the directories now, or add them to ``dirs_to_sync``."""
-        try:
-            os.replace(self.tmp, self.target)
-        except BaseException:
-            self.discard()
-            raise
-        if dirs_to_sync is None:
-            sync_paths(self.dirs)
-        else:
-            dirs_to_sync.update(self.dirs)
-
-    def discard(self) -> None:
-        self.tmp.unlink(missing_ok=True)
-
-
-def stage_parquet(df: pl.DataFrame, target: Path) -> Staged:
-    """Write ``df`` to a temporary file beside ``target`` (not fsynced, not yet visible)."""
-    d = target.parent
-    changed = make_dirs(d)
-    tmp = d / f"{TMP_PREFIX}{uuid.uuid4().hex}.partial"
-    try:
-        with open(tmp, "wb") as f:
-            df.write_parquet(f, compression=PARQUET_COMPRESSION, statistics=True)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return Staged(tmp, target, {d, *changed})
-
-
 def write_atomic(df: pl.DataFrame, target: Path, *, dirs_to_sync: set[Path] | None = None) -> None:
-    """Write ``df`` as Parquet to ``target`` via temp file + fsync + rename.
+    """Write ``df`` as Parquet to a local ``target`` via temp file + fsync + rename (see ``store``)."""
+    from lq_engine.data.store import Store
 
-    The file's bytes are fsynced before the rename (so a crash never exposes a torn file). The
-    rename itself is made durable by an fsync of its directory: now, or, given ``dirs_to_sync``,
-    by the caller once per directory for a whole batch (``sync_paths``).
-    """
-    staged = stage_parquet(df, target)
-    try:
-        _fsync(staged.tmp)
-        pause = os.environ.get(SLEEP_ENV)
-        if pause:
-            time.sleep(float(pause))
-    except BaseException:
-        staged.discard()
-        raise
-    staged.publish(dirs_to_sync)
+    Store(str(target.parent)).write_parquet(target.name, df, sync=dirs_to_sync)
 
 
 @dataclass(frozen=True)
@@ -175,14 +85,14 @@ def merge_partition(
 
     The file is rewritten only if its content changes. ``dirs_to_sync``: see ``write_atomic``.
     """
-    target = partition_file(paths, key)
+    store, obj = paths.store, partition_key_path(key)
     with file_lock(lock_path(paths, key)):
-        if target.parent.exists():
-            clean_stale_temps(target.parent)
-        if not target.exists():
-            write_atomic(rows, target, dirs_to_sync=dirs_to_sync)
+        if not store.remote and store.local_path(obj).parent.exists():
+            clean_stale_temps(store.local_path(obj).parent)
+        if not store.exists(obj):
+            store.write_parquet(obj, rows, sync=dirs_to_sync)
             return MergeCounts(rows.height, 0, 0, True)
-        old = pl.read_parquet(target)
+        old = store.read_parquet(obj)
         if old.equals(rows):
             return MergeCounts(0, 0, rows.height, False)
         j = rows.join(old, on="ts", how="left", suffix="_old")
@@ -197,31 +107,37 @@ def merge_partition(
         if n_new == 0 and n_replaced == 0:
             return MergeCounts(0, 0, n_same, False)
         merged = pl.concat([old.join(rows.select("ts"), on="ts", how="anti"), rows]).sort("ts")
-        write_atomic(merged, target, dirs_to_sync=dirs_to_sync)
+        store.write_parquet(obj, merged, sync=dirs_to_sync)
         return MergeCounts(n_new, n_replaced, n_same, True)
 
 
+def bar_objects(paths: DataPaths) -> list[str]:
+    """Every bar partition object a reader of the lake can see (what the catalog's glob matches),
+    sorted by timeframe, symbol, month."""
+    return [k for k in paths.store.list(BARS, ".parquet") if k.count("/") == 4]
+
+
 def visible_parquet_files(paths: DataPaths) -> list[Path]:
-    """Every Parquet file a reader of the lake can see (what the catalog's glob matches)."""
-    return sorted(bars_root(paths).glob("timeframe=*/symbol=*/month=*/*.parquet"))
+    """``bar_objects`` as local files (local lakes only)."""
+    return [paths.store.local_path(k) for k in bar_objects(paths)]
 
 
-def _key_of(f: Path) -> PartitionKey:
-    month, sym, tf = (p.name.split("=", 1)[1] for p in (f.parent, f.parent.parent, f.parent.parent.parent))
-    return PartitionKey(tf, sym, month)
+def _key_of(obj: str) -> PartitionKey:
+    _, tf, sym, month, _ = obj.split("/")
+    return PartitionKey(tf.split("=", 1)[1], sym.split("=", 1)[1], month.split("=", 1)[1])
 
 
 def list_partitions(paths: DataPaths) -> list[PartitionKey]:
-    return sorted({_key_of(f) for f in visible_parquet_files(paths)})
+    return sorted({_key_of(f) for f in bar_objects(paths)})
 
 
 def lake_fingerprint(paths: DataPaths) -> str:
-    """sha256 over the relative paths and bytes of every visible Parquet file."""
+    """sha256 over the relative paths and bytes of every visible bar partition."""
     h = hashlib.sha256()
-    root = bars_root(paths)
-    for f in visible_parquet_files(paths):
-        h.update(str(f.relative_to(root)).encode() + b"\0")
-        h.update(f.read_bytes())
+    store = paths.store
+    for obj in bar_objects(paths):
+        h.update(obj.removeprefix(BARS + "/").encode() + b"\0")
+        h.update(store.read_bytes(obj))
     return h.hexdigest()
 
 
@@ -239,8 +155,8 @@ def read_symbol_frames(
     lo = month_of_ns(start_ns) if start_ns is not None else None
     hi = month_of_ns(end_ns) if end_ns is not None else None
     want = set(symbols) if symbols is not None else None
-    by_symbol: dict[str, list[Path]] = {}
-    for f in visible_parquet_files(paths):  # sorted: symbol, then month
+    by_symbol: dict[str, list[str]] = {}
+    for f in bar_objects(paths):  # sorted: symbol, then month
         k = _key_of(f)
         if k.timeframe != timeframe or (want is not None and k.symbol not in want):
             continue
@@ -249,7 +165,7 @@ def read_symbol_frames(
         by_symbol.setdefault(k.symbol, []).append(f)
     symbols = sorted(by_symbol)
     files = [f for sym in symbols for f in by_symbol[sym]]
-    frames = iter(_read_files(files))
+    frames = iter(_read_files(paths, files))
     out = []
     for sym in symbols:
         df = pl.concat([next(frames) for _ in by_symbol[sym]])
@@ -265,13 +181,15 @@ def read_symbol_frames(
     return out
 
 
-def _read_files(files: list[Path]) -> list[pl.DataFrame]:
-    """Parquet files read on a few threads (polars releases the GIL), in the given order."""
-    workers = min(READ_THREADS, len(files))
+def _read_files(paths: DataPaths, files: list[str]) -> list[pl.DataFrame]:
+    """Parquet objects read on a few threads (polars and pyarrow release the GIL), in the given
+    order; a read error names the object."""
+    store = paths.store
+    workers = min(READ_THREADS * (4 if store.remote else 1), len(files))
     if workers <= 1:
-        return [pl.read_parquet(f) for f in files]
+        return [store.read_parquet(f) for f in files]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lq-lake-read") as pool:
-        return list(pool.map(pl.read_parquet, files))
+        return list(pool.map(store.read_parquet, files))
 
 
 def read_bars(

@@ -1,8 +1,11 @@
 """Where the platform keeps its files.
 
-Everything lives under one data root (``LQ_DATA_DIR``, default ``<repo>/data``), so a test or a
-second environment only has to point that variable elsewhere. The lake URI is a local path today;
-moving to an object store means changing this one module.
+Everything lives under one data root (``LQ_DATA_DIR``, default ``<project>/data``), so a test or a
+second environment only has to point that variable elsewhere. The lake (bars, ingest log, result
+tables, frozen datasets, stage results) is a ``Store``: ``<root>/lake`` by default, or an object
+store given by ``LQ_LAKE_URI`` (or ``LQ_DATA_DIR=s3://bucket/prefix``, whose lake is
+``s3://bucket/prefix/lake``). The rest (landing, quarantine, the frozen-dataset cache, reports,
+paper state, locks) is local to the machine that runs the step.
 """
 
 from __future__ import annotations
@@ -11,12 +14,29 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from lq_engine.data.store import Store, is_remote, store_for
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
 class DataPaths:
     root: Path
+    lake_uri: str = ""  # empty: the local folder ``<root>/lake``
+
+    @property
+    def store(self) -> Store:
+        """The lake's storage (local folder or object store)."""
+        return store_for(self.lake_uri or str(self.root / "lake"))
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.lake_uri) and is_remote(self.lake_uri)
+
+    @property
+    def locks(self) -> Path:
+        """Advisory lock files of this machine's processes."""
+        return self.root / "locks" if self.remote else self.lake / ".locks"
 
     @property
     def landing(self) -> Path:
@@ -25,12 +45,16 @@ class DataPaths:
 
     @property
     def lake(self) -> Path:
-        """Hive-partitioned Parquet: ``bars/timeframe=*/symbol=*/month=YYYY-MM/*.parquet``."""
-        return self.root / "lake"
+        """The local lake folder (hive-partitioned Parquet: ``bars/timeframe=*/symbol=*/month=YYYY-MM/*.parquet``).
+
+        A lake on an object store has none: use ``store``."""
+        if self.remote:
+            raise ValueError(f"the lake is {self.lake_uri}, not a local folder")
+        return Path(self.lake_uri) if self.lake_uri else self.root / "lake"
 
     @property
     def catalog(self) -> Path:
-        """The DuckDB file: views over the lake plus result tables. One writer at a time."""
+        """A DuckDB file of views over the lake, for other tools; rebuilt by anyone, never locked."""
         return self.root / "catalog.duckdb"
 
     @property
@@ -54,16 +78,28 @@ class DataPaths:
         return REPO_ROOT / "native" / "build"
 
     def ensure(self) -> "DataPaths":
-        for p in (self.landing, self.lake, self.quarantine, self.frozen, self.results):
+        local = [self.landing, self.quarantine, self.frozen, self.results]
+        for p in (*local, *([] if self.remote else [self.lake])):
             p.mkdir(parents=True, exist_ok=True)
         return self
 
     @classmethod
     def from_env(cls) -> "DataPaths":
-        """``$LQ_DATA_DIR``, else ``data/`` in the project (``lq_engine.project``)."""
-        root = os.environ.get("LQ_DATA_DIR")
-        if root:
-            return cls(Path(root).resolve())
-        from lq_engine.project import find_project
+        """``$LQ_DATA_DIR`` (and ``$LQ_LAKE_URI``), else ``data/`` in the project (``lq_engine.project``)."""
+        return cls.of(os.environ.get("LQ_DATA_DIR", ""), os.environ.get("LQ_LAKE_URI", ""))
 
-        return cls(find_project().data_dir)
+    @classmethod
+    def of(cls, data_dir: str = "", lake_uri: str = "") -> "DataPaths":
+        """A data root (folder, or ``s3://bucket/prefix`` for the lake) and an optional lake URI."""
+        if data_dir and is_remote(data_dir):
+            lake_uri = lake_uri or data_dir.rstrip("/") + "/lake"
+            data_dir = ""
+        if data_dir:
+            root = Path(data_dir).resolve()
+        else:
+            from lq_engine.project import find_project
+
+            root = find_project().local_data_dir
+        if lake_uri and not is_remote(lake_uri):
+            lake_uri = str(Path(lake_uri.removeprefix("file://")).resolve())
+        return cls(root, lake_uri)

@@ -13,19 +13,16 @@ from lq_engine.live.errors import StateError
 from lq_engine.live.sqlite_store import get_meta
 from lq_engine.live.trader_store import TRADER_FILE, open_trader_db, read_config
 
-PAPER_DDL = """
-CREATE TABLE IF NOT EXISTS paper_runs (
-    run_id VARCHAR PRIMARY KEY, strategy VARCHAR, params VARCHAR, symbol VARCHAR, source VARCHAR,
-    initial_cash DOUBLE, bars BIGINT, fills BIGINT, first_ts BIGINT, last_ts BIGINT, position DOUBLE, cash DOUBLE,
-    final_equity DOUBLE, recorded_at TIMESTAMPTZ);
-CREATE TABLE IF NOT EXISTS paper_fills (
-    run_id VARCHAR, fill_seq BIGINT, bar BIGINT, ts BIGINT, order_id VARCHAR, symbol VARCHAR, side TINYINT,
-    quantity DOUBLE, price DOUBLE, fee DOUBLE, liquidity VARCHAR, reason VARCHAR, cash DOUBLE, position DOUBLE);
-CREATE TABLE IF NOT EXISTS paper_equity (
-    run_id VARCHAR, bar BIGINT, ts BIGINT, equity DOUBLE, target DOUBLE, cash DOUBLE, position DOUBLE,
-    positions VARCHAR, weights VARCHAR);
-"""
-PAPER_SCHEMA_MARK = ("paper_equity", "weights")  # a column the current schema has (older tables are rebuilt)
+# Column types of the paper_* result tables (one lake partition per run_id). Union by name across
+# partitions, so a run recorded by an older version (no symbol / positions / weights) reads with nulls.
+PAPER_RUNS = {"strategy": "String", "params": "String", "symbol": "String", "source": "String",
+              "initial_cash": "Float64", "bars": "Int64", "fills": "Int64", "first_ts": "Int64", "last_ts": "Int64",
+              "position": "Float64", "cash": "Float64", "final_equity": "Float64", "recorded_at": "Datetime"}
+PAPER_FILLS = {"fill_seq": "Int64", "bar": "Int64", "ts": "Int64", "order_id": "String", "symbol": "String",
+               "side": "Int8", "quantity": "Float64", "price": "Float64", "fee": "Float64", "liquidity": "String",
+               "reason": "String", "cash": "Float64", "position": "Float64"}
+PAPER_EQUITY = {"bar": "Int64", "ts": "Int64", "equity": "Float64", "target": "Float64", "cash": "Float64",
+                "position": "Float64", "positions": "String", "weights": "String"}
 
 
 def _iso(ts_ns: int | None) -> str | None:
@@ -77,11 +74,11 @@ def status(state_dir: Path) -> dict[str, Any]:
 
 
 def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
-    """Write the run (id, strategy, params, fills, equity) to the catalog's paper_* tables (replacing
-    an earlier record of the same run id). Returns the paper_runs row."""
-    import pyarrow as pa
+    """Write the run (id, strategy, params, fills, equity) to the lake's paper_* tables, one
+    partition per run id (replacing an earlier record of the same run). Returns the paper_runs row."""
+    import polars as pl
 
-    from lq_engine.data.catalog import catalog_writer
+    from lq_engine.data.results import write_table
 
     con = _open(state_dir)
     try:
@@ -95,37 +92,20 @@ def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
                              "ORDER BY bar").fetchall()
     finally:
         con.close()
-    fill_cols = ("fill_seq", "bar", "ts", "order_id", "symbol", "side", "quantity", "price", "fee", "liquidity",
-                 "reason", "cash", "position")
-    eq_cols = ("bar", "ts", "equity", "target", "cash", "position", "positions", "weights")
-    fills_t = pa.table({"run_id": [run_id] * len(fills), **{c: [r[i] for r in fills] for i, c in enumerate(fill_cols)}})
-    eq_t = pa.table({"run_id": [run_id] * len(equity), **{c: [r[i] for r in equity] for i, c in enumerate(eq_cols)}})
     last = equity[-1] if equity else None
     row = {"run_id": run_id, "strategy": cfg["strategy"], "params": json.dumps(cfg["params"], sort_keys=True),
            "symbol": cfg["symbol"], "source": cfg["source"], "initial_cash": cfg["initial_cash"], "bars": len(equity),
            "fills": len(fills), "first_ts": equity[0][1] if equity else None, "last_ts": last[1] if last else None,
            "position": last[5] if last else 0.0, "cash": last[4] if last else cfg["initial_cash"],
            "final_equity": last[2] if last else cfg["initial_cash"], "recorded_at": datetime.now(timezone.utc)}
-    with catalog_writer(paths) as db:
-        table, column = PAPER_SCHEMA_MARK
-        have = db.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
-                          [table, column]).fetchone()[0]
-        old = db.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0]
-        if old and not have:  # written by an older version: rebuilt (paper runs are recorded again from their state)
-            for t in ("paper_runs", "paper_fills", "paper_equity"):
-                db.execute(f"DROP TABLE IF EXISTS {t}")
-        db.execute(PAPER_DDL)
-        db.execute("BEGIN TRANSACTION")
-        for t in ("paper_runs", "paper_fills", "paper_equity"):
-            db.execute(f"DELETE FROM {t} WHERE run_id = ?", [run_id])
-        db.execute("INSERT INTO paper_runs VALUES (" + ", ".join("?" * len(row)) + ")", list(row.values()))
-        db.register("_fills", fills_t)
-        db.register("_equity", eq_t)
-        db.execute("INSERT INTO paper_fills SELECT run_id, fill_seq, bar, ts, order_id, symbol, side, quantity, price, "
-                   "fee, liquidity, reason, cash, position FROM _fills")
-        db.execute("INSERT INTO paper_equity SELECT run_id, bar, ts, equity, target, cash, position, positions, weights "
-                   "FROM _equity")
-        db.execute("COMMIT")
-        db.unregister("_fills")
-        db.unregister("_equity")
+
+    def frame(rows: list, types: dict[str, str]) -> pl.DataFrame:
+        schema = {c: pl.Datetime("us", "UTC") if t == "Datetime" else getattr(pl, t) for c, t in types.items()}
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    where = {"run_id": run_id}
+    # fills and equity first: a reader that sees the run row sees its details
+    write_table(paths, "paper_fills", frame(fills, PAPER_FILLS), where)
+    write_table(paths, "paper_equity", frame(equity, PAPER_EQUITY), where)
+    write_table(paths, "paper_runs", frame([[row[c] for c in PAPER_RUNS]], PAPER_RUNS), where)
     return row

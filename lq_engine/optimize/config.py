@@ -102,7 +102,9 @@ class OptimizeConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"optimize config: unknown field(s) {unknown}; known: {sorted(known)}")
+            from lq_engine.errors import unknown_key_message
+
+            raise ConfigError(unknown_key_message("optimize config", unknown, known))
         kw: dict[str, Any] = {}
         for name, value in data.items():
             if name == "execution":

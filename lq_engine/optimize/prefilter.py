@@ -67,6 +67,9 @@ class Stage1Result:
     pruned: np.ndarray | None = None  # per set: dropped after its first folds (early stopping)
     search: SearchSettings | None = None  # how the sets were chosen (None: a grid, before searches)
     trace: SearchTrace | None = None  # a sampler search: batches, proposals, timings
+    # the contract stage 2 checks: the data and the strategy version stage 1 scored
+    dataset_hash: str = ""
+    strategy_version: str = ""
 
     @property
     def n_pruned(self) -> int:

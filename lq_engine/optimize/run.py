@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -236,11 +236,14 @@ def stage1_of(view: DatasetView, plan: FoldPlan, search: SearchSettings, backend
               config: OptimizeConfig, runner: TaskRunner) -> Stage1Result:
     """The grid in one batch, or a sampler's batches, scored on every training window."""
     if not search.sampler:
-        return prefilter(view, strategy, parameter_grid(strategy, config, search.trials), plan, config, runner,
-                         backend, search)
-    scorer = Stage1Scorer(view, strategy, plan, config, runner, backend)
-    _, trace = run_search(strategy, search, scorer.score)
-    return scorer.result(search, trace)
+        s1 = prefilter(view, strategy, parameter_grid(strategy, config, search.trials), plan, config, runner,
+                       backend, search)
+    else:
+        scorer = Stage1Scorer(view, strategy, plan, config, runner, backend)
+        _, trace = run_search(strategy, search, scorer.score)
+        s1 = scorer.result(search, trace)
+    # the contract stage 2 checks: the data and the strategy version this stage 1 scored
+    return replace(s1, dataset_hash=view.content_hash, strategy_version=strategy.version)
 
 
 def search_json(stage1: Stage1Result) -> str:
@@ -306,7 +309,9 @@ def benchmark_holdout(view: DatasetView, plan: FoldPlan, config: OptimizeConfig)
     a, b = plan.holdout.start, plan.holdout.stop
     if b - a < 3:
         return None
-    spec = resolve(BENCHMARK_STRATEGY, project_grids=False)
+    from lq_engine.strategies.registry import library_strategy
+
+    spec = library_strategy(BENCHMARK_STRATEGY)  # also when [project] shipped_strategies leaves it out
     params = spec.default_params()
     res = replay_portfolio(spec, params, view.panel.window(a, b), config.execution, config.initial_cash, view.ppy)
     return Benchmark(spec.name, params, np.asarray(res.ts), np.asarray(res.equity), res.metrics)

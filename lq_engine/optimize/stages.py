@@ -1,30 +1,52 @@
 """The optimizer as two separately runnable stages, with stage 1 persisted in between.
 
-The Dagster assets ``prefilter_rankings`` and ``replay_results`` run the stages in different runs
-(stage 2 re-runs when only its settings change), so stage 1's result is written to a folder
-(Parquet + JSON + NPZ, no pickle) and read back. ``run.optimize`` is ``run_stage2(run_stage1(...))``.
+The Dagster assets ``prefilter_rankings`` and ``replay_results`` run the stages in different runs,
+possibly on different machines (stage 2 re-runs when only its settings change), so stage 1's
+result and the final result are written to the lake as JSON + Parquet + .npy (``data.objects``,
+never pickle) and read back. Stage 1 carries its contract (dataset hash, strategy version, grid):
+stage 2 refuses a stage 1 that does not match what it is given (``StageContractError``).
+``run.optimize`` is ``run_stage2(run_stage1(...))``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 
+from lq_engine.data.objects import load_meta, load_object, save_object
+from lq_engine.data.store import Location, as_location
+from lq_engine.errors import LQError
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.prefilter import Stage1Result
-from lq_engine.optimize.search import SearchSettings, SearchTrace
+from lq_engine.optimize.search import SearchSettings
 from lq_engine.strategies.registry import resolve
 
-STAGE1_VERSION = 2  # 2: pruned flags, search settings and trace
+STAGE1_VERSION = 3  # 2: pruned flags, search settings and trace; 3: stored by data.objects, with its contract
+
+
+class StageContractError(LQError, ValueError):
+    """Stage 2 given a stage 1 of other data, another grid or another version of the strategy."""
+
+
+def check_stage1(stage1: Stage1Result, dataset_hash: str, strategy: Any, params: list[dict] | None = None) -> None:
+    """Stage 1 scored this dataset, this strategy version and (if given) this grid, or a clear error."""
+    name = getattr(strategy, "name", strategy)
+    if stage1.dataset_hash and stage1.dataset_hash != dataset_hash:
+        raise StageContractError(f"stage 1 of {name} was computed on dataset hash {stage1.dataset_hash[:16]}, "
+                                 f"stage 2 was given {dataset_hash[:16]}: rerun stage 1 (prefilter_rankings)")
+    if params is not None and [json.dumps(p, sort_keys=True) for p in params] != \
+            [json.dumps(p, sort_keys=True) for p in stage1.params]:
+        raise StageContractError(f"stage 1 of {name} was computed for another grid than the current config's; "
+                                 "rerun stage 1")
+    version = getattr(strategy, "version", "")
+    if stage1.strategy_version and version and stage1.strategy_version != version:
+        raise StageContractError(f"stage 1 of {name} was computed for strategy version {stage1.strategy_version}, "
+                                 f"now {version} (the strategy's source or grid changed): rerun stage 1")
 
 
 def run_stage1(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeConfig(),
@@ -57,13 +79,12 @@ def run_stage2(dataset: Any, strategy: Any, stage1: Stage1Result, config: Optimi
         view, plan, search, _, timings = prepare(dataset, spec, config)
         if search.sampler or (stage1.search is not None and stage1.search.sampler):
             if stage1.search != search:
-                raise ValueError(f"stage 1 of {spec.name} was computed with another search ({_text(stage1.search)}) "
-                                 f"than the current config's ({search.text()}); rerun stage 1")
+                raise StageContractError(f"stage 1 of {spec.name} was computed with another search "
+                                         f"({_text(stage1.search)}) than the current config's ({search.text()}); "
+                                         "rerun stage 1")
+            check_stage1(stage1, view.content_hash, spec)
         else:
-            params = parameter_grid(spec, config, search.trials)
-            if [json.dumps(p, sort_keys=True) for p in params] != [json.dumps(p, sort_keys=True) for p in stage1.params]:
-                raise ValueError(f"stage 1 of {spec.name} was computed for another grid than the current config's; "
-                                 "rerun stage 1")
+            check_stage1(stage1, view.content_hash, spec, parameter_grid(spec, config, search.trials))
         timings["prepare"] = time.perf_counter() - t0
         return finish(view, plan, stage1, spec, config, runner, timings)
     finally:
@@ -71,54 +92,31 @@ def run_stage2(dataset: Any, strategy: Any, stage1: Stage1Result, config: Optimi
             runner.close()
 
 
-def save_stage1(stage1: Stage1Result, folder: Path) -> Path:
-    """Write stage 1 into ``folder`` atomically (a temporary sibling renamed into place)."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        stage1.scores.write_parquet(tmp / "scores.parquet")
-        stage1.rankings.write_parquet(tmp / "rankings.parquet")
-        pruned = stage1.pruned if stage1.pruned is not None else np.zeros(stage1.n_sets, dtype=bool)
-        batch = stage1.trace.batch if stage1.trace is not None else np.zeros(stage1.n_sets, dtype=np.int64)
-        np.savez(tmp / "arrays.npz", objective=stage1.objective, order=stage1.order,
-                 trial_sharpes=stage1.trial_sharpes, pruned=pruned, batch=batch)
-        trace = stage1.trace.as_dict() if stage1.trace is not None else None
-        if trace is not None:
-            trace.pop("settings")
-        (tmp / "stage1.json").write_text(json.dumps(
-            {"version": STAGE1_VERSION, "backend": stage1.backend, "params": stage1.params,
-             "search": stage1.search.as_dict() if stage1.search is not None else None, "trace": trace},
-            default=_plain))
-        old = folder.with_name(f".{folder.name}.old")
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+def save_stage1(stage1: Stage1Result, where: Location | Path) -> Location | Path:
+    """Write stage 1 to ``where`` (a lake Location or a local folder), its contract in the pointer."""
+    save_object(stage1, where, meta={"version": STAGE1_VERSION, "dataset_hash": stage1.dataset_hash,
+                                     "strategy_version": stage1.strategy_version, "backend": stage1.backend})
+    return where
 
 
-def load_stage1(folder: Path) -> Stage1Result:
-    folder = Path(folder)
+def stage1_contract(where: Location | Path) -> dict:
+    """The saved stage 1's dataset hash, strategy version and backend, without loading it."""
+    return load_meta(where)
+
+
+def load_stage1(where: Location | Path) -> Stage1Result:
+    loc = as_location(where)
     try:
-        meta = json.loads((folder / "stage1.json").read_text())
+        meta = load_meta(loc)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{folder}: no stage-1 result here (materialize prefilter_rankings first)") from None
+        raise FileNotFoundError(f"{loc}: no stage-1 result here (materialize prefilter_rankings first)") from None
     if meta.get("version") != STAGE1_VERSION:
-        raise ValueError(f"{folder}: stage-1 format version {meta.get('version')} is not {STAGE1_VERSION}; rerun stage 1")
-    arrays = np.load(folder / "arrays.npz")
-    search = SearchSettings(**meta["search"]) if meta.get("search") else None
-    trace = None
-    if meta.get("trace") and search is not None:
-        trace = SearchTrace(settings=search, batch=arrays["batch"], **meta["trace"])
-    return Stage1Result(
-        params=meta["params"], scores=pl.read_parquet(folder / "scores.parquet"),
-        rankings=pl.read_parquet(folder / "rankings.parquet"), objective=arrays["objective"],
-        order=arrays["order"], trial_sharpes=arrays["trial_sharpes"], backend=meta["backend"],
-        pruned=arrays["pruned"], search=search, trace=trace,
-    )
+        raise StageContractError(f"{loc}: stage-1 format version {meta.get('version')} is not {STAGE1_VERSION}; "
+                                 "rerun stage 1")
+    s1 = load_object(loc)
+    if not isinstance(s1, Stage1Result):
+        raise StageContractError(f"{loc}: holds a {type(s1).__name__}, not a stage-1 result")
+    return s1
 
 
 def _text(search: SearchSettings | None) -> str:
@@ -131,39 +129,34 @@ def _plain(x: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(x).__name__}")
 
 
-RESULT_VERSION = 1
+RESULT_VERSION = 2
+RESULT_DIR = "result"
 
 
-def save_result(result: Any, folder: Path) -> Path:
-    """Keep a whole OptimizeResult for the report (a pickle: written and read only by this code).
+def save_result(result: Any, where: Location | Path) -> Location | Path:
+    """Keep a whole OptimizeResult for the report (JSON + Parquet + .npy, see ``data.objects``).
 
-    The tables a person queries go to DuckDB; this file only lets a later run rebuild the report
-    with its plots without replaying anything.
+    The tables a person queries go to the lake's result tables; this object lets a later run
+    rebuild the report with its plots without replaying anything. Returns where it went.
     """
-    import pickle
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    out = folder / "result.pkl"
-    tmp = folder / ".result.pkl.tmp"
-    with open(tmp, "wb") as f:
-        pickle.dump({"version": RESULT_VERSION, "result": result}, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, out)
-    return out
+    loc = as_location(where) / RESULT_DIR
+    save_object(result, loc, meta={"version": RESULT_VERSION, "dataset_hash": result.dataset_hash,
+                                   "strategy": result.strategy})
+    return loc if isinstance(where, Location) else Path(where) / RESULT_DIR
 
 
-def load_result(folder: Path) -> Any:
-    import pickle
-
-    path = Path(folder) / "result.pkl"
+def load_result(where: Location | Path) -> Any:
+    """The OptimizeResult saved under ``where`` (the folder given to ``save_result``, or its result/)."""
+    loc = as_location(where)
+    if loc.name != RESULT_DIR:
+        loc = loc / RESULT_DIR
     try:
-        with open(path, "rb") as f:
-            blob = pickle.load(f)
+        meta = load_meta(loc)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no optimization result (materialize replay_results first)") from None
-    if not isinstance(blob, dict) or blob.get("version") != RESULT_VERSION:
-        raise ValueError(f"{path}: result format is not version {RESULT_VERSION}; rerun replay_results")
-    return blob["result"]
+        raise FileNotFoundError(f"{loc}: no optimization result (materialize replay_results first)") from None
+    if meta.get("version") != RESULT_VERSION:
+        raise ValueError(f"{loc}: result format is not version {RESULT_VERSION}; rerun replay_results")
+    return load_object(loc)
 
 
 def stage1_heatmap_png(stage1: Stage1Result, dataset: Any, strategy: Any, path: Path) -> Path | None:

@@ -93,6 +93,14 @@ def origins(project_dir: Path | None = None) -> dict[str, Origin]:
     return out
 
 
+def library_strategy(name: str) -> StrategySpec:
+    """A shipped strategy at its declared grid, whatever the project's ``shipped_strategies`` selects
+    (the optimizer's benchmark is one)."""
+    if name not in shipped():
+        raise UnknownStrategyError(f"{name!r} is not a shipped strategy; shipped: {shipped()}")
+    return _load_origin(Origin(name, "library", f"{LIBRARY_PACKAGE}.{name}"))
+
+
 def list_strategies(portfolio: bool | None = None) -> list[str]:
     """Every strategy name; ``portfolio=True`` / ``False``: only portfolio / single-symbol ones."""
     names = sorted(origins())

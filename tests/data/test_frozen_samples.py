@@ -1,5 +1,7 @@
 """Frozen datasets, the read-only guard, features, the synthetic generator and the bundled data."""
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
@@ -42,14 +44,34 @@ def test_build_load_and_hash_is_content_only(paths, tmp_path):
     assert build_frozen(paths, UniverseSpec("u", ["AAA"], "1m", "2024-01-01", "2024-01-01")).n_rows == 30
 
 
-def test_tampered_dataset_fails_verification(paths):
+def _flip_byte(f, offset_from_end: int = 8) -> None:
+    data = bytearray(f.read_bytes())
+    data[-offset_from_end] ^= 0x01
+    f.write_bytes(bytes(data))
+
+
+def test_a_flipped_byte_is_refused_naming_the_file_and_rebuilt_from_the_lake(paths):
+    from lq_engine.data.frozen import FrozenCorruptError, open_frozen
+
     _two_symbols(paths)
     ds = build_frozen(paths, UniverseSpec("u", ["AAA", "BBB"], "1m"))
-    arr = np.load(ds.folder / "close.npy")
-    arr[0] += 1.0
-    np.save(ds.folder / "close.npy", arr)
-    with pytest.raises(ValueError, match="content hash mismatch"):
-        load_frozen(ds.folder, verify=True)
+    original = {f.name: f.read_bytes() for f in ds.folder.iterdir()}
+    load_frozen(ds.folder)  # verified once in this process
+    _flip_byte(ds.folder / "close.npy")
+    # a process loading it checks it first (the changed file is noticed even after a verified load)
+    with pytest.raises(FrozenCorruptError, match=r"close\.npy: checksum mismatch"):
+        load_frozen(ds.folder)
+    # the platform's path to a dataset (by name and hash) rebuilds it from the lake instead
+    again = open_frozen(paths, "u", ds.content_hash)
+    assert again.content_hash == ds.content_hash
+    assert {f.name: f.read_bytes() for f in again.folder.iterdir()} == original
+    # a manifest of an older build (no checksums) falls back to the sha256 content hash
+    m = json.loads((again.folder / "manifest.json").read_text())
+    del m["checksums"]
+    (again.folder / "manifest.json").write_text(json.dumps(m))
+    _flip_byte(again.folder / "volume.npy")
+    with pytest.raises(FrozenCorruptError, match="content hash mismatch"):
+        load_frozen(again.folder)
 
 
 def test_a_torn_folder_is_rebuilt_not_reused(paths):

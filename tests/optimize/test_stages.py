@@ -40,3 +40,24 @@ def test_stage2_refuses_a_stage1_of_another_grid(tmp_path):
 def test_missing_stage1_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="materialize prefilter_rankings"):
         load_stage1(tmp_path / "nothing")
+
+
+def test_stage2_refuses_a_stage1_of_other_data_or_another_strategy_version(tmp_path):
+    from dataclasses import replace
+
+    from lq_engine.optimize.stages import StageContractError
+
+    ds = small_dataset(symbols=2, days=3, seed=31)
+    other_data = small_dataset(symbols=2, days=3, seed=32)
+    s1 = run_stage1(ds, MA, small_config())
+    assert s1.dataset_hash == ds.content_hash and s1.strategy_version
+    with pytest.raises(StageContractError, match=f"dataset hash {ds.content_hash[:16]}, stage 2 was given "
+                                                 f"{other_data.content_hash[:16]}"):
+        run_stage2(other_data, MA, s1, small_config())
+    with pytest.raises(StageContractError, match="strategy version old-version"):
+        run_stage2(ds, MA, replace(s1, strategy_version="old-version"), small_config())
+    # the contract travels with the saved stage 1 (JSON + Parquet + .npy, no pickle anywhere)
+    save_stage1(s1, tmp_path / "s1")
+    back = load_stage1(tmp_path / "s1")
+    assert (back.dataset_hash, back.strategy_version) == (s1.dataset_hash, s1.strategy_version)
+    assert not [p for p in (tmp_path / "s1").rglob("*") if p.suffix in (".pkl", ".pickle")]

@@ -132,21 +132,22 @@ def test_automation_reoptimizes_only_what_changed(data_paths, dagster_home):
 
 
 def test_paper_trades_the_winner_with_its_brackets(data_paths):
+    import polars as pl
+
     from lq_assets.cli.paper import choose, winner_of
-    from lq_engine.data.catalog import catalog_writer
+    from lq_engine.data.results import write_table
 
     def args(*flags: str):
         return build_parser().parse_args(["paper", *flags])
 
-    assert winner_of(data_paths, "synthetic_1m", "ma_cross") is None  # no catalog yet
-    with catalog_writer(data_paths) as con:  # a table written before brackets were recorded
-        con.execute("CREATE TABLE optimization_winners (dataset VARCHAR, strategy VARCHAR, winner_params VARCHAR)")
-        con.execute("INSERT INTO optimization_winners VALUES ('synthetic_1m', 'ma_cross', '{\"fast\": 5}')")
+    where = {"dataset": "synthetic_1m", "strategy": "ma_cross"}
+    assert winner_of(data_paths, "synthetic_1m", "ma_cross") is None  # no result yet
+    # a partition written before brackets were recorded
+    write_table(data_paths, "optimization_winners", pl.DataFrame({"winner_params": ['{"fast": 5}']}), where)
     assert winner_of(data_paths, "synthetic_1m", "ma_cross") == ({"fast": 5}, {})
-    with catalog_writer(data_paths) as con:
-        con.execute("ALTER TABLE optimization_winners ADD COLUMN brackets VARCHAR")
-        con.execute("UPDATE optimization_winners SET brackets = "
-                    "'{\"stop_loss\": 0.02, \"take_profit\": null, \"trailing\": 0.05}'")
+    write_table(data_paths, "optimization_winners", pl.DataFrame(
+        {"winner_params": ['{"fast": 5}'], "brackets": ['{"stop_loss": 0.02, "take_profit": null, "trailing": 0.05}']}),
+        where)
     winner = winner_of(data_paths, "synthetic_1m", "ma_cross")
     assert winner == ({"fast": 5}, {"stop_loss": 0.02, "take_profit": None, "trailing": 0.05})
     assert winner_of(data_paths, "synthetic_1m", "rsi") is None

@@ -92,7 +92,7 @@ def test_tpe_optimizes_a_five_parameter_continuous_strategy_with_plots_in_report
 
     page = (project / "data" / "results" / "report" / "report.html").read_text()
     for alt in ("search trace", "parameter importances", "objective over the two most important parameters"):
-        assert f"<img src='data:image/png;base64," in page and f"alt='{alt}'" in page, alt  # inline: one file
+        assert "<img src='data:image/png;base64," in page and f"alt='{alt}'" in page, alt  # inline: one file
     assert "tpe, trials=48, timeout=60s" in page
 
     import duckdb

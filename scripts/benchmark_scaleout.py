@@ -1,0 +1,202 @@
+"""Scale-out benchmark: an 8-partition optimization under the distributed profile with 1, then 2 Celery
+workers, and the profile's fixed overhead against the local profile.
+
+    uv run python scripts/benchmark_scaleout.py [--universes 4] [--days 10] [--repeats 3] [--json]
+
+Starts PostgreSQL, Redis and SeaweedFS (S3) on 127.0.0.1 (``scaleout_servers``), lands SYNTHETIC
+1-minute bars for one symbol per universe, ingests and freezes them (``lq ingest``, in process, into
+the S3 lake), then times ``lq backfill prefilter_rankings replay_results`` of universes x strategies
+(8 partitions by default) with 1 worker and with 2 (each ``lq worker`` runs one step at a time on
+one thread, so N workers use N cores), after an untimed warm-up (numba's cache, the code servers).
+A backfill's time is the span of its runs in the instance, first start to last end
+(``seconds_N``); the wall time of ``lq backfill --wait`` also carries the daemon's 30 s polling of
+backfills (``backfill_wall_N_s``). ``distributed_overhead_s`` is the run time of a one-partition
+backfill under the distributed profile (1 worker) minus the same under the local profile (SQLite,
+the daemon's multiprocess executor, the local lake), on the same data. Medians over ``--repeats``;
+prints ``name=value`` lines (and one JSON line with --json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+BIN = Path(sys.executable).parent
+STRATEGIES = ("ma_cross", "rsi")
+
+
+def _config(universes: list[str], sample: int) -> str:
+    out = [f'[project]\nshipped_strategies = {list(STRATEGIES)}\n']
+    for i, u in enumerate(universes):
+        out.append(f'[universes.{u}]\ndescription = "SYNTHETIC"\nsymbols = ["SYN{i:03d}"]\ntimeframe = "1m"\n'
+                   'calendar = "24/7"\n')
+    out.append(f"[optimize]\nn_folds = 3\nsample_size = {sample}\ntop_k_min = 8\ntop_k_max = 8\naudit_size = 6\nseed = 7\n"
+               "workers = 1\n")
+    return "\n".join(out)
+
+
+def _lq(env: dict, *args: str, timeout: float = 1800) -> str:
+    r = subprocess.run([str(BIN / "lq"), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if r.returncode:
+        raise RuntimeError(f"lq {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r.stdout
+
+
+def _start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _run_span(env: dict, backfill_id: str) -> float:
+    """Seconds from the first run's start to the last run's end of a backfill (the execution,
+    without the daemon's 30 s polling of backfills before and after)."""
+    import dagster as dg
+
+    old = dict(os.environ)
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("LQ_", "DAGSTER_", "AWS_"))})
+    try:
+        with dg.DagsterInstance.get() as instance:
+            recs = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+            assert recs and all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in recs), backfill_id
+            return max(r.end_time for r in recs) - min(r.start_time for r in recs)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def _timed_backfill(env: dict, partitions: list[str]) -> tuple[float, float]:
+    """(execution span of the backfill's runs, wall time of `lq backfill --wait`)."""
+    t0 = time.perf_counter()
+    out = _lq(env, "backfill", "prefilter_rankings", "replay_results", "--partitions", *partitions, "--wait",
+              "--timeout", "1800")
+    wall = time.perf_counter() - t0
+    backfill_id = out.split("backfill ", 1)[1].split(":", 1)[0]
+    return _run_span(env, backfill_id), wall
+
+
+def _home(root: Path, template: Path) -> Path:
+    root.mkdir(parents=True)
+    shutil.copyfile(template, root / "dagster.yaml")
+    return root
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--universes", type=int, default=4, help="universes (x 2 strategies = partitions)")
+    ap.add_argument("--days", type=int, default=30, help="days of 1-minute bars per symbol")
+    ap.add_argument("--sample", type=int, default=300, help="stage-1 parameter sets per strategy")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+
+    import scaleout_servers
+
+    from lq_engine.data.paths import DataPaths
+    from lq_engine.data.samples import write_synthetic_to_landing
+
+    tmp = Path(tempfile.mkdtemp(prefix="lq-bench-scaleout-"))
+    logs = tmp / "logs"
+    logs.mkdir()
+    universes = [f"u{i}" for i in range(args.universes)]
+    partitions = [f"{u}|{s}" for u in universes for s in STRATEGIES]
+    (tmp / "project").mkdir()
+    config = tmp / "project" / "luminaquant.toml"
+    config.write_text(_config(universes, args.sample))
+    servers = scaleout_servers.start(tmp / "servers")
+    procs: list[subprocess.Popen] = []
+    try:
+        base = {**os.environ, "LQ_CONFIG": str(config), "LQ_AUTOMATION": "off", "LQ_NATIVE_BACKEND": "numba",
+                "LQ_THREADS": "1", "LQ_RUN_LOG_LEVEL": "WARNING"}
+        base.pop("LQ_PROJECT", None)
+        dist = {**base, **servers.env, "LQ_DATA_DIR": str(tmp / "dist"),
+                "LQ_DAGSTER_HOME": str(_home(tmp / "dist_home", ROOT / "dagster_home" / "distributed" / "dagster.yaml"))}
+        dist["DAGSTER_HOME"] = dist["LQ_DAGSTER_HOME"]
+        local = {k: v for k, v in base.items() if k not in servers.env}
+        local.update(LQ_DATA_DIR=str(tmp / "local"),
+                     LQ_DAGSTER_HOME=str(_home(tmp / "local_home", ROOT / "dagster_home" / "dagster.yaml")))
+        local["DAGSTER_HOME"] = local["LQ_DAGSTER_HOME"]
+
+        files = write_synthetic_to_landing(DataPaths((tmp / "dist").resolve()).ensure(), args.universes, args.days,
+                                           args.seed, "2024-01-01")
+        _lq(dist, "ingest", *map(str, files))  # in process: into the S3 lake, frozen datasets published
+        _lq(local, "ingest", *map(str, files))
+
+        workspace = str(ROOT / "workspace.yaml")
+        daemon = _start([str(BIN / "dagster-daemon"), "run", "-w", workspace], dist, logs / "daemon.log")
+        procs.append(daemon)
+        workers = [_start([str(BIN / "lq"), "worker", "-n", "b1"], dist, logs / "b1.log")]
+        procs += workers
+        _timed_backfill(dist, partitions)  # warm-up: numba cache, frozen-dataset cache, code server
+        one = [_timed_backfill(dist, partitions) for _ in range(args.repeats)]
+        single = [_timed_backfill(dist, partitions[:1]) for _ in range(args.repeats)]
+        w2 = _start([str(BIN / "lq"), "worker", "-n", "b2"], dist, logs / "b2.log")
+        procs.append(w2)
+        _timed_backfill(dist, partitions[:2])  # the new worker's warm-up
+        two = [_timed_backfill(dist, partitions) for _ in range(args.repeats)]
+        _stop(procs)
+        procs.clear()
+
+        ldaemon = _start([str(BIN / "dagster-daemon"), "run", "-w", workspace], local, logs / "local_daemon.log")
+        procs.append(ldaemon)
+        _timed_backfill(local, partitions[:1])  # warm-up
+        local_single = [_timed_backfill(local, partitions[:1]) for _ in range(args.repeats)]
+    finally:
+        _stop(procs)
+        servers.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def med(xs, i):
+        return statistics.median(x[i] for x in xs)
+
+    n = len(partitions)
+    m1, m2 = med(one, 0), med(two, 0)
+    out = {
+        "partitions": n,
+        "repeats": args.repeats,
+        "days": args.days,
+        "seconds_1": round(m1, 2),
+        "seconds_2": round(m2, 2),
+        "partitions_per_min_1": round(n / m1 * 60, 2),
+        "partitions_per_min_2": round(n / m2 * 60, 2),
+        "scaleout_ratio": round(m1 / m2, 3),
+        "backfill_wall_1_s": round(med(one, 1), 2),
+        "backfill_wall_2_s": round(med(two, 1), 2),
+        "single_partition_distributed_s": round(med(single, 0), 2),
+        "single_partition_local_s": round(med(local_single, 0), 2),
+        "distributed_overhead_s": round(med(single, 0) - med(local_single, 0), 2),
+        "cores": os.cpu_count(),
+    }
+    for k, v in out.items():
+        print(f"{k}={v}")
+    if args.json:
+        print(json.dumps(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lq_engine.errors import UsageError
+
 LEGS = ("stop_loss", "take_profit", "trailing")
 
 
@@ -22,5 +24,5 @@ def bracket_legs(args: argparse.Namespace) -> dict[str, float | None] | None:
     legs = {k: getattr(args, k) for k in LEGS}
     given = [k for k, v in legs.items() if v is not None]
     if args.no_brackets and given:
-        raise ValueError("--no-brackets contradicts " + ", ".join("--" + k.replace("_", "-") for k in given))
+        raise UsageError("--no-brackets contradicts " + ", ".join("--" + k.replace("_", "-") for k in given))
     return legs if args.no_brackets or given else None

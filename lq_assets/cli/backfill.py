@@ -149,7 +149,11 @@ def run(args: argparse.Namespace) -> int:
                 stop_group(daemon)
                 step("stopped the daemon and the processes it started")
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": bid}))
-        ok = status in ("COMPLETED", "COMPLETED_SUCCESS") and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        runs_ok = all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        ok = runs_ok and status in ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED")
+        if runs_ok and status == "COMPLETED_FAILED":  # every run succeeded, some partition had nothing to write
+            step("every run succeeded; some requested partitions were not materialized (a universe with no data "
+                 "yet is skipped)")
         step(f"backfill {bid} {status}: {len(runs)} run(s), {'succeeded' if ok else 'FAILED'}")
         return 0 if ok else 1
 
@@ -168,30 +172,58 @@ def start_daemon(root: Path, log: Path) -> subprocess.Popen:
 STOP_TIMEOUT_S = 30.0
 
 
+def descendants(pid: int) -> list[int]:
+    """Every living descendant of ``pid`` (from /proc; empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
 def stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM to the daemon's whole process group (daemon, code server, run workers), SIGKILL to
-    what is left after STOP_TIMEOUT_S; returns when no process of the group is left."""
+    """Stop the daemon and everything it started: SIGTERM to its process group and to every
+    descendant (a code server may run in a group of its own), SIGKILL to what is left after
+    STOP_TIMEOUT_S; returns when none of them is left."""
     import signal
 
-    def group_alive() -> bool:
+    from lq_assets.runs import pid_alive
+
+    procs = set(descendants(proc.pid))
+
+    def left() -> list[int]:
+        alive = [p for p in procs if pid_alive(p)]
         try:
             os.killpg(proc.pid, 0)
-            return True
+            group = True
         except ProcessLookupError:
-            return False
+            group = False
+        return alive + ([proc.pid] if group or proc.poll() is None else [])
 
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
+        procs.update(descendants(proc.pid))
+        for target in [proc.pid, *procs]:
+            try:
+                os.killpg(target, sig) if target == proc.pid else os.kill(target, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while time.monotonic() < deadline:
-            if proc.poll() is not None and not group_alive():
+            proc.poll()
+            if not left():
                 return
             time.sleep(0.2)
-    if proc.poll() is None:
-        proc.wait()
+    proc.wait()
 
 
 def cancel(instance, backfill_id: str) -> None:

@@ -64,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_dataset(args.dataset)
     check_strategies([args.strategy])
+    if args.speed is not None and not args.speed > 0:
+        raise UsageError(f"--speed: bars per second must be > 0, got {args.speed:g}")
+    if args.max_bars is not None and args.max_bars < 1:
+        raise UsageError(f"--max-bars must be >= 1, got {args.max_bars}")
     paths = setup(args.verbose)
     import dagster as dg
 
@@ -80,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
         if portfolio and args.symbol:
             raise UsageError(f"strategy '{args.strategy}' is a portfolio strategy: it trades the whole universe of "
                              f"{args.dataset}; drop --symbol")
+        if args.symbol and args.symbol not in ds.symbols:
+            raise UsageError(f"--symbol: {args.symbol} is not in dataset {args.dataset}; its symbols: "
+                             f"{', '.join(ds.symbols)}")
         symbol = None if portfolio else (args.symbol or ds.symbols[0])
         where = args.dataset if portfolio else f"{args.dataset}-{symbol}"
         state = args.state_dir or paths.root / "paper" / f"{where}-{args.strategy}"

@@ -155,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
             step("every run succeeded; some requested partitions were not materialized (a universe with no data "
                  "yet is skipped)")
         step(f"backfill {bid} {status}: {len(runs)} run(s), {'succeeded' if ok else 'FAILED'}")
+        print(stages.summary())
         return 0 if ok else 1
 
 

@@ -100,4 +100,6 @@ def run(args: argparse.Namespace) -> int:
         raise FileRejected(problems[0] if len(problems) == 1 else
                            f"{len(problems)} files rejected and moved to {paths.quarantine} (see above)")
     step("done")
+    if stages.done:
+        print(stages.summary())
     return 0

@@ -94,12 +94,15 @@ def test_demo_then_backfill_then_ui_show_no_failure(data_paths, dagster_home, tm
     try:
         wait_for(lambda: webserver_up(port), 180, "the webserver", log)
 
+        daemon_log = data_paths.root / "logs" / "dagster-daemon.log"  # lq ui keeps the daemon's log there
+        assert f"dagster-daemon log: {daemon_log}" in log.read_text()
+
         def ticks(n: int):
-            text = log.read_text(errors="replace")
+            text = daemon_log.read_text(errors="replace") if daemon_log.exists() else ""
             return (text.count("Checking for new runs for sensor: landing_sensor") >= n
                     and text.count("Finished auto-materialization tick for lq_automation") >= n)
 
-        wait_for(lambda: ticks(2), 240, "two landing-sensor and automation ticks", log)
+        wait_for(lambda: ticks(2), 240, "two landing-sensor and automation ticks", daemon_log)
         with dg.DagsterInstance.get() as instance:
             sensed = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/sensor_name": "landing_sensor"}))
             assert not sensed, "the landing sensor re-ingested a file the CLI had ingested"
@@ -112,10 +115,10 @@ def test_demo_then_backfill_then_ui_show_no_failure(data_paths, dagster_home, tm
                 parts = {r.tags.get("dagster/partition") for r in runs if r.is_finished}
                 return {"synthetic_1m", "us_stocks_daily"} <= parts
 
-            wait_for(frozen_runs, 300, "automation to re-freeze both universes", log)
+            wait_for(frozen_runs, 300, "automation to re-freeze both universes", daemon_log)
             wait_for(lambda: not instance.get_runs(filters=dg.RunsFilter(statuses=[
                 dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED])),
-                300, "every run to finish", log)
+                300, "every run to finish", daemon_log)
             runs = instance.get_runs()
             failed = [(r.run_id[:8], r.job_name, r.tags.get("dagster/partition")) for r in runs
                       if r.status != dg.DagsterRunStatus.SUCCESS]

@@ -81,7 +81,7 @@ def test_demo_then_backfill_then_ui_show_no_failure(data_paths, dagster_home, tm
     assert r.returncode == 0 and "succeeded" in r.stdout, r.stdout + r.stderr
     assert procs_of(dagster_home) == []
     assert re.search(r"run [0-9a-f]{8} SUCCESS", r.stdout) and "dagster.daemon" not in r.stdout + r.stderr
-    assert len(r.stdout.splitlines()) <= 10 and "Warning" not in r.stderr, r.stdout + r.stderr
+    assert len(r.stdout.splitlines()) <= 15 and "Warning" not in r.stderr, r.stdout + r.stderr  # no daemon log
     r = run_lq(["backfill", "market_bars", "--from", "2013-11", "--to", "2013-12", "--symbols", "NOPE"], env=env)
     assert r.returncode == 2 and "not registered" in r.stderr
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from lq_engine.errors import UsageError
+from lq_engine.optimize.config import bracket_legs
 
-LEGS = ("stop_loss", "take_profit", "trailing")
+LEGS = bracket_legs()  # BracketSpec's fields: stop_loss, take_profit, trailing
 
 
 def add_bracket_flags(p: argparse.ArgumentParser, what: str) -> None:

@@ -91,7 +91,7 @@ def optimize_overrides(args: argparse.Namespace) -> dict:
 def check_optimize_settings(overrides: dict) -> None:
     """The project's [optimize] table with the flags applied is a valid ``OptimizeConfig``; a bad
     value or combination (e.g. --top-k-min above --top-k-max) names its flags."""
-    from lq_engine.optimize.config import ConfigError, OptimizeConfig, run_settings
+    from lq_engine.optimize.config import ConfigError, OptimizeConfig, bracket_legs, run_settings
     from lq_engine.settings import load_project_config
 
     try:
@@ -100,6 +100,6 @@ def check_optimize_settings(overrides: dict) -> None:
         msg = str(e).removeprefix("optimize config: ")
         for s in run_settings():  # field names -> the flags the user typed
             msg = msg.replace(f"field '{s.name}'", s.flag).replace(f"'{s.name}'", s.flag)
-        for leg in ("stop_loss", "take_profit", "trailing"):
+        for leg in bracket_legs():
             msg = msg.replace(f"field 'brackets.{leg}'", "--" + leg.replace("_", "-"))
         raise UsageError(msg) from None

@@ -133,20 +133,25 @@ def run(args: argparse.Namespace) -> int:
             if not daemon_alive(instance):
                 step("no daemon is running: start `lq ui` (or `dagster-daemon run -w workspace.yaml`) to execute it")
             return 0
-        daemon = None
-        if not daemon_alive(instance):
-            log = log_dir(paths) / f"daemon-backfill-{bid}.log"
-            step(f"starting dagster-daemon for this backfill (sensors, schedules and automation off; log: {log})")
-            daemon = start_daemon(REPO_ROOT, log)
+        daemon: list[subprocess.Popen] = []
+
+        def ensure_daemon() -> None:
+            """A daemon of our own if none is running (also when one stops while we wait)."""
+            if not daemon and not daemon_alive(instance):
+                log = log_dir(paths) / f"daemon-backfill-{bid}.log"
+                step(f"starting dagster-daemon for this backfill (sensors, schedules and automation off; log: {log})")
+                daemon.append(start_daemon(REPO_ROOT, log))
+
         try:
+            ensure_daemon()
             with stages("waiting for the backfill", "one line per run as it ends"):
-                status = wait(instance, bid, args.timeout, step)
+                status = wait(instance, bid, args.timeout, step, ensure_daemon)
         except BaseException:
             cancel(instance, bid)
             raise
         finally:
-            if daemon is not None:
-                stop_group(daemon)
+            if daemon:
+                stop_group(daemon[0])
                 step("stopped the daemon and the processes it started")
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": bid}))
         runs_ok = all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
@@ -274,13 +279,21 @@ def dg_success():
     return dg.DagsterRunStatus.SUCCESS
 
 
-def wait(instance, backfill_id: str, timeout: float, step) -> str:
-    """Poll until the backfill ends; one line per run when it finishes. Returns the backfill status."""
+DAEMON_CHECK_S = 15.0
+
+
+def wait(instance, backfill_id: str, timeout: float, step, ensure_daemon=None) -> str:
+    """Poll until the backfill ends; one line per run when it finishes. Returns the backfill status.
+    ``ensure_daemon`` is called every DAEMON_CHECK_S (a daemon that was running may stop meanwhile)."""
     import dagster as dg
 
     deadline = time.monotonic() + timeout
     reported: set[str] = set()
+    checked = time.monotonic()
     while time.monotonic() < deadline:
+        if ensure_daemon is not None and time.monotonic() - checked > DAEMON_CHECK_S:
+            ensure_daemon()
+            checked = time.monotonic()
         status = instance.get_backfill(backfill_id).status.value
         for rec in instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})):
             if rec.dagster_run.is_finished and rec.dagster_run.run_id not in reported:

@@ -25,6 +25,10 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     default_status=sensor_status(),
     minimum_interval_seconds=int(os.environ.get("LQ_AUTOMATION_INTERVAL", "15")),
     description="Evaluates the assets' automation conditions (re-freeze after new data, and so on).",
+    # One run per requested partition, not an asset backfill: a backfill marks a requested partition
+    # that its (successful) run did not materialize as failed, so a universe with no data yet, which
+    # frozen_dataset skips, would show as a failed backfill in the UI. A skipped universe is not a failure.
+    emit_backfills=False,
 )
 
 paper_trading = dg.AssetSpec(

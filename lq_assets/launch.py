@@ -16,8 +16,10 @@ from lq_assets.definitions import defs
 from lq_assets.partitions import SYMBOLS, file_range_plan
 from lq_assets.runs import own_tags, reap_dead_runs
 from lq_engine.data.ingest import scan_file
+from lq_engine.errors import RunFailedError
 
-# Runs launched from the CLI log step failures and our own messages, not Dagster's event stream.
+# Runs launched from the CLI log step failures and our own messages, not Dagster's event stream
+# (the CLI sets CRITICAL unless -v: a failure is reported once, as one line; the event log keeps it all).
 LOG_LEVEL = os.environ.get("LQ_RUN_LOG_LEVEL", "WARNING")
 
 
@@ -45,7 +47,7 @@ def _run(job_name: str, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInP
             for e in result.all_events
             if e.is_step_failure and getattr(e.event_specific_data, "error", None)
         ]
-        raise RuntimeError(f"run {result.run_id[:8]} of {job_name} failed: " + ("; ".join(errors) or "see the run log"))
+        raise RunFailedError(f"run {result.run_id[:8]} of {job_name} failed: " + ("; ".join(errors) or "see the run log"))
     return result
 
 
@@ -86,8 +88,10 @@ def benchmark_in_dagster(instance: dg.DagsterInstance) -> dg.ExecuteInProcessRes
 
 
 def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: Iterable[str],
-                        settings: dict | None = None) -> list[dg.ExecuteInProcessResult]:
-    """Stage 1 and stage 2 of each (dataset, strategy) partition, then the report."""
+                        settings: dict | None = None, progress=None) -> list[dg.ExecuteInProcessResult]:
+    """Stage 1 and stage 2 of each (dataset, strategy) partition, then the report. ``progress``: a
+    ``Stages`` of the CLI (a timed stage per strategy and one for the report), or None."""
+    import contextlib
     from lq_assets.partitions import optimize_key, register_strategies
 
     from lq_assets.datasets.lookup import _latest
@@ -96,11 +100,17 @@ def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: 
     # one dataset hash for every strategy of this call, even if an ingest re-freezes meanwhile
     pinned = str(_latest(instance, dataset)["content_hash"].value)
     op_config = {"config": {**(settings or {}), "dataset_hash": pinned}}
-    results = [
-        _run("optimize", instance, partition_key=str(optimize_key(dataset, s)),
-             run_config={"ops": {"prefilter_rankings": op_config, "replay_results": op_config}},
-             tags={"lq/launched_by": "lq-cli"})
-        for s in strategies
-    ]
-    results.append(_run("build_report", instance, tags={"lq/launched_by": "lq-cli"}))
+    strategies = list(strategies)
+
+    def stage(name: str, detail: str = ""):
+        return progress(name, detail) if progress is not None else contextlib.nullcontext()
+
+    results = []
+    for i, s in enumerate(strategies, 1):
+        with stage(f"  {s}", f"stage 1 + stage 2 ({i}/{len(strategies)})"):
+            results.append(_run("optimize", instance, partition_key=str(optimize_key(dataset, s)),
+                                run_config={"ops": {"prefilter_rankings": op_config, "replay_results": op_config}},
+                                tags={"lq/launched_by": "lq-cli"}))
+    with stage("  optimization_report", "the HTML report and the leaderboard"):
+        results.append(_run("build_report", instance, tags={"lq/launched_by": "lq-cli"}))
     return results

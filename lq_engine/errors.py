@@ -24,3 +24,14 @@ def unknown_key_message(where: str, unknown: list[str], known) -> str:
         parts.append(f"'{k}' (did you mean '{close[0]}'?)" if close else f"'{k}'")
     hint = "" if all("did you mean" in p for p in parts) else f"; known: {', '.join(known)}"
     return f"{where}: unknown key{'s' if len(parts) > 1 else ''} {', '.join(parts)}{hint}"
+
+
+class UsageError(LQError, ValueError):
+    """A command-line argument is wrong (unknown name, bad format, contradicting flags)."""
+
+
+class RunFailedError(LQError, RuntimeError):
+    """Work the user asked for ran and failed (a Dagster run, a backfill); the message names the
+    run and the first error. The CLI exits with code 1 (not 2: the input was well-formed)."""
+
+    exit_code = 1

@@ -22,6 +22,10 @@ class SettingsError(LQError, ValueError):
     """A mistake in luminaquant.toml (the file, table and key are named)."""
 
 
+class ConfigNotFoundError(SettingsError, FileNotFoundError):
+    """No luminaquant.toml where the project says it is."""
+
+
 @dataclass(frozen=True)
 class UniverseConfig:
     name: str
@@ -76,9 +80,9 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: project config not found (set LQ_CONFIG)") from None
+        raise ConfigNotFoundError(f"{path}: project config not found (set LQ_CONFIG)") from None
     except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise SettingsError(f"{path}: {e}") from None
     unknown = [k for k in raw if k not in TABLES]
     if unknown:
         raise SettingsError(unknown_key_message(f"{path}: top level", [f"[{k}]" if isinstance(raw[k], dict) else k
@@ -96,11 +100,11 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
             raise SettingsError(unknown_key_message(where, bad, UNIVERSE_KEYS))
         for key in ("symbols", "timeframe", "calendar"):
             if key not in u:
-                raise ValueError(f"{where}: missing key '{key}'")
+                raise SettingsError(f"{where}: missing key '{key}'")
         if u["calendar"] not in CALENDARS:
-            raise ValueError(f"{where}: field 'calendar' must be one of {CALENDARS}, got {u['calendar']!r}")
+            raise SettingsError(f"{where}: field 'calendar' must be one of {CALENDARS}, got {u['calendar']!r}")
         if not isinstance(u["symbols"], list) or not u["symbols"]:
-            raise ValueError(f"{where}: field 'symbols' must be a non-empty list")
+            raise SettingsError(f"{where}: field 'symbols' must be a non-empty list")
         universes[name] = UniverseConfig(
             name=name,
             symbols=tuple(u["symbols"]),
@@ -111,10 +115,10 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
             description=u.get("description", ""),
         )
     if not universes:
-        raise ValueError(f"{path}: no [universes.*] defined")
+        raise SettingsError(f"{path}: no [universes.*] defined")
     optimize = raw.get("optimize", {})
     if not isinstance(optimize, dict):
-        raise ValueError(f"{path}: [optimize] must be a table")
+        raise SettingsError(f"{path}: [optimize] must be a table")
     strategies = _strategy_tables(path, raw.get("strategies", {}))
     project = raw.get("project", {})
     bad = [k for k in project if k not in PROJECT_KEYS]
@@ -130,7 +134,7 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
     sdir = path.parent / str(project.get("strategies", "strategies"))
     shipped = project.get("shipped_strategies")
     if shipped is not None and not (isinstance(shipped, list) and all(isinstance(x, str) for x in shipped)):
-        raise ValueError(f"{path}: [project] shipped_strategies must be a list of strategy names")
+        raise SettingsError(f"{path}: [project] shipped_strategies must be a list of strategy names")
     return ProjectConfig(path=path, universes=universes, optimize=optimize, strategies=strategies,
                          strategies_dir=sdir, shipped_strategies=tuple(shipped) if shipped is not None else None)
 
@@ -140,26 +144,26 @@ def _strategy_tables(path: Path, raw: object) -> dict:
     ``[strategies.NAME.space]``: each parameter a {low, high, step, log} table or a list of values
     (checked against the strategy's declarations when it is resolved)."""
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: [strategies] must be a table of [strategies.NAME] tables")
+        raise SettingsError(f"{path}: [strategies] must be a table of [strategies.NAME] tables")
     out = {}
     for name, table in raw.items():
         where = f"{path}: [strategies.{name}]"
         if not isinstance(table, dict):
-            raise ValueError(f"{where} must be a table")
+            raise SettingsError(f"{where} must be a table")
         unknown = sorted(set(table) - {"grid", "space"})
         if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; known: ['grid', 'space']")
+            raise SettingsError(f"{where}: unknown key(s) {unknown}; known: ['grid', 'space']")
         out[name] = {}
         space = table.get("space")
         if space is not None:
             if not isinstance(space, dict) or not all(isinstance(v, (dict, list)) for v in space.values()):
-                raise ValueError(f"{where}.space must be a table of parameter = {{low, high, step, log}} or [values]")
+                raise SettingsError(f"{where}.space must be a table of parameter = {{low, high, step, log}} or [values]")
             out[name]["space"] = space
         grid = table.get("grid")
         if grid is None:
             continue
         if not isinstance(grid, dict):
-            raise ValueError(f"{where}.grid must be a table of parameter = [values] or {{low, high, step}}")
+            raise SettingsError(f"{where}.grid must be a table of parameter = [values] or {{low, high, step}}")
         axes = {}
         for param, axis in grid.items():
             if isinstance(axis, list):
@@ -167,12 +171,12 @@ def _strategy_tables(path: Path, raw: object) -> dict:
             elif isinstance(axis, dict) and set(axis) <= {"low", "high", "step"} and {"low", "high"} <= set(axis):
                 lo, hi, step = axis["low"], axis["high"], axis.get("step", 1)
                 if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi, step)) or step <= 0:
-                    raise ValueError(f"{where}.grid.{param}: low, high and step must be numbers (step > 0)")
+                    raise SettingsError(f"{where}.grid.{param}: low, high and step must be numbers (step > 0)")
                 count = int((hi - lo) / step + 1e-9) + 1
                 vals = [lo + k * step for k in range(max(count, 0))]
                 axes[param] = tuple(int(v) if all(isinstance(x, int) for x in (lo, hi, step)) else round(v, 12)
                                     for v in vals)
             else:
-                raise ValueError(f"{where}.grid.{param} must be a list of values or a {{low, high, step}} table")
+                raise SettingsError(f"{where}.grid.{param} must be a list of values or a {{low, high, step}} table")
         out[name]["grid"] = axes
     return out

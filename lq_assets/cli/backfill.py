@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from lq_engine.errors import RunFailedError, UsageError
 
 TERMINAL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED", "FAILING"}
 HEARTBEAT_FRESH_S = 60.0
@@ -33,28 +36,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def partition_names(asset: str, args: argparse.Namespace, instance) -> list[str]:
+def partition_names(asset: str, args: argparse.Namespace, instance, partitions_def) -> list[str]:
     import dagster as dg
 
     from lq_assets.partitions import MONTHS, SYMBOLS, market_key
 
     if asset == "market_bars":
-        if not (args.start and args.end):
-            raise ValueError("market_bars needs --from YYYY-MM and --to YYYY-MM")
         try:
             months = MONTHS.get_partition_keys_in_range(dg.PartitionKeyRange(args.start, args.end))
-        except Exception as e:  # dagster raises several types for a bad key
-            raise ValueError(f"--from/--to: {e}") from None
+        except Exception:  # checked as months already: out of the partitions' range (the future)
+            last = MONTHS.get_last_partition_key()
+            raise UsageError(f"--from/--to: months go from {MONTHS.get_first_partition_key()} to {last}") from None
         known = list(instance.get_dynamic_partitions(SYMBOLS.name))
         symbols = args.symbols or known
         unknown = sorted(set(symbols) - set(known))
         if unknown:
-            raise ValueError(f"--symbols: not registered (ingest data for them first): {', '.join(unknown)}")
+            raise UsageError(f"--symbols: not registered (ingest data for them first): {', '.join(unknown)}")
         if not symbols:
-            raise ValueError("no symbols registered yet: ingest data first (lq demo / lq ingest)")
+            raise UsageError("no symbols registered yet: ingest data first (lq demo / lq ingest)")
         return [str(market_key(s, m)) for s in symbols for m in months]
     if not args.partitions:
-        raise ValueError(f"{asset} needs --partitions KEY [KEY ...]")
+        raise UsageError(f"{asset} needs --partitions KEY [KEY ...]")
+    if partitions_def is not None:
+        known = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+        unknown = [k for k in args.partitions if k not in known]
+        if unknown:
+            shown = ", ".join(known[:12]) + (f" ... ({len(known)} in all)" if len(known) > 12 else "")
+            raise UsageError(f"--partitions: unknown partition {', '.join(repr(k) for k in unknown)} of {asset}; "
+                             f"partitions: {shown}")
     return list(args.partitions)
 
 
@@ -64,30 +73,46 @@ def daemon_alive(instance) -> bool:
     return bool(beat) and time.time() - beat.timestamp < HEARTBEAT_FRESH_S
 
 
+def check_inputs(args: argparse.Namespace) -> None:
+    """What can be checked without Dagster: the month range of market_bars, dataset and strategy
+    names in the partition keys of the universe-partitioned assets."""
+    from lq_assets.cli.inputs import check_dataset, check_month_range, check_strategies
+
+    if args.asset == ["market_bars"] or "market_bars" in args.asset:
+        args.start, args.end = check_month_range(args.start, args.end)
+    for key in args.partitions or []:
+        dataset, _, strategy = key.partition("|")
+        check_dataset(dataset, "--partitions")
+        if strategy:
+            check_strategies([strategy], "--partitions")
+
+
 def run(args: argparse.Namespace) -> int:
-    from lq_assets.cli.environment import setup, step
+    from lq_assets.cli.environment import Stages, log_dir, setup, step
 
-    setup(args.verbose)
-    import dagster as dg
-    from dagster._core.execution.backfill import PartitionBackfill
-    from dagster._core.utils import make_new_backfill_id
+    check_inputs(args)
+    paths = setup(args.verbose)
+    stages = Stages()
+    with stages("loading Dagster definitions"):
+        import dagster as dg
+        from dagster._core.execution.backfill import PartitionBackfill
+        from dagster._core.utils import make_new_backfill_id
 
-    from lq_assets.definitions import defs
-    from lq_engine.data.paths import REPO_ROOT
-
-    from lq_assets.partitions import register_strategies
+        from lq_assets.definitions import defs
+        from lq_assets.partitions import register_strategies
+        from lq_engine.data.paths import REPO_ROOT
 
     graph = defs.resolve_asset_graph()
     keys = [dg.AssetKey.from_user_string(a) for a in args.asset]
     for a, key in zip(args.asset, keys):
         if not graph.has(key):
-            raise ValueError(f"unknown asset {a!r}; assets: {', '.join(k.to_user_string() for k in graph.get_all_asset_keys())}")
+            raise UsageError(f"unknown asset {a!r}; assets: {', '.join(sorted(k.to_user_string() for k in graph.get_all_asset_keys()))}")
     parts = {graph.get(k).partitions_def for k in keys}
     if len(parts) > 1:
-        raise ValueError(f"{', '.join(args.asset)}: a backfill here takes assets with one partitioning")
+        raise UsageError(f"{', '.join(args.asset)}: a backfill here takes assets with one partitioning")
     with dg.DagsterInstance.get() as instance:
         register_strategies(instance)  # the strategy dimension knows every strategy of the project
-        names = partition_names(args.asset[0], args, instance)
+        names = partition_names(args.asset[0], args, instance, next(iter(parts)))
         backfill = PartitionBackfill.from_asset_partitions(
             backfill_id=make_new_backfill_id(),
             asset_graph=graph,
@@ -102,31 +127,126 @@ def run(args: argparse.Namespace) -> int:
             run_config=None,
         )
         instance.add_backfill(backfill)
-        step(f"backfill {backfill.backfill_id}: {' '.join(args.asset)}, {len(names)} partition(s) requested")
+        bid = backfill.backfill_id
+        step(f"backfill {bid}: {' '.join(args.asset)}, {len(names)} partition(s) requested")
         if not args.wait:
             if not daemon_alive(instance):
                 step("no daemon is running: start `lq ui` (or `dagster-daemon run -w workspace.yaml`) to execute it")
             return 0
-        daemon = None
-        if not daemon_alive(instance):
-            step("starting dagster-daemon for the duration of the backfill")
-            exe = Path(sys.executable).parent / "dagster-daemon"
-            daemon = subprocess.Popen([str(exe), "run", "-w", str(REPO_ROOT / "workspace.yaml")], cwd=REPO_ROOT)
+        daemon: list[subprocess.Popen] = []
+
+        def ensure_daemon() -> None:
+            """A daemon of our own if none is running (also when one stops while we wait)."""
+            if not daemon and not daemon_alive(instance):
+                log = log_dir(paths) / f"daemon-backfill-{bid}.log"
+                step(f"starting dagster-daemon for this backfill (sensors, schedules and automation off; log: {log})")
+                daemon.append(start_daemon(REPO_ROOT, log))
+
         try:
-            status = wait(instance, backfill.backfill_id, args.timeout, step)
+            ensure_daemon()
+            with stages("waiting for the backfill", "one line per run as it ends"):
+                status = wait(instance, bid, args.timeout, step, ensure_daemon)
+        except BaseException:
+            cancel(instance, bid)
+            raise
         finally:
-            if daemon is not None:
-                daemon.terminate()
-                daemon.wait(timeout=30)
-        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
-        for r in runs:
-            step(f"  run {r.run_id[:8]} {r.status.value} {r.tags.get('dagster/partition', '')}".rstrip())
-            if r.status != dg.DagsterRunStatus.SUCCESS:
-                for msg in step_failures(instance, r.run_id):
-                    step(f"    {msg}")
-        ok = status in ("COMPLETED", "COMPLETED_SUCCESS") and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-        step(f"backfill {backfill.backfill_id} {status}: {len(runs)} run(s), {'succeeded' if ok else 'FAILED'}")
+            if daemon:
+                stop_group(daemon[0])
+                step("stopped the daemon and the processes it started")
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": bid}))
+        runs_ok = all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        ok = runs_ok and status in ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED")
+        if runs_ok and status == "COMPLETED_FAILED":  # every run succeeded, some partition had nothing to write
+            step("every run succeeded; some requested partitions were not materialized (a universe with no data "
+                 "yet is skipped)")
+        step(f"backfill {bid} {status}: {len(runs)} run(s), {'succeeded' if ok else 'FAILED'}")
+        print(stages.summary())
         return 0 if ok else 1
+
+
+def start_daemon(root: Path, log: Path) -> subprocess.Popen:
+    """A dagster-daemon for the duration of one backfill: in its own process group (so its code
+    server and run workers stop with it), its output in ``log``, with the sensors, the schedule and
+    declarative automation off (``LQ_AUTOMATION=off``): it runs the backfill and nothing else."""
+    exe = Path(sys.executable).parent / "dagster-daemon"
+    env = {**os.environ, "LQ_AUTOMATION": "off"}
+    with open(log, "ab") as fh:
+        return subprocess.Popen([str(exe), "run", "-w", str(root / "workspace.yaml")], cwd=root, env=env,
+                                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+STOP_TIMEOUT_S = 30.0
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living descendant of ``pid`` (from /proc; empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """Stop the daemon and everything it started: SIGTERM to its process group and to every
+    descendant (a code server may run in a group of its own), SIGKILL to what is left after
+    STOP_TIMEOUT_S; returns when none of them is left."""
+    import signal
+
+    from lq_assets.runs import pid_alive
+
+    procs = set(descendants(proc.pid))
+
+    def left() -> list[int]:
+        alive = [p for p in procs if pid_alive(p)]
+        try:
+            os.killpg(proc.pid, 0)
+            group = True
+        except ProcessLookupError:
+            group = False
+        return alive + ([proc.pid] if group or proc.poll() is None else [])
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        procs.update(descendants(proc.pid))
+        for target in [proc.pid, *procs]:
+            try:
+                os.killpg(target, sig) if target == proc.pid else os.kill(target, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            proc.poll()
+            if not left():
+                return
+            time.sleep(0.2)
+    proc.wait()
+
+
+def cancel(instance, backfill_id: str) -> None:
+    """Interrupted or timed out: the backfill is canceled and its runs that have not started yet
+    with it, so no run stays queued for a daemon that is gone."""
+    import dagster as dg
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    try:
+        b = instance.get_backfill(backfill_id)
+        if b is not None and b.status in (BulkActionStatus.REQUESTED,):
+            instance.update_backfill(b.with_status(BulkActionStatus.CANCELED))
+        for r in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})):
+            if r.status in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
+                instance.report_run_canceled(r, "lq backfill stopped waiting (interrupted or timed out)")
+    except Exception as e:  # best effort: the original error matters more
+        print(f"[lq] could not cancel backfill {backfill_id}: {e}", file=sys.stderr)
 
 
 def step_failures(instance, run_id: str) -> list[str]:
@@ -141,16 +261,47 @@ def step_failures(instance, run_id: str) -> list[str]:
     return out
 
 
-def wait(instance, backfill_id: str, timeout: float, step) -> str:
+def run_line(instance, rec) -> list[str]:
+    """One line for a finished run (its partition or range, outcome, duration), plus its step failures."""
+    r = rec.dagster_run
+    part = r.tags.get("dagster/partition") or "..".join(
+        x for x in (r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end")) if x)
+    took = f"{rec.end_time - rec.start_time:6.1f}s" if rec.end_time and rec.start_time else "     -"
+    lines = [f"run {r.run_id[:8]} {r.status.value:<8} {took}  {part}".rstrip()]
+    if r.status != dg_success():
+        lines += [f"    {msg}" for msg in step_failures(instance, r.run_id)]
+    return lines
+
+
+def dg_success():
+    import dagster as dg
+
+    return dg.DagsterRunStatus.SUCCESS
+
+
+DAEMON_CHECK_S = 15.0
+
+
+def wait(instance, backfill_id: str, timeout: float, step, ensure_daemon=None) -> str:
+    """Poll until the backfill ends; one line per run when it finishes. Returns the backfill status.
+    ``ensure_daemon`` is called every DAEMON_CHECK_S (a daemon that was running may stop meanwhile)."""
+    import dagster as dg
+
     deadline = time.monotonic() + timeout
-    last = ""
+    reported: set[str] = set()
+    checked = time.monotonic()
     while time.monotonic() < deadline:
-        b = instance.get_backfill(backfill_id)
-        status = b.status.value
-        if status != last:
-            step(f"backfill {backfill_id}: {status}")
-            last = status
+        if ensure_daemon is not None and time.monotonic() - checked > DAEMON_CHECK_S:
+            ensure_daemon()
+            checked = time.monotonic()
+        status = instance.get_backfill(backfill_id).status.value
+        for rec in instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})):
+            if rec.dagster_run.is_finished and rec.dagster_run.run_id not in reported:
+                reported.add(rec.dagster_run.run_id)
+                for line in run_line(instance, rec):
+                    step(line)
         if status in TERMINAL and status != "FAILING":
             return status
-        time.sleep(2)
-    raise RuntimeError(f"backfill {backfill_id} did not finish within {timeout:.0f}s")
+        time.sleep(1)
+    raise RunFailedError(f"backfill {backfill_id} did not finish within {timeout:.0f}s (canceled; its runs that had "
+                         "not started were canceled too)")

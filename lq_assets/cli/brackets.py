@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-LEGS = ("stop_loss", "take_profit", "trailing")
+from lq_engine.errors import UsageError
+from lq_engine.optimize.config import bracket_legs
+
+LEGS = bracket_legs()  # BracketSpec's fields: stop_loss, take_profit, trailing
 
 
 def add_bracket_flags(p: argparse.ArgumentParser, what: str) -> None:
@@ -22,5 +25,5 @@ def bracket_legs(args: argparse.Namespace) -> dict[str, float | None] | None:
     legs = {k: getattr(args, k) for k in LEGS}
     given = [k for k, v in legs.items() if v is not None]
     if args.no_brackets and given:
-        raise ValueError("--no-brackets contradicts " + ", ".join("--" + k.replace("_", "-") for k in given))
+        raise UsageError("--no-brackets contradicts " + ", ".join("--" + k.replace("_", "-") for k in given))
     return legs if args.no_brackets or given else None

@@ -19,10 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def lookahead(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import setup
     from lq_engine.replay.lookahead import check_lookahead
-    from lq_engine.strategies.registry import list_strategies
 
+    from lq_assets.cli.inputs import check_strategies
+
+    names = check_strategies([args.strategy], "strategy")
     setup(args.verbose)
-    names = list_strategies() if args.strategy == "all" else [args.strategy]
     bad = 0
     for name in names:
         report = check_lookahead(name, cuts=args.cuts)

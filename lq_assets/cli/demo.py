@@ -19,31 +19,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lq_assets.cli.environment import setup, step
+    from lq_assets.cli.environment import Stages, setup
 
     t0 = time.perf_counter()
     paths = setup(args.verbose)
-    step("loading Dagster definitions")
-    import dagster as dg
+    stages = Stages()
+    with stages("loading Dagster definitions"):
+        import dagster as dg
 
-    from lq_assets.cli.leaderboard import print_leaderboard
-    from lq_assets.launch import benchmark_in_dagster, freeze_in_dagster, ingest_in_dagster, optimize_in_dagster
-    from lq_engine.strategies.registry import list_strategies
-    from lq_engine.data.catalog import symbol_row_counts
-    from lq_engine.data.samples import copy_bundled_to_landing
+        from lq_assets.cli.leaderboard import print_leaderboard
+        from lq_assets.launch import benchmark_in_dagster, freeze_in_dagster, ingest_in_dagster, optimize_in_dagster
+        from lq_engine.data.catalog import symbol_row_counts
+        from lq_engine.data.samples import copy_bundled_to_landing
+        from lq_engine.strategies.registry import list_strategies
 
     landed = copy_bundled_to_landing(paths)
-    step(f"landed the bundled dataset: {landed}")
     with dg.DagsterInstance.get() as instance:
-        step("market_bars: ingesting into the Parquet lake")
-        ingest_in_dagster(instance, [landed])
-        step("frozen_dataset: freezing universe us_stocks_daily")
-        frozen = freeze_in_dagster(instance, ["us_stocks_daily"])[0]
-        step("backend_benchmark: parity-checking and timing python, numba, C and Rust kernels")
-        bench = benchmark_in_dagster(instance)
+        with stages("market_bars", f"ingesting {landed.name} into the Parquet lake"):
+            ingest_in_dagster(instance, [landed])
+        with stages("frozen_dataset", "freezing universe us_stocks_daily"):
+            frozen = freeze_in_dagster(instance, ["us_stocks_daily"])[0]
+        with stages("backend_benchmark", "parity-checking and timing python, numba, C and Rust kernels"):
+            bench = benchmark_in_dagster(instance)
         strategies = list_strategies()
-        step(f"prefilter_rankings -> replay_results -> optimization_report: {', '.join(strategies)}")
-        optimized = optimize_in_dagster(instance, "us_stocks_daily", strategies)
+        with stages("optimization", f"{len(strategies)} strategies: prefilter_rankings -> replay_results, then "
+                    "optimization_report"):
+            optimized = optimize_in_dagster(instance, "us_stocks_daily", strategies, progress=stages)
     chosen = ""
     for m in bench.asset_materializations_for_node("backend_benchmark"):
         chosen = m.metadata["chosen_backend"].value
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"    at {meta.get('folder')}")
     print(f"  evaluation backend chosen by backend_benchmark: {chosen} (table `backend_benchmark` in the catalog)")
     print_leaderboard(optimized[-1])
+    print()
+    print(stages.summary())
     print()
     print("Where to look next:")
     print("  uv run lq ui            # Dagster UI at http://127.0.0.1:3000 (assets, runs, metadata)")

@@ -24,6 +24,10 @@ def run(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import setup, step
     from lq_engine.data.samples import write_synthetic_to_landing
 
+    from lq_engine.errors import UsageError
+
+    if args.symbols < 1 or args.days < 1:
+        raise UsageError(f"--symbols and --days must be >= 1, got {args.symbols} and {args.days}")
     paths = setup(args.verbose)
     step(f"generating SYNTHETIC bars: {args.symbols} symbols x {args.days} days, seed {args.seed}")
     files = write_synthetic_to_landing(paths, args.symbols, args.days, args.seed, args.start)

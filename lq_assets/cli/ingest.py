@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from pathlib import Path
+
+from lq_engine.errors import LQError, RunFailedError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,29 +23,83 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+class FileRejected(LQError, ValueError):
+    """A file given to ``lq ingest`` could not become bars; it is in quarantine beside its report."""
+
+
+def rejected(paths, f: Path) -> str | None:
+    """'<name> rejected: <reason>; moved to <quarantine path> (report: <...>.reason.json)' for the
+    latest quarantine report of landing file ``f``, or None if it was not quarantined."""
+    import json
+
+    from lq_engine.data.quarantine import reason_path
+
+    best = None
+    for rp in paths.quarantine.glob("*.reason.json"):
+        try:
+            rep = json.loads(rp.read_text())
+        except (OSError, ValueError):
+            continue
+        if rep.get("original_path") == str(f) and (best is None or rep.get("when", "") > best[0].get("when", "")):
+            best = (rep, rp)
+    if best is None:
+        return None
+    rep, rp = best
+    where = paths.quarantine / rep["quarantined_as"]
+    return f"{f.name} rejected: {rep['message']}; moved to {where} (reason in {reason_path(where).name})"
+
+
 def run(args: argparse.Namespace) -> int:
-    from lq_assets.cli.environment import setup, step
+    from lq_assets.cli.environment import Stages, setup, step
+    from lq_engine.data.ingest import IngestError, scan_file
+    from lq_engine.data.quarantine import quarantine_file
 
-    paths = setup(args.verbose)
-    import dagster as dg
-
-    from lq_assets.launch import freeze_in_dagster, ingest_in_dagster
-    from lq_assets.partitions import UNIVERSES
-
-    landed = []
     for src in args.paths:
         if not src.is_file():
-            raise FileNotFoundError(f"{src}: no such file")
+            raise UsageError(f"{src}: no such file")
+    paths = setup(args.verbose)
+    landed, problems = [], []
+    for src in args.paths:
         dst = paths.landing / src.name
         if src.resolve() != dst.resolve():
             shutil.copy2(src, dst)
+        try:  # a cheap peek before Dagster loads: a file that is not bars at all goes to quarantine now
+            scan_file(dst)
+        except IngestError as e:
+            quarantine_file(dst, paths, e)
+            problems.append(rejected(paths, dst) or f"{dst.name} rejected: {e}")
+            continue
         landed.append(dst)
-    with dg.DagsterInstance.get() as instance:
-        for f in landed:
-            step(f"ingesting {f.name}")
-            ingest_in_dagster(instance, [f])
-        if not args.no_freeze:
-            step("rebuilding frozen datasets")
-            freeze_in_dagster(instance, UNIVERSES.get_partition_keys())
+    stages = Stages()
+    if landed:
+        with stages("loading Dagster definitions"):
+            import dagster as dg
+
+            from lq_assets.launch import freeze_in_dagster, ingest_in_dagster
+            from lq_assets.partitions import UNIVERSES
+        done = 0
+        with dg.DagsterInstance.get() as instance:
+            for f in landed:
+                with stages(f"market_bars {f.name}", "ingesting into the Parquet lake"):
+                    try:
+                        ingest_in_dagster(instance, [f])
+                        done += 1
+                    except RunFailedError as e:
+                        line = rejected(paths, f)
+                        if line is None:  # not the file's fault: the run failed otherwise
+                            raise
+                        problems.append(line)
+                        del e
+            if done and not args.no_freeze:
+                with stages("frozen_dataset", "rebuilding the frozen datasets"):
+                    freeze_in_dagster(instance, UNIVERSES.get_partition_keys())
+    if len(problems) > 1:
+        for line in problems:
+            print(line, file=sys.stderr)
+    if problems:
+        raise FileRejected(problems[0] if len(problems) == 1 else
+                           f"{len(problems)} files rejected and moved to {paths.quarantine} (see above)")
     step("done")
+    if stages.done:
+        print(stages.summary())
     return 0

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from lq_assets.cli.brackets import add_bracket_flags, bracket_legs
+from lq_assets.cli.inputs import check_dataset, check_strategies
+from lq_engine.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-bars", type=int, help="stop after this many bars (in total, across restarts)")
     p.add_argument("--state-dir", type=Path, help="default: data/paper/<dataset>-<symbol>-<strategy>")
     p.add_argument("--reset-state", action="store_true", help="move the state files aside and start over")
+    p.add_argument("--json", action="store_true", help="status: every field as JSON (default: aligned lines)")
     p.add_argument("--rebuild-from-venue", action="store_true", help="rebuild the trader's state from the venue journal")
     add_bracket_flags(p, "the optimization winner's brackets")
     p.set_defaults(func=run)
@@ -59,11 +62,16 @@ def choose(args: argparse.Namespace, winner: tuple[dict, dict] | None) -> tuple[
 def run(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import setup, step
 
+    check_dataset(args.dataset)
+    check_strategies([args.strategy])
+    if args.speed is not None and not args.speed > 0:
+        raise UsageError(f"--speed: bars per second must be > 0, got {args.speed:g}")
+    if args.max_bars is not None and args.max_bars < 1:
+        raise UsageError(f"--max-bars must be >= 1, got {args.max_bars}")
     paths = setup(args.verbose)
     import dagster as dg
 
     from lq_assets.datasets.lookup import current_frozen
-    from lq_engine.live.errors import LiveError
     from lq_engine.live.ops import record_to_catalog, status
     from lq_engine.live.run import run_paper
     from lq_engine.replay.sizing import BracketSpec
@@ -74,28 +82,29 @@ def run(args: argparse.Namespace) -> int:
         ds = current_frozen(instance, args.dataset, paths)
         folder = ds.folder
         if portfolio and args.symbol:
-            raise ValueError(f"strategy '{args.strategy}' is a portfolio strategy: it trades the whole universe of "
+            raise UsageError(f"strategy '{args.strategy}' is a portfolio strategy: it trades the whole universe of "
                              f"{args.dataset}; drop --symbol")
+        if args.symbol and args.symbol not in ds.symbols:
+            raise UsageError(f"--symbol: {args.symbol} is not in dataset {args.dataset}; its symbols: "
+                             f"{', '.join(ds.symbols)}")
         symbol = None if portfolio else (args.symbol or ds.symbols[0])
         where = args.dataset if portfolio else f"{args.dataset}-{symbol}"
         state = args.state_dir or paths.root / "paper" / f"{where}-{args.strategy}"
         if args.action == "status":
-            print(json.dumps(status(state), indent=2, default=str))
+            st = status(state)
+            print(json.dumps(st, indent=2, default=str) if args.json else status_text(st, state))
             return 0
         params, legs = choose(args, winner_of(paths, args.dataset, args.strategy))
         if portfolio:
             if legs and bracket_legs(args):
-                raise ValueError(f"strategy '{args.strategy}' is a portfolio strategy: bracket flags do not apply")
+                raise UsageError(f"strategy '{args.strategy}' is a portfolio strategy: bracket flags do not apply")
             legs = {}  # protective orders are per entry of one symbol
         step(f"paper trading {args.strategy} {json.dumps(params) if params else '(default parameters)'} "
              f"brackets {json.dumps(legs) if legs else 'none'} on {args.dataset}"
              f"{'' if portfolio else '/' + symbol}; state in {state}")
-        try:
-            r = run_paper(state, args.strategy, params, frozen=folder, symbol=symbol, speed=args.speed,
-                          max_bars=args.max_bars, brackets=BracketSpec(**legs), reset_state=args.reset_state,
-                          rebuild_from_venue=args.rebuild_from_venue)
-        except LiveError as e:
-            raise RuntimeError(str(e)) from None
+        r = run_paper(state, args.strategy, params, frozen=folder, symbol=symbol, speed=args.speed,
+                      max_bars=args.max_bars, brackets=BracketSpec(**legs), reset_state=args.reset_state,
+                      rebuild_from_venue=args.rebuild_from_venue)
         row = record_to_catalog(paths, state)
         instance.report_runless_asset_event(dg.AssetMaterialization(
             asset_key="paper_trading",
@@ -103,11 +112,53 @@ def run(args: argparse.Namespace) -> int:
                 "run_id": r.run_id, "dataset": args.dataset, "symbol": symbol or "PORTFOLIO", "strategy": args.strategy,
                 "positions": json.dumps(r.positions),
                 "params": json.dumps(params or {}), "brackets": json.dumps(legs), "bars": r.bars_processed, "fills": len(r.fills),
-                "position": float(r.position), "cash": float(r.cash), "equity": float(r.equity),
+                "position": float(r.position), "cash": round(float(r.cash), 2), "equity": round(float(r.equity), 2),
                 "resumed_from_bar": -1 if r.recovery.restored_bar is None else int(r.recovery.restored_bar),
                 "resent_intents": len(r.recovery.resent), "state_dir": dg.MetadataValue.path(str(state)),
             },
         ))
-    step(f"done: {r.bars_processed} bars, {len(r.fills)} fills, equity {r.equity:,.2f} "
+    start = status(state).get("initial_cash") or 0.0
+    step(f"done: {r.bars_processed:,} bars, {len(r.fills):,} fills, equity {r.equity:,.2f}{_return(r.equity, start)} "
          f"(recorded as paper run {row.get('run_id', r.run_id)} in the catalog)")
     return 0
+
+
+def _return(equity: float | None, start: float | None) -> str:
+    """' (+1.23% from 100,000.00)': the return from the starting capital."""
+    if not start or equity is None:
+        return ""
+    return f", {equity / start - 1.0:+.2%} from the starting capital of {start:,.2f}"
+
+
+def status_text(st: dict, state: Path) -> str:
+    """The status of a paper run as aligned lines, figures rounded (``--json`` for every field)."""
+    def money(v) -> str:
+        return "-" if v is None else f"{v:,.2f}"
+
+    start = st.get("initial_cash")
+    eq = st.get("equity")
+    ret = "-" if not start or eq is None else f"{eq / start - 1.0:+.2%}"
+    positions = ", ".join(f"{k} {v:,.4g}" for k, v in sorted((st.get("positions") or {}).items())) or "flat"
+    orders = st.get("open_orders") or []
+    behind = st.get("lag_bars")
+    since = st.get("seconds_since_last_bar")
+    rows = [
+        ("paper run", f"{st.get('run_id') or '-'}  ({st.get('strategy')} on {st.get('symbol') or 'the whole universe'})"),
+        ("parameters", json.dumps(st.get("params") or {})),
+        ("bars processed", f"{st.get('bars_processed', 0):,}"
+         + (f"  (last bar {st.get('last_event_time')}, {behind} behind the feed)" if st.get("last_bar") is not None else "")),
+        ("fills", f"{st.get('fills_count', 0):,}"),
+        ("starting capital", money(start)),
+        ("equity", money(eq)),
+        ("return", ret),
+        ("cash", money(st.get("cash"))),
+        ("positions", positions),
+        ("open orders", ", ".join(f"{o['side']} {o['quantity']:,.4g} ({o['status']})" for o in orders) or "none"),
+        ("unacknowledged", f"{st.get('outbox_unacknowledged', 0)} intent(s) in the outbox"),
+        ("last update", "-" if since is None else f"{since:,.0f} s ago"),
+        ("state", str(state)),
+    ]
+    if st.get("refused"):
+        rows.append(("refused", str(st["refused"])))
+    w = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)

@@ -63,6 +63,9 @@ def run_check(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import setup
     from lq_engine.strategies.checks import check_strategy
 
+    from lq_assets.cli.inputs import check_strategies
+
+    check_strategies([args.name], "strategy")
     setup(args.verbose)
     report = check_strategy(args.name, timing=not args.no_timing)
     print(report.summary())

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "ui",
         help="run the Dagster webserver and daemon (schedules, sensors, backfills) on 127.0.0.1",
         description="Start dagster-webserver and dagster-daemon against workspace.yaml with "
-        "DAGSTER_HOME set to dagster_home/ (or $LQ_DAGSTER_HOME). Ctrl-C or SIGTERM stops both.",
+        "DAGSTER_HOME set to dagster_home/ (or $LQ_DAGSTER_HOME). Ctrl-C or SIGTERM stops both. Their logs go "
+        "to data/logs/dagster-webserver.log and data/logs/dagster-daemon.log (to the terminal with lq -v).",
     )
     p.add_argument("--port", type=int, default=3000, help="webserver port (default 3000)")
     p.add_argument("--no-daemon", action="store_true", help="webserver only (no sensors, schedules or backfills)")
@@ -29,6 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _bin(name: str) -> str:
     cand = Path(sys.executable).parent / name
     return str(cand) if cand.exists() else name
+
+
+def _output(log: Path | None) -> dict:
+    """Popen arguments sending a child's stdout and stderr to ``log`` (appended), or nothing."""
+    if log is None:
+        return {}
+    return {"stdout": open(log, "ab"), "stderr": subprocess.STDOUT}
 
 
 def wait_ready(url: str, timeout_s: float, procs: list[subprocess.Popen]) -> bool:
@@ -46,16 +54,21 @@ def wait_ready(url: str, timeout_s: float, procs: list[subprocess.Popen]) -> boo
 
 
 def run(args: argparse.Namespace) -> int:
-    from lq_assets.cli.environment import setup, step
+    from lq_assets.cli.environment import log_dir, setup, step
     from lq_engine.data.paths import REPO_ROOT
 
-    setup(args.verbose)
+    paths = setup(args.verbose)
     workspace = str(REPO_ROOT / "workspace.yaml")
     cmds = [[_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(args.port), "-w", workspace]]
     if not args.no_daemon:
         cmds.append([_bin("dagster-daemon"), "run", "-w", workspace])
-    # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order.
-    procs = [subprocess.Popen(c, cwd=REPO_ROOT, start_new_session=True) for c in cmds]
+    # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order. Their logs
+    # (and Dagster's beta/preview notices) go to files under data/logs/, or to the terminal with -v.
+    logs = {} if args.verbose else {Path(c[0]).name: log_dir(paths) / f"{Path(c[0]).name}.log" for c in cmds}
+    procs = [subprocess.Popen(c, cwd=REPO_ROOT, start_new_session=True, **_output(logs.get(Path(c[0]).name)))
+             for c in cmds]
+    for name, log in logs.items():
+        step(f"{name} log: {log}")
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -72,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
     while not stopping:
         dead = [p for p in procs if p.poll() is not None]
         if dead:
-            step(f"{Path(dead[0].args[0]).name} exited with code {dead[0].returncode}; stopping")
+            name = Path(dead[0].args[0]).name
+            where = f" (its log: {logs[name]})" if name in logs else ""
+            step(f"{name} exited with code {dead[0].returncode}{where}; stopping")
             rc = dead[0].returncode or 1
             break
         time.sleep(0.5)

@@ -6,6 +6,11 @@ import dagster as dg
 
 from lq_engine.data.frozen import FrozenDataset, load_frozen, open_frozen
 from lq_engine.data.paths import DataPaths
+from lq_engine.errors import LQError
+
+
+class NotFrozenError(LQError, ValueError):
+    """The universe has no frozen dataset yet (no data ingested for it, or never frozen)."""
 
 
 def _latest(instance: dg.DagsterInstance, universe: str):
@@ -13,7 +18,8 @@ def _latest(instance: dg.DagsterInstance, universe: str):
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("frozen_dataset"), asset_partitions=[universe]), limit=1
     ).records
     if not recs:
-        raise ValueError(f"no frozen dataset {universe!r} yet: run `lq demo` (or materialize frozen_dataset)")
+        raise NotFrozenError(f"no frozen dataset {universe!r} yet: run `lq demo` (or `lq ingest FILE`, or materialize "
+                             "frozen_dataset)")
     return recs[0].asset_materialization.metadata
 
 

@@ -4,6 +4,10 @@ The sensor only peeks at key columns (``scan_file``); it never opens the DuckDB 
 remembers each file by name, size and mtime, and the run key carries the same fingerprint, so a file
 is processed once; a file that is replaced (new size or mtime) is processed again, and the merge
 rule (newest ingest wins) applies.
+
+Files `lq ingest` (or `lq demo`) already ingested are known by content: the ingest log holds the
+sha256 of every file ingested and the partitions it went to, so a new or touched file whose bytes
+were already ingested into all of its partitions is remembered and not ingested again.
 """
 
 
@@ -17,7 +21,8 @@ from lq_assets.partitions import SYMBOLS, file_range_plan
 from lq_assets.profile import sensor_status
 from lq_assets.resources import LakeResource
 from lq_engine.data.ingest import IngestError, scan_file
-from lq_engine.data.quarantine import quarantine_file
+from lq_engine.data.ingest_log import ingested_partitions
+from lq_engine.data.quarantine import file_sha256, quarantine_file
 
 LANDING_SUFFIXES = (".csv", ".parquet", ".pq", ".txt")
 # A file touched this recently may still be being copied in; pick it up on a later tick.
@@ -43,6 +48,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> d
     new_symbols: list[str] = []
     requests: list[dg.RunRequest] = []
     now = time.time()
+    ingested: dict[str, set[str]] | None = None  # read once per tick, when a new file needs it
     for f in sorted(paths.landing.iterdir()):
         if not f.is_file() or f.name.startswith(".") or f.suffix.lower() not in LANDING_SUFFIXES:
             continue
@@ -55,6 +61,13 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> d
         except IngestError as e:
             where = quarantine_file(f, paths, e)
             context.log.warning(f"rejected {f.name}: {e} (quarantined at {where})")
+            seen[f.name] = fp
+            continue
+        if ingested is None:
+            ingested = ingested_partitions(paths)
+        done = ingested.get(file_sha256(f))
+        if done is not None and {str(p) for p in scan.partitions} <= done:
+            context.log.info(f"{f.name}: already ingested (same content in the ingest log); not ingested again")
             seen[f.name] = fp
             continue
         new, range_tags = file_range_plan(known + new_symbols, list(scan.symbols), list(scan.months))

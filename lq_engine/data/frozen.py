@@ -43,6 +43,10 @@ FILES = tuple(f"{n}.npy" for n in ("offsets", *ARRAY_NAMES))
 FORMAT_VERSION = 1
 
 
+class FrozenMissingError(LQError, FileNotFoundError):
+    """A frozen dataset recorded in the instance is not on disk or in the lake (deleted data folder)."""
+
+
 class FrozenCorruptError(LQError, ValueError):
     """A frozen dataset's files do not match what was recorded when it was built (the file is named)."""
 
@@ -387,7 +391,7 @@ def load_frozen(folder: Path, *, verify: bool | None = None) -> FrozenDataset:
     try:
         m = json.loads((folder / "manifest.json").read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{folder}: not a frozen dataset (no manifest.json)") from None
+        raise FrozenMissingError(f"{folder}: not a frozen dataset (no manifest.json)") from None
     if verify is not False:
         sig = _signature(folder)
         if verify or _VERIFIED.get(sig) != m["content_hash"]:
@@ -436,11 +440,11 @@ def open_frozen(paths: DataPaths, name: str, digest: str) -> FrozenDataset:
         except FrozenCorruptError as e:
             return _rebuild(paths, final, digest, e)
     if not paths.remote:
-        raise FileNotFoundError(f"{final}: frozen dataset {name} {digest[:16]} is not on disk (re-materialize "
+        raise FrozenMissingError(f"{final}: frozen dataset {name} {digest[:16]} is not on disk (re-materialize "
                                 "frozen_dataset)")
     store, prefix = paths.store, _lake_prefix(name, digest)
     if not store.exists(f"{prefix}/manifest.json"):
-        raise FileNotFoundError(f"{store.uri_of(prefix)}: frozen dataset {name} {digest[:16]} is not in the lake "
+        raise FrozenMissingError(f"{store.uri_of(prefix)}: frozen dataset {name} {digest[:16]} is not in the lake "
                                 "(re-materialize frozen_dataset)")
     base = final.parent
     base.mkdir(parents=True, exist_ok=True)

@@ -173,3 +173,22 @@ def compact_ingest_log(paths: DataPaths, *, wait: bool = True) -> int:
         if wait:
             raise
         return 0
+
+
+def ingested_partitions(paths: DataPaths) -> dict[str, set[str]]:
+    """sha256 of every file ingested without error -> the partitions (``str(PartitionKey)``) it was
+    merged into, from the log files (no catalog). The landing sensor uses it to skip files that
+    `lq ingest` already put in the lake. Best effort: a log file removed by a concurrent compaction
+    is skipped (its rows are in the compacted file, read on the next call)."""
+    out: dict[str, set[str]] = {}
+    for key in _log_files(paths):
+        try:
+            df = paths.store.read_parquet(key)
+        except Exception:  # compacted away meanwhile
+            continue
+        if "status" in df.columns:
+            df = df.filter(pl.col("status") == "ok")
+        for sha, parts in df.select("sha256", "partitions").iter_rows():
+            if sha:
+                out.setdefault(sha, set()).update(p for p in (parts or "").split(",") if p)
+    return out

@@ -60,7 +60,8 @@ def status(state_dir: Path) -> dict[str, Any]:
         "source": cfg.get("source"), "bars_processed": n_bars, "fills_count": n_fills,
         "open_orders": [{k: o[k] for k in ("order_id", "status", "side", "quantity", "filled")} for o in open_orders],
         "outbox_unacknowledged": pending, "last_snapshot_bar": snap[0] if snap else None,
-        "refused": refused, "positions": {}, "cash": cfg.get("initial_cash"), "equity": cfg.get("initial_cash"),
+        "refused": refused, "positions": {}, "initial_cash": cfg.get("initial_cash"), "cash": cfg.get("initial_cash"),
+        "equity": cfg.get("initial_cash"),
         "last_bar": None, "last_event_ts_ns": None, "last_event_time": None, "lag_bars": None,
         "seconds_since_last_bar": None,
     }

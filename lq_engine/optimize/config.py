@@ -30,40 +30,53 @@ class ConfigError(LQError, ValueError):
     """An optimizer setting is invalid; the message names the field."""
 
 
+def _run(default: Any, flag: str, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A field a single run may override: the Dagster run config of the optimizer assets
+    (``lq_assets.optimize.settings.OptimizeSettings``) and the ``lq optimize`` flags are derived from
+    these declarations (``run_settings``), so each setting is declared here only."""
+    return field(default=default, metadata={"run": {"flag": flag, "help": help, "choices": choices}})
+
+
 @dataclass(frozen=True)
 class OptimizeConfig:
     # walk-forward folds over the development span (everything before the holdout)
-    fold_mode: str = "rolling"
-    n_folds: int = 3
+    fold_mode: str = _run("rolling", "--fold-mode", "walk-forward windows: rolling (fixed length) or anchored (growing)",
+                          FOLD_MODES)
+    n_folds: int = _run(3, "--folds", "walk-forward folds")
     train_fraction: float = 0.5  # share of the development span in one training window
     train_bars: int | None = None  # explicit lengths override the fractions
     validation_bars: int | None = None
     gap_bars: int = 0  # embargo between train and validation, and before the holdout
-    holdout_fraction: float = 0.2  # final out-of-sample share, never used for selection
+    holdout_fraction: float = _run(0.2, "--holdout", "final share of the data kept out of sample (never used for "
+                                   "selection), e.g. 0.2")
     min_window_bars: int = 50  # a symbol with fewer bars in a window skips that window
     # stage 1 (prefilter)
     min_trades: int = 5  # windows with fewer trades are penalized ...
     trade_penalty: float = 1.0  # ... by up to this many (annualized) Sharpe units
-    sample_size: int | None = None  # score a seeded sample of the grid instead of all of it
+    sample_size: int | None = _run(None, "--sample", "score a seeded sample of this many sets of the grid instead of "
+                                   "all of it")
     # stage-1 search (lq_engine/optimize/search.py): the grid, or a sampler over the declared space
-    search: str = "auto"  # auto | grid | random | tpe | cmaes | qmc
-    trials: int | None = None  # parameter sets a sampler evaluates (each one counts in the DSR's N)
-    timeout: float | None = None  # seconds a sampler may search (checked between batches)
-    batch_size: int | None = None  # sets a sampler proposes per batch (default: see search.batch_size_for)
-    prune_quantile: float | None = None  # after each fold but the last, drop sets whose running score
-    # is below this quantile of every set scored that far (None: no early stopping)
+    search: str = _run("auto", "--search", "stage-1 search: a seeded sampler over the strategy's declared space, or the "
+                       "grid (auto: the grid when it has at most 100,000 sets, else TPE)", SEARCH_METHODS)
+    trials: int | None = _run(None, "--trials", "parameter sets a sampler evaluates (each counts in the DSR's N)")
+    timeout: float | None = _run(None, "--timeout", "seconds a sampler may search (checked between batches)")
+    batch_size: int | None = _run(None, "--batch-size", "sets a sampler proposes per batch (default: see "
+                                  "search.batch_size_for)")
+    prune_quantile: float | None = _run(None, "--prune", "early stopping: after each fold but the last, drop sets "
+                                        "whose running score is below this quantile (0..1) of every set scored so far")
     # stage 2 (replay)
-    top_k_ratio: float = 0.02
-    top_k_min: int = 5
-    top_k_max: int = 50
+    top_k_ratio: float = _run(0.02, "--top-k-ratio", "share of the ranked sets replayed in stage 2 (clamped to "
+                              "--top-k-min .. --top-k-max)")
+    top_k_min: int = _run(5, "--top-k-min", "fewest candidates replayed in stage 2")
+    top_k_max: int = _run(50, "--top-k-max", "most candidates replayed in stage 2")
     dispersion_penalty: float = 0.5  # robust objective = median - penalty * scaled MAD
-    audit_size: int = 10  # seeded sample from outside the top k, replayed for the fidelity audit
+    audit_size: int = _run(10, "--audit-size", "sets from outside the top k replayed for the fidelity audit")
     # overfitting controls
     pbo_splits: int = 16
     pbo_max_periods: int = 1024
     # execution / compute
-    seed: int = 42
-    workers: int = 1
+    seed: int = _run(42, "--seed", "random seed of samplers, samples and the audit")
+    workers: int = _run(1, "--workers", "worker processes (results are identical for any count)")
     backend: str = "auto"
     calendar: str = "auto"  # auto: '24/7' below daily bars, 'equities' for daily and slower
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
@@ -116,6 +129,42 @@ class OptimizeConfig:
             else:
                 kw[name] = value
         return cls(**kw)
+
+
+@dataclass(frozen=True)
+class RunSetting:
+    """One per-run override of ``OptimizeConfig`` (see ``_run``): its field, value type, flag and help."""
+
+    name: str
+    type: type
+    flag: str
+    help: str
+    choices: tuple[str, ...] | None = None
+    default: Any = None
+
+
+def run_settings() -> tuple[RunSetting, ...]:
+    """The fields of ``OptimizeConfig`` a run may override, in declaration order. ``brackets`` is
+    overridable as well (a nested table: ``bracket_legs``)."""
+    import types
+    import typing
+
+    hints = typing.get_type_hints(OptimizeConfig)
+    out = []
+    for f in fields(OptimizeConfig):
+        meta = f.metadata.get("run")
+        if not meta:
+            continue
+        t = hints[f.name]
+        if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union:
+            t = next(a for a in typing.get_args(t) if a is not type(None))
+        out.append(RunSetting(f.name, t, meta["flag"], meta["help"], meta["choices"], f.default))
+    return tuple(out)
+
+
+def bracket_legs() -> tuple[str, ...]:
+    """The legs of ``brackets`` (BracketSpec fields), each a fraction of the entry price or None."""
+    return tuple(f.name for f in fields(BracketSpec))
 
 
 def brackets_json(spec: BracketSpec) -> str:

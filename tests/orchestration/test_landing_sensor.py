@@ -72,3 +72,23 @@ def test_unreadable_file_is_quarantined_not_run(data_paths, dagster_home):
         reports = list(data_paths.quarantine.glob("*.reason.json"))
         assert len(reports) == 1
         assert "garbage.csv" in reports[0].read_text()
+
+
+def test_file_the_cli_already_ingested_is_known_by_content(data_paths, dagster_home):
+    """`lq ingest` logs each file's sha256: the sensor (fresh cursor, as in a daemon started after the
+    CLI) skips those bytes, also under another name; a file with new bytes is still ingested."""
+    from lq_assets.launch import ingest_in_dagster
+
+    f = write_daily_csv(data_paths.landing / "cli.csv", ["AAA"], "2024-03-01", 5)
+    age(f)
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        ingest_in_dagster(instance, [f])
+        copy = data_paths.landing / "copy.csv"
+        copy.write_bytes(f.read_bytes())
+        age(copy)
+        result = _evaluate(instance, data_paths)
+        assert not result.run_requests, [r.run_key for r in result.run_requests]
+        assert set(json.loads(result.cursor)) == {"cli.csv", "copy.csv"}  # remembered: not hashed again
+        age(write_daily_csv(data_paths.landing / "more.csv", ["AAA"], "2024-03-01", 6))
+        again = _evaluate(instance, data_paths, cursor=result.cursor)
+        assert [r.tags["lq/landing_file"] for r in again.run_requests] == ["more.csv"]

@@ -73,7 +73,6 @@ def run(args: argparse.Namespace) -> int:
     from dagster._core.utils import make_new_backfill_id
 
     from lq_assets.definitions import defs
-    from lq_engine.data.paths import REPO_ROOT
 
     from lq_assets.partitions import register_strategies
 
@@ -111,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
         if not daemon_alive(instance):
             step("starting dagster-daemon for the duration of the backfill")
             exe = Path(sys.executable).parent / "dagster-daemon"
-            daemon = subprocess.Popen([str(exe), "run", "-w", str(REPO_ROOT / "workspace.yaml")], cwd=REPO_ROOT)
+            from lq_assets.cli.environment import workspace
+
+            ws, root = workspace()  # the project's workspace.yaml, run from the project's root
+            daemon = subprocess.Popen([str(exe), "run", "-w", str(ws)], cwd=root)
         try:
             status = wait(instance, backfill.backfill_id, args.timeout, step)
         finally:

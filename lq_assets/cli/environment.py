@@ -7,9 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from lq_engine.data.paths import REPO_ROOT, DataPaths
-
-INSTANCE_TEMPLATE = REPO_ROOT / "dagster_home" / "dagster.yaml"
+from lq_engine.data.paths import DataPaths
 
 
 def dagster_home() -> Path:
@@ -22,7 +20,7 @@ def dagster_home() -> Path:
         default_dagster_home(find_project().dagster_home)
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        shutil.copyfile(instance_template(REPO_ROOT), home / "dagster.yaml")
+        shutil.copyfile(instance_template(), home / "dagster.yaml")
     return home
 
 
@@ -41,6 +39,17 @@ def setup(verbose: bool = False) -> DataPaths:
     for checked in check_services():  # distributed profile: every server answers, or a clear error
         logging.getLogger("lq").debug(f"reachable: {checked}")
     return DataPaths.from_env().ensure()
+
+
+def workspace() -> tuple[Path, Path]:
+    """(workspace.yaml, working directory) for the Dagster processes ``lq`` starts: the project's
+    own workspace.yaml (the shipped one if the project has none) and the project's root, so that
+    the webserver, the daemon, its code servers and run workers all work in this project."""
+    from lq_engine.project import find_project, shipped
+
+    project = find_project()
+    ws = project.workspace if project.workspace.is_file() else shipped("workspace.yaml")
+    return ws, project.root
 
 
 def step(msg: str) -> None:

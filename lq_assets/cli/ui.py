@@ -46,16 +46,16 @@ def wait_ready(url: str, timeout_s: float, procs: list[subprocess.Popen]) -> boo
 
 
 def run(args: argparse.Namespace) -> int:
-    from lq_assets.cli.environment import setup, step
-    from lq_engine.data.paths import REPO_ROOT
+    from lq_assets.cli.environment import setup, step, workspace as project_workspace
 
     setup(args.verbose)
-    workspace = str(REPO_ROOT / "workspace.yaml")
+    ws, root = project_workspace()
+    workspace = str(ws)
     cmds = [[_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(args.port), "-w", workspace]]
     if not args.no_daemon:
         cmds.append([_bin("dagster-daemon"), "run", "-w", workspace])
     # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order.
-    procs = [subprocess.Popen(c, cwd=REPO_ROOT, start_new_session=True) for c in cmds]
+    procs = [subprocess.Popen(c, cwd=root, start_new_session=True) for c in cmds]
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:

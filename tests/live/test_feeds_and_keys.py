@@ -7,7 +7,8 @@ import logging
 import numpy as np
 import pytest
 
-from lq_engine.data.paths import REPO_ROOT, DataPaths
+from lq_engine.data.paths import DataPaths
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from lq_engine.live import record_to_catalog, status
 from lq_engine.live.credentials import load_credentials
 from lq_engine.live.errors import FeedUnavailableError
@@ -129,7 +130,7 @@ def test_key_never_reaches_logs_state_or_catalog(tmp_path, creds, frozen_series,
 
 
 def test_key_file_must_be_outside_the_repo(tmp_path):
-    with pytest.raises(FeedUnavailableError, match="outside the repository"):
+    with pytest.raises(FeedUnavailableError, match="key files must live outside the (project|repository)"):
         load_credentials(REPO_ROOT / "keys.json")
     f = tmp_path / "keys.json"
     f.write_text('{"apiKey": "k1", "secret": "s1"}')

@@ -141,6 +141,25 @@ def test_key_file_must_be_outside_the_repo(tmp_path):
         load_credentials(f)
 
 
+def test_key_file_must_be_outside_the_users_project(tmp_path, monkeypatch):
+    proj = tmp_path / "proj"
+    (proj / "secrets").mkdir(parents=True)
+    (proj / "luminaquant.toml").write_text("")
+    inside = proj / "secrets" / "keys.json"
+    inside.write_text('{"apiKey": "k1", "secret": "s1"}')
+    monkeypatch.delenv("LQ_CONFIG", raising=False)
+    monkeypatch.setenv("LQ_PROJECT", str(proj))
+    with pytest.raises(FeedUnavailableError, match=f"key files must live outside the project \\({proj}\\)"):
+        load_credentials(inside)
+    monkeypatch.delenv("LQ_PROJECT")
+    monkeypatch.chdir(proj / "secrets")  # found by walking up, too
+    with pytest.raises(FeedUnavailableError, match="outside the project"):
+        load_credentials(inside)
+    outside = tmp_path / "keys.json"
+    outside.write_text('{"apiKey": "k2", "secret": "s2"}')
+    assert load_credentials(outside).api_key == "k2"
+
+
 def test_missing_half_of_the_env_keys(monkeypatch):
     monkeypatch.delenv("LQ_EXCHANGE_API_KEY", raising=False)
     monkeypatch.delenv("LQ_EXCHANGE_SECRET", raising=False)

@@ -9,11 +9,15 @@ cache lacks something; versions are pinned to uv.lock.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -174,7 +178,58 @@ def test_init_demo_and_sql_in_a_project_of_the_installed_package(installed):
     assert store.returncode == 0 and store.stdout.startswith("compiled"), store.stdout + store.stderr[-3000:]
     assert any(native.rglob("lq_cachestore_*"))
 
-    # Nothing was written into the installed package (bytecode was compiled at install) or the repository.
+
+LOCATIONS = """{ workspaceOrError { ... on Workspace { locationEntries { name
+  locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+
+def _graphql(port: int, query: str) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def test_lq_ui_loads_the_code_location_from_the_projects_workspace(installed):
+    """`lq ui` in the project: the webserver reads the project's workspace.yaml and loads the code
+    location `luminaquant` from the installed package; Ctrl-C (SIGTERM) stops it and the daemon."""
+    proj = installed.project
+    if not (proj / "luminaquant.toml").is_file():
+        assert installed.lq("init", proj.name, cwd=installed.base).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(installed.env(), LQ_AUTOMATION="off")
+    log = open(installed.base / "ui.log", "wb")
+    ui = subprocess.Popen([str(installed.venv / "bin" / "lq"), "ui", "--port", str(port)], cwd=proj, env=env,
+                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline, entries = time.monotonic() + 180, []
+        while time.monotonic() < deadline and ui.poll() is None:
+            try:
+                entries = _graphql(port, LOCATIONS)["data"]["workspaceOrError"]["locationEntries"]
+                if entries and entries[0]["locationOrLoadError"]:
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        assert [e["name"] for e in entries] == ["luminaquant"], (entries, (installed.base / "ui.log").read_text()[-3000:])
+        assert entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation", entries
+    finally:
+        ui.send_signal(signal.SIGTERM)
+        try:
+            ui.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(ui.pid, signal.SIGKILL)
+            ui.wait()
+        log.close()
+    assert ui.returncode == 0, (installed.base / "ui.log").read_text()[-3000:]
+    assert "dagster_home" in (installed.base / "ui.log").read_text()
+
+
+def test_nothing_was_written_into_the_installed_package_or_the_repository(installed):
+    """After everything above (bytecode was compiled at install, as pip does)."""
+    assert (installed.project / "data").is_dir()  # the tests above ran
     after = {name: _tree(installed.site_packages / name) for name in ("lq_engine", "lq_assets")}
     for name, before in installed.package_before.items():
         added = sorted(set(after[name]) - set(before))

@@ -46,10 +46,11 @@ def wait_ready(url: str, timeout_s: float, procs: list[subprocess.Popen]) -> boo
 
 
 def run(args: argparse.Namespace) -> int:
-    from lq_assets.cli.environment import setup, step, workspace as project_workspace
+    from lq_assets.cli.environment import setup, step
+    from lq_assets.cli.environment import workspace as project_workspace
 
     setup(args.verbose)
-    ws, root = project_workspace()
+    ws, root = project_workspace()  # the project's workspace.yaml, run from the project's root
     workspace = str(ws)
     cmds = [[_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(args.port), "-w", workspace]]
     if not args.no_daemon:

@@ -112,10 +112,11 @@ def schedule_status():
     return dg.DefaultScheduleStatus.RUNNING if automation_on() else dg.DefaultScheduleStatus.STOPPED
 
 
-def instance_template(repo_root: Path) -> Path:
-    """The dagster.yaml a fresh instance folder of this profile gets."""
-    sub = ("distributed",) if distributed() else ()
-    return repo_root.joinpath("dagster_home", *sub, "dagster.yaml")
+def instance_template() -> Path:
+    """The dagster.yaml a fresh instance folder of this profile gets (shipped with the package)."""
+    from lq_engine.project import shipped
+
+    return shipped("dagster_home/distributed/dagster.yaml" if distributed() else "dagster_home/dagster.yaml")
 
 
 def default_dagster_home(project_home: Path) -> Path:

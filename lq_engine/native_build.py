@@ -1,7 +1,10 @@
 """Build a native artifact once: under a file lock, into a temp file, renamed into place.
 
-Shared by the C/Rust evaluation kernels and the compiled runtime-cache store. Artifacts live in
-``native/build`` (git-ignored) and carry a hash of their sources and flags in their names, so a
+Shared by the C/Rust evaluation kernels and the compiled runtime-cache store. The sources are the
+checkout's ``native/`` or, installed from a wheel, the copy it carries (``lq_engine/_shipped/native``).
+Artifacts live in ``$LQ_NATIVE_BUILD_DIR``, else ``native/build`` of a source checkout
+(git-ignored), else ``<user cache>/native/<machine>`` (``lq_engine.project.user_cache_dir``: never
+inside an installed package); they carry a hash of their sources and flags in their names, so a
 changed source is rebuilt and concurrent processes reuse whatever the first builder produced.
 """
 
@@ -10,16 +13,28 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from lq_engine.data.paths import REPO_ROOT
+from lq_engine.project import shipped, source_checkout, user_cache_dir
 
-NATIVE_ROOT = REPO_ROOT / "native"
-BUILD_DIR = NATIVE_ROOT / "build"
+
+def default_build_dir() -> Path:
+    env = os.environ.get("LQ_NATIVE_BUILD_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    checkout = source_checkout()
+    if checkout is not None:
+        return checkout / "native" / "build"
+    return user_cache_dir() / "native" / (platform.machine() or "unknown")  # -march=native: per machine
+
+
+NATIVE_ROOT = shipped("native")
+BUILD_DIR = default_build_dir()
 
 
 class NativeUnavailable(RuntimeError):

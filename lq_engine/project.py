@@ -3,6 +3,12 @@
 Found, in order: ``$LQ_PROJECT``; the folder of ``$LQ_CONFIG``; the nearest folder at or above the
 working directory that holds ``luminaquant.toml``; the source checkout this package runs from, if
 it holds one (a clone of the repository is the default project). ``lq init DIR`` writes a new one.
+
+Also where the files the package ships live (``shipped``): the native sources and the project
+templates are the repository's own files in a source checkout, and ``lq_engine/_shipped/`` in an
+installed wheel (``[tool.hatch.build.targets.wheel.force-include]`` in pyproject.toml). What the
+package builds or caches (native artifacts, numba's cache) goes to ``user_cache_dir()`` when it is
+installed, never into the installed package.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from lq_engine.errors import LQError
 CONFIG_NAME = "luminaquant.toml"
 PACKAGE_ROOT = Path(__file__).resolve().parent  # lq_engine/
 CHECKOUT_ROOT = PACKAGE_ROOT.parent  # the repository, when running from a source checkout
+SHIPPED_ROOT = PACKAGE_ROOT / "_shipped"  # the repository files an installed wheel carries
 
 
 class ProjectNotFoundError(LQError, FileNotFoundError):
@@ -74,3 +81,75 @@ def find_project(start: Path | None = None) -> Project:
 
 def current_project() -> Project:
     return find_project()
+
+
+def source_checkout() -> Path | None:
+    """The repository this package runs from (a clone, or an editable install of one); None when
+    the package is installed from a wheel."""
+    if (CHECKOUT_ROOT / "pyproject.toml").is_file() and (CHECKOUT_ROOT / "native").is_dir():
+        return CHECKOUT_ROOT
+    return None
+
+
+def shipped(relpath: str) -> Path:
+    """A file the package ships, by its path in the repository (``native/c/lq_kernels.c``,
+    ``dagster_home/dagster.yaml``, ``workspace.yaml``, ``luminaquant.toml``)."""
+    checkout = source_checkout()
+    return (checkout if checkout is not None else SHIPPED_ROOT) / relpath
+
+
+def user_cache_dir() -> Path:
+    """Per-user cache of an installed package: ``$LQ_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/luminaquant``, else ``~/.cache/luminaquant``."""
+    env = os.environ.get("LQ_CACHE_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache").resolve() / "luminaquant"
+
+
+class ProjectExistsError(LQError, FileExistsError):
+    pass
+
+
+EXAMPLE_STRATEGY = "trend_pullback"
+PROJECT_GITIGNORE = """\
+# LuminaQuant runtime state: the lake, catalog, reports and paper state (data/) and the Dagster
+# instance's storage (only dagster_home/dagster.yaml is configuration)
+/data/
+dagster_home/*
+!dagster_home/dagster.yaml
+__pycache__/
+"""
+
+
+def init_project(folder: Path) -> list[Path]:
+    """Write a new project into ``folder`` (created if needed): ``luminaquant.toml`` (the shipped
+    starter: the bundled and synthetic universes, optimizer defaults), ``workspace.yaml`` (the one
+    code location, ``luminaquant``), ``dagster_home/dagster.yaml`` (the instance of the local
+    profile), ``strategies/trend_pullback.py`` (the example strategy of ``lq strategy new``) with its
+    test, and a ``.gitignore`` for the runtime state. Refuses to overwrite anything: a folder that
+    already holds a project, or any of these files, is a ``ProjectExistsError``. Returns the files."""
+    from lq_engine.strategies.scaffold import TEST_TEMPLATE, render
+
+    root = Path(folder).expanduser().resolve()
+    if (root / CONFIG_NAME).exists():
+        raise ProjectExistsError(f"{root} already holds a project ({CONFIG_NAME}); nothing was written")
+    if root.exists() and not root.is_dir():
+        raise ProjectExistsError(f"{root} exists and is not a folder; nothing was written")
+    files: dict[Path, str] = {
+        root / CONFIG_NAME: shipped(CONFIG_NAME).read_text(),
+        root / "workspace.yaml": shipped("workspace.yaml").read_text(),
+        root / "dagster_home" / "dagster.yaml": shipped("dagster_home/dagster.yaml").read_text(),
+        root / "strategies" / f"{EXAMPLE_STRATEGY}.py": render(EXAMPLE_STRATEGY),
+        root / "tests" / f"test_strategy_{EXAMPLE_STRATEGY}.py": TEST_TEMPLATE.format(
+            name=EXAMPLE_STRATEGY, test_path=f"tests/test_strategy_{EXAMPLE_STRATEGY}.py"),
+        root / ".gitignore": PROJECT_GITIGNORE,
+    }
+    taken = [p for p in files if p.exists()]
+    if taken:
+        raise ProjectExistsError(f"{taken[0]} exists; `lq init` writes a new project only (nothing was written)")
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return list(files)

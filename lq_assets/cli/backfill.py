@@ -100,7 +100,6 @@ def run(args: argparse.Namespace) -> int:
 
         from lq_assets.definitions import defs
         from lq_assets.partitions import register_strategies
-        from lq_engine.data.paths import REPO_ROOT
 
     graph = defs.resolve_asset_graph()
     keys = [dg.AssetKey.from_user_string(a) for a in args.asset]
@@ -140,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             if not daemon and not daemon_alive(instance):
                 log = log_dir(paths) / f"daemon-backfill-{bid}.log"
                 step(f"starting dagster-daemon for this backfill (sensors, schedules and automation off; log: {log})")
-                daemon.append(start_daemon(REPO_ROOT, log))
+                daemon.append(start_daemon(log))
 
         try:
             ensure_daemon()
@@ -164,14 +163,17 @@ def run(args: argparse.Namespace) -> int:
         return 0 if ok else 1
 
 
-def start_daemon(root: Path, log: Path) -> subprocess.Popen:
+def start_daemon(log: Path) -> subprocess.Popen:
     """A dagster-daemon for the duration of one backfill: in its own process group (so its code
     server and run workers stop with it), its output in ``log``, with the sensors, the schedule and
     declarative automation off (``LQ_AUTOMATION=off``): it runs the backfill and nothing else."""
+    from lq_assets.cli.environment import workspace
+
     exe = Path(sys.executable).parent / "dagster-daemon"
     env = {**os.environ, "LQ_AUTOMATION": "off"}
+    ws, root = workspace()  # the project's workspace.yaml, run from the project's root
     with open(log, "ab") as fh:
-        return subprocess.Popen([str(exe), "run", "-w", str(root / "workspace.yaml")], cwd=root, env=env,
+        return subprocess.Popen([str(exe), "run", "-w", str(ws)], cwd=root, env=env,
                                 stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
 

@@ -9,9 +9,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from lq_engine.data.paths import REPO_ROOT, DataPaths
-
-INSTANCE_TEMPLATE = REPO_ROOT / "dagster_home" / "dagster.yaml"
+from lq_engine.data.paths import DataPaths
 
 
 def dagster_home() -> Path:
@@ -24,7 +22,7 @@ def dagster_home() -> Path:
         default_dagster_home(find_project().dagster_home)
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        shutil.copyfile(instance_template(REPO_ROOT), home / "dagster.yaml")
+        shutil.copyfile(instance_template(), home / "dagster.yaml")
     return home
 
 
@@ -111,6 +109,17 @@ def quiet_warnings() -> None:
         shown(message, category, filename, lineno, file, line)
 
     warnings.showwarning = show
+
+
+def workspace() -> tuple[Path, Path]:
+    """(workspace.yaml, working directory) for the Dagster processes ``lq`` starts: the project's
+    own workspace.yaml (the shipped one if the project has none) and the project's root, so that
+    the webserver, the daemon, its code servers and run workers all work in this project."""
+    from lq_engine.project import find_project, shipped
+
+    project = find_project()
+    ws = project.workspace if project.workspace.is_file() else shipped("workspace.yaml")
+    return ws, project.root
 
 
 def step(msg: str) -> None:

@@ -55,17 +55,18 @@ def wait_ready(url: str, timeout_s: float, procs: list[subprocess.Popen]) -> boo
 
 def run(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import log_dir, setup, step
-    from lq_engine.data.paths import REPO_ROOT
+    from lq_assets.cli.environment import workspace as project_workspace
 
     paths = setup(args.verbose)
-    workspace = str(REPO_ROOT / "workspace.yaml")
+    ws, root = project_workspace()  # the project's workspace.yaml, run from the project's root
+    workspace = str(ws)
     cmds = [[_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(args.port), "-w", workspace]]
     if not args.no_daemon:
         cmds.append([_bin("dagster-daemon"), "run", "-w", workspace])
     # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order. Their logs
     # (and Dagster's beta/preview notices) go to files under data/logs/, or to the terminal with -v.
     logs = {} if args.verbose else {Path(c[0]).name: log_dir(paths) / f"{Path(c[0]).name}.log" for c in cmds}
-    procs = [subprocess.Popen(c, cwd=REPO_ROOT, start_new_session=True, **_output(logs.get(Path(c[0]).name)))
+    procs = [subprocess.Popen(c, cwd=root, start_new_session=True, **_output(logs.get(Path(c[0]).name)))
              for c in cmds]
     for name, log in logs.items():
         step(f"{name} log: {log}")

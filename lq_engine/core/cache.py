@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from lq_engine.core.cache_store import store_base
@@ -61,15 +62,42 @@ class Account(NamedTuple):
 _TERMINAL = frozenset({"FILLED", "CANCELLED", "REJECTED", "EXPIRED"})
 
 
-CacheStore, CACHE_STORE = store_base()
+_SLOTS = ("_positions", "cash", "equity", "meta")
 
 
-class RuntimeCache(CacheStore):  # type: ignore[misc,valid-type]
+@lru_cache(maxsize=None)
+def _concrete() -> type:
+    """The class ``RuntimeCache()`` really instantiates: ``RuntimeCache`` on top of the store base
+    that ``LQ_CACHE_STORE`` selects. Chosen (and the compiled store built) on first use, not at import."""
+    store, _ = store_base()
+    return type("RuntimeCache", (RuntimeCache, store), {"__slots__": _SLOTS, "__module__": __name__,
+                                                       "__qualname__": "RuntimeCache"})
+
+
+def __getattr__(name: str) -> Any:
+    """``CacheStore`` (the store base in use) and ``CACHE_STORE`` (its description), resolved on use."""
+    if name == "CacheStore":
+        return store_base()[0]
+    if name == "CACHE_STORE":
+        return store_base()[1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class RuntimeCache:
     """``update_bar(symbol, timestamp_ns, sequence, open, high, low, close, volume)`` and
     ``update_order(order_id, state, symbol, side=0, quantity=0.0, filled=0.0, avg_price=nan)`` come
-    from the store base; the rest reads and snapshots its ``_market`` and ``_orders`` dicts."""
+    from the store base; the rest reads and snapshots its ``_market`` and ``_orders`` dicts.
 
-    __slots__ = ("_positions", "cash", "equity", "meta")
+    The store base (compiled or pure Python, ``cache_store.store_base``) is picked when the first
+    cache is made: ``RuntimeCache(...)`` returns an instance of a subclass of this class and of that
+    base (``_concrete``), so ``isinstance(x, RuntimeCache)`` holds for every cache."""
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "RuntimeCache":
+        if cls is RuntimeCache:
+            cls = _concrete()
+        return super().__new__(cls)
 
     def __init__(self, cash: float = 0.0) -> None:
         super().__init__()

@@ -1,10 +1,10 @@
 """The runtime cache's write path: compiled (``native/cpython/lq_cachestore.c``) or pure Python.
 
 ``update_bar`` and ``update_order`` run once per bar and once per order event of the event engine
-and the paper trader, so they are a CPython extension type built on demand with gcc (like the C
-kernels) and loaded from ``native/build``. Both stores keep the same two dicts of plain tuples, so
-everything else in ``RuntimeCache`` (reads, snapshot, restore) is shared and the two are
-interchangeable; the pure-Python store is used when no compiler is available.
+and the paper trader, so they are a CPython extension type built with gcc on first use (like the
+C kernels) and loaded from ``native_build.BUILD_DIR``. Both stores keep the same two dicts of
+plain tuples, so everything else in ``RuntimeCache`` (reads, snapshot, restore) is shared and the
+two are interchangeable; the pure-Python store is used when no compiler is available.
 
 ``LQ_CACHE_STORE``: ``auto`` (default: compiled if it builds, else Python), ``compiled`` (fail
 if it does not build), ``python``.

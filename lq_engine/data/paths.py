@@ -16,8 +16,6 @@ from pathlib import Path
 
 from lq_engine.data.store import Store, is_remote, store_for
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 @dataclass(frozen=True)
 class DataPaths:
@@ -74,8 +72,11 @@ class DataPaths:
 
     @property
     def native_build(self) -> Path:
-        """Compiled C / Rust kernels (built on demand; never committed)."""
-        return REPO_ROOT / "native" / "build"
+        """Compiled C / Rust kernels and the cache store (built on demand; never committed):
+        ``lq_engine.native_build.BUILD_DIR``, shared by every project of this machine."""
+        from lq_engine.native_build import BUILD_DIR
+
+        return BUILD_DIR
 
     def ensure(self) -> "DataPaths":
         local = [self.landing, self.quarantine, self.frozen, self.results]

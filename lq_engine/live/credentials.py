@@ -1,4 +1,4 @@
-"""Exchange API keys: from environment variables or a file outside the repository, never stored.
+"""Exchange API keys: from environment variables or a file outside the project, never stored.
 
 The ``Credentials`` object masks itself in ``repr``/``str``; nothing in ``lq_engine.live`` writes it
 to a log, a state file or the catalog (tested), and ``redact`` scrubs keys from foreign error text.
@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lq_engine.data.paths import REPO_ROOT
 from lq_engine.live.errors import FeedUnavailableError
+from lq_engine.project import ProjectNotFoundError, find_project, source_checkout
 
 ENV_PREFIX = "LQ_EXCHANGE_"
 
@@ -39,14 +39,29 @@ class Credentials:
         return [s for s in (self.api_key, self.secret, self.password) if s]
 
 
+def _guarded_roots() -> list[tuple[Path, str]]:
+    """Folders a key file must not be in: the project (which its owner may commit) and the source
+    checkout this package runs from, if any."""
+    roots = []
+    try:
+        roots.append((find_project().root.resolve(), "project"))
+    except ProjectNotFoundError:
+        pass
+    checkout = source_checkout()
+    if checkout is not None:
+        roots.append((checkout.resolve(), "repository"))
+    return roots
+
+
 def load_credentials(key_file: Path | None = None, env_prefix: str = ENV_PREFIX) -> Credentials | None:
     """Keys from ``key_file`` (JSON with apiKey, secret[, password]) if given, else from
     ``<prefix>API_KEY`` / ``<prefix>SECRET`` / ``<prefix>PASSWORD``; None when neither has any."""
     if key_file is not None:
         path = Path(key_file).expanduser().resolve()
-        if path.is_relative_to(REPO_ROOT.resolve()):
-            raise FeedUnavailableError(f"{path}: key files must live outside the repository ({REPO_ROOT}), "
-                                       "so they can never be committed; move it and pass the new path")
+        for root, what in _guarded_roots():
+            if path.is_relative_to(root):
+                raise FeedUnavailableError(f"{path}: key files must live outside the {what} ({root}), "
+                                           "so they can never be committed; move it and pass the new path")
         try:
             d = json.loads(path.read_text())
         except FileNotFoundError:

@@ -23,7 +23,9 @@ Compiled = cache_store.load_compiled()
 
 def test_runtime_cache_uses_the_compiled_store_when_gcc_is_present():
     assert CACHE_STORE.startswith("compiled"), CACHE_STORE
-    assert RuntimeCache.__mro__[1] is Compiled
+    cache = RuntimeCache()
+    assert isinstance(cache, RuntimeCache) and isinstance(cache, Compiled)
+    assert type(cache).__mro__[1:3] == (RuntimeCache, Compiled)
 
 
 def _rows(store) -> tuple[dict, dict]:

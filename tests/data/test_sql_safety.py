@@ -14,7 +14,7 @@ from landing_files import bar_lines, tree_digest, write_csv
 
 from lq_engine.data.catalog import SqlRefused, ensure_catalog, query_readonly
 from lq_engine.data.ingest import ingest_file
-from lq_engine.data.paths import REPO_ROOT
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from lq_engine.data.results import write_table
 
 

@@ -23,7 +23,7 @@ from lq_engine.live.crashpoints import ENV
 from lq_engine.live.run import run_paper
 from lq_engine.live.trader_store import VENUE_FILE, SqliteOutbox, open_trader_db
 from lq_engine.live.venue_service import DurableVenue
-from lq_engine.data.paths import REPO_ROOT
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 
 from .conftest import BRACKETS, PARAMS, PORTFOLIO_PARAMS, SYMBOL, UNIVERSE
 

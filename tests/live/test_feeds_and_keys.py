@@ -7,7 +7,8 @@ import logging
 import numpy as np
 import pytest
 
-from lq_engine.data.paths import REPO_ROOT, DataPaths
+from lq_engine.data.paths import DataPaths
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from lq_engine.live import record_to_catalog, status
 from lq_engine.live.credentials import load_credentials
 from lq_engine.live.errors import FeedUnavailableError
@@ -129,7 +130,7 @@ def test_key_never_reaches_logs_state_or_catalog(tmp_path, creds, frozen_series,
 
 
 def test_key_file_must_be_outside_the_repo(tmp_path):
-    with pytest.raises(FeedUnavailableError, match="outside the repository"):
+    with pytest.raises(FeedUnavailableError, match="key files must live outside the (project|repository)"):
         load_credentials(REPO_ROOT / "keys.json")
     f = tmp_path / "keys.json"
     f.write_text('{"apiKey": "k1", "secret": "s1"}')
@@ -138,6 +139,25 @@ def test_key_file_must_be_outside_the_repo(tmp_path):
     f.write_text("apiKey=k1")
     with pytest.raises(FeedUnavailableError, match="not JSON"):
         load_credentials(f)
+
+
+def test_key_file_must_be_outside_the_users_project(tmp_path, monkeypatch):
+    proj = tmp_path / "proj"
+    (proj / "secrets").mkdir(parents=True)
+    (proj / "luminaquant.toml").write_text("")
+    inside = proj / "secrets" / "keys.json"
+    inside.write_text('{"apiKey": "k1", "secret": "s1"}')
+    monkeypatch.delenv("LQ_CONFIG", raising=False)
+    monkeypatch.setenv("LQ_PROJECT", str(proj))
+    with pytest.raises(FeedUnavailableError, match=f"key files must live outside the project \\({proj}\\)"):
+        load_credentials(inside)
+    monkeypatch.delenv("LQ_PROJECT")
+    monkeypatch.chdir(proj / "secrets")  # found by walking up, too
+    with pytest.raises(FeedUnavailableError, match="outside the project"):
+        load_credentials(inside)
+    outside = tmp_path / "keys.json"
+    outside.write_text('{"apiKey": "k2", "secret": "s2"}')
+    assert load_credentials(outside).api_key == "k2"
 
 
 def test_missing_half_of_the_env_keys(monkeypatch):

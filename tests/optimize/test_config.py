@@ -5,7 +5,7 @@ import tomllib
 
 import pytest
 
-from lq_engine.data.paths import REPO_ROOT
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.kernels.evaluate import Costs
 from lq_engine.optimize import ConfigError, OptimizeConfig

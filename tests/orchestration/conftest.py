@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lq_engine.data.paths import REPO_ROOT, DataPaths
+from lq_engine.data.paths import DataPaths
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from lq_engine.data.paths import REPO_ROOT
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from tests.orchestration.live import BIN
 
 BUNDLED = REPO_ROOT / "lq_engine" / "data" / "bundled" / "us_stocks_daily.parquet"

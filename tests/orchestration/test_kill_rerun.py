@@ -13,7 +13,8 @@ import time
 import dagster as dg
 import polars as pl
 
-from lq_engine.data.paths import REPO_ROOT, DataPaths
+from lq_engine.data.paths import DataPaths
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from lq_engine.data.results import read_table
 from lq_engine.data.samples import write_synthetic_to_landing
 from tests.orchestration.conftest import lq_env

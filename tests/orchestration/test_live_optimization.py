@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
-from lq_engine.data.paths import REPO_ROOT
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from tests.orchestration.bars import write_daily_csv
 from tests.orchestration.conftest import lq_env
 from tests.orchestration.live import start_daemon, stop, wait_for

@@ -9,7 +9,7 @@ import dagster as dg
 
 from lq_assets.optimize.sensors import strategies_sensor
 from lq_assets.partitions import optimize_key
-from lq_engine.data.paths import REPO_ROOT
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 
 STRATEGY = '''import lq_engine.api as lq
 

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 from lq_assets.definitions import defs
-from lq_engine.data.paths import REPO_ROOT
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from tests.orchestration.conftest import lq_env
 from tests.orchestration.live import BIN, free_port, start, stop, wait_for, webserver_up
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lq_engine.data.paths import REPO_ROOT
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from tests.orchestration.project import BUNDLED, lq, new_project
 
 USER_STRATEGY = '''"""Pullback entries in an EMA uptrend, sized by ATR, with a time stop and a protective stop."""

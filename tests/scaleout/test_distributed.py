@@ -25,7 +25,8 @@ import polars as pl
 import pyarrow.fs as pafs
 import pytest
 
-from lq_engine.data.paths import REPO_ROOT, DataPaths
+from lq_engine.data.paths import DataPaths
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from lq_engine.data.results import read_table
 from lq_engine.data.samples import write_synthetic_to_landing
 from tests.orchestration.live import BIN, run_lq, start, stop, wait_for

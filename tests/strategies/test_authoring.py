@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lq_engine.data.paths import REPO_ROOT
+from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from lq_engine.strategies import StrategyError, resolve
 from lq_engine.strategies.checks import check_strategy, generated_series
 from lq_engine.strategies.params import ParamError

@@ -271,7 +271,7 @@ def test_bars_held_is_kept_for_a_strategy_that_reads_it_even_through_a_helper(tm
 def test_the_readme_portfolio_example_runs_as_documented(tmp_path):
     """The README's example, copied from the README: equal weights over the symbols above their
     average on every `every`-th close, nothing else traded in between."""
-    from lq_engine.data.paths import REPO_ROOT
+    from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 
     readme = (REPO_ROOT / "README.md").read_text()
     section = readme[readme.index("## Portfolio strategies"):]

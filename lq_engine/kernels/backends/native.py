@@ -52,7 +52,7 @@ def artifact_path(backend: str) -> Path:
 
 
 def build_native(backend: str) -> Path:
-    """Compile ``backend`` into native/build (no-op if the artifact for this source exists)."""
+    """Compile ``backend`` into ``BUILD_DIR`` (no-op if the artifact for this source exists)."""
     out = artifact_path(backend)
     if out.exists():
         return out
@@ -62,10 +62,11 @@ def build_native(backend: str) -> Path:
         if backend == "c":
             run_build([tool, *C_FLAGS, "-o", tmp, str(_sources("c")[0]), "-lm"], backend)
             return
-        run_build([tool, "build", "--release", "--offline", "--quiet",
+        target = out.parent / "rust-target"  # beside the artifacts: never inside the sources
+        run_build([tool, "build", "--release", "--offline", "--quiet", "--locked",
                    "--manifest-path", str(NATIVE_ROOT / "rust" / "Cargo.toml")], backend,
-                  env=dict(os.environ, RUSTFLAGS=RUST_FLAGS, CARGO_TARGET_DIR=str(NATIVE_ROOT / "rust" / "target")))
-        shutil.copyfile(NATIVE_ROOT / "rust" / "target" / "release" / "liblq_kernels.so", tmp)
+                  env=dict(os.environ, RUSTFLAGS=RUST_FLAGS, CARGO_TARGET_DIR=str(target)))
+        shutil.copyfile(target / "release" / "liblq_kernels.so", tmp)
 
     return build_once(out, backend, build)
 

@@ -65,7 +65,15 @@ def run(args: argparse.Namespace) -> int:
     print(stages.summary())
     print()
     print("Where to look next:")
-    print("  uv run lq ui            # Dagster UI at http://127.0.0.1:3000 (assets, runs, metadata)")
-    print('  uv run lq sql "SELECT symbol, count(*) AS bars FROM bars GROUP BY symbol"   # the DuckDB catalog')
-    print(f"  uv run lq generate && uv run lq ingest {paths.landing}/synthetic_*.parquet   # SYNTHETIC minute bars")
+    lq = _lq_command()
+    print(f"  {lq} ui            # Dagster UI at http://127.0.0.1:3000 (assets, runs, metadata)")
+    print(f'  {lq} sql "SELECT symbol, count(*) AS bars FROM bars GROUP BY symbol"   # the DuckDB catalog')
+    print(f"  {lq} generate && {lq} ingest {paths.landing}/synthetic_*.parquet   # SYNTHETIC minute bars")
     return 0
+
+
+def _lq_command() -> str:
+    """How to call ``lq`` here: ``uv run lq`` in the source checkout (its uv project), else ``lq``."""
+    from lq_engine.project import CHECKOUT_ROOT, find_project
+
+    return "uv run lq" if find_project().root == CHECKOUT_ROOT and (CHECKOUT_ROOT / "uv.lock").is_file() else "lq"

@@ -14,6 +14,15 @@ from tests.orchestration.live import BIN
 BUNDLED = REPO_ROOT / "lq_engine" / "data" / "bundled" / "us_stocks_daily.parquet"
 
 
+def bundled_toml(extra: str = "", **optimize: object) -> str:
+    """A luminaquant.toml with the bundled daily stocks (AAPL, GOOG, IBM, MSFT) as ``us_stocks_daily``,
+    an ``[optimize]`` table of ``optimize`` (small folds and top k: fast) and ``extra`` tables."""
+    settings = {"n_folds": 2, "top_k_min": 3, "top_k_max": 4, "audit_size": 2, **optimize}
+    lines = "".join(f"{k} = {v!r}\n" for k, v in settings.items())
+    return ('[universes.us_stocks_daily]\nsymbols = ["AAPL", "GOOG", "IBM", "MSFT"]\ntimeframe = "1d"\n'
+            f'calendar = "equities"\n\n[optimize]\n{lines}' + (f"\n{extra}" if extra else ""))
+
+
 def new_project(root: Path, toml: str, strategies: dict[str, str] | None = None) -> Path:
     """``root/research`` with ``toml`` as its luminaquant.toml and ``strategies`` (file stem -> source)."""
     project = root / "research"

@@ -10,20 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.orchestration.project import BUNDLED, lq, new_project
+from tests.orchestration.project import bundled_toml, BUNDLED, lq, new_project
 
-PROJECT_TOML = '''[universes.us_stocks_daily]
-description = "Daily OHLCV of US stocks 2000-2013 (real data, bundled)"
-symbols = ["AAPL", "GOOG", "IBM", "MSFT"]
-timeframe = "1d"
-calendar = "equities"
-
-[optimize]
-n_folds = 2
-top_k_min = 3
-top_k_max = 4
-audit_size = 2
-'''
+PROJECT_TOML = bundled_toml()
 SYMBOLS = {"AAPL", "GOOG", "IBM", "MSFT"}
 
 

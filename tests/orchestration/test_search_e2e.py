@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.orchestration.project import BUNDLED, lq, new_project
+from tests.orchestration.project import bundled_toml, BUNDLED, lq, new_project
 
 FIVE_PARAMS = '''"""Trend with a dead band, a continuous exposure and a volatility cap: five parameters, three continuous."""
 
@@ -46,18 +46,7 @@ class BandTrend(lq.Strategy):
         return 0.0
 '''
 
-PROJECT_TOML = '''[universes.us_stocks_daily]
-symbols = ["AAPL", "GOOG", "IBM", "MSFT"]
-timeframe = "1d"
-calendar = "equities"
-
-[optimize]
-n_folds = 2
-top_k_min = 3
-top_k_max = 4
-audit_size = 2
-prune_quantile = 0.25
-'''
+PROJECT_TOML = bundled_toml(prune_quantile=0.25)
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
-from tests.orchestration.project import BUNDLED, lq, new_project
+from tests.orchestration.project import bundled_toml, BUNDLED, lq, new_project
 
 USER_STRATEGY = '''"""Pullback entries in an EMA uptrend, sized by ATR, with a time stop and a protective stop."""
 
@@ -60,20 +60,7 @@ class PullbackTrend(lq.Strategy):
         return (d, math.nan, math.nan) if 0.0 < d < 1.0 else (math.nan, math.nan, math.nan)
 '''
 
-PROJECT_TOML = '''[universes.us_stocks_daily]
-description = "Daily OHLCV of US stocks 2000-2013 (real data, bundled)"
-symbols = ["AAPL", "GOOG", "IBM", "MSFT"]
-timeframe = "1d"
-calendar = "equities"
-
-[optimize]
-n_folds = 2
-top_k_max = 5
-audit_size = 3
-
-[strategies.pullback_trend.grid]
-max_bars = [10, 20, 30]
-'''
+PROJECT_TOML = bundled_toml("[strategies.pullback_trend.grid]\nmax_bars = [10, 20, 30]\n", top_k_min=5, top_k_max=5, audit_size=3)
 
 
 @pytest.mark.slow

@@ -293,11 +293,7 @@ def build_frozen(paths: DataPaths, spec: UniverseSpec) -> FrozenDataset:
                 publish_frozen(paths, ds)
                 return ds
             _write_manifest(tmp, spec, fa, digest)
-            try:
-                os.rename(tmp, final)
-            except OSError:
-                if not (final / "manifest.json").exists():  # not a concurrent twin: a real failure
-                    raise
+            _publish_folder(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     ds = load_frozen(final, verify=False)
@@ -318,6 +314,15 @@ def _clean_stale_temps(base: Path) -> None:
                 shutil.rmtree(stale, ignore_errors=True)
         except FileNotFoundError:
             pass
+
+
+def _publish_folder(tmp: Path, final: Path) -> None:
+    """Rename a completed dataset folder into place; a concurrent twin that got there first is fine."""
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if not (final / "manifest.json").exists():  # not a concurrent twin: a real failure
+            raise
 
 
 def _reusable(final: Path, base: Path, digest: str, fa: FrozenArrays) -> FrozenDataset | None:
@@ -458,11 +463,7 @@ def open_frozen(paths: DataPaths, name: str, digest: str) -> FrozenDataset:
         if ds.content_hash != digest:
             raise ValueError(f"{store.uri_of(prefix)}: manifest hash {ds.content_hash[:16]} is not {digest[:16]}")
         del ds
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "manifest.json").exists():  # not a concurrent twin: a real failure
-                raise
+        _publish_folder(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return load_frozen(final)

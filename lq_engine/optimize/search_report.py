@@ -24,7 +24,7 @@ import numpy as np
 
 from lq_engine.optimize.search import best_so_far, random_baseline
 from lq_engine.strategies.params import StrategySchema
-from lq_engine.optimize.charts import pyplot
+from lq_engine.optimize.charts import pyplot, save
 
 MIN_IMPORTANCE_TRIALS = 8
 
@@ -101,10 +101,7 @@ def trace_png(stage1: Any, path: str | Path, title: str = "") -> Path | None:
     ax.set_ylabel("stage-1 objective")
     ax.set_title(f"{title}\nsearch trace: {s.text()}", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def importance_png(imp: dict[str, float], path: str | Path, title: str = "") -> Path | None:
@@ -121,10 +118,7 @@ def importance_png(imp: dict[str, float], path: str | Path, title: str = "") -> 
     ax.set_xlim(0, max(imp.values()) * 1.2 or 1)
     ax.set_xlabel("importance (PED-ANOVA, normalized)")
     ax.set_title(f"{title}\nparameter importances", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def _axis_values(stage1: Any, idx: np.ndarray, name: str) -> tuple[np.ndarray, list | None]:
@@ -196,10 +190,7 @@ def contour_png(stage1: Any, schema: StrategySchema, names: list[str], path: str
     if _log_axis(stage1, schema, names[0]):
         ax.set_xscale("log")
     ax.set_title(f"{title}\n{kind}; dots = evaluated sets, star = stage-1 best", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def search_images(stage1: Any, schema: StrategySchema, folder: str | Path, prefix: str,

@@ -134,7 +134,7 @@ def heatmap_png(result: Any, path: str | Path) -> Path | None:
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
 .wrap{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:.5em 0 1.2em;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;
-text-align:right;max-width:28em;overflow-wrap:anywhere}th{background:#f2f2f2}td.l,th.l{text-align:left}
+text-align:right;max-width:28em;overflow-wrap:break-word}th{background:#f2f2f2;white-space:nowrap}td.l,th.l{text-align:left}
 .syn{background:#c62828;color:#fff;padding:2px 8px;border-radius:4px;font-size:.8em}.note{color:#555;font-size:13px}
 h2{border-top:2px solid #333;padding-top:.6em}img{max-width:100%;border:1px solid #ddd;margin:.3em 0}
 .verdict{padding:.5em .8em;border-radius:4px;margin:.6em 0;font-weight:600}.warn{background:#fdecea;color:#8a1c1c}

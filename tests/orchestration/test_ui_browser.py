@@ -26,9 +26,10 @@ def _chromium() -> str:
     return exe
 
 
-def _browse(url: str, profile, *extra: str) -> subprocess.CompletedProcess:
+def _browse(url: str, profile, *extra: str, height: int = 1000) -> subprocess.CompletedProcess:
+    flags = [f"--window-size=1600,{height}" if f.startswith("--window-size") else f for f in CHROMIUM_FLAGS]
     return subprocess.run(
-        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url],
+        [_chromium(), *flags, f"--user-data-dir={profile}", *extra, url],
         capture_output=True, text=True, timeout=180,
     )
 
@@ -61,3 +62,26 @@ def test_asset_graph_shows_every_asset(data_paths, dagster_home, tmp_path):
         assert shot.exists() and shot.stat().st_size > 10_000, r.stderr[-2000:]
     finally:
         stop(proc, timeout=60)
+
+
+def test_the_report_renders_on_its_own_with_its_charts(tmp_path):
+    """report.html copied alone elsewhere renders in Chromium with its charts (inline images: the
+    charts' blue is on the screenshot) and its verdict reading."""
+    import numpy as np
+    from matplotlib.image import imread
+
+    from lq_engine.optimize import optimize, write_report
+    from tests.optimize.data import MA, small_config, small_dataset
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    out = write_report([optimize(small_dataset(), MA, small_config())], tmp_path / "rep")
+    alone = tmp_path / "elsewhere" / "report.html"
+    alone.parent.mkdir()
+    shutil.copyfile(out, alone)
+    dom = _browse(alone.as_uri(), tmp_path / "dom", "--dump-dom").stdout
+    assert "Reading this result" in dom and dom.count("<img src=\"data:image/png;base64,") >= 4, dom[:2000]
+    shot = ARTIFACTS / "report.png"
+    r = _browse(alone.as_uri(), tmp_path / "shot", f"--screenshot={shot}", height=2600)
+    px = imread(shot)[..., :3]
+    blue = np.all(np.abs(px - np.array([0x1F, 0x77, 0xB4]) / 255) < 0.06, axis=-1).sum()  # matplotlib's C0
+    assert blue > 300, (blue, r.stderr[-2000:])

@@ -12,8 +12,12 @@ A backfill's time is the span of its runs in the instance, first start to last e
 (``seconds_N``); the wall time of ``lq backfill --wait`` also carries the daemon's 30 s polling of
 backfills (``backfill_wall_N_s``). ``distributed_overhead_s`` is the run time of a one-partition
 backfill under the distributed profile (1 worker) minus the same under the local profile (SQLite,
-the daemon's multiprocess executor, the local lake), on the same data. Medians over ``--repeats``;
-prints ``name=value`` lines (and one JSON line with --json).
+the daemon's multiprocess executor, the local lake), on the same data. ``step_work_N_s`` is the time
+inside steps (STEP_START to STEP_SUCCESS, summed over all steps of the backfill) and
+``run_start_spread_N_s`` the first to the last run start (how fast the runs got launched): step work
+far below N x seconds_N means the workers waited. Medians over ``--repeats``; prints ``name=value``
+lines (and one JSON line with --json). ``--keep`` keeps the temp folder: logs and ``steps.json``
+(every run and step: worker, start, span, parameter sets, dataset hash).
 """
 
 from __future__ import annotations
@@ -83,6 +87,28 @@ def _run_span(env: dict, backfill_id: str) -> float:
             recs = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
             assert recs and all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in recs), backfill_id
             return max(r.end_time for r in recs) - min(r.start_time for r in recs)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def _wait_daemon(env: dict, timeout: float = 120) -> None:
+    """Wait for the daemon's first backfill heartbeat: ``lq backfill --wait`` starts a daemon of its
+    own when none has beaten yet, and a daemon still importing the code has not, so without this the
+    first backfill ran with two daemons on one instance (duplicate-heartbeat errors in daemon.log)."""
+    import dagster as dg
+
+    from lq_assets.cli.backfill import daemon_alive
+
+    old = dict(os.environ)
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("LQ_", "DAGSTER_", "AWS_"))})
+    try:
+        with dg.DagsterInstance.get() as instance:
+            deadline = time.monotonic() + timeout
+            while not daemon_alive(instance):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the daemon sent no heartbeat within {timeout:.0f} s")
+                time.sleep(1.0)
     finally:
         os.environ.clear()
         os.environ.update(old)
@@ -198,6 +224,7 @@ def main(argv: list[str] | None = None) -> dict:
         workspace = str(ROOT / "workspace.yaml")
         daemon = _start([str(BIN / "dagster-daemon"), "run", "-w", workspace], dist, logs / "daemon.log")
         procs.append(daemon)
+        _wait_daemon(dist)
         workers = [_start([str(BIN / "lq"), "worker", "-n", "b1"], dist, logs / "b1.log")]
         procs += workers
         _timed_backfill(dist, partitions, "warmup1")  # warm-up: numba cache, frozen-dataset cache, code server
@@ -212,6 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         ldaemon = _start([str(BIN / "dagster-daemon"), "run", "-w", workspace], local, logs / "local_daemon.log")
         procs.append(ldaemon)
+        _wait_daemon(local)
         _timed_backfill(local, partitions[:1], "warmup_local")  # warm-up
         local_single = [_timed_backfill(local, partitions[:1], "single_local") for _ in range(args.repeats)]
     finally:

@@ -98,7 +98,9 @@ def _wait_daemon(env: dict, timeout: float = 120) -> None:
     first backfill ran with two daemons on one instance (duplicate-heartbeat errors in daemon.log)."""
     import dagster as dg
 
-    from lq_assets.cli.backfill import daemon_alive
+    def daemon_alive(instance) -> bool:  # as lq backfill judges it (lq_assets.cli.backfill.daemon_alive)
+        beat = instance.get_daemon_heartbeats().get("BACKFILL")
+        return bool(beat) and time.time() - beat.timestamp < 60.0
 
     old = dict(os.environ)
     os.environ.update({k: v for k, v in env.items() if k.startswith(("LQ_", "DAGSTER_", "AWS_"))})

@@ -12,8 +12,12 @@ A backfill's time is the span of its runs in the instance, first start to last e
 (``seconds_N``); the wall time of ``lq backfill --wait`` also carries the daemon's 30 s polling of
 backfills (``backfill_wall_N_s``). ``distributed_overhead_s`` is the run time of a one-partition
 backfill under the distributed profile (1 worker) minus the same under the local profile (SQLite,
-the daemon's multiprocess executor, the local lake), on the same data. Medians over ``--repeats``;
-prints ``name=value`` lines (and one JSON line with --json).
+the daemon's multiprocess executor, the local lake), on the same data. ``step_work_N_s`` is the time
+inside steps (STEP_START to STEP_SUCCESS, summed over all steps of the backfill) and
+``run_start_spread_N_s`` the first to the last run start (how fast the runs got launched): step work
+far below N x seconds_N means the workers waited. Medians over ``--repeats``; prints ``name=value``
+lines (and one JSON line with --json). ``--keep`` keeps the temp folder: logs and ``steps.json``
+(every run and step: worker, start, span, parameter sets, dataset hash).
 """
 
 from __future__ import annotations
@@ -88,14 +92,86 @@ def _run_span(env: dict, backfill_id: str) -> float:
         os.environ.update(old)
 
 
-def _timed_backfill(env: dict, partitions: list[str]) -> tuple[float, float]:
+def _wait_daemon(env: dict, timeout: float = 120) -> None:
+    """Wait for the daemon's first backfill heartbeat: ``lq backfill --wait`` starts a daemon of its
+    own when none has beaten yet, and a daemon still importing the code has not, so without this the
+    first backfill ran with two daemons on one instance (duplicate-heartbeat errors in daemon.log)."""
+    import dagster as dg
+
+    def daemon_alive(instance) -> bool:  # as lq backfill judges it (lq_assets.cli.backfill.daemon_alive)
+        beat = instance.get_daemon_heartbeats().get("BACKFILL")
+        return bool(beat) and time.time() - beat.timestamp < 60.0
+
+    old = dict(os.environ)
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("LQ_", "DAGSTER_", "AWS_"))})
+    try:
+        with dg.DagsterInstance.get() as instance:
+            deadline = time.monotonic() + timeout
+            while not daemon_alive(instance):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the daemon sent no heartbeat within {timeout:.0f} s")
+                time.sleep(1.0)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def _steps(env: dict, backfill_id: str) -> list[dict]:
+    """Per run of a backfill: when it was created, started and ended, and per step the worker that
+    ran it, its span (start to success) and what it read (parameter sets, dataset hash)."""
+    import dagster as dg
+
+    old = dict(os.environ)
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("LQ_", "DAGSTER_", "AWS_"))})
+    out = []
+    try:
+        with dg.DagsterInstance.get() as instance:
+            for r in instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})):
+                run = {"run_id": r.dagster_run.run_id[:8], "partition": r.dagster_run.tags.get("dagster/partition"),
+                       "created": r.create_timestamp.timestamp(), "start": r.start_time, "end": r.end_time,
+                       "steps": {}}
+                for e in instance.all_logs(r.dagster_run.run_id):
+                    ev = e.dagster_event
+                    if ev is None or not e.step_key:
+                        continue
+                    st = run["steps"].setdefault(e.step_key, {})
+                    t = ev.event_type_value
+                    if t == "STEP_START":
+                        st["start"] = e.timestamp
+                    elif t == "STEP_SUCCESS":
+                        st["end"] = e.timestamp
+                    elif t == "ENGINE_EVENT" and "Celery worker" in (ev.event_specific_data.metadata or {}):
+                        st.setdefault("queued", e.timestamp)
+                        st["worker"] = ev.event_specific_data.metadata["Celery worker"].value
+                    elif t == "ASSET_MATERIALIZATION":
+                        md = ev.event_specific_data.materialization.metadata
+                        for k in ("parameter_sets", "dataset_hash", "n_trials"):
+                            if k in md:
+                                st[k] = md[k].value
+                for st in run["steps"].values():
+                    if "start" in st and "end" in st:
+                        st["seconds"] = round(st["end"] - st["start"], 2)
+                out.append(run)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    return out
+
+
+REPORT: list[dict] = []
+
+
+def _timed_backfill(env: dict, partitions: list[str], label: str = "") -> tuple[float, float]:
     """(execution span of the backfill's runs, wall time of `lq backfill --wait`)."""
     t0 = time.perf_counter()
     out = _lq(env, "backfill", "prefilter_rankings", "replay_results", "--partitions", *partitions, "--wait",
               "--timeout", "1800")
     wall = time.perf_counter() - t0
     backfill_id = out.split("backfill ", 1)[1].split(":", 1)[0]
-    return _run_span(env, backfill_id), wall
+    span = _run_span(env, backfill_id)
+    REPORT.append({"label": label, "backfill": backfill_id, "span": span, "wall": wall,
+                   "runs": _steps(env, backfill_id)})
+    return span, wall
 
 
 def _home(root: Path, template: Path) -> Path:
@@ -112,6 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the temp folder (logs, steps.json)")
     args = ap.parse_args(argv)
 
     import scaleout_servers
@@ -149,29 +226,44 @@ def main(argv: list[str] | None = None) -> dict:
         workspace = str(ROOT / "workspace.yaml")
         daemon = _start([str(BIN / "dagster-daemon"), "run", "-w", workspace], dist, logs / "daemon.log")
         procs.append(daemon)
+        _wait_daemon(dist)
         workers = [_start([str(BIN / "lq"), "worker", "-n", "b1"], dist, logs / "b1.log")]
         procs += workers
-        _timed_backfill(dist, partitions)  # warm-up: numba cache, frozen-dataset cache, code server
-        one = [_timed_backfill(dist, partitions) for _ in range(args.repeats)]
-        single = [_timed_backfill(dist, partitions[:1]) for _ in range(args.repeats)]
+        _timed_backfill(dist, partitions, "warmup1")  # warm-up: numba cache, frozen-dataset cache, code server
+        one = [_timed_backfill(dist, partitions, "w1") for _ in range(args.repeats)]
+        single = [_timed_backfill(dist, partitions[:1], "single_dist") for _ in range(args.repeats)]
         w2 = _start([str(BIN / "lq"), "worker", "-n", "b2"], dist, logs / "b2.log")
         procs.append(w2)
-        _timed_backfill(dist, partitions[:2])  # the new worker's warm-up
-        two = [_timed_backfill(dist, partitions) for _ in range(args.repeats)]
+        _timed_backfill(dist, partitions[:2], "warmup2")  # the new worker's warm-up
+        two = [_timed_backfill(dist, partitions, "w2") for _ in range(args.repeats)]
         _stop(procs)
         procs.clear()
 
         ldaemon = _start([str(BIN / "dagster-daemon"), "run", "-w", workspace], local, logs / "local_daemon.log")
         procs.append(ldaemon)
-        _timed_backfill(local, partitions[:1])  # warm-up
-        local_single = [_timed_backfill(local, partitions[:1]) for _ in range(args.repeats)]
+        _wait_daemon(local)
+        _timed_backfill(local, partitions[:1], "warmup_local")  # warm-up
+        local_single = [_timed_backfill(local, partitions[:1], "single_local") for _ in range(args.repeats)]
     finally:
         _stop(procs)
         servers.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "steps.json").write_text(json.dumps(REPORT, indent=1, default=str))
+        if args.keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def med(xs, i):
         return statistics.median(x[i] for x in xs)
+
+    def step_med(label: str, f) -> float:
+        return round(statistics.median(f(b["runs"]) for b in REPORT if b["label"] == label), 2)
+
+    def step_work(runs):  # seconds inside steps (STEP_START to STEP_SUCCESS), all steps of all runs
+        return sum(st.get("seconds", 0.0) for r in runs for st in r["steps"].values())
+
+    def start_spread(runs):  # first run start to last run start: how fast the runs got launched
+        return max(r["start"] for r in runs) - min(r["start"] for r in runs)
 
     n = len(partitions)
     m1, m2 = med(one, 0), med(two, 0)
@@ -189,6 +281,12 @@ def main(argv: list[str] | None = None) -> dict:
         "single_partition_distributed_s": round(med(single, 0), 2),
         "single_partition_local_s": round(med(local_single, 0), 2),
         "distributed_overhead_s": round(med(single, 0) - med(local_single, 0), 2),
+        "step_work_1_s": step_med("w1", step_work),
+        "step_work_2_s": step_med("w2", step_work),
+        "run_start_spread_1_s": step_med("w1", start_spread),
+        "run_start_spread_2_s": step_med("w2", start_spread),
+        "single_step_work_distributed_s": step_med("single_dist", step_work),
+        "single_step_work_local_s": step_med("single_local", step_work),
         "cores": os.cpu_count(),
     }
     for k, v in out.items():

@@ -212,7 +212,9 @@ def account(o, c, mask, rows, row, rebal, fee, slip, acc):
             s2 += r * r
             down = min(r, 0.0)  # (no branch on the sign: it is a coin flip per bar)
             sd += down * down
-        peak, trough, maxdd, last_pk, maxdur = dd_bar(e, j, peak, trough, maxdd, last_pk, maxdur)
+            peak, trough, maxdd, last_pk, maxdur = dd_bar(e, j, peak, trough, maxdd, last_pk, maxdur)
+        elif e >= peak:  # unchanged at the peak (dd_bar would only move the peak's bar)
+            last_pk = j
         if n_held:
             exposed += 1
         eq = e

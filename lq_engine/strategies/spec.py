@@ -235,31 +235,33 @@ class StrategySpec:
         a ``Panel`` for a portfolio strategy: rows are then (symbols x bars))."""
         n = bars.n
         shape = (bars.n_symbols, n) if self.is_portfolio else (n,)
-        rows: list[np.ndarray] = [np.zeros(shape), np.asarray(bars.close, dtype=np.float64)]
-        keys: dict[tuple, int] = {("zero",): 0, ("close",): 1}
         idx = np.empty((len(table), len(self.indicators)), dtype=np.int64)
-        view = bars_view(bars)
-        values: dict[tuple, np.ndarray] = {}  # what each indicator returned, for the indicators taking it
-        column = {d.name: j for j, d in enumerate(self.indicators)}
-        for d in self.indicators:  # inputs first
+        plan = []  # (declaration, distinct argument rows, first bank row): the bank's size first
+        total = 2
+        for j, d in enumerate(self.indicators):
             cols = np.column_stack([table.columns[a] for a in d.params]) if d.params else np.zeros((len(table), 0))
             uniq, inverse = np.unique(cols, axis=0, return_inverse=True)
-            first = len(rows)
+            idx[:, j] = total + inverse.reshape(-1)
+            plan.append((d, uniq, total))
+            total += len(uniq)
+        # each value is written once, straight into its row (a series for a panel: into every symbol's)
+        bank = np.empty((total, *shape))  # (rows, bars), or (rows, symbols, bars) for a panel
+        bank[0] = 0.0
+        bank[1] = np.asarray(bars.close, dtype=np.float64)
+        keys: dict[tuple, int] = {("zero",): 0, ("close",): 1}
+        view = bars_view(bars)
+        values: dict[tuple, np.ndarray] = {}  # what each indicator returned, for the indicators taking it
+        for d, uniq, first in plan:  # inputs first
             prms = [self.schema.param(a) for a in d.params]
             calls = []
-            for u in uniq:
+            for k, u in enumerate(uniq):
                 args = {a: prm.decode(x) for a, prm, x in zip(d.params, prms, u.tolist())}
-                key = (d.name, *args.values())
                 call = {a: values[(a, *(args[q] for q in self.indicator(a).params))] if a in d.inputs else args[a]
                         for a in d.args}
-                calls.append((key, call, args))
-            for (key, _, _), (value, row) in zip(calls, _map(lambda c: self._indicator(d, view, c[1], c[2], shape),
-                                                             calls)):
-                keys[key] = len(rows)
-                values[key] = value
-                rows.append(row)
-            idx[:, column[d.name]] = first + inverse.reshape(-1)
-        bank = np.ascontiguousarray(np.stack(rows))  # (rows, bars), or (rows, symbols, bars) for a panel
+                calls.append(((d.name, *args.values()), call, args, bank[first + k]))
+            for k, value in enumerate(_map(lambda c: self._indicator(d, view, c[1], c[2], c[3]), calls)):
+                keys[calls[k][0]] = first + k
+                values[calls[k][0]] = value
         bank.setflags(write=False)
         idx.setflags(write=False)
         return IndicatorRows(bank, idx, keys)
@@ -282,10 +284,9 @@ class StrategySpec:
     def indicator(self, name: str) -> IndicatorDecl:
         return next(d for d in self.indicators if d.name == name)
 
-    def _indicator(self, d: IndicatorDecl, view: Any, call: dict, args: dict,
-                   shape: tuple) -> tuple[np.ndarray, np.ndarray]:
-        """(the value as returned, read-only; its bank row) of indicator ``d`` called with ``call``
-        (``args``: the parameters it depends on, shown in errors)."""
+    def _indicator(self, d: IndicatorDecl, view: Any, call: dict, args: dict, row: np.ndarray) -> np.ndarray:
+        """The value (as returned, read-only) of indicator ``d`` called with ``call``, also written into
+        its bank ``row`` (``args``: the parameters it depends on, shown in errors)."""
         shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
         where = f"{self.file}: strategy '{self.name}', indicator {d.name}({shown})"
         try:
@@ -296,12 +297,14 @@ class StrategySpec:
             a = np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError):
             raise StrategyError(f"{where} returned {type(out).__name__}, not an array of numbers") from None
+        shape = row.shape
         if a.shape != shape and not (self.is_portfolio and a.shape == shape[1:]):  # (or one series for a panel)
             want = "one value per bar" if len(shape) == 1 else "one row per symbol (or one series of bars)"
             raise StrategyError(f"{where} returned shape {a.shape}; it must return {want}, shape {shape}")
+        row[...] = a
         a = a.view()
         a.setflags(write=False)
-        return a, np.ascontiguousarray(np.broadcast_to(a, shape))
+        return a
 
     def decisions(self, params: Mapping[str, Any] | None, bars: Any) -> Decisions:
         """Targets (and exits) decided at every bar's close for one parameter set over ``bars``

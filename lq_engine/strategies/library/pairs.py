@@ -50,14 +50,20 @@ class Pairs(lq.PortfolioStrategy):
     constraints = [lq.less("exit_z", "entry_z")]
 
     @lq.indicator
-    def beta(bars, pair, hedge_window):
-        la, lb = pair_logs(bars, pair)
-        return lq.ta.rolling_beta(la, lb, hedge_window)
+    def log_a(bars, pair):  # once per pair: every hedge window reuses it
+        return pair_logs(bars, pair)[0]
 
     @lq.indicator
-    def spread(bars, pair, beta):  # beta: the indicator above, for the same pair and hedge_window
-        la, lb = pair_logs(bars, pair)
-        return la - beta * lb
+    def log_b(bars, pair):
+        return pair_logs(bars, pair)[1]
+
+    @lq.indicator
+    def beta(bars, log_a, log_b, hedge_window):
+        return lq.ta.rolling_beta(log_a, log_b, hedge_window)
+
+    @lq.indicator
+    def spread(bars, log_a, log_b, beta):  # beta: the indicator above, for the same pair and hedge_window
+        return log_a - beta * log_b
 
     @lq.indicator
     def z(bars, spread, z_window):

@@ -183,8 +183,8 @@ def _home(root: Path, template: Path) -> Path:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--universes", type=int, default=4, help="universes (x 2 strategies = partitions)")
-    ap.add_argument("--days", type=int, default=30, help="days of 1-minute bars per symbol")
-    ap.add_argument("--sample", type=int, default=300, help="stage-1 parameter sets per strategy")
+    ap.add_argument("--days", type=int, default=180, help="days of 1-minute bars per symbol")
+    ap.add_argument("--sample", type=int, default=3000, help="stage-1 parameter sets per strategy")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--json", action="store_true")

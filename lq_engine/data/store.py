@@ -41,6 +41,8 @@ SYNC_THREADS = 16  # threads that wait on fsyncs together (I/O waits, not CPU)
 CONNECT_TIMEOUT_S = float(os.environ.get("LQ_S3_CONNECT_TIMEOUT", "5"))
 
 
+S3_ATTEMPTS = 6  # tries of one S3 request (AWS's standard retry mode, exponential backoff)
+
 class StoreError(LQError, OSError):
     """The lake's storage cannot be reached or an object in it cannot be read (the object is named)."""
 
@@ -198,6 +200,9 @@ class Store:
             e = urlparse(ep if "://" in ep else f"http://{ep}")
             kw.update(endpoint_override=e.netloc, scheme=e.scheme or "http")
         kw["region"] = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        # a transient server error (throttling, "internal error, please try again") is retried with
+        # backoff, as the AWS SDKs do, rather than failing the step
+        kw["retry_strategy"] = pafs.AwsStandardS3RetryStrategy(max_attempts=S3_ATTEMPTS)
         return pafs.S3FileSystem(**kw)
 
     @property

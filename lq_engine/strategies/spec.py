@@ -259,7 +259,7 @@ class StrategySpec:
                 call = {a: values[(a, *(args[q] for q in self.indicator(a).params))] if a in d.inputs else args[a]
                         for a in d.args}
                 calls.append(((d.name, *args.values()), call, args, bank[first + k]))
-            for k, value in enumerate(_map(lambda c: self._indicator(d, view, c[1], c[2], c[3]), calls)):
+            for k, value in enumerate(_map(lambda c: self._indicator(d, view, c[1], c[2], c[3]), calls, bank[0].size)):
                 keys[calls[k][0]] = first + k
                 values[calls[k][0]] = value
         bank.setflags(write=False)
@@ -319,14 +319,19 @@ class StrategySpec:
 _POOL: dict[int, Any] = {}
 
 
-def _map(fn: Any, items: list) -> list:
-    """``[fn(x) for x in items]``, on the kernels' threads when there are several items (the
-    indicators of ``lq.ta`` release the GIL, numpy mostly does): results in order, and the first
-    error in order is the one raised, as in a plain loop."""
+POOL_MIN_VALUES = 200_000  # values per indicator call below which a thread pool costs more than it saves
+
+
+def _map(fn: Any, items: list, size: int) -> list:
+    """``[fn(x) for x in items]``, on the kernels' threads when there are several items of ``size``
+    values each, enough to pay for the hand-offs (a panel's indicators: the indicators of ``lq.ta``
+    release the GIL, numpy mostly does); a moving average over 10k bars is done before a thread
+    would pick it up. Results in order, and the first error in order is the one raised, as in a
+    plain loop."""
     import numba
 
     n = numba.get_num_threads()
-    if n < 2 or len(items) < 4:
+    if n < 2 or len(items) < 4 or size < POOL_MIN_VALUES:
         return [fn(x) for x in items]
     if n not in _POOL:
         from concurrent.futures import ThreadPoolExecutor

@@ -371,50 +371,48 @@ def _start(x):
     return x.shape[0]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _from(n, f, values):
+    """``values`` from bar ``f`` on, NaN before it (n bars in all)."""
+    out = np.full(n, np.nan)
+    out[f:] = values
+    return out
+
+
 @njit(cache=True, nogil=True)
 def sma(x, window):
     """Simple moving average over the trailing ``window`` bars."""
-    out = np.full(x.shape[0], np.nan)
     f = _start(x)
-    out[f:] = _sma(x[f:], window)
-    return out
+    return _from(x.shape[0], f, _sma(x[f:], window))
 
 
 @njit(cache=True, nogil=True)
 def ema(x, span):
     """Exponential moving average, alpha = 2 / (span + 1), seeded with the mean of the first ``span`` values."""
-    out = np.full(x.shape[0], np.nan)
     f = _start(x)
-    out[f:] = _ema(x[f:], span)
-    return out
+    return _from(x.shape[0], f, _ema(x[f:], span))
 
 
 @njit(cache=True, nogil=True)
 def rsi(close, period):
     """Wilder's RSI (0..100): averages seeded with the mean of the first ``period`` changes."""
-    out = np.full(close.shape[0], np.nan)
     f = _start(close)
-    out[f:] = _rsi(close[f:], period)
-    return out
+    return _from(close.shape[0], f, _rsi(close[f:], period))
 
 
 @njit(cache=True, nogil=True)
 def atr(high, low, close, period):
     """Wilder's average true range; first value ``period`` bars after the start (mean of true ranges 1..period)."""
-    out = np.full(close.shape[0], np.nan)
     f = max(_start(high), _start(low), _start(close))
-    out[f:] = _atr(high[f:], low[f:], close[f:], period)
-    return out
+    return _from(close.shape[0], f, _atr(high[f:], low[f:], close[f:], period))
 
 
 @njit(cache=True, nogil=True)
 def ewm_vol(close, span):
     """Exponentially weighted volatility of close-to-close returns (per bar, not annualized): sqrt of
     the EMA of squared returns, alpha = 2 / (span + 1), seeded over the first ``span`` returns."""
-    out = np.full(close.shape[0], np.nan)
     f = _start(close)
-    out[f:] = _ewm_vol(close[f:], span)
-    return out
+    return _from(close.shape[0], f, _ewm_vol(close[f:], span))
 
 
 zscore = rolling_zscore

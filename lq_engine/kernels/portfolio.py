@@ -23,18 +23,10 @@ from numba import njit
 
 from lq_engine.execution.fillmath import apply_fill
 from lq_engine.kernels.backends.numba_backend import dd_bar
+from lq_engine.kernels.sides import new_side, sign
 from lq_engine.replay.sizing import leg_fees, leg_orders
 
 NAN = math.nan
-
-
-@njit(cache=True, inline="always")
-def _sgn(x):
-    if x > 0.0:
-        return 1
-    if x < 0.0:
-        return -1
-    return 0
 
 
 @njit(cache=True)
@@ -68,7 +60,7 @@ def trade_fill(units_before, units_after, realized, fee, q, price, rt_pnl, rt_ba
     rt_pnl[s] += realized - fee
     if units_after == 0.0:
         return rt_pnl[s] / rt_base[s]
-    if _sgn(units_after) != _sgn(units_before):  # crossed zero in one fill: a new trip starts at this price
+    if sign(units_after) != sign(units_before):  # crossed zero in one fill: a new trip starts at this price
         r = rt_pnl[s] / rt_base[s]
         rt_pnl[s] = 0.0
         rt_base[s] = abs(units_after) * price
@@ -193,7 +185,7 @@ def account(o, c, mask, rows, row, rebal, fee, slip, acc):
                 x = exposure_held(units[s], tif[s])
                 if x != hx[s]:
                     turnover += abs(x - hx[s])
-                    if x != 0.0 and _sgn(x) != _sgn(hx[s]):
+                    if new_side(x, hx[s]):
                         trades += 1
                     hx[s] = x
             n_held = 0

@@ -27,20 +27,12 @@ from lq_engine.execution.fillmath import (
     TRIGGER_NONE, TRIGGER_TAKE_PROFIT, apply_fill, bracket_trigger, fill_fee, taker_fill_price, trailing_update,
 )
 from lq_engine.kernels.backends.numba_backend import dd_bar
+from lq_engine.kernels.sides import new_side
 from lq_engine.replay.sizing import plan_orders
 from lq_engine.strategies.bank import P_D2, P_R, P_R2
 
 NAN = math.nan
 FULL = 1e-12  # |cash| below this share of the position's value: a fully invested long (see account)
-
-
-@njit(cache=True, inline="always")
-def _sgn(x):
-    if x > 0.0:
-        return 1
-    if x < 0.0:
-        return -1
-    return 0
 
 
 @njit(cache=True, inline="always")
@@ -136,7 +128,7 @@ def account(o, hi, lo, c, rets, targets, exits, has_exits, fee, slip, acc):
             x = tgt if (units > 0.0) == (tgt > 0.0) and tgt != 0.0 else (1.0 if units > 0.0 else -1.0)
             if x != hx:
                 turnover += abs(x - hx)
-                if _sgn(x) != _sgn(hx):
+                if new_side(x, hx):
                     trades += 1
                 hx = x
             k = j
@@ -218,7 +210,7 @@ def account(o, hi, lo, c, rets, targets, exits, has_exits, fee, slip, acc):
         peak, trough, maxdd, last_pk, maxdur = dd_bar(e, j, peak, trough, maxdd, last_pk, maxdur)
         if x != hx:
             turnover += abs(x - hx)
-            if x != 0.0 and _sgn(x) != _sgn(hx):
+            if new_side(x, hx):
                 trades += 1
             hx = x
         if x != 0.0:

@@ -31,7 +31,7 @@ from lq_engine.replay.sizing import PY as SIZING_PY
 from lq_engine.strategies.panel import Panel
 from lq_engine.strategies.registry import resolve
 
-_PY = python_twins(vars(KP), ("_sgn", "open_equity", "exposure_held"))
+_PY = python_twins(vars(KP), ("open_equity", "exposure_held"))
 open_equity = _PY["open_equity"]
 exposure_held = _PY["exposure_held"]
 leg_fees = SIZING_PY["leg_fees"]

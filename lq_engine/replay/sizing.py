@@ -36,6 +36,7 @@ from numba import njit
 from lq_engine.execution.fillmath import PY as FILLMATH_PY
 from lq_engine.execution.fillmath import market_fill_price
 from lq_engine.execution.twins import python_twins
+from lq_engine.kernels.sides import sign
 
 
 @dataclass(frozen=True)
@@ -64,20 +65,11 @@ NO_BRACKETS = BracketSpec()
 
 
 @njit(cache=True)
-def _sign(x: float) -> int:
-    if x > 0.0:
-        return 1
-    if x < 0.0:
-        return -1
-    return 0
-
-
-@njit(cache=True)
 def leg_fees(equity, held, target, open_, cost_rate):
     """Basis "equity": (close fee, open fee) of moving one symbol from ``held`` units to ``target``
     exposure at this open (0.0 for a leg that does not exist; a resize's fee is the open fee)."""
-    h = _sign(held)
-    d = _sign(target)
+    h = sign(held)
+    d = sign(target)
     if h != 0 and d == h and equity > 0.0:
         return 0.0, cost_rate * abs(target * equity - held * open_)
     close_fee = 0.0
@@ -102,8 +94,8 @@ def leg_orders(
     trailing_distance, resize); a quantity of 0.0 means no such order, fees are NaN under
     ``notional``. ``resize`` is True when the "open" order is a same-side resize (no bracket).
     """
-    h = _sign(held)
-    d = _sign(target)
+    h = sign(held)
+    d = sign(target)
     close_qty = 0.0
     close_side = 0
     cf = math.nan
@@ -119,13 +111,13 @@ def leg_orders(
         if basis == 1:
             of = open_fee
             new = target * after / open_
-            open_side = _sign(new - held)
+            open_side = sign(new - held)
         else:
-            open_side = _sign(target * equity - held * open_)
+            open_side = sign(target * equity - held * open_)
             ref = market_fill_price(open_, open_side, spread_bps, slippage_bps, slippage_vol_k, prev_high, prev_low,
                                     prev_close)
             new = target * equity / ref
-            if _sign(new - held) != open_side:  # the fill price turned the trade around: nothing to do
+            if sign(new - held) != open_side:  # the fill price turned the trade around: nothing to do
                 open_side = 0
         open_qty = abs(new - held)
         if open_side == 0 or not (open_qty > 0.0 and math.isfinite(open_qty)):
@@ -175,6 +167,6 @@ def plan_orders(
 
 
 # The event engine sizes from Python: the pure-Python twin (bit-identical, no numba dispatch).
-PY = python_twins(globals(), ("_sign", "leg_fees", "leg_orders", "plan_orders"),
+PY = python_twins(globals(), ("sign", "leg_fees", "leg_orders", "plan_orders"),
                   {"market_fill_price": FILLMATH_PY.market_fill_price})
 plan_orders_py = PY["plan_orders"]

@@ -25,6 +25,8 @@ import math
 import numpy as np
 from numba import prange
 
+from lq_engine.kernels.sides import new_side
+
 # --- provided by the generated module -------------------------------------------------------------
 # _decide, _exits, HAS_EXITS, Pos, BarsTuple, _ind(bank, idx_row), _params(prow), _init_state(st), account
 
@@ -33,20 +35,12 @@ ERR_EXITS = 2.0  # exits returned a fraction that is not NaN and not in (0, 1)
 NAN = math.nan
 
 
-def _sgn(x):
-    if x > 0.0:
-        return 1
-    if x < 0.0:
-        return -1
-    return 0
-
-
 def _take_force(nt, tgt, entry, held, o_j):
     """The target decided at the previous close takes force at this open: a new side records the
     open as its entry price and restarts the bar count; flat clears both."""
     if nt == 0.0:
         return nt, NAN, 0
-    if _sgn(nt) != _sgn(tgt):
+    if new_side(nt, tgt):
         return nt, o_j, 0
     return nt, entry, held
 
@@ -64,7 +58,7 @@ def _decide_bar(i, bars, ind, p, st, tgt, entry, held, err):
         err[1] = ERR_TARGET
         err[2] = t
         return t, sl, tp, tr, False
-    if HAS_EXITS and t != 0.0 and _sgn(t) != _sgn(tgt):
+    if HAS_EXITS and new_side(t, tgt):
         e = _exits(i, bars, ind, p, pos, st)
         sl = float(e[0])
         tp = float(e[1])
@@ -145,7 +139,7 @@ def _ptake_force(j, o, mask, w, pos, live):
                 if w[s] == 0.0:
                     entry[s] = NAN
                     held[s] = 0
-                elif _sgn(w[s]) != _sgn(tgt[s]):
+                elif new_side(w[s], tgt[s]):
                     entry[s] = o[s, j]
                     held[s] = 0
                 tgt[s] = w[s]

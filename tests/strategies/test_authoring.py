@@ -292,3 +292,36 @@ def lq_ta_zscore(close, fast, slow):
     import lq_engine.api as lq
 
     return lq.ta.zscore(lq.ta.sma(close, fast) - lq.ta.sma(close, slow), 30)
+
+
+def test_indicators_on_two_threads_keep_their_order_and_raise_the_first_error_in_order(monkeypatch):
+    import numba
+
+    from lq_engine.strategies import spec as spec_module
+
+    numba.set_num_threads(2)
+    items = list(range(10))  # two chunks: 0..4 on this thread, 5..9 on the pool's
+    assert spec_module._map(lambda x: x * x, items, 10**6) == [x * x for x in items]
+
+    def failing(bad):
+        def f(x):
+            if x in bad:
+                raise ValueError(f"call {x}")
+            return x
+        return f
+
+    with pytest.raises(ValueError, match="^call 3$"):
+        spec_module._map(failing({3, 7}), items, 10**6)
+    with pytest.raises(ValueError, match="^call 7$"):
+        spec_module._map(failing({7, 9}), items, 10**6)
+
+    s = resolve("pairs", project_grids=False)
+    from lq_engine.kernels.bench import synthetic_panel
+
+    panel = synthetic_panel(4, 20_000, 5, cointegrated=True)
+    table = s.table(s.default_grid())
+    threaded = s.indicator_rows(table, panel)
+    monkeypatch.setattr(spec_module, "POOL_MIN_VALUES", 10**15)
+    alone = s.indicator_rows(table, panel)
+    assert threaded.keys == alone.keys and np.array_equal(threaded.idx, alone.idx)
+    assert threaded.bank.tobytes() == alone.bank.tobytes()

@@ -319,36 +319,26 @@ class StrategySpec:
 _POOL: dict[int, Any] = {}
 
 
-POOL_MIN_VALUES = 100_000  # values in all of one indicator's calls below which threads cost more than they save
+POOL_MIN_VALUES = 200_000  # values per indicator call below which a thread pool costs more than it saves
 
 
 def _map(fn: Any, items: list, size: int) -> list:
-    """``[fn(x) for x in items]``, split into one contiguous chunk per kernel thread when the calls
-    hold enough values together (``size`` each) to pay for the hand-off: the indicators of ``lq.ta``
-    release the GIL, numpy mostly does. One hand-off per thread, not per call: a moving average over
-    10k bars is done before a thread would pick it up, so handing out calls one by one lost time.
-    Results in order, and the first error in order is the one raised, as in a plain loop."""
+    """``[fn(x) for x in items]``, on the kernels' threads when there are several items of ``size``
+    values each, enough to pay for the hand-offs (a panel's indicators: the indicators of ``lq.ta``
+    release the GIL, numpy mostly does); a moving average over 10k bars is done before a thread
+    would pick it up. Results in order, and the first error in order is the one raised, as in a
+    plain loop."""
     import numba
 
     n = numba.get_num_threads()
-    if n < 2 or len(items) < 2 * n or len(items) * size < POOL_MIN_VALUES:
+    if n < 2 or len(items) < 4 or size < POOL_MIN_VALUES:
         return [fn(x) for x in items]
     if n not in _POOL:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOL[n] = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="lq-indicators")
-    bounds = [len(items) * k // n for k in range(n + 1)]
-    chunk = lambda k: [fn(x) for x in items[bounds[k]:bounds[k + 1]]]  # noqa: E731
-    futures = [_POOL[n].submit(chunk, k) for k in range(1, n)]
-    try:
-        out = chunk(0)  # this thread takes the first chunk
-    finally:
-        results = [f.result() if f.exception() is None else f for f in futures]  # wait for every chunk
-    for r in results:
-        if not isinstance(r, list):
-            r.result()  # the first error in order (chunk 0's was raised above)
-        out.extend(r)
-    return out
+        _POOL[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="lq-indicators")
+    futures = [_POOL[n].submit(fn, x) for x in items]
+    return [f.result() for f in futures]
 
 
 def _axis(p, strategy: str) -> tuple:

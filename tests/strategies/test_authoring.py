@@ -300,7 +300,7 @@ def test_indicators_on_two_threads_keep_their_order_and_raise_the_first_error_in
     from lq_engine.strategies import spec as spec_module
 
     numba.set_num_threads(2)
-    items = list(range(10))  # two chunks: 0..4 on this thread, 5..9 on the pool's
+    items = list(range(10))  # each call of 10**6 values: on the pool's threads
     assert spec_module._map(lambda x: x * x, items, 10**6) == [x * x for x in items]
 
     def failing(bad):
@@ -318,7 +318,7 @@ def test_indicators_on_two_threads_keep_their_order_and_raise_the_first_error_in
     s = resolve("pairs", project_grids=False)
     from lq_engine.kernels.bench import synthetic_panel
 
-    panel = synthetic_panel(4, 20_000, 5, cointegrated=True)
+    panel = synthetic_panel(6, 40_000, 5, cointegrated=True)  # 240k values per call: on the pool
     table = s.table(s.default_grid())
     threaded = s.indicator_rows(table, panel)
     monkeypatch.setattr(spec_module, "POOL_MIN_VALUES", 10**15)

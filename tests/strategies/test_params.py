@@ -1,4 +1,6 @@
+import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from lq_engine.strategies.params import ParamError
 from lq_engine.strategies import (
@@ -99,3 +101,17 @@ def test_validation_happens_before_compilation():
     with pytest.raises(ParamError, match="parameter set 2"):
         compile_sweep("ma_cross", [{"fast": 5, "slow": 9}, {"fast": 5, "slow": 9}, {"fast": 9, "slow": 5}],
                       random_bars(50, 1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda k: st.lists(
+    st.lists(st.sampled_from([-3.5, -1.0, 0.0, 0.25, 2.0, 7.0, 1e9]), min_size=k, max_size=k), min_size=1, max_size=60)))
+def test_distinct_rows_are_numpys_unique_rows_in_the_same_order(rows):
+    from lq_engine.strategies.spec import distinct_rows
+
+    cols = np.array(rows, dtype=np.float64)
+    want_rows, want_inverse = np.unique(cols, axis=0, return_inverse=True)
+    got_rows, got_inverse = distinct_rows(cols)
+    assert np.array_equal(got_rows, want_rows)
+    assert np.array_equal(got_inverse, want_inverse.reshape(-1))
+    assert np.array_equal(got_rows[got_inverse], cols)

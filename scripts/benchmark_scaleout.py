@@ -1,7 +1,7 @@
 """Scale-out benchmark: an 8-partition optimization under the distributed profile with 1, then 2 Celery
 workers, and the profile's fixed overhead against the local profile.
 
-    uv run python scripts/benchmark_scaleout.py [--universes 4] [--days 10] [--repeats 3] [--json]
+    uv run python scripts/benchmark_scaleout.py [--universes 4] [--days 180] [--sample 3000] [--repeats 3] [--json] [--keep]
 
 Starts PostgreSQL, Redis and SeaweedFS (S3) on 127.0.0.1 (``scaleout_servers``), lands SYNTHETIC
 1-minute bars for one symbol per universe, ingests and freezes them (``lq ingest``, in process, into
@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,18 +76,16 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def _run_span(env: dict, backfill_id: str) -> float:
-    """Seconds from the first run's start to the last run's end of a backfill (the execution,
-    without the daemon's 30 s polling of backfills before and after)."""
+@contextmanager
+def _instance(env: dict):
+    """The Dagster instance of ``env`` (its LQ_/DAGSTER_/AWS_ variables set for the duration)."""
     import dagster as dg
 
     old = dict(os.environ)
     os.environ.update({k: v for k, v in env.items() if k.startswith(("LQ_", "DAGSTER_", "AWS_"))})
     try:
         with dg.DagsterInstance.get() as instance:
-            recs = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
-            assert recs and all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in recs), backfill_id
-            return max(r.end_time for r in recs) - min(r.start_time for r in recs)
+            yield instance
     finally:
         os.environ.clear()
         os.environ.update(old)
@@ -96,65 +95,55 @@ def _wait_daemon(env: dict, timeout: float = 120) -> None:
     """Wait for the daemon's first backfill heartbeat: ``lq backfill --wait`` starts a daemon of its
     own when none has beaten yet, and a daemon still importing the code has not, so without this the
     first backfill ran with two daemons on one instance (duplicate-heartbeat errors in daemon.log)."""
-    import dagster as dg
 
     def daemon_alive(instance) -> bool:  # as lq backfill judges it (lq_assets.cli.backfill.daemon_alive)
         beat = instance.get_daemon_heartbeats().get("BACKFILL")
         return bool(beat) and time.time() - beat.timestamp < 60.0
 
-    old = dict(os.environ)
-    os.environ.update({k: v for k, v in env.items() if k.startswith(("LQ_", "DAGSTER_", "AWS_"))})
-    try:
-        with dg.DagsterInstance.get() as instance:
-            deadline = time.monotonic() + timeout
-            while not daemon_alive(instance):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the daemon sent no heartbeat within {timeout:.0f} s")
-                time.sleep(1.0)
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    with _instance(env) as instance:
+        deadline = time.monotonic() + timeout
+        while not daemon_alive(instance):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the daemon sent no heartbeat within {timeout:.0f} s")
+            time.sleep(1.0)
 
 
 def _steps(env: dict, backfill_id: str) -> list[dict]:
-    """Per run of a backfill: when it was created, started and ended, and per step the worker that
-    ran it, its span (start to success) and what it read (parameter sets, dataset hash)."""
+    """Per run of a backfill (every one must have succeeded): when it was created, started and ended,
+    and per step the worker that ran it, its span (start to success) and what it read (parameter
+    sets, dataset hash)."""
     import dagster as dg
 
-    old = dict(os.environ)
-    os.environ.update({k: v for k, v in env.items() if k.startswith(("LQ_", "DAGSTER_", "AWS_"))})
     out = []
-    try:
-        with dg.DagsterInstance.get() as instance:
-            for r in instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})):
-                run = {"run_id": r.dagster_run.run_id[:8], "partition": r.dagster_run.tags.get("dagster/partition"),
-                       "created": r.create_timestamp.timestamp(), "start": r.start_time, "end": r.end_time,
-                       "steps": {}}
-                for e in instance.all_logs(r.dagster_run.run_id):
-                    ev = e.dagster_event
-                    if ev is None or not e.step_key:
-                        continue
-                    st = run["steps"].setdefault(e.step_key, {})
-                    t = ev.event_type_value
-                    if t == "STEP_START":
-                        st["start"] = e.timestamp
-                    elif t == "STEP_SUCCESS":
-                        st["end"] = e.timestamp
-                    elif t == "ENGINE_EVENT" and "Celery worker" in (ev.event_specific_data.metadata or {}):
-                        st.setdefault("queued", e.timestamp)
-                        st["worker"] = ev.event_specific_data.metadata["Celery worker"].value
-                    elif t == "ASSET_MATERIALIZATION":
-                        md = ev.event_specific_data.materialization.metadata
-                        for k in ("parameter_sets", "dataset_hash", "n_trials"):
-                            if k in md:
-                                st[k] = md[k].value
-                for st in run["steps"].values():
-                    if "start" in st and "end" in st:
-                        st["seconds"] = round(st["end"] - st["start"], 2)
-                out.append(run)
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    with _instance(env) as instance:
+        recs = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+        assert recs and all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in recs), backfill_id
+        for r in recs:
+            run = {"run_id": r.dagster_run.run_id[:8], "partition": r.dagster_run.tags.get("dagster/partition"),
+                   "created": r.create_timestamp.timestamp(), "start": r.start_time, "end": r.end_time,
+                   "steps": {}}
+            for e in instance.all_logs(r.dagster_run.run_id):
+                ev = e.dagster_event
+                if ev is None or not e.step_key:
+                    continue
+                st = run["steps"].setdefault(e.step_key, {})
+                t = ev.event_type_value
+                if t == "STEP_START":
+                    st["start"] = e.timestamp
+                elif t == "STEP_SUCCESS":
+                    st["end"] = e.timestamp
+                elif t == "ENGINE_EVENT" and "Celery worker" in (ev.event_specific_data.metadata or {}):
+                    st.setdefault("queued", e.timestamp)
+                    st["worker"] = ev.event_specific_data.metadata["Celery worker"].value
+                elif t == "ASSET_MATERIALIZATION":
+                    md = ev.event_specific_data.materialization.metadata
+                    for k in ("parameter_sets", "dataset_hash", "n_trials"):
+                        if k in md:
+                            st[k] = md[k].value
+            for st in run["steps"].values():
+                if "start" in st and "end" in st:
+                    st["seconds"] = round(st["end"] - st["start"], 2)
+            out.append(run)
     return out
 
 
@@ -168,9 +157,10 @@ def _timed_backfill(env: dict, partitions: list[str], label: str = "") -> tuple[
               "--timeout", "1800")
     wall = time.perf_counter() - t0
     backfill_id = out.split("backfill ", 1)[1].split(":", 1)[0]
-    span = _run_span(env, backfill_id)
-    REPORT.append({"label": label, "backfill": backfill_id, "span": span, "wall": wall,
-                   "runs": _steps(env, backfill_id)})
+    runs = _steps(env, backfill_id)
+    # the execution, without the daemon's 30 s polling of backfills before and after
+    span = max(r["end"] for r in runs) - min(r["start"] for r in runs)
+    REPORT.append({"label": label, "backfill": backfill_id, "span": span, "wall": wall, "runs": runs})
     return span, wall
 
 

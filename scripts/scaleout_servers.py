@@ -181,7 +181,16 @@ def _start_redis(s: Servers) -> None:
     s.secrets.append(pw)
 
 
-def _start_seaweed(s: Servers) -> None:
+# SeaweedFS stores objects in volumes of at most VOLUME_SIZE_MB; VOLUME_MAX = 0 lets the volume server
+# create as many as the free disk allows. Its default (8 volumes of 30 GB, preallocated lazily) is
+# fine; a small fixed count is not: with 16 volumes of 64 MB the server held 1 GB in all, overwritten
+# results count until it vacuums, and once full every upload fails with a bare "internal error,
+# please try again" (its log: "No writable volumes and no free volumes left").
+VOLUME_MAX = "0"
+VOLUME_SIZE_MB = 1024
+
+
+def _start_seaweed(s: Servers, volume_max: str = VOLUME_MAX, volume_size_mb: int = VOLUME_SIZE_MB) -> None:
     key, secret = "lq" + secrets.token_hex(6), secrets.token_hex(16)
     cfg = s.root / "s3.json"
     cfg.write_text(json.dumps({"identities": [{"name": "lq", "credentials": [{"accessKey": key, "secretKey": secret}],
@@ -196,7 +205,8 @@ def _start_seaweed(s: Servers) -> None:
              f"-master.port.grpc={m + 10000}", f"-volume.port={v}", f"-volume.port.grpc={v + 10000}",
              f"-filer.port={f}", f"-filer.port.grpc={f + 10000}", "-s3", f"-s3.port={s3}",
              f"-s3.port.grpc={s3 + 10000}", "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={cfg}",
-             "-master.telemetry=false", "-volume.max=16", "-master.volumeSizeLimitMB=64"],
+             "-master.telemetry=false", f"-volume.max={volume_max}",
+             f"-master.volumeSizeLimitMB={volume_size_mb}"],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=s.root)
     _wait_port(s3, s.procs["seaweedfs"], "weed server (S3)", log)
     s.env.update(AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret, AWS_ENDPOINT_URL=f"http://127.0.0.1:{s3}",
@@ -249,6 +259,9 @@ def main() -> int:
     for k, v in sorted(s.env.items()):
         print(f"export {k}='{v}'")
     sys.stdout.flush()
+    # block both signals first: sigwait only receives a blocked signal (otherwise SIGTERM's default
+    # action kills this process and leaves the servers running)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     except KeyboardInterrupt:

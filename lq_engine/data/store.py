@@ -41,6 +41,7 @@ SYNC_THREADS = 16  # threads that wait on fsyncs together (I/O waits, not CPU)
 CONNECT_TIMEOUT_S = float(os.environ.get("LQ_S3_CONNECT_TIMEOUT", "5"))
 
 
+MULTIPART_BYTES = 10 * 1024 * 1024  # pyarrow's S3 output stream sends parts of 10 MiB
 S3_ATTEMPTS = 6  # tries of one S3 request (AWS's standard retry mode, exponential backoff)
 
 class StoreError(LQError, OSError):
@@ -325,7 +326,30 @@ class Store:
             with self.fs.open_output_stream(self.full(key)) as f:
                 f.write(data)
         except OSError as e:
-            raise StoreError(f"{self.uri_of(key)}: write failed ({_short(e)})") from None
+            cause = self._write_failure_cause(e, len(data))
+            raise StoreError(f"{self.uri_of(key)}: write of {len(data):,} bytes failed "
+                             f"({_short(e)}){cause}") from None
+
+    def _write_failure_cause(self, e: OSError, size: int) -> str:
+        """Why a write failed, where the server's answer does not say: an S3 "internal error" that
+        survived every retry is probed with a one-byte write beside it. If that fails too, the server
+        accepts no writes at all, which on SeaweedFS means no writable volume is left (its volumes are
+        full: ``-volume.max`` times ``-master.volumeSizeLimitMB``, or the disk)."""
+        text = str(e)
+        if "INTERNAL_FAILURE" not in text and "internal error" not in text.lower():
+            return ""
+        probe = self.full(f".lq-write-probe-{os.getpid()}")
+        try:
+            with self.fs.open_output_stream(probe) as f:
+                f.write(b"1")
+            self.fs.delete_file(probe)
+        except OSError:
+            return (f"; the server failed every one of {S3_ATTEMPTS} tries, and a one-byte probe write failed "
+                    "too: it accepts no writes at all, typically because its storage is full (SeaweedFS: "
+                    "'No writable volumes' in its log; give it more volumes or disk, see README 'Scale-out')")
+        return (f"; the server failed every one of {S3_ATTEMPTS} tries, while a one-byte probe write "
+                f"succeeded: it refuses this object ({size / 1e6:.1f} MB, a multipart upload above "
+                f"{MULTIPART_BYTES / 1e6:.0f} MB): see the server's log")
 
     def write_parquet(self, key: str, df: pl.DataFrame, *, sync: set[Path] | None = None) -> None:
         self.write_with(key, lambda f: write_parquet_to(df, f), sync=sync)

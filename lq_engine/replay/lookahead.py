@@ -185,3 +185,496 @@ def check_lookahead(
                 alt, _ = run(other_future(series, cut, factor))
                 out.append(CutResult(cut, _first_diff(full.target[:cut], alt.target[:cut]), None, factor))
     return LookaheadReport(label, used_params, series.n, out)
+
+
+# =================================================================================================
+# The lookahead scan: decisions only, every bar field perturbed on its own, portfolios included.
+# =================================================================================================
+#
+# ``lookahead_scan`` is what the optimizer's gate, ``lq check lookahead`` and ``lq strategy check``
+# run. It compares DECISIONS (targets and exit fractions; a portfolio's weight rows and rebalance
+# flags) computed by the strategy's compiled decision loop, never fills, so one run costs an
+# indicator pass and one loop over a bounded segment of the data.
+
+SCAN_FIELDS = ("open", "high", "low", "close", "volume")
+SCAN_SCALES = (1.5, 0.5)  # each field from the cut on is scaled up, then down, then shuffled
+PAD = 64  # NaN bars written in memory behind every 1-D array a truncated run gives the decision loop
+GATE_SAMPLE = 8  # seeded grid sets added to the gate's chosen ones
+
+
+@dataclass(frozen=True)
+class LookaheadFailure:
+    params: dict[str, Any]  # the parameter set
+    bar: int  # first bar (index in the data given) whose decision changed
+    cut: int  # bars from ``cut`` on were removed / changed
+    how: str  # "truncated", "high x1.5", "close shuffled", "volume x0.5", ...
+    symbol: str | None  # which symbol's series (single-symbol data), None for a panel
+
+    def message(self) -> str:
+        where = f", symbol {self.symbol}" if self.symbol else ""
+        return (f"lookahead: the decision at bar {self.bar} changed when later bars changed "
+                f"(params {self.params}{where}; {self.how} after bar {self.cut - 1})")
+
+
+@dataclass(frozen=True)
+class LookaheadScan:
+    strategy: str
+    n_sets: int
+    runs: int  # decision runs made
+    seconds: float
+    failures: tuple[LookaheadFailure, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def message(self) -> str:
+        """The verdict line of the first failure ("" when every decision held)."""
+        return self.failures[0].message() if self.failures else ""
+
+    def summary(self) -> str:
+        head = (f"lookahead scan {self.strategy}: {self.n_sets} parameter sets, {self.runs} decision runs, "
+                f"{self.seconds:.2f} s: ")
+        if self.ok:
+            return head + ("OK (no decision before a cut changed when later bars were removed or any bar field "
+                           "after it was scaled or shuffled)")
+        return head + "FAILED\n" + "\n".join("  " + f.message() for f in self.failures)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+@dataclass
+class _Unit:
+    """One run's data: a single series (1-D fields, ``mask`` None) or a panel (symbols x bars)."""
+
+    symbol: str | None
+    ts: np.ndarray
+    fields: dict[str, np.ndarray]  # open, high, low, close, volume
+    mask: np.ndarray | None = None
+    symbols: tuple[str, ...] = ()
+
+    @property
+    def n(self) -> int:
+        return int(self.ts.shape[0])
+
+    def segment(self, a: int, b: int) -> "_Unit":
+        """Bars [a, b), copied (C-contiguous)."""
+        sl = (slice(None), slice(a, b)) if self.mask is not None else slice(a, b)
+        return _Unit(self.symbol, np.array(self.ts[a:b]), {f: np.array(x[sl], dtype=np.float64)
+                                                           for f, x in self.fields.items()},
+                     None if self.mask is None else np.array(self.mask[sl]), self.symbols)
+
+
+def _units(spec: Any, data: Any) -> list[_Unit]:
+    """``data`` as the units a strategy runs on: a panel for a portfolio strategy, else each symbol's
+    series (a Panel given to a single-symbol strategy is split into its symbols' real bars)."""
+    from lq_engine.strategies.bank import Bars
+    from lq_engine.strategies.declare import StrategyError
+    from lq_engine.strategies.panel import Panel
+
+    def one(x: Any, symbol: str | None) -> _Unit:
+        return _Unit(symbol, np.asarray(x.ts, dtype=np.int64), {f: np.asarray(getattr(x, f), dtype=np.float64)
+                                                                 for f in SCAN_FIELDS})
+
+    if spec.is_portfolio:
+        if not isinstance(data, Panel):
+            raise StrategyError(f"strategy '{spec.name}' is a portfolio strategy: check it on a universe's Panel, "
+                                f"not on {type(data).__name__}")
+        spec.check_data(data)
+        return [_Unit(None, np.asarray(data.ts, dtype=np.int64),
+                      {f: np.asarray(getattr(data, f), dtype=np.float64) for f in SCAN_FIELDS},
+                      np.asarray(data.mask, dtype=np.bool_), tuple(data.symbols))]
+    if isinstance(data, Panel):
+        out = []
+        for k, sym in enumerate(data.symbols):
+            m = np.asarray(data.mask[k])
+            if m.any():
+                out.append(_Unit(sym, np.asarray(data.ts)[m], {f: np.asarray(getattr(data, f)[k])[m].astype(np.float64)
+                                                               for f in SCAN_FIELDS}))
+        return out
+    if isinstance(data, Series):
+        return [one(data, data.symbol)]
+    if isinstance(data, Bars):
+        return [one(data, None)]
+    if isinstance(data, (list, tuple)) and data and all(isinstance(s, (Series, Bars)) for s in data):
+        return [one(s, getattr(s, "symbol", None)) for s in data]
+    raise TypeError(f"lookahead scan of '{spec.name}': data must be a replay Series, a list of them or a Panel, "
+                    f"got {type(data).__name__}")
+
+
+@dataclass
+class _Decided:
+    """Decisions of every set over one run: ``rows`` (sets x bars x k: the target and exit fractions,
+    or the weights and the rebalance flag), ``valid`` (per set: bars before its first invalid
+    decision), ``err`` (per set: bar, code, value, symbol of that decision; code 0: none)."""
+
+    rows: np.ndarray
+    valid: np.ndarray
+    err: np.ndarray
+
+
+def _padded(x: np.ndarray, n: int, pad: int) -> np.ndarray:
+    """``x[:n]`` as the first n values of an array with ``pad`` more behind it in memory (NaN, or the
+    clock continued for ts): a compiled read past the end sees them, deterministically."""
+    if x.dtype == np.int64:
+        step = int(x[n - 1] - x[n - 2]) if n > 1 else 60_000_000_000
+        buf = np.empty(n + pad, dtype=np.int64)
+        buf[:n] = x[:n]
+        buf[n:] = x[n - 1] + step * np.arange(1, pad + 1, dtype=np.int64)
+    else:
+        buf = np.full(n + pad, np.nan)
+        buf[:n] = x[:n]
+    return buf[:n]
+
+
+def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None) -> tuple[_Decided, Any]:
+    """The decisions of every set of ``table`` over the first ``n`` bars of ``u`` (all by default),
+    through the strategy's compiled decision loop (the ``codegen`` module's ``decision_loop`` /
+    ``pdecision_loop``, called as ``Kernels.decisions`` calls them; the indicators of all the sets
+    computed once), without raising at an invalid decision: the bars before it are kept (``valid``).
+
+    Perturbed bars need not be valid OHLC (a scaled high may fall below the close): nothing on this
+    path validates bars (``Bars``/``Panel`` are built directly, not through ``Series``), so the
+    strategy sees exactly the changed values. Returns the decisions and the indicator rows."""
+    from lq_engine.strategies.bank import Bars
+    from lq_engine.strategies.codegen import position_records, translate_error
+    from lq_engine.strategies.declare import StrategyError
+    from lq_engine.strategies.panel import Panel
+
+    n = u.n if n is None else n
+    kern = spec.kernels
+    pmat = table.matrix()
+    m = len(table)
+    err = np.zeros((m, 4))
+    states = spec.declaration.state.new(1)  # reset by the loop at its start: one record serves every set
+    try:
+        if u.mask is None:
+            f = {name: _padded(u.fields[name], n, PAD) for name in SCAN_FIELDS}
+            bars = Bars(f["open"], f["high"], f["low"], f["close"], f["volume"], _padded(u.ts, n, PAD))
+            rows = spec.indicator_rows(table, bars)
+            k = 4 if spec.has_exits else 1
+            out = np.full((m, n, 4), np.nan)
+            for j in range(m):
+                targets = np.zeros(n)
+                exits = np.full((n, 3), np.nan)
+                kern.module.decision_loop(bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
+                                          rows.bank, rows.idx[j], pmat[j], states, targets, exits, err[j])
+                out[j, :, 0] = targets
+                out[j, :, 1:] = exits
+            out = out[:, :, :k]
+        else:
+            sl = (slice(None), slice(0, n))
+            f = {name: np.ascontiguousarray(u.fields[name][sl]) for name in SCAN_FIELDS}
+            panel = Panel(u.symbols, np.ascontiguousarray(u.ts[:n]), f["open"], f["high"], f["low"], f["close"],
+                          f["volume"], np.ascontiguousarray(u.mask[sl]))
+            rows = spec.indicator_rows(table, panel)
+            s = panel.n_symbols
+            out = np.empty((m, n, s + 1))
+            pos = position_records(1, s)
+            for j in range(m):
+                weights = np.zeros((n + 1, s))
+                row = np.zeros(n, dtype=np.int64)
+                rebal = np.zeros(n, dtype=np.bool_)
+                kern.module.pdecision_loop(panel.open, panel.high, panel.low, panel.close, panel.volume, panel.ts,
+                                           panel.mask, rows.bank, rows.idx[j], pmat[j], states, pos, weights, row,
+                                           rebal, err[j])
+                out[j, :, :s] = weights[row]
+                out[j, :, s] = rebal
+    except StrategyError:
+        raise
+    except Exception as e:
+        raise translate_error(spec, e, kern.module) from e
+    valid = np.where(err[:, 1] > 0, err[:, 0], n).astype(np.int64)
+    return _Decided(out, valid, err), rows
+
+
+def _first_changes(ref: _Decided, alt: _Decided, upto: int) -> np.ndarray:
+    """Per set, the first bar < ``upto`` whose decision differs, or where one run stopped at an
+    invalid decision and the other did not (-1: none)."""
+    m = min(upto, ref.rows.shape[1], alt.rows.shape[1])
+    a, b = ref.rows[:, :m], alt.rows[:, :m]
+    diff = np.any((a != b) & ~(np.isnan(a) & np.isnan(b)), axis=2)  # sets x bars
+    r_end, a_end = np.minimum(ref.valid, upto), np.minimum(alt.valid, upto)
+    diff &= np.arange(m)[None, :] < np.minimum(r_end, a_end)[:, None]
+    out = np.where(diff.any(axis=1), np.argmax(diff, axis=1), -1)
+    return np.where((out < 0) & (r_end != a_end), np.minimum(r_end, a_end), out)
+
+
+def _first_active(d: _Decided, j: int, portfolio: bool) -> int:
+    """The first bar whose decision (of set j) is not 'flat, no exits' (n when none)."""
+    rows = d.rows[j, : d.valid[j]]
+    if portfolio:
+        live = np.any(rows != 0.0, axis=1)  # weights, or the rebalance flag
+    else:
+        live = rows[:, 0] != 0.0
+        if rows.shape[1] > 1:
+            live |= ~np.all(np.isnan(rows[:, 1:]), axis=1)
+    idx = np.flatnonzero(live)
+    return int(idx[0]) if idx.size else d.rows.shape[1]
+
+
+def _first_warm(rows: Any, j: int, n: int) -> int:
+    """The first bar where every indicator of set ``j`` has a value (n when never)."""
+    first = 0
+    for r in np.asarray(rows.idx[j]).tolist():
+        v = rows.bank[r]
+        fin = np.isfinite(v) if v.ndim == 1 else np.isfinite(v).any(axis=0)
+        idx = np.flatnonzero(fin)
+        first = max(first, int(idx[0]) if idx.size else n)
+    return first
+
+
+def _cut_points(full: _Decided, starts: list[int], n: int, k: int, rng: np.random.Generator) -> list[int]:
+    """Cut points in [1, n - 1] shared by every set: one near the end, ``k - 1`` spread evenly after the
+    earliest start (the first bar a set decides something), and one per set (up to ``2 k``) right after
+    a bar, past that set's start, where its decision changed (where a peek at the next bar shows)."""
+    lo, hi = min(starts) + 1, n - 1
+    if hi < lo or k < 1:
+        return []
+    out = {max(lo, n - 2)}
+    out.update(int(x) for x in np.linspace(lo, hi, k + 1)[1:-1].round())
+    order = rng.permutation(full.rows.shape[0])
+    extra = 0
+    for j in order.tolist():
+        if extra >= 2 * k:
+            break
+        rows = full.rows[j, : full.valid[j]]
+        change = np.flatnonzero(np.any((rows[1:] != rows[:-1]) & ~(np.isnan(rows[1:]) & np.isnan(rows[:-1])),
+                                       axis=1)) + 2  # cut right after the bar that changed
+        cand = change[(change > starts[j]) & (change <= hi)]
+        if cand.size:
+            c = int(cand[rng.integers(cand.size)])
+            if c not in out:
+                out.add(c)
+                extra += 1
+    return sorted(out)
+
+
+def _perturbed(seg: _Unit, lc: int, field: str, how: Any, rng: np.random.Generator) -> _Unit:
+    """``seg`` with ``field`` changed from bar ``lc`` on: scaled by ``how`` (a panel: every other symbol
+    by the other factor, so that the symbols' order changes too), or shuffled (``how`` None; each
+    symbol on its own)."""
+    x = seg.fields[field].copy()
+    rows = [x] if seg.mask is None else [x[s] for s in range(x.shape[0])]
+    for s, r in enumerate(rows):
+        tail = r[lc:]
+        if how is None:
+            tail[:] = _shuffle(tail, rng)
+        else:
+            tail *= how if s % 2 == 0 else _other(how)
+    return _Unit(seg.symbol, seg.ts, {**seg.fields, field: x}, seg.mask, seg.symbols)
+
+
+def _other(how: float) -> float:
+    return SCAN_SCALES[0] * SCAN_SCALES[1] / how
+
+
+def _shuffle(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A seeded permutation of ``x`` that moves every value when it can (never the identity)."""
+    p = rng.permutation(x.shape[0])
+    if x.shape[0] > 1 and np.all(p == np.arange(x.shape[0])):
+        p = np.roll(p, 1)
+    return x[p]
+
+
+def _how(field: str, how: Any, panel: bool) -> str:
+    if how is None:
+        return f"{field} shuffled"
+    return f"{field} x{how:g}" + (f" (every other symbol x{_other(how):g})" if panel else "")
+
+
+TRIALS: tuple[tuple[str, Any], ...] = (("truncated", None),) + tuple(
+    (f, h) for f in SCAN_FIELDS for h in (*SCAN_SCALES, None))
+
+
+def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data: Any, *, cuts: int = 4,
+                   seed: int = 0, max_bars: int = 4000, stop_at_first: bool = True) -> LookaheadScan:
+    """Check that no decision of ``strategy`` at bar i depends on bars after i, for every set of
+    ``param_sets`` on ``data`` (a replay ``Series``, a list of them: each symbol on its own, or a
+    ``Panel``: a portfolio strategy's universe; a single-symbol strategy then runs on each symbol's
+    real bars).
+
+    Per series: one run of every set over all the data finds where each set starts deciding (or, if
+    it never does, where its indicators all have values) and the bars where its decision changes.
+    Then at the cut points (``_cut_points``: near the end, ``cuts - 1`` spread after the earliest
+    start, and one right after a decision change per set) the decisions over a segment (up to
+    ``max_bars`` bars before the cut, more when a warm-up is longer, and ``max_bars // 8`` after it)
+    are compared, bar by bar and exactly (NaN equals NaN), with the decisions on (a) the segment
+    truncated at the cut (in memory, NaN follows its last bar: a compiled read past the end sees
+    NaN, not other memory) and (b) the segment with one bar field (open, high, low, close, volume),
+    from the cut on, scaled x1.5, x0.5, or shuffled (seeded), the others unchanged. A panel's
+    symbols are scaled by alternating factors (so their order changes) and shuffled one by one. Any
+    decision before the cut that differs is a failure naming the set, the bar, the cut and the change.
+
+    ``stop_at_first``: return at the first failure; otherwise every set is checked to the end of the
+    cuts, with one failure (its first) per failing set and series.
+    """
+    import time as _time
+
+    from lq_engine.strategies.registry import resolve
+
+    t0 = _time.perf_counter()
+    spec = resolve(strategy)
+    sets = [spec.validated(p) for p in param_sets]
+    units = _units(spec, data)
+    portfolio = spec.is_portfolio
+    tail = max(2, max_bars // 8)
+    runs = 0
+    failures: list[LookaheadFailure] = []
+
+    def done() -> LookaheadScan:
+        return LookaheadScan(spec.name, len(sets), runs, _time.perf_counter() - t0, tuple(failures))
+
+    if not sets:
+        return done()
+    table = spec.table(sets)
+    for k_unit, unit in enumerate(units):
+        rng = np.random.default_rng([seed, k_unit])
+        n = unit.n
+        if n < 3:
+            continue
+        full, rows = _run_decisions(spec, table, unit)
+        runs += len(sets)
+        starts = []
+        if (full.valid < n).any():  # an invalid decision on the data itself: the strategy's own error
+            spec.kernels._check(spec, full.err, lambda j: dict(sets[j]), unit.symbols)
+        for j in range(len(sets)):
+            active = _first_active(full, j, portfolio)
+            start = active if active < n else _first_warm(rows, j, n)
+            starts.append(start if start < n - 1 else 0)
+        failed: set[int] = set()
+        lead = max(max_bars, max(starts) + max_bars // 4)
+        for c in _cut_points(full, starts, n, cuts, rng):
+            a, b = max(0, c - lead), min(n, c + tail)
+            if a == 0 and b == n:
+                seg, ref = unit, full
+            else:
+                seg = unit.segment(a, b)
+                ref, _ = _run_decisions(spec, table, seg)
+                runs += len(sets)
+            lc = c - a
+            for field_, how in TRIALS:
+                if field_ == "truncated":
+                    alt, _ = _run_decisions(spec, table, seg, lc)
+                    label = "truncated"
+                else:
+                    alt, _ = _run_decisions(spec, table, _perturbed(seg, lc, field_, how, rng))
+                    label = _how(field_, how, portfolio)
+                runs += len(sets)
+                for j, bar in enumerate(_first_changes(ref, alt, lc).tolist()):
+                    if j in failed or bar < 0:
+                        continue
+                    failures.append(LookaheadFailure(dict(sets[j]), a + bar, c, label, unit.symbol))
+                    failed.add(j)
+                    if stop_at_first:
+                        return done()
+    return done()
+
+
+def gate_sets(spec: Any, seed: int = 0, sample: int = GATE_SAMPLE) -> list[dict[str, Any]]:
+    """The parameter sets a lookahead gate checks: the default set; every value of every ``Choice``
+    and ``Bool`` parameter (each on a seeded grid set it keeps valid); for each numeric parameter a
+    grid set at the smallest and one at the largest value its grid takes; the grid set with the
+    longest warm-up (the most leading bars without a value in its indicators, measured on generated
+    bars); and ``sample`` more seeded grid sets. Distinct, in that order, all valid."""
+    from lq_engine.strategies.params import ParamError
+    from lq_engine.strategies.registry import resolve
+
+    spec = resolve(spec)
+    schema = spec.schema
+    table = spec.grid()
+    rows = table.rows()
+    if not rows:
+        raise ParamError(f"strategy '{spec.name}': the default grid has no set satisfying the constraints")
+    rng = np.random.default_rng(seed)
+    out: list[dict[str, Any]] = []
+    seen: set[tuple] = set()
+
+    def add(p: Mapping[str, Any]) -> bool:
+        try:
+            v = schema.validate(dict(p))
+        except ParamError:
+            return False
+        key = tuple(sorted((k, repr(x)) for k, x in v.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(v)
+        return True
+
+    add(spec.default_params())
+    order = rng.permutation(len(rows)).tolist()
+    for prm in schema.params:
+        if prm.kind not in ("choice", "bool"):
+            continue
+        for value in (prm.choices if prm.kind == "choice" else (False, True)):
+            for i in order:  # the first seeded grid set that stays valid with this value
+                if add({**rows[i], prm.name: value}):
+                    break
+    for prm in schema.params:
+        if prm.kind not in ("int", "float"):
+            continue
+        col = table.columns[prm.name]
+        for x in (col.min(), col.max()):
+            hit = np.flatnonzero(col == x)
+            add(rows[int(hit[rng.integers(hit.size)])])
+    add(rows[_longest_warmup(spec, table)])
+    for i in order[:sample]:
+        add(rows[i])
+    return out
+
+
+def _longest_warmup(spec: Any, table: Any, n: int = 2_000, candidates: int = 16) -> int:
+    """The grid set whose indicators have the most leading bars without a value, on generated bars
+    (ties: the first), among the ``candidates`` sets whose numeric parameters rank highest in their
+    grid axes (summed): long windows make long warm-ups, and measuring every set of a large grid
+    would cost more than the check."""
+    if not spec.indicators or not len(table):
+        return 0
+    score = np.zeros(len(table))
+    for prm in spec.schema.params:
+        if prm.kind in ("int", "float"):
+            col = table.columns[prm.name]
+            _, rank = np.unique(col, return_inverse=True)
+            score += rank / max(1, int(rank.max()))
+    pick = np.argsort(-score, kind="stable")[:candidates]
+    rows = table.rows()
+    sub = spec.table([rows[int(i)] for i in pick])
+    data = generated_panel(n) if spec.is_portfolio else default_series(n).bars
+    try:
+        ind = spec.indicator_rows(sub, data)
+    except Exception:  # an indicator that cannot run on generated bars: no measure, the top-ranked set
+        return int(pick[0])
+    bank = ind.bank
+    fin = np.isfinite(bank) if bank.ndim == 2 else np.isfinite(bank).any(axis=1)
+    warm = np.where(fin.any(axis=1), np.argmax(fin, axis=1), n)  # per bank row
+    return int(pick[int(np.argmax(warm[ind.idx].max(axis=1)))])
+
+
+def generated_panel(n: int = 3_000, n_symbols: int = 4, seed: int = 7) -> Any:
+    """A SYNTHETIC universe (labelled as such) for the portfolio checks: daily bars of ``n_symbols``
+    correlated random walks, one symbol starting late (a fifth in), one ending early, and about 5%
+    of each symbol's bars missing (gaps)."""
+    from lq_engine.strategies.panel import Panel
+
+    rng = np.random.default_rng(seed)
+    day = 86_400_000_000_000
+    t0 = 1_700_000_000_000_000_000
+    common = np.cumsum(rng.normal(0.0, 0.01, n))
+    out = []
+    for k in range(n_symbols):
+        x = 0.6 * common + np.cumsum(rng.normal(0.0, 0.012, n))
+        close = 50.0 * (k + 1) * np.exp(x)
+        op = np.r_[close[0], close[:-1]] * np.exp(rng.normal(0.0, 0.003, n))
+        hi = np.maximum(op, close) * (1 + np.abs(rng.normal(0.0, 0.004, n)))
+        lo = np.minimum(op, close) * (1 - np.abs(rng.normal(0.0, 0.004, n)))
+        keep = rng.uniform(size=n) >= 0.05
+        if k == 1:
+            keep[: n // 5] = False  # a late start
+        if k == 2 and n_symbols > 2:
+            keep[n - n // 10:] = False  # ends early
+        keep[np.flatnonzero(keep)[:1]] = True
+        ts = t0 + np.arange(n, dtype=np.int64) * day
+        out.append(Series.from_arrays(f"SYN{k:03d}", ts[keep], op[keep], hi[keep], lo[keep], close[keep],
+                                      rng.uniform(1e3, 1e5, n)[keep]))
+    return Panel.from_series(out)

@@ -242,7 +242,36 @@ def read_frame(
     except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, pl.exceptions.NoDataError,
             pl.exceptions.ShapeError, pl.exceptions.InvalidOperationError) as e:
         raise _locate_csv_error(path, layout, wanted, src, e) from None
+    if chunk is None or layout.small:  # the whole file was read: its end must be a line end
+        _check_line_end(path, layout, _tail(path, chunk if chunk is not None else data), df.height)
     return df.rename({layout.colmap[c]: c for c in wanted})
+
+
+def _tail(path: Path, whole: bytes | None, size: int = 64 * 1024) -> bytes:
+    """The last bytes of the file (of ``whole`` when its bytes are at hand)."""
+    if whole is not None:
+        return whole[-size:]
+    with open(path, "rb") as f:
+        f.seek(0, io.SEEK_END)
+        f.seek(max(0, f.tell() - size))
+        return f.read()
+
+
+def _check_line_end(path: Path, layout: Layout, tail: bytes, rows: int) -> None:
+    """Refuse a CSV whose last line has no line end: a copy or download cut short ends that way,
+    and a number cut inside (``887.53`` -> ``88``) still parses, so the bar would be stored wrong.
+    Names the row and the field the cut falls in."""
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
+    cells = next(csv.reader([last], delimiter=layout.separator), [])
+    k = max(len(cells), 1)
+    column = layout.all_columns[min(k, len(layout.all_columns)) - 1]
+    field = next((c for c, name in layout.colmap.items() if name == column), column)
+    raise IngestError(path, f"the last line ends without a line break, so the file may be cut short: its "
+                            f"value {cells[-1] if cells else ''!r} in column {column!r} may be incomplete; if the "
+                            "file is whole, end it with a newline",
+                      row=max(rows, 1), field=field)
 
 
 def _locate_csv_error(path: Path, layout: Layout, wanted: list[str], src, err: Exception) -> IngestError:

@@ -107,12 +107,29 @@ def epoch_to_ns(values: pl.Series, unit: str | None = None) -> pl.Series:
     return values * f
 
 
+# int64 nanoseconds hold 1677-09-21 .. 2262-04-11; polars wraps a text date outside silently when it
+# parses to ns (year 2600 became 2015), so the year is checked before any conversion.
+NS_RANGE_TEXT = "1678-01-01 .. 2261-12-31"
+_MIN_YEAR, _MAX_YEAR = 1678, 2261
+
+
+def _check_years(values: pl.Series) -> None:
+    year = values.str.strip_chars().str.slice(0, 4)
+    year = year.cast(pl.Int32, strict=False).fill_null(_MIN_YEAR)  # not a year: left to the parser
+    bad = (year < _MIN_YEAR) | (year > _MAX_YEAR)
+    if bad.any():
+        i, n = _first_bad(bad)
+        raise TimestampError(f"timestamp {values[i]!r} is outside the range a bar time can hold "
+                             f"({NS_RANGE_TEXT}, int64 nanoseconds)", i, n)
+
+
 def strings_to_ns(values: pl.Series) -> pl.Series:
     """ISO-8601 text to Int64 ns UTC; the format is chosen from the first value and applied strictly
     (a row that does not parse is an error, not a guess)."""
     present = values.drop_nulls()
     if len(present) == 0:
         raise TimestampError("timestamp is missing", 0, len(values))
+    _check_years(values)
     sample = present[0].strip()
     fmt = None
     if _TZ_SUFFIX.search(sample):
@@ -142,6 +159,13 @@ def strings_to_ns(values: pl.Series) -> pl.Series:
 
 def _datetime_to_ns(s: pl.Series) -> pl.Series:
     dt = s.dtype
+    if isinstance(dt, pl.Datetime) and dt.time_unit != "ns":
+        year = s.dt.year()
+        bad = (year < _MIN_YEAR) | (year > _MAX_YEAR)
+        if bad.any():
+            i, n = _first_bad(bad.fill_null(False))
+            raise TimestampError(f"timestamp {s[i]} is outside the range a bar time can hold "
+                                 f"({NS_RANGE_TEXT}, int64 nanoseconds)", i, n)
     if isinstance(dt, pl.Datetime) and dt.time_zone is not None:
         s = s.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
     return s.cast(pl.Datetime("ns")).dt.epoch("ns")

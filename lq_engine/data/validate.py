@@ -1,8 +1,12 @@
 """The validity rules of bars, checked vectorized over a whole frame in file order.
 
 Valid: ts strictly increasing per (symbol, timeframe); every value finite; every price > 0;
-low <= min(open, close); high >= max(open, close); volume >= 0. The error names the first failing
-row (1-based, in file order), the field, the values, and how many rows fail any rule.
+low <= min(open, close); high >= max(open, close); volume >= 0; and sane: no price above
+``MAX_PRICE`` and no close more than ``MAX_JUMP`` times (or less than 1/``MAX_JUMP`` of) the previous
+close of the same series: a number that large, or such a jump, is a unit or typing error, and it
+breaks every return statistic computed over it (a price of 1e308 made every Sharpe 0). The error
+names the first failing row (1-based, in file order), the field, the values, and how many rows fail
+any rule.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from lq_engine.data.errors import IngestError
 from lq_engine.data.schema import PRICE_COLUMNS, VALUE_COLUMNS, format_ns
 
 _c = pl.col
+MAX_PRICE = 1e12  # no traded instrument is quoted this high; squares of larger values overflow soon
+MAX_JUMP = 1000.0  # close over previous close (or its inverse) within one series
 
 
 def _rules(multi: bool) -> list[tuple[str, pl.Expr]]:
@@ -25,6 +31,11 @@ def _rules(multi: bool) -> list[tuple[str, pl.Expr]]:
         rules.append((f"{c}:finite", ~_c(c).is_finite().fill_null(False)))
     for c in PRICE_COLUMNS:
         rules.append((f"{c}:positive", _c(c) <= 0))
+        rules.append((f"{c}:absurd", _c(c) > MAX_PRICE))
+    prev_close = _c("close").shift(1)
+    prev_close = prev_close.over("symbol", "timeframe") if multi else prev_close
+    ratio = _c("close") / prev_close
+    rules.append(("close:jump", (ratio > MAX_JUMP) | (ratio < 1.0 / MAX_JUMP)))
     rules += [
         ("high:below_low", _c("high") < _c("low")),
         ("low:above_body", _c("low") > pl.min_horizontal("open", "close")),
@@ -44,6 +55,11 @@ def _describe(rule: str, row: dict, prev_ts: int | None) -> tuple[str, str]:
         return field, f"{field} is {what}; values must be finite numbers"
     if kind == "positive":
         return field, f"{field} {v} is not a positive price"
+    if kind == "absurd":
+        return field, f"{field} {v} is not a sane price (above {MAX_PRICE:g})"
+    if kind == "jump":
+        return field, (f"close {v} is more than {MAX_JUMP:g} times away from the previous close of "
+                       f"{row['symbol']} {row['timeframe']} (a unit or typing error?)")
     if kind == "below_low":
         return field, f"high {row['high']} is below low {row['low']}"
     if kind == "above_body":

@@ -116,3 +116,44 @@ def test_quarantine_never_overwrites(seeded):
             ingest_file(f, seeded)
     assert (seeded.quarantine / "twice.csv").exists() and (seeded.quarantine / "twice.1.csv").exists()
     assert (seeded.quarantine / "twice.1.csv.reason.json").exists()
+
+
+def test_csv_cut_inside_its_last_field(seeded):
+    # a copy cut short: '...,1000' became '...,10' (it still parses: the bar would be stored wrong)
+    text = HEADER + "\n".join(bar_lines(12)) + "\n"
+    cut = text[:-3]
+    assert cut.endswith(",10")
+    _reject(seeded, "cut.csv", cut, row=12, field="volume", reason_part="ends without a line break")
+
+
+def test_csv_cut_inside_a_middle_field(seeded):
+    text = HEADER + "\n".join(bar_lines(12)) + "\n"
+    start = text.rindex("\n", 0, -1) + 1
+    fourth = start + [i for i, ch in enumerate(text[start:]) if ch == ","][3]
+    cut = text[: fourth + 3]  # the last row cut inside its close (its fifth column)
+    _reject(seeded, "cut2.csv", cut, row=12, field="close", reason_part="ends without a line break")
+
+
+@pytest.mark.parametrize("year", ["2600", "9999", "1500"])
+def test_timestamp_outside_int64_nanoseconds(seeded, year):
+    lines = bar_lines(10)
+    lines[7] = year + lines[7][4:]
+    _reject(seeded, f"y{year}.csv", HEADER + "\n".join(lines) + "\n", row=8, field="ts",
+            reason_part="outside the range a bar time can hold")
+
+
+def test_absurd_price_is_refused(seeded):
+    lines = bar_lines(10)
+    parts = lines[6].split(",")
+    parts[2] = "1e308"  # high
+    lines[6] = ",".join(parts)
+    _reject(seeded, "huge.csv", HEADER + "\n".join(lines) + "\n", row=7, field="high",
+            reason_part="not a sane price")
+
+
+def test_thousandfold_jump_is_refused(seeded):
+    lines = bar_lines(10)
+    t, o, h, lo, c, v = lines[4].split(",")
+    lines[4] = ",".join([t, "100000", "200000", "100000", "150000", v])
+    _reject(seeded, "jump.csv", HEADER + "\n".join(lines) + "\n", row=5, field="close",
+            reason_part="more than 1000 times away from the previous close")

@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from lq_engine.data.guards import FrozenInputError, require_frozen_array
+from lq_engine.kernels import groups as G
 from lq_engine.kernels import metrics as M
 from lq_engine.kernels.backends import BACKENDS, NATIVE_BACKENDS, run_sweep
 from lq_engine.strategies.bank import Bars
@@ -48,6 +49,7 @@ class GridResult:
     periods_per_year: float
     n_bars: int
     costs: Costs = field(default_factory=Costs)
+    group_sums: np.ndarray | None = None  # (n_sets, groups, 2) sums of r and r^2 per time group (``kernels.groups``)
 
     @property
     def n_sets(self) -> int:
@@ -105,13 +107,14 @@ def evaluate_grid(
     costs: Costs = Costs(),
     backend: str = "auto",
     periods_per_year: float = 525_600.0,
+    ends: np.ndarray | None = None,
 ) -> GridResult:
     """Metrics for every parameter set of ``strategy`` (a name or a StrategySpec) over one series
-    (prefilter fills)."""
+    (prefilter fills); with ``ends`` (time-group ends, ``kernels.groups``) also the per-group sums."""
     bars = bars_from_arrays(series)
     backend = backend_for(strategy, backend)
     sweep = compile_sweep(strategy, param_sets, bars, rules=backend != "numba-api")
-    return run_compiled(sweep, costs, backend, periods_per_year)
+    return run_compiled(sweep, costs, backend, periods_per_year, ends)
 
 
 def backend_for(strategy: Any, backend: str = "auto") -> str:
@@ -132,27 +135,46 @@ def backend_for(strategy: Any, backend: str = "auto") -> str:
     return backend
 
 
-def run_compiled(sweep: Sweep, costs: Costs, backend: str = "auto", periods_per_year: float = 525_600.0) -> GridResult:
+def run_compiled(sweep: Sweep, costs: Costs, backend: str = "auto", periods_per_year: float = 525_600.0,
+                 ends: np.ndarray | None = None) -> GridResult:
     """Score a compiled sweep. Backends: 'numba' (the rule kernel for a strategy with a rule
     front-end, else its generated kernel), 'numba-api' (the generated kernel, always), 'c' and
     'rust' (rule front-end only), 'python' (the reference)."""
     backend = backend_for(sweep.strategy, backend)
     if not periods_per_year > 0:
         raise ValueError(f"periods_per_year must be > 0, got {periods_per_year!r}")
+    groups = None
     if backend == "numba-api" or (backend in ("numba", "python") and not sweep.has_rules):
         if backend == "python":
-            metrics = reference_metrics(sweep, costs, periods_per_year)
+            metrics, groups = reference_metrics(sweep, costs, periods_per_year, ends)
         else:
             acc = sweep.strategy.kernels.sweep(sweep.strategy, sweep.bars, sweep.rows, sweep.table, costs.fee,
-                                               costs.slippage, sweep.rets)
-            metrics = M.finalize(acc, periods_per_year)
+                                               costs.slippage, sweep.rets, ends=ends)
+            metrics, groups = M.finalize(acc[:, :M.N_ACC], periods_per_year), G.group_sums(acc)
+    elif ends is not None:  # per-group sums: the numba rule kernel and the python reference stream them
+        if backend == "python":
+            from lq_engine.kernels.backends import python_backend
+
+            sims = [python_backend.simulate(sweep.bank, sweep.rets, sweep.ip[k], sweep.fp[k], costs.per_unit)
+                    for k in range(sweep.ip.shape[0])]
+            rows = [M.summarize(*sim, periods_per_year) for sim in sims]
+            metrics = {name: np.array([r[name] for r in rows], dtype=np.float64) for name in M.METRIC_NAMES}
+            groups = np.array([G.sums_from_returns(sim[0], ends) for sim in sims]).reshape(len(sims), -1, 2)
+        else:
+            from lq_engine.kernels.backends import numba_backend
+
+            backend = "numba"
+            acc = numba_backend.sweep(sweep.bank, sweep.rets, sweep.ip, sweep.fp, costs.per_unit, ends)
+            metrics, groups = M.finalize(acc[:, :M.N_ACC], periods_per_year), G.group_sums(acc)
     else:
         metrics = run_sweep(backend, sweep.bank, sweep.rets, sweep.ip, sweep.fp, costs.per_unit, periods_per_year)
-    return GridResult(sweep.strategy, sweep.params, metrics, backend, float(periods_per_year), sweep.n_bars, costs)
+    return GridResult(sweep.strategy, sweep.params, metrics, backend, float(periods_per_year), sweep.n_bars, costs,
+                      groups)
 
 
 def evaluate_panel(panel: Any, strategy: Any, param_sets: Sequence[Mapping[str, Any]], costs: Costs = Costs(),
-                   periods_per_year: float = 252.0, backend: str = "numba") -> GridResult:
+                   periods_per_year: float = 252.0, backend: str = "numba",
+                   ends: np.ndarray | None = None) -> GridResult:
     """Metrics for every parameter set of a portfolio strategy over a universe's ``Panel`` (the
     prefilter's simplified fills, one account; ``kernels.portfolio``). Backends: 'numba' (the
     strategy's generated sweep) or 'python' (each set replayed with the simplified fills)."""
@@ -170,29 +192,38 @@ def evaluate_panel(panel: Any, strategy: Any, param_sets: Sequence[Mapping[str, 
         cfg = ExecutionConfig(fee_taker=costs.fee, fee_maker=costs.fee, spread_bps=0.0,
                               slippage_bps=costs.slippage * 1e4, slippage_vol_k=0.0, liquidity_cap=None,
                               cost_basis="equity")
-        rows = [replay_portfolio(spec, p, panel, cfg, periods_per_year=periods_per_year).metrics for p in table.rows()]
-        metrics = {name: np.array([r[name] for r in rows], dtype=np.float64) for name in M.METRIC_NAMES}
+        res = [replay_portfolio(spec, p, panel, cfg, periods_per_year=periods_per_year) for p in table.rows()]
+        metrics = {name: np.array([r.metrics[name] for r in res], dtype=np.float64) for name in M.METRIC_NAMES}
+        groups = None if ends is None else np.array(
+            [G.sums_from_returns(r.equity[1:] / r.equity[:-1] - 1.0, ends) for r in res]).reshape(len(res), -1, 2)
     else:
-        acc = spec.kernels.sweep(spec, panel, spec.indicator_rows(table, panel), table, costs.fee, costs.slippage)
-        metrics = M.finalize(acc, periods_per_year)
+        acc = spec.kernels.sweep(spec, panel, spec.indicator_rows(table, panel), table, costs.fee, costs.slippage,
+                                 ends=ends)
+        metrics, groups = M.finalize(acc[:, :M.N_ACC], periods_per_year), G.group_sums(acc)
         backend = "numba"
-    return GridResult(spec, table.rows(), metrics, backend, float(periods_per_year), panel.n, costs)
+    return GridResult(spec, table.rows(), metrics, backend, float(periods_per_year), panel.n, costs, groups)
 
 
-def reference_metrics(sweep: Sweep, costs: Costs, ppy: float) -> dict[str, np.ndarray]:
+def reference_metrics(sweep: Sweep, costs: Costs, ppy: float, ends: np.ndarray | None = None
+                      ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """The reference for strategies without a rule front-end: each set replayed by the replay engine
-    with the prefilter's simplified fills (``ExecutionConfig.simplified``), metrics from its equity."""
+    with the prefilter's simplified fills (``ExecutionConfig.simplified``), metrics from its equity;
+    with ``ends``, also the per-group sums of its returns (``kernels.groups``)."""
     from lq_engine.execution.config import ExecutionConfig
     from lq_engine.replay.engine import replay_decisions
 
     b = sweep.bars
     cfg = ExecutionConfig(fee_taker=costs.fee, fee_maker=costs.fee, spread_bps=0.0, slippage_bps=costs.slippage * 1e4,
                           slippage_vol_k=0.0, liquidity_cap=None, cost_basis="equity")
-    rows = []
+    rows, groups = [], []
     for p in sweep.params:
         d = sweep.strategy.decisions(p, b)
-        rows.append(replay_decisions(d, b, cfg, periods_per_year=ppy).metrics)
-    return {name: np.array([r[name] for r in rows], dtype=np.float64) for name in M.METRIC_NAMES}
+        res = replay_decisions(d, b, cfg, periods_per_year=ppy)
+        rows.append(res.metrics)
+        if ends is not None:
+            groups.append(G.sums_from_returns(res.equity[1:] / res.equity[:-1] - 1.0, ends))
+    metrics = {name: np.array([r[name] for r in rows], dtype=np.float64) for name in M.METRIC_NAMES}
+    return metrics, (np.array(groups).reshape(len(rows), -1, 2) if ends is not None else None)
 
 
 __all__ = ["Costs", "GridResult", "backend_for", "bars_from_arrays", "evaluate_grid", "evaluate_panel",

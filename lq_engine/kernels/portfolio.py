@@ -23,6 +23,7 @@ from numba import njit
 
 from lq_engine.execution.fillmath import apply_fill
 from lq_engine.kernels.backends.numba_backend import dd_bar
+from lq_engine.kernels.groups import book, has_groups
 from lq_engine.kernels.sides import new_side, sign
 from lq_engine.replay.sizing import leg_fees, leg_orders
 
@@ -73,6 +74,7 @@ def account(o, c, mask, rows, row, rebal, fee, slip, acc):
     """Simplified fills of one parameter set's portfolio decisions, its weights given compact (the
     weights decided at close i are ``rows[row[i]]``); writes the N_ACC accumulators."""
     n_sym, n = o.shape
+    grouped = has_groups(acc)  # a wide row: also stream per-group sums (``kernels.groups``)
     cost = fee + slip
     cash = 1.0
     units = np.zeros(n_sym)
@@ -204,6 +206,8 @@ def account(o, c, mask, rows, row, rebal, fee, slip, acc):
             s2 += r * r
             down = min(r, 0.0)  # (no branch on the sign: it is a coin flip per bar)
             sd += down * down
+            if grouped:
+                book(acc, j, r)
             peak, trough, maxdd, last_pk, maxdur = dd_bar(e, j, peak, trough, maxdd, last_pk, maxdur)
         elif e >= peak:  # unchanged at the peak (dd_bar would only move the peak's bar)
             last_pk = j

@@ -27,6 +27,7 @@ from lq_engine.execution.fillmath import (
     TRIGGER_NONE, TRIGGER_TAKE_PROFIT, apply_fill, bracket_trigger, fill_fee, taker_fill_price, trailing_update,
 )
 from lq_engine.kernels.backends.numba_backend import dd_bar
+from lq_engine.kernels.groups import book, book_prefix, has_groups
 from lq_engine.kernels.sides import new_side
 from lq_engine.replay.sizing import plan_orders
 from lq_engine.strategies.bank import P_D2, P_R, P_R2
@@ -48,6 +49,7 @@ def _trade_return(r, tgain, twin, tloss):
 @njit(cache=True)
 def account(o, hi, lo, c, rets, targets, exits, has_exits, fee, slip, acc):
     n = c.shape[0]
+    grouped = has_groups(acc)  # a wide row: also stream per-group sums (``kernels.groups``)
     cost = fee + slip
     tgt = 0.0  # the target in force (decided at the previous close, executed at this open)
     cash = 1.0
@@ -140,6 +142,8 @@ def account(o, hi, lo, c, rets, targets, exits, has_exits, fee, slip, acc):
                 s1 += rets[P_R, k - 1] - rets[P_R, j - 1]
                 s2 += rets[P_R2, k - 1] - rets[P_R2, j - 1]
                 sd += rets[P_D2, k - 1] - rets[P_D2, j - 1]
+                if grouped:
+                    book_prefix(acc, rets, P_R, P_R2, j - 1, k - 1)
                 b = j
                 while b + 4 <= k:
                     e0 = cash + units * c[b]
@@ -170,6 +174,8 @@ def account(o, hi, lo, c, rets, targets, exits, has_exits, fee, slip, acc):
                 s2 += r * r
                 if r < 0.0:
                     sd += r * r
+                if grouped:
+                    book(acc, k, r)
                 if e < peak:
                     if e < trough:
                         trough = e
@@ -207,6 +213,8 @@ def account(o, hi, lo, c, rets, targets, exits, has_exits, fee, slip, acc):
             s2 += r * r
             if r < 0.0:
                 sd += r * r
+            if grouped:
+                book(acc, j, r)
         peak, trough, maxdd, last_pk, maxdur = dd_bar(e, j, peak, trough, maxdd, last_pk, maxdur)
         if x != hx:
             turnover += abs(x - hx)

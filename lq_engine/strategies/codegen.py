@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from lq_engine.kernels.metrics import N_ACC
+from lq_engine.kernels.groups import wide_acc
 from lq_engine.strategies import kernel_template
 from lq_engine.strategies.declare import BAR_FIELDS, PANEL_FIELDS, StrategyError
 
@@ -193,12 +193,13 @@ class Kernels:
         return Decisions(targets, None)
 
     def sweep(self, spec: Any, bars: Any, rows: Any, table: Any, fee: float, slippage: float,
-              rets: np.ndarray | None = None) -> np.ndarray:
+              rets: np.ndarray | None = None, ends: np.ndarray | None = None) -> np.ndarray:
         """Accumulators (n_sets, N_ACC) of every set of ``table`` under the simplified fills
         (``rets``: the series' ``bank.market_returns``, made here when not given; ``bars`` is a
-        ``Panel`` for a portfolio strategy)."""
+        ``Panel`` for a portfolio strategy); wide rows with per-group sums when ``ends`` is given
+        (``kernels.groups``)."""
         m = len(table)
-        acc = np.empty((m, N_ACC))
+        acc = wide_acc(m, ends)
         err = np.zeros((m, 4))
         if not m:
             return acc

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from lq_engine.kernels.metrics import N_ACC
+from lq_engine.kernels.groups import book, book_prefix, has_groups, wide_acc
 from lq_engine.kernels.fills import change_fills
 from lq_engine.strategies.bank import P_D2, P_R, P_R2, R_OPEN
 from lq_engine.strategies.rules import CLOSE_ROW, rule_step
@@ -64,6 +64,7 @@ def run_program(bank, rets, ip, fp, cost, acc):
     would do. Otherwise the bars go through the single-bar step.
     """
     n = bank.shape[1]
+    grouped = has_groups(acc)  # a wide row: also stream per-group sums (``kernels.groups``)
     cl = bank[CLOSE_ROW]
     op = rets[R_OPEN]
     ela, elb, xla, xlb, esa, esb, xsa, xsb, stop = ip[0], ip[1], ip[2], ip[3], ip[4], ip[5], ip[6], ip[7], ip[8]
@@ -129,6 +130,11 @@ def run_program(bank, rets, ip, fp, cost, acc):
                         sd += _down2(r1)
                         sd += _down2(r2)
                         sd += _down2(r3)
+                        if grouped:
+                            book(acc, j, r0)
+                            book(acc, j + 1, r1)
+                            book(acc, j + 2, r2)
+                            book(acc, j + 3, r3)
                     if max(max(e0, e1), max(e2, e3)) < peak:
                         trough = min(trough, min(min(e0, e1), min(e2, e3)))
                     else:
@@ -147,6 +153,8 @@ def run_program(bank, rets, ip, fp, cost, acc):
                 s1 += rets[P_R, j - 1] - rets[P_R, last_chg]
                 s2 += rets[P_R2, j - 1] - rets[P_R2, last_chg]
                 sd += rets[P_D2, j - 1] - rets[P_D2, last_chg]
+                if grouped:
+                    book_prefix(acc, rets, P_R, P_R2, last_chg, j - 1)
             e, cash1, cash, units = change_fills(cash, units, held, pos, op[j], cost)
             if held != 0:
                 exposed += j - start
@@ -170,6 +178,8 @@ def run_program(bank, rets, ip, fp, cost, acc):
             s1 += ret
             s2 += ret * ret
             sd += _down2(ret)
+            if grouped:
+                book(acc, j, ret)
             if e <= 0.0:  # bankrupt: flat for good, equity frozen
                 trough = eq if eq < trough else trough
                 break
@@ -182,6 +192,8 @@ def run_program(bank, rets, ip, fp, cost, acc):
                 s1 += ret
                 s2 += ret * ret
                 sd += _down2(ret)
+                if grouped:
+                    book(acc, j, ret)
             peak, trough, maxdd, last_pk, maxdur = dd_bar(eq, j, peak, trough, maxdd, last_pk, maxdur)
         pos, ext = rule_step(bank, j, pos, ext, ela, elb, xla, xlb, esa, esb, xsa, xsb, stop, elt, xlt, est, xst, k)
         j += 1
@@ -190,6 +202,8 @@ def run_program(bank, rets, ip, fp, cost, acc):
             s1 += rets[P_R, n - 1] - rets[P_R, last_chg]
             s2 += rets[P_R2, n - 1] - rets[P_R2, last_chg]
             sd += rets[P_D2, n - 1] - rets[P_D2, last_chg]
+            if grouped:
+                book_prefix(acc, rets, P_R, P_R2, last_chg, n - 1)
         exposed += n - start
         tr = eq / v0 - 1.0
         if tr > 0.0:
@@ -224,8 +238,11 @@ def _sweep(bank, rets, ip, fp, cost, out):
         run_program(bank, rets, ip[k], fp[k], cost, out[k])
 
 
-def sweep(bank: np.ndarray, rets: np.ndarray, ip: np.ndarray, fp: np.ndarray, cost: float) -> np.ndarray:
-    out = np.empty((ip.shape[0], N_ACC))
+def sweep(bank: np.ndarray, rets: np.ndarray, ip: np.ndarray, fp: np.ndarray, cost: float,
+          ends: np.ndarray | None = None) -> np.ndarray:
+    """Accumulators (n_sets, N_ACC), or wide rows with per-group sums when ``ends`` (group ends,
+    ``kernels.groups``) is given."""
+    out = wide_acc(ip.shape[0], ends)
     if ip.shape[0]:
         _sweep(bank, rets, ip, fp, float(cost), out)
     return out

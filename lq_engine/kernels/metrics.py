@@ -195,7 +195,8 @@ def summarize(returns: np.ndarray, held: np.ndarray, trade_returns: np.ndarray, 
 def summarize_portfolio(returns: np.ndarray, held: np.ndarray, trade_returns: np.ndarray,
                         ppy: float) -> dict[str, float]:
     """``summarize`` for a portfolio: ``held`` is (bars, symbols); trades are per-symbol round trips."""
-    return summarize(returns, np.asarray(held).reshape(len(returns), -1), trade_returns, ppy)
+    h = np.asarray(held)
+    return summarize(returns, h if h.ndim == 2 else h.reshape(len(returns), -1), trade_returns, ppy)  # (0, S) too
 
 
 # ---------------------------------------------------------------- streaming accumulators -> metrics
@@ -280,19 +281,71 @@ def deflated_sharpe_from_returns(returns: np.ndarray, trial_sharpes: np.ndarray)
     return deflated_sharpe_ratio(sr, r.size, skew, kurt, int(t.size), var)
 
 
-def _perf(block: np.ndarray) -> np.ndarray:
-    """Per-column Sharpe (mean / std ddof 1) of a (T, N) block; 0 where std is 0."""
-    mu = block.mean(axis=0)
-    sd = block.std(axis=0, ddof=1)
-    return np.divide(mu, sd, out=np.zeros_like(mu), where=sd > 0)
+def sharpe_from_sums(s1: np.ndarray, s2: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Per-period Sharpe (mean / std ddof 1) from sums of r, r^2 and counts; 0 where std is 0 or n < 2."""
+    s1, s2, n = (np.asarray(x, dtype=np.float64) for x in (s1, s2, n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(n > 0, s1 / n, 0.0)
+        var = np.where(n > 1, (s2 - s1 * mean) / (n - 1), 0.0)
+        sd = np.sqrt(np.maximum(var, 0.0))
+        return np.where(sd > 0, mean / sd, 0.0)
+
+
+def cscv_splits(n_groups: int) -> np.ndarray:
+    """Every choice of half the groups as the training set, (C(S, S/2), S) bool, in
+    ``itertools.combinations`` order."""
+    combos = list(itertools.combinations(range(n_groups), n_groups // 2))
+    out = np.zeros((len(combos), n_groups), dtype=bool)
+    for k, c in enumerate(combos):
+        out[k, list(c)] = True
+    return out
+
+
+def pbo_from_group_sums(sums: np.ndarray, counts: np.ndarray) -> tuple[float, np.ndarray]:
+    """CSCV (Bailey, Borwein, Lopez de Prado & Zhu 2017) from per-group sums: (PBO, logits).
+
+    ``sums`` is (N configurations, S groups, 2): the sums of r and r^2 of each configuration's returns
+    in each contiguous time group, ``counts`` (N, S) or (S,) the returns counted there. Every half of
+    the groups is a training set and the other half its test set; a configuration's performance on a
+    set of groups is the Sharpe of the returns pooled over them. The in-sample best (first on ties)
+    gets relative test rank w = rank / (N + 1) (rank 1 = worst; rank = 1 + number of configurations
+    strictly worse); logit = ln(w / (1 - w)); PBO is the share of splits with logit <= 0. Memory:
+    O(N x S) plus a bounded block of splits at a time."""
+    g = np.asarray(sums, dtype=np.float64)
+    if g.ndim != 3 or g.shape[2] != 2 or g.shape[0] < 2:
+        raise ValueError(f"PBO: expected (N>=2, S, 2) group sums, got shape {g.shape}")
+    n, s = g.shape[0], g.shape[1]
+    if s < 2 or s % 2:
+        raise ValueError(f"PBO: the number of groups must be even and >= 2, got {s}")
+    c = np.broadcast_to(np.asarray(counts, dtype=np.float64), (n, s))
+    splits = cscv_splits(s).astype(np.float64)
+    t1, t2, tn = g[:, :, 0].sum(axis=1), g[:, :, 1].sum(axis=1), c.sum(axis=1)
+    logits = np.empty(splits.shape[0])
+    block = max(1, 2_000_000 // max(n, 1))
+    for lo in range(0, splits.shape[0], block):
+        sp = splits[lo:lo + block]
+        a1, a2, an = sp @ g[:, :, 0].T, sp @ g[:, :, 1].T, sp @ c.T  # (splits, N) in-sample sums
+        is_perf = sharpe_from_sums(a1, a2, an)
+        oos = sharpe_from_sums(t1 - a1, t2 - a2, tn - an)
+        best = np.argmax(is_perf, axis=1)
+        rank = 1 + np.sum(oos < oos[np.arange(sp.shape[0]), best][:, None], axis=1)
+        w = rank / (n + 1)
+        logits[lo:lo + block] = np.log(w / (1 - w))
+    return float(np.mean(logits <= 0)), logits
+
+
+def group_sums_of_matrix(returns: np.ndarray, n_splits: int) -> tuple[np.ndarray, np.ndarray]:
+    """((N, S, 2) sums of r and r^2, (S,) counts) of a (T, N) return matrix cut into ``n_splits``
+    contiguous row groups (``np.array_split``)."""
+    m = np.asarray(returns, dtype=np.float64)
+    groups = np.array_split(np.arange(m.shape[0]), n_splits)
+    sums = np.stack([np.stack([m[i].sum(axis=0), (m[i] * m[i]).sum(axis=0)], axis=1) for i in groups], axis=1)
+    return sums, np.array([len(i) for i in groups], dtype=np.float64)
 
 
 def probability_of_backtest_overfitting(returns: np.ndarray, n_splits: int = 16) -> tuple[float, np.ndarray]:
-    """CSCV: (PBO, logits). ``returns`` is (T observations, N configurations); rows are cut into
-    ``n_splits`` (even) contiguous groups; every half of them is a training set, the rest the test
-    set. The in-sample best (first on ties) gets relative test rank w = rank / (N + 1) (rank 1 =
-    worst; rank = 1 + number of configurations strictly worse); logit = ln(w / (1 - w)); PBO is the
-    share of splits with logit <= 0."""
+    """CSCV on a (T observations, N configurations) matrix: rows cut into ``n_splits`` (even)
+    contiguous groups, then ``pbo_from_group_sums``. (PBO, logits)."""
     m = np.asarray(returns, dtype=np.float64)
     if m.ndim != 2 or m.shape[1] < 2:
         raise ValueError(f"PBO: expected a (T, N>=2) matrix, got shape {m.shape}")
@@ -301,15 +354,5 @@ def probability_of_backtest_overfitting(returns: np.ndarray, n_splits: int = 16)
     t, n = m.shape
     if t < 2 * n_splits:
         raise ValueError(f"PBO: {t} observations are too few for {n_splits} groups of >= 2 rows")
-    groups = np.array_split(np.arange(t), n_splits)
-    logits = []
-    for train in itertools.combinations(range(n_splits), n_splits // 2):
-        test = [g for g in range(n_splits) if g not in train]
-        is_perf = _perf(m[np.concatenate([groups[g] for g in train])])
-        oos = _perf(m[np.concatenate([groups[g] for g in test])])
-        best = int(np.argmax(is_perf))
-        rank = 1 + int(np.sum(oos < oos[best]))
-        w = rank / (n + 1)
-        logits.append(math.log(w / (1 - w)))
-    lg = np.array(logits)
-    return float(np.mean(lg <= 0)), lg
+    sums, counts = group_sums_of_matrix(m, n_splits)
+    return pbo_from_group_sums(sums, counts)

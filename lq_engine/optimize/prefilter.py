@@ -70,6 +70,13 @@ class Stage1Result:
     # the contract stage 2 checks: the data and the strategy version stage 1 scored
     dataset_hash: str = ""
     strategy_version: str = ""
+    lookahead: Any = None  # the lookahead gate's scan before this stage 1 (optimize.gate; None: not run)
+    seconds: float = math.nan  # wall time of the scoring (the gate not included)
+    # PBO's time groups (``pbo_groups``): per set and group, sums of r and r^2 (sets, S, 2) and returns
+    # counted (sets, S), every symbol and training window of the set pooled; None: no groups
+    group_sums: np.ndarray | None = None
+    group_counts: np.ndarray | None = None
+    group_edges: np.ndarray | None = None  # S + 1 timestamps: group g holds edges[g] <= ts < edges[g + 1]
 
     @property
     def n_pruned(self) -> int:
@@ -121,6 +128,24 @@ def symbol_spans(view: DatasetView, plan: FoldPlan, windows: Sequence[Window], m
             yield sym, wins, Span.cut(view.series[sym], lo, hi)
 
 
+def pbo_groups(view: DatasetView, plan: FoldPlan, splits: int) -> np.ndarray | None:
+    """PBO's time groups as S + 1 edge timestamps: the clock span the training windows cover, cut
+    into S (``splits``, lowered to the largest even number leaving every group 2 positions) contiguous
+    groups of equal length. Dates define the groups, so symbols and overlapping training windows on
+    the same dates fall in the same group (their returns are pooled there). None: fewer than 2 groups."""
+    wins = plan.train_windows()
+    lo, hi = min(w.start for w in wins), max(w.stop for w in wins)
+    s = min(int(splits), ((hi - lo) // 2) // 2 * 2)
+    if s < 2:
+        return None
+    pos = lo + (np.arange(s + 1) * (hi - lo)) // s
+    clock = view.clock
+    edges = clock[np.minimum(pos, clock.shape[0] - 1)].astype(np.int64)
+    if hi >= clock.shape[0]:
+        edges[-1] = int(clock[-1]) + 1
+    return edges
+
+
 def prefilter(view: DatasetView, strategy: StrategySpec, params: list[dict[str, Any]], plan: FoldPlan,
               config: OptimizeConfig, runner: TaskRunner, backend: str,
               search: SearchSettings | None = None) -> Stage1Result:
@@ -145,6 +170,9 @@ class Stage1Scorer:
                  runner: TaskRunner, backend: str) -> None:
         self.view, self.strategy, self.config, self.runner, self.backend = view, strategy, config, runner, backend
         self.jobs = list(symbol_spans(view, plan, plan.train_windows(), config.min_window_bars, strategy))
+        self.edges = pbo_groups(view, plan, config.pbo_splits)
+        self._gsums: list[np.ndarray] = []  # per batch: (sets, S, 2)
+        self._gcounts: list[np.ndarray] = []  # per batch: (sets, S)
         if not self.jobs:
             raise ValueError(f"dataset {view.name}: no symbol has {config.min_window_bars} bars in any training window")
         self.windows = [(sym, w, a, b) for sym, wins, _ in self.jobs for w, a, b in wins]
@@ -165,6 +193,8 @@ class Stage1Scorer:
         alive = np.ones(n, dtype=bool)
         pruned = np.zeros(n, dtype=bool)
         total, count = np.zeros(n), np.zeros(n)
+        ng = 0 if self.edges is None else len(self.edges) - 1
+        gsums, gcounts = np.zeros((n, ng, 2)), np.zeros((n, ng))
         cfg = self.config
         for phase, folds in enumerate(self.phases):
             idx = np.flatnonzero(alive)
@@ -178,13 +208,16 @@ class Stage1Scorer:
                 j += len(wins)
                 if mine:
                     tasks.append(PrefilterTask(self.strategy, sub, span, tuple((w.fold, a, b) for _, w, a, b in mine),
-                                               cfg.prefilter_costs, self.backend, self.view.ppy))
+                                               cfg.prefilter_costs, self.backend, self.view.ppy, self.edges))
                     rows.append([k for k, _, _, _ in mine])
             for ks, outputs in zip(rows, self.runner.map(run_prefilter, tasks)):
                 for k, m in zip(ks, outputs):
                     for name in M.METRIC_NAMES:
                         metrics[name][k, idx] = m[name]
                     mask[k, idx] = True
+                    if ng:  # pooled over symbols and windows, in window order (deterministic)
+                        gsums[idx] += m["group_sums"]
+                        gcounts[idx] += m["group_counts"]
                     sc = window_score(m["sharpe"], m["trade_count"], cfg.min_trades, cfg.trade_penalty)
                     total[idx] += sc
                     count[idx] += 1
@@ -204,6 +237,8 @@ class Stage1Scorer:
         self._metrics.append(metrics)
         self._mask.append(mask)
         self._pruned.append(pruned)
+        self._gsums.append(gsums)
+        self._gcounts.append(gcounts)
         score = window_score(metrics["sharpe"], metrics["trade_count"], cfg.min_trades, cfg.trade_penalty)
         return BatchScores(_masked_mean(score, mask), pruned)
 
@@ -262,8 +297,12 @@ class Stage1Scorer:
         rk["n_windows"] = mask.sum(axis=0)[order]
         rk["pruned"] = pruned[order]
         rk["batch"] = batch[order]
+        grouped = self.edges is not None
         return Stage1Result(params, scores, pl.DataFrame(rk), objective, order, trial_sharpes, self.backend,
-                            pruned, search, trace)
+                            pruned, search, trace,
+                            group_sums=np.concatenate(self._gsums) if grouped else None,
+                            group_counts=np.concatenate(self._gcounts) if grouped else None,
+                            group_edges=self.edges)
 
 
 def _masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -68,17 +68,46 @@ class PrefilterTask:
     costs: Costs
     backend: str
     ppy: float
+    group_edges: np.ndarray | None = None  # PBO's time groups: S + 1 edge timestamps (``prefilter.pbo_groups``)
+
+
+def local_groups(ts: np.ndarray, edges: np.ndarray) -> tuple[int, np.ndarray]:
+    """(first global group, local ends) of a window with timestamps ``ts`` cut by the global time
+    groups ``edges`` (group g holds edges[g] <= ts < edges[g + 1]; outside bars join the nearest)."""
+    s = len(edges) - 1
+    g0 = min(max(int(np.searchsorted(edges, ts[0], side="right")) - 1, 0), s - 1)
+    g1 = min(max(int(np.searchsorted(edges, ts[-1], side="right")) - 1, 0), s - 1)
+    ends = np.searchsorted(ts, edges[g0 + 1:g1 + 2], side="left").astype(np.int64)
+    ends[-1] = ts.shape[0]
+    return g0, ends
 
 
 def run_prefilter(task: PrefilterTask) -> list[dict[str, np.ndarray]]:
-    """Metrics of every parameter set on each training window (in the task's window order)."""
+    """Metrics of every parameter set on each training window (in the task's window order); with
+    ``group_edges``, also ``group_sums`` (sets, S, 2: sums of r and r^2 per global time group) and
+    ``group_counts`` (S: returns per group) of the window."""
+    from lq_engine.kernels.groups import group_counts
+
     out = []
     for _, a, b in task.windows:
-        if isinstance(task.span, PanelSpan):
-            res = evaluate_panel(task.span.window(a, b), task.strategy, task.params, task.costs, task.ppy)
+        panel = isinstance(task.span, PanelSpan)
+        ends, g0 = None, 0
+        if task.group_edges is not None:
+            ts = task.span.window(a, b).ts if panel else task.span.bars(a, b).ts
+            g0, ends = local_groups(np.asarray(ts), task.group_edges)
+        if panel:
+            res = evaluate_panel(task.span.window(a, b), task.strategy, task.params, task.costs, task.ppy, ends=ends)
         else:
-            res = evaluate_grid(task.span.bars(a, b), task.strategy, task.params, task.costs, task.backend, task.ppy)
-        out.append(res.metrics)
+            res = evaluate_grid(task.span.bars(a, b), task.strategy, task.params, task.costs, task.backend, task.ppy,
+                                ends)
+        m = dict(res.metrics)
+        if ends is not None:
+            s = len(task.group_edges) - 1
+            sums, counts = np.zeros((len(task.params), s, 2)), np.zeros(s)
+            sums[:, g0:g0 + len(ends)] = res.group_sums
+            counts[g0:g0 + len(ends)] = group_counts(ends)
+            m["group_sums"], m["group_counts"] = sums, counts
+        out.append(m)
     return out
 
 

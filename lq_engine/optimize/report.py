@@ -212,12 +212,17 @@ def _section(r: Any, folder: Path) -> str:
     out.append("<h3>Reading this result</h3>")
     out.append(_kv(readings(r.summary())))
     out.append("<h3>Overfitting</h3>")
-    out.append(_kv([("deflated Sharpe ratio (validation returns)", o.dsr),
+    out.append(_kv([("deflated Sharpe ratio (validation returns averaged per date)", o.dsr),
                     ("winner per-period Sharpe / SR0 (expected max of N null trials)", f"{o.sharpe:.4g} / {o.sr0:.4g}"),
-                    ("N trials (stage 1 + stage 2)", f"{o.n_trials} = {o.n_stage1} + {o.n_stage2}"),
+                    ("T observations (distinct dates; symbol returns before averaging)", f"{o.n_obs} ({o.n_returns})"),
+                    ("N trials (distinct stage-1 configurations)", f"{o.n_trials} (stage-2 replays not recounted: "
+                                                                   f"{o.n_stage2})"),
                     ("variance of stage-1 trial Sharpes (per period)", o.trial_sr_variance),
-                    ("PBO (CSCV)", o.pbo),
-                    ("PBO input", f"{o.pbo_periods} periods x {o.pbo_candidates} candidates, {o.pbo_splits} splits")]))
+                    ("PBO (CSCV over every stage-1 trial)", o.pbo),
+                    ("PBO input", f"{o.pbo_candidates} trials x {o.pbo_splits} time groups of the training span "
+                                  f"({o.pbo_periods} returns per trial, symbols and windows pooled per group)"),
+                    ("selection stability (CSCV among the top-k candidates only; not a verdict)",
+                     getattr(o, "selection_stability", float("nan")))]))
     out.append("<h3>Fidelity audit (stage 1 vs stage 2)</h3>")
     out.append(_kv([("Spearman: stage-1 objective vs replay (train windows)", f.spearman_train),
                     ("Spearman: stage-1 objective vs replay validation objective", f.spearman_validation),

@@ -283,10 +283,9 @@ def finish(view: DatasetView, plan: FoldPlan, stage1: Stage1Result, strategy: St
 
     t0 = time.perf_counter()
     detail = winner_detail(view, strategy, winner.params, plan, config, runner)
-    val_returns = np.concatenate(
-        [s.equity[1:] / s.equity[:-1] - 1.0 for s in detail.segments if s.kind == "validation"] or [np.zeros(0)])
-    over = overfitting(val_returns, stage1.trial_sharpes, len(top.set_indices) + len(audit.set_indices),
-                       top.val_returns, config.pbo_splits)
+    val = [s for s in detail.segments if s.kind == "validation"]  # DSR: averaged per timestamp (overfit)
+    over = overfitting([s.ts[1:] for s in val], [s.equity[1:] / s.equity[:-1] - 1.0 for s in val], stage1,
+                       len(top.set_indices) + len(audit.set_indices), top.val_returns, config.pbo_splits)
     holdout = score_holdout(view, strategy, winner.params, plan, config, runner)
     benchmark = benchmark_holdout(view, plan, config)
     timings["holdout"] = time.perf_counter() - t0

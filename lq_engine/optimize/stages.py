@@ -26,7 +26,8 @@ from lq_engine.optimize.prefilter import Stage1Result
 from lq_engine.optimize.search import SearchSettings
 from lq_engine.strategies.registry import resolve
 
-STAGE1_VERSION = 3  # 2: pruned flags, search settings and trace; 3: stored by data.objects, with its contract
+STAGE1_VERSION = 4  # 2: pruned flags, search settings and trace; 3: stored by data.objects, with its contract
+# 4: per-group return sums for PBO over every trial (kernels.groups)
 
 
 class StageContractError(LQError, ValueError):

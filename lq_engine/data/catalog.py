@@ -208,10 +208,23 @@ class SqlRefused(LQError, ValueError):
 ALLOWED_STATEMENTS = ("SELECT",)
 
 
-def _sandbox(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> None:
-    """After the views exist: files only under the lake and the quarantine reports, no extension
-    installed or loaded, and the configuration locked so a query cannot undo it."""
+SQL_TIMEOUT_S = 60.0
+"""How long ``lq sql`` lets one query run by default (``--timeout``)."""
+
+
+class SqlTimeout(SqlRefused):
+    """A user's query that ran past its time limit (stopped, nothing written)."""
+
+    exit_code = 1
+
+
+def _sandbox(con: duckdb.DuckDBPyConnection, paths: DataPaths, spill: str) -> None:
+    """After the views exist: files only under the lake (results included) and the quarantine
+    reports, no extension installed or loaded, and the configuration locked so a query cannot undo
+    it. DuckDB also allows its temp directory (``<cwd>/.tmp`` by default: the working folder's
+    files would be readable), so it is ``spill``, a fresh private folder of this query."""
     allowed = [paths.store.uri_of("").rstrip("/") + "/", str(paths.quarantine.resolve()) + "/"]
+    con.execute(f"SET temp_directory = {_sql_str(spill)}")
     con.execute("SET allowed_directories = " + "[" + ", ".join(_sql_str(a) for a in allowed) + "]")
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
@@ -223,10 +236,49 @@ def _first_line(e: BaseException) -> str:
     return " ".join(str(e).strip().splitlines()[0].split()) if str(e).strip() else type(e).__name__
 
 
-def query_readonly(paths: DataPaths, sql: str) -> pl.DataFrame:
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None, out: dict) -> None:
+    """Run ``sql`` and keep at most ``limit`` rows, streamed in batches (a result is never built
+    whole beyond ``limit``). Runs in a thread; what it got or raised goes into ``out``."""
+    import pyarrow as pa
+
+    try:
+        reader = con.sql(sql).to_arrow_reader(min(limit, 100_000) if limit else 100_000)
+        batches, rows = [], 0
+        for batch in reader:
+            batches.append(batch)
+            rows += batch.num_rows
+            if limit is not None and rows >= limit:
+                break
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+        out["df"] = pl.from_arrow(table if limit is None else table.slice(0, limit))
+    except BaseException as e:  # handed to the waiting thread
+        out["error"] = e
+    finally:
+        out["done"].set()
+
+
+def _stop(con: duckdb.DuckDBPyConnection, done) -> None:
+    """Interrupt the query until its thread is done: an interrupt that comes before DuckDB started
+    the query (still binding it) is lost, so it is repeated."""
+    while not done.is_set():
+        con.interrupt()
+        done.wait(0.2)
+
+
+def query_readonly(paths: DataPaths, sql: str, *, limit: int | None = None,
+                   timeout_s: float | None = None) -> pl.DataFrame:
     """Run one read-only query of a user over the catalog's views; anything else is refused with
     one line (SqlRefused) before it runs. The catalog file and the lake are never opened for writing:
-    the views live on an in-memory connection that can read the lake and nothing else."""
+    the views live on an in-memory connection that can read the lake and nothing else.
+
+    At most ``limit`` rows are fetched (streamed; None: all). A query running past ``timeout_s``
+    is interrupted (SqlTimeout); so is one whose waiting thread gets Ctrl-C or SIGTERM (as
+    KeyboardInterrupt): DuckDB runs in a worker thread and ``con.interrupt()`` stops it in seconds."""
+    import shutil
+    import tempfile
+    import threading
+    import time
+
     try:
         with duckdb.connect(":memory:") as parser:
             statements = parser.extract_statements(sql)
@@ -240,14 +292,37 @@ def query_readonly(paths: DataPaths, sql: str) -> pl.DataFrame:
         shown = words[0].upper() if words else kind  # INSTALL parses as a LOAD statement: say what was typed
         raise SqlRefused(f"refused: {shown} statements are not allowed (the catalog is read-only; "
                          "only SELECT queries run)")
-    with catalog_reader(paths) as con:
-        _sandbox(con, paths)
-        try:
-            return pl.from_arrow(con.sql(sql).to_arrow_table())
-        except duckdb.PermissionException as e:
+    if limit is not None and limit < 0:
+        raise SqlRefused(f"limit must be >= 0, got {limit}")
+    if timeout_s is not None and not timeout_s > 0:
+        raise SqlRefused(f"timeout must be > 0 seconds, got {timeout_s}")
+    spill = tempfile.mkdtemp(prefix="lq-sql-")
+    try:
+        with catalog_reader(paths) as con:
+            _sandbox(con, paths, spill)
+            # an Event, not Thread.join: a join that Ctrl-C interrupts marks a running thread as
+            # stopped (CPython < 3.13), and the connection would be closed under the query
+            out: dict = {"done": threading.Event()}
+            threading.Thread(target=_fetch, args=(con, sql, limit, out), daemon=True, name="lq-sql-query").start()
+            start = time.monotonic()
+            try:
+                while not out["done"].wait(0.1):
+                    if timeout_s is not None and time.monotonic() - start > timeout_s:
+                        _stop(con, out["done"])
+                        raise SqlTimeout(f"query stopped after {timeout_s:g} s (its time limit; lq sql --timeout)")
+            except KeyboardInterrupt:
+                _stop(con, out["done"])
+                raise
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+    if "error" in out:
+        e = out["error"]
+        if isinstance(e, duckdb.PermissionException) or isinstance(e, PermissionError):
             raise SqlRefused(f"refused: {_first_line(e)} (queries read the catalog's views over the lake only)") from None
-        except duckdb.Error as e:
+        if isinstance(e, duckdb.Error):
             raise SqlRefused(f"query failed: {_first_line(e)}") from None
+        raise e
+    return out["df"]
 
 
 def symbol_row_counts(paths: DataPaths) -> dict[str, int]:

@@ -17,6 +17,7 @@ credentials are never logged or put in an error message; only the endpoint and b
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import time
@@ -112,18 +113,68 @@ class Staged:
         self.tmp.unlink(missing_ok=True)
 
 
-def stage_file(write: Callable[[io.BufferedWriter], None], target: Path) -> Staged:
-    """Call ``write`` on a temporary file beside ``target`` (not fsynced, not yet visible)."""
+class WriteFailedError(StoreError):
+    """A local write failed (a full disk, a quota, an I/O error): names the file being written; the
+    temporary file is removed, so nothing partial stays behind."""
+
+
+def write_failed(target: Path, e: OSError, what: str = "") -> WriteFailedError:
+    """An OSError of a write as one that names ``target`` (pyarrow's and Python's writes to an open
+    file say only ``[Errno 28] No space left on device``)."""
+    reason = os.strerror(e.errno) if e.errno else " ".join(str(e).split())[:200]
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason += f" (free space on {target.parent}: {_free_bytes(target.parent)})"
+    err = WriteFailedError(f"{target}: cannot write{' ' + what if what else ''}: {reason}")
+    err.errno = e.errno
+    return err
+
+
+def _free_bytes(d: Path) -> str:
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    try:
+        st = os.statvfs(d)
+    except OSError:
+        return "unknown"
+    return f"{st.f_bavail * st.f_frsize / 1e6:,.1f} MB"
+
+
+def tmp_name(txid: str = "") -> str:
+    """A temporary file's name. ``txid``: the ingest transaction that owns it (see ``journal``), so a
+    sweep can tell an abandoned one from one in use."""
+    return f"{TMP_PREFIX}{txid + '-' if txid else ''}{uuid.uuid4().hex}.partial"
+
+
+def stage_file(write: Callable[[io.BufferedWriter], None], target: Path, *, txid: str = "") -> Staged:
+    """Call ``write`` on a temporary file beside ``target`` (not fsynced, not yet visible). A failing
+    write (a full disk) removes the temporary file and raises WriteFailedError naming ``target``."""
     d = target.parent
-    changed = make_dirs(d)
-    tmp = d / f"{TMP_PREFIX}{uuid.uuid4().hex}.partial"
+    try:
+        changed = make_dirs(d)
+    except OSError as e:
+        raise write_failed(d, e, "(creating the folder)") from e
+    tmp = d / tmp_name(txid)
     try:
         with open(tmp, "wb") as f:
             write(f)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and not isinstance(e, (StoreError, FileNotFoundError)):
+            raise write_failed(target, e) from e
         raise
     return Staged(tmp, target, {d, *changed})
+
+
+def fsync_staged(staged: Staged) -> None:
+    """fsync a staged file (a full disk can surface here too: named, and the file removed)."""
+    try:
+        _fsync(staged.tmp)
+    except OSError as e:
+        staged.discard()
+        raise write_failed(staged.target, e) from e
+    pause = os.environ.get(SLEEP_ENV)
+    if pause:
+        time.sleep(float(pause))
 
 
 def write_parquet_to(df: pl.DataFrame, f) -> None:
@@ -136,8 +187,8 @@ def write_parquet_to(df: pl.DataFrame, f) -> None:
                    write_page_checksum=True, use_dictionary=False)
 
 
-def stage_parquet(df: pl.DataFrame, target: Path) -> Staged:
-    return stage_file(lambda f: write_parquet_to(df, f), target)
+def stage_parquet(df: pl.DataFrame, target: Path, *, txid: str = "") -> Staged:
+    return stage_file(lambda f: write_parquet_to(df, f), target, txid=txid)
 
 
 def write_local_atomic(write: Callable, target: Path, *, dirs_to_sync: set[Path] | None = None) -> None:
@@ -145,10 +196,7 @@ def write_local_atomic(write: Callable, target: Path, *, dirs_to_sync: set[Path]
     now, or, given ``dirs_to_sync``, by the caller once per directory for a whole batch."""
     staged = stage_file(write, target)
     try:
-        _fsync(staged.tmp)
-        pause = os.environ.get(SLEEP_ENV)
-        if pause:
-            time.sleep(float(pause))
+        fsync_staged(staged)
     except BaseException:
         staged.discard()
         raise
@@ -380,12 +428,26 @@ class Store:
         """Let DuckDB read ``s3://`` paths of this store through pyarrow (no httpfs download)."""
         if not self.remote:
             return
-        from fsspec.implementations.arrow import ArrowFSWrapper
+        con.register_filesystem(duckdb_filesystem(self.fs))
 
-        class _S3(ArrowFSWrapper):
-            protocol = "s3"
 
-        con.register_filesystem(_S3(self.fs))
+def duckdb_filesystem(fs):
+    """``fs`` (pyarrow) as DuckDB's ``s3://`` filesystem. DuckDB checks ``allowed_directories`` on
+    the key as written, so a key with a ``.`` or ``..`` segment (``s3://b/lake/../x``) is refused
+    here: the key read is always the key DuckDB checked."""
+    from fsspec.implementations.arrow import ArrowFSWrapper
+
+    class _S3(ArrowFSWrapper):
+        protocol = "s3"
+
+        @classmethod
+        def _strip_protocol(cls, path):
+            key = super()._strip_protocol(path)
+            if any(seg in (".", "..") for seg in str(key).split("/")):
+                raise PermissionError(f"object key with a '.' or '..' segment refused: {path}")
+            return key
+
+    return _S3(fs)
 
 
 def _short(e: BaseException) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -14,9 +13,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ingest",
         help="ingest CSV / Parquet files into the lake (a market_bars run per file)",
-        description="Copy each file into the landing folder (unless it is already there) and run the "
-        "market_bars job over the partitions it touches, in this process, against the Dagster "
-        "instance. A rejected file is quarantined with a report and the lake does not change.",
+        description="Run the market_bars job over the partitions each file touches, in this process, "
+        "against the Dagster instance. Each file is applied whole or not at all (a killed or failed "
+        "ingest changes nothing) and kept in the raw archive (data/archive/<sha256>/<name>); it is not "
+        "copied into the landing folder. A rejected file is copied to the quarantine with a report "
+        "and the lake does not change.",
     )
     p.add_argument("paths", nargs="+", type=Path, help="CSV or Parquet files")
     p.add_argument("--no-freeze", action="store_true", help="do not rebuild the frozen datasets afterwards")
@@ -46,7 +47,8 @@ def rejected(paths, f: Path) -> str | None:
         return None
     rep, rp = best
     where = paths.quarantine / rep["quarantined_as"]
-    return f"{f.name} rejected: {rep['message']}; moved to {where} (reason in {reason_path(where).name})"
+    how = "moved" if rep.get("moved", True) else "copied"
+    return f"{f.name} rejected: {rep['message']}; {how} to {where} (reason in {reason_path(where).name})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,16 +62,17 @@ def run(args: argparse.Namespace) -> int:
     paths = setup(args.verbose)
     landed, problems = [], []
     for src in args.paths:
-        dst = paths.landing / src.name
-        if src.resolve() != dst.resolve():
-            shutil.copy2(src, dst)
+        # ingested from where it is: never copied into the landing folder, whose files the landing
+        # sensor ingests (a killed `lq ingest` must leave nothing there to be applied later); the
+        # ingest's transaction keeps it in the raw archive (data/archive/<sha256>/<name>)
+        src = src.resolve()
         try:  # a cheap peek before Dagster loads: a file that is not bars at all goes to quarantine now
-            scan_file(dst)
+            scan_file(src)
         except IngestError as e:
-            quarantine_file(dst, paths, e)
-            problems.append(rejected(paths, dst) or f"{dst.name} rejected: {e}")
+            quarantine_file(src, paths, e)
+            problems.append(rejected(paths, src) or f"{src.name} rejected: {e}")
             continue
-        landed.append(dst)
+        landed.append(src)
     stages = Stages()
     if landed:
         with stages("loading Dagster definitions"):

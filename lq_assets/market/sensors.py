@@ -8,12 +8,18 @@ rule (newest ingest wins) applies.
 Files `lq ingest` (or `lq demo`) already ingested are known by content: the ingest log holds the
 sha256 of every file ingested and the partitions it went to, so a new or touched file whose bytes
 were already ingested into all of its partitions is remembered and not ingested again.
+
+A file that landed before a later ingest changed its partitions (typically one whose own ingest
+was killed, and that the user has ingested over since) is never applied automatically: it would
+put older data over newer. It is moved to the quarantine with the reason (``superseded``).
 """
 
 
 import json
 import os
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 from lq_assets.market.assets import market_bars
@@ -21,7 +27,7 @@ from lq_assets.partitions import SYMBOLS, file_range_plan
 from lq_assets.profile import sensor_status
 from lq_assets.resources import LakeResource
 from lq_engine.data.ingest import IngestError, scan_file
-from lq_engine.data.ingest_log import ingested_partitions
+from lq_engine.data.ingest_log import ingest_history, ingested_partitions
 from lq_engine.data.quarantine import file_sha256, quarantine_file
 
 LANDING_SUFFIXES = (".csv", ".parquet", ".pq", ".txt")
@@ -32,6 +38,30 @@ INTERVAL_SECONDS = int(os.environ.get("LQ_LANDING_SENSOR_INTERVAL", "15"))
 
 def _fingerprint(st: os.stat_result) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _latest_ingest(paths) -> dict[str, tuple[datetime, str]]:
+    """Partition -> (time, file) of the last ingest applied to it, from the ingest log."""
+    out: dict[str, tuple[datetime, str]] = {}
+    for a in ingest_history(paths):  # in apply order: the last one wins
+        for p in a.partitions:
+            out[p] = (a.ingested_at, a.file)
+    return out
+
+
+def _superseded(st: os.stat_result, scan, latest: dict[str, tuple[datetime, str]]) -> str | None:
+    """Why a landing file must not be applied automatically: it arrived (its inode's change time:
+    a copy, move or touch into the folder) before a later ingest changed its partitions, e.g. a file
+    whose own ingest was killed and which the user has ingested over since. Applying it now would
+    put older data over newer behind the user's back (the merge rule: the file applied last wins)."""
+    arrived = datetime.fromtimestamp(max(st.st_ctime, st.st_mtime), timezone.utc)
+    later = sorted((latest[str(k)], str(k)) for k in scan.partitions if str(k) in latest and latest[str(k)][0] > arrived)
+    if not later:
+        return None
+    (when, file), part = later[-1]
+    return (f"superseded: it landed at {arrived:%Y-%m-%d %H:%M:%S} UTC, before {Path(file).name} was ingested into "
+            f"{len(later)} of its partitions ({part}, at {when:%Y-%m-%d %H:%M:%S} UTC); not applied over newer data: "
+            f"`lq ingest` it if it is a correction")
 
 
 @dg.sensor(
@@ -49,6 +79,7 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> d
     requests: list[dg.RunRequest] = []
     now = time.time()
     ingested: dict[str, set[str]] | None = None  # read once per tick, when a new file needs it
+    latest: dict[str, tuple[datetime, str]] = {}
     for f in sorted(paths.landing.iterdir()):
         if not f.is_file() or f.name.startswith(".") or f.suffix.lower() not in LANDING_SUFFIXES:
             continue
@@ -65,9 +96,16 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> d
             continue
         if ingested is None:
             ingested = ingested_partitions(paths)
+            latest = _latest_ingest(paths)
         done = ingested.get(file_sha256(f))
         if done is not None and {str(p) for p in scan.partitions} <= done:
             context.log.info(f"{f.name}: already ingested (same content in the ingest log); not ingested again")
+            seen[f.name] = fp
+            continue
+        newer = _superseded(st, scan, latest)
+        if newer is not None:
+            where = quarantine_file(f, paths, newer)
+            context.log.warning(f"not applied {f.name}: {newer} (moved to {where})")
             seen[f.name] = fp
             continue
         new, range_tags = file_range_plan(known + new_symbols, list(scan.symbols), list(scan.months))

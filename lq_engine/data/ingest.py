@@ -27,6 +27,7 @@ import hashlib
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,6 +193,7 @@ class _Loaded:
     sha256: str
     bars: pl.DataFrame | None
     error: IngestError | None
+    data: bytes | None = None  # the file's bytes, if read whole (archived as read)
 
 
 def _load(path: Path, symbol, timeframe, ts_unit) -> _Loaded:
@@ -202,7 +204,7 @@ def _load(path: Path, symbol, timeframe, ts_unit) -> _Loaded:
     sha = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(path)
     try:
         bars = load_bars(path, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit, data=data)
-        return _Loaded(path, sha, bars, None)
+        return _Loaded(path, sha, bars, None, data)
     except IngestError as e:
         return _Loaded(path, sha, None, e)
 
@@ -258,6 +260,58 @@ def _finish(m: _Merging, dirs_to_sync: set[Path]) -> IngestReport:
     return r
 
 
+def _apply_file(loaded: _Loaded, paths: DataPaths, keep, pool: ThreadPoolExecutor) -> IngestReport:
+    """One file as one transaction on a local lake (``journal``): its partitions, its archive
+    entry and its log row become visible together, or nothing does (a full disk while staging:
+    WriteFailedError naming the file, nothing changed). Raises LakeCorruptError, before writing
+    anything, if a partition it would merge into is damaged."""
+    from lq_engine.data.archive import stage_entry
+    from lq_engine.data.journal import recover, transaction
+    from lq_engine.data.lake import lock_path, stage_merge
+    from lq_engine.data.repair import require_readable
+    from lq_engine.data.ingest_log import stage_ingest_log
+    from lq_engine.data.locks import file_lock
+    from lq_engine.data.store import fsync_staged
+
+    bars = loaded.bars
+    report = IngestReport(file=str(loaded.path), sha256=loaded.sha256, rows_read=bars.height)
+    parts = []
+    for key, part in _split(bars):
+        if keep(key):
+            rows = part.select(PARTITION_COLUMNS)
+            parts.append((key, rows if rows["ts"].is_sorted() else rows.sort("ts")))
+    with ExitStack() as locks:
+        for key, _ in sorted(parts, key=lambda kp: kp[0]):  # one global order: no deadlock
+            locks.enter_context(file_lock(lock_path(paths, key)))
+        recover(paths)  # a dead transaction's renames land before its partitions are read
+        for key, _ in parts:
+            require_readable(paths, key)
+        with transaction(paths) as tx:
+            futures = [pool.submit(stage_merge, paths, key, rows, tx.txid) for key, rows in parts]
+            first_error = None
+            for (key, _), fut in zip(parts, futures):
+                try:
+                    c, staged = fut.result()
+                except BaseException as e:  # the others still finish, so every staged file is known
+                    first_error = first_error or e
+                    continue
+                if staged is not None:
+                    tx.adopt(staged)
+                report.rows_new += c.new
+                report.rows_replaced += c.replaced
+                report.rows_unchanged += c.unchanged
+                report.partitions_written += int(c.written)
+                report.partitions.append(key)
+            if first_error is not None:
+                raise first_error
+            stage_entry(tx, loaded.path, loaded.sha256, loaded.data)
+            log = stage_ingest_log(paths, [report], txid=tx.txid)
+            tx.adopt(log)
+            fsync_staged(log)
+            tx.commit()
+    return report
+
+
 def _loaded_in_order(files: list[Path], symbol, timeframe, ts_unit, workers: int) -> Iterator[_Loaded]:
     """Files read and validated ahead on ``workers`` threads (at most that many in memory at once),
     yielded in the given order, so merges still apply in order."""
@@ -307,6 +361,7 @@ def ingest_files(
     ts_unit: str | None = None,
     only_partitions: Iterable | None = None,
     raise_on_reject: bool = True,
+    in_order: bool = False,
 ) -> list[IngestReport]:
     """Ingest files oldest first (mtime, then name), so the newest wins; one ingest-log file at the end.
 
@@ -315,12 +370,28 @@ def ingest_files(
     strictly in file order, so the result does not depend on the thread counts.
 
     Invalid files are quarantined and skipped; with ``raise_on_reject`` the first IngestError is
-    raised after the other files are in.
+    raised after the other files are in. ``in_order``: apply the files in the order given (a
+    replay of the archive in ingest-log order).
     """
-    files = sorted((Path(f) for f in files), key=lambda f: (f.stat().st_mtime_ns, f.name))
+    files = [Path(f) for f in files]
+    if not in_order:
+        files = sorted(files, key=lambda f: (f.stat().st_mtime_ns, f.name))
     keep = _wanted(list(only_partitions) if only_partitions is not None else None)
     reports: list[IngestReport] = []
     errors: list[IngestError | LakeCorruptError] = []
+    if not paths.remote:
+        _recover_and_sweep(paths)
+        with ThreadPoolExecutor(max_workers=MERGE_THREADS, thread_name_prefix="lq-merge") as pool:
+            for loaded in _loaded_in_order(files, symbol, timeframe, ts_unit, READ_AHEAD):
+                if loaded.error is not None:
+                    quarantine_file(loaded.path, paths, loaded.error, sha256=loaded.sha256)
+                    errors.append(loaded.error)
+                    continue
+                try:
+                    reports.append(_apply_file(loaded, paths, keep, pool))
+                except LakeCorruptError as e:  # the lake's fault, not the file's: nothing of it written
+                    errors.append(e)
+        return _raise_first(errors, raise_on_reject, reports)
     dirs_to_sync: set[Path] = set()
     with ThreadPoolExecutor(max_workers=MERGE_THREADS, thread_name_prefix="lq-merge") as pool:
         last: dict[PartitionKey, Future] = {}
@@ -339,13 +410,40 @@ def ingest_files(
                 reports.append(_finish(merging.popleft(), dirs_to_sync))
         while merging:
             reports.append(_finish(merging.popleft(), dirs_to_sync))
+    _archive(paths, reports)
     record_ingests(paths, reports, sync_first=dirs_to_sync)  # the partitions are durable before the log
+    return _raise_first(errors, raise_on_reject, reports)
+
+
+def _archive(paths: DataPaths, reports: list[IngestReport]) -> None:
+    """Archive entries of files merged into a lake on an object store (before their log rows)."""
+    from lq_engine.data.archive import stage_entry
+    from lq_engine.data.journal import transaction
+
+    for r in reports:
+        with transaction(paths) as tx:
+            stage_entry(tx, Path(r.file), r.sha256)
+            tx.commit()
+
+
+def _raise_first(errors: list, raise_on_reject: bool, reports: list[IngestReport]) -> list[IngestReport]:
     if errors and raise_on_reject:
         e = errors[0]
         if len(errors) > 1:
             e.add_note(f"{len(errors) - 1} more file(s) rejected: " + "; ".join(str(x) for x in errors[1:]))
         raise e
     return reports
+
+
+def _recover_and_sweep(paths: DataPaths) -> None:
+    """Before an ingest: finish transactions decided by a killed process, remove what killed ones
+    left undecided (their temporary files), so nothing needs cleaning by hand."""
+    from lq_engine.data.ingest_log import ingest_log_dir
+    from lq_engine.data.journal import journal_dir, recover, sweep
+    from lq_engine.data.lake import bars_root
+
+    recover(paths)
+    sweep(paths, [bars_root(paths), paths.archive, ingest_log_dir(paths), journal_dir(paths)])
 
 
 def landing_files(paths: DataPaths) -> list[Path]:

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -92,13 +93,14 @@ def _clean_stale_temps(folder: Path) -> None:
             pass
 
 
-def stage_ingest_log(paths: DataPaths, reports: Iterable) -> Staged | None:
-    """The reports as one new local log file, staged (see ``store.Staged``); None if there are none."""
+def stage_ingest_log(paths: DataPaths, reports: Iterable, *, txid: str = "") -> Staged | None:
+    """The reports as one new local log file, staged (see ``store.Staged``; not fsynced); None if
+    there are none. ``txid``: the ingest transaction (``journal``) that will publish it."""
     df = log_frame(reports, datetime.now(timezone.utc))
     if df.height == 0:
         return None
     _clean_stale_temps(ingest_log_dir(paths))
-    return stage_parquet(df, paths.store.local_path(_new_name()))
+    return stage_parquet(df, paths.store.local_path(_new_name()), txid=txid)
 
 
 def record_ingests(paths: DataPaths, reports: Iterable, *, sync_first: set[Path] | None = None) -> Path | None:
@@ -192,3 +194,38 @@ def ingested_partitions(paths: DataPaths) -> dict[str, set[str]]:
             if sha:
                 out.setdefault(sha, set()).update(p for p in (parts or "").split(",") if p)
     return out
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One file applied to the lake, from the log: in ``ingest_history`` order."""
+
+    file: str
+    sha256: str
+    partitions: frozenset[str]
+    ingested_at: datetime
+
+
+def ingest_history(paths: DataPaths) -> list[Applied]:
+    """Every file ingested without error, in the order the ingests were applied (log time, then
+    the log file and row), each entry once (a compacted copy and its origin are one)."""
+    rows = []
+    seen: set[tuple[str, int]] = set()
+    for key in _log_files(paths):
+        try:
+            df = paths.store.read_parquet(key)
+        except Exception:  # compacted away meanwhile
+            continue
+        name = key.rsplit("/", 1)[-1]
+        if "_source" not in df.columns:
+            df = df.with_columns(pl.lit(name).alias("_source"), pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"))
+        if "status" in df.columns:
+            df = df.filter(pl.col("status") == "ok")
+        for file, sha, parts, when, src, row in df.select("file", "sha256", "partitions", "ingested_at", "_source",
+                                                          "_row").iter_rows():
+            if (src, row) in seen or not sha:
+                continue
+            seen.add((src, row))
+            rows.append((when, src, row, Applied(file, sha, frozenset(p for p in (parts or "").split(",") if p), when)))
+    rows.sort(key=lambda r: r[:3])
+    return [r[3] for r in rows]

@@ -89,26 +89,57 @@ def merge_partition(
     with file_lock(lock_path(paths, key)):
         if not store.remote and store.local_path(obj).parent.exists():
             clean_stale_temps(store.local_path(obj).parent)
-        if not store.exists(obj):
-            store.write_parquet(obj, rows, sync=dirs_to_sync)
-            return MergeCounts(rows.height, 0, 0, True)
-        old = store.read_parquet(obj)
-        if old.equals(rows):
-            return MergeCounts(0, 0, rows.height, False)
-        j = rows.join(old, on="ts", how="left", suffix="_old")
-        present = j["open_old"].is_not_null()
-        same = present
-        for c in PARTITION_COLUMNS[1:]:
-            same = same & (j[c] == j[f"{c}_old"])
-        n_present = int(present.sum())
-        n_same = int(same.sum())
-        n_new = rows.height - n_present
-        n_replaced = n_present - n_same
-        if n_new == 0 and n_replaced == 0:
-            return MergeCounts(0, 0, n_same, False)
-        merged = pl.concat([old.join(rows.select("ts"), on="ts", how="anti"), rows]).sort("ts")
-        store.write_parquet(obj, merged, sync=dirs_to_sync)
-        return MergeCounts(n_new, n_replaced, n_same, True)
+        old = store.read_parquet(obj) if store.exists(obj) else None
+        counts, merged = _merged(old, rows)
+        if merged is not None:
+            store.write_parquet(obj, merged, sync=dirs_to_sync)
+        return counts
+
+
+def _merged(old: pl.DataFrame | None, rows: pl.DataFrame) -> tuple[MergeCounts, pl.DataFrame | None]:
+    """The counts of merging ``rows`` into ``old`` (None: no partition yet) and the new content
+    (None if unchanged)."""
+    if old is None:
+        return MergeCounts(rows.height, 0, 0, True), rows
+    if old.equals(rows):
+        return MergeCounts(0, 0, rows.height, False), None
+    j = rows.join(old, on="ts", how="left", suffix="_old")
+    present = j["open_old"].is_not_null()
+    same = present
+    for c in PARTITION_COLUMNS[1:]:
+        same = same & (j[c] == j[f"{c}_old"])
+    n_present = int(present.sum())
+    n_same = int(same.sum())
+    n_new = rows.height - n_present
+    n_replaced = n_present - n_same
+    if n_new == 0 and n_replaced == 0:
+        return MergeCounts(0, 0, n_same, False), None
+    merged = pl.concat([old.join(rows.select("ts"), on="ts", how="anti"), rows]).sort("ts")
+    return MergeCounts(n_new, n_replaced, n_same, True), merged
+
+
+def stage_merge(paths: DataPaths, key: PartitionKey, rows: pl.DataFrame, txid: str) -> tuple[MergeCounts, Staged | None]:
+    """Merge ``rows`` into a local partition as a staged file of transaction ``txid`` (see
+    ``journal``; fsynced, not yet visible), or None if the content would not change.
+
+    Call with the partition's lock held and after ``journal.recover``: any temporary file left in
+    its folder is then abandoned and removed."""
+    from lq_engine.data.store import fsync_staged
+
+    target = paths.store.local_path(partition_key_path(key))
+    if target.parent.exists():
+        clean_stale_temps(target.parent)
+    old = paths.store.read_parquet(partition_key_path(key)) if target.is_file() else None
+    counts, merged = _merged(old, rows)
+    if merged is None:
+        return counts, None
+    staged = stage_parquet(merged, target, txid=txid)
+    try:
+        fsync_staged(staged)
+    except BaseException:
+        staged.discard()
+        raise
+    return counts, staged
 
 
 def bar_objects(paths: DataPaths) -> list[str]:

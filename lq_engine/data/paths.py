@@ -4,8 +4,8 @@ Everything lives under one data root (``LQ_DATA_DIR``, default ``<project>/data`
 second environment only has to point that variable elsewhere. The lake (bars, ingest log, result
 tables, frozen datasets, stage results) is a ``Store``: ``<root>/lake`` by default, or an object
 store given by ``LQ_LAKE_URI`` (or ``LQ_DATA_DIR=s3://bucket/prefix``, whose lake is
-``s3://bucket/prefix/lake``). The rest (landing, quarantine, the frozen-dataset cache, reports,
-paper state, locks) is local to the machine that runs the step.
+``s3://bucket/prefix/lake``). The rest (landing, the raw archive, quarantine, the frozen-dataset
+cache, reports, paper state, locks) is local to the machine that runs the step.
 """
 
 from __future__ import annotations
@@ -61,6 +61,11 @@ class DataPaths:
         return self.root / "quarantine"
 
     @property
+    def archive(self) -> Path:
+        """The raw archive: every ingested file as ``<sha256>/<original name>`` (``data.archive``)."""
+        return self.root / "archive"
+
+    @property
     def frozen(self) -> Path:
         """Frozen datasets: one folder per universe and content hash."""
         return self.root / "frozen"
@@ -79,7 +84,7 @@ class DataPaths:
         return BUILD_DIR
 
     def ensure(self) -> "DataPaths":
-        local = [self.landing, self.quarantine, self.frozen, self.results]
+        local = [self.landing, self.quarantine, self.archive, self.frozen, self.results]
         for p in (*local, *([] if self.remote else [self.lake])):
             p.mkdir(parents=True, exist_ok=True)
         return self

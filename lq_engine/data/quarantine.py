@@ -1,4 +1,5 @@
-"""Rejected files leave the landing folder for ``quarantine/`` with a ``<name>.reason.json`` report.
+"""Rejected files leave the landing folder for ``quarantine/`` with a ``<name>.reason.json`` report
+(a file given to ``lq ingest`` from another folder is copied there and left in place).
 
 The move is a rename when possible (same filesystem) and never overwrites: a second rejected file
 of the same name gets a numbered name, so no file is ever lost.
@@ -35,6 +36,13 @@ def _free_name(folder: Path, name: str) -> Path:
     return dest
 
 
+def _in_landing(path: Path, paths: DataPaths) -> bool:
+    try:
+        return path.resolve().parent == paths.landing.resolve()
+    except OSError:
+        return False
+
+
 def reason_path(quarantined: Path) -> Path:
     return quarantined.with_name(quarantined.name + ".reason.json")
 
@@ -46,15 +54,20 @@ def quarantine_file(path: Path, paths: DataPaths, error: IngestError | str, *, s
     err = error if isinstance(error, IngestError) else IngestError(path, str(error))
     digest = sha256 or (file_sha256(path) if path.exists() else None)
     dest = _free_name(paths.quarantine, path.name)
+    moved = _in_landing(path, paths)
     if path.exists():
-        try:
-            os.replace(path, dest)
-        except OSError:
-            shutil.move(str(path), str(dest))
+        if not moved:  # a file given to `lq ingest` from elsewhere stays where the user keeps it
+            shutil.copyfile(path, dest)
+        else:
+            try:
+                os.replace(path, dest)
+            except OSError:
+                shutil.move(str(path), str(dest))
     report = {
         "file": path.name,
         "original_path": str(path),
         "quarantined_as": dest.name,
+        "moved": moved,
         "sha256": digest,
         "row": err.row,
         "field": err.field,

@@ -1,8 +1,8 @@
 """Lake integrity: ``verify_lake`` names every bar partition that cannot be read back whole (a page
 CRC that fails, a truncated file, a wrong schema, unsorted or repeated timestamps); ``repair_lake``
-rebuilds each from the landing archive (the landing files are kept as the raw archive, so re-ingesting
-the ones that touch a partition, in their usual order, restores it byte for byte) or says which ones
-it cannot rebuild. A corrupt file is moved to ``quarantine/lake/`` first, never deleted.
+rebuilds each from the raw archive (``archive``: every ingested file by content; replaying the ones
+that went into a partition, in the order they were ingested, restores it byte for byte) or says
+which ones it cannot rebuild. A corrupt file is moved to ``quarantine/lake/`` first, never deleted.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -79,29 +80,72 @@ class RepairReport:
     moved_to: dict[str, str] = field(default_factory=dict)  # corrupt object -> where it was kept
 
 
-def repair_lake(paths: DataPaths, corrupt: list[Corrupt] | None = None) -> RepairReport:
-    """Rebuild the damaged partitions from the landing files that carry their rows."""
-    from lq_engine.data.errors import IngestError
-    from lq_engine.data.ingest import ingest_files, landing_files, scan_file
+def replay_sources(paths: DataPaths, keys: list[PartitionKey]) -> dict[PartitionKey, tuple[list, list[str]]]:
+    """For each partition: the archive entries to re-ingest, in the order their ingests were applied
+    (a file ingested twice counts at its last ingest: the earlier one changed nothing it did not
+    change again), and the logged files whose entry is missing from the archive."""
+    from lq_engine.data.archive import entry_path
+    from lq_engine.data.ingest_log import ingest_history
 
-    corrupt = verify_lake(paths) if corrupt is None else corrupt
-    report = RepairReport()
-    if not corrupt:
-        return report
-    sources: dict[PartitionKey, list] = {c.key: [] for c in corrupt}
+    want = {str(k): k for k in keys}
+    order: dict[PartitionKey, dict[tuple[str, str], None]] = {k: {} for k in keys}
+    for a in ingest_history(paths):
+        for p in a.partitions & want.keys():
+            seq = order[want[p]]
+            ident = (a.sha256, Path(a.file).name)
+            seq.pop(ident, None)
+            seq[ident] = None  # insertion order: the last ingest of that content
+    out = {}
+    for k, seq in order.items():
+        files, missing = [], []
+        for sha, name in seq:
+            e = entry_path(paths, sha, name)
+            (files if e.is_file() else missing).append(e if e.is_file() else f"{name} ({sha[:12]})")
+        out[k] = (files, missing)
+    return out
+
+
+def _landing_sources(paths: DataPaths, keys: set[PartitionKey]) -> dict[PartitionKey, list]:
+    """Landing files carrying each partition's rows (a lake ingested before the archive existed)."""
+    from lq_engine.data.errors import IngestError
+    from lq_engine.data.ingest import landing_files, scan_file
+
+    out: dict[PartitionKey, list] = {k: [] for k in keys}
     for f in landing_files(paths):
         try:
             scan = scan_file(f)
         except IngestError:
             continue
         for k in scan.partitions:
-            if k in sources:
-                sources[k].append(f)
+            if k in out:
+                out[k].append(f)
+    return out
+
+
+def repair_lake(paths: DataPaths, corrupt: list[Corrupt] | None = None) -> RepairReport:
+    """Rebuild the damaged partitions by replaying, in ingest order, the archived files that were
+    ingested into them (``replay_sources``); a lake older than the archive falls back on the
+    landing files that carry their rows (in modification-time order)."""
+    from lq_engine.data.ingest import ingest_files
+
+    corrupt = verify_lake(paths) if corrupt is None else corrupt
+    report = RepairReport()
+    if not corrupt:
+        return report
+    archived = replay_sources(paths, [c.key for c in corrupt])
+    legacy = _landing_sources(paths, {c.key for c in corrupt if not archived[c.key][0]})
     store = paths.store
     for c in corrupt:
-        files = sources[c.key]
+        files, missing = archived[c.key]
+        in_order = True
+        if missing:
+            report.unrepairable.append((c.key, f"the archive lacks {len(missing)} file(s) ingested into it: "
+                                               + ", ".join(missing[:5])))
+            continue
         if not files:
-            report.unrepairable.append((c.key, "no landing file carries its rows"))
+            files, in_order = legacy.get(c.key, []), False
+        if not files:
+            report.unrepairable.append((c.key, "no archived or landing file carries its rows"))
             continue
         obj = partition_key_path(c.key)
         kept = f"{c.key.timeframe}__{c.key.symbol}__{c.key.month}.{time.time_ns()}.parquet.corrupt"
@@ -110,10 +154,10 @@ def repair_lake(paths: DataPaths, corrupt: list[Corrupt] | None = None) -> Repai
         dest.write_bytes(store.read_bytes(obj))
         store.delete(obj)
         report.moved_to[c.location] = str(dest)
-        ingest_files(files, paths, only_partitions=[c.key], raise_on_reject=False)
+        ingest_files(files, paths, only_partitions=[c.key], raise_on_reject=False, in_order=in_order)
         problem = check_partition(paths, obj)
         if problem is None:
             report.repaired.append(c.key)
         else:
-            report.unrepairable.append((c.key, f"rebuilt from {len(files)} landing file(s) but still {problem}"))
+            report.unrepairable.append((c.key, f"rebuilt from {len(files)} file(s) but still {problem}"))
     return report

@@ -21,6 +21,12 @@ from lq_engine.data.store import StoreError
 JAN = PartitionKey("1m", "AAA", "2024-01")
 
 
+def file_sha256_of(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
 def _lq(paths, *args):
     env = {**os.environ, "LQ_DATA_DIR": str(paths.root)}
     return subprocess.run([str(Path(sys.executable).parent / "lq"), *args], env=env, capture_output=True, text=True,
@@ -61,8 +67,12 @@ def test_truncated_partition_is_named_refused_and_repaired_byte_identical(paths,
 
 def test_a_partition_with_no_landing_file_is_reported_not_repaired(paths):
     src = write_csv(paths.landing / "AAA_1m.csv", bar_lines(30))
+    src_bytes = src.read_bytes()
     ingest_file(src, paths)
-    src.unlink()  # the raw archive is gone
+    src.unlink()
+    import shutil
+
+    shutil.rmtree(paths.archive)  # the raw archive is gone
     import pyarrow.parquet as pq
 
     f = partition_file(paths, JAN)
@@ -73,5 +83,6 @@ def test_a_partition_with_no_landing_file_is_reported_not_repaired(paths):
     (bad,) = verify_lake(paths)
     assert "CRC" in bad.problem or "checksum" in bad.problem.lower(), bad.problem
     report = repair_lake(paths)
-    assert report.repaired == [] and report.unrepairable == [(JAN, "no landing file carries its rows")]
+    assert report.repaired == [] and report.unrepairable == [
+        (JAN, "the archive lacks 1 file(s) ingested into it: AAA_1m.csv (" + file_sha256_of(src_bytes)[:12] + ")")]
     assert f.read_bytes() == bytes(data)  # left as it was, still named by verify

@@ -100,7 +100,9 @@ def test_ingest_never_opens_the_catalog_and_logs_to_parquet(paths):
     ingest_files([write_csv(paths.landing / f"B{i}_1m.csv", bar_lines(2)) for i in range(2)], paths)
     assert not paths.catalog.exists()
     logs = sorted(ingest_log_dir(paths).glob("*.parquet"))
-    assert [pl.read_parquet(f).height for f in logs] == [1, 2]  # one file per batch, in order
+    # one log file per ingested file, published by that file's transaction, in order
+    assert [pl.read_parquet(f)["file"].to_list() for f in logs] == [[str(paths.landing / n)] for n in
+                                                                   ("AAA_1m.csv", "B0_1m.csv", "B1_1m.csv")]
     assert not list(ingest_log_dir(paths).glob(".tmp-*"))
     with catalog_reader(paths) as con:  # the first reader creates the catalog and its views
         got = con.execute("SELECT count(*), sum(rows_new) FROM ingest_log WHERE status = 'ok'").fetchone()
@@ -230,14 +232,14 @@ def test_compaction_folds_the_log_files_and_a_crash_midway_shows_no_duplicate(pa
     kept.mkdir()
     for f in sources:
         shutil.copy2(f, kept / f.name)
-    assert ingest_log.compact_ingest_log(paths) == 4
+    assert ingest_log.compact_ingest_log(paths) == 8  # one log file per ingested file
     assert len(list(ingest_log_dir(paths).glob("*.parquet"))) == 1
     assert _log_rows(paths) == before
     for f in kept.iterdir():  # as if killed after publishing, before deleting the sources
         shutil.copy2(f, ingest_log_dir(paths) / f.name)
     assert _log_rows(paths) == before
     ingest_file(write_csv(paths.landing / "LAST_1m.csv", bar_lines(2)), paths)
-    assert ingest_log.compact_ingest_log(paths) == 6  # folds the compacted file again, still once each
+    assert ingest_log.compact_ingest_log(paths) == 10  # folds the compacted file again, still once each
     assert len(list(ingest_log_dir(paths).glob("*.parquet"))) == 1
     after = _log_rows(paths)
     assert len(after) == 10 and set(before) <= set(after)

@@ -115,12 +115,25 @@ def run(args: argparse.Namespace) -> int:
                 "position": float(r.position), "cash": round(float(r.cash), 2), "equity": round(float(r.equity), 2),
                 "resumed_from_bar": -1 if r.recovery.restored_bar is None else int(r.recovery.restored_bar),
                 "resent_intents": len(r.recovery.resent), "state_dir": dg.MetadataValue.path(str(state)),
+                "replay_check": r.replay_check.message() if r.replay_check else "not checked (no history)",
+                "diverged_at_bar": -1 if r.replay_check is None or r.replay_check.bar is None else r.replay_check.bar,
             },
         ))
     start = status(state).get("initial_cash") or 0.0
     step(f"done: {r.bars_processed:,} bars, {len(r.fills):,} fills, equity {r.equity:,.2f}{_return(r.equity, start)} "
          f"(recorded as paper run {row.get('run_id', r.run_id)} in the catalog)")
+    if r.replay_check is not None:
+        step(replay_check_line(r.replay_check))
     return 0
+
+
+def replay_check_line(check) -> str:
+    """The paper run's decisions against the replay's: a WARNING line when they diverge (lookahead).
+
+    A warning, not a failed command: the paper run itself is sound (each bar was decided from the bars
+    up to it, as live), its state is valid and resumable; what the divergence invalidates is the
+    strategy's replay and optimization figures, which the line says."""
+    return ("WARNING: " if check.diverged else "") + check.message()
 
 
 def _return(equity: float | None, start: float | None) -> str:
@@ -158,6 +171,9 @@ def status_text(st: dict, state: Path) -> str:
         ("last update", "-" if since is None else f"{since:,.0f} s ago"),
         ("state", str(state)),
     ]
+    if st.get("replay_check"):
+        rows.append(("replay check", ("WARNING: " if st.get("diverged_at_bar") is not None else "")
+                     + str(st["replay_check"])))
     if st.get("refused"):
         rows.append(("refused", str(st["refused"])))
     w = max(len(k) for k, _ in rows)

@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"run_id": r.run_id, "bars_processed": r.bars_processed, "last_bar": r.last_bar,
                       "position": r.position, "cash": r.cash, "equity": r.equity, "fills": len(r.fills),
                       "restored_bar": r.recovery.restored_bar, "resent": r.recovery.resent,
-                      "reconciled": r.recovery.reconciled}))
+                      "reconciled": r.recovery.reconciled,
+                      "replay_check": r.replay_check.message() if r.replay_check else None,
+                      "diverged_at_bar": r.replay_check.bar if r.replay_check else None}))
     return 0
 
 

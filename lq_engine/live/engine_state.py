@@ -1,14 +1,16 @@
 """Capture and restore the paper trader's runtime state (event engine, portfolio, order mirror).
 
 The engine's bookkeeping comes from ``EventEngine.state()``; the portfolio, the runtime cache, the
-gateway's order mirror and last bars, and a streaming decider's history are captured here.
+gateway's order mirror and last bars, and a streaming decider's count of bars are captured here.
+The bars a streaming decider saw are not in the snapshot (that would write the whole history at every
+snapshot): the trader stores one row per bar as it goes and hands them back to ``restore``.
 """
 
 from __future__ import annotations
 
 from lq_engine.errors import LQError
 
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from lq_engine.core.cache import RuntimeCache, SnapshotVersionError
 from lq_engine.core.sequencer import Sequencer
@@ -16,7 +18,8 @@ from lq_engine.live.gateway import OrderView, VenueGateway
 from lq_engine.replay.event_engine import StreamingDecider
 from lq_engine.replay.portfolio_engine import StreamingWeights
 
-STATE_VERSION = 4  # 4: portfolio engines; 3: float targets, the pending entry's exits, streaming bars only
+STATE_VERSION = 5  # 5: every paper run streams, the decider's bars kept outside the snapshot; 4: portfolio engines;
+# 3: float targets, the pending entry's exits, streaming bars only
 
 
 class IncompatibleStateError(LQError, ValueError):
@@ -42,8 +45,10 @@ def capture(engine: Any, gateway: VenueGateway) -> dict[str, Any]:
     return state
 
 
-def restore(engine: Any, gateway: VenueGateway, state: dict[str, Any]) -> None:
-    """Put ``state`` (from ``capture``) into a freshly built engine and gateway."""
+def restore(engine: Any, gateway: VenueGateway, state: dict[str, Any],
+            history: Callable[[int], Sequence] | None = None) -> None:
+    """Put ``state`` (from ``capture``) into a freshly built engine and gateway; ``history(n)`` gives
+    the first ``n`` bars a streaming decider saw (rows, or clock-bar groups for a portfolio)."""
     version = state.get("version") if isinstance(state, dict) else None
     if version != STATE_VERSION:
         raise IncompatibleStateError(f"snapshot state version {version!r}, this build reads {STATE_VERSION}")
@@ -64,4 +69,8 @@ def restore(engine: Any, gateway: VenueGateway, state: dict[str, Any]) -> None:
     if state["decider"] is not None:
         if not isinstance(d, (StreamingDecider, StreamingWeights)):
             raise IncompatibleStateError("snapshot holds a streaming decider's state, this run precomputes")
-        d.load_state(state["decider"])
+        if history is None:
+            raise IncompatibleStateError("snapshot holds a streaming decider's state and no bars were given back")
+        d.load_state(state["decider"], history(int(state["decider"]["bars"])))
+    elif isinstance(d, (StreamingDecider, StreamingWeights)):
+        raise IncompatibleStateError("snapshot holds no streaming decider's state, this run streams")

@@ -9,15 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from lq_engine.data.paths import DataPaths
+from lq_engine.live.divergence import META_KEY as DIVERGENCE_KEY
+from lq_engine.live.divergence import ReplayCheck
 from lq_engine.live.errors import StateError
 from lq_engine.live.sqlite_store import get_meta
 from lq_engine.live.trader_store import TRADER_FILE, open_trader_db, read_config
 
 # Column types of the paper_* result tables (one lake partition per run_id). Union by name across
 # partitions, so a run recorded by an older version (no symbol / positions / weights) reads with nulls.
+# ``diverged_at_bar``: the first bar whose paper decision differs from the replay's (lookahead; null
+# when none, or not checked: ``replay_check`` is then null too); ``replay_check``: the check's message.
 PAPER_RUNS = {"strategy": "String", "params": "String", "symbol": "String", "source": "String",
               "initial_cash": "Float64", "bars": "Int64", "fills": "Int64", "first_ts": "Int64", "last_ts": "Int64",
-              "position": "Float64", "cash": "Float64", "final_equity": "Float64", "recorded_at": "Datetime"}
+              "position": "Float64", "cash": "Float64", "final_equity": "Float64", "recorded_at": "Datetime",
+              "diverged_at_bar": "Int64", "replay_check": "String"}
 PAPER_FILLS = {"fill_seq": "Int64", "bar": "Int64", "ts": "Int64", "order_id": "String", "symbol": "String",
                "side": "Int8", "quantity": "Float64", "price": "Float64", "fee": "Float64", "liquidity": "String",
                "reason": "String", "cash": "Float64", "position": "Float64"}
@@ -52,6 +57,7 @@ def status(state_dir: Path) -> dict[str, Any]:
         snap = con.execute("SELECT bar FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
         refused = get_meta(con, "refused")
         run_id = get_meta(con, "run_id")
+        check = _replay_check(con)
     finally:
         con.close()
     sym = cfg.get("symbol")
@@ -60,7 +66,8 @@ def status(state_dir: Path) -> dict[str, Any]:
         "source": cfg.get("source"), "bars_processed": n_bars, "fills_count": n_fills,
         "open_orders": [{k: o[k] for k in ("order_id", "status", "side", "quantity", "filled")} for o in open_orders],
         "outbox_unacknowledged": pending, "last_snapshot_bar": snap[0] if snap else None,
-        "refused": refused, "positions": {}, "initial_cash": cfg.get("initial_cash"), "cash": cfg.get("initial_cash"),
+        "refused": refused, "replay_check": check.message() if check else None,
+        "diverged_at_bar": check.bar if check else None, "positions": {}, "initial_cash": cfg.get("initial_cash"), "cash": cfg.get("initial_cash"),
         "equity": cfg.get("initial_cash"),
         "last_bar": None, "last_event_ts_ns": None, "last_event_time": None, "lag_bars": None,
         "seconds_since_last_bar": None,
@@ -72,6 +79,11 @@ def status(state_dir: Path) -> dict[str, Any]:
                    last_event_ts_ns=ts, last_event_time=_iso(ts), lag_bars=max(0, feed_latest - bar),
                    seconds_since_last_bar=(time.time_ns() - wall) / 1e9)
     return out
+
+
+def _replay_check(con) -> ReplayCheck | None:
+    raw = get_meta(con, DIVERGENCE_KEY)
+    return ReplayCheck.from_json(raw) if raw else None
 
 
 def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
@@ -91,6 +103,7 @@ def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
                             "cash, position FROM fills ORDER BY fill_seq").fetchall()
         equity = con.execute("SELECT bar, ts, equity, target, cash, position, positions, weights FROM bars "
                              "ORDER BY bar").fetchall()
+        check = _replay_check(con)
     finally:
         con.close()
     last = equity[-1] if equity else None
@@ -98,7 +111,8 @@ def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
            "symbol": cfg["symbol"], "source": cfg["source"], "initial_cash": cfg["initial_cash"], "bars": len(equity),
            "fills": len(fills), "first_ts": equity[0][1] if equity else None, "last_ts": last[1] if last else None,
            "position": last[5] if last else 0.0, "cash": last[4] if last else cfg["initial_cash"],
-           "final_equity": last[2] if last else cfg["initial_cash"], "recorded_at": datetime.now(timezone.utc)}
+           "final_equity": last[2] if last else cfg["initial_cash"], "recorded_at": datetime.now(timezone.utc),
+           "diverged_at_bar": check.bar if check else None, "replay_check": check.message() if check else None}
 
     def frame(rows: list, types: dict[str, str]) -> pl.DataFrame:
         schema = {c: pl.Datetime("us", "UTC") if t == "Datetime" else getattr(pl, t) for c, t in types.items()}

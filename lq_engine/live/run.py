@@ -12,6 +12,7 @@ from lq_engine.live.trader import PaperResult, PaperTrader, RunSpec, move_aside
 from lq_engine.live.trader_store import TRADER_FILE, VENUE_FILE
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
 from lq_engine.strategies.registry import resolve
+from lq_engine.strategies.spec import StrategySpec
 
 
 def make_feed(*, frozen: Path | None = None, symbol: str | None = None, lake_symbol: str | None = None,
@@ -33,7 +34,7 @@ def make_feed(*, frozen: Path | None = None, symbol: str | None = None, lake_sym
 
 def run_paper(
     state_dir: Path,
-    strategy: str,
+    strategy: str | StrategySpec,
     params: Mapping[str, Any] | None = None,
     *,
     frozen: Path | None = None,
@@ -56,6 +57,9 @@ def run_paper(
     Resumes (with recovery) from the state in ``state_dir`` if there is any. ``reset_state`` moves
     the trader and venue files aside and starts over; ``rebuild_from_venue`` moves only the trader
     file aside and rebuilds it by replaying the feed against the venue's journal.
+    Decisions stream (bar i from bars 0..i only) on every feed; on a replayed dataset the run's
+    decisions are then compared with the replay's over the same bars (``PaperResult.replay_check``:
+    the first divergent bar is lookahead; a warning, the run itself is valid).
     Raises StateError on unusable state and ReconciliationError when it refuses to trade.
     """
     if max_bars is not None and max_bars < 1:
@@ -82,10 +86,11 @@ def run_paper(
                              "trailing) are per entry of one symbol and do not apply")
     spec = RunSpec(strat.name, strat.validated(params), feed.symbol, feed.describe(), config, brackets,
                    float(initial_cash), strat.version, tuple(getattr(feed, "symbols", ())) if strat.is_portfolio else ())
-    trader = PaperTrader(state_dir, spec, feed, snapshot_every, rebuilding=rebuild_from_venue)
+    trader = PaperTrader(state_dir, spec, feed, snapshot_every, rebuilding=rebuild_from_venue, strategy=strat)
     try:
         trader.recover()
         trader.run(max_bars)
+        trader.check_against_replay()
         return trader.result()
     finally:
         trader.close()

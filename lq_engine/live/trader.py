@@ -25,16 +25,18 @@ from lq_engine.execution.config import ExecutionConfig
 from lq_engine.execution.portfolio import Portfolio
 from lq_engine.live import engine_state
 from lq_engine.live.crashpoints import crash_point
+from lq_engine.live.divergence import META_KEY as DIVERGENCE_KEY
+from lq_engine.live.divergence import ReplayCheck, first_divergence
 from lq_engine.live.errors import RESET_HINT, ReconciliationError, StateError
 from lq_engine.live.feeds import Feed, FeedBar, FeedGroup
 from lq_engine.live.gateway import VenueGateway
-from lq_engine.live.sqlite_store import transaction
-from lq_engine.live.trader_store import (SNAPSHOTS_KEPT, TRADER_FILE, VENUE_FILE, SqliteOutbox, latest_snapshot,
-                                         open_trader_db, read_config)
+from lq_engine.live.sqlite_store import get_meta, transaction
+from lq_engine.live.trader_store import (SNAPSHOTS_KEPT, TRADER_FILE, VENUE_FILE, SqliteOutbox, feed_groups,
+                                         feed_rows, latest_snapshot, open_trader_db, read_config)
 from lq_engine.live.venue_service import DurableVenue, VenueRequestError
 from lq_engine.live.wire import config_to_dict, dumps
-from lq_engine.replay.event_engine import EventEngine, PrecomputedDecider, StreamingDecider
-from lq_engine.replay.portfolio_engine import PortfolioEventEngine, PrecomputedWeights, StreamingWeights
+from lq_engine.replay.event_engine import EventEngine, StreamingDecider
+from lq_engine.replay.portfolio_engine import PortfolioEventEngine, StreamingWeights
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ class PaperResult:
     fills: list[tuple[int, int, float, float, float, str]]  # (ts, side, quantity, price, fee, reason)
     recovery: RecoveryReport
     positions: dict[str, float] = field(default_factory=dict)  # per symbol (one entry for a single-symbol run)
+    replay_check: ReplayCheck | None = None  # decisions against the replay's (None: a live feed, not checked)
 
 
 def move_aside(state_dir: Path, files: tuple[str, ...]) -> Path | None:
@@ -110,7 +113,9 @@ def move_aside(state_dir: Path, files: tuple[str, ...]) -> Path | None:
 
 class PaperTrader:
     def __init__(self, state_dir: Path, spec: RunSpec, feed: Feed, snapshot_every: int = 1,
-                 rebuilding: bool = False) -> None:
+                 rebuilding: bool = False, strategy: Any = None) -> None:
+        """``strategy``: the resolved strategy (a ``StrategySpec``, e.g. loaded from a file), else
+        ``spec.strategy`` is resolved by name."""
         if snapshot_every < 1:
             raise ValueError(f"snapshot_every must be >= 1, got {snapshot_every}")
         self.state_dir = Path(state_dir)
@@ -121,15 +126,15 @@ class PaperTrader:
         self._check_run()
         self.venue = DurableVenue(self.state_dir / VENUE_FILE, spec.config, spec.initial_cash)
         self.outbox = SqliteOutbox(self.con)
+        # Decisions stream on history too: bar i is decided from bars 0..i only, as on a live feed (a
+        # decider that saw the whole series would hand a strategy reading later bars their gains).
+        self.decider: StreamingDecider | StreamingWeights
         if spec.portfolio:
-            panel = getattr(feed, "panel", None)
-            weights = (PrecomputedWeights(spec.strategy, spec.params, panel) if panel is not None
-                       else StreamingWeights(spec.strategy, spec.params, spec.symbols))
-            self.engine = PortfolioEventEngine(spec.symbols, weights, spec.config, spec.initial_cash)
+            self.decider = StreamingWeights(strategy or spec.strategy, spec.params, spec.symbols)
+            self.engine = PortfolioEventEngine(spec.symbols, self.decider, spec.config, spec.initial_cash)
         else:
-            decider = (PrecomputedDecider(spec.strategy, spec.params, feed.series) if feed.series is not None
-                       else StreamingDecider(spec.strategy, spec.params))
-            self.engine = EventEngine(spec.symbol, decider, spec.config, spec.brackets, spec.initial_cash)
+            self.decider = StreamingDecider(strategy or spec.strategy, spec.params)
+            self.engine = EventEngine(spec.symbol, self.decider, spec.config, spec.brackets, spec.initial_cash)
         self.gateway = VenueGateway(self.venue, self.outbox, self.run_id)
         self.engine.venue = self.gateway  # the outbox sits between the engine's decisions and the venue
         self.next_bar = 0
@@ -173,7 +178,7 @@ class PaperTrader:
         if snap is not None:
             sid, bar, ts, raw = snap
             try:
-                engine_state.restore(self.engine, self.gateway, json.loads(raw))
+                engine_state.restore(self.engine, self.gateway, json.loads(raw), self._history)
             except (ValueError, KeyError, TypeError) as e:
                 raise StateError(f"{self.trader_file}: snapshot {sid} (bar {bar}) cannot be restored: {e}; "
                                  f"{RESET_HINT}") from None
@@ -204,6 +209,10 @@ class PaperTrader:
             rep.venue_ahead_bars = sum(1 for t in known.tolist()
                                        if (restored_ts is None or t > restored_ts) and t <= venue_last)
         return rep
+
+    def _history(self, n: int) -> list:
+        """The first ``n`` bars the streaming decider saw, as the trader stored them bar by bar."""
+        return feed_groups(self.con, n) if self.spec.portfolio else feed_rows(self.con, n)
 
     def _compare_accounts(self, venue_positions: dict[str, float], venue_cash: float, when: str) -> None:
         pf = self.engine.portfolio
@@ -295,17 +304,23 @@ class PaperTrader:
         orders = [(k, dumps(g.orders[k].to_dict())) for k in sorted(g.changed)]
         g.forget_closed()
         positions = {s: pf.position(s) for s in syms}
+        exits = None
         if self.spec.portfolio:  # the weights decided and the gross exposure held
             target = sum(abs(w) for w in e.targets[-1])
             weights = dumps(dict(zip(syms, e.targets[-1])))
+            seen = [(fb.index, s, fb.ts, *b) for s, *b in fb.bars]
         else:
             target, weights = e.targets[-1], None
+            ex = self.decider.exits(fb.index)
+            exits = None if ex is None else dumps(list(ex))
+            seen = [(fb.index, self.spec.symbol, fb.ts, fb.open, fb.high, fb.low, fb.close, fb.volume)]
         with transaction(self.con):
+            self.con.executemany("INSERT OR REPLACE INTO feed_bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)", seen)
             self.con.executemany("INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             self.con.executemany("INSERT OR REPLACE INTO orders VALUES (?, ?)", orders)
-            self.con.execute("INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.con.execute("INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (fb.index, fb.ts, e.equity[-1], target, pf.cash, sum(positions.values()),
-                              time.time_ns(), self.feed.latest_index(), dumps(positions), weights))
+                              time.time_ns(), self.feed.latest_index(), dumps(positions), weights, exits))
             if snapshot:
                 self._snapshot(fb)
         g.new_fills.clear()
@@ -319,6 +334,36 @@ class PaperTrader:
                          (SNAPSHOTS_KEPT,))
         crash_point("snapshot")
 
+    def check_against_replay(self) -> ReplayCheck | None:
+        """On a feed that knows the history (a replay of a dataset): every decision this run recorded
+        (all sessions) against the replay's over the same bars; the first difference is lookahead.
+        Kept in the state (meta ``replay_check``) for ``status`` and the catalog. None on a live feed
+        or before any bar."""
+        history = getattr(self.feed, "panel", None) if self.spec.portfolio else self.feed.series
+        rows = self.con.execute("SELECT bar, ts, target, weights, exits FROM bars ORDER BY bar").fetchall()
+        if history is None or not rows:
+            return None
+        n = len(rows)
+        if rows[-1][0] != n - 1:
+            raise StateError(f"{self.trader_file}: bars recorded are not 0..{n - 1} (last {rows[-1][0]}); {RESET_HINT}")
+        ref = self.decider.replay(history, n)
+        ts = [r[1] for r in rows]
+        if self.spec.portfolio:
+            syms = self.engine.symbols
+            paper = [[json.loads(r[3])[s] for s in syms] for r in rows]
+            replay = ref.targets.tolist()
+        elif ref.exits is None:
+            paper, replay = [r[2] for r in rows], ref.targets.tolist()
+        else:
+            paper = [[r[2], json.loads(r[4])] for r in rows]
+            replay = [[t, e] for t, e in zip(ref.targets.tolist(), ref.exits.tolist())]
+        check = first_divergence(ts, paper, replay)
+        with transaction(self.con):
+            self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (DIVERGENCE_KEY, check.to_json()))
+        if check.diverged:
+            log.warning(check.message())
+        return check
+
     def result(self) -> PaperResult:
         c = self.con
         n, last = c.execute("SELECT count(*), coalesce(max(bar), -1) FROM bars").fetchone()
@@ -326,5 +371,7 @@ class PaperTrader:
         eq, cash, pos, positions = row if row else (self.spec.initial_cash, self.spec.initial_cash, 0.0, None)
         fills = [(t, s, q, p, f, r) for t, s, q, p, f, r in
                  c.execute("SELECT ts, side, quantity, price, fee, reason FROM fills ORDER BY fill_seq")]
+        raw = get_meta(c, DIVERGENCE_KEY)
         return PaperResult(self.run_id, self.state_dir, n, last, pos, cash, eq, fills, self.recovery,
-                           json.loads(positions) if positions else {})
+                           json.loads(positions) if positions else {},
+                           ReplayCheck.from_json(raw) if raw else None)

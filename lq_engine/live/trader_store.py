@@ -12,7 +12,8 @@ from lq_engine.live.sqlite_store import get_meta, open_db, transaction
 from lq_engine.live.wire import dumps, intent_from_dict, intent_to_dict
 
 KIND = "lq-paper-trader"
-SCHEMA_VERSION = 2  # 2: fills name their symbol, bars hold positions (and a portfolio's weights) as JSON
+SCHEMA_VERSION = 3  # 3: feed_bars (the bars a streaming decider saw), bars hold the decided exits;
+# 2: fills name their symbol, bars hold positions (and a portfolio's weights) as JSON
 TRADER_FILE = "trader.sqlite"
 VENUE_FILE = "venue.sqlite"
 SNAPSHOTS_KEPT = 3
@@ -29,7 +30,10 @@ CREATE TABLE IF NOT EXISTS fills (
 CREATE TABLE IF NOT EXISTS bars (
     bar INTEGER PRIMARY KEY, ts INTEGER NOT NULL, equity REAL NOT NULL, target REAL NOT NULL, cash REAL NOT NULL,
     position REAL NOT NULL, wall_ns INTEGER NOT NULL, feed_latest INTEGER NOT NULL, positions TEXT NOT NULL,
-    weights TEXT);
+    weights TEXT, exits TEXT);
+CREATE TABLE IF NOT EXISTS feed_bars (
+    bar INTEGER NOT NULL, symbol TEXT NOT NULL, ts INTEGER NOT NULL, open REAL NOT NULL, high REAL NOT NULL,
+    low REAL NOT NULL, close REAL NOT NULL, volume REAL NOT NULL, PRIMARY KEY (bar, symbol));
 CREATE TABLE IF NOT EXISTS snapshots (id INTEGER PRIMARY KEY, bar INTEGER NOT NULL, ts INTEGER NOT NULL,
     state TEXT NOT NULL);
 """
@@ -100,3 +104,22 @@ def read_config(con: sqlite3.Connection) -> dict[str, Any] | None:
 def latest_snapshot(con: sqlite3.Connection) -> tuple[int, int, int, str] | None:
     """(id, bar, ts, state JSON) of the newest snapshot."""
     return con.execute("SELECT id, bar, ts, state FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
+
+
+def feed_rows(con: sqlite3.Connection, n: int) -> list[tuple]:
+    """(ts, open, high, low, close, volume) of bars 0 .. n-1 of a single-symbol run."""
+    return con.execute("SELECT ts, open, high, low, close, volume FROM feed_bars WHERE bar < ? ORDER BY bar",
+                       (n,)).fetchall()
+
+
+def feed_groups(con: sqlite3.Connection, n: int) -> list[tuple[int, list[tuple]]]:
+    """(ts, [(symbol, open, high, low, close, volume), ...]) of clock bars 0 .. n-1 of a portfolio run."""
+    out: list[tuple[int, list[tuple]]] = []
+    last = -1
+    for bar, ts, *row in con.execute("SELECT bar, ts, symbol, open, high, low, close, volume FROM feed_bars "
+                                     "WHERE bar < ? ORDER BY bar, symbol", (n,)):
+        if bar != last:
+            out.append((ts, []))
+            last = bar
+        out[-1][1].append(tuple(row))
+    return out

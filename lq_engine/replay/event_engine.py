@@ -10,9 +10,10 @@ replay to the last bit (tested).
 ``step(bar)`` is the API a live feed or the paper trader calls; ``run(series)`` is the
 convenience that feeds a whole series. Both go through one per-bar loop (``_bars``) that binds the
 engine's parts once per call, so a run pays for those look-ups once, not per bar. Decisions come
-from a ``Decider``: ``PrecomputedDecider`` (the causal indicator bank of a known series, decisions
-compiled once: the fast path for backtests) or ``StreamingDecider`` (rebuilds the indicators from
-the bars seen so far: for live feeds, where the future does not exist yet).
+from a ``Decider``: ``PrecomputedDecider`` (the decisions over a known series, made once: the
+replay through the event engine) or ``StreamingDecider`` (the decisions over the bars seen so far,
+remade each bar: what the paper trader uses, on a live feed and on history alike, so a strategy
+that reads later bars cannot profit from them there).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from lq_engine.execution.portfolio import Portfolio
 from lq_engine.execution.venue import SimulatedVenue
 from lq_engine.replay.engine import Series
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec, plan_orders_py
+from lq_engine.replay.streaming import BarBuffer, check_history, decisions_over, visible_bars
 from lq_engine.strategies.registry import resolve
+from lq_engine.strategies.spec import Decisions
 
 _new = object.__new__
 
@@ -78,34 +81,61 @@ class PrecomputedDecider(TargetsDecider):
 
 
 class StreamingDecider:
-    """Decides from the bars received so far only: the decisions are remade over the history each
-    bar (indicators included: O(n) per bar), and the newest one is used."""
+    """Decides from the bars received so far only (a live feed, and the paper trader on history):
+    each bar goes into a growing buffer and the strategy's decisions are made over the visible bars
+    (``replay.streaming``: O(n) per bar); the newest one is used. The future is not in memory, so a
+    strategy that reads it sees padding (NaN) instead."""
 
     def __init__(self, strategy: Any, params: Mapping[str, Any] | None) -> None:
-        self._strategy = resolve(strategy)
-        self._params = self._strategy.validated(params)
-        self._cols: tuple[list, ...] = ([], [], [], [], [], [])
-        self._last = None
+        spec = resolve(strategy)
+        if spec.is_portfolio:
+            raise ValueError(f"strategy '{spec.name}' is a portfolio strategy: stream it with StreamingWeights")
+        self._strategy = spec
+        self._params = spec.validated(params)
+        self._table = spec.table([self._params])
+        self._buf = BarBuffer()
+        self._last: Decisions | None = None
+
+    @property
+    def n(self) -> int:
+        """Bars seen so far."""
+        return self._buf.n
 
     def decide(self, index: int, bar: BarEvent) -> float:
-        for col, v in zip(self._cols, (bar.timestamp_ns, bar.open, bar.high, bar.low, bar.close, bar.volume)):
-            col.append(v)
-        series = Series.from_arrays(bar.symbol, *self._cols)
-        self._last = self._strategy.decisions(self._params, series)
+        if index != self._buf.n:
+            raise ValueError(f"streaming decider: asked for bar {index}'s decision after {self._buf.n} bar(s)")
+        self._buf.append(bar.timestamp_ns, bar.open, bar.high, bar.low, bar.close, bar.volume)
+        self._last = decisions_over(self._strategy, self._table, self._buf.bars())
         return float(self._last.targets[-1])
 
     def exits(self, index: int) -> tuple[float, float, float] | None:
         e = self._last.exits if self._last is not None else None
         return None if e is None else (float(e[-1, 0]), float(e[-1, 1]), float(e[-1, 2]))
 
-    def state(self) -> dict:
-        """The bars seen so far (all the decider keeps: decisions are remade from them)."""
-        return {"cols": [list(c) for c in self._cols]}
+    def replay(self, series: Any, n: int) -> Decisions:
+        """The replay's decisions over the first ``n`` bars of a known ``series``, all at once (what
+        ``PrecomputedDecider`` decides), the arrays padded as here: the reference a paper run on
+        history is compared with."""
+        return decisions_over(self._strategy, self._table, visible_bars(series, n))
 
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        cols = state["cols"]
-        self._cols = ([int(x) for x in cols[0]], *([float(x) for x in c] for c in cols[1:]))
-        self._last = None
+    def rows(self) -> list[tuple]:
+        """(ts, open, high, low, close, volume) of the bars seen so far."""
+        return self._buf.rows()
+
+    def state(self) -> dict:
+        """How many bars were seen and the last one's timestamp; the bars themselves are the caller's
+        to keep (the paper trader stores one row per bar as it goes, not the history per snapshot)
+        and to give back to ``load_state``."""
+        return {"bars": self._buf.n, "last_ts": self._buf.last_ts}
+
+    def load_state(self, state: Mapping[str, Any], rows: Iterable[Sequence]) -> None:
+        """Take back the bars seen (``rows``: (ts, open, high, low, close, volume) of bars 0 ..
+        ``state["bars"] - 1``), checked against ``state``."""
+        buf = BarBuffer()
+        for r in rows:
+            buf.append(int(r[0]), *(float(x) for x in r[1:6]))
+        check_history(state, buf.n, buf.last_ts)
+        self._buf, self._last = buf, None
 
 
 class EventEngine:

@@ -13,9 +13,7 @@ take the weights decided at this close.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Protocol, Sequence
-
-import numpy as np
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from lq_engine.core.bus import MessageBus
 from lq_engine.core.cache import RuntimeCache
@@ -28,6 +26,7 @@ from lq_engine.execution.twins import python_twins
 from lq_engine.execution.venue import SimulatedVenue
 from lq_engine.kernels import portfolio as KP
 from lq_engine.replay.sizing import PY as SIZING_PY
+from lq_engine.replay.streaming import PanelBuffer, check_history, decisions_over, visible_panel
 from lq_engine.strategies.panel import Panel
 from lq_engine.strategies.registry import resolve
 
@@ -63,40 +62,61 @@ class PrecomputedWeights:
 
 
 class StreamingWeights:
-    """Weights from the bars received so far only: the panel and the decisions are remade each group."""
+    """Weights from the bars received so far only (a live feed, and the paper trader on history): each
+    clock bar goes into a growing panel and the decisions are made over the visible bars
+    (``replay.streaming``: O(n) per bar); the newest weights are used."""
 
     def __init__(self, strategy: Any, params: Mapping[str, Any] | None, symbols: Sequence[str]) -> None:
-        self._strategy = resolve(strategy)
-        self._params = self._strategy.validated(params)
+        spec = resolve(strategy)
+        if not spec.is_portfolio:
+            raise ValueError(f"strategy '{spec.name}' trades one symbol: stream it with StreamingDecider")
+        self._strategy = spec
+        self._params = spec.validated(params)
+        self._table = spec.table([self._params])
         self.symbols = tuple(sorted(symbols))
-        self._rows: dict[str, list[tuple]] = {s: [] for s in self.symbols}
+        self._buf = PanelBuffer(self.symbols)
         self._last_rebalance = False
 
+    @property
+    def n(self) -> int:
+        """Clock bars seen so far."""
+        return self._buf.n
+
     def decide(self, index: int, bars: Sequence[BarEvent]) -> list[float]:
-        for b in bars:
-            self._rows[b.symbol].append((b.timestamp_ns, b.open, b.high, b.low, b.close, b.volume))
-        panel = Panel.from_series([_Rows(s, self._rows[s]) for s in self.symbols])
-        d = self._strategy.decisions(self._params, panel)
+        if index != self._buf.n:
+            raise ValueError(f"streaming weights: asked for clock bar {index}'s weights after {self._buf.n} bar(s)")
+        if not bars:
+            raise ValueError(f"streaming weights: clock bar {index} has no symbol's bar")
+        self._buf.append(bars[0].timestamp_ns, [(b.symbol, b.open, b.high, b.low, b.close, b.volume) for b in bars])
+        d = decisions_over(self._strategy, self._table, self._buf.panel())
         self._last_rebalance = bool(d.rebalance[-1])
         return d.targets[-1].tolist()
 
     def rebalance(self, index: int) -> bool:
         return self._last_rebalance
 
+    def replay(self, panel: Panel, n: int) -> Any:
+        """The replay's decisions over the first ``n`` clock bars of a known ``panel``, all at once (what
+        ``PrecomputedWeights`` decides), padded as here."""
+        return decisions_over(self._strategy, self._table, visible_panel(panel, n))
+
+    def groups(self) -> list[tuple[int, list[tuple]]]:
+        """(ts, [(symbol, open, high, low, close, volume), ...]) of the clock bars seen so far."""
+        return self._buf.groups()
+
     def state(self) -> dict:
-        return {"rows": {s: [list(r) for r in rows] for s, rows in self._rows.items()}}
+        """How many clock bars were seen and the last one's timestamp (the bars are the caller's to
+        keep, as for ``StreamingDecider``)."""
+        return {"bars": self._buf.n, "last_ts": self._buf.last_ts}
 
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        self._rows = {s: [(int(r[0]), *(float(x) for x in r[1:])) for r in state["rows"].get(s, [])]
-                      for s in self.symbols}
-
-
-class _Rows:
-    def __init__(self, symbol: str, rows: list[tuple]) -> None:
-        self.symbol = symbol
-        cols = list(zip(*rows)) if rows else [(), (), (), (), (), ()]
-        self.ts = np.array(cols[0], dtype=np.int64)
-        self.open, self.high, self.low, self.close, self.volume = (np.array(c, dtype=np.float64) for c in cols[1:])
+    def load_state(self, state: Mapping[str, Any], groups: Iterable[tuple[int, Sequence[Sequence]]]) -> None:
+        """Take back the clock bars seen (``groups``: (ts, [(symbol, open, high, low, close, volume), ...])
+        of clock bars 0 .. ``state["bars"] - 1``), checked against ``state``."""
+        buf = PanelBuffer(self.symbols)
+        for ts, rows in groups:
+            buf.append(int(ts), [(str(r[0]), *(float(x) for x in r[1:6])) for r in rows])
+        check_history(state, buf.n, buf.last_ts)
+        self._buf = buf
 
 
 class PortfolioEventEngine:

@@ -312,6 +312,38 @@ class _Decided:
     rows: np.ndarray
     valid: np.ndarray
     err: np.ndarray
+    raised: tuple[str | None, ...] = ()  # per set: the error its run raised (its rows are then meaningless)
+
+    def failed(self, j: int) -> str | None:
+        return self.raised[j] if self.raised else None
+
+
+def _run_each(spec: Any, sets: list[dict], table: Any, u: _Unit, n: int | None = None) -> _Decided:
+    """``_run_decisions``, and when it raises (an indicator that cannot run on truncated or changed
+    bars, e.g. a pair without a common date left), every set on its own, keeping what each raised."""
+    from lq_engine.strategies.declare import StrategyError
+
+    try:
+        return _run_decisions(spec, table, u, n)[0]
+    except StrategyError:
+        pass
+    n = u.n if n is None else n
+    parts, raised = [], []
+    for p in sets:
+        try:
+            parts.append(_run_decisions(spec, spec.table([p]), u, n)[0])
+            raised.append(None)
+        except StrategyError as e:
+            parts.append(None)
+            raised.append(str(e).splitlines()[0])
+    k = next((d.rows.shape[2] for d in parts if d is not None), 1)
+    rows = np.full((len(sets), n, k), np.nan)
+    valid = np.zeros(len(sets), dtype=np.int64)
+    err = np.zeros((len(sets), 4))
+    for j, d in enumerate(parts):
+        if d is not None:
+            rows[j], valid[j], err[j] = d.rows[0], d.valid[0], d.err[0]
+    return _Decided(rows, valid, err, tuple(raised))
 
 
 def _padded(x: np.ndarray, n: int, pad: int) -> np.ndarray:
@@ -325,7 +357,14 @@ def _padded(x: np.ndarray, n: int, pad: int) -> np.ndarray:
     else:
         buf = np.full(n + pad, np.nan)
         buf[:n] = x[:n]
-    return buf[:n]
+    return _frozen(buf[:n])
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """Read-only, as every driver hands arrays to the compiled loops (numba compiles read-only and
+    writable arrays apart: a writable one would cost a second compile of the strategy's loop)."""
+    a.setflags(write=False)
+    return a
 
 
 def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None) -> tuple[_Decided, Any]:
@@ -365,9 +404,9 @@ def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None) -> tup
             out = out[:, :, :k]
         else:
             sl = (slice(None), slice(0, n))
-            f = {name: np.ascontiguousarray(u.fields[name][sl]) for name in SCAN_FIELDS}
-            panel = Panel(u.symbols, np.ascontiguousarray(u.ts[:n]), f["open"], f["high"], f["low"], f["close"],
-                          f["volume"], np.ascontiguousarray(u.mask[sl]))
+            f = {name: _frozen(np.array(u.fields[name][sl], dtype=np.float64)) for name in SCAN_FIELDS}
+            panel = Panel(u.symbols, _frozen(np.array(u.ts[:n], dtype=np.int64)), f["open"], f["high"], f["low"],
+                          f["close"], f["volume"], _frozen(np.array(u.mask[sl], dtype=np.bool_)))
             rows = spec.indicator_rows(table, panel)
             s = panel.n_symbols
             out = np.empty((m, n, s + 1))
@@ -551,21 +590,38 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
                 seg, ref = unit, full
             else:
                 seg = unit.segment(a, b)
-                ref, _ = _run_decisions(spec, table, seg)
+                ref = _run_each(spec, sets, table, seg)
                 runs += len(sets)
             lc = c - a
+            # the sets still to check here: not failed yet, and able to run on this segment
+            live = [j for j in range(len(sets)) if j not in failed and not ref.failed(j)]
+            if not live:
+                continue
+            if len(live) < len(sets):
+                ref = _Decided(ref.rows[live], ref.valid[live], ref.err[live])
+            sub = [sets[j] for j in live]
+            sub_table = table if len(live) == len(sets) else spec.table(sub)
             for field_, how in TRIALS:
                 if field_ == "truncated":
-                    alt, _ = _run_decisions(spec, table, seg, lc)
+                    alt = _run_each(spec, sub, sub_table, seg, lc)
                     label = "truncated"
                 else:
-                    alt, _ = _run_decisions(spec, table, _perturbed(seg, lc, field_, how, rng))
+                    alt = _run_each(spec, sub, sub_table, _perturbed(seg, lc, field_, how, rng))
                     label = _how(field_, how, portfolio)
-                runs += len(sets)
-                for j, bar in enumerate(_first_changes(ref, alt, lc).tolist()):
-                    if j in failed or bar < 0:
+                runs += len(sub)
+                for jj, bar in enumerate(_first_changes(ref, alt, lc).tolist()):
+                    j = live[jj]
+                    if j in failed:
                         continue
-                    failures.append(LookaheadFailure(dict(sets[j]), a + bar, c, label, unit.symbol))
+                    if alt.failed(jj):  # it ran on the bars up to the cut, and not on these: a failure
+                        if _first_active(ref, jj, portfolio) >= lc:  # unless nothing was decided before it
+                            continue
+                        bar, said = _first_active(ref, jj, portfolio), f"{label} (the strategy raised: {alt.failed(jj)})"
+                    elif bar < 0:
+                        continue
+                    else:
+                        said = label
+                    failures.append(LookaheadFailure(dict(sets[j]), a + bar, c, said, unit.symbol))
                     failed.add(j)
                     if stop_at_first:
                         return done()

@@ -2,8 +2,12 @@
 
 1. declaration: the file loads, the schema is valid, the default grid has sets;
 2. compile: the kernels compile (the cold compile and the cached load are timed in fresh processes);
-3. decisions: on generated bars, every decision of a sample of sets is a number in [-1, 1];
-4. lookahead: decisions do not change when later bars are removed or changed;
+3. decisions: on generated bars, every decision of a sample of sets is a number in [-1, 1] (a
+   portfolio strategy: finite weights within its gross cap, on a generated universe with gaps and
+   late starts);
+4. lookahead: ``replay.lookahead.lookahead_scan`` of the gate's sets (``gate_sets``: every Choice and
+   Bool value, the grid's extremes, the longest warm-up, a seeded sample) on generated data long
+   enough for long warm-ups (``LOOKAHEAD_BARS``), or on the data given;
 5. parity: the event engine equals the replay bit for bit (with brackets and a liquidity cap), and
    the prefilter kernel equals the replay under simplified fills within ``metrics.STREAMING_RTOL``;
 6. speed: a small sweep, end to end, in parameter sets per second.
@@ -27,7 +31,8 @@ import numpy as np
 
 from lq_engine.strategies.declare import StrategyError
 
-SAMPLE_SETS = 8  # parameter sets drawn from the grid for the decision, lookahead and parity checks
+SAMPLE_SETS = 8  # parameter sets drawn from the grid for the decision and parity checks
+LOOKAHEAD_BARS = 3_000  # generated bars of the lookahead check: room for warm-ups of hundreds of bars
 PARITY_RTOL = 1e-9
 
 
@@ -76,6 +81,20 @@ def generated_series(n: int = 600, seed: int = 7):
     return default_series(n, seed)
 
 
+def generated_data(spec: Any, n: int = 600, seed: int = 7):
+    """SYNTHETIC data the strategy runs on: a series, or for a portfolio strategy a universe of
+    ``max(min_symbols, 4)`` symbols (``max_symbols`` at most) with gaps, a late start and an early end."""
+    if not spec.is_portfolio:
+        return generated_series(n, seed)
+    from lq_engine.replay.lookahead import generated_panel
+
+    d = spec.declaration
+    k = max(d.min_symbols, 4)
+    if d.max_symbols is not None:
+        k = min(k, d.max_symbols)
+    return generated_panel(n, k, seed)
+
+
 def sample_sets(spec: Any, k: int = SAMPLE_SETS, seed: int = 0) -> list[dict]:
     rows = spec.grid().rows()
     if len(rows) <= k:
@@ -90,15 +109,14 @@ def compile_times(spec: Any) -> tuple[float, float]:
     code = (
         "import json, sys, time\n"
         "from lq_engine.strategies.registry import resolve, load_file\n"
-        "from lq_engine.strategies.checks import generated_series\n"
+        "from lq_engine.strategies.checks import generated_data, sweep_sets\n"
         "ref = json.loads(sys.argv[1])\n"
         "spec = load_file(ref['file'], ref['name']) if ref['file'] else resolve(ref['name'])\n"
-        "s = generated_series(300)\n"
+        "s = generated_data(spec, 300)\n"
         "t0 = time.perf_counter()\n"
         "k = spec.kernels\n"
         "spec.decisions(None, s)\n"
-        "from lq_engine.kernels.evaluate import Costs, evaluate_grid\n"
-        "evaluate_grid(s.bars, spec, spec.grid().rows()[:2], Costs(), backend='numba-api')\n"
+        "sweep_sets(spec, s, spec.grid().rows()[:2])\n"
         "print(json.dumps({'seconds': time.perf_counter() - t0}))\n"
     )
     ref = json.dumps({"name": spec.name, "file": spec.source.location if spec.source.kind == "file" else None})
@@ -114,8 +132,20 @@ def compile_times(spec: Any) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000) -> CheckReport:
-    """Run every check on ``strategy`` (a name, a StrategySpec or a Strategy class)."""
+def sweep_sets(spec: Any, data: Any, sets: list[dict], costs: Any = None):
+    """The prefilter sweep of ``sets`` over ``data`` (a series' bars, or a portfolio's panel)."""
+    from lq_engine.kernels.evaluate import Costs, evaluate_grid, evaluate_panel
+
+    costs = Costs() if costs is None else costs
+    if spec.is_portfolio:
+        return evaluate_panel(data, spec, sets, costs)
+    return evaluate_grid(getattr(data, "bars", data), spec, sets, costs, backend="numba-api")
+
+
+def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000, data: Any = None) -> CheckReport:
+    """Run every check on ``strategy`` (a name, a StrategySpec or a Strategy class). ``data``: what
+    the lookahead check runs on (a Series, a list of them, or a Panel for a portfolio strategy);
+    default: ``LOOKAHEAD_BARS`` generated bars."""
     from lq_engine.strategies.registry import resolve
 
     label = getattr(strategy, "name", strategy if isinstance(strategy, str) else getattr(strategy, "__name__", "?"))
@@ -135,11 +165,12 @@ def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000)
     if not _run(report, "declaration", declaration):
         return report
     spec = holder["spec"]
-    series = generated_series()
+    series = generated_data(spec)
+    portfolio = spec.is_portfolio
 
     def compile_() -> str:
         t0 = time.perf_counter()
-        spec.kernels.decisions(spec, series.bars, *_rows(spec, series))
+        spec.decisions(None, series)
         here = time.perf_counter() - t0
         if not timing:
             return f"compiled ({here:.2f} s in this process)"
@@ -154,26 +185,37 @@ def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000)
     def decisions() -> str:
         worst = 0
         for p in sets:
-            d = spec.decisions(p, series)
-            worst = max(worst, int(np.count_nonzero(d.targets)))
+            d = spec.decisions(p, series)  # the compiled loop refuses a NaN, out-of-range or over-gross decision
+            t = d.targets
+            if not (np.all(np.isfinite(t)) and np.all(np.abs(t) <= 1.0)):
+                raise AssertionError(f"decisions of {p}: a target outside [-1, 1]")
+            worst = max(worst, int(np.count_nonzero(t.any(axis=1) if t.ndim == 2 else t)))
+        if portfolio:
+            return (f"{len(sets)} parameter sets x {series.n} generated bars x {series.n_symbols} symbols (gaps, a late "
+                    f"start): finite weights within gross {spec.declaration.gross:g} (up to {worst} bars invested)")
         return f"{len(sets)} parameter sets x {series.n} generated bars: targets in [-1, 1] (up to {worst} bars invested)"
 
     _run(report, "decisions", decisions)
 
     def lookahead() -> str:
-        from lq_engine.replay.lookahead import check_lookahead
+        from lq_engine.replay.lookahead import gate_sets, lookahead_scan
 
-        for p in sets[:3]:
-            r = check_lookahead(spec, p, series, cuts=8)
-            if not r.ok:
-                raise AssertionError(r.summary())
-        return f"{min(3, len(sets))} sets, 8 cuts each (truncated and with other futures): no decision changed"
+        given = data if data is not None else generated_data(spec, LOOKAHEAD_BARS)
+        scan = lookahead_scan(spec, gate_sets(spec), given)
+        report.timings["lookahead_s"] = scan.seconds
+        if not scan.ok:
+            raise AssertionError(scan.message())
+        where = "the data given" if data is not None else f"{LOOKAHEAD_BARS} generated bars"
+        return (f"{scan.n_sets} sets (every Choice/Bool value, grid extremes, longest warm-up, a sample) on {where}, "
+                f"{scan.runs} decision runs (truncated; each field scaled and shuffled): no decision changed")
 
     _run(report, "lookahead", lookahead)
 
     def parity() -> str:
+        if portfolio:
+            return _portfolio_parity(spec, series, sets)
         from lq_engine.execution.config import ExecutionConfig
-        from lq_engine.kernels.evaluate import Costs, evaluate_grid
+        from lq_engine.kernels.evaluate import Costs
         from lq_engine.replay.engine import replay
         from lq_engine.replay.event_engine import run_event_engine
         from lq_engine.replay.sizing import BracketSpec
@@ -187,35 +229,61 @@ def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000)
                 if not (np.array_equal(np.asarray(e.equity), r.equity) and len(e.fills) == len(r.fills)):
                     raise AssertionError(f"event engine and replay differ for {p}")
         simple = ExecutionConfig().simplified(fee=0.001, slippage_bps=1.0)
-        g = evaluate_grid(series.bars, spec, sets, Costs(fee=0.001, slippage=1e-4), backend="numba-api")
+        g = sweep_sets(spec, series, sets, Costs(fee=0.001, slippage=1e-4))
         for k, p in enumerate(sets):
             r = replay(spec, p, series, simple)
-            for m, v in g.metrics.items():
-                a, b = r.metrics[m], float(v[k])
-                if not (a == b or np.isclose(a, b, rtol=PARITY_RTOL, atol=1e-12)):
-                    raise AssertionError(f"prefilter {m} {b!r} vs replay {a!r} for {p}")
+            _same_metrics(r.metrics, g.metrics, k, p)
         return (f"event engine == replay bit for bit ({min(4, len(sets))} sets, cap and brackets); "
                 f"prefilter == simplified replay within {PARITY_RTOL:g} ({len(sets)} sets)")
 
     _run(report, "parity", parity)
 
     def speed() -> str:
-        from lq_engine.kernels.bench import sweep_bars as bench_bars
-        from lq_engine.kernels.evaluate import Costs, evaluate_grid
+        from lq_engine.kernels.bench import sweep_bars as bench_bars, synthetic_panel
 
-        bars = bench_bars(sweep_bars)
+        if portfolio:
+            k = max(spec.declaration.min_symbols, 4)
+            if spec.declaration.max_symbols is not None:
+                k = min(k, spec.declaration.max_symbols)
+            bars, what = synthetic_panel(k, sweep_bars, 0), f"{sweep_bars} bars x {k} symbols"
+        else:
+            bars, what = bench_bars(sweep_bars), f"{sweep_bars} bars"
         grid = spec.grid().rows()[:500]
-        evaluate_grid(bars, spec, grid[:2], Costs(), backend="numba-api")
+        sweep_sets(spec, bars, grid[:2])
         t0 = time.perf_counter()
-        evaluate_grid(bars, spec, grid, Costs(), backend="numba-api")
+        sweep_sets(spec, bars, grid)
         dt = time.perf_counter() - t0
         report.timings["evals_per_sec"] = len(grid) / dt
-        return f"{len(grid)} sets x {sweep_bars} bars end to end: {len(grid) / dt:,.0f} evals/s"
+        return f"{len(grid)} sets x {what} end to end: {len(grid) / dt:,.0f} evals/s"
 
     _run(report, "speed", speed)
     return report
 
 
-def _rows(spec: Any, series: Any):
-    table = spec.table([spec.default_params()])
-    return spec.indicator_rows(table, series.bars), table
+def _same_metrics(replayed: dict, swept: dict, k: int, p: dict) -> None:
+    for m, v in swept.items():
+        a, b = replayed[m], float(v[k])
+        if not (a == b or np.isclose(a, b, rtol=PARITY_RTOL, atol=1e-12)):
+            raise AssertionError(f"prefilter {m} {b!r} vs replay {a!r} for {p}")
+
+
+def _portfolio_parity(spec: Any, panel: Any, sets: list[dict]) -> str:
+    """The portfolio event engine equals the portfolio replay bit for bit (with a liquidity cap), and
+    the prefilter equals the replay under simplified fills."""
+    from lq_engine.execution.config import ExecutionConfig
+    from lq_engine.kernels.evaluate import Costs
+    from lq_engine.replay.portfolio import replay_portfolio
+    from lq_engine.replay.portfolio_engine import run_portfolio_engine
+
+    full = ExecutionConfig(liquidity_cap=0.05)
+    for p in sets[:4]:
+        r = replay_portfolio(spec, p, panel, full)
+        e = run_portfolio_engine(spec, p, panel, full)
+        if not (np.array_equal(np.asarray(e.equity), r.equity) and len(e.fills) == len(r.fills)):
+            raise AssertionError(f"portfolio event engine and replay differ for {p}")
+    simple = ExecutionConfig().simplified(fee=0.001, slippage_bps=1.0)
+    g = sweep_sets(spec, panel, sets, Costs(fee=0.001, slippage=1e-4))
+    for k, p in enumerate(sets):
+        _same_metrics(replay_portfolio(spec, p, panel, simple).metrics, g.metrics, k, p)
+    return (f"portfolio event engine == replay bit for bit ({min(4, len(sets))} sets, liquidity cap); "
+            f"prefilter == simplified replay within {PARITY_RTOL:g} ({len(sets)} sets)")

@@ -30,6 +30,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def own_tools_first(env: dict) -> dict:
+    """``env`` with this interpreter's folder (the venv's ``bin``) first on PATH: dagster-celery
+    starts ``celery`` by name, which failed (FileNotFoundError) for ``.venv/bin/lq worker`` run
+    without the venv on PATH."""
+    here = str(Path(sys.executable).parent)
+    parts = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != here]
+    return {**env, "PATH": os.pathsep.join([here, *parts])}
+
+
 def command(name: str, concurrency: int, loglevel: str = "INFO") -> list[str]:
     """The plain Dagster command this verb runs (also usable by hand)."""
     exe = Path(sys.executable).parent / "dagster-celery"
@@ -52,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     # Celery's pool processes run many steps each, and Dagster forks (log capture) at every step:
     # numba's OpenMP layer aborts a process that forks after using it; the workqueue layer is fork-safe.
     os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+    os.environ["PATH"] = own_tools_first(dict(os.environ))["PATH"]
     return run_group(command(name, args.concurrency, args.loglevel))
 
 

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     with stages("loading Dagster definitions"):
         import dagster as dg
 
-        from lq_assets.cli.leaderboard import print_leaderboard
+        from lq_assets.cli.leaderboard import print_gates, print_leaderboard
         from lq_assets.launch import benchmark_in_dagster, freeze_in_dagster, ingest_in_dagster, optimize_in_dagster
         from lq_engine.data.catalog import symbol_row_counts
         from lq_engine.data.samples import copy_bundled_to_landing
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  frozen dataset us_stocks_daily: hash {meta.get('content_hash')}, {meta.get('rows')} rows")
     print(f"    at {meta.get('folder')}")
     print(f"  evaluation backend chosen by backend_benchmark: {chosen} (table `backend_benchmark` in the catalog)")
+    print_gates(optimized[:-1])
     print_leaderboard(optimized[-1])
     print()
     print(stages.summary())

@@ -1,5 +1,5 @@
 """Printing the leaderboard (the report asset's metadata) on the terminal: an aligned table with a
-verdict per row (``lq_engine.optimize.leaderboard``)."""
+verdict per row (``lq_engine.optimize.leaderboard``), and the lookahead gate of each optimization."""
 
 from __future__ import annotations
 
@@ -13,3 +13,21 @@ def print_leaderboard(report_run) -> None:
     print("Leaderboard (winner per dataset and strategy; holdout = out of sample, scored once):")
     print("\n".join("  " + line for line in text_table(rows).splitlines()))
     print(f"Report: {mat.metadata['report'].value}")
+
+
+def print_gates(strategy_runs) -> None:
+    """One line per optimized strategy: the lookahead gate's outcome and cost (``replay_results``'
+    metadata), its share of that optimization's time."""
+    lines = []
+    for run in strategy_runs:
+        for mat in run.asset_materializations_for_node("replay_results"):
+            md = mat.metadata
+            if "lookahead_gate" not in md:
+                continue
+            share = md["lookahead_share"].value if "lookahead_share" in md else float("nan")
+            tail = f" ({share:.1%} of the optimization)" if share == share else ""
+            lines.append(f"  {md['strategy'].value}: {md['lookahead_gate'].value}{tail}")
+    if lines:
+        print()
+        print("Lookahead gate (before stage 1 on the selection data, and the winner again):")
+        print("\n".join(lines))

@@ -43,11 +43,12 @@ def run(args: argparse.Namespace) -> int:
     with stages("loading Dagster definitions"):
         import dagster as dg
 
-        from lq_assets.cli.leaderboard import print_leaderboard
+        from lq_assets.cli.leaderboard import print_gates, print_leaderboard
         from lq_assets.launch import optimize_in_dagster
     with dg.DagsterInstance.get() as instance:
         with stages("optimizing", f"{', '.join(strategies)} on {args.dataset}"):
             results = optimize_in_dagster(instance, args.dataset, strategies, settings, progress=stages)
+    print_gates(results[:-1])
     print_leaderboard(results[-1])
     print(stages.summary())
     return 0

@@ -111,6 +111,9 @@ def prefilter_rankings(
         metadata={
             "dataset": dataset, "dataset_hash": ds.content_hash[:16], **_strategy_metadata(strategy),
             "parameter_sets": s1.n_sets, "scores_stored": n, "backend": backend,
+            # the lookahead gate ran before stage 1 scored anything (optimize.gate); stage 2 re-checks the winner
+            "lookahead": s1.lookahead.summary() if s1.lookahead is not None else "not checked",
+            "lookahead_seconds": float(s1.lookahead.seconds) if s1.lookahead is not None else float("nan"),
             "search": search_json(s1), "pruned": s1.n_pruned,
             "top_10": _md(top),
             "heatmap": _image_md(heat, f"{strategy.name} stage-1 objective"),
@@ -187,6 +190,9 @@ def replay_results(
         metadata={
             **_strategy_metadata(strategy),
             "verdict": s["verdicts"],
+            "lookahead": s["lookahead"] or "clean",  # the gate's verdict (optimize.gate), also first in verdict
+            "lookahead_gate": result.lookahead.text() if result.lookahead is not None else "not checked",
+            "lookahead_seconds": float(s["lookahead_seconds"]), "lookahead_share": float(s["lookahead_share"]),
             "reading": md_table(readings(s), ["figure", "reading"]),
             "winner": json.dumps(result.winner.params), "winner_stage1_rank": result.winner.stage1_rank,
             "validation_objective": float(result.winner.validation_objective),

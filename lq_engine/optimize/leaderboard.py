@@ -1,6 +1,7 @@
 """The leaderboard: one row per optimized (dataset, strategy), its winner's headline figures rounded
 for reading and its verdicts (``verdicts``). The report, the Dagster metadata and the terminal show
-these same rows."""
+these same rows. A result the lookahead gate failed (or never checked) sorts after every other: its
+figures are what a cheat would claim, shown for the record, never a winner to pick."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def params_text(params: dict[str, Any]) -> str:
 
 
 def leaderboard_rows(results: Sequence[Any]) -> list[dict[str, str]]:
-    """Rows of ``COLUMNS`` (plus "brackets" when a result used them), best holdout Sharpe first."""
+    """Rows of ``COLUMNS`` (plus "brackets" when a result used them): results with a lookahead
+    verdict last, then best holdout Sharpe first."""
     rows = []
     for r in results:
         s = r.summary()
@@ -37,9 +39,9 @@ def leaderboard_rows(results: Sequence[Any]) -> list[dict[str, str]]:
                "DSR": _f(s["dsr"], ".2f"), "PBO": _f(s["pbo"], ".2f"), "verdict": verdict_line(s)}
         if r.config.brackets.any:
             row["brackets"] = brackets_text(r.config.brackets)
-        rows.append((float(s["holdout_mean_sharpe"]) if s["holdout_mean_sharpe"] == s["holdout_mean_sharpe"]
-                     else -math.inf, row))
-    rows.sort(key=lambda x: -x[0])
+        sharpe = float(s["holdout_mean_sharpe"]) if s["holdout_mean_sharpe"] == s["holdout_mean_sharpe"] else -math.inf
+        rows.append(((bool(s.get("lookahead")), -sharpe), row))
+    rows.sort(key=lambda x: x[0])
     return [row for _, row in rows]
 
 

@@ -196,6 +196,7 @@ def _section(r: Any, folder: Path) -> str:
                f"calendar {html.escape(r.calendar)} ({r.periods_per_year:g} bars/year), "
                f"{r.stage1.n_sets} parameter sets, backend {html.escape(r.stage1.backend)}</p>")
     out.append(verdict_html(r.summary()))
+    out.append(lookahead_html(r))
     out.append("<h3>Winner</h3>")
     out.append(_kv([("parameters", w.params), ("grid index", w.set_index), ("stage-1 rank", w.stage1_rank),
                     ("stage-1 objective", w.stage1_objective),
@@ -325,9 +326,29 @@ def _embed_images(doc: str, images: Path) -> str:
 def verdict_html(summary: dict[str, Any]) -> str:
     v = verdicts(summary)
     if not v:
-        return "<p class='verdict ok'>No warning: not overfit by PBO, significant by DSR, profitable on the holdout, " \
-               "enough trades.</p>"
+        return "<p class='verdict ok'>No warning: no lookahead found, not overfit by PBO, significant by DSR, " \
+               "profitable on the holdout, enough trades.</p>"
     return "<p class='verdict warn'>" + html.escape("; ".join(x.text for x in v).capitalize()) + "</p>"
+
+
+def lookahead_html(r: Any) -> str:
+    """The lookahead gate of a result (``optimize.gate``): what it checked, what it cost, every failure."""
+    g = getattr(r, "lookahead", None)
+    out = ["<h3>Lookahead gate</h3>"]
+    if g is None:
+        return out[0] + "<p class='verdict warn'>Not checked: this result was made before the lookahead gate.</p>"
+    total = sum(r.timings.values()) if r.timings else float("nan")
+    share = f" ({g.seconds / total:.1%} of the optimization)" if total == total and total > 0 else ""
+    out.append("<p class='note'>" + html.escape(
+        f"Checked before stage 1 on the selection data (train and validation span, never the holdout): "
+        f"{g.before.n_sets} parameter sets (every Choice and Bool value, the range extremes, the longest warm-up, "
+        f"a seeded sample), truncated at several cuts and each bar field scaled or shuffled after the cut; the "
+        f"winner's parameters checked again. {g.runs} decision runs, {g.seconds:.2f} s{share}.") + "</p>")
+    fails = [f for s in g.scans for f in s.failures]
+    if fails:
+        out.append(_table([{"parameters": f.params, "symbol": f.symbol or "(panel)", "first changed bar": f.bar,
+                            "cut": f.cut, "change": f.how} for f in fails]))
+    return "\n".join(out)
 
 
 def write_report(results: Any, folder: str | Path) -> Path:

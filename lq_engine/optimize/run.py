@@ -12,6 +12,7 @@ import polars as pl
 from lq_engine.kernels.evaluate import backend_for
 from lq_engine.optimize.config import OptimizeConfig, brackets_json
 from lq_engine.optimize.folds import FoldPlan, make_folds
+from lq_engine.optimize.gate import NOT_CHECKED, LookaheadGate, recheck_winner, scan_before_stage1
 from lq_engine.optimize.inputs import DatasetView, view_of
 from lq_engine.optimize.objectives import rank_order, spearman, top_k_recall
 from lq_engine.optimize.overfit import Overfitting, overfitting
@@ -87,6 +88,7 @@ class OptimizeResult:
     param_names: tuple[str, ...] = ()
     portfolio: bool = False  # a portfolio strategy: one unit (PORTFOLIO) per window instead of one per symbol
     benchmark: Benchmark | None = None  # inverse-volatility buy-and-hold of the universe over the holdout
+    lookahead: LookaheadGate | None = None  # the lookahead gate (before stage 1, the winner); None: older result
 
     @property
     def holdout_summary(self) -> dict[str, float]:
@@ -146,9 +148,22 @@ class OptimizeResult:
             "benchmark_holdout_total_return": (self.benchmark.metrics["total_return"] if self.benchmark
                                                else float("nan")),
             "holdout_trades": self.holdout_trades,
+            **self.gate_summary(),
         }
         row["verdicts"] = verdict_line(row)
         return row
+
+    def gate_summary(self) -> dict[str, Any]:
+        """The lookahead gate's fields of the summary: ``lookahead`` ("" when clean, else the verdict),
+        the sets checked, the decision runs, the seconds it took (before stage 1 and the winner) and
+        their share of the optimization's time (``timings``, the gate included)."""
+        g = self.lookahead
+        if g is None:
+            return {"lookahead": NOT_CHECKED, "lookahead_sets": 0, "lookahead_runs": 0,
+                    "lookahead_seconds": float("nan"), "lookahead_share": float("nan")}
+        total = sum(self.timings.values())
+        return {"lookahead": g.message(), "lookahead_sets": g.n_sets, "lookahead_runs": g.runs,
+                "lookahead_seconds": g.seconds, "lookahead_share": g.seconds / total if total > 0 else float("nan")}
 
     @property
     def holdout_trades(self) -> int:
@@ -213,9 +228,7 @@ def optimize(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeConfi
 
 def _optimize(dataset: Any, strategy: StrategySpec, config: OptimizeConfig, runner: TaskRunner) -> OptimizeResult:
     view, plan, search, backend, timings = prepare(dataset, strategy, config)
-    t0 = time.perf_counter()
     stage1 = stage1_of(view, plan, search, backend, strategy, config, runner)
-    timings["stage1"] = time.perf_counter() - t0
     return finish(view, plan, stage1, strategy, config, runner, timings)
 
 
@@ -234,16 +247,20 @@ def prepare(dataset: Any, strategy: StrategySpec, config: OptimizeConfig
 
 def stage1_of(view: DatasetView, plan: FoldPlan, search: SearchSettings, backend: str, strategy: StrategySpec,
               config: OptimizeConfig, runner: TaskRunner) -> Stage1Result:
-    """The grid in one batch, or a sampler's batches, scored on every training window."""
-    if not search.sampler:
-        s1 = prefilter(view, strategy, parameter_grid(strategy, config, search.trials), plan, config, runner,
-                       backend, search)
+    """The lookahead gate (``gate``), then the grid in one batch, or a sampler's batches, scored on
+    every training window. The gate's scan travels with stage 1 (``Stage1Result.lookahead``)."""
+    grid = None if search.sampler else parameter_grid(strategy, config, search.trials)
+    scan = scan_before_stage1(view, plan, strategy, config, grid)
+    t0 = time.perf_counter()
+    if grid is not None:
+        s1 = prefilter(view, strategy, grid, plan, config, runner, backend, search)
     else:
         scorer = Stage1Scorer(view, strategy, plan, config, runner, backend)
         _, trace = run_search(strategy, search, scorer.score)
         s1 = scorer.result(search, trace)
     # the contract stage 2 checks: the data and the strategy version this stage 1 scored
-    return replace(s1, dataset_hash=view.content_hash, strategy_version=strategy.version)
+    return replace(s1, dataset_hash=view.content_hash, strategy_version=strategy.version, lookahead=scan,
+                   seconds=time.perf_counter() - t0)
 
 
 def search_json(stage1: Stage1Result) -> str:
@@ -262,7 +279,9 @@ def search_json(stage1: Stage1Result) -> str:
 
 def finish(view: DatasetView, plan: FoldPlan, stage1: Stage1Result, strategy: StrategySpec, config: OptimizeConfig,
            runner: TaskRunner, timings: dict[str, float]) -> OptimizeResult:
-    """Stage 2, the audit and the holdout, given stage 1."""
+    """Stage 2, the audit, the lookahead gate's re-check of the winner and the holdout, given stage 1."""
+    if "stage1" not in timings and stage1.seconds == stage1.seconds:  # stage 1 ran elsewhere (its own run)
+        timings["stage1"] = stage1.seconds
     t0 = time.perf_counter()
     k = config.top_k(stage1.n_sets)
     block = pbo_block_bars(view, plan, config, strategy)
@@ -281,6 +300,9 @@ def finish(view: DatasetView, plan: FoldPlan, stage1: Stage1Result, strategy: St
     fidelity = _fidelity(stage1, top, audit, candidates)
     timings["audit"] = time.perf_counter() - t0
 
+    gate = lookahead_gate(view, plan, stage1, strategy, winner.params, config)  # before the holdout is read
+    timings["gate"] = gate.seconds
+
     t0 = time.perf_counter()
     detail = winner_detail(view, strategy, winner.params, plan, config, runner)
     val = [s for s in detail.segments if s.kind == "validation"]  # DSR: averaged per timestamp (overfit)
@@ -295,7 +317,17 @@ def finish(view: DatasetView, plan: FoldPlan, stage1: Stage1Result, strategy: St
     return OptimizeResult(view.name, view.content_hash, strategy.name, view.timeframe, view.calendar,
                           view.ppy, view.synthetic, config, plan, bounds, stage1, top, audit, candidates, winner,
                           detail, holdout, over, fidelity, timings, strategy.version, strategy.param_names,
-                          strategy.is_portfolio, benchmark)
+                          strategy.is_portfolio, benchmark, gate)
+
+
+def lookahead_gate(view: DatasetView, plan: FoldPlan, stage1: Stage1Result, strategy: StrategySpec,
+                   params: dict[str, Any], config: OptimizeConfig) -> LookaheadGate:
+    """Stage 1's gate scan (run here if this stage 1 has none: one stored before the gate existed)
+    and the re-check of the winner's exact parameters."""
+    before = stage1.lookahead
+    if before is None:
+        before = scan_before_stage1(view, plan, strategy, config, list(stage1.params))
+    return LookaheadGate(before, recheck_winner(view, plan, strategy, params, config))
 
 
 BENCHMARK_STRATEGY = "inverse_vol"

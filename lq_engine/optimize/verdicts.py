@@ -4,6 +4,10 @@ Every place that shows an optimization result (the HTML report, the terminal lea
 Dagster metadata, the ``optimization_winners`` table) takes its verdicts and readings from here, with
 the thresholds below (documented in the README, "Reading a result"):
 
+- **lookahead** when the lookahead gate (``optimize.gate``) saw a decision change when later bars
+  changed, for any parameter set it checked or for the winner ("lookahead: the decision at bar N
+  changed when later bars changed (params ...)"), or when the result was never gated; always listed
+  first, and such a result is never clean;
 - **likely overfit** when PBO >= 0.5: the configuration best in sample ranks below the median out of
   sample at least half the time (Bailey et al., CSCV);
 - **not significant** when the deflated Sharpe ratio < 0.95: less than 95% probability that the
@@ -29,14 +33,15 @@ class Thresholds:
 
 
 THRESHOLDS = Thresholds()
-THRESHOLDS_TEXT = (f"likely overfit when PBO >= {THRESHOLDS.pbo_overfit:g}; not significant when DSR < "
+THRESHOLDS_TEXT = ("lookahead (first) when the lookahead gate saw a decision change when later bars changed; "
+                   f"likely overfit when PBO >= {THRESHOLDS.pbo_overfit:g}; not significant when DSR < "
                    f"{THRESHOLDS.dsr_significant:g}; lost money when the holdout return is negative; fewer than "
                    f"{THRESHOLDS.min_trades} holdout round trips is too few to judge")
 
 
 @dataclass(frozen=True)
 class Verdict:
-    key: str  # overfit | not_significant | lost_money | few_trades | synthetic
+    key: str  # lookahead | overfit | not_significant | lost_money | few_trades | synthetic
     text: str
 
 
@@ -52,6 +57,9 @@ def verdicts(summary: Mapping[str, Any], t: Thresholds = THRESHOLDS) -> list[Ver
     """The warnings a result's summary (``OptimizeResult.summary()``, a row of optimization_winners)
     earns; a figure that could not be computed (NaN) earns none."""
     out = []
+    look = summary.get("lookahead")
+    if isinstance(look, str) and look:
+        out.append(Verdict("lookahead", look))
     pbo, dsr = _num(summary, "pbo"), _num(summary, "dsr")
     ret, trades = _num(summary, "holdout_mean_total_return"), _num(summary, "holdout_trades")
     if pbo >= t.pbo_overfit:
@@ -90,6 +98,12 @@ def readings(summary: Mapping[str, Any], t: Thresholds = THRESHOLDS) -> list[tup
         ("stage-1 fidelity", f"Spearman {g('spearman_validation'):.2f}: how well the fast prefilter's ranking predicted "
                              "the full replay's (1 = the same order)"),
     ]
+    look = summary.get("lookahead")
+    if isinstance(look, str):
+        out.insert(0, ("lookahead gate", look or (
+            f"clean: no decision of the {g('lookahead_sets'):.0f} parameter sets checked (every Choice and Bool "
+            "value, the range extremes, the longest warm-up, a sample, the winner) changed when later bars were "
+            f"cut or changed ({g('lookahead_seconds'):.2f} s)")))
     b = g("benchmark_holdout_total_return")
     if b == b:
         diff = g("holdout_mean_total_return") - b

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -92,3 +93,30 @@ def test_file_the_cli_already_ingested_is_known_by_content(data_paths, dagster_h
         age(write_daily_csv(data_paths.landing / "more.csv", ["AAA"], "2024-03-01", 6))
         again = _evaluate(instance, data_paths, cursor=result.cursor)
         assert [r.tags["lq/landing_file"] for r in again.run_requests] == ["more.csv"]
+
+
+def test_a_file_that_landed_before_a_later_ingest_is_not_applied_over_it(data_paths, dagster_home):
+    """Issue 20 #1: v3 sits in the landing folder unlogged (its ingest was killed); the user then
+    ingests v2. A sensor started later must not apply v3 over v2 (it used to: every partition
+    silently became v3). It is quarantined with the reason; a file that lands afterwards still runs."""
+    from lq_engine.data.ingest import ingest_file
+    from lq_engine.data.lake import lake_fingerprint
+
+    v3 = write_daily_csv(data_paths.landing / "v3.csv", ["AAA", "BBB", "CCC"], "2024-01-01", 182, price=200.0)
+    age(v3)
+    time.sleep(0.05)
+    (data_paths.root / "elsewhere").mkdir()
+    v2 = write_daily_csv(data_paths.root / "elsewhere" / "v2.csv", ["AAA", "BBB", "CCC"], "2024-01-01", 182)
+    ingest_file(v2, data_paths)
+    lake_v2 = lake_fingerprint(data_paths)
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        result = _evaluate(instance, data_paths)
+        assert not result.run_requests, [r.run_key for r in result.run_requests]
+        assert not v3.exists()
+        (report,) = data_paths.quarantine.glob("v3.csv.reason.json")
+        assert "superseded" in report.read_text() and "v2.csv" in report.read_text()
+        assert lake_fingerprint(data_paths) == lake_v2
+        later = write_daily_csv(data_paths.landing / "v4.csv", ["AAA"], "2024-01-01", 10, price=300.0)
+        age(later)
+        again = _evaluate(instance, data_paths, cursor=result.cursor)
+        assert [r.tags["lq/landing_file"] for r in again.run_requests] == [later.name]

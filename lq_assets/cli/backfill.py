@@ -134,9 +134,22 @@ def run(args: argparse.Namespace) -> int:
             return 0
         daemon: list[subprocess.Popen] = []
 
+        named: set[int] = set()
+
         def ensure_daemon() -> None:
-            """A daemon of our own if none is running (also when one stops while we wait)."""
+            """A daemon of our own if none is running (also when one stops while we wait). A daemon
+            process of this DAGSTER_HOME without a fresh heartbeat (starting, or left from a killed
+            `lq`) is named and no second one is started."""
+            from lq_assets.cli.children import dagster_processes
+
             if not daemon and not daemon_alive(instance):
+                other = dagster_processes(os.environ["DAGSTER_HOME"], "dagster-daemon")
+                if other:
+                    if {s.pid for s in other} - named:
+                        step("a dagster-daemon of this DAGSTER_HOME is running without a fresh heartbeat: "
+                             + ", ".join(map(str, other)) + "; not starting another (stop it if it hangs)")
+                        named.update(s.pid for s in other)
+                    return
                 log = log_dir(paths) / f"daemon-backfill-{bid}.log"
                 step(f"starting dagster-daemon for this backfill (sensors, schedules and automation off; log: {log})")
                 daemon.append(start_daemon(log))
@@ -150,7 +163,10 @@ def run(args: argparse.Namespace) -> int:
             raise
         finally:
             if daemon:
+                from lq_assets.cli.children import reap_watchdog
+
                 stop_group(daemon[0])
+                reap_watchdog(daemon[0])
                 step("stopped the daemon and the processes it started")
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": bid}))
         runs_ok = all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
@@ -166,15 +182,17 @@ def run(args: argparse.Namespace) -> int:
 def start_daemon(log: Path) -> subprocess.Popen:
     """A dagster-daemon for the duration of one backfill: in its own process group (so its code
     server and run workers stop with it), its output in ``log``, with the sensors, the schedule and
-    declarative automation off (``LQ_AUTOMATION=off``): it runs the backfill and nothing else."""
+    declarative automation off (``LQ_AUTOMATION=off``): it runs the backfill and nothing else. Tied
+    to this process: it and what it started stop if we are killed (SIGKILL included)."""
+    from lq_assets.cli.children import start_tied
     from lq_assets.cli.environment import workspace
 
     exe = Path(sys.executable).parent / "dagster-daemon"
     env = {**os.environ, "LQ_AUTOMATION": "off"}
     ws, root = workspace()  # the project's workspace.yaml, run from the project's root
     with open(log, "ab") as fh:
-        return subprocess.Popen([str(exe), "run", "-w", str(ws)], cwd=root, env=env,
-                                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return start_tied([str(exe), "run", "-w", str(ws)], cwd=root, env=env,
+                          stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 STOP_TIMEOUT_S = 30.0

@@ -53,11 +53,31 @@ def wait_ready(url: str, timeout_s: float, procs: list[subprocess.Popen]) -> boo
     return False
 
 
+def refuse_stale(port: int, daemon: bool) -> None:
+    """A webserver on our port, or a daemon of this DAGSTER_HOME, left from an earlier run (its
+    ``lq`` killed before this version tied them to it) is named, and nothing is started: a second
+    daemon would run every sensor twice, and the UI would be the old process's."""
+    from lq_assets.cli.children import dagster_processes, port_holder
+    from lq_engine.errors import LQError
+
+    holder = port_holder(port)
+    if holder is not None:
+        raise LQError(f"port {port} is already in use by {holder}: stop it (kill {holder.pid}) or use --port")
+    if daemon:
+        stale = dagster_processes(os.environ["DAGSTER_HOME"], "dagster-daemon")
+        if stale:
+            raise LQError(f"a dagster-daemon of DAGSTER_HOME={os.environ['DAGSTER_HOME']} is already running: "
+                          + ", ".join(map(str, stale)) + f"; stop it (kill {' '.join(str(s.pid) for s in stale)}) "
+                          "or use --no-daemon")
+
+
 def run(args: argparse.Namespace) -> int:
+    from lq_assets.cli.children import reap_watchdog, start_tied
     from lq_assets.cli.environment import log_dir, setup, step
     from lq_assets.cli.environment import workspace as project_workspace
 
     paths = setup(args.verbose)
+    refuse_stale(args.port, not args.no_daemon)
     ws, root = project_workspace()  # the project's workspace.yaml, run from the project's root
     workspace = str(ws)
     cmds = [[_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(args.port), "-w", workspace]]
@@ -66,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order. Their logs
     # (and Dagster's beta/preview notices) go to files under data/logs/, or to the terminal with -v.
     logs = {} if args.verbose else {Path(c[0]).name: log_dir(paths) / f"{Path(c[0]).name}.log" for c in cmds}
-    procs = [subprocess.Popen(c, cwd=root, start_new_session=True, **_output(logs.get(Path(c[0]).name)))
-             for c in cmds]
+    # Tied to us: they (and what they start) stop when we die, SIGKILL included (lq_assets/cli/children.py)
+    procs = [start_tied(c, cwd=root, **_output(logs.get(Path(c[0]).name))) for c in cmds]
     for name, log in logs.items():
         step(f"{name} log: {log}")
     stopping = False
@@ -103,5 +123,7 @@ def run(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+    for p in procs:
+        reap_watchdog(p)
     step("stopped")
     return rc

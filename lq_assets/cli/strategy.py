@@ -14,6 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     new = verbs.add_parser("new", help="write a commented template strategy and a test for it")
     new.add_argument("name", help="strategy name: lower case, digits, underscores (the file name)")
     new.add_argument("--force", action="store_true", help="overwrite existing files")
+    new.add_argument("--portfolio", action="store_true",
+                     help="a portfolio strategy (weights over a universe) instead of a single-symbol one")
     new.set_defaults(func=run_new)
     ls = verbs.add_parser("list", help="every strategy the project sees, and where it comes from")
     ls.set_defaults(func=run_list)
@@ -31,7 +33,7 @@ def run_new(args: argparse.Namespace) -> int:
 
     project = find_project()
     cfg = load_project_config(project.config_path)
-    path, test = write_strategy(project.root, cfg.strategies_dir, args.name, args.force)
+    path, test = write_strategy(project.root, cfg.strategies_dir, args.name, args.force, args.portfolio)
     print(f"wrote {path}")
     print(f"wrote {test}")
     print(f"next: lq strategy check {args.name}   (then lq optimize --strategy {args.name})")

@@ -293,11 +293,15 @@ def _units(spec: Any, data: Any) -> list[_Unit]:
                 out.append(_Unit(sym, np.asarray(data.ts)[m], {f: np.asarray(getattr(data, f)[k])[m].astype(np.float64)
                                                                for f in SCAN_FIELDS}))
         return out
-    if isinstance(data, Series):
-        return [one(data, data.symbol)]
-    if isinstance(data, Bars):
-        return [one(data, None)]
-    if isinstance(data, (list, tuple)) and data and all(isinstance(s, (Series, Bars)) for s in data):
+
+    def is_series(x: Any) -> bool:  # a replay Series, Bars, a frozen dataset's SymbolSeries
+        return isinstance(x, (Series, Bars)) or all(hasattr(x, f) for f in ("ts", *SCAN_FIELDS))
+
+    if isinstance(data, Mapping):  # symbol -> series (a DatasetView's ``series``)
+        data = list(data.values())
+    if is_series(data):
+        return [one(data, getattr(data, "symbol", None))]
+    if isinstance(data, (list, tuple)) and data and all(is_series(s) for s in data):
         return [one(s, getattr(s, "symbol", None)) for s in data]
     raise TypeError(f"lookahead scan of '{spec.name}': data must be a replay Series, a list of them or a Panel, "
                     f"got {type(data).__name__}")
@@ -464,7 +468,46 @@ def _first_warm(rows: Any, j: int, n: int) -> int:
     return first
 
 
-def _cut_points(full: _Decided, starts: list[int], n: int, k: int, rng: np.random.Generator) -> list[int]:
+FULL_KEEP_BARS = 50_000  # a run over all the data keeps its decisions (to serve as a segment's) up to this length
+SURVEY_VALUES = 2_000_000  # decision values per chunk of sets in the run over all the data (bounds its memory)
+
+
+def _survey(spec: Any, sets: list[dict], unit: _Unit, keep: bool) -> tuple[_Decided | None, list[int], list[np.ndarray]]:
+    """One run of every set over all of ``unit``, in chunks of sets (memory stays bounded on long
+    data): per set the bar where it starts deciding (if it never does, where its indicators all have
+    values; 0 when that is the last bar), and the bars whose decision differs from the previous one.
+    Raises the strategy's own error for an invalid decision on the data itself. ``keep``: also return
+    the decisions of all sets."""
+    n = unit.n
+    portfolio = spec.is_portfolio
+    width = (unit.fields["close"].shape[0] + 1) if portfolio else 4
+    chunk = max(1, SURVEY_VALUES // max(1, n * width))
+    starts: list[int] = []
+    changes: list[np.ndarray] = []
+    kept = []
+    for lo in range(0, len(sets), chunk):
+        part = sets[lo:lo + chunk]
+        d, rows = _run_decisions(spec, spec.table(part), unit)
+        if (d.valid < n).any():  # an invalid decision on the data itself: the strategy's own error
+            spec.kernels._check(spec, d.err, lambda j: dict(part[j]), unit.symbols)
+        for j in range(len(part)):
+            active = _first_active(d, j, portfolio)
+            start = active if active < n else _first_warm(rows, j, n)
+            starts.append(start if start < n - 1 else 0)
+            r = d.rows[j]
+            changes.append(np.flatnonzero(np.any((r[1:] != r[:-1]) & ~(np.isnan(r[1:]) & np.isnan(r[:-1])),
+                                                 axis=1)) + 1)
+        if keep:
+            kept.append(d)
+    full = None
+    if keep:
+        full = _Decided(np.concatenate([d.rows for d in kept]), np.concatenate([d.valid for d in kept]),
+                        np.concatenate([d.err for d in kept]))
+    return full, starts, changes
+
+
+def _cut_points(changes: list[np.ndarray], starts: list[int], n: int, k: int,
+                rng: np.random.Generator) -> list[int]:
     """Cut points in [1, n - 1] shared by every set: one near the end, ``k - 1`` spread evenly after the
     earliest start (the first bar a set decides something), and one per set (up to ``2 k``) right after
     a bar, past that set's start, where its decision changed (where a peek at the next bar shows)."""
@@ -473,15 +516,13 @@ def _cut_points(full: _Decided, starts: list[int], n: int, k: int, rng: np.rando
         return []
     out = {max(lo, n - 2)}
     out.update(int(x) for x in np.linspace(lo, hi, k + 1)[1:-1].round())
-    order = rng.permutation(full.rows.shape[0])
+    order = rng.permutation(len(changes))
     extra = 0
     for j in order.tolist():
         if extra >= 2 * k:
             break
-        rows = full.rows[j, : full.valid[j]]
-        change = np.flatnonzero(np.any((rows[1:] != rows[:-1]) & ~(np.isnan(rows[1:]) & np.isnan(rows[:-1])),
-                                       axis=1)) + 2  # cut right after the bar that changed
-        cand = change[(change > starts[j]) & (change <= hi)]
+        cand = changes[j] + 1  # cut right after the bar that changed
+        cand = cand[(cand > starts[j]) & (cand <= hi)]
         if cand.size:
             c = int(cand[rng.integers(cand.size)])
             if c not in out:
@@ -573,20 +614,13 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
         n = unit.n
         if n < 3:
             continue
-        full, rows = _run_decisions(spec, table, unit)
+        full, starts, changes = _survey(spec, sets, unit, keep=n <= FULL_KEEP_BARS)
         runs += len(sets)
-        starts = []
-        if (full.valid < n).any():  # an invalid decision on the data itself: the strategy's own error
-            spec.kernels._check(spec, full.err, lambda j: dict(sets[j]), unit.symbols)
-        for j in range(len(sets)):
-            active = _first_active(full, j, portfolio)
-            start = active if active < n else _first_warm(rows, j, n)
-            starts.append(start if start < n - 1 else 0)
         failed: set[int] = set()
         lead = max(max_bars, max(starts) + max_bars // 4)
-        for c in _cut_points(full, starts, n, cuts, rng):
+        for c in _cut_points(changes, starts, n, cuts, rng):
             a, b = max(0, c - lead), min(n, c + tail)
-            if a == 0 and b == n:
+            if a == 0 and b == n and full is not None:
                 seg, ref = unit, full
             else:
                 seg = unit.segment(a, b)
@@ -696,7 +730,7 @@ def _longest_warmup(spec: Any, table: Any, n: int = 2_000, candidates: int = 16)
     pick = np.argsort(-score, kind="stable")[:candidates]
     rows = table.rows()
     sub = spec.table([rows[int(i)] for i in pick])
-    data = generated_panel(n) if spec.is_portfolio else default_series(n).bars
+    data = generated_panel(n, universe_size(spec)) if spec.is_portfolio else default_series(n).bars
     try:
         ind = spec.indicator_rows(sub, data)
     except Exception:  # an indicator that cannot run on generated bars: no measure, the top-ranked set
@@ -707,7 +741,15 @@ def _longest_warmup(spec: Any, table: Any, n: int = 2_000, candidates: int = 16)
     return int(pick[int(np.argmax(warm[ind.idx].max(axis=1)))])
 
 
-def generated_panel(n: int = 3_000, n_symbols: int = 4, seed: int = 7) -> Any:
+def universe_size(spec: Any) -> int:
+    """Symbols of a generated universe for a portfolio strategy: five (as the bundled universe; the
+    compiled loops are specialized per universe size), within its ``min_symbols``/``max_symbols``."""
+    d = spec.declaration
+    k = max(d.min_symbols, 5)
+    return min(k, d.max_symbols) if d.max_symbols is not None else k
+
+
+def generated_panel(n: int = 3_000, n_symbols: int = 5, seed: int = 7) -> Any:
     """A SYNTHETIC universe (labelled as such) for the portfolio checks: daily bars of ``n_symbols``
     correlated random walks, one symbol starting late (a fifth in), one ending early, and about 5%
     of each symbol's bars missing (gaps)."""

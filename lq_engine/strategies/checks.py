@@ -83,16 +83,13 @@ def generated_series(n: int = 600, seed: int = 7):
 
 def generated_data(spec: Any, n: int = 600, seed: int = 7):
     """SYNTHETIC data the strategy runs on: a series, or for a portfolio strategy a universe of
-    ``max(min_symbols, 4)`` symbols (``max_symbols`` at most) with gaps, a late start and an early end."""
+    ``max(min_symbols, 5)`` symbols (``max_symbols`` at most; five, as the bundled universe: the
+    compiled loops are specialized per universe size) with gaps, a late start and an early end."""
     if not spec.is_portfolio:
         return generated_series(n, seed)
-    from lq_engine.replay.lookahead import generated_panel
+    from lq_engine.replay.lookahead import generated_panel, universe_size
 
-    d = spec.declaration
-    k = max(d.min_symbols, 4)
-    if d.max_symbols is not None:
-        k = min(k, d.max_symbols)
-    return generated_panel(n, k, seed)
+    return generated_panel(n, universe_size(spec), seed)
 
 
 def sample_sets(spec: Any, k: int = SAMPLE_SETS, seed: int = 0) -> list[dict]:
@@ -242,9 +239,9 @@ def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000,
         from lq_engine.kernels.bench import sweep_bars as bench_bars, synthetic_panel
 
         if portfolio:
-            k = max(spec.declaration.min_symbols, 4)
-            if spec.declaration.max_symbols is not None:
-                k = min(k, spec.declaration.max_symbols)
+            from lq_engine.replay.lookahead import universe_size
+
+            k = universe_size(spec)
             bars, what = synthetic_panel(k, sweep_bars, 0), f"{sweep_bars} bars x {k} symbols"
         else:
             bars, what = bench_bars(sweep_bars), f"{sweep_bars} bars"

@@ -72,6 +72,71 @@ class {cls}(lq.Strategy):
         return 0.05, math.nan, 0.08  # stop-loss 5% below the entry, trailing stop 8% behind
 '''
 
+PORTFOLIO_TEMPLATE = '''"""{title}: a portfolio strategy that holds the strongest symbols of the universe.
+
+Written with LuminaQuant's strategy API. Check it with `lq strategy check {name}`,
+optimize it with `lq optimize --strategy {name}`, paper-trade it with `lq paper run --strategy {name}`.
+"""
+
+import numpy as np
+
+import lq_engine.api as lq
+
+
+class {cls}(lq.PortfolioStrategy):
+    """Every `every` bars, hold the `top` symbols with the best return over `lookback` bars among those
+    trading above their `trend` average, equally weighted; cash when none qualifies."""
+
+    # The universe: how many symbols it needs (max_symbols = None: any number), and the cap on the
+    # sum of |weight| that decide may set.
+    min_symbols = 2
+    gross = 1.0
+
+    lookback = lq.Int(5, 500, grid=(20, 60, 120))
+    trend = lq.Int(10, 1000, grid=(50, 200))
+    top = lq.Int(1, 50, grid=(1, 2))
+    every = lq.Int(1, 250, grid=(5, 20))
+
+    # Indicators see the whole universe on one clock: bars.close is (symbols x bars), bars.mask says
+    # which symbol has a bar at each clock bar (a missing bar carries its last close forward).
+    # Return one row per symbol. Value [s, i] may use bars 0..i only.
+    @lq.indicator
+    def momentum(bars, lookback):
+        return np.vstack([lq.ta.roc(c, lookback) for c in bars.close])
+
+    @lq.indicator
+    def trend_ma(bars, trend):
+        return np.vstack([lq.ta.sma(c, trend) for c in bars.close])
+
+    # The decision, compiled by numba, at the close of clock bar i: write each symbol's weight into w
+    # (it keeps the previous weights until you change them; positive long, negative short). Return
+    # True to bring every holding back to its weight at the next open; None changes only the symbols
+    # whose weight changed. pos.target[s] is the weight in force for symbol s.
+    @lq.decide
+    def decide(i, bars, ind, p, pos, st, w):
+        if i % p.every != 0:
+            return
+        n_sym = w.shape[0]
+        for s in range(n_sym):
+            w[s] = 0.0
+        k = 0
+        while k < p.top:
+            best = -1
+            for s in range(n_sym):
+                m = ind.momentum[s, i]
+                ok = bars.mask[s, i] and m == m and bars.close[s, i] > ind.trend_ma[s, i]
+                if ok and w[s] == 0.0 and (best < 0 or m > ind.momentum[best, i]):
+                    best = s
+            if best < 0:
+                break
+            w[best] = 1.0  # marked; scaled below
+            k += 1
+        for s in range(n_sym):
+            if w[s] != 0.0:
+                w[s] = 1.0 / k
+        return True
+'''
+
 TEST_TEMPLATE = '''"""Checks of strategy {name}: the same as `lq strategy check {name}` (compile, grid, decisions,
 lookahead, parity of every driver, a small sweep). Run with `pytest {test_path}`."""
 
@@ -95,13 +160,17 @@ def class_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_")) or "MyStrategy"
 
 
-def render(name: str) -> str:
+def render(name: str, portfolio: bool = False) -> str:
+    """The template strategy file (``portfolio``: a portfolio strategy over a universe)."""
     name = check_name(name)
-    return TEMPLATE.format(name=name, cls=class_name(name), title=name.replace("_", " ").capitalize())
+    text = PORTFOLIO_TEMPLATE if portfolio else TEMPLATE
+    return text.format(name=name, cls=class_name(name), title=name.replace("_", " ").capitalize())
 
 
-def write_strategy(project_root: Path, strategies_dir: Path, name: str, force: bool = False) -> tuple[Path, Path]:
-    """Write ``strategies/NAME.py`` and ``tests/test_strategy_NAME.py``; refuse to overwrite."""
+def write_strategy(project_root: Path, strategies_dir: Path, name: str, force: bool = False,
+                   portfolio: bool = False) -> tuple[Path, Path]:
+    """Write ``strategies/NAME.py`` (``portfolio``: the portfolio template) and
+    ``tests/test_strategy_NAME.py``; refuse to overwrite."""
     name = check_name(name)
     path = strategies_dir / f"{name}.py"
     test_path = project_root / "tests" / f"test_strategy_{name}.py"
@@ -110,7 +179,7 @@ def write_strategy(project_root: Path, strategies_dir: Path, name: str, force: b
             raise StrategyError(f"{p} exists; choose another name (or --force to overwrite)")
     path.parent.mkdir(parents=True, exist_ok=True)
     test_path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(name))
+    path.write_text(render(name, portfolio))
     rel = test_path.relative_to(project_root)
     test_path.write_text(TEST_TEMPLATE.format(name=name, test_path=rel))
     return path, test_path

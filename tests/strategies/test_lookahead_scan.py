@@ -42,6 +42,11 @@ def bundled() -> tuple[Series, ...]:
     return tuple(out)
 
 
+def two() -> list[Series]:
+    """IBM (3,270 bars) and FB (196 bars, starting in 2012)."""
+    return [s for s in bundled() if s.symbol in ("FB", "IBM")]
+
+
 @lru_cache(maxsize=1)
 def bundled_panel() -> Panel:
     return Panel.from_series(list(bundled()))
@@ -67,7 +72,7 @@ def test_every_single_symbol_cheat_is_caught_on_generated_bars(name):
 @pytest.mark.parametrize("name", PORTFOLIO_CHEATS)
 def test_every_portfolio_cheat_is_caught(name):
     spec = cheat(name)
-    for data in (bundled_panel(), generated_panel(2_000, 5, seed=3)):
+    for data in (bundled_panel(), generated_panel(1_500, 5, seed=3)):
         scan = lookahead_scan(spec, gate_sets(spec), data)
         assert not scan.ok, scan.summary()
         assert scan.failures[0].symbol is None and scan.failures[0].bar < scan.failures[0].cut
@@ -77,7 +82,7 @@ def test_a_ranking_by_future_return_is_caught_by_a_field_perturbation_not_only_t
     """Scaling every symbol by one factor keeps a ranking by return: the panel's symbols are scaled by
     alternating factors, so the order changes, and each field is checked on its own."""
     spec = cheat("future_rank")
-    scan = lookahead_scan(spec, gate_sets(spec), generated_panel(1_500, 4, seed=5), stop_at_first=False)
+    scan = lookahead_scan(spec, gate_sets(spec), generated_panel(1_500, 5, seed=5), stop_at_first=False)
     assert scan.failures and len({f.params["horizon"] for f in scan.failures}) == 2
 
 
@@ -85,7 +90,7 @@ def test_a_cheat_behind_one_choice_value_passes_at_the_defaults_and_is_caught_by
     """The finding: `lq check lookahead` checked the defaults only, `lq strategy check` three early grid
     sets; the 'peek' mode was never run, and the optimizer then picks it."""
     spec = cheat("choice_peek")
-    data = list(bundled())
+    data = two()
     assert lookahead_scan(spec, [spec.default_params()], data).ok
     assert check_lookahead(spec, None, default_series(), cuts=8).ok  # the old check: clean
     sets = gate_sets(spec)
@@ -96,8 +101,8 @@ def test_a_cheat_behind_one_choice_value_passes_at_the_defaults_and_is_caught_by
 
 def test_a_cheat_behind_a_bool_is_caught_by_the_gate_sets():
     spec = cheat("bool_peek")
-    assert lookahead_scan(spec, [spec.default_params()], list(bundled())).ok
-    scan = lookahead_scan(spec, gate_sets(spec), list(bundled()), stop_at_first=False)
+    assert lookahead_scan(spec, [spec.default_params()], two()).ok
+    scan = lookahead_scan(spec, gate_sets(spec), two(), stop_at_first=False)
     assert scan.failures and {f.params["confirm"] for f in scan.failures} == {True}
 
 
@@ -121,8 +126,8 @@ def test_a_read_past_the_end_is_deterministic():
     """Unguarded ``bars.high[i + 1]``: the compiled read past the end of a truncated array sees NaN
     (padded in memory), so two scans agree to the bar."""
     spec = cheat("next_high")
-    a = lookahead_scan(spec, gate_sets(spec), list(bundled()), stop_at_first=False)
-    b = lookahead_scan(spec, gate_sets(spec), list(bundled()), stop_at_first=False)
+    a = lookahead_scan(spec, gate_sets(spec), two(), stop_at_first=False)
+    b = lookahead_scan(spec, gate_sets(spec), two(), stop_at_first=False)
     assert a.failures == b.failures and a.runs == b.runs
 
 
@@ -133,8 +138,8 @@ def test_every_shipped_strategy_passes_at_its_gate_sets(name):
     and a generated universe with gaps."""
     spec = resolve(name)
     sets = gate_sets(spec)
-    data = [bundled_panel(), generated_panel(1_500, 4, seed=2)] if spec.is_portfolio else \
-        [[s for s in bundled() if s.symbol in ("FB", "IBM")], default_series(3_000, seed=5)]
+    data = [bundled_panel(), generated_panel(1_500, 5, seed=2)] if spec.is_portfolio else \
+        [two(), default_series(2_000, seed=5)]
     for d in data:
         scan = lookahead_scan(spec, sets, d, stop_at_first=False)
         assert scan.ok, scan.summary()
@@ -160,9 +165,9 @@ def test_bad_data_is_refused_naming_the_strategy():
     from lq_engine.strategies.declare import StrategyError
 
     with pytest.raises(StrategyError, match="xs_momentum.*portfolio strategy"):
-        lookahead_scan("xs_momentum", [{}], default_series(100))
+        lookahead_scan("xs_momentum", [resolve("xs_momentum").default_params()], default_series(100))
     with pytest.raises(TypeError, match="ma_cross"):
-        lookahead_scan("ma_cross", [{}], np.zeros(10))
+        lookahead_scan("ma_cross", [resolve("ma_cross").default_params()], np.zeros(10))
 
 
 def test_a_single_symbol_strategy_on_a_panel_runs_on_each_symbols_bars():

@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run the Dagster webserver and daemon (schedules, sensors, backfills) on 127.0.0.1",
         description="Start dagster-webserver and dagster-daemon against workspace.yaml with "
         "DAGSTER_HOME set to dagster_home/ (or $LQ_DAGSTER_HOME). Ctrl-C or SIGTERM stops both. Their logs go "
-        "to data/logs/dagster-webserver.log and data/logs/dagster-daemon.log (to the terminal with lq -v).",
+        "to data/logs/dagster-webserver.log and data/logs/dagster-daemon.log (to the terminal with lq -v). "
+        "The webserver refuses requests with a Host other than 127.0.0.1/localhost:PORT, cross-site ones "
+        "(Origin, Sec-Fetch-Site) and GraphQL mutations sent over GET.",
     )
     p.add_argument("--port", type=int, default=3000, help="webserver port (default 3000)")
     p.add_argument("--no-daemon", action="store_true", help="webserver only (no sensors, schedules or backfills)")
@@ -80,14 +82,18 @@ def run(args: argparse.Namespace) -> int:
     refuse_stale(args.port, not args.no_daemon)
     ws, root = project_workspace()  # the project's workspace.yaml, run from the project's root
     workspace = str(ws)
-    cmds = [[_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(args.port), "-w", workspace]]
+    # dagster-webserver behind a guard refusing cross-site requests and foreign Host headers
+    # (lq_assets/webserver.py), then the daemon
+    cmds = {"dagster-webserver": [sys.executable, "-m", "lq_assets.webserver", "-h", "127.0.0.1",
+                                  "-p", str(args.port), "-w", workspace]}
     if not args.no_daemon:
-        cmds.append([_bin("dagster-daemon"), "run", "-w", workspace])
+        cmds["dagster-daemon"] = [_bin("dagster-daemon"), "run", "-w", workspace]
     # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order. Their logs
     # (and Dagster's beta/preview notices) go to files under data/logs/, or to the terminal with -v.
-    logs = {} if args.verbose else {Path(c[0]).name: log_dir(paths) / f"{Path(c[0]).name}.log" for c in cmds}
+    logs = {} if args.verbose else {name: log_dir(paths) / f"{name}.log" for name in cmds}
     # Tied to us: they (and what they start) stop when we die, SIGKILL included (lq_assets/cli/children.py)
-    procs = [start_tied(c, cwd=root, **_output(logs.get(Path(c[0]).name))) for c in cmds]
+    procs = [start_tied(c, cwd=root, **_output(logs.get(name))) for name, c in cmds.items()]
+    names = {p.pid: name for p, name in zip(procs, cmds)}
     for name, log in logs.items():
         step(f"{name} log: {log}")
     stopping = False
@@ -106,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     while not stopping:
         dead = [p for p in procs if p.poll() is not None]
         if dead:
-            name = Path(dead[0].args[0]).name
+            name = names[dead[0].pid]
             where = f" (its log: {logs[name]})" if name in logs else ""
             step(f"{name} exited with code {dead[0].returncode}{where}; stopping")
             rc = dead[0].returncode or 1

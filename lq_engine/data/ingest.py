@@ -35,13 +35,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from lq_engine.data.errors import IngestError
+from lq_engine.data.errors import IngestError, short_name
 from lq_engine.data.ingest_log import record_ingests
 from lq_engine.data.lake import merge_partition
 from lq_engine.data.normalize import normalize
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.quarantine import file_sha256, quarantine_file
 from lq_engine.data.repair import LakeCorruptError
+from lq_engine.data.store import WriteFailedError, write_failed
 from lq_engine.data.readers import FULL_READ_BYTES, prepare, read_frame
 from lq_engine.data.schema import (BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, month_code_expr, month_code_of_ns,
                                    month_code_text, month_start_ns)
@@ -265,6 +266,23 @@ def _apply_file(loaded: _Loaded, paths: DataPaths, keep, pool: ThreadPoolExecuto
     entry and its log row become visible together, or nothing does (a full disk while staging:
     WriteFailedError naming the file, nothing changed). Raises LakeCorruptError, before writing
     anything, if a partition it would merge into is damaged."""
+    bars = loaded.bars
+    report = IngestReport(file=str(loaded.path), sha256=loaded.sha256, rows_read=bars.height)
+    parts = []
+    for key, part in _split(bars):
+        if keep(key):
+            rows = part.select(PARTITION_COLUMNS)
+            parts.append((key, rows if rows["ts"].is_sorted() else rows.sort("ts")))
+    try:
+        _transact(loaded, paths, parts, report, pool)
+    except WriteFailedError as e:  # a full disk: say whose ingest it stopped and that nothing changed
+        err = WriteFailedError(f"{short_name(loaded.path)} not ingested, nothing of it applied: {e}")
+        err.errno = e.errno
+        raise err from e
+    return report
+
+
+def _transact(loaded: _Loaded, paths: DataPaths, parts: list, report: IngestReport, pool: ThreadPoolExecutor) -> None:
     from lq_engine.data.archive import stage_entry
     from lq_engine.data.journal import recover, transaction
     from lq_engine.data.lake import lock_path, stage_merge
@@ -273,16 +291,14 @@ def _apply_file(loaded: _Loaded, paths: DataPaths, keep, pool: ThreadPoolExecuto
     from lq_engine.data.locks import file_lock
     from lq_engine.data.store import fsync_staged
 
-    bars = loaded.bars
-    report = IngestReport(file=str(loaded.path), sha256=loaded.sha256, rows_read=bars.height)
-    parts = []
-    for key, part in _split(bars):
-        if keep(key):
-            rows = part.select(PARTITION_COLUMNS)
-            parts.append((key, rows if rows["ts"].is_sorted() else rows.sort("ts")))
     with ExitStack() as locks:
         for key, _ in sorted(parts, key=lambda kp: kp[0]):  # one global order: no deadlock
-            locks.enter_context(file_lock(lock_path(paths, key)))
+            try:
+                locks.enter_context(file_lock(lock_path(paths, key)))
+            except OSError as e:
+                if isinstance(e, (TimeoutError, WriteFailedError)):
+                    raise
+                raise write_failed(lock_path(paths, key), e, "(a partition lock)") from e
         recover(paths)  # a dead transaction's renames land before its partitions are read
         for key, _ in parts:
             require_readable(paths, key)
@@ -309,7 +325,6 @@ def _apply_file(loaded: _Loaded, paths: DataPaths, keep, pool: ThreadPoolExecuto
             tx.adopt(log)
             fsync_staged(log)
             tx.commit()
-    return report
 
 
 def _loaded_in_order(files: list[Path], symbol, timeframe, ts_unit, workers: int) -> Iterator[_Loaded]:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lq_engine.data.paths import DataPaths
-from lq_engine.data.store import TMP_PREFIX, Staged, fsync_staged, stage_file, sync_paths
+from lq_engine.data.store import TMP_PREFIX, Staged, fsync_staged, stage_file, sync_paths, write_failed
 
 JOURNAL = "_journal"
 # Test hook: ``LQ_INGEST_CRASH=<point>:<n>`` SIGKILLs the process the n-th time it reaches a point.
@@ -149,8 +149,11 @@ def transaction(paths: DataPaths) -> Iterator[Transaction]:
     """A transaction (its lock held); staged files not committed are removed on the way out."""
     txid = f"{time.time_ns():x}{uuid.uuid4().hex[:8]}"
     lock = _tx_lock(paths, txid)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise write_failed(lock, e, "(the ingest's lock)") from e
     fcntl.flock(fd, fcntl.LOCK_EX)
     tx = Transaction(paths, txid)
     try:

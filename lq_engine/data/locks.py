@@ -63,8 +63,11 @@ def file_lock(path: Path, *, shared: bool = False, timeout: float = DEFAULT_TIME
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
         if not shared:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {time.time():.3f}\n".encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()} {time.time():.3f}\n".encode(), 0)
+            except OSError:  # a full disk: the lock holds without the holder's note
+                pass
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -91,15 +91,14 @@ def run_prefilter(task: PrefilterTask) -> list[dict[str, np.ndarray]]:
     out = []
     for _, a, b in task.windows:
         panel = isinstance(task.span, PanelSpan)
+        data = task.span.window(a, b) if panel else task.span.bars(a, b)
         ends, g0 = None, 0
         if task.group_edges is not None:
-            ts = task.span.window(a, b).ts if panel else task.span.bars(a, b).ts
-            g0, ends = local_groups(np.asarray(ts), task.group_edges)
+            g0, ends = local_groups(np.asarray(data.ts), task.group_edges)
         if panel:
-            res = evaluate_panel(task.span.window(a, b), task.strategy, task.params, task.costs, task.ppy, ends=ends)
+            res = evaluate_panel(data, task.strategy, task.params, task.costs, task.ppy, ends=ends)
         else:
-            res = evaluate_grid(task.span.bars(a, b), task.strategy, task.params, task.costs, task.backend, task.ppy,
-                                ends)
+            res = evaluate_grid(data, task.strategy, task.params, task.costs, task.backend, task.ppy, ends)
         m = dict(res.metrics)
         if ends is not None:
             s = len(task.group_edges) - 1

@@ -1,4 +1,4 @@
-"""Landing files into the lake: read, validate the whole file, then merge partition by partition.
+"""Landing files into the lake: read, validate the whole file, then apply it as one transaction.
 
 Merge rule. The key of a bar is (symbol, timeframe, ts). Files are applied in order, and the bars of
 the file ingested last win for the same key: a later file is a correction. Keys the file does not
@@ -9,16 +9,23 @@ when they are equal.
 
 Rejection. A file is validated completely before anything is written (a first chunk first, so
 garbage is rejected without reading a large file). A rejected file moves to the quarantine folder
-with a reason report and neither the lake nor the catalog changes. Landing files that were
-ingested stay in the landing folder as the raw archive.
+(a file from outside the landing folder is copied there) with a reason report and neither the lake
+nor the catalog changes.
 
-Atomicity is per partition (see ``lake``): a process killed in the middle of a multi-partition
-file leaves every partition either old or new, and re-ingesting the file completes it.
+Atomicity is per file (local lake: ``journal``). A file's new partition files, its raw-archive
+entry (``archive``: ``<sha256>/<name>``, the file's identity is its content) and its ingest-log row
+are staged under temporary names, then made visible together by one journal and a few renames. A
+process killed before the journal is written leaves nothing but temporary files, which the next
+ingest removes; killed after it, the next ingest (or any writer of those partitions) finishes the
+renames. So every partition of a file is old or new together, and a file is in the archive and the
+log exactly when its data is in the lake. A full disk fails while staging: the temporary files are
+removed, the error names the file being written, and nothing changed. On an object store each
+partition is one atomic PUT (per-partition atomicity; the archive and the log follow the partitions).
 
-Logging and durability. Each partition file is fsynced before its rename; the directories a batch
-changed are fsynced once at its end, together with the batch's ingest-log file, which is then
-published (``ingest_log``). So the log never names data a power loss could take back, and an
-ingest never opens the DuckDB catalog (its ``ingest_log`` view reads the log files).
+Logging and durability. Each staged file is fsynced, and the folders holding them, before the
+journal is written; the folders the renames changed are fsynced before the journal is removed. So
+the log never names data a power loss could take back, and an ingest never opens the DuckDB
+catalog (its ``ingest_log`` view reads the log files).
 """
 
 from __future__ import annotations
@@ -378,11 +385,13 @@ def ingest_files(
     raise_on_reject: bool = True,
     in_order: bool = False,
 ) -> list[IngestReport]:
-    """Ingest files oldest first (mtime, then name), so the newest wins; one ingest-log file at the end.
+    """Ingest files oldest first (mtime, then name), so the newest wins.
 
-    Files are read and validated ahead on a couple of threads. Their partitions are merged on
-    merge threads, different partitions at once (their fsyncs overlap) but each partition's merges
-    strictly in file order, so the result does not depend on the thread counts.
+    Files are read and validated ahead on a couple of threads. On a local lake each file is then
+    one transaction (see the module docstring), its partitions merged and staged on merge threads
+    at once (their fsyncs overlap), files strictly in order. On an object store partitions are
+    merged across files on the merge threads, each partition's merges in file order, and one
+    ingest-log file is written at the end. Either way the result does not depend on thread counts.
 
     Invalid files are quarantined and skipped; with ``raise_on_reject`` the first IngestError is
     raised after the other files are in. ``in_order``: apply the files in the order given (a

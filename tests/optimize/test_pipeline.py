@@ -111,25 +111,37 @@ def test_selection_refuses_a_plan_leaking_into_the_holdout(result):
         prefilter(view, MA, result.stage1.params[:3], leaky, result.config, TaskRunner(1), "numba")
 
 
-def test_dsr_counts_every_configuration_and_pbo_uses_top_k_returns(result):
+def test_dsr_counts_dates_and_distinct_configurations_and_pbo_uses_every_trial(result):
+    """Issue 18: N = distinct stage-1 configurations (stage-2 replays not again), T = distinct dates
+    of the winner's validation returns (the symbols averaged per date), PBO by CSCV over every
+    stage-1 trial's per-group sums (before: the top-k candidates' returns)."""
+    from lq_engine.optimize.overfit import per_timestamp
+
     o, s1 = result.overfitting, result.stage1
     n_replayed = len(result.top.set_indices) + len(result.audit.set_indices)
     assert o.n_stage1 == s1.n_sets and o.n_stage2 == n_replayed
-    assert o.n_trials == s1.n_sets + n_replayed
-    # recompute the DSR by hand from the winner's validation returns
+    assert o.n_trials == s1.n_sets  # the grid's sets are distinct; replays are not counted again
     segs = [s for s in result.selection_detail.segments if s.kind == "validation"]
-    r = np.concatenate([s.equity[1:] / s.equity[:-1] - 1.0 for s in segs])
+    dates, r = per_timestamp([s.ts[1:] for s in segs], [s.equity[1:] / s.equity[:-1] - 1.0 for s in segs])
+    assert o.n_obs == dates.size < o.n_returns == sum(s.equity.size - 1 for s in segs)  # 3 symbols, same dates
     sr, skew, kurt = moments(r)
     dsr, sr0 = M.deflated_sharpe_ratio(sr, r.size, skew, kurt, o.n_trials, float(np.var(s1.trial_sharpes, ddof=1)))
-    assert (o.dsr, o.sr0, o.n_obs) == (dsr, sr0, r.size)
+    assert (o.dsr, o.sr0) == (dsr, sr0)
     assert 0.0 <= o.dsr <= 1.0
     # the winner's validation replays are the same as in stage 2
     w = result.top.table.filter((pl.col("set_index") == result.winner.set_index) & (pl.col("window") == "validation"))
     d = result.selection_detail.table.filter(pl.col("window") == "validation")
     assert sorted(w["sharpe"].to_list()) == sorted(d["sharpe"].to_list())
-    assert o.pbo_candidates == len(result.top.set_indices)
-    pbo, _ = M.probability_of_backtest_overfitting(result.top.val_returns, o.pbo_splits)
+    # PBO: every stage-1 trial, S time groups, each trial's returns of every window pooled per group
+    assert o.pbo_candidates == s1.n_sets > len(result.top.set_indices)
+    assert s1.group_sums.shape == (s1.n_sets, o.pbo_splits, 2) and o.pbo_splits == result.config.pbo_splits
+    returns_scored = s1.scores.group_by("set_index").agg((pl.col("n_bars") - 1).sum()).sort("set_index")
+    np.testing.assert_array_equal(s1.group_counts.sum(axis=1), returns_scored["n_bars"].to_numpy())
+    pbo, _ = M.pbo_from_group_sums(s1.group_sums, s1.group_counts)
     assert o.pbo == pbo and 0.0 <= o.pbo <= 1.0
+    # the former top-k figure stays, as selection stability
+    assert o.selection_stability == M.probability_of_backtest_overfitting(result.top.val_returns,
+                                                                           o.selection_splits)[0]
 
 
 def test_fidelity_audit_includes_sets_outside_top_k(result):

@@ -269,16 +269,35 @@ def cancel(instance, backfill_id: str) -> None:
         print(f"[lq] could not cancel backfill {backfill_id}: {e}", file=sys.stderr)
 
 
+def _one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def step_failures(instance, run_id: str) -> list[str]:
-    """'step: message' of each failed step of a run (the user's exception under Dagster's wrappers)."""
+    """Why a run failed, one line each: 'step: message' of each failed step (the user's exception
+    under Dagster's wrappers); for a run that failed with no step failure (a broker or store outage,
+    a code server that timed out, a run worker that died), the run failure's error or message and
+    any engine event that carries an error (Dagster keeps those only in the event log)."""
+    from dagster import DagsterEventType
+
     from lq_assets.launch import _root_message
 
-    out = []
+    steps, run, engine = [], [], []
     for rec in instance.all_logs(run_id):
         ev = rec.dagster_event
-        if ev is not None and ev.is_step_failure and getattr(ev.event_specific_data, "error", None):
-            out.append(f"{ev.step_key}: {_root_message(ev.event_specific_data.error)}")
-    return out
+        if ev is None:
+            continue
+        error = getattr(ev.event_specific_data, "error", None)
+        if ev.is_step_failure and error is not None:
+            steps.append(f"{ev.step_key}: {_one_line(_root_message(error))}")
+        elif ev.event_type == DagsterEventType.RUN_FAILURE:
+            text = _root_message(error) if error is not None else (ev.message or rec.user_message or "")
+            if text:
+                run.append(f"run failure: {_one_line(text)}")
+        elif ev.event_type == DagsterEventType.ENGINE_EVENT and error is not None:
+            engine.append(f"{ev.step_key or 'engine'}: {_one_line(_root_message(error))}")
+    return steps or (engine + run) or ["no reason in the event log (see the run in `lq ui`)"]
 
 
 def run_line(instance, rec) -> list[str]:

@@ -41,27 +41,30 @@ def _fingerprint(st: os.stat_result) -> str:
 
 
 def _latest_ingest(paths) -> dict[str, tuple[datetime, str]]:
-    """Partition -> (time, file) of the last ingest applied to it, from the ingest log."""
+    """Partition -> (time asked for, file) of the latest-asked ingest applied to it, from the log."""
     out: dict[str, tuple[datetime, str]] = {}
-    for a in ingest_history(paths):  # in apply order: the last one wins
+    for a in ingest_history(paths):
         for p in a.partitions:
-            out[p] = (a.ingested_at, a.file)
+            if p not in out or a.requested_at >= out[p][0]:
+                out[p] = (a.requested_at, a.file)
     return out
 
 
 def _superseded(st: os.stat_result, scan, latest: dict[str, tuple[datetime, str]]) -> str | None:
     """Why a landing file must not be applied automatically: it arrived (its inode's change time:
-    a copy, move or touch into the folder) before a later ingest changed its partitions, e.g. a file
-    whose own ingest was killed and which the user has ingested over since. Applying it now would
-    put older data over newer behind the user's back (the merge rule: the file applied last wins)."""
+    a copy, move or touch into the folder) before an ingest asked for later changed its partitions
+    (``lq ingest`` after it landed, or a landing file that arrived after it), e.g. a file whose own
+    ingest was killed and that the user has ingested over since. Applying it now would put older
+    data over newer behind the user's back (the merge rule: the file applied last wins). A file
+    applied earlier only because it settled a tick sooner does not count: it was asked for earlier."""
     arrived = datetime.fromtimestamp(max(st.st_ctime, st.st_mtime), timezone.utc)
     later = sorted((latest[str(k)], str(k)) for k in scan.partitions if str(k) in latest and latest[str(k)][0] > arrived)
     if not later:
         return None
     (when, file), part = later[-1]
-    return (f"superseded: it landed at {arrived:%Y-%m-%d %H:%M:%S} UTC, before {Path(file).name} was ingested into "
-            f"{len(later)} of its partitions ({part}, at {when:%Y-%m-%d %H:%M:%S} UTC); not applied over newer data: "
-            f"`lq ingest` it if it is a correction")
+    return (f"superseded: it landed at {arrived:%Y-%m-%d %H:%M:%S} UTC, before {Path(file).name}, ingested since "
+            f"into {len(later)} of its partitions ({part}, asked for at {when:%Y-%m-%d %H:%M:%S} UTC); not applied "
+            "over newer data: `lq ingest` it if it is a correction")
 
 
 @dg.sensor(

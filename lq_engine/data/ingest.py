@@ -37,6 +37,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,7 @@ class IngestReport:
     rows_unchanged: int = 0
     partitions: list[PartitionKey] = field(default_factory=list)
     partitions_written: int = 0
+    requested_at: datetime | None = None  # see ingest_log.INTENT_SCHEMA
 
 
 def _month_code(ts: pl.Expr) -> pl.Expr:
@@ -274,7 +276,8 @@ def _apply_file(loaded: _Loaded, paths: DataPaths, keep, pool: ThreadPoolExecuto
     WriteFailedError naming the file, nothing changed). Raises LakeCorruptError, before writing
     anything, if a partition it would merge into is damaged."""
     bars = loaded.bars
-    report = IngestReport(file=str(loaded.path), sha256=loaded.sha256, rows_read=bars.height)
+    report = IngestReport(file=str(loaded.path), sha256=loaded.sha256, rows_read=bars.height,
+                          requested_at=_requested_at(loaded.path, paths))
     parts = []
     for key, part in _split(bars):
         if keep(key):
@@ -287,6 +290,18 @@ def _apply_file(loaded: _Loaded, paths: DataPaths, keep, pool: ThreadPoolExecuto
         err.errno = e.errno
         raise err from e
     return report
+
+
+def _requested_at(path: Path, paths: DataPaths) -> datetime:
+    """When the user asked for this ingest: a landing file's arrival there (its inode's change
+    time: a copy or move into the folder), else now (``lq ingest`` of a file elsewhere)."""
+    try:
+        if path.resolve().parent == paths.landing.resolve():
+            st = path.stat()
+            return datetime.fromtimestamp(max(st.st_ctime, st.st_mtime), timezone.utc)
+    except OSError:
+        pass
+    return datetime.now(timezone.utc)
 
 
 def _transact(loaded: _Loaded, paths: DataPaths, parts: list, report: IngestReport, pool: ThreadPoolExecutor) -> None:

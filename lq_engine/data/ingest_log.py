@@ -44,6 +44,9 @@ LOG_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+# When the user asked for the ingest (a landing file: when it arrived there; else when the ingest
+# ran). Not a column of the view; the landing sensor compares it with a landing file's arrival.
+INTENT_SCHEMA: dict[str, pl.DataType] = {"requested_at": pl.Datetime("us", "UTC")}
 # Origin columns, present in compacted files only.
 ORIGIN_SCHEMA: dict[str, pl.DataType] = {"_source": pl.String(), "_row": pl.Int64()}
 COMPACT_AT = 256  # log files that trigger a compaction at the end of an ingest
@@ -71,10 +74,10 @@ def log_frame(reports: Iterable, when: datetime) -> pl.DataFrame:
     """One 'ok' row per IngestReport, in the log schema."""
     rows = [
         (r.file, r.sha256, r.rows_read, r.rows_new, r.rows_replaced, r.rows_unchanged,
-         ",".join(str(p) for p in r.partitions), "ok", None, when)
+         ",".join(str(p) for p in r.partitions), "ok", None, when, getattr(r, "requested_at", None) or when)
         for r in reports
     ]
-    return pl.DataFrame(rows, schema=LOG_SCHEMA, orient="row")
+    return pl.DataFrame(rows, schema={**LOG_SCHEMA, **INTENT_SCHEMA}, orient="row")
 
 
 STALE_TEMP_SECONDS = 3600  # a temporary log file this old was left by a killed ingest
@@ -163,7 +166,10 @@ def compact_ingest_log(paths: DataPaths, *, wait: bool = True) -> int:
                 if "_source" not in df.columns:
                     name = f.rsplit("/", 1)[-1]
                     df = df.with_columns(pl.lit(name).alias("_source"), pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"))
-                parts.append(df.select(*LOG_SCHEMA, *ORIGIN_SCHEMA).cast({**LOG_SCHEMA, **ORIGIN_SCHEMA}))
+                if "requested_at" not in df.columns:
+                    df = df.with_columns(pl.col("ingested_at").alias("requested_at"))
+                schema = {**LOG_SCHEMA, **INTENT_SCHEMA, **ORIGIN_SCHEMA}
+                parts.append(df.select(*schema).cast(schema))
             merged = pl.concat(parts)
             store.write_parquet(_new_name("compact-"), merged)
             for f in files:
@@ -204,6 +210,7 @@ class Applied:
     sha256: str
     partitions: frozenset[str]
     ingested_at: datetime
+    requested_at: datetime
 
 
 def ingest_history(paths: DataPaths) -> list[Applied]:
@@ -219,13 +226,16 @@ def ingest_history(paths: DataPaths) -> list[Applied]:
         name = key.rsplit("/", 1)[-1]
         if "_source" not in df.columns:
             df = df.with_columns(pl.lit(name).alias("_source"), pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"))
+        if "requested_at" not in df.columns:
+            df = df.with_columns(pl.col("ingested_at").alias("requested_at"))
         if "status" in df.columns:
             df = df.filter(pl.col("status") == "ok")
-        for file, sha, parts, when, src, row in df.select("file", "sha256", "partitions", "ingested_at", "_source",
-                                                          "_row").iter_rows():
+        for file, sha, parts, when, asked, src, row in df.select("file", "sha256", "partitions", "ingested_at",
+                                                                 "requested_at", "_source", "_row").iter_rows():
             if (src, row) in seen or not sha:
                 continue
             seen.add((src, row))
-            rows.append((when, src, row, Applied(file, sha, frozenset(p for p in (parts or "").split(",") if p), when)))
+            rows.append((when, src, row, Applied(file, sha, frozenset(p for p in (parts or "").split(",") if p), when,
+                                                 asked or when)))
     rows.sort(key=lambda r: r[:3])
     return [r[3] for r in rows]

@@ -120,3 +120,21 @@ def test_a_file_that_landed_before_a_later_ingest_is_not_applied_over_it(data_pa
         age(later)
         again = _evaluate(instance, data_paths, cursor=result.cursor)
         assert [r.tags["lq/landing_file"] for r in again.run_requests] == [later.name]
+
+
+def test_a_file_that_landed_after_one_applied_later_is_still_applied(data_paths, dagster_home):
+    """Two files for the same partitions land one after the other; the first is ingested only
+    later (it settled a tick sooner): the second landed after the first was asked for, so it is
+    newer and still runs."""
+    from lq_engine.data.ingest import ingest_file
+
+    first = write_daily_csv(data_paths.landing / "first.csv", ["AAA"], "2024-01-01", 10)
+    time.sleep(0.05)
+    second = write_daily_csv(data_paths.landing / "second.csv", ["AAA"], "2024-01-01", 10, price=300.0)
+    age(second)
+    time.sleep(0.05)
+    ingest_file(first, data_paths)
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        result = _evaluate(instance, data_paths)
+    assert [r.tags["lq/landing_file"] for r in result.run_requests] == ["second.csv"]
+    assert second.exists()

@@ -9,9 +9,11 @@ the thresholds below (documented in the README, "Reading a result"):
   changed when later bars changed (params ...)"), or when the result was never gated; always listed
   first, and such a result is never clean;
 - **likely overfit** when PBO >= 0.5: the configuration best in sample ranks below the median out of
-  sample at least half the time (Bailey et al., CSCV);
+  sample at least half the time (Bailey et al., CSCV over every stage-1 trial, the training dates
+  cut into ``pbo_splits`` groups: ``optimize.overfit``);
 - **not significant** when the deflated Sharpe ratio < 0.95: less than 95% probability that the
-  winner's Sharpe beats what the best of N tried configurations would show by luck;
+  winner's Sharpe (validation returns averaged per date: T = distinct dates) beats what the best of
+  N tried configurations (distinct stage-1 sets) would show by luck;
 - **lost money out of sample** when the holdout's total return is negative;
 - **fewer than 20 trades** when the holdout has fewer round trips than that (all symbols together):
   too few to judge;
@@ -90,10 +92,12 @@ def readings(summary: Mapping[str, Any], t: Thresholds = THRESHOLDS) -> list[tup
                            "data that selection never saw (scored once)"),
         ("holdout return", f"{g('holdout_mean_total_return'):+.1%}: total return over the holdout "
                            "(the mean over symbols for a single-symbol strategy)"),
-        ("DSR", f"{g('dsr'):.2f}: probability that the winner's Sharpe is real rather than the luck of the best of "
-                f"{n} configurations tried; {t.dsr_significant:g} or more to call it significant"),
-        ("PBO", f"{g('pbo'):.2f}: share of data splits where the configuration best in sample ranks below the median "
-                f"out of sample; {t.pbo_overfit:g} or more means likely overfit"),
+        ("DSR", f"{g('dsr'):.2f}: probability that the winner's Sharpe (its validation returns averaged per date) "
+                f"is real rather than the luck of the best of {n} distinct configurations tried; "
+                f"{t.dsr_significant:g} or more to call it significant"),
+        ("PBO", f"{g('pbo'):.2f}: share of splits of the training dates into halves where the configuration best on "
+                f"one half ranks at or below the median of all {n} configurations on the other; "
+                f"{t.pbo_overfit:g} or more means likely overfit"),
         ("trades", f"{g('holdout_trades'):.0f} round trips in the holdout; fewer than {t.min_trades} is too few to judge"),
         ("stage-1 fidelity", f"Spearman {g('spearman_validation'):.2f}: how well the fast prefilter's ranking predicted "
                              "the full replay's (1 = the same order)"),

@@ -151,7 +151,7 @@ def run_compiled(sweep: Sweep, costs: Costs, backend: str = "auto", periods_per_
             acc = sweep.strategy.kernels.sweep(sweep.strategy, sweep.bars, sweep.rows, sweep.table, costs.fee,
                                                costs.slippage, sweep.rets, ends=ends)
             metrics, groups = M.finalize(acc[:, :M.N_ACC], periods_per_year), G.group_sums(acc)
-    elif ends is not None:  # per-group sums: the numba rule kernel and the python reference stream them
+    elif ends is not None:  # per-group sums: the numba and C rule kernels and the python reference stream them
         if backend == "python":
             from lq_engine.kernels.backends import python_backend
 
@@ -161,10 +161,21 @@ def run_compiled(sweep: Sweep, costs: Costs, backend: str = "auto", periods_per_
             metrics = {name: np.array([r[name] for r in rows], dtype=np.float64) for name in M.METRIC_NAMES}
             groups = np.array([G.sums_from_returns(sim[0], ends) for sim in sims]).reshape(len(sims), -1, 2)
         else:
-            from lq_engine.kernels.backends import numba_backend
+            lib = None
+            if backend in NATIVE_BACKENDS:
+                from lq_engine.kernels.backends import native
 
-            backend = "numba"
-            acc = numba_backend.sweep(sweep.bank, sweep.rets, sweep.ip, sweep.fp, costs.per_unit, ends)
+                lib = native.load(backend)
+            if lib is not None and lib.has_groups:
+                from lq_engine.kernels.threads import kernel_threads
+
+                acc = lib.sweep_groups(sweep.bank, sweep.rets, sweep.ip, sweep.fp, costs.per_unit, kernel_threads(),
+                                       ends)
+            else:  # a native library without the group export: the numba kernel streams them
+                from lq_engine.kernels.backends import numba_backend
+
+                backend = "numba"
+                acc = numba_backend.sweep(sweep.bank, sweep.rets, sweep.ip, sweep.fp, costs.per_unit, ends)
             metrics, groups = M.finalize(acc[:, :M.N_ACC], periods_per_year), G.group_sums(acc)
     else:
         metrics = run_sweep(backend, sweep.bank, sweep.rets, sweep.ip, sweep.fp, costs.per_unit, periods_per_year)

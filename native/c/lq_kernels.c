@@ -120,9 +120,44 @@ static inline double dmax(double a, double b) { return a > b ? a : b; }
         }                                                                  \
     } while (0)
 
+/* kernels.groups: per-group sums of r and r^2 (ge: the ng group ends, gacc: ng sums of r then ng
+ * of r^2); group_of, book and book_prefix in the same order of operations */
+static inline int64_t group_of(const int64_t *ge, int64_t ng, int64_t j) {
+    int64_t lo = 0, hi = ng - 1;
+    while (lo < hi) {
+        int64_t mid = (lo + hi) >> 1;
+        if (ge[mid] <= j) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+#define BOOK(jv, rv)                                           \
+    do {                                                       \
+        if (ng) {                                              \
+            int64_t g_ = group_of(ge, ng, (jv));               \
+            double r_ = (rv);                                  \
+            gacc[g_] += r_;                                    \
+            gacc[ng + g_] += r_ * r_;                          \
+        }                                                      \
+    } while (0)
+
+static inline void book_prefix(const int64_t *ge, int64_t ng, double *gacc, const double *rets, int64_t n,
+                               int64_t lo, int64_t hi) {
+    int64_t j = lo;
+    while (j < hi) {
+        int64_t g = group_of(ge, ng, j + 1);
+        int64_t e = ge[g] - 1;
+        if (e > hi || g == ng - 1) e = hi;
+        gacc[g] += R(P_R, e) - R(P_R, j);
+        gacc[ng + g] += R(P_R2, e) - R(P_R2, j);
+        j = e;
+    }
+}
+
 /* numba_backend.run_program (same fast path, same order of every operation) */
 static void run_program(const double *bank, int64_t n, const double *rets, const int64_t *ip,
-                        const double *fp, double cost, double *acc) {
+                        const double *fp, double cost, double *acc, const int64_t *ge, int64_t ng, double *gacc) {
     int pos = 0, held = 0;
     double ext = 0.0, cash = 1.0, units = 0.0, eq = 1.0, s1 = 0.0, s2 = 0.0, sd = 0.0, tgain = 0.0, tloss = 0.0;
     int64_t twin = 0, last_pk = 0, maxdur = 0, trades = 0, exposed = 0, start = 0, last_chg = 0, turnover = 0;
@@ -148,6 +183,7 @@ static void run_program(const double *bank, int64_t n, const double *rets, const
                         s1 += r0; s1 += r1; s1 += r2; s1 += r3;
                         s2 += r0 * r0; s2 += r1 * r1; s2 += r2 * r2; s2 += r3 * r3;
                         sd += down2(r0); sd += down2(r1); sd += down2(r2); sd += down2(r3);
+                        BOOK(j, r0); BOOK(j + 1, r1); BOOK(j + 2, r2); BOOK(j + 3, r3);
                     }
                     if (dmax(dmax(e0, e1), dmax(e2, e3)) < peak) {
                         trough = dmin(trough, dmin(dmin(e0, e1), dmin(e2, e3)));
@@ -167,6 +203,7 @@ static void run_program(const double *bank, int64_t n, const double *rets, const
                 s1 += R(P_R, j - 1) - R(P_R, last_chg);
                 s2 += R(P_R2, j - 1) - R(P_R2, last_chg);
                 sd += R(P_D2, j - 1) - R(P_D2, last_chg);
+                if (ng) book_prefix(ge, ng, gacc, rets, n, last_chg, j - 1);
             }
             double cash1;
             double e = change_fills(&cash, &units, held, pos, op[j], cost, &cash1);
@@ -191,6 +228,7 @@ static void run_program(const double *bank, int64_t n, const double *rets, const
             s1 += ret;
             s2 += ret * ret;
             sd += down2(ret);
+            BOOK(j, ret);
             if (e <= 0.0) { /* bankrupt: flat for good, equity frozen */
                 trough = eq < trough ? eq : trough;
                 break;
@@ -204,6 +242,7 @@ static void run_program(const double *bank, int64_t n, const double *rets, const
                 s1 += ret;
                 s2 += ret * ret;
                 sd += down2(ret);
+                BOOK(j, ret);
             }
             DD_BAR(eq, j);
         }
@@ -215,6 +254,7 @@ static void run_program(const double *bank, int64_t n, const double *rets, const
             s1 += R(P_R, n - 1) - R(P_R, last_chg);
             s2 += R(P_R2, n - 1) - R(P_R2, last_chg);
             sd += R(P_D2, n - 1) - R(P_D2, last_chg);
+            if (ng) book_prefix(ge, ng, gacc, rets, n, last_chg, n - 1);
         }
         exposed += n - start;
         double tr = eq / v0 - 1.0;
@@ -287,10 +327,10 @@ static void metric_eval(const double *e, int64_t n, double ppy, double *out) {
 typedef struct {
     int kind, tid, nth;
     const double *bank, *rets, *fp, *e;
-    const int64_t *ip;
-    int64_t n, n_sets;
+    const int64_t *ip, *ge;
+    int64_t n, n_sets, ng;
     double cost, ppy;
-    double *out;
+    double *out, *gout;
 } job_t;
 
 static void *worker(void *arg) {
@@ -300,7 +340,7 @@ static void *worker(void *arg) {
     for (int64_t k = lo; k < hi; k++) {
         if (j->kind == 0)
             run_program(j->bank, j->n, j->rets, j->ip + k * N_INT, j->fp + k * N_FLOAT, j->cost,
-                        j->out + k * N_ACC);
+                        j->out + k * N_ACC, j->ge, j->ng, j->ng ? j->gout + k * 2 * j->ng : NULL);
         else
             metric_eval(j->e, j->n, j->ppy, j->out + k * 3);
     }
@@ -330,6 +370,18 @@ void lq_sweep(const double *bank, int64_t n_rows, int64_t n, const double *rets,
     job_t b = {0};
     b.kind = 0; b.bank = bank; b.rets = rets; b.ip = ip; b.fp = fp; b.n = n; b.n_sets = n_sets;
     b.cost = cost; b.out = out;
+    run_jobs(b, n_threads);
+}
+
+/* lq_sweep plus per-group sums (kernels.groups): ge: (ng,) group ends; gout: (n_sets, 2 * ng), zeroed
+ * by the caller (sums of r, then of r^2, per group) */
+void lq_sweep_groups(const double *bank, int64_t n_rows, int64_t n, const double *rets, const int64_t *ip,
+                     const double *fp, int64_t n_sets, double cost, double *out, int n_threads,
+                     const int64_t *ge, int64_t ng, double *gout) {
+    (void)n_rows;
+    job_t b = {0};
+    b.kind = 0; b.bank = bank; b.rets = rets; b.ip = ip; b.fp = fp; b.n = n; b.n_sets = n_sets;
+    b.cost = cost; b.out = out; b.ge = ge; b.ng = ng; b.gout = gout;
     run_jobs(b, n_threads);
 }
 

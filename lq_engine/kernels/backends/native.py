@@ -91,6 +91,11 @@ class NativeLib:
         lib.lq_sweep.restype = None
         lib.lq_metric_batch.argtypes = [pd, i64, i64, d, pd, i32]
         lib.lq_metric_batch.restype = None
+        # per-group sums (kernels.groups), an optional export: without it the numba kernel streams them
+        self.has_groups = hasattr(lib, "lq_sweep_groups")
+        if self.has_groups:
+            lib.lq_sweep_groups.argtypes = [pd, i64, i64, pd, pi, pd, i64, d, pd, i32, pi, i64, pd]
+            lib.lq_sweep_groups.restype = None
         self._lib = lib
 
     @staticmethod
@@ -109,6 +114,28 @@ class NativeLib:
                            self._p(fp, ctypes.c_double), n_sets, float(cost),
                            self._p(out, ctypes.c_double), int(n_threads))
         return out
+
+    def sweep_groups(self, bank, rets, ip, fp, cost: float, n_threads: int, ends: np.ndarray) -> np.ndarray:
+        """``sweep`` with per-group sums: a wide accumulator matrix (``kernels.groups.wide_acc``)."""
+        from lq_engine.kernels.groups import G, wide_acc
+
+        for name, a, dt in (("bank", bank, np.float64), ("rets", rets, np.float64), ("ip", ip, np.int64),
+                            ("fp", fp, np.float64)):
+            if a.dtype != dt or not a.flags.c_contiguous:
+                raise ValueError(f"{self.backend} sweep: '{name}' must be C-contiguous {np.dtype(dt)}")
+        n_sets, ge = ip.shape[0], np.ascontiguousarray(ends, dtype=np.int64)
+        ng = ge.shape[0]
+        out = np.empty((n_sets, N_ACC))
+        gout = np.zeros((n_sets, 2 * ng))
+        self._lib.lq_sweep_groups(self._p(bank, ctypes.c_double), bank.shape[0], bank.shape[1],
+                                  self._p(rets, ctypes.c_double), self._p(ip, ctypes.c_int64),
+                                  self._p(fp, ctypes.c_double), n_sets, float(cost),
+                                  self._p(out, ctypes.c_double), int(n_threads), self._p(ge, ctypes.c_int64), ng,
+                                  self._p(gout, ctypes.c_double))
+        acc = wide_acc(n_sets, ge)
+        acc[:, :N_ACC] = out
+        acc[:, G + 1 + ng:] = gout
+        return acc
 
     def metric_batch(self, equity: np.ndarray, n_evals: int, ppy: float, n_threads: int) -> np.ndarray:
         e = np.ascontiguousarray(equity, dtype=np.float64)

@@ -24,6 +24,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+class InstanceStorageError(LQError, OSError):
+    """The Dagster instance's storage (DAGSTER_HOME) cannot be written: a full disk."""
+
+
+def _storage_full(e: BaseException) -> bool:
+    """Whether ``e`` or its causes are a full disk (OSError ENOSPC, SQLite's 'database or disk is
+    full' or its 'disk I/O error')."""
+    import errno
+
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        text = str(e)
+        if getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text or \
+                "disk I/O error" in text:
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _instance_full(paths, f: Path, e: BaseException) -> InstanceStorageError:
+    """One line: where the instance lives, and whether the file reached the lake anyway (an ingest
+    is one transaction, so it did wholly or not at all)."""
+    import os
+
+    from lq_engine.data.ingest_log import ingest_history
+    from lq_engine.data.quarantine import file_sha256
+
+    sha = file_sha256(f)
+    applied = any(a.sha256 == sha for a in ingest_history(paths))
+    home = os.environ.get("DAGSTER_HOME", "DAGSTER_HOME")
+    state = ("its data is in the lake (a later ingest of it changes nothing), but the run record is incomplete"
+             if applied else "nothing of it was applied")
+    cause = " ".join(str(e).split())[:160]
+    return InstanceStorageError(f"{f.name}: the Dagster instance's storage {home} cannot be written (disk full? "
+                                f"{cause}); {state}")
+
+
 class FileRejected(LQError, ValueError):
     """A file given to ``lq ingest`` could not become bars; it is in quarantine beside its report."""
 
@@ -87,6 +125,10 @@ def run(args: argparse.Namespace) -> int:
                     try:
                         ingest_in_dagster(instance, [f])
                         done += 1
+                    except Exception as e:
+                        if isinstance(e, RunFailedError) or not _storage_full(e):
+                            raise
+                        raise _instance_full(paths, f, e) from None
                     except RunFailedError as e:
                         line = rejected(paths, f)
                         if line is None:  # not the file's fault: the run failed otherwise

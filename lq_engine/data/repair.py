@@ -127,7 +127,10 @@ def repair_lake(paths: DataPaths, corrupt: list[Corrupt] | None = None) -> Repai
     ingested into them (``replay_sources``); a lake older than the archive falls back on the
     landing files that carry their rows (in modification-time order)."""
     from lq_engine.data.ingest import ingest_files
+    from lq_engine.data.journal import recover
 
+    if not paths.remote:
+        recover(paths)  # an ingest decided but cut short by a kill: finished first
     corrupt = verify_lake(paths) if corrupt is None else corrupt
     report = RepairReport()
     if not corrupt:

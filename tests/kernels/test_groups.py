@@ -57,17 +57,18 @@ def test_portfolio_kernel_streams_the_reference_group_sums(name):
     assert np.abs(got.group_sums).max() > 0
 
 
-def test_c_kernel_streams_the_numba_group_sums_bit_for_bit(bars):
-    """The C rule kernel's ``lq_sweep_groups`` mirrors the numba kernel operation for operation (a
-    native library without that export falls back to numba for per-group sums)."""
+@pytest.mark.parametrize("backend", ["c", "rust"])
+def test_native_kernels_stream_the_numba_group_sums_bit_for_bit(backend):
+    """The C and Rust rule kernels' ``lq_sweep_groups`` mirror the numba kernel operation for
+    operation (a native library without that export falls back to numba for per-group sums)."""
     from lq_engine.kernels.backends import native
     from lq_engine.kernels.backends import numba_backend
     from lq_engine.kernels.selection import workload
 
     try:
-        lib = native.load("c")
+        lib = native.load(backend)
     except Exception as e:  # no compiler here: nothing to compare
-        pytest.skip(f"C backend unavailable: {e}")
+        pytest.skip(f"{backend} backend unavailable: {e}")
     sw = workload()
     ends = np.array([500, 1000, 1733, 2500, 3100, sw.bank.shape[1]])
     got = lib.sweep_groups(sw.bank, sw.rets, sw.ip, sw.fp, 0.001, 2, ends)

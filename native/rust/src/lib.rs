@@ -176,8 +176,56 @@ impl Dd {
     }
 }
 
+/// kernels.groups: the group of bar j among the ends `ge` (binary search)
+#[inline(always)]
+fn group_of(ge: &[i64], j: i64) -> usize {
+    let (mut lo, mut hi) = (0usize, ge.len() - 1);
+    while lo < hi {
+        let mid = (lo + hi) >> 1;
+        if ge[mid] <= j {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// kernels.groups.book: the return of bar j into its group (`gacc`: ng sums of r, then ng of r^2)
+#[inline(always)]
+fn book(ge: &[i64], gacc: &mut [f64], j: usize, r: f64) {
+    let ng = ge.len();
+    if ng > 0 {
+        let g = group_of(ge, j as i64);
+        gacc[g] += r;
+        gacc[ng + g] += r * r;
+    }
+}
+
+/// kernels.groups.book_prefix: returns of bars lo+1..hi from the prefix rows, split at the group ends
+fn book_prefix(ge: &[i64], gacc: &mut [f64], rets: &[f64], n: usize, lo: usize, hi: usize) {
+    let ng = ge.len();
+    if ng == 0 {
+        return;
+    }
+    let mut j = lo;
+    while j < hi {
+        let g = group_of(ge, (j + 1) as i64);
+        let mut e = ge[g] - 1;
+        if e > hi as i64 || g == ng - 1 {
+            e = hi as i64;
+        }
+        let e = e as usize;
+        gacc[g] += rets[P_R * n + e] - rets[P_R * n + j];
+        gacc[ng + g] += rets[P_R2 * n + e] - rets[P_R2 * n + j];
+        j = e;
+    }
+}
+
 /// numba_backend.run_program (same fast path, same order of every operation)
-fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cost: f64, acc: &mut [f64]) {
+#[allow(clippy::too_many_arguments)]
+fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cost: f64, acc: &mut [f64],
+               ge: &[i64], gacc: &mut [f64]) {
     let r = |row: usize, j: usize| rets[row * n + j];
     let (mut pos, mut held): (i64, i64) = (0, 0);
     let (mut ext, mut cash, mut units, mut eq) = (0.0f64, 1.0f64, 0.0f64, 1.0f64);
@@ -222,6 +270,10 @@ fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cos
                         sd += down2(r1);
                         sd += down2(r2);
                         sd += down2(r3);
+                        book(ge, gacc, j, r0);
+                        book(ge, gacc, j + 1, r1);
+                        book(ge, gacc, j + 2, r2);
+                        book(ge, gacc, j + 3, r3);
                     }
                     if dmax(dmax(e0, e1), dmax(e2, e3)) < d.peak {
                         d.trough = dmin(d.trough, dmin(dmin(e0, e1), dmin(e2, e3)));
@@ -249,6 +301,7 @@ fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cos
                 s1 += r(P_R, j - 1) - r(P_R, lc);
                 s2 += r(P_R2, j - 1) - r(P_R2, lc);
                 sd += r(P_D2, j - 1) - r(P_D2, lc);
+                book_prefix(ge, gacc, rets, n, lc, j - 1);
             }
             let (e, cash1, c2, u2) = change_fills(cash, units, held, pos, op[j], cost);
             cash = c2;
@@ -278,6 +331,7 @@ fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cos
             s1 += ret;
             s2 += ret * ret;
             sd += down2(ret);
+            book(ge, gacc, j, ret);
             if e <= 0.0 {
                 // bankrupt: flat for good, equity frozen
                 d.trough = if eq < d.trough { eq } else { d.trough };
@@ -292,6 +346,7 @@ fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cos
                 s1 += ret;
                 s2 += ret * ret;
                 sd += down2(ret);
+                book(ge, gacc, j, ret);
             }
             d.bar(eq, ji);
         }
@@ -306,6 +361,7 @@ fn run_program(bank: &[f64], n: usize, rets: &[f64], ip: &[i64], fp: &[f64], cos
             s1 += r(P_R, n - 1) - r(P_R, lc);
             s2 += r(P_R2, n - 1) - r(P_R2, lc);
             sd += r(P_D2, n - 1) - r(P_D2, lc);
+            book_prefix(ge, gacc, rets, n, lc, n - 1);
         }
         exposed += ni - start;
         let tr = eq / v0 - 1.0;
@@ -435,7 +491,35 @@ pub unsafe extern "C" fn lq_sweep(
         let p = &outp;
         // each k writes only its own row
         let acc = slice::from_raw_parts_mut(p.0.add(k * N_ACC), N_ACC);
-        run_program(bank, n, rets, &ip[k * N_INT..(k + 1) * N_INT], &fp[k * N_FLOAT..(k + 1) * N_FLOAT], cost, acc);
+        run_program(bank, n, rets, &ip[k * N_INT..(k + 1) * N_INT], &fp[k * N_FLOAT..(k + 1) * N_FLOAT], cost, acc,
+                    &[], &mut []);
+    });
+}
+
+/// `lq_sweep` plus per-group sums (kernels.groups).
+///
+/// # Safety
+/// As `lq_sweep`, and `ge` has `ng` group ends, `gout` room for (n_sets, 2 * ng), zeroed.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn lq_sweep_groups(
+    bank: *const f64, n_rows: i64, n: i64, rets: *const f64, ip: *const i64, fp: *const f64, n_sets: i64,
+    cost: f64, out: *mut f64, n_threads: i32, ge: *const i64, ng: i64, gout: *mut f64,
+) {
+    let (n, ns, ngu) = (n as usize, n_sets as usize, ng as usize);
+    let bank = slice::from_raw_parts(bank, n_rows as usize * n);
+    let rets = slice::from_raw_parts(rets, N_RETS * n);
+    let ip = slice::from_raw_parts(ip, ns * N_INT);
+    let fp = slice::from_raw_parts(fp, ns * N_FLOAT);
+    let ge: &[i64] = if ngu > 0 { slice::from_raw_parts(ge, ngu) } else { &[] };
+    let (outp, goutp) = (SendPtr(out), SendPtr(gout));
+    chunks(ns, n_threads, |k| {
+        let (p, q) = (&outp, &goutp);
+        // each k writes only its own rows
+        let acc = slice::from_raw_parts_mut(p.0.add(k * N_ACC), N_ACC);
+        let gacc: &mut [f64] = if ngu > 0 { slice::from_raw_parts_mut(q.0.add(k * 2 * ngu), 2 * ngu) } else { &mut [] };
+        run_program(bank, n, rets, &ip[k * N_INT..(k + 1) * N_INT], &fp[k * N_FLOAT..(k + 1) * N_FLOAT], cost, acc,
+                    ge, gacc);
     });
 }
 

@@ -396,16 +396,12 @@ def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None) -> tup
             f = {name: _padded(u.fields[name], n, PAD) for name in SCAN_FIELDS}
             bars = Bars(f["open"], f["high"], f["low"], f["close"], f["volume"], _padded(u.ts, n, PAD))
             rows = spec.indicator_rows(table, bars)
-            k = 4 if spec.has_exits else 1
-            out = np.full((m, n, 4), np.nan)
+            targets = np.zeros((m, n))
+            exits = np.full((m, n, 3), np.nan) if spec.has_exits else np.full((m, 1, 3), np.nan)  # (unused)
             for j in range(m):
-                targets = np.zeros(n)
-                exits = np.full((n, 3), np.nan)
                 kern.module.decision_loop(bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
-                                          rows.bank, rows.idx[j], pmat[j], states, targets, exits, err[j])
-                out[j, :, 0] = targets
-                out[j, :, 1:] = exits
-            out = out[:, :, :k]
+                                          rows.bank, rows.idx[j], pmat[j], states, targets[j], exits[j], err[j])
+            out = np.concatenate([targets[:, :, None], exits], axis=2) if spec.has_exits else targets[:, :, None]
         else:
             sl = (slice(None), slice(0, n))
             f = {name: _frozen(np.array(u.fields[name][sl], dtype=np.float64)) for name in SCAN_FIELDS}

@@ -205,15 +205,25 @@ GATE_SAMPLE = 8  # seeded grid sets added to the gate's chosen ones
 @dataclass(frozen=True)
 class LookaheadFailure:
     params: dict[str, Any]  # the parameter set
-    bar: int  # first bar (index in the data given) whose decision changed
+    bar: int  # first bar (index in the series or panel checked) whose decision changed
     cut: int  # bars from ``cut`` on were removed / changed
     how: str  # "truncated", "high x1.5", "close shuffled", "volume x0.5", ...
     symbol: str | None  # which symbol's series (single-symbol data), None for a panel
+    ts: int | None = None  # the timestamp (ns UTC) of ``bar``
 
     def message(self) -> str:
         where = f", symbol {self.symbol}" if self.symbol else ""
+        if self.ts is not None:
+            where += f", bar {self.bar} is {_when(self.ts)}"
         return (f"lookahead: the decision at bar {self.bar} changed when later bars changed "
                 f"(params {self.params}{where}; {self.how} after bar {self.cut - 1})")
+
+
+def _when(ts: int) -> str:
+    import datetime as _dt
+
+    t = _dt.datetime.fromtimestamp(int(ts) / 1e9, _dt.timezone.utc)
+    return t.strftime("%Y-%m-%d") if (t.hour, t.minute, t.second) == (0, 0, 0) else t.strftime("%Y-%m-%d %H:%M UTC")
 
 
 @dataclass(frozen=True)
@@ -651,7 +661,8 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
                         continue
                     else:
                         said = label
-                    failures.append(LookaheadFailure(dict(sets[j]), a + bar, c, said, unit.symbol))
+                    failures.append(LookaheadFailure(dict(sets[j]), a + bar, c, said, unit.symbol,
+                                                     int(unit.ts[a + bar])))
                     failed.add(j)
                     if stop_at_first:
                         return done()

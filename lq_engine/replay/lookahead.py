@@ -577,9 +577,11 @@ TRIALS: tuple[tuple[str, Any], ...] = (("truncated", None),) + tuple(
 def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data: Any, *, cuts: int = 4,
                    seed: int = 0, max_bars: int = 4000, stop_at_first: bool = True) -> LookaheadScan:
     """Check that no decision of ``strategy`` at bar i depends on bars after i, for every set of
-    ``param_sets`` on ``data`` (a replay ``Series``, a list of them: each symbol on its own, or a
-    ``Panel``: a portfolio strategy's universe; a single-symbol strategy then runs on each symbol's
-    real bars).
+    ``param_sets`` on ``data``: a replay ``Series`` (or anything with ts, open, high, low, close,
+    volume: ``Bars``, a frozen dataset's ``SymbolSeries``), a list of them or a mapping symbol ->
+    series (a ``DatasetView.series``: each symbol on its own), or a ``Panel`` (a portfolio strategy's
+    universe, e.g. ``DatasetView.panel``; a single-symbol strategy then runs on each symbol's real
+    bars, and ``bar`` counts that symbol's bars).
 
     Per series: one run of every set over all the data finds where each set starts deciding (or, if
     it never does, where its indicators all have values) and the bars where its decision changes.

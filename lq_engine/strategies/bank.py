@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lq_engine.strategies.borrow import contiguous
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,12 @@ class Bars:
     ts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        # C-contiguous by construction, as ``Panel`` (see ``borrow.borrowed``): a strided field is
+        # copied once here
+        for f in ("open", "high", "low", "close", "volume", "ts"):
+            a = getattr(self, f)
+            if a is not None:
+                object.__setattr__(self, f, contiguous(a))
         n = self.close.shape[0]
         if self.volume is None:
             v = np.zeros(n)

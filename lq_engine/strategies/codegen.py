@@ -163,9 +163,23 @@ class Kernels:
         raise StrategyError(f"{where}: exits returned {leg}={value!r} at bar {bar} with parameters {params}; "
                             "a fraction must be in (0, 1), or NaN for none")
 
+    @staticmethod
+    def _require_contiguous(spec: Any, bars: Any, rows: Any) -> None:
+        """Refuse, naming it, a bar field or indicator bank that is not C-contiguous: the loops hand
+        them to the strategy as ``borrowed`` views, which would misread a strided array. (``Panel`` and
+        ``Bars`` are contiguous by construction; this catches one changed behind their back.)"""
+        fields = ("open", "high", "low", "close", "volume", "ts") + (("mask",) if hasattr(bars, "mask") else ())
+        for name, a in [*((f, getattr(bars, f)) for f in fields), ("indicator bank", rows.bank)]:
+            if not (isinstance(a, np.ndarray) and a.flags.c_contiguous):
+                what = f"shape {a.shape}, strides {a.strides}" if isinstance(a, np.ndarray) else type(a).__name__
+                raise StrategyError(f"strategy '{spec.name}': the kernels' input '{name}' is not C-contiguous "
+                                    f"({what}); the compiled loops would read memory it was not given. Build the "
+                                    "bars as a Panel / Bars (they copy a strided window once)")
+
     def decisions(self, spec: Any, bars: Any, rows: Any, table: Any):
         from lq_engine.strategies.spec import Decisions
 
+        self._require_contiguous(spec, bars, rows)
         n = bars.n
         err = np.zeros((1, 4))
         states = spec.declaration.state.new(1)
@@ -198,6 +212,7 @@ class Kernels:
         (``rets``: the series' ``bank.market_returns``, made here when not given; ``bars`` is a
         ``Panel`` for a portfolio strategy); wide rows with per-group sums when ``ends`` is given
         (``kernels.groups``)."""
+        self._require_contiguous(spec, bars, rows)
         m = len(table)
         acc = wide_acc(m, ends)
         err = np.zeros((m, 4))

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lq_engine.strategies.borrow import contiguous
 from lq_engine.strategies.declare import StrategyError
 
 FIELDS = ("open", "high", "low", "close", "volume")
@@ -30,6 +31,13 @@ class Panel:
     close: np.ndarray
     volume: np.ndarray
     mask: np.ndarray  # (S, T) bool: the symbol has a bar there
+
+    def __post_init__(self) -> None:
+        # C-contiguous by construction: the compiled kernels hand strategies pointer-and-shape views
+        # (``borrow.borrowed``), which would misread a strided array (a window ``close[:, a:b]``).
+        # A field that is not contiguous is copied once, here, and frozen like the rest.
+        for f in ("ts", *FIELDS, "mask"):
+            object.__setattr__(self, f, contiguous(getattr(self, f)))
 
     @property
     def n(self) -> int:
@@ -75,7 +83,8 @@ class Panel:
                    arrays["close"], arrays["volume"], mask)
 
     def window(self, a: int, b: int) -> Panel:
-        """Clock bars [a, b) (views)."""
+        """Clock bars [a, b): copied once into frozen C-contiguous arrays (a view only where it is
+        contiguous already, e.g. a one-symbol panel or the whole clock)."""
         return Panel(self.symbols, self.ts[a:b], self.open[:, a:b], self.high[:, a:b], self.low[:, a:b],
                      self.close[:, a:b], self.volume[:, a:b], self.mask[:, a:b])
 

@@ -58,7 +58,7 @@ def _superseded(st: os.stat_result, scan, latest: dict[str, tuple[datetime, str]
     data over newer behind the user's back (the merge rule: the file applied last wins). A file
     applied earlier only because it settled a tick sooner does not count: it was asked for earlier."""
     arrived = datetime.fromtimestamp(max(st.st_ctime, st.st_mtime), timezone.utc)
-    later = sorted((latest[str(k)], str(k)) for k in scan.partitions if str(k) in latest and latest[str(k)][0] > arrived)
+    later = sorted((latest[p], p) for p in map(str, scan.partitions) if p in latest and latest[p][0] > arrived)
     if not later:
         return None
     (when, file), part = later[-1]

@@ -288,7 +288,7 @@ def _apply_file(loaded: _Loaded, paths: DataPaths, keep, pool: ThreadPoolExecuto
     except WriteFailedError as e:  # a full disk: say whose ingest it stopped and that nothing changed
         err = WriteFailedError(f"{short_name(loaded.path)} not ingested, nothing of it applied: {e}")
         err.errno = e.errno
-        raise err from e
+        raise err from None
     return report
 
 
@@ -320,7 +320,7 @@ def _transact(loaded: _Loaded, paths: DataPaths, parts: list, report: IngestRepo
             except OSError as e:
                 if isinstance(e, (TimeoutError, WriteFailedError)):
                     raise
-                raise write_failed(lock_path(paths, key), e, "(a partition lock)") from e
+                raise write_failed(lock_path(paths, key), e, "(a partition lock)") from None
         recover(paths)  # a dead transaction's renames land before its partitions are read
         for key, _ in parts:
             require_readable(paths, key)

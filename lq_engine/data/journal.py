@@ -153,7 +153,7 @@ def transaction(paths: DataPaths) -> Iterator[Transaction]:
         lock.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        raise write_failed(lock, e, "(the ingest's lock)") from e
+        raise write_failed(lock, e, "(the ingest's lock)") from None
     fcntl.flock(fd, fcntl.LOCK_EX)
     tx = Transaction(paths, txid)
     try:

@@ -118,7 +118,9 @@ def _merged(old: pl.DataFrame | None, rows: pl.DataFrame) -> tuple[MergeCounts, 
     return MergeCounts(n_new, n_replaced, n_same, True), merged
 
 
-def stage_merge(paths: DataPaths, key: PartitionKey, rows: pl.DataFrame, txid: str) -> tuple[MergeCounts, Staged | None]:
+def stage_merge(
+    paths: DataPaths, key: PartitionKey, rows: pl.DataFrame, txid: str
+) -> tuple[MergeCounts, Staged | None]:
     """Merge ``rows`` into a local partition as a staged file of transaction ``txid`` (see
     ``journal``; fsynced, not yet visible), or None if the content would not change.
 

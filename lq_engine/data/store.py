@@ -120,7 +120,8 @@ class WriteFailedError(StoreError):
 
 def write_failed(target: Path, e: OSError, what: str = "") -> WriteFailedError:
     """An OSError of a write as one that names ``target`` (pyarrow's and Python's writes to an open
-    file say only ``[Errno 28] No space left on device``)."""
+    file say only ``[Errno 28] No space left on device``). Raise it ``from None``: it says everything,
+    and an error report that shows the innermost cause (Dagster's) would show the bare OSError."""
     reason = os.strerror(e.errno) if e.errno else " ".join(str(e).split())[:200]
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         reason += f" (free space on {target.parent}: {_free_bytes(target.parent)})"
@@ -152,7 +153,7 @@ def stage_file(write: Callable[[io.BufferedWriter], None], target: Path, *, txid
     try:
         changed = make_dirs(d)
     except OSError as e:
-        raise write_failed(d, e, "(creating the folder)") from e
+        raise write_failed(d, e, "(creating the folder)") from None
     tmp = d / tmp_name(txid)
     try:
         with open(tmp, "wb") as f:
@@ -160,7 +161,7 @@ def stage_file(write: Callable[[io.BufferedWriter], None], target: Path, *, txid
     except BaseException as e:
         tmp.unlink(missing_ok=True)
         if isinstance(e, OSError) and not isinstance(e, (StoreError, FileNotFoundError)):
-            raise write_failed(target, e) from e
+            raise write_failed(target, e) from None
         raise
     return Staged(tmp, target, {d, *changed})
 
@@ -171,7 +172,7 @@ def fsync_staged(staged: Staged) -> None:
         _fsync(staged.tmp)
     except OSError as e:
         staged.discard()
-        raise write_failed(staged.target, e) from e
+        raise write_failed(staged.target, e) from None
     pause = os.environ.get(SLEEP_ENV)
     if pause:
         time.sleep(float(pause))

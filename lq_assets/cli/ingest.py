@@ -125,16 +125,16 @@ def run(args: argparse.Namespace) -> int:
                     try:
                         ingest_in_dagster(instance, [f])
                         done += 1
-                    except Exception as e:
-                        if isinstance(e, RunFailedError) or not _storage_full(e):
-                            raise
-                        raise _instance_full(paths, f, e) from None
                     except RunFailedError as e:
                         line = rejected(paths, f)
                         if line is None:  # not the file's fault: the run failed otherwise
                             raise
                         problems.append(line)
                         del e
+                    except Exception as e:
+                        if not _storage_full(e):
+                            raise
+                        raise _instance_full(paths, f, e) from None
             if done and not args.no_freeze:
                 with stages("frozen_dataset", "rebuilding the frozen datasets"):
                     freeze_in_dagster(instance, UNIVERSES.get_partition_keys())

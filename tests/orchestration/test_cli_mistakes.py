@@ -76,9 +76,9 @@ def test_bad_file_says_where_it_went(env, tmp_path):
                    "AAA,2024-01-02T00:00:00,10,11,9,10.5,100\nAAA,2024-01-03T00:00:00,10,11,9,-1,100\n")
     q = data.quarantine / "bad.csv"
     assert one_line_error(env, ["ingest", str(bad)]) == (
-        f"lq ingest: error: bad.csv rejected: landing/bad.csv, row 2, field 'close': close -1.0 is not a positive "
-        f"price; moved to {q} (reason in bad.csv.reason.json)")
-    assert q.exists() and q.with_name("bad.csv.reason.json").exists()
+        f"lq ingest: error: bad.csv rejected: {tmp_path.name}/bad.csv, row 2, field 'close': close -1.0 is not a "
+        f"positive price; copied to {q} (reason in bad.csv.reason.json)")  # read in place, left there
+    assert q.exists() and q.with_name("bad.csv.reason.json").exists() and bad.exists()
     assert one_line_error(env, ["ingest", str(tmp_path / "missing.csv")]) == (
         f"lq ingest: error: {tmp_path / 'missing.csv'}: no such file")
 

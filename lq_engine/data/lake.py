@@ -7,7 +7,9 @@ atomic (``Store.write_parquet``): a reader sees the old or the new object, never
 locally the folder's fsync, which makes the rename durable, can be batched (``dirs_to_sync``).
 Each read-merge-write holds the partition's lock (a file lock on this machine: on a cluster one
 partition is written by one step at a time, as Dagster schedules it), and stale temporary files
-left by a killed writer are removed by the next writer of that partition.
+left by a killed writer are removed by the next writer of that partition (and by the next ingest's
+sweep, ``journal.sweep``). An ingest into a local lake stages all of a file's partitions
+(``stage_merge``) and publishes them together (``journal``).
 """
 
 from __future__ import annotations

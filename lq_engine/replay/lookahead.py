@@ -512,20 +512,24 @@ def _survey(spec: Any, sets: list[dict], unit: _Unit, keep: bool) -> tuple[_Deci
     return full, starts, changes
 
 
-def _cut_points(changes: list[np.ndarray], starts: list[int], n: int, k: int,
-                rng: np.random.Generator) -> list[int]:
+def _cut_points(changes: list[np.ndarray], starts: list[int], n: int, k: int, rng: np.random.Generator,
+                units: int = 1) -> list[int]:
     """Cut points in [1, n - 1] shared by every set: one near the end, ``k - 1`` spread evenly after the
     earliest start (the first bar a set decides something), and one per set (up to ``2 k``) right after
-    a bar, past that set's start, where its decision changed (where a peek at the next bar shows)."""
+    a bar, past that set's start, where its decision changed (where a peek at the next bar shows).
+    With ``units`` series (each symbol on its own) the spread and change cuts are shared out among
+    them (each gets its share, at least one change cut), so that many symbols cost about as much as one."""
     lo, hi = min(starts) + 1, n - 1
     if hi < lo or k < 1:
         return []
+    spread = -(-(k - 1) // units)
+    most = max(1, -(-2 * k // units))
     out = {max(lo, n - 2)}
-    out.update(int(x) for x in np.linspace(lo, hi, k + 1)[1:-1].round())
+    out.update(int(x) for x in np.linspace(lo, hi, spread + 2)[1:-1].round())
     order = rng.permutation(len(changes))
     extra = 0
     for j in order.tolist():
-        if extra >= 2 * k:
+        if extra >= most:
             break
         cand = changes[j] + 1  # cut right after the bar that changed
         cand = cand[(cand > starts[j]) & (cand <= hi)]
@@ -586,8 +590,10 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
     Per series: one run of every set over all the data finds where each set starts deciding (or, if
     it never does, where its indicators all have values) and the bars where its decision changes.
     Then at the cut points (``_cut_points``: near the end, ``cuts - 1`` spread after the earliest
-    start, and one right after a decision change per set) the decisions over a segment (up to
-    ``max_bars`` bars before the cut, more when a warm-up is longer, and ``max_bars // 8`` after it)
+    start, and one right after a decision change per set, up to ``2 cuts``; shared out among the
+    series when there are several) the decisions over a segment (twice the longest warm-up before
+    the cut, at least 1,000 bars and at most ``max_bars`` unless the warm-up is longer; ``max_bars //
+    8`` after it)
     are compared, bar by bar and exactly (NaN equals NaN), with the decisions on (a) the segment
     truncated at the cut (in memory, NaN follows its last bar: a compiled read past the end sees
     NaN, not other memory) and (b) the segment with one bar field (open, high, low, close, volume),
@@ -625,8 +631,9 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
         full, starts, changes = _survey(spec, sets, unit, keep=n <= FULL_KEEP_BARS)
         runs += len(sets)
         failed: set[int] = set()
-        lead = max(max_bars, max(starts) + max_bars // 4)
-        for c in _cut_points(changes, starts, n, cuts, rng):
+        smax = max(starts)  # bars before the cut: twice the longest warm-up (at least 1,000, at most
+        lead = max(min(max_bars, max(1_000, 2 * smax)), smax + max_bars // 8)  # max_bars unless it is longer)
+        for c in _cut_points(changes, starts, n, cuts, rng, len(units)):
             a, b = max(0, c - lead), min(n, c + tail)
             if a == 0 and b == n and full is not None:
                 seg, ref = unit, full

@@ -44,7 +44,7 @@ import numpy as np
 import polars as pl
 
 from lq_engine.data.errors import IngestError, short_name
-from lq_engine.data.ingest_log import record_ingests
+from lq_engine.data.ingest_log import maybe_compact, record_ingests
 from lq_engine.data.lake import merge_partition
 from lq_engine.data.normalize import normalize
 from lq_engine.data.paths import DataPaths
@@ -430,6 +430,8 @@ def ingest_files(
                     reports.append(_apply_file(loaded, paths, keep, pool))
                 except LakeCorruptError as e:  # the lake's fault, not the file's: nothing of it written
                     errors.append(e)
+        if reports:
+            maybe_compact(paths)
         return _raise_first(errors, raise_on_reject, reports)
     dirs_to_sync: set[Path] = set()
     with ThreadPoolExecutor(max_workers=MERGE_THREADS, thread_name_prefix="lq-merge") as pool:

@@ -143,6 +143,13 @@ def record_ingests(paths: DataPaths, reports: Iterable, *, sync_first: set[Path]
     return staged.target
 
 
+def maybe_compact(paths: DataPaths) -> None:
+    """Fold the log once there are ``COMPACT_AT`` files (skipped if another compaction runs)."""
+    folder = ingest_log_dir(paths)
+    if folder.is_dir() and _count_log_files(folder) >= COMPACT_AT:
+        compact_ingest_log(paths, wait=False)
+
+
 def _count_log_files(folder: Path) -> int:
     with os.scandir(folder) as it:
         return sum(1 for e in it if e.name.endswith(".parquet"))

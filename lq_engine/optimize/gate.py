@@ -7,9 +7,13 @@ and validation windows, never the holdout), or the universe's panel for a portfo
 sets checked are ``gate_sets`` (every Choice and Bool value, the range extremes, the longest
 warm-up, a seeded sample) plus, for a grid search, the grid's own extremes and every Choice and Bool
 value it holds (a project's ``[strategies.NAME.grid]`` may reach further than the declared grid).
-For a single-symbol strategy each set runs on one symbol in turn (set j on symbol j mod S): a
-decision that reads later bars does so on any symbol, and the cost is paid once, not S times (the
-gate stays a small share of the optimization). After selection the winner's exact parameters are checked again, with other cuts (seed + 1): a
+For a single-symbol strategy the sets run together (one batched decision run per cut and change)
+on the symbol with the most bars in the selection span: a decision that reads later bars does so on
+any symbol, and the scan's cost is mostly per run, not per set, so one symbol with every set costs
+a fraction of every symbol with every set (measured on us_stocks_daily: 0.8 s against 3.2 s for
+ma_cross; spreading the sets over the symbols took 1.8 s). The winner is re-checked on every
+symbol. Segments reach ``GATE_MAX_BARS`` bars before a cut (more when a warm-up is longer).
+After selection the winner's exact parameters are checked again, with other cuts (seed + 1): a
 sampler may have found values no gate set had.
 
 A failure does NOT stop the optimization: stage 1 and stage 2 still run, so the user sees what the
@@ -33,7 +37,8 @@ from lq_engine.optimize.prefilter import symbol_spans
 from lq_engine.replay.lookahead import LookaheadScan, gate_sets, lookahead_scan
 from lq_engine.strategies.spec import StrategySpec
 
-GATE_CUTS = 4  # cut points per (set, series)
+GATE_CUTS = 4  # cut points per series (plus one after a decision change per set: lookahead_scan)
+GATE_MAX_BARS = 1_000  # bars before a cut in a segment (lookahead_scan's max_bars; a longer warm-up adds)
 NOT_CHECKED = "lookahead not checked (a result made before the lookahead gate)"
 
 
@@ -125,34 +130,29 @@ def gate_param_sets(strategy: StrategySpec, config: OptimizeConfig,
     return list(out.values())
 
 
-def _scan(strategy: StrategySpec, sets: list[dict[str, Any]], data: Any, seed: int, spread: bool) -> LookaheadScan:
-    """``lookahead_scan`` of ``sets`` on ``data``; with ``spread`` and several symbols, set j runs on
-    symbol j mod S only (every symbol gets its share, the sets' cost is paid once, not S times)."""
+def _scan(strategy: StrategySpec, sets: list[dict[str, Any]], data: Any, seed: int) -> LookaheadScan:
     if data is None or not sets:
         return LookaheadScan(strategy.name, len(sets), 0, 0.0, ())
-    if not (spread and isinstance(data, list) and len(data) > 1):
-        return lookahead_scan(strategy, sets, data, cuts=GATE_CUTS, seed=seed)
-    parts = []
-    for k, series in enumerate(data):
-        mine = sets[k::len(data)]
-        if mine:
-            parts.append(lookahead_scan(strategy, mine, series, cuts=GATE_CUTS, seed=seed + k))
-            if not parts[-1].ok:
-                break
-    return LookaheadScan(strategy.name, len(sets), sum(p.runs for p in parts), sum(p.seconds for p in parts),
-                         tuple(f for p in parts for f in p.failures))
+    return lookahead_scan(strategy, sets, data, cuts=GATE_CUTS, seed=seed, max_bars=GATE_MAX_BARS)
+
+
+def longest(data: Any) -> Any:
+    """The series with the most bars of a list (the first of equals); a Panel or None as it is."""
+    if isinstance(data, list):
+        return max(data, key=lambda s: int(s.ts.shape[0]))  # max keeps the first of equals
+    return data
 
 
 def scan_before_stage1(view: DatasetView, plan: FoldPlan, strategy: StrategySpec, config: OptimizeConfig,
                        grid: Sequence[dict[str, Any]] | None = None) -> LookaheadScan:
-    """The gate before stage 1: ``gate_param_sets`` on ``gate_data``, each set on one symbol in turn
-    (set j on symbol j mod S; a portfolio strategy: every set on the universe)."""
-    return _scan(strategy, gate_param_sets(strategy, config, grid), gate_data(view, plan, strategy, config),
-                 config.seed, spread=True)
+    """The gate before stage 1: ``gate_param_sets`` on ``gate_data``: the universe's panel for a
+    portfolio strategy, else the symbol with the most bars."""
+    return _scan(strategy, gate_param_sets(strategy, config, grid), longest(gate_data(view, plan, strategy, config)),
+                 config.seed)
 
 
 def recheck_winner(view: DatasetView, plan: FoldPlan, strategy: StrategySpec, params: dict[str, Any],
                    config: OptimizeConfig) -> LookaheadScan:
     """The winner's exact parameters on the same data, every symbol, with other cuts and shuffles
     (seed + 1)."""
-    return _scan(strategy, [dict(params)], gate_data(view, plan, strategy, config), config.seed + 1, spread=False)
+    return _scan(strategy, [dict(params)], gate_data(view, plan, strategy, config), config.seed + 1)

@@ -5,13 +5,14 @@ first bar where its decisions differ from the replay's."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lq_assets.cli.paper import replay_check_line
+from lq_assets.cli.paper import replay_check_line, status_text
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.live import record_to_catalog, status
 from lq_engine.live.errors import StateError
@@ -54,6 +55,7 @@ def test_next_bar_cheat_gets_no_lookahead_gains_on_paper(tmp_path, frozen_folder
     assert replay_check_line(check).startswith("WARNING: paper decisions diverge")
     st = status(tmp_path / "st")
     assert st["diverged_at_bar"] == first_up and st["replay_check"] == msg
+    assert re.search(r"^replay check +WARNING: " + re.escape(msg) + "$", status_text(st, tmp_path / "st"), re.M)
     paths = DataPaths(tmp_path / "data")
     row = record_to_catalog(paths, tmp_path / "st")
     assert row["diverged_at_bar"] == first_up and row["replay_check"] == msg

@@ -87,6 +87,109 @@ def benchmark_in_dagster(instance: dg.DagsterInstance) -> dg.ExecuteInProcessRes
     return _run("benchmark_backends", instance, tags={"lq/launched_by": "lq-cli"})
 
 
+class StoppedRun:
+    """What the CLI reads of an optimize run that ran in the worker process (the run's
+    materializations, from the instance's event log), in place of an ExecuteInProcessResult."""
+
+    def __init__(self, instance: dg.DagsterInstance, run_id: str):
+        self.instance, self.run_id, self.success = instance, run_id, True
+
+    def asset_materializations_for_node(self, node: str) -> list:
+        recs = self.instance.get_records_for_run(self.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+        return [r.event_log_entry.dagster_event.step_materialization_data.materialization for r in recs
+                if r.event_log_entry.dagster_event.step_key == node]
+
+
+HARD_LIMIT_GRACE_S = 60.0
+
+
+def hard_limit(timeout: float | None) -> float | None:
+    """Seconds a strategy's optimize run (lookahead gate, search, replays) may take when the search
+    has ``timeout``: the sampler checks its timeout between batches only, so strategy code that never
+    returns is stopped here (2 x timeout + 60 s). None: no limit (Ctrl-C and SIGTERM still stop it)."""
+    return None if timeout is None else 2 * float(timeout) + HARD_LIMIT_GRACE_S
+
+
+def _run_in_worker(job_name: str, kwargs: dict) -> str:
+    with dg.DagsterInstance.get() as instance:
+        return _run(job_name, instance, **kwargs).run_id
+
+
+class RunWorker:
+    """One spawned process that runs this command's optimize runs, one at a time: compiled strategy
+    code (numba) cannot be interrupted in the process running it, so that process is killed on
+    Ctrl-C, SIGTERM or the hard limit, with every process it started, and its run is marked
+    failed (issue 20 #9). Spawned once per command: its start (imports) is paid once."""
+
+    def __init__(self):
+        self._pool = None
+
+    def run(self, instance: dg.DagsterInstance, job_name: str, limit_s: float | None, what: str, **kwargs):
+        import concurrent.futures as cf
+        import multiprocessing as mp
+        import time
+
+        if self._pool is None:
+            import logging
+            from logging.handlers import RotatingFileHandler
+
+            from lq_assets.cli.children import worker_init
+
+            log_file = next((h.baseFilename for h in logging.getLogger().handlers
+                             if isinstance(h, RotatingFileHandler) and getattr(h, "_lq", False)), None)
+            verbose = os.environ.get("LQ_RUN_LOG_LEVEL") == "INFO"
+            self._pool = cf.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=worker_init,
+                                                initargs=(os.getpid(), verbose, log_file))
+        future = self._pool.submit(_run_in_worker, job_name, kwargs)
+        start = time.monotonic()
+        try:
+            while True:
+                try:
+                    run_id = future.result(timeout=0.5)
+                    return StoppedRun(instance, run_id)
+                except cf.TimeoutError:
+                    if limit_s is not None and time.monotonic() - start > limit_s:
+                        self.kill(instance, f"stopped after {limit_s:g} s, the hard limit of --timeout")
+                        raise RunFailedError(
+                            f"{what} ran past {limit_s:g} s (2 x --timeout + {HARD_LIMIT_GRACE_S:g} s) and was "
+                            "stopped: does the strategy's code return (a loop that never ends)?") from None
+        except BaseException as e:  # Ctrl-C, SIGTERM (KeyboardInterrupt) or an error
+            if not isinstance(e, (RunFailedError, cf.process.BrokenProcessPool)):
+                self.kill(instance, "interrupted (Ctrl-C or SIGTERM of lq)")
+            raise
+
+    def kill(self, instance: dg.DagsterInstance, why: str) -> None:
+        """Kill the worker and what it started; its run (tagged with its pid) is marked failed."""
+        import signal
+
+        from lq_assets.cli.backfill import descendants
+        from lq_assets.runs import PID_TAG
+
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        procs = list(getattr(pool, "_processes", {}).values())
+        for p in procs:
+            for pid in [*descendants(p.pid), p.pid]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        for p in procs:
+            p.join(10)
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            for rec in instance.get_run_records(filters=dg.RunsFilter(
+                    statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
+                    tags={PID_TAG: str(p.pid)})):
+                instance.report_run_failed(rec.dagster_run, f"run {rec.dagster_run.run_id[:8]}: {why}")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
 def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: Iterable[str],
                         settings: dict | None = None, progress=None) -> list[dg.ExecuteInProcessResult]:
     """Stage 1 and stage 2 of each (dataset, strategy) partition, then the report. ``progress``: a
@@ -106,11 +209,18 @@ def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: 
         return progress(name, detail) if progress is not None else contextlib.nullcontext()
 
     results = []
-    for i, s in enumerate(strategies, 1):
-        with stage(f"  {s}", f"stage 1 + stage 2 ({i}/{len(strategies)})"):
-            results.append(_run("optimize", instance, partition_key=str(optimize_key(dataset, s)),
-                                run_config={"ops": {"prefilter_rankings": op_config, "replay_results": op_config}},
-                                tags={"lq/launched_by": "lq-cli"}))
+    limit = hard_limit((settings or {}).get("timeout"))
+    worker = RunWorker()  # the strategies' code runs in a process we can kill (Ctrl-C, SIGTERM, limit)
+    try:
+        for i, s in enumerate(strategies, 1):
+            with stage(f"  {s}", f"stage 1 + stage 2 ({i}/{len(strategies)})"):
+                results.append(worker.run(
+                    instance, "optimize", limit, f"the optimization of {s} on {dataset}",
+                    partition_key=str(optimize_key(dataset, s)),
+                    run_config={"ops": {"prefilter_rankings": op_config, "replay_results": op_config}},
+                    tags={"lq/launched_by": "lq-cli"}))
+    finally:
+        worker.close()
     with stage("  optimization_report", "the HTML report and the leaderboard"):
         results.append(_run("build_report", instance, tags={"lq/launched_by": "lq-cli"}))
     return results

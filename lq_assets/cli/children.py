@@ -132,3 +132,16 @@ def port_holder(port: int, host: str = "127.0.0.1") -> Stale | None:
         except OSError:
             continue
     return Stale(0, "a process this user cannot see")
+
+
+def worker_init(parent: int, verbose: bool, log_file: str | None) -> None:
+    """Initializer of a spawned worker process of ``lq`` (lq_assets.launch.RunWorker): die with lq,
+    SIGKILL included; leave a terminal's Ctrl-C to lq (which kills us); log and keep Dagster's notices
+    quiet as lq does. Imports nothing heavy: it runs before the worker unpickles its first task."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
+    from lq_assets.cli.environment import configure_logging, quiet_warnings
+
+    quiet_warnings()
+    if log_file:
+        configure_logging(verbose, Path(log_file))

@@ -107,6 +107,9 @@ class NativeLib:
                             ("fp", fp, np.float64)):
             if a.dtype != dt or not a.flags.c_contiguous:
                 raise ValueError(f"{self.backend} sweep: '{name}' must be C-contiguous {np.dtype(dt)}")
+        from lq_engine.kernels.backends import check_sweep_shapes
+
+        check_sweep_shapes(self.backend, bank, rets, ip, fp)
         n_sets = ip.shape[0]
         out = np.empty((n_sets, N_ACC))
         self._lib.lq_sweep(self._p(bank, ctypes.c_double), bank.shape[0], bank.shape[1],

@@ -27,6 +27,9 @@ from lq_engine.strategies.registry import resolve
 from lq_engine.strategies.spec import StrategySpec
 
 
+GATE_TIMING_FIELDS = ("lookahead_seconds", "lookahead_share")  # in summary(), not in the stored table
+
+
 @dataclass(frozen=True)
 class Fidelity:
     """How well stage 1 predicted stage 2 on the audit set (top k + a seeded sample of the rest)."""
@@ -110,7 +113,8 @@ class OptimizeResult:
             "winner_trades": pl.concat([self.selection_detail.trades, self.holdout.trades], how="vertical_relaxed"),
             "winner_round_trips": self.round_trips(),
             "fidelity": self.fidelity.table,
-            "summary": pl.DataFrame([self.summary()]),
+            # wall-clock figures (the gate's seconds and share) stay out: same inputs, same tables
+            "summary": pl.DataFrame([self.summary()]).drop(*GATE_TIMING_FIELDS),
             **({"winner_weights": pl.concat([d.weights for d in (self.selection_detail, self.holdout)
                                              if d.weights is not None], how="vertical_relaxed"),
                 "winner_contributions": pl.concat([d.contributions for d in (self.selection_detail, self.holdout)

@@ -1,0 +1,182 @@
+"""Fixed, seeded inputs cut the way the product cuts them, and what every driver makes of them.
+
+``test_jit_differential`` computes ``results()`` in a subprocess under ``NUMBA_DISABLE_JIT=1`` (numba
+reads that setting once, at import) and again compiled in the test process, and compares them.
+
+Cuts (as the optimizer, the search and the paper trader make them): a span starting inside the
+series (``Span.cut`` / ``PanelSpan``) and windows of it at offsets, the first fold (the span's
+start), the holdout (up to the end), a one-bar window, a window of raw strided views; panels have
+symbols with gaps and late starts (``Panel.from_series`` over missing bars).
+Drivers: the decision loop (targets, exits, rebalance), the prefilter sweep (``evaluate_grid`` on the
+generated kernel and, for a rule strategy, the numba rule kernel; ``evaluate_panel``), the replay,
+the event engine, and the paper trader's path (decisions over the visible prefix only).
+
+    python -m strategies.jit_cases OUT.pkl      (run from tests/)
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+N = 240  # bars of every series / panel clock
+SPAN_START = 30  # the span the windows are cut from starts here (like a prefilter unit's span)
+WINDOWS = {  # kind -> (a, b), absolute rows
+    "offset": (50, 200),
+    "first_fold": (SPAN_START, 130),
+    "holdout": (180, N),
+    "one_bar": (101, 102),
+    "strided": (40, 220),  # raw strided views of these rows, bypassing Panel.window / Span
+}
+PAPER_PREFIXES = (1, 37, 90)  # the paper trader decides bar k-1 from the first k bars of a window
+
+
+@dataclass(frozen=True)
+class Case:
+    strategy: str
+    kind: str  # a key of WINDOWS
+
+    @property
+    def key(self) -> str:
+        return f"{self.strategy}/{self.kind}"
+
+
+def cases() -> list[Case]:
+    from lq_engine.strategies.registry import list_strategies
+
+    return [Case(name, kind) for name in list_strategies() for kind in WINDOWS]
+
+
+def param_sets(name: str) -> list[dict[str, Any]]:
+    """Two sets of ``name``: its defaults and a seeded pick of its default grid (pairs: one that trades
+    on these panels)."""
+    from lq_engine.strategies import resolve
+
+    spec = resolve(name)
+    g = spec.default_grid()
+    other = g[(len(name) * 7919) % len(g)]
+    if name == "pairs":
+        return [{"pair": 0, "hedge_window": 20, "z_window": 10, "entry_z": 1.0, "exit_z": 0.0}, other]
+    return [spec.default_params(), other]
+
+
+def _series():
+    from replay.bars import series
+
+    return series(N, 11, vol=0.015, volume_scale=1e4)
+
+
+def _panel():
+    from strategies.test_portfolio import random_panel
+
+    return random_panel(7, 4, N, 0.02)  # late starts, ends and gaps (few: a pair needs common dates in a row)
+
+
+def _strided(x: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Rows [a, b) (last axis) of ``x`` as a strided view into a buffer twice as wide."""
+    x = np.asarray(x)[..., a:b]
+    wide = np.zeros((*x.shape[:-1], 2 * x.shape[-1]), dtype=x.dtype)
+    wide[..., ::2] = x
+    out = wide[..., ::2]
+    out.setflags(write=False)
+    return out
+
+
+def cut(case: Case) -> Any:
+    """The case's input: a ``Series`` (or strided ``Bars``) for a single-symbol strategy, a ``Panel``
+    for a portfolio strategy."""
+    from lq_engine.optimize.tasks import PanelSpan, Span
+    from lq_engine.strategies import resolve
+    from lq_engine.strategies.bank import Bars
+    from lq_engine.strategies.panel import Panel
+
+    a, b = WINDOWS[case.kind]
+    if resolve(case.strategy).is_portfolio:
+        p = _panel()
+        if case.kind == "strided":
+            return Panel(p.symbols, *(_strided(getattr(p, f), a, b)
+                                      for f in ("ts", "open", "high", "low", "close", "volume", "mask")))
+        return PanelSpan(SPAN_START, p.window(SPAN_START, p.n)).window(a, b)
+    s = _series()
+    if case.kind == "strided":
+        return Bars(*(_strided(getattr(s, f), a, b) for f in ("open", "high", "low", "close", "volume", "ts")))
+    return Span.cut(s, SPAN_START, N).series(a, b)
+
+
+def _prefix(data: Any, k: int) -> Any:
+    """The first ``k`` bars of ``data`` as new arrays (what the paper trader has seen at bar k-1)."""
+    from lq_engine.strategies.bank import Bars
+    from lq_engine.strategies.panel import Panel
+
+    def first(x: np.ndarray) -> np.ndarray:
+        out = np.array(np.asarray(x)[..., :k])
+        out.setflags(write=False)  # read-only like every other input (one compiled signature)
+        return out
+
+    if isinstance(data, Panel):
+        return Panel(data.symbols, *(first(getattr(data, f)) for f in
+                                     ("ts", "open", "high", "low", "close", "volume", "mask")))
+    return Bars(*(first(getattr(data, f)) for f in ("open", "high", "low", "close", "volume", "ts")))
+
+
+def compute(case: Case) -> dict[str, Any]:
+    """Every driver's output on the case (arrays and floats; an error as its message)."""
+    from lq_engine.execution.config import ExecutionConfig
+    from lq_engine.kernels.evaluate import Costs, evaluate_grid, evaluate_panel
+    from lq_engine.replay.engine import Series, replay
+    from lq_engine.replay.event_engine import run_event_engine
+    from lq_engine.replay.portfolio import replay_portfolio
+    from lq_engine.replay.portfolio_engine import run_portfolio_engine
+    from lq_engine.replay.sizing import BracketSpec
+    from lq_engine.strategies import StrategyError, resolve
+
+    spec = resolve(case.strategy)
+    data = cut(case)
+    sets = param_sets(case.strategy)
+    out: dict[str, Any] = {}
+    costs = Costs(fee=0.001, slippage=0.0002)
+    cfg = ExecutionConfig(liquidity_cap=0.5)
+    try:
+        for j, p in enumerate(sets):
+            d = spec.decisions(p, data)
+            out[f"targets{j}"] = d.targets
+            out[f"exits{j}"] = d.exits
+            out[f"rebalance{j}"] = d.rebalance
+            for k in PAPER_PREFIXES:
+                if k <= data.n:
+                    out[f"paper{j}_{k}"] = spec.decisions(p, _prefix(data, k)).targets[-1]
+        if spec.is_portfolio:
+            out["prefilter"] = evaluate_panel(data, spec, sets, costs).metrics
+            for j, p in enumerate(sets):
+                r = replay_portfolio(spec, p, data, cfg)
+                out[f"replay{j}"] = (r.equity, r.exposure, r.metrics)
+                e = run_portfolio_engine(spec, p, data, cfg)
+                out[f"event{j}"] = (np.asarray(e.equity), np.asarray(e.exposure))
+        else:
+            bars = data.bars if isinstance(data, Series) else data
+            if isinstance(data, Series):  # evaluate_grid takes frozen contiguous arrays only (strided: refused)
+                out["prefilter_api"] = evaluate_grid(bars, spec, sets, costs, "numba-api").metrics
+                if spec.rules is not None:
+                    out["prefilter_rules"] = evaluate_grid(bars, spec, sets, costs, "numba").metrics
+                br = BracketSpec(0.02, 0.04, None)
+                for j, p in enumerate(sets):
+                    r = replay(spec, p, data, cfg, br)
+                    out[f"replay{j}"] = (r.equity, r.fills.price, r.fills.quantity, r.metrics)
+                    e = run_event_engine(spec, p, data, cfg, br)
+                    out[f"event{j}"] = (np.asarray(e.equity), [f.price for f in e.fills])
+    except StrategyError as err:  # a refusal (e.g. a pair with no date in common) must be the same too
+        out["error"] = str(err)
+    return out
+
+
+def results() -> dict[str, dict[str, Any]]:
+    return {c.key: compute(c) for c in cases()}
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1], "wb") as f:
+        pickle.dump(results(), f)

@@ -78,7 +78,8 @@ def _not_vacuous(res: dict[str, dict[str, Any]]) -> None:
     for name in list_strategies():
         mine = {k: v for k, v in res.items() if k.startswith(name + "/")}
         # (a refusal, e.g. a pair without a common date in a window, was compared above like any result)
-        busy = [k for k, v in mine.items() if np.count_nonzero(v.get("targets0", 0)) > 10]
+        busy = [k for k, v in mine.items()
+                if np.count_nonzero(v.get("targets0", 0)) + np.count_nonzero(v.get("targets1", 0)) > 10]
         assert len(busy) >= 3, (name, busy)  # offset, first fold, strided at least
         assert any(v["replay0"][-1]["trade_count"] > 0 for v in mine.values() if "replay0" in v), name
         assert sum("paper0_90" in v for v in mine.values()) >= 3, name  # the paper path on long windows

@@ -39,7 +39,7 @@ def _daily(path: Path, price: float) -> Path:
 
 
 def _temporaries(paths: DataPaths) -> list[Path]:
-    return [p for root in (paths.lake, paths.archive, paths.landing) if root.exists()
+    return [p for root in (paths.lake, paths.root / "archive", paths.landing) if root.exists()
             for p in root.rglob(".tmp-*")]
 
 
@@ -50,8 +50,8 @@ def _logged(paths: DataPaths) -> list[str]:
 
 
 def _archived(paths: DataPaths) -> set[str]:
-    return {p.name for p in paths.archive.rglob("*") if p.is_file() and not p.name.startswith(".")} \
-        if paths.archive.exists() else set()
+    archive = paths.root / "archive"  # data/archive/<sha256>/<name>
+    return {p.name for p in archive.rglob("*") if p.is_file() and not p.name.startswith(".")}
 
 
 def _spawn(paths: DataPaths, f: Path, **env) -> subprocess.Popen:

@@ -60,7 +60,8 @@ def param_sets(name: str) -> list[dict[str, Any]]:
     g = spec.default_grid()
     other = g[(len(name) * 7919) % len(g)]
     if name == "pairs":
-        return [{"pair": 0, "hedge_window": 20, "z_window": 10, "entry_z": 1.0, "exit_z": 0.0}, other]
+        return [{"pair": 0, "hedge_window": 20, "z_window": 10, "entry_z": 1.0, "exit_z": 0.0},
+                {"pair": 2, "hedge_window": 20, "z_window": 10, "entry_z": 1.5, "exit_z": 0.5}]
     return [spec.default_params(), other]
 
 
@@ -140,37 +141,54 @@ def compute(case: Case) -> dict[str, Any]:
     out: dict[str, Any] = {}
     costs = Costs(fee=0.001, slippage=0.0002)
     cfg = ExecutionConfig(liquidity_cap=0.5)
-    try:
+
+    def step(key: str, fn: Any) -> None:
+        """One driver's output under ``key``; a refusal (e.g. a pair with no date in common in the
+        window) is kept as its message, and must be the same too."""
+        try:
+            out[key] = fn()
+        except StrategyError as err:
+            out[key] = "error: " + str(err)
+
+    for j, p in enumerate(sets):
+        step(f"decisions{j}", lambda: _decided(spec.decisions(p, data)))
+        for k in PAPER_PREFIXES:
+            if k <= data.n:
+                step(f"paper{j}_{k}", lambda: spec.decisions(p, _prefix(data, k)).targets[-1])
+    if spec.is_portfolio:
+        step("prefilter", lambda: evaluate_panel(data, spec, sets, costs).metrics)
         for j, p in enumerate(sets):
-            d = spec.decisions(p, data)
-            out[f"targets{j}"] = d.targets
-            out[f"exits{j}"] = d.exits
-            out[f"rebalance{j}"] = d.rebalance
-            for k in PAPER_PREFIXES:
-                if k <= data.n:
-                    out[f"paper{j}_{k}"] = spec.decisions(p, _prefix(data, k)).targets[-1]
-        if spec.is_portfolio:
-            out["prefilter"] = evaluate_panel(data, spec, sets, costs).metrics
-            for j, p in enumerate(sets):
-                r = replay_portfolio(spec, p, data, cfg)
-                out[f"replay{j}"] = (r.equity, r.exposure, r.metrics)
-                e = run_portfolio_engine(spec, p, data, cfg)
-                out[f"event{j}"] = (np.asarray(e.equity), np.asarray(e.exposure))
-        else:
-            bars = data.bars if isinstance(data, Series) else data
-            if isinstance(data, Series):  # evaluate_grid takes frozen contiguous arrays only (strided: refused)
-                out["prefilter_api"] = evaluate_grid(bars, spec, sets, costs, "numba-api").metrics
-                if spec.rules is not None:
-                    out["prefilter_rules"] = evaluate_grid(bars, spec, sets, costs, "numba").metrics
-                br = BracketSpec(0.02, 0.04, None)
-                for j, p in enumerate(sets):
-                    r = replay(spec, p, data, cfg, br)
-                    out[f"replay{j}"] = (r.equity, r.fills.price, r.fills.quantity, r.metrics)
-                    e = run_event_engine(spec, p, data, cfg, br)
-                    out[f"event{j}"] = (np.asarray(e.equity), [f.price for f in e.fills])
-    except StrategyError as err:  # a refusal (e.g. a pair with no date in common) must be the same too
-        out["error"] = str(err)
+            step(f"replay{j}", lambda: _portfolio_replay(replay_portfolio(spec, p, data, cfg)))
+            step(f"event{j}", lambda: _portfolio_event(run_portfolio_engine(spec, p, data, cfg)))
+    elif isinstance(data, Series):  # evaluate_grid takes frozen contiguous arrays only (strided Bars: refused)
+        step("prefilter_api", lambda: evaluate_grid(data.bars, spec, sets, costs, "numba-api").metrics)
+        if spec.rules is not None:
+            step("prefilter_rules", lambda: evaluate_grid(data.bars, spec, sets, costs, "numba").metrics)
+        br = BracketSpec(0.02, 0.04, None)
+        for j, p in enumerate(sets):
+            step(f"replay{j}", lambda: _replay(replay(spec, p, data, cfg, br)))
+            step(f"event{j}", lambda: _event(run_event_engine(spec, p, data, cfg, br)))
     return out
+
+
+def _decided(d: Any) -> tuple:
+    return d.targets, d.exits, d.rebalance
+
+
+def _portfolio_replay(r: Any) -> tuple:
+    return r.equity, r.exposure, r.metrics
+
+
+def _portfolio_event(e: Any) -> tuple:
+    return np.asarray(e.equity), np.asarray(e.exposure)
+
+
+def _replay(r: Any) -> tuple:
+    return r.equity, r.fills.price, r.fills.quantity, r.metrics
+
+
+def _event(e: Any) -> tuple:
+    return np.asarray(e.equity), [f.price for f in e.fills]
 
 
 def results() -> dict[str, dict[str, Any]]:

@@ -241,6 +241,7 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None, out: dic
     whole beyond ``limit``). Runs in a thread; what it got or raised goes into ``out``."""
     import pyarrow as pa
 
+    reader = None
     try:
         reader = con.sql(sql).to_arrow_reader(min(limit, 100_000) if limit else 100_000)
         batches, rows = [], 0
@@ -254,6 +255,11 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None, out: dic
     except BaseException as e:  # handed to the waiting thread
         out["error"] = e
     finally:
+        if reader is not None:
+            # a stream left open (the limit reached first) keeps DuckDB producing into it; closed
+            # here, not at interpreter exit, where its threads aborted the process (SIGABRT)
+            con.interrupt()
+            reader.close()
         out["done"].set()
 
 

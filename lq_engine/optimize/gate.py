@@ -120,9 +120,22 @@ def grid_probes(strategy: StrategySpec, sets: Sequence[dict[str, Any]]) -> list[
 
 def gate_param_sets(strategy: StrategySpec, config: OptimizeConfig,
                     grid: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """``gate_sets`` plus the grid's probes (``grid_probes``), each set once, in that order."""
+    """``gate_sets`` plus the grid's probes (``grid_probes``), each set once, in that order.
+
+    A strategy with no default grid (continuous parameters searched by a sampler only) has no grid
+    sets to choose from: its defaults (if it declares them all) are checked before stage 1, and the
+    winner after selection."""
+    from lq_engine.strategies.params import ParamError
+
+    try:
+        chosen = gate_sets(strategy, config.seed)
+    except ParamError:
+        try:
+            chosen = [strategy.default_params()]
+        except ParamError:  # no defaults either: the winner's re-check is the gate
+            chosen = []
     out: dict[str, dict[str, Any]] = {}
-    for p in [*gate_sets(strategy, config.seed), *grid_probes(strategy, grid or [])]:
+    for p in [*chosen, *grid_probes(strategy, grid or [])]:
         out.setdefault(_key(p), dict(p))
     return list(out.values())
 

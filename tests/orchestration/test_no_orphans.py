@@ -67,7 +67,7 @@ def test_sigkill_of_lq_ui_leaves_no_process_and_the_next_ui_starts(data_paths, d
         time.sleep(rng.uniform(0, 3))
         procs = _tree(ui.pid)
         kinds = " ".join(_cmd(p) for p in procs)
-        assert "dagster-webserver" in kinds and "dagster-daemon" in kinds, kinds
+        assert "lq_assets.webserver" in kinds and "dagster-daemon" in kinds, kinds  # the guarded webserver
     finally:
         _kill(ui)
     left = _gone(procs, 60)

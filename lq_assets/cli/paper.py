@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Replay a frozen dataset's bars at --speed bars/s (default: as fast as possible) "
         "through the event engine, a durable outbox and a simulated venue with its own journal. "
         "Killed at any point, the same command resumes without losing or duplicating an order. "
+        "One run per state folder: a second run on it is refused (naming the running pid); "
+        "status reads it while it runs. "
         "Parameters: --params JSON, else the winner of the latest optimization of this dataset and "
         "strategy (with the brackets it was optimized with), else the strategy's defaults. Results go to the catalog (paper_runs, paper_fills, "
         "paper_equity) and show in Dagster as the paper_trading asset.",
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from lq_assets.datasets.lookup import current_frozen
     from lq_engine.live.ops import record_to_catalog, status
     from lq_engine.live.run import run_paper
+    from lq_engine.live.trader import hold_state
     from lq_engine.replay.sizing import BracketSpec
     from lq_engine.strategies.registry import resolve
 
@@ -102,10 +105,11 @@ def run(args: argparse.Namespace) -> int:
         step(f"paper trading {args.strategy} {json.dumps(params) if params else '(default parameters)'} "
              f"brackets {json.dumps(legs) if legs else 'none'} on {args.dataset}"
              f"{'' if portfolio else '/' + symbol}; state in {state}")
-        r = run_paper(state, args.strategy, params, frozen=folder, symbol=symbol, speed=args.speed,
-                      max_bars=args.max_bars, brackets=BracketSpec(**legs), reset_state=args.reset_state,
-                      rebuild_from_venue=args.rebuild_from_venue)
-        row = record_to_catalog(paths, state)
+        with hold_state(state):  # one run per state folder, until its record is in the catalog
+            r = run_paper(state, args.strategy, params, frozen=folder, symbol=symbol, speed=args.speed,
+                          max_bars=args.max_bars, brackets=BracketSpec(**legs), reset_state=args.reset_state,
+                          rebuild_from_venue=args.rebuild_from_venue)
+            row = record_to_catalog(paths, state)
         instance.report_runless_asset_event(dg.AssetMaterialization(
             asset_key="paper_trading",
             metadata={

@@ -43,7 +43,8 @@ def _open(state_dir: Path):
 
 
 def status(state_dir: Path) -> dict[str, Any]:
-    """Positions, open orders, last event time, lag vs the feed, fill count (safe while it runs)."""
+    """Positions, open orders, last event time, lag vs the feed, fill count (safe while it runs: it
+    takes no lock, and SQLite's WAL lets it read while the run writes)."""
     con = _open(state_dir)
     try:
         cfg = read_config(con) or {}
@@ -88,7 +89,17 @@ def _replay_check(con) -> ReplayCheck | None:
 
 def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
     """Write the run (id, strategy, params, fills, equity) to the lake's paper_* tables, one
-    partition per run id (replacing an earlier record of the same run). Returns the paper_runs row."""
+    partition per run id (replacing an earlier record of the same run). Returns the paper_runs row.
+
+    Holds the state folder's lock (``hold_state``): a run still in progress in another process is
+    refused rather than recorded half done. ``status`` takes no lock: it reads while a run writes."""
+    from lq_engine.live.trader import hold_state
+
+    with hold_state(state_dir):
+        return _record(paths, state_dir)
+
+
+def _record(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
     import polars as pl
 
     from lq_engine.data.results import write_table

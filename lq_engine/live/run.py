@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from lq_engine.data.paths import DataPaths
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.live.feeds import Feed, PanelFeed, ReplayFeed
-from lq_engine.live.trader import PaperResult, PaperTrader, RunSpec, move_aside
+from lq_engine.live.trader import PaperResult, PaperTrader, RunSpec, hold_state, move_aside
 from lq_engine.live.trader_store import TRADER_FILE, VENUE_FILE
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
 from lq_engine.strategies.registry import resolve
@@ -60,11 +60,25 @@ def run_paper(
     Decisions stream (bar i from bars 0..i only) on every feed; on a replayed dataset the run's
     decisions are then compared with the replay's over the same bars (``PaperResult.replay_check``:
     the first divergent bar is lookahead; a warning, the run itself is valid).
+    The run holds ``state_dir``'s lock (``hold_state``) from before it touches the state until it
+    returns: a second run on the folder is refused at once with a StateError naming the holder's pid.
     Raises StateError on unusable state and ReconciliationError when it refuses to trade.
     """
     if max_bars is not None and max_bars < 1:
         raise ValueError(f"max_bars must be >= 1, got {max_bars}")
     state_dir = Path(state_dir)
+    with hold_state(state_dir):
+        return _run_held(state_dir, strategy, params, frozen=frozen, symbol=symbol, lake_symbol=lake_symbol,
+                         paths=paths, timeframe=timeframe, feed=feed, speed=speed, max_bars=max_bars, config=config,
+                         brackets=brackets, initial_cash=initial_cash, snapshot_every=snapshot_every,
+                         reset_state=reset_state, rebuild_from_venue=rebuild_from_venue)
+
+
+def _run_held(state_dir: Path, strategy: str | StrategySpec, params: Mapping[str, Any] | None, *,
+              frozen: Path | None, symbol: str | None, lake_symbol: str | None, paths: DataPaths | None,
+              timeframe: str, feed: Feed | None, speed: float | None, max_bars: int | None, config: ExecutionConfig,
+              brackets: BracketSpec, initial_cash: float, snapshot_every: int, reset_state: bool,
+              rebuild_from_venue: bool) -> PaperResult:
     if reset_state:
         move_aside(state_dir, (TRADER_FILE, VENUE_FILE))
     elif rebuild_from_venue:

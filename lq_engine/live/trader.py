@@ -16,11 +16,14 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lq_engine.core.events import BarEvent
+from lq_engine.data.locks import file_lock, holder
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.execution.portfolio import Portfolio
 from lq_engine.live import engine_state
@@ -111,6 +114,50 @@ def move_aside(state_dir: Path, files: tuple[str, ...]) -> Path | None:
     return dest
 
 
+LOCK_FILE = "paper.lock"  # in the state folder; holds the running process's pid and start time
+_held: dict[Path, tuple[ExitStack, int]] = {}  # state folders this process holds: (the lock, depth)
+
+
+@contextmanager
+def hold_state(state_dir: Path) -> Iterator[None]:
+    """Hold the exclusive lock on a paper run's state folder while the block runs.
+
+    One paper run per folder: two runs interleaving on one trader file and one venue journal
+    lose orders and fills. Another process's run is refused at once with a ``StateError`` naming
+    the folder and the holder's pid. The lock is an ``flock`` (``data.locks``), which the kernel
+    drops when the holder dies, SIGKILL included: the next run needs no cleanup. Reentrant within
+    a process (the CLI holds it across ``run_paper`` and ``record_to_catalog``, which take it too).
+    Readers take no lock: ``status`` reads the SQLite files (WAL) while a run writes them.
+    """
+    key = Path(state_dir).resolve()
+    if key not in _held:
+        path = key / LOCK_FILE
+        stack = ExitStack()
+        try:
+            stack.enter_context(file_lock(path, timeout=0))
+        except TimeoutError:
+            who = holder(path)
+            for _ in range(20):  # the holder writes its pid just after it takes the lock
+                if who != "holder unknown":
+                    break
+                time.sleep(0.05)
+                who = holder(path)
+            raise StateError(f"{key}: another paper run holds this state folder: {who} (lock file {path}); wait "
+                             f"for it to end or stop it, or use another state dir (CLI: --state-dir)") from None
+        _held[key] = (stack, 0)
+    stack, depth = _held[key]
+    _held[key] = (stack, depth + 1)
+    try:
+        yield
+    finally:
+        stack, depth = _held[key]
+        if depth > 1:
+            _held[key] = (stack, depth - 1)
+        else:
+            del _held[key]
+            stack.close()
+
+
 class PaperTrader:
     def __init__(self, state_dir: Path, spec: RunSpec, feed: Feed, snapshot_every: int = 1,
                  rebuilding: bool = False, strategy: Any = None) -> None:
@@ -122,6 +169,15 @@ class PaperTrader:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.spec, self.feed, self.snapshot_every = spec, feed, snapshot_every
         self.run_id = spec.run_id
+        self._lock = ExitStack()  # the state folder is this trader's until close()
+        self._lock.enter_context(hold_state(self.state_dir))
+        try:
+            self._open(spec, feed, rebuilding, strategy)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, spec: RunSpec, feed: Feed, rebuilding: bool, strategy: Any) -> None:
         self.con = open_trader_db(self.state_dir)
         self._check_run()
         self.venue = DurableVenue(self.state_dir / VENUE_FILE, spec.config, spec.initial_cash)
@@ -151,8 +207,13 @@ class PaperTrader:
         return self.state_dir / TRADER_FILE
 
     def close(self) -> None:
-        self.con.close()
-        self.venue.close()
+        try:
+            if hasattr(self, "con"):
+                self.con.close()
+            if hasattr(self, "venue"):
+                self.venue.close()
+        finally:
+            self._lock.close()
 
     # -- start and recovery --------------------------------------------------------------------
 

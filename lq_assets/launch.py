@@ -7,7 +7,8 @@ materialized here shows in the UI afterwards with its metadata.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +17,7 @@ from lq_assets.definitions import defs
 from lq_assets.partitions import SYMBOLS, file_range_plan
 from lq_assets.runs import own_tags, reap_dead_runs
 from lq_engine.data.ingest import scan_file
-from lq_engine.errors import RunFailedError
+from lq_engine.errors import LQError, RunFailedError
 
 # Runs launched from the CLI log step failures and our own messages, not Dagster's event stream
 # (the CLI sets CRITICAL unless -v: a failure is reported once, as one line; the event log keeps it all).
@@ -191,9 +192,18 @@ class RunWorker:
 
 
 def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: Iterable[str],
-                        settings: dict | None = None, progress=None) -> list[dg.ExecuteInProcessResult]:
+                        settings: dict | None = None, progress=None,
+                        on_failure: Callable[[str, Exception], None] | None = None
+                        ) -> list[dg.ExecuteInProcessResult]:
     """Stage 1 and stage 2 of each (dataset, strategy) partition, then the report. ``progress``: a
-    ``Stages`` of the CLI (a timed stage per strategy and one for the report), or None."""
+    ``Stages`` of the CLI (a timed stage per strategy and one for the report), or None.
+
+    ``on_failure``: None, the first failing strategy stops the call (its ``RunFailedError``);
+    given, a strategy's failure (an ``LQError``: its code raised, its stage contract, the hard limit
+    of ``timeout``; or its worker process died) is passed to it with the strategy's name and the next
+    strategy runs (issue 20 #18). The report then covers the strategies that succeeded; returned:
+    their runs, then the report's, or [] when every strategy failed (no report). Ctrl-C and SIGTERM
+    (KeyboardInterrupt) still stop everything."""
     import contextlib
     from lq_assets.partitions import optimize_key, register_strategies
 
@@ -213,14 +223,25 @@ def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: 
     worker = RunWorker()  # the strategies' code runs in a process we can kill (Ctrl-C, SIGTERM, limit)
     try:
         for i, s in enumerate(strategies, 1):
-            with stage(f"  {s}", f"stage 1 + stage 2 ({i}/{len(strategies)})"):
-                results.append(worker.run(
-                    instance, "optimize", limit, f"the optimization of {s} on {dataset}",
-                    partition_key=str(optimize_key(dataset, s)),
-                    run_config={"ops": {"prefilter_rankings": op_config, "replay_results": op_config}},
-                    tags={"lq/launched_by": "lq-cli"}))
+            try:
+                with stage(f"  {s}", f"stage 1 + stage 2 ({i}/{len(strategies)})"):
+                    results.append(worker.run(
+                        instance, "optimize", limit, f"the optimization of {s} on {dataset}",
+                        partition_key=str(optimize_key(dataset, s)),
+                        run_config={"ops": {"prefilter_rankings": op_config, "replay_results": op_config}},
+                        tags={"lq/launched_by": "lq-cli"}))
+            except (LQError, BrokenProcessPool) as e:
+                if on_failure is None:
+                    raise
+                if isinstance(e, BrokenProcessPool):  # the strategy's code killed its worker (a crash)
+                    worker.kill(instance, "its worker process died")
+                    e = RunFailedError(f"the optimization of {s} on {dataset} died with its worker process "
+                                       "(a crash in the strategy's code?)")
+                on_failure(s, e)
     finally:
         worker.close()
+    if not results:  # every strategy failed: nothing for a report
+        return results
     with stage("  optimization_report", "the HTML report and the leaderboard"):
         results.append(_run("build_report", instance, tags={"lq/launched_by": "lq-cli"}))
     return results

@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 import time
 
+from lq_assets.cli.optimize import EXIT_CODES, Failures, wrap
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="materialize the whole asset graph on the bundled data and print a summary",
-        description="Land the bundled daily US-stock bars (real data, 2000-2013), ingest them into "
+        description=wrap("Land the bundled daily US-stock bars (real data, 2000-2013), ingest them into "
         "the lake through the market_bars job, freeze the us_stocks_daily universe, benchmark the "
         "backends, optimize every strategy (stage 1, stage 2, report), all recorded in the Dagster "
-        "instance; then print a summary, the leaderboard and where to look next.",
+        "instance; then print a summary, the leaderboard and where to look next. A strategy whose "
+        "optimization fails is named with its reason and marked FAILED in the leaderboard; the others "
+        "still run."),
+        epilog=EXIT_CODES.replace("every strategy optimized", "done, every strategy optimized"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.set_defaults(func=run)
 
@@ -42,9 +48,11 @@ def run(args: argparse.Namespace) -> int:
         with stages("backend_benchmark", "parity-checking and timing python, numba, C and Rust kernels"):
             bench = benchmark_in_dagster(instance)
         strategies = list_strategies()
+        failures = Failures("demo")
         with stages("optimization", f"{len(strategies)} strategies: prefilter_rankings -> replay_results, then "
                     "optimization_report"):
-            optimized = optimize_in_dagster(instance, "us_stocks_daily", strategies, progress=stages)
+            optimized = optimize_in_dagster(instance, "us_stocks_daily", strategies, progress=stages,
+                                            on_failure=failures)
     chosen = ""
     for m in bench.asset_materializations_for_node("backend_benchmark"):
         chosen = m.metadata["chosen_backend"].value
@@ -60,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  frozen dataset us_stocks_daily: hash {meta.get('content_hash')}, {meta.get('rows')} rows")
     print(f"    at {meta.get('folder')}")
     print(f"  evaluation backend chosen by backend_benchmark: {chosen} (table `backend_benchmark` in the catalog)")
-    print_gates(optimized[:-1])
-    print_leaderboard(optimized[-1])
+    if optimized:  # [] when every strategy failed: no report
+        print_gates(optimized[:-1])
+        print_leaderboard(optimized[-1], failures.reasons, "us_stocks_daily")
     print()
     print(stages.summary())
     print()
@@ -70,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {lq} ui            # Dagster UI at http://127.0.0.1:3000 (assets, runs, metadata)")
     print(f'  {lq} sql "SELECT symbol, count(*) AS bars FROM bars GROUP BY symbol"   # the DuckDB catalog')
     print(f"  {lq} generate && {lq} ingest {paths.landing}/synthetic_*.parquet   # SYNTHETIC minute bars")
-    return 0
+    return failures.exit_code(len(strategies))
 
 
 def _lq_command() -> str:

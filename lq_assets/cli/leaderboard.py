@@ -6,13 +6,33 @@ from __future__ import annotations
 from lq_engine.optimize.leaderboard import text_table
 
 
-def print_leaderboard(report_run) -> None:
+def print_leaderboard(report_run, failed: dict[str, str] | None = None, dataset: str = "") -> None:
+    """The report's leaderboard; ``failed`` (strategy -> reason, of ``dataset``) marks the strategies
+    whose optimization failed in this command (``failed_rows``)."""
     (mat,) = report_run.asset_materializations_for_node("optimization_report")
-    rows = mat.metadata["leaderboard"].value
+    rows = failed_rows(mat.metadata["leaderboard"].value, failed or {}, dataset)
     print()
     print("Leaderboard (winner per dataset and strategy; holdout = out of sample, scored once):")
     print("\n".join("  " + line for line in text_table(rows).splitlines()))
     print(f"Report: {mat.metadata['report'].value}")
+
+
+def failed_rows(rows: list[dict[str, str]], failed: dict[str, str], dataset: str) -> list[dict[str, str]]:
+    """``rows`` with each failed strategy of ``dataset`` as FAILED, last: its row of an earlier run
+    (the report keeps the last stored result) says so, or a row without figures is added."""
+    out = [r for r in rows if not _of(r, failed, dataset)]
+    for name, reason in failed.items():
+        old = [r for r in rows if _of(r, {name: reason}, dataset)]
+        if old:
+            out += [{**r, "verdict": f"FAILED in this run (figures of an earlier run): {reason}"} for r in old]
+        else:
+            out.append({"dataset": dataset, "strategy": name, "winner": "-", "verdict": f"FAILED: {reason}"})
+    return out
+
+
+def _of(row: dict[str, str], failed: dict[str, str], dataset: str) -> bool:
+    ds = row.get("dataset", "").removesuffix(" [SYNTHETIC]")
+    return row.get("strategy") in failed and ds == dataset
 
 
 def print_gates(strategy_runs) -> None:

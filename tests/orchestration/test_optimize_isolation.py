@@ -1,0 +1,113 @@
+"""Issue 20 #18: one failing strategy stopped `lq optimize --strategy A B` (and `lq demo`) for every
+strategy after it: the first failure ended the command (exit 1) and B never ran. Now a failure is
+named in one line (strategy and reason), the other strategies run and write their results as usual
+(identical to a run of their own), the leaderboard marks the failed one FAILED, and the exit code
+says some failed (``PARTIAL_FAILURE``; 1 when every strategy failed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lq_assets.cli.leaderboard import failed_rows
+from lq_assets.cli.optimize import PARTIAL_FAILURE, Failures
+from tests.orchestration.live import BIN
+from tests.orchestration.project import BUNDLED, lq, new_project
+
+BAD = '''"""Raises in decide (issue 20 #18)."""
+
+import lq_engine.api as lq
+
+
+class Bad(lq.Strategy):
+    """Raises from the fifth bar on."""
+
+    fast = lq.Int(2, 50, grid=(5, 10))
+
+    @lq.decide
+    def decide(i, bars, ind, p, pos, st):
+        if i > 3:
+            raise ValueError("bad strategy: no signal here")
+        return 0.0
+'''
+
+# two symbols, 2011-2013 of the bundled daily bars, a seeded sample of 8 sets: a quick optimization
+TOML = ('[universes.us_stocks_daily]\nsymbols = ["AAPL", "MSFT"]\ntimeframe = "1d"\ncalendar = "equities"\n\n'
+        "[optimize]\nn_folds = 2\ntop_k_min = 3\ntop_k_max = 4\naudit_size = 2\nsample_size = 8\nseed = 5\n")
+
+
+def _small_bars(path: Path) -> Path:
+    import datetime as dt
+
+    import polars as pl
+
+    cut = int(dt.datetime(2011, 1, 1, tzinfo=dt.timezone.utc).timestamp()) * 1_000_000_000  # ts: ns
+    bars = pl.read_parquet(BUNDLED)
+    bars.filter(pl.col("symbol").is_in(["AAPL", "MSFT"]) & (pl.col("ts") >= cut)).write_parquet(path)
+    return path
+
+
+def _optimize(project: Path, *strategies: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("LQ_DATA_DIR", "LQ_DAGSTER_HOME", "DAGSTER_HOME", "LQ_CONFIG")}
+    env["LQ_PROJECT"] = str(project)
+    return subprocess.run([str(BIN / "lq"), "optimize", "--strategy", *strategies], env=env, cwd=project,
+                          capture_output=True, text=True, timeout=900)
+
+
+def _stored(project: Path, strategy: str) -> dict[str, str]:
+    """Every stored table of the strategy's result (wall-clock figures left out), as text, read now."""
+    from lq_assets.optimize.settings import stage_dir
+    from lq_engine.data.paths import DataPaths
+    from lq_engine.optimize import load_result
+
+    result = load_result(stage_dir(DataPaths(project / "data"), "us_stocks_daily", strategy))
+    return {name: repr(df.to_dicts()) for name, df in result.tables().items()}
+
+
+@pytest.mark.slow
+def test_a_failing_strategy_does_not_stop_the_others(tmp_path):
+    project = new_project(tmp_path, TOML, {"bad": BAD})
+    lq(["ingest", str(_small_bars(tmp_path / "bars.parquet"))], project)
+
+    both = _optimize(project, "bad", "ma_cross")  # bad first: before, ma_cross never ran
+    out = both.stdout + both.stderr
+    assert both.returncode == PARTIAL_FAILURE, out[-4000:]
+    failed = [line for line in both.stderr.splitlines() if "strategy bad failed" in line]
+    assert len(failed) == 1 and "bad strategy: no signal here" in failed[0], both.stderr[-3000:]
+    assert "1 of 2 strategies failed" in both.stderr
+    board = both.stdout.split("Leaderboard", 1)[1]
+    assert any("bad" in line and "FAILED" in line and "no signal here" in line for line in board.splitlines()), board
+    assert any(line.split()[1:2] == ["ma_cross"] and "FAILED" not in line for line in board.splitlines()), board
+    with_bad = _stored(project, "ma_cross")  # read before the solo run replaces it
+
+    solo = _optimize(project, "ma_cross")
+    assert solo.returncode == 0, (solo.stdout + solo.stderr)[-4000:]
+    alone = _stored(project, "ma_cross")
+    assert with_bad.keys() == alone.keys() and "summary" in alone
+    assert with_bad == alone  # the same figures as a run without the failing strategy
+
+    only_bad = _optimize(project, "bad")  # every strategy failed: exit 1, the reason, no report
+    assert only_bad.returncode == 1, (only_bad.stdout + only_bad.stderr)[-4000:]
+    assert "strategy bad failed" in only_bad.stderr and "no signal here" in only_bad.stderr
+    assert "Leaderboard" not in only_bad.stdout
+
+
+def test_exit_codes_and_failed_rows(capsys):
+    f = Failures("optimize")
+    assert f.exit_code(2) == 0
+    f("bad", RuntimeError("run 1 of optimize failed: ValueError: boom"))
+    assert capsys.readouterr().err == "lq optimize: error: strategy bad failed: run 1 of optimize failed: ValueError: boom\n"
+    assert f.exit_code(2) == PARTIAL_FAILURE and f.exit_code(1) == 1
+    assert "every strategy failed" not in capsys.readouterr().err
+
+    rows = [{"dataset": "d", "strategy": "old", "winner": "x=1", "verdict": ""},
+            {"dataset": "d", "strategy": "ok", "winner": "x=2", "verdict": ""},
+            {"dataset": "e", "strategy": "new", "winner": "x=3", "verdict": ""}]
+    out = failed_rows(rows, {"new": "boom", "old": "bang"}, "d")
+    assert [(r["dataset"], r["strategy"]) for r in out] == [("d", "ok"), ("e", "new"), ("d", "new"), ("d", "old")]
+    assert out[2] == {"dataset": "d", "strategy": "new", "winner": "-", "verdict": "FAILED: boom"}
+    assert out[3]["winner"] == "x=1" and out[3]["verdict"].startswith("FAILED in this run") and "bang" in out[3]["verdict"]
+    assert failed_rows(rows, {}, "d") == rows

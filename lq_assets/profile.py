@@ -26,11 +26,31 @@ PROFILES = ("local", "distributed")
 # Celery settings of the workers and of the run workers that submit steps (both must agree on
 # routing; the worker-side ones matter there). A step killed with its worker process is handed
 # back to the broker (acks_late + reject_on_worker_lost) and runs again on a live worker.
+#
+# A broker (Redis) outage of up to BROKER_OUTAGE_S is ridden out rather than failing the runs in
+# flight (issue 20 #14): the run worker retries publishing a step and reading its state, the Celery
+# worker retries storing a step's result and reconnects to the broker, all with backoff. Longer, a
+# run fails (its reason names the broker) and the instance's run retries (dagster.yaml) take over.
+BROKER_OUTAGE_S = float(os.environ.get("LQ_BROKER_OUTAGE_S", "120"))
+_PUBLISH_RETRY = {"interval_start": 0.5, "interval_step": 1.0, "interval_max": 5.0,
+                  "max_retries": 5 + int(BROKER_OUTAGE_S / 5.0)}  # kombu: 0.5, 1.5 ... then 5 s apart
+_BACKEND_MAX_SLEEP_MS = 4000  # Celery: full-jitter exponential backoff, 2 s a try on average once capped
 CELERY_CONFIG_SOURCE = {
     "task_acks_late": True,
     "task_reject_on_worker_lost": True,
     "worker_prefetch_multiplier": 1,
+    "broker_connection_retry": True,
     "broker_connection_retry_on_startup": True,
+    "broker_connection_max_retries": 1000,  # a worker waits for its broker (Celery's default gives up after 100)
+    "task_publish_retry": True,
+    "task_publish_retry_policy": _PUBLISH_RETRY,
+    "result_backend_always_retry": True,
+    "result_backend_max_retries": 10 + int(BROKER_OUTAGE_S * 1000 / _BACKEND_MAX_SLEEP_MS * 2),
+    "result_backend_base_sleep_between_retries_ms": 200,
+    "result_backend_max_sleep_between_retries_ms": _BACKEND_MAX_SLEEP_MS,
+    # the result consumer's (re)subscription to a step's result (Redis pub/sub) retries as long
+    "result_backend_transport_options": {"retry_policy": _PUBLISH_RETRY},
+    "redis_retry_on_timeout": True,
     "broker_transport_options": {"visibility_timeout": int(os.environ.get("LQ_CELERY_VISIBILITY_TIMEOUT", "3600"))},
     "result_expires": 24 * 3600,
 }

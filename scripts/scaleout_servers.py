@@ -105,6 +105,30 @@ class Servers:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
     dirs: list[Path] = field(default_factory=list)  # removed on stop
+    # how each restartable server was started (name -> argv, log, cwd, port), for ``down``/``up``
+    launch: dict[str, tuple[list[str], Path, Path, int]] = field(default_factory=dict)
+
+    def down(self, name: str) -> None:
+        """Stop one server (``redis`` or ``seaweedfs``) as an outage would: SIGTERM to its group,
+        its data kept (Redis writes its append-only file, SeaweedFS keeps its folder)."""
+        p = self.procs[name]
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+    def up(self, name: str) -> None:
+        """Start a server stopped by ``down`` again, on the same port and data; returns once it answers."""
+        argv, log, cwd, port = self.launch[name]
+        with open(log, "ab") as out:
+            self.procs[name] = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                                cwd=cwd)
+        _wait_port(port, self.procs[name], name, log)
+        if name == "seaweedfs":
+            _make_bucket(self)  # answers once its filer and volumes are back
 
     def stop(self) -> None:
         for name, p in reversed(list(self.procs.items())):
@@ -171,10 +195,15 @@ def _start_redis(s: Servers) -> None:
     pw = secrets.token_hex(12)
     log = s.root / "redis.log"
     conf = s.root / "redis.conf"  # the password in a file, not on the command line
-    conf.write_text(f"bind 127.0.0.1\nport {port}\nsave \"\"\nappendonly no\ndir {s.root}\nrequirepass {pw}\n")
+    # A broker keeps its queue across a restart: the append-only file (fsynced every second) holds the
+    # queued and unacknowledged steps, which a restarted Redis without it would lose (their runs would
+    # then wait for results that never come).
+    conf.write_text(f"bind 127.0.0.1\nport {port}\nsave \"\"\nappendonly yes\nappendfsync everysec\n"
+                    f"dir {s.root}\nrequirepass {pw}\n")
     with open(log, "wb") as out:
         s.procs["redis"] = subprocess.Popen(["redis-server", str(conf)], stdout=out, stderr=subprocess.STDOUT,
                                             start_new_session=True)
+    s.launch["redis"] = (["redis-server", str(conf)], log, Path.cwd(), port)
     _wait_port(port, s.procs["redis"], "redis-server", log)
     s.env["LQ_CELERY_BROKER"] = f"redis://:{pw}@127.0.0.1:{port}/0"
     s.env["LQ_CELERY_BACKEND"] = f"redis://:{pw}@127.0.0.1:{port}/1"
@@ -199,15 +228,16 @@ def _start_seaweed(s: Servers, volume_max: str = VOLUME_MAX, volume_size_mb: int
     data.mkdir()
     m, v, f, s3 = (_free_port() for _ in range(4))
     log = s.root / "weed.log"
+    argv = [_weed(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}", f"-master.port={m}",
+            f"-master.port.grpc={m + 10000}", f"-volume.port={v}", f"-volume.port.grpc={v + 10000}",
+            f"-filer.port={f}", f"-filer.port.grpc={f + 10000}", "-s3", f"-s3.port={s3}",
+            f"-s3.port.grpc={s3 + 10000}", "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={cfg}",
+            "-master.telemetry=false", f"-volume.max={volume_max}",
+            f"-master.volumeSizeLimitMB={volume_size_mb}"]
     with open(log, "wb") as out:
-        s.procs["seaweedfs"] = subprocess.Popen(
-            [_weed(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}", f"-master.port={m}",
-             f"-master.port.grpc={m + 10000}", f"-volume.port={v}", f"-volume.port.grpc={v + 10000}",
-             f"-filer.port={f}", f"-filer.port.grpc={f + 10000}", "-s3", f"-s3.port={s3}",
-             f"-s3.port.grpc={s3 + 10000}", "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={cfg}",
-             "-master.telemetry=false", f"-volume.max={volume_max}",
-             f"-master.volumeSizeLimitMB={volume_size_mb}"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=s.root)
+        s.procs["seaweedfs"] = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                                cwd=s.root)
+    s.launch["seaweedfs"] = (argv, log, s.root, s3)
     _wait_port(s3, s.procs["seaweedfs"], "weed server (S3)", log)
     s.env.update(AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret, AWS_ENDPOINT_URL=f"http://127.0.0.1:{s3}",
                  AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")

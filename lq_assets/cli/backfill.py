@@ -169,14 +169,23 @@ def run(args: argparse.Namespace) -> int:
                 reap_watchdog(daemon[0])
                 step("stopped the daemon and the processes it started")
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": bid}))
-        runs_ok = all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        retried = retried_runs(runs)  # failed runs that the instance ran again (run retries)
+        runs_ok = all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs if r.run_id not in retried)
         ok = runs_ok and status in ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED")
         if runs_ok and status == "COMPLETED_FAILED":  # every run succeeded, some partition had nothing to write
             step("every run succeeded; some requested partitions were not materialized (a universe with no data "
                  "yet is skipped)")
-        step(f"backfill {bid} {status}: {len(runs)} run(s), {'succeeded' if ok else 'FAILED'}")
+        again = f" ({len(retried)} failed and retried)" if retried else ""
+        step(f"backfill {bid} {status}: {len(runs)} run(s){again}, {'succeeded' if ok else 'FAILED'}")
         print(stages.summary())
         return 0 if ok else 1
+
+
+def retried_runs(runs) -> set[str]:
+    """Ids of the runs among ``runs`` that failed and were run again by the instance's run retries
+    (their retry is among ``runs`` too): the retry's outcome counts, not theirs."""
+    ids = {r.run_id for r in runs}
+    return {r.run_id for r in runs if r.tags.get("dagster/auto_retry_run_id") in ids}
 
 
 def start_daemon(log: Path) -> subprocess.Popen:
@@ -306,7 +315,9 @@ def run_line(instance, rec) -> list[str]:
     part = r.tags.get("dagster/partition") or "..".join(
         x for x in (r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end")) if x)
     took = f"{rec.end_time - rec.start_time:6.1f}s" if rec.end_time and rec.start_time else "     -"
-    lines = [f"run {r.run_id[:8]} {r.status.value:<8} {took}  {part}".rstrip()]
+    retry = f"  (retry {r.tags['dagster/retry_number']} of run {r.parent_run_id[:8]})" \
+        if r.tags.get("dagster/retry_number") and r.parent_run_id else ""
+    lines = [f"run {r.run_id[:8]} {r.status.value:<8} {took}  {part}{retry}".rstrip()]
     if r.status != dg_success():
         lines += [f"    {msg}" for msg in step_failures(instance, r.run_id)]
     return lines

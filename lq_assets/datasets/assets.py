@@ -9,6 +9,7 @@ from lq_assets.market.assets import market_bars
 from lq_assets.metadata import md_table
 from lq_assets.partitions import UNIVERSES
 from lq_assets.resources import LakeResource, ProjectConfigResource
+from lq_assets.retries import transient_retries
 from lq_engine.data.frozen import UniverseSpec, build_frozen
 from lq_engine.data.lake import list_partitions
 from lq_engine.errors import LQError
@@ -35,6 +36,7 @@ FREEZE_ON_NEW_DATA = dg.AutomationCondition.eager().without(~dg.AutomationCondit
         "data really changed. A universe with no data in the lake yet is skipped, not failed."
     ),
 )
+@transient_retries
 def frozen_dataset(
     context: dg.AssetExecutionContext, lake: LakeResource, project: ProjectConfigResource
 ) -> Iterator[dg.MaterializeResult]:

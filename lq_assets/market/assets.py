@@ -8,6 +8,7 @@ import dagster as dg
 from lq_assets.metadata import md_table
 from lq_assets.partitions import MARKET, split_market_keys
 from lq_assets.resources import LakeResource
+from lq_assets.retries import transient_retries
 from lq_engine.data.catalog import ensure_catalog, symbol_row_counts
 from lq_engine.data.ingest import ingest_files, reingest_landing
 
@@ -30,6 +31,7 @@ class MarketBarsConfig(dg.Config):
         "(symbol, month) partitions; a rejected file is quarantined and nothing in the lake changes."
     ),
 )
+@transient_retries
 def market_bars(context: dg.AssetExecutionContext, config: MarketBarsConfig, lake: LakeResource) -> dg.MaterializeResult:
     paths = lake.paths()
     pairs = split_market_keys(list(context.partition_keys))

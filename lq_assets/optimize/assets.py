@@ -14,6 +14,7 @@ from lq_assets.metadata import md_table
 from lq_assets.optimize.settings import OptimizeSettings, image_dir, stage_dir
 from lq_assets.partitions import OPTIMIZE, split_optimize_key
 from lq_assets.resources import LakeResource, ProjectConfigResource
+from lq_assets.retries import transient_retries
 from lq_engine.data.frozen import open_frozen
 from lq_engine.data.results import write_table
 from lq_engine.data.store import Location
@@ -84,6 +85,7 @@ def _digest(*frames) -> str:
         "table `prefilter_scores`, so the deflated Sharpe counts every configuration evaluated (pruned ones too)."
     ),
 )
+@transient_retries
 def prefilter_rankings(
     context: dg.AssetExecutionContext, config: OptimizeSettings, lake: LakeResource, project: ProjectConfigResource
 ) -> dg.MaterializeResult:
@@ -140,6 +142,7 @@ def prefilter_rankings(
         "take-profit, trailing stop) apply to these replays only; stage 1 ranks without them."
     ),
 )
+@transient_retries
 def replay_results(
     context: dg.AssetExecutionContext, config: OptimizeSettings, lake: LakeResource, project: ProjectConfigResource
 ) -> dg.MaterializeResult:

@@ -45,8 +45,25 @@ CONNECT_TIMEOUT_S = float(os.environ.get("LQ_S3_CONNECT_TIMEOUT", "5"))
 MULTIPART_BYTES = 10 * 1024 * 1024  # pyarrow's S3 output stream sends parts of 10 MiB
 S3_ATTEMPTS = 6  # tries of one S3 request (AWS's standard retry mode, exponential backoff)
 
+# Words of an S3 client error that say the server could not be reached or could not serve for a
+# moment (AWS SDK error names and curl's), not that the object is missing, unreadable or refused.
+TRANSIENT_MARKERS = ("network_connection", "couldn't connect", "curlcode: 7,", "curlcode: 28,", "connection refused",
+                     "connection reset", "timed out", "service_unavailable", "slow_down", "slowdown", "throttl",
+                     "request_timeout", "internal_failure", "internal error")
+# ...unless the write-failure probe found the server full or refusing this object (store._write_failure_cause)
+NOT_TRANSIENT_MARKERS = ("accepts no writes at all", "refuses this object")
+
+
 class StoreError(LQError, OSError):
     """The lake's storage cannot be reached or an object in it cannot be read (the object is named)."""
+
+    @property
+    def transient(self) -> bool:
+        """Whether the store was unreachable or briefly unable to serve, so the same call may succeed
+        later (runs retry such steps with backoff: lq_assets.retries); False for a missing, corrupt
+        or refused object, a full server or a bad URI."""
+        text = str(self).lower()
+        return any(m in text for m in TRANSIENT_MARKERS) and not any(m in text for m in NOT_TRANSIENT_MARKERS)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,116 @@
+"""Step retries on transient faults only (lq_assets.retries, issue 20 #14): a step that fails because
+the lake or the broker is out of reach runs again with the policy's backoff; a step that fails for
+any other reason (a strategy's or the data's error) fails at once, with its own exception."""
+
+import dagster as dg
+import pytest
+
+import lq_assets.retries as retries
+from lq_assets.profile import CELERY_CONFIG_SOURCE
+from lq_assets.retries import is_transient, transient_retries
+from lq_engine.data.store import StoreError
+from lq_engine.errors import LQError
+
+UNREACHABLE = ("s3://lq-lake/lake/results/x/data.parquet: write of 10 bytes failed (When uploading: AWS Error "
+               "NETWORK_CONNECTION during PutObject operation: curlCode: 7, Couldn't connect to server)")
+
+
+@pytest.fixture(autouse=True)
+def quick_policy(monkeypatch):
+    monkeypatch.setattr(retries, "TRANSIENT_RETRY", dg.RetryPolicy(max_retries=3, delay=0.01,
+                                                                   backoff=dg.Backoff.EXPONENTIAL))
+
+
+def _run(fn, generator: bool = False):
+    calls = []
+
+    if generator:
+        @dg.asset(name="a")
+        @transient_retries
+        def a(context: dg.AssetExecutionContext):
+            calls.append(context.retry_number)
+            fn(len(calls))
+            yield dg.MaterializeResult(metadata={"calls": len(calls)})
+    else:
+        @dg.asset(name="a")
+        @transient_retries
+        def a(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+            calls.append(context.retry_number)
+            fn(len(calls))
+            return dg.MaterializeResult(metadata={"calls": len(calls)})
+
+    result = dg.materialize([a], raise_on_error=False)
+    return result, calls
+
+
+@pytest.mark.parametrize("generator", [False, True])
+def test_a_transient_store_error_is_retried_until_it_clears(generator):
+    def flaky(n):
+        if n <= 2:
+            raise StoreError(UNREACHABLE)
+
+    result, calls = _run(flaky, generator)
+    assert result.success
+    assert calls == [0, 1, 2]  # two retries, then success
+    retried = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retried) == 2
+
+
+@pytest.mark.parametrize("error", [LQError("strategy bug: decide returned nonsense"),
+                                   StoreError("s3://b/k: unreadable Parquet (bad magic bytes)"),
+                                   StoreError("s3://b/k: write failed (INTERNAL_FAILURE); it accepts no writes at all"),
+                                   ValueError("data error")])
+def test_other_failures_fail_at_once_with_their_own_error(error):
+    def broken(n):
+        raise error
+
+    result, calls = _run(broken)
+    assert not result.success
+    assert calls == [0]  # no retry
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    err = failure.step_failure_data.error
+    while err.cause is not None:
+        err = err.cause
+    assert err.cls_name == type(error).__name__ and str(error) in err.message
+
+
+def test_an_outage_longer_than_the_policy_fails_the_step_naming_the_cause():
+    def down(n):
+        raise StoreError(UNREACHABLE)
+
+    result, calls = _run(down)
+    assert not result.success
+    assert calls == [0, 1, 2, 3]  # max_retries=3
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    err = failure.step_failure_data.error
+    while err.cause is not None:
+        err = err.cause
+    assert "Couldn't connect to server" in err.message
+
+
+def test_transient_classes():
+    import redis
+
+    assert is_transient(StoreError(UNREACHABLE))
+    assert is_transient(ConnectionRefusedError(111, "Connection refused"))
+    assert is_transient(redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379."))
+    try:
+        try:
+            raise redis.exceptions.ConnectionError("lost")
+        except redis.exceptions.ConnectionError as e:
+            raise RuntimeError("wrapped") from e
+    except RuntimeError as e:
+        assert is_transient(e)  # a cause in the chain counts
+    assert not is_transient(StoreError("s3://b/k: no such object"))
+    assert not is_transient(LQError("bad data"))
+    assert not is_transient(KeyError("x"))
+
+
+def test_celery_rides_out_a_broker_outage():
+    """The Celery settings retry publishing, result reads and writes, and reconnection, for about
+    BROKER_OUTAGE_S; a worker hands back a step it dies in."""
+    c = CELERY_CONFIG_SOURCE
+    assert c["task_acks_late"] and c["task_reject_on_worker_lost"]
+    assert c["broker_connection_retry"] and c["broker_connection_max_retries"] >= 100
+    assert c["task_publish_retry"] and c["task_publish_retry_policy"]["max_retries"] >= 20
+    assert c["result_backend_always_retry"] and c["result_backend_max_retries"] >= 20

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the work ran and failed (a run, a check, a backfill); 2 a problem with the
 input (``LQError``: bad argument, unknown dataset or strategy, bad file, configuration), printed as
-one line; a bug (any other exception) keeps its traceback and exits with 1.
+one line; 3 (``lq optimize``, ``lq demo``) some strategies failed, the others' results are written;
+130 interrupted; a bug (any other exception) keeps its traceback and exits with 1.
 
 Each verb lives in its own module with ``register(subparsers)``; heavy imports (dagster, numba,
 polars) happen inside the verbs so that ``lq --help`` stays instant.

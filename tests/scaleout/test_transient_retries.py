@@ -114,3 +114,16 @@ def test_celery_rides_out_a_broker_outage():
     assert c["broker_connection_retry"] and c["broker_connection_max_retries"] >= 100
     assert c["task_publish_retry"] and c["task_publish_retry_policy"]["max_retries"] >= 20
     assert c["result_backend_always_retry"] and c["result_backend_max_retries"] >= 20
+
+
+def test_lq_backfill_counts_a_failed_run_by_its_retry():
+    """A run that failed and was run again by the instance's run retries is judged by its retry."""
+    from types import SimpleNamespace
+
+    from lq_assets.cli.backfill import retried_runs
+
+    failed = SimpleNamespace(run_id="a" * 36, tags={"dagster/auto_retry_run_id": "b" * 36})
+    retry = SimpleNamespace(run_id="b" * 36, tags={"dagster/retry_number": "1"})
+    other = SimpleNamespace(run_id="c" * 36, tags={"dagster/auto_retry_run_id": "d" * 36})  # retry not in the backfill
+    assert retried_runs([failed, retry, other]) == {"a" * 36}
+    assert retried_runs([failed]) == set()

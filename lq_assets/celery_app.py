@@ -42,25 +42,34 @@ _tolerate_collected_connection()
 app = make_app({"broker": broker_url(), "backend": backend_url(), "config_source": CELERY_CONFIG_SOURCE})
 
 
-def _run_finished(packed) -> bool:
-    """Whether the run of a step task's ExecuteStepArgs has ended (False when it cannot be told)."""
+def _run_finished(run_id: str, instance_ref) -> bool:
+    """Whether the run ``run_id`` has ended (False when it cannot be told)."""
     try:
         from dagster import DagsterInstance
-        from dagster._grpc.types import ExecuteStepArgs
-        from dagster._serdes import unpack_value
 
-        args = unpack_value(packed, as_type=ExecuteStepArgs)
-        with DagsterInstance.from_ref(args.instance_ref) as instance:
-            run = instance.get_run_by_id(args.run_id)
+        with DagsterInstance.from_ref(instance_ref) as instance:
+            run = instance.get_run_by_id(run_id)
         return run is not None and run.is_finished
     except Exception:  # let the task itself report whatever is wrong
         return False
 
 
+def _step_run(packed) -> tuple[str, object] | None:
+    """(run id, instance ref) of a step task's packed ExecuteStepArgs, None if unreadable."""
+    try:
+        from dagster._grpc.types import ExecuteStepArgs
+        from dagster._serdes import unpack_value
+
+        args = unpack_value(packed, as_type=ExecuteStepArgs)
+        return args.run_id, args.instance_ref
+    except Exception:
+        return None
+
+
 class _StepTask(app.Task):
     def __call__(self, *args, **kwargs):
-        packed = kwargs.get("execute_step_args_packed", args[0] if args else None)
-        if packed is not None and _run_finished(packed):
+        run = _step_run(kwargs.get("execute_step_args_packed", args[0] if args else None))
+        if run is not None and _run_finished(*run):
             return []  # no events: nobody waits for them
         return super().__call__(*args, **kwargs)
 

@@ -127,3 +127,36 @@ def test_lq_backfill_counts_a_failed_run_by_its_retry():
     other = SimpleNamespace(run_id="c" * 36, tags={"dagster/auto_retry_run_id": "d" * 36})  # retry not in the backfill
     assert retried_runs([failed, retry, other]) == {"a" * 36}
     assert retried_runs([failed]) == set()
+
+
+def test_a_redelivered_step_of_a_finished_run_is_not_run_again(monkeypatch, tmp_path):
+    """A step whose acknowledgement was lost with the broker connection comes back after the
+    visibility timeout; if its run has ended, the worker's task returns no events instead of
+    running the step again (lq_assets.celery_app)."""
+    import importlib
+
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+    from dagster._core.test_utils import instance_for_test
+
+    monkeypatch.setenv("LQ_CELERY_BROKER", "memory://")
+    monkeypatch.setenv("LQ_CELERY_BACKEND", "cache+memory://")
+    celery_app = importlib.import_module("lq_assets.celery_app")
+
+    @dg.asset
+    def a() -> None:
+        return None
+
+    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+        finished = dg.materialize([a], instance=instance).run_id
+        running = "f" * 8 + "-0000-0000-0000-" + "0" * 12
+        instance.add_run(DagsterRun(job_name="j", run_id=running, status=DagsterRunStatus.STARTED))
+        ref = instance.get_ref()
+        assert celery_app._run_finished(finished, ref)
+        assert not celery_app._run_finished(running, ref)
+
+        calls = []
+        monkeypatch.setattr(celery_app.app.Task, "__call__", lambda self, *a, **k: calls.append(1) or ["ran"])
+        for run_id, expected in ((finished, []), (running, ["ran"])):
+            monkeypatch.setattr(celery_app, "_step_run", lambda packed, run_id=run_id: (run_id, ref))
+            assert celery_app.execute_plan(execute_step_args_packed={}, executable_dict={}) == expected
+        assert calls == [1]  # only the running run's step ran

@@ -18,8 +18,10 @@ A winner is clean when its verdicts (``optimize.verdicts``) hold no warning. It 
 
 - ``null_clean_rate``: share of noise winners with no warning (target <= 0.05);
 - ``planted_clean_rate``: share of planted-signal winners with no warning (target >= 0.8);
-- ``lookahead_gate_share``: the lookahead gate's time over the optimization's time (mean over runs;
-  nan when results carry no ``timings["gate"]``);
+- ``lookahead_gate_share``: the lookahead gate's time over the optimization's time (mean over runs,
+  ``lookahead_gate_share_max`` the largest; nan when results carry no ``timings["gate"]``), after an
+  uncounted warm-up optimization per strategy (the compiled loops are built once per strategy source
+  and cached on disk: whichever stage runs first pays for it);
 - per group: how often each verdict fired, and the median DSR and PBO.
 
 Every seed is explicit: dataset k of a group uses ``seed + k`` (and the group's offset).
@@ -135,6 +137,11 @@ def main(argv: list[str] | None = None) -> dict:
                             workers=1)
     rows = []
     t_all = time.perf_counter()
+    # warm-up, not counted: each strategy's compiled loops (numba, cached on disk per strategy source)
+    # are built by whichever stage calls them first, the gate included; the share reported is what a
+    # user sees from an optimization on, not the one-off compile
+    for name, grid in NULL_GRIDS.items():
+        one_run("warmup", name, grid, noise_returns(args.symbols, args.days, args.vol, np.random.default_rng(0)), 0, config)
     for g, (name, grid) in enumerate(NULL_GRIDS.items()):
         for k in range(args.runs):
             seed = args.seed + 10_000 * (g + 1) + k
@@ -156,6 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
         out[f"{label}_clean_rate"] = round(float(np.mean([r["clean"] for r in sel])), 4)
     shares = [r["gate_share"] for r in rows if r["gate_share"] == r["gate_share"]]
     out["lookahead_gate_share"] = round(float(np.mean(shares)), 4) if shares else float("nan")
+    out["lookahead_gate_share_max"] = round(float(np.max(shares)), 4) if shares else float("nan")
     for label in ("null", "planted"):
         sel = [r for r in rows if r["group"] == label]
         out[f"{label}_runs"] = len(sel)

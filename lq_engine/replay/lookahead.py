@@ -263,17 +263,23 @@ class _Unit:
     fields: dict[str, np.ndarray]  # open, high, low, close, volume
     mask: np.ndarray | None = None
     symbols: tuple[str, ...] = ()
+    padded: bool = False  # a series whose arrays are read-only views with ``PAD`` values behind them
 
     @property
     def n(self) -> int:
         return int(self.ts.shape[0])
 
     def segment(self, a: int, b: int) -> "_Unit":
-        """Bars [a, b), copied (C-contiguous)."""
-        sl = (slice(None), slice(a, b)) if self.mask is not None else slice(a, b)
+        """Bars [a, b), copied (C-contiguous); a series' arrays padded (``_padded``) once here, so that
+        the runs over the segment and its perturbed copies need no copy of their own."""
+        if self.mask is None:
+            return _Unit(self.symbol, _padded(self.ts[a:b], b - a, PAD),
+                         {f: _padded(np.asarray(x[a:b], dtype=np.float64), b - a, PAD) for f, x in self.fields.items()},
+                         padded=True)
+        sl = (slice(None), slice(a, b))
         return _Unit(self.symbol, np.array(self.ts[a:b]), {f: np.array(x[sl], dtype=np.float64)
                                                            for f, x in self.fields.items()},
-                     None if self.mask is None else np.array(self.mask[sl]), self.symbols)
+                     np.array(self.mask[sl]), self.symbols)
 
 
 def _units(spec: Any, data: Any) -> list[_Unit]:
@@ -332,13 +338,14 @@ class _Decided:
         return self.raised[j] if self.raised else None
 
 
-def _run_each(spec: Any, sets: list[dict], table: Any, u: _Unit, n: int | None = None) -> _Decided:
+def _run_each(spec: Any, sets: list[dict], table: Any, u: _Unit, n: int | None = None, plan: Any = None,
+              memo: dict | None = None) -> _Decided:
     """``_run_decisions``, and when it raises (an indicator that cannot run on truncated or changed
     bars, e.g. a pair without a common date left), every set on its own, keeping what each raised."""
     from lq_engine.strategies.declare import StrategyError
 
     try:
-        return _run_decisions(spec, table, u, n)[0]
+        return _run_decisions(spec, table, u, n, plan, memo)[0]
     except StrategyError:
         pass
     n = u.n if n is None else n
@@ -360,9 +367,10 @@ def _run_each(spec: Any, sets: list[dict], table: Any, u: _Unit, n: int | None =
     return _Decided(rows, valid, err, tuple(raised))
 
 
-def _padded(x: np.ndarray, n: int, pad: int) -> np.ndarray:
+def _padded(x: np.ndarray, n: int, pad: int, freeze: bool = True) -> np.ndarray:
     """``x[:n]`` as the first n values of an array with ``pad`` more behind it in memory (NaN, or the
-    clock continued for ts): a compiled read past the end sees them, deterministically."""
+    clock continued for ts): a compiled read past the end sees them, deterministically. Read-only
+    unless ``freeze`` is False."""
     if x.dtype == np.int64:
         step = int(x[n - 1] - x[n - 2]) if n > 1 else 60_000_000_000
         buf = np.empty(n + pad, dtype=np.int64)
@@ -371,7 +379,7 @@ def _padded(x: np.ndarray, n: int, pad: int) -> np.ndarray:
     else:
         buf = np.full(n + pad, np.nan)
         buf[:n] = x[:n]
-    return _frozen(buf[:n])
+    return _frozen(buf[:n]) if freeze else buf[:n]
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -381,11 +389,15 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None) -> tuple[_Decided, Any]:
+def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None, plan: Any = None,
+                   memo: dict | None = None) -> tuple[_Decided, Any]:
     """The decisions of every set of ``table`` over the first ``n`` bars of ``u`` (all by default),
     through the strategy's compiled decision loop (the ``codegen`` module's ``decision_loop`` /
     ``pdecision_loop``, called as ``Kernels.decisions`` calls them; the indicators of all the sets
     computed once), without raising at an invalid decision: the bars before it are kept (``valid``).
+
+    ``plan``: the table's ``indicator_plan`` (made here when not given); ``memo``: indicator values
+    kept across the runs over one segment and its perturbed copies (``spec.memo_indicator``).
 
     Perturbed bars need not be valid OHLC (a scaled high may fall below the close): nothing on this
     path validates bars (``Bars``/``Panel`` are built directly, not through ``Series``), so the
@@ -403,33 +415,34 @@ def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None) -> tup
     states = spec.declaration.state.new(1)  # reset by the loop at its start: one record serves every set
     try:
         if u.mask is None:
-            f = {name: _padded(u.fields[name], n, PAD) for name in SCAN_FIELDS}
-            bars = Bars(f["open"], f["high"], f["low"], f["close"], f["volume"], _padded(u.ts, n, PAD))
-            rows = spec.indicator_rows(table, bars)
+            if u.padded and n == u.n:  # a segment (or a perturbed copy): padded already
+                f, ts = u.fields, u.ts
+            else:
+                f, ts = {name: _padded(u.fields[name], n, PAD) for name in SCAN_FIELDS}, _padded(u.ts, n, PAD)
+            bars = Bars(f["open"], f["high"], f["low"], f["close"], f["volume"], ts)
+            rows = spec.indicator_rows(table, bars, plan, memo)
             targets = np.zeros((m, n))
             exits = np.full((m, n, 3), np.nan) if spec.has_exits else np.full((m, 1, 3), np.nan)  # (unused)
-            for j in range(m):
-                kern.module.decision_loop(bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
-                                          rows.bank, rows.idx[j], pmat[j], states, targets[j], exits[j], err[j])
+            kern.module.decision_loop(bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
+                                      rows.bank, rows.idx, pmat, states, targets, exits, err)
             out = np.concatenate([targets[:, :, None], exits], axis=2) if spec.has_exits else targets[:, :, None]
         else:
             sl = (slice(None), slice(0, n))
             f = {name: _frozen(np.array(u.fields[name][sl], dtype=np.float64)) for name in SCAN_FIELDS}
             panel = Panel(u.symbols, _frozen(np.array(u.ts[:n], dtype=np.int64)), f["open"], f["high"], f["low"],
                           f["close"], f["volume"], _frozen(np.array(u.mask[sl], dtype=np.bool_)))
-            rows = spec.indicator_rows(table, panel)
+            rows = spec.indicator_rows(table, panel, plan, memo)
             s = panel.n_symbols
             out = np.empty((m, n, s + 1))
-            pos = position_records(1, s)
+            weights = np.zeros((m, n + 1, s))
+            row = np.zeros((m, n), dtype=np.int64)
+            rebal = np.zeros((m, n), dtype=np.bool_)
+            kern.module.pdecision_loop(panel.open, panel.high, panel.low, panel.close, panel.volume, panel.ts,
+                                       panel.mask, rows.bank, rows.idx, pmat, states, position_records(1, s),
+                                       weights, row, rebal, err)
             for j in range(m):
-                weights = np.zeros((n + 1, s))
-                row = np.zeros(n, dtype=np.int64)
-                rebal = np.zeros(n, dtype=np.bool_)
-                kern.module.pdecision_loop(panel.open, panel.high, panel.low, panel.close, panel.volume, panel.ts,
-                                           panel.mask, rows.bank, rows.idx[j], pmat[j], states, pos, weights, row,
-                                           rebal, err[j])
-                out[j, :, :s] = weights[row]
-                out[j, :, s] = rebal
+                out[j, :, :s] = weights[j][row[j]]
+                out[j, :, s] = rebal[j]
     except StrategyError:
         raise
     except Exception as e:
@@ -443,8 +456,10 @@ def _first_changes(ref: _Decided, alt: _Decided, upto: int) -> np.ndarray:
     invalid decision and the other did not (-1: none)."""
     m = min(upto, ref.rows.shape[1], alt.rows.shape[1])
     a, b = ref.rows[:, :m], alt.rows[:, :m]
-    diff = np.any((a != b) & ~(np.isnan(a) & np.isnan(b)), axis=2)  # sets x bars
     r_end, a_end = np.minimum(ref.valid, upto), np.minimum(alt.valid, upto)
+    if not np.any(a.view(np.int64) != b.view(np.int64)):  # bit for bit the same (the usual case): one pass
+        return np.where(r_end != a_end, np.minimum(r_end, a_end), -1)
+    diff = np.any((a != b) & ~(np.isnan(a) & np.isnan(b)), axis=2)  # sets x bars
     diff &= np.arange(m)[None, :] < np.minimum(r_end, a_end)[:, None]
     out = np.where(diff.any(axis=1), np.argmax(diff, axis=1), -1)
     return np.where((out < 0) & (r_end != a_end), np.minimum(r_end, a_end), out)
@@ -513,19 +528,23 @@ def _survey(spec: Any, sets: list[dict], unit: _Unit, keep: bool) -> tuple[_Deci
 
 
 def _cut_points(changes: list[np.ndarray], starts: list[int], n: int, k: int, rng: np.random.Generator,
-                units: int = 1) -> list[int]:
+                units: int = 1, unit: int = 0) -> list[int]:
     """Cut points in [1, n - 1] shared by every set: one near the end, ``k - 1`` spread evenly after the
     earliest start (the first bar a set decides something), and one per set (up to ``2 k``) right after
     a bar, past that set's start, where its decision changed (where a peek at the next bar shows).
-    With ``units`` series (each symbol on its own) the spread and change cuts are shared out among
-    them (each gets its share, at least one change cut), so that many symbols cost about as much as one."""
+    With ``units`` series (each symbol on its own; this is series ``unit``) the cuts are dealt out
+    among them, so that many symbols cost about as much as one: series u takes the spread cuts
+    i = u, u + units, ... (at the fraction (i + 1) / k of its own span, so the symbols together cover
+    the whole span once), its share of the ``2 k`` change cuts (at least one) and, for the last
+    series, the cut near the end."""
     lo, hi = min(starts) + 1, n - 1
     if hi < lo or k < 1:
         return []
-    spread = -(-(k - 1) // units)
-    most = max(1, -(-2 * k // units))
-    out = {max(lo, n - 2)}
-    out.update(int(x) for x in np.linspace(lo, hi, spread + 2)[1:-1].round())
+    out: set[int] = set()
+    if unit == units - 1:
+        out.add(max(lo, n - 2))
+    out.update(int(round(lo + (hi - lo) * (i + 1) / k)) for i in range(unit, k - 1, units))
+    most = max(1, 2 * k // units + (1 if unit < (2 * k) % units else 0))
     order = rng.permutation(len(changes))
     extra = 0
     for j in order.tolist():
@@ -545,7 +564,7 @@ def _perturbed(seg: _Unit, lc: int, field: str, how: Any, rng: np.random.Generat
     """``seg`` with ``field`` changed from bar ``lc`` on: scaled by ``how`` (a panel: every other symbol
     by the other factor, so that the symbols' order changes too), or shuffled (``how`` None; each
     symbol on its own)."""
-    x = seg.fields[field].copy()
+    x = _padded(seg.fields[field], seg.n, PAD, freeze=False) if seg.padded else seg.fields[field].copy()
     rows = [x] if seg.mask is None else [x[s] for s in range(x.shape[0])]
     for s, r in enumerate(rows):
         tail = r[lc:]
@@ -553,7 +572,9 @@ def _perturbed(seg: _Unit, lc: int, field: str, how: Any, rng: np.random.Generat
             tail[:] = _shuffle(tail, rng)
         else:
             tail *= how if s % 2 == 0 else _other(how)
-    return _Unit(seg.symbol, seg.ts, {**seg.fields, field: x}, seg.mask, seg.symbols)
+    if seg.padded:
+        _frozen(x)
+    return _Unit(seg.symbol, seg.ts, {**seg.fields, field: x}, seg.mask, seg.symbols, seg.padded)
 
 
 def _other(how: float) -> float:
@@ -623,6 +644,8 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
     if not sets:
         return done()
     table = spec.table(sets)
+    plan = spec.indicator_plan(table)  # the sets' indicator calls, made once: every run below reuses them
+    sub_plans: dict[tuple[int, ...], tuple[Any, Any]] = {}
     for k_unit, unit in enumerate(units):
         rng = np.random.default_rng([seed, k_unit])
         n = unit.n
@@ -633,13 +656,14 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
         failed: set[int] = set()
         smax = max(starts)  # bars before the cut: twice the longest warm-up (at least 1,000, at most
         lead = max(min(max_bars, max(1_000, 2 * smax)), smax + max_bars // 8)  # max_bars unless it is longer)
-        for c in _cut_points(changes, starts, n, cuts, rng, len(units)):
+        for c in _cut_points(changes, starts, n, cuts, rng, len(units), k_unit):
             a, b = max(0, c - lead), min(n, c + tail)
+            memo: dict = {}  # indicator values over this segment, by the bar arrays they read
             if a == 0 and b == n and full is not None:
                 seg, ref = unit, full
             else:
                 seg = unit.segment(a, b)
-                ref = _run_each(spec, sets, table, seg)
+                ref = _run_each(spec, sets, table, seg, plan=plan, memo=memo)
                 runs += len(sets)
             lc = c - a
             # the sets still to check here: not failed yet, and able to run on this segment
@@ -649,13 +673,20 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
             if len(live) < len(sets):
                 ref = _Decided(ref.rows[live], ref.valid[live], ref.err[live])
             sub = [sets[j] for j in live]
-            sub_table = table if len(live) == len(sets) else spec.table(sub)
+            if len(live) == len(sets):
+                sub_table, sub_plan = table, plan
+            else:
+                if tuple(live) not in sub_plans:
+                    t = spec.table(sub)
+                    sub_plans[tuple(live)] = (t, spec.indicator_plan(t))
+                sub_table, sub_plan = sub_plans[tuple(live)]
             for field_, how in TRIALS:
                 if field_ == "truncated":
-                    alt = _run_each(spec, sub, sub_table, seg, lc)
+                    alt = _run_each(spec, sub, sub_table, seg, lc, sub_plan)
                     label = "truncated"
                 else:
-                    alt = _run_each(spec, sub, sub_table, _perturbed(seg, lc, field_, how, rng))
+                    alt = _run_each(spec, sub, sub_table, _perturbed(seg, lc, field_, how, rng), plan=sub_plan,
+                                    memo=memo)
                     label = _how(field_, how, portfolio)
                 runs += len(sub)
                 for jj, bar in enumerate(_first_changes(ref, alt, lc).tolist()):

@@ -39,7 +39,7 @@ from lq_engine.strategies.declare import BAR_FIELDS, PANEL_FIELDS, StrategyError
 
 BarsTuple = namedtuple("BarsTuple", BAR_FIELDS)  # typename = global name: numba parfors refer to it by name
 PanelTuple = namedtuple("PanelTuple", PANEL_FIELDS)
-GENERATOR_VERSION = "7"
+GENERATOR_VERSION = "8"
 ERR_GROSS = 3.0  # a portfolio decision's sum of |weight| is above the strategy's gross cap
 
 _PACKAGE = "lq_strategy_kernels"
@@ -184,22 +184,24 @@ class Kernels:
         err = np.zeros((1, 4))
         states = spec.declaration.state.new(1)
         if spec.declaration.portfolio:
-            weights = np.zeros((n + 1, bars.n_symbols))
-            row = np.zeros(n, dtype=np.int64)
-            rebal = np.zeros(n, dtype=np.bool_)
+            weights = np.zeros((1, n + 1, bars.n_symbols))
+            row = np.zeros((1, n), dtype=np.int64)
+            rebal = np.zeros((1, n), dtype=np.bool_)
             self._call(spec, "pdecision_loop", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
-                       bars.mask, rows.bank, rows.idx[0], table.matrix()[0], states, position_records(1, bars.n_symbols),
-                       weights, row, rebal, err[0])
+                       bars.mask, rows.bank, rows.idx[:1], table.matrix()[:1], states,
+                       position_records(1, bars.n_symbols), weights, row, rebal, err)
             self._check(spec, err, lambda k: table[k], bars.symbols)
-            targets = weights[row]
+            targets = weights[0][row[0]]
             targets.setflags(write=False)
+            rebal = rebal[0]
             rebal.setflags(write=False)
             return Decisions(targets, None, rebal)
-        targets = np.zeros(n)
-        exits = np.full((n, 3), np.nan)
+        targets2 = np.zeros((1, n))
+        exits2 = np.full((1, n, 3), np.nan)
         self._call(spec, "decision_loop", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
-                   rows.bank, rows.idx[0], table.matrix()[0], states, targets, exits, err[0])
+                   rows.bank, rows.idx[:1], table.matrix()[:1], states, targets2, exits2, err)
         self._check(spec, err, lambda k: table[k])
+        targets, exits = targets2[0], exits2[0]
         targets.setflags(write=False)
         if spec.has_exits:
             exits.setflags(write=False)

@@ -5,8 +5,9 @@ This file is never compiled as it is: the names marked "provided by the generate
 defined there (the strategy's ``decide``/``exits``, its namedtuples of parameters and indicators).
 
 Two loops share one decision step (``_decide_bar``), so every driver sees the same decisions:
-- ``decision_loop``: one parameter set over one series: the target (and exit fractions) decided at
-  every bar's close. The replay, the event engine, the paper trader and the lookahead check use it.
+- ``decision_loop``: parameter sets over one series, one after the other: the target (and exit
+  fractions) decided at every bar's close. The replay, the event engine, the paper trader (one set)
+  and the lookahead check (many) use it.
 - ``sweep``: many parameter sets in parallel (``prange``, one set per iteration: results do not
   depend on the thread count): each set's decisions, then ``kernels.simplified.account``, the
   prefilter's simplified fills (as the replay's under ``ExecutionConfig.simplified()``, the
@@ -98,10 +99,13 @@ def _decisions(bars, ind, p, st, targets, exits, err):
     return True
 
 
-def decision_loop(o, h, lo, c, v, ts, bank, idx_row, prow, states, targets, exits, err):
-    """One parameter set over one series (the replay's, event engine's and paper trader's decisions)."""
+def decision_loop(o, h, lo, c, v, ts, bank, idx, pmat, states, targets, exits, err):
+    """Parameter sets (rows of ``pmat``; one for the replay, event engine and paper trader, many for
+    the lookahead scan) over one series, one after the other: ``targets[k]``, ``exits[k]`` and
+    ``err[k]`` are set k's. One call for many sets spares a Python dispatch per set."""
     bars = BarsTuple(borrowed(o), borrowed(h), borrowed(lo), borrowed(c), borrowed(v), borrowed(ts))
-    _decisions(bars, _ind(bank, idx_row), _params(prow), states[0], targets, exits, err)
+    for k in range(pmat.shape[0]):
+        _decisions(bars, _ind(bank, idx[k]), _params(pmat[k]), states[0], targets[k], exits[k], err[k])
 
 
 def sweep(o, h, lo, c, v, ts, rets, bank, idx, pmat, states, fee, slip, acc, err):
@@ -207,12 +211,17 @@ def _pdecisions(bars, ind, p, st, rows, row, rebal, pos, w, live, err):
     return True
 
 
-def pdecision_loop(o, h, lo, c, v, ts, mask, bank, idx_row, prow, states, posbuf, rows, row, rebal, err):
-    """One parameter set over one panel (the replay's, event engine's and paper trader's weights)."""
+def pdecision_loop(o, h, lo, c, v, ts, mask, bank, idx, pmat, states, posbuf, rows, row, rebal, err):
+    """Parameter sets (rows of ``pmat``) over one panel, one after the other (the replay's, event
+    engine's and paper trader's weights: one set; the lookahead scan: many): ``rows[k]``, ``row[k]``,
+    ``rebal[k]`` and ``err[k]`` are set k's."""
     n_sym = o.shape[0]
     bars = PanelTuple(borrowed(o), borrowed(h), borrowed(lo), borrowed(c), borrowed(v), borrowed(ts), borrowed(mask))
-    _pdecisions(bars, _ind(bank, idx_row), _params(prow), states[0], rows, row, rebal, posbuf[0], np.empty(n_sym),
-                np.empty(n_sym, dtype=np.int64), err)
+    w = np.empty(n_sym)
+    live = np.empty(n_sym, dtype=np.int64)
+    for k in range(pmat.shape[0]):
+        _pdecisions(bars, _ind(bank, idx[k]), _params(pmat[k]), states[0], rows[k], row[k], rebal[k], posbuf[0], w,
+                    live, err[k])
 
 
 def psweep(o, h, lo, c, v, ts, mask, bank, idx, pmat, states, posbuf, fee, slip, acc, err):

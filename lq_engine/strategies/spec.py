@@ -7,7 +7,8 @@ to the report and to the paper trader.
 
 What it offers the drivers:
 - the parameter schema (``schema``, ``table``, ``default_params``, ``validated``, ``grid``);
-- ``indicator_rows(table, bars)``: every distinct indicator row the sets need, computed once;
+- ``indicator_rows(table, bars)``: every distinct indicator row the sets need, computed once
+  (``indicator_plan(table)``: which rows, before any bar, for callers reusing it over many series);
 - ``decisions(params, bars)``: the target (and exit fractions) at every bar's close, compiled;
 - ``kernels``: the compiled sweep and decision loop (``codegen``), cached on disk by source hash;
 - ``rules``: the rule-vocabulary front-end, when the strategy has one (C/Rust/numba-rule backends).
@@ -73,6 +74,17 @@ class IndicatorRows:
     @property
     def n_bars(self) -> int:
         return int(self.bank.shape[1])
+
+
+@dataclass(frozen=True)
+class IndicatorPlan:
+    """What ``StrategySpec.indicator_rows`` computes for a table of sets, before any bar: ``idx``
+    (the bank row of each set's indicators, read-only), the bank's row count ``total``, and per
+    indicator (declaration order) its distinct calls ``(key, args, inputs)`` and first bank row."""
+
+    idx: np.ndarray
+    total: int
+    calls: tuple
 
 
 def file_hash(path: str | Path) -> str:
@@ -230,41 +242,57 @@ class StrategySpec:
     def is_portfolio(self) -> bool:
         return self.declaration.portfolio
 
-    def indicator_rows(self, table: ParamTable, bars: Any) -> IndicatorRows:
-        """Every indicator once per distinct argument tuple across ``table``'s sets (over ``Bars``, or
-        a ``Panel`` for a portfolio strategy: rows are then (symbols x bars))."""
-        n = bars.n
-        shape = (bars.n_symbols, n) if self.is_portfolio else (n,)
+    def indicator_plan(self, table: ParamTable) -> IndicatorPlan:
+        """Which distinct indicator calls ``table``'s sets need and where each lands in the bank. It
+        depends on the sets only, not on the bars: a caller running the same sets over many series
+        (the lookahead scan, the streaming paper decider) makes it once and passes it on."""
         idx = np.empty((len(table), len(self.indicators)), dtype=np.int64)
-        plan = []  # (declaration, distinct argument rows, first bank row): the bank's size first
+        plan = []
         total = 2
         for j, d in enumerate(self.indicators):
             cols = np.column_stack([table.columns[a] for a in d.params]) if d.params else np.zeros((len(table), 0))
             uniq, inverse = distinct_rows(cols)
             idx[:, j] = total + inverse
-            plan.append((d, uniq, total))
+            prms = [self.schema.param(a) for a in d.params]
+            calls = []
+            for u in uniq:
+                args = {a: prm.decode(x) for a, prm, x in zip(d.params, prms, u.tolist())}
+                inputs = {a: (a, *(args[q] for q in self.indicator(a).params)) for a in d.args if a in d.inputs}
+                calls.append(((d.name, *args.values()), args, inputs))
+            plan.append((d, tuple(calls), total))
             total += len(uniq)
+        idx.setflags(write=False)
+        return IndicatorPlan(idx, total, tuple(plan))
+
+    def indicator_rows(self, table: ParamTable, bars: Any, plan: IndicatorPlan | None = None,
+                       memo: dict | None = None) -> IndicatorRows:
+        """Every indicator once per distinct argument tuple across ``table``'s sets (over ``Bars``, or
+        a ``Panel`` for a portfolio strategy: rows are then (symbols x bars)). ``plan``: this table's
+        ``indicator_plan``, when the caller has it. ``memo``: a dict the caller keeps across calls
+        on bars that share some of their arrays (``memo_indicator``)."""
+        plan = self.indicator_plan(table) if plan is None else plan
+        n = bars.n
+        shape = (bars.n_symbols, n) if self.is_portfolio else (n,)
         # each value is written once, straight into its row (a series for a panel: into every symbol's)
-        bank = np.empty((total, *shape))  # (rows, bars), or (rows, symbols, bars) for a panel
+        bank = np.empty((plan.total, *shape))  # (rows, bars), or (rows, symbols, bars) for a panel
         bank[0] = 0.0
         bank[1] = np.asarray(bars.close, dtype=np.float64)
         keys: dict[tuple, int] = {("zero",): 0, ("close",): 1}
         view = bars_view(bars)
         values: dict[tuple, np.ndarray] = {}  # what each indicator returned, for the indicators taking it
-        for d, uniq, first in plan:  # inputs first
-            prms = [self.schema.param(a) for a in d.params]
-            calls = []
-            for k, u in enumerate(uniq):
-                args = {a: prm.decode(x) for a, prm, x in zip(d.params, prms, u.tolist())}
-                call = {a: values[(a, *(args[q] for q in self.indicator(a).params))] if a in d.inputs else args[a]
-                        for a in d.args}
-                calls.append(((d.name, *args.values()), call, args, bank[first + k]))
-            for k, value in enumerate(_map(lambda c: self._indicator(d, view, c[1], c[2], c[3]), calls, bank[0].size)):
+        for d, calls, first in plan.calls:  # inputs first
+            work = [({a: values[inputs[a]] if a in inputs else args[a] for a in d.args}, args, bank[first + k])
+                    for k, (_, args, inputs) in enumerate(calls)]
+            if memo is None:
+                fn = (lambda c, d=d: self._indicator(d, view, *c))
+            else:
+                fn = (lambda c, d=d: memo_indicator(self, d, view, *c, memo))
+                work = [(*w, calls[k][0]) for k, w in enumerate(work)]
+            for k, value in enumerate(_map(fn, work, bank[0].size)):
                 keys[calls[k][0]] = first + k
                 values[calls[k][0]] = value
         bank.setflags(write=False)
-        idx.setflags(write=False)
-        return IndicatorRows(bank, idx, keys)
+        return IndicatorRows(bank, plan.idx, keys)
 
     def check_data(self, data: Any) -> Any:
         """``data`` as this strategy runs on it: a Panel (universe checked) or Bars."""
@@ -287,20 +315,22 @@ class StrategySpec:
     def _indicator(self, d: IndicatorDecl, view: Any, call: dict, args: dict, row: np.ndarray) -> np.ndarray:
         """The value (as returned, read-only) of indicator ``d`` called with ``call``, also written into
         its bank ``row`` (``args``: the parameters it depends on, shown in errors)."""
-        shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
-        where = f"{self.file}: strategy '{self.name}', indicator {d.name}({shown})"
+        def where() -> str:  # built on the error path only: this runs once per indicator row and run
+            shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
+            return f"{self.file}: strategy '{self.name}', indicator {d.name}({shown})"
+
         try:
             out = d.fn(view, **call, **d.constants)
         except Exception as e:
-            raise StrategyError(f"{where} raised {type(e).__name__}: {e}") from e
+            raise StrategyError(f"{where()} raised {type(e).__name__}: {e}") from e
         try:
             a = np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError):
-            raise StrategyError(f"{where} returned {type(out).__name__}, not an array of numbers") from None
+            raise StrategyError(f"{where()} returned {type(out).__name__}, not an array of numbers") from None
         shape = row.shape
         if a.shape != shape and not (self.is_portfolio and a.shape == shape[1:]):  # (or one series for a panel)
             want = "one value per bar" if len(shape) == 1 else "one row per symbol (or one series of bars)"
-            raise StrategyError(f"{where} returned shape {a.shape}; it must return {want}, shape {shape}")
+            raise StrategyError(f"{where()} returned shape {a.shape}; it must return {want}, shape {shape}")
         row[...] = a
         a = a.view()
         a.setflags(write=False)
@@ -314,6 +344,50 @@ class StrategySpec:
         table = self.table([self.validated(params)])
         rows = self.indicator_rows(table, b)
         return self.kernels.decisions(self, b, rows, table)
+
+
+class _Reading:
+    """The bars handed to an indicator, noting which fields it reads (``memo_indicator``)."""
+
+    __slots__ = ("_view", "read")
+
+    def __init__(self, view: Any) -> None:
+        self._view = view
+        self.read: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._view, name)
+        self.read.add(name)
+        return value
+
+
+def memo_indicator(spec: StrategySpec, d: IndicatorDecl, view: Any, call: dict, args: dict, row: np.ndarray,
+                   key: tuple, memo: dict) -> np.ndarray:
+    """``spec._indicator(d, view, call, args, row)``, or the value an earlier call of the same
+    indicator returned when every bar field it read then is the very same array now, and so is
+    every indicator value it takes as input (``memo``: key -> [(fields read, inputs, value)]; the
+    arrays are kept in it, so an identity cannot be reused). The lookahead scan changes one field
+    of a segment per run: an indicator that never reads it is not computed again.
+
+    Which fields it reads is noted through a proxy of the bars; an indicator the proxy cannot serve
+    (a compiled function taking the bars, a tuple operation) runs on the real bars and counts as
+    reading every field. Indicators are pure functions of the bars and their arguments (the
+    strategy API's rule), which is what makes the reuse exact."""
+    inputs = tuple(v for v in call.values() if isinstance(v, np.ndarray))
+    for read, ins, value in memo.get(key, ()):
+        if all(getattr(view, f) is a for f, a in read) and len(ins) == len(inputs) and all(
+                x is y for x, y in zip(ins, inputs)):
+            row[...] = value
+            return value
+    rec = _Reading(view)
+    try:
+        value = spec._indicator(d, rec, call, args, row)
+        fields = rec.read
+    except Exception:  # the real bars: the indicator's own error, or one the proxy cannot serve
+        value = spec._indicator(d, view, call, args, row)
+        fields = set(view._fields)
+    memo.setdefault(key, []).append((tuple((f, getattr(view, f)) for f in sorted(fields)), inputs, value))
+    return value
 
 
 def distinct_rows(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -344,10 +418,12 @@ def _map(fn: Any, items: list, size: int) -> list:
     release the GIL, numpy mostly does); a moving average over 10k bars is done before a thread
     would pick it up. Results in order, and the first error in order is the one raised, as in a
     plain loop."""
+    if len(items) < 4 or size < POOL_MIN_VALUES:  # (checked first: asking numba costs ~30 us)
+        return [fn(x) for x in items]
     import numba
 
     n = numba.get_num_threads()
-    if n < 2 or len(items) < 4 or size < POOL_MIN_VALUES:
+    if n < 2:
         return [fn(x) for x in items]
     if n not in _POOL:
         from concurrent.futures import ThreadPoolExecutor

@@ -226,9 +226,9 @@ def test_a_strided_panel_handed_to_the_compiled_loop_fails_loudly():
     n, s = 150, panel.n_symbols
     views = [np.asarray(getattr(panel, f))[..., 20:20 + n] for f in ("open", "high", "low", "close", "volume", "ts",
                                                                      "mask")]
-    args = (rows.bank[:, :, 20:20 + n].copy(), rows.idx[0], table.matrix()[0], spec.declaration.state.new(1),
-            position_records(1, s), np.zeros((n + 1, s)), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.bool_),
-            np.zeros(4))
+    args = (rows.bank[:, :, 20:20 + n].copy(), rows.idx[:1], table.matrix()[:1], spec.declaration.state.new(1),
+            position_records(1, s), np.zeros((1, n + 1, s)), np.zeros((1, n), dtype=np.int64),
+            np.zeros((1, n), dtype=np.bool_), np.zeros((1, 4)))
     with pytest.raises(TypingError, match="C-contiguous"):
         spec.kernels.module.pdecision_loop(*views, *args)
 

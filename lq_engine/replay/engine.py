@@ -167,13 +167,15 @@ def replay(
     periods_per_year: float = 525_600.0,
 ) -> ReplayResult:
     """Replay one parameter set (the strategy's default set when ``params`` is None)."""
+    from lq_engine.strategies.decide_errors import naming_symbol
     from lq_engine.strategies.registry import resolve
 
     if not isinstance(series, Series):
         raise TypeError(f"replay: expected a lq_engine.replay.Series of frozen arrays, got {type(series).__name__}")
     spec = resolve(strategy)
     p = spec.validated(params)
-    d = spec.decisions(p, series)
+    with naming_symbol(series.symbol):  # a raising decide: its error names the symbol too
+        d = spec.decisions(p, series)
     return replay_decisions(d, series, config, brackets, initial_cash, periods_per_year, strategy=spec.name, params=p)
 
 

@@ -34,6 +34,7 @@ from lq_engine.execution.venue import SimulatedVenue
 from lq_engine.replay.engine import Series
 from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec, plan_orders_py
 from lq_engine.replay.streaming import BarBuffer, check_history, decisions_over, visible_bars
+from lq_engine.strategies.decide_errors import DecideError, naming_symbol
 from lq_engine.strategies.registry import resolve
 from lq_engine.strategies.spec import Decisions
 
@@ -76,7 +77,8 @@ class PrecomputedDecider(TargetsDecider):
     __slots__ = ()
 
     def __init__(self, strategy: Any, params: Mapping[str, Any] | None, series: Series) -> None:
-        d = resolve(strategy).decisions(params, series)
+        with naming_symbol(series.symbol):
+            d = resolve(strategy).decisions(params, series)
         super().__init__(d.targets, d.exits)
 
 
@@ -105,7 +107,11 @@ class StreamingDecider:
         if index != self._buf.n:
             raise ValueError(f"streaming decider: asked for bar {index}'s decision after {self._buf.n} bar(s)")
         self._buf.append(bar.timestamp_ns, bar.open, bar.high, bar.low, bar.close, bar.volume)
-        self._last = decisions_over(self._strategy, self._table, self._buf.bars())
+        try:
+            self._last = decisions_over(self._strategy, self._table, self._buf.bars())
+        except DecideError as e:
+            e.name_symbol(bar.symbol)
+            raise
         return float(self._last.targets[-1])
 
     def exits(self, index: int) -> tuple[float, float, float] | None:

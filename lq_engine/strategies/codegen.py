@@ -237,14 +237,18 @@ class Kernels:
         return acc
 
     def _call(self, spec: Any, fn: str, *args: Any) -> None:
+        from lq_engine.strategies.decide_errors import locate, unreported, unrun  # where a strategy raised
+
         t0 = time.perf_counter()
         first = not self.compile_seconds
+        unrun(fn, args)
         try:
             getattr(self.module, fn)(*args)
         except StrategyError:
             raise
         except Exception as e:
-            raise translate_error(spec, e, self.module) from e
+            raise (locate(spec, e, self.module, fn, args) or translate_error(spec, e, self.module)) from e
+        unreported(spec, self.module, fn, args)  # a parallel loop drops an exception raised in an iteration
         if first:
             self.compile_seconds = time.perf_counter() - t0
 

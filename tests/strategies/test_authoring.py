@@ -113,7 +113,8 @@ def test_a_numba_error_names_the_file_line_and_function(tmp_path):
         d = {"a": 1.0}
         return d[str(i)]
         """)
-    with pytest.raises(StrategyError, match=r"raises\.py: strategy 'raises': decide or exits raised KeyError"):
+    with pytest.raises(StrategyError,
+                       match=r"raises\.py, line \d+: strategy 'raises': decide raised KeyError: '0' at bar 0 "):
         load_file(q).decisions(None, generated_series(50))
 
 

@@ -151,6 +151,23 @@ def _same_file(a: str, b: str) -> bool:
         return a == b
 
 
+def raised_at(file: str, exc: BaseException) -> str:
+    """'\n    line N: <statement>' of the innermost frame of ``exc``'s traceback in ``file`` ('' if none):
+    what an indicator's error adds (indicators run as Python, or numba code reached from it)."""
+    tb, line = exc.__traceback__, None
+    while tb is not None:
+        if _same_file(tb.tb_frame.f_code.co_filename, file):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if line is None:
+        return ""
+    try:
+        code = Path(file).read_text().splitlines()[line - 1].strip()
+    except (OSError, IndexError):
+        code = ""
+    return f"\n    line {line}: {code}"
+
+
 def _walk(spec: Any, tb: Any) -> tuple[int | None, int | None, tuple[int, str] | None]:
     """(set k, bar i, (line, function) of the innermost frame in the strategy's file) along ``tb``."""
     k = i = None

@@ -322,7 +322,9 @@ class StrategySpec:
         try:
             out = d.fn(view, **call, **d.constants)
         except Exception as e:
-            raise StrategyError(f"{where()} raised {type(e).__name__}: {e}") from e
+            from lq_engine.strategies.decide_errors import raised_at
+
+            raise StrategyError(f"{where()} raised {type(e).__name__}: {e}{raised_at(self.file, e)}") from e
         try:
             a = np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError):

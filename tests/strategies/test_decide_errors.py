@@ -224,3 +224,17 @@ def test_without_the_jit_the_same_message(tmp_path):
         assert f"fail_{key.split()[0]}.py, line {line}: strategy" in msg and f"at bar 37 ({BAR37})" in msg, (key, msg)
         assert "with parameters {'fast': 3, 'slow': 20}" in msg, (key, msg)
     assert " of ZDIV " in out["divide replay"][1]
+
+
+def test_a_raising_indicator_names_its_line_and_arguments(tmp_path):
+    f, _ = write_strategy(tmp_path, "divide")
+    text = f.read_text().replace("        return lq.ta.sma(bars.close, fast)",
+                                 "        if fast == 5:\n            raise ValueError('no window')  # indicator line\n"
+                                 "        return lq.ta.sma(bars.close, fast)")
+    f.write_text(text)
+    line = next(k for k, ln in enumerate(text.splitlines(), 1) if "indicator line" in ln)
+    with pytest.raises(LQError) as e:
+        replay(load_file(f), {"fast": 5, "slow": 10}, series())
+    msg = str(e.value)
+    assert msg.startswith(f"{f}: strategy 'fail_divide', indicator fast_ma(fast=5) raised ValueError: no window"), msg
+    assert f"\n    line {line}: raise ValueError('no window')" in msg and isinstance(e.value.__cause__, ValueError)

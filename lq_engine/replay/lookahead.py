@@ -339,13 +339,13 @@ class _Decided:
 
 
 def _run_each(spec: Any, sets: list[dict], table: Any, u: _Unit, n: int | None = None, plan: Any = None,
-              memo: dict | None = None) -> _Decided:
+              memo: dict | None = None, states: Any = None) -> _Decided:
     """``_run_decisions``, and when it raises (an indicator that cannot run on truncated or changed
     bars, e.g. a pair without a common date left), every set on its own, keeping what each raised."""
     from lq_engine.strategies.declare import StrategyError
 
     try:
-        return _run_decisions(spec, table, u, n, plan, memo)[0]
+        return _run_decisions(spec, table, u, n, plan, memo, states)[0]
     except StrategyError:
         pass
     n = u.n if n is None else n
@@ -390,14 +390,16 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 
 def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None, plan: Any = None,
-                   memo: dict | None = None) -> tuple[_Decided, Any]:
+                   memo: dict | None = None, states: Any = None) -> tuple[_Decided, Any]:
     """The decisions of every set of ``table`` over the first ``n`` bars of ``u`` (all by default),
     through the strategy's compiled decision loop (the ``codegen`` module's ``decision_loop`` /
     ``pdecision_loop``, called as ``Kernels.decisions`` calls them; the indicators of all the sets
     computed once), without raising at an invalid decision: the bars before it are kept (``valid``).
 
     ``plan``: the table's ``indicator_plan`` (made here when not given); ``memo``: indicator values
-    kept across the runs over one segment and its perturbed copies (``spec.memo_indicator``).
+    kept across the runs over one segment and its perturbed copies (``spec.memo_indicator``);
+    ``states``: the strategy's state record (reset by the loop at its start), reused by a caller
+    making many runs one after the other.
 
     Perturbed bars need not be valid OHLC (a scaled high may fall below the close): nothing on this
     path validates bars (``Bars``/``Panel`` are built directly, not through ``Series``), so the
@@ -412,7 +414,8 @@ def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None, plan: 
     pmat = table.matrix()
     m = len(table)
     err = np.zeros((m, 4))
-    states = spec.declaration.state.new(1)  # reset by the loop at its start: one record serves every set
+    if states is None:  # reset by the loop at its start: one record serves every set
+        states = spec.declaration.state.new(1)
     try:
         if u.mask is None:
             if u.padded and n == u.n:  # a segment (or a perturbed copy): padded already
@@ -645,6 +648,7 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
         return done()
     table = spec.table(sets)
     plan = spec.indicator_plan(table)  # the sets' indicator calls, made once: every run below reuses them
+    states = spec.declaration.state.new(1)
     sub_plans: dict[tuple[int, ...], tuple[Any, Any]] = {}
     for k_unit, unit in enumerate(units):
         rng = np.random.default_rng([seed, k_unit])
@@ -663,7 +667,7 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
                 seg, ref = unit, full
             else:
                 seg = unit.segment(a, b)
-                ref = _run_each(spec, sets, table, seg, plan=plan, memo=memo)
+                ref = _run_each(spec, sets, table, seg, plan=plan, memo=memo, states=states)
                 runs += len(sets)
             lc = c - a
             # the sets still to check here: not failed yet, and able to run on this segment
@@ -682,11 +686,11 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
                 sub_table, sub_plan = sub_plans[tuple(live)]
             for field_, how in TRIALS:
                 if field_ == "truncated":
-                    alt = _run_each(spec, sub, sub_table, seg, lc, sub_plan)
+                    alt = _run_each(spec, sub, sub_table, seg, lc, sub_plan, states=states)
                     label = "truncated"
                 else:
                     alt = _run_each(spec, sub, sub_table, _perturbed(seg, lc, field_, how, rng), plan=sub_plan,
-                                    memo=memo)
+                                    memo=memo, states=states)
                     label = _how(field_, how, portfolio)
                 runs += len(sub)
                 for jj, bar in enumerate(_first_changes(ref, alt, lc).tolist()):

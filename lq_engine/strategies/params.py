@@ -311,17 +311,20 @@ class ParamTable:
         self.columns = dict(columns)
         self.n = n
         self._rows: list[dict[str, Any]] | None = None
+        self._matrix: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.n
 
     def matrix(self) -> np.ndarray:
-        """(n_sets, n_params) float64 in schema order, read-only."""
-        m = np.empty((self.n, len(self.schema.params)))
-        for j, p in enumerate(self.schema.params):
-            m[:, j] = self.columns[p.name]
-        m.setflags(write=False)
-        return m
+        """(n_sets, n_params) float64 in schema order, read-only (made once)."""
+        if self._matrix is None:
+            m = np.empty((self.n, len(self.schema.params)))
+            for j, p in enumerate(self.schema.params):
+                m[:, j] = self.columns[p.name]
+            m.setflags(write=False)
+            self._matrix = m
+        return self._matrix
 
     def rows(self) -> list[dict[str, Any]]:
         if self._rows is None:

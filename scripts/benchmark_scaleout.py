@@ -1,7 +1,8 @@
 """Scale-out benchmark: an 8-partition optimization under the distributed profile with 1, then 2 Celery
 workers, and the profile's fixed overhead against the local profile.
 
-    uv run python scripts/benchmark_scaleout.py [--universes 4] [--days 180] [--sample 3000] [--repeats 3] [--json] [--keep]
+    uv run python scripts/benchmark_scaleout.py [--universes 4] [--days 180] [--sample 3000] [--repeats 3] [--hog N]
+        [--json] [--keep]
 
 Starts PostgreSQL, Redis and SeaweedFS (S3) on 127.0.0.1 (``scaleout_servers``), lands SYNTHETIC
 1-minute bars for one symbol per universe, ingests and freezes them (``lq ingest``, in process, into
@@ -17,7 +18,11 @@ inside steps (STEP_START to STEP_SUCCESS, summed over all steps of the backfill)
 ``run_start_spread_N_s`` the first to the last run start (how fast the runs got launched): step work
 far below N x seconds_N means the workers waited. Medians over ``--repeats``; prints ``name=value``
 lines (and one JSON line with --json). ``--keep`` keeps the temp folder: logs and ``steps.json``
-(every run and step: worker, start, span, parameter sets, dataset hash).
+(every run and step: worker, start, span, parameter sets, dataset hash). ``--hog N`` keeps N processes
+spinning on a CPU for the whole run (a busy scheduler machine). ``failed_runs``: partitions whose
+last run failed (``lq backfill`` then fails and the script stops with its reason; 0 when it prints);
+``retried_runs``: runs that failed outside their steps and were run again by the instance's run
+retries (a retried run counts by its retry).
 """
 
 from __future__ import annotations
@@ -108,16 +113,26 @@ def _wait_daemon(env: dict, timeout: float = 120) -> None:
             time.sleep(1.0)
 
 
+RETRIED: list[int] = []  # per timed backfill: runs that failed and were run again by the run retries
+FAILED: list[int] = []  # per timed backfill: partitions whose last run did not succeed
+
+
 def _steps(env: dict, backfill_id: str) -> list[dict]:
-    """Per run of a backfill (every one must have succeeded): when it was created, started and ended,
-    and per step the worker that ran it, its span (start to success) and what it read (parameter
-    sets, dataset hash)."""
+    """Per run of a backfill that counts (a run the instance retried counts by its retry): when it was
+    created, started and ended, and per step the worker that ran it, its span (start to success) and
+    what it read (parameter sets, dataset hash). Notes the retried runs and the failed partitions
+    (``RETRIED``, ``FAILED``)."""
     import dagster as dg
+
+    from lq_assets.cli.backfill import retried_runs
 
     out = []
     with _instance(env) as instance:
         recs = instance.get_run_records(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
-        assert recs and all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in recs), backfill_id
+        retried = retried_runs([r.dagster_run for r in recs])
+        recs = [r for r in recs if r.dagster_run.run_id not in retried]
+        RETRIED.append(len(retried))
+        FAILED.append(sum(r.dagster_run.status != dg.DagsterRunStatus.SUCCESS for r in recs))
         for r in recs:
             run = {"run_id": r.dagster_run.run_id[:8], "partition": r.dagster_run.tags.get("dagster/partition"),
                    "created": r.create_timestamp.timestamp(), "start": r.start_time, "end": r.end_time,
@@ -179,6 +194,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (logs, steps.json)")
+    ap.add_argument("--hog", type=int, default=0, metavar="N",
+                    help="N processes spinning on a CPU beside the scheduler for the whole run (a busy machine)")
     args = ap.parse_args(argv)
 
     import scaleout_servers
@@ -196,9 +213,14 @@ def main(argv: list[str] | None = None) -> dict:
     config.write_text(_config(universes, args.sample))
     servers = scaleout_servers.start(tmp / "servers")
     procs: list[subprocess.Popen] = []
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+            for _ in range(args.hog)]
     try:
+        from lq_assets.cli.environment import GRPC_TIMEOUT_S
+
+        # the daemon is started here directly, not by lq: give it lq's gRPC limit (``environment.setup``)
         base = {**os.environ, "LQ_CONFIG": str(config), "LQ_AUTOMATION": "off", "LQ_NATIVE_BACKEND": "numba",
-                "LQ_THREADS": "1", "LQ_RUN_LOG_LEVEL": "WARNING"}
+                "LQ_THREADS": "1", "LQ_RUN_LOG_LEVEL": "WARNING", "DAGSTER_GRPC_TIMEOUT_SECONDS": str(GRPC_TIMEOUT_S)}
         base.pop("LQ_PROJECT", None)
         dist = {**base, **servers.env, "LQ_DATA_DIR": str(tmp / "dist"),
                 "LQ_DAGSTER_HOME": str(_home(tmp / "dist_home", ROOT / "dagster_home" / "distributed" / "dagster.yaml"))}
@@ -235,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
         _timed_backfill(local, partitions[:1], "warmup_local")  # warm-up
         local_single = [_timed_backfill(local, partitions[:1], "single_local") for _ in range(args.repeats)]
     finally:
-        _stop(procs)
+        _stop(procs + hogs)
         servers.stop()
         (tmp / "steps.json").write_text(json.dumps(REPORT, indent=1, default=str))
         if args.keep:
@@ -278,6 +300,9 @@ def main(argv: list[str] | None = None) -> dict:
         "single_step_work_distributed_s": step_med("single_dist", step_work),
         "single_step_work_local_s": step_med("single_local", step_work),
         "cores": os.cpu_count(),
+        "hog_processes": args.hog,
+        "failed_runs": sum(FAILED),  # partitions whose last run failed, over every timed backfill
+        "retried_runs": sum(RETRIED),  # runs that failed outside their steps and were run again
     }
     for k, v in out.items():
         print(f"{k}={v}")

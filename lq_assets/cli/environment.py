@@ -26,6 +26,7 @@ def dagster_home() -> Path:
     return home
 
 
+GRPC_TIMEOUT_S = 300  # Dagster's gRPC client limit for lq's processes (its default is 60 s)
 LOG_FILE_BYTES = 2_000_000  # the log file rotates at this size, keeping LOG_FILE_KEEP old ones
 LOG_FILE_KEEP = 3
 
@@ -41,6 +42,10 @@ def setup(verbose: bool = False) -> DataPaths:
     """Point Dagster at our instance, make the data folders, log to a file (and warnings and
     errors to stderr; everything with ``-v``)."""
     os.environ["DAGSTER_HOME"] = str(dagster_home())
+    # Dagster's gRPC calls to a code server give up after 60 s: on a busy machine (a CPU hog beside
+    # the scheduler) launching a run took longer and the run failed before any step ran (issue 25).
+    # Every process lq starts (daemon, code servers, run workers) inherits the longer limit.
+    os.environ.setdefault("DAGSTER_GRPC_TIMEOUT_SECONDS", str(GRPC_TIMEOUT_S))
     # in-process runs (lq_assets.launch): a failure is reported once, as one line (the event log has it all)
     os.environ.setdefault("LQ_RUN_LOG_LEVEL", "INFO" if verbose else "CRITICAL")
     paths = DataPaths.from_env().ensure()

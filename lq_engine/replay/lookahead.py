@@ -263,7 +263,8 @@ class _Unit:
     fields: dict[str, np.ndarray]  # open, high, low, close, volume
     mask: np.ndarray | None = None
     symbols: tuple[str, ...] = ()
-    padded: bool = False  # a series whose arrays are read-only views with ``PAD`` values behind them
+    padded: bool = False  # ready for the loops as they are: read-only, C-contiguous and, for a series, with
+    # ``PAD`` values behind them in memory (``segment``, ``_perturbed``)
 
     @property
     def n(self) -> int:
@@ -276,10 +277,10 @@ class _Unit:
             return _Unit(self.symbol, _padded(self.ts[a:b], b - a, PAD),
                          {f: _padded(np.asarray(x[a:b], dtype=np.float64), b - a, PAD) for f, x in self.fields.items()},
                          padded=True)
-        sl = (slice(None), slice(a, b))
-        return _Unit(self.symbol, np.array(self.ts[a:b]), {f: np.array(x[sl], dtype=np.float64)
-                                                           for f, x in self.fields.items()},
-                     np.array(self.mask[sl]), self.symbols)
+        sl = (slice(None), slice(a, b))  # a panel: copied once, C-contiguous and read-only (no padding: a read
+        return _Unit(self.symbol, _frozen(np.array(self.ts[a:b])),  # past a row's end lands in the next row)
+                     {f: _frozen(np.array(x[sl], dtype=np.float64)) for f, x in self.fields.items()},
+                     _frozen(np.array(self.mask[sl], dtype=np.bool_)), self.symbols, padded=True)
 
 
 def _units(spec: Any, data: Any) -> list[_Unit]:
@@ -300,7 +301,7 @@ def _units(spec: Any, data: Any) -> list[_Unit]:
         spec.check_data(data)
         return [_Unit(None, np.asarray(data.ts, dtype=np.int64),
                       {f: np.asarray(getattr(data, f), dtype=np.float64) for f in SCAN_FIELDS},
-                      np.asarray(data.mask, dtype=np.bool_), tuple(data.symbols))]
+                      np.asarray(data.mask, dtype=np.bool_), tuple(data.symbols)).segment(0, data.n)]
     if isinstance(data, Panel):
         out = []
         for k, sym in enumerate(data.symbols):
@@ -430,10 +431,13 @@ def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None, plan: 
                                       rows.bank, rows.idx, pmat, states, targets, exits, err)
             out = np.concatenate([targets[:, :, None], exits], axis=2) if spec.has_exits else targets[:, :, None]
         else:
-            sl = (slice(None), slice(0, n))
-            f = {name: _frozen(np.array(u.fields[name][sl], dtype=np.float64)) for name in SCAN_FIELDS}
-            panel = Panel(u.symbols, _frozen(np.array(u.ts[:n], dtype=np.int64)), f["open"], f["high"], f["low"],
-                          f["close"], f["volume"], _frozen(np.array(u.mask[sl], dtype=np.bool_)))
+            if u.padded and n == u.n:  # a segment (or a perturbed copy): its arrays are ready (and the
+                f, ts, mask = u.fields, u.ts, u.mask  # same objects from run to run: the memo can see that)
+            else:
+                sl = (slice(None), slice(0, n))
+                f = {name: _frozen(np.array(u.fields[name][sl], dtype=np.float64)) for name in SCAN_FIELDS}
+                ts, mask = _frozen(np.array(u.ts[:n], dtype=np.int64)), _frozen(np.array(u.mask[sl], dtype=np.bool_))
+            panel = Panel(u.symbols, ts, f["open"], f["high"], f["low"], f["close"], f["volume"], mask)
             rows = spec.indicator_rows(table, panel, plan, memo)
             s = panel.n_symbols
             out = np.empty((m, n, s + 1))
@@ -567,7 +571,8 @@ def _perturbed(seg: _Unit, lc: int, field: str, how: Any, rng: np.random.Generat
     """``seg`` with ``field`` changed from bar ``lc`` on: scaled by ``how`` (a panel: every other symbol
     by the other factor, so that the symbols' order changes too), or shuffled (``how`` None; each
     symbol on its own)."""
-    x = _padded(seg.fields[field], seg.n, PAD, freeze=False) if seg.padded else seg.fields[field].copy()
+    x = _padded(seg.fields[field], seg.n, PAD, freeze=False) if seg.padded and seg.mask is None \
+        else seg.fields[field].copy()
     rows = [x] if seg.mask is None else [x[s] for s in range(x.shape[0])]
     for s, r in enumerate(rows):
         tail = r[lc:]

@@ -104,3 +104,37 @@ def test_an_indicator_the_proxy_cannot_serve_counts_as_reading_every_field():
     row2 = np.empty(seg.n)
     memo_indicator(spec, Decl, bars_view(_bars(alt)), {}, {}, row2, ("last_high",), memo)
     assert len(memo[("last_high",)]) == 2  # volume changed: computed again, not reused
+
+
+def _portfolio_strategies():
+    shipped = [resolve(n) for n in list_strategies() if resolve(n).is_portfolio]
+    cheats = [load_file(p) for p in sorted(CHEATS.glob("*.py")) if p.stem != "__init__"]
+    return [s for s in shipped + [c for c in cheats if c.is_portfolio] if s.indicators]
+
+
+@pytest.mark.parametrize("spec", _portfolio_strategies(), ids=lambda s: s.name)
+def test_memo_rows_equal_rows_computed_from_scratch_on_a_panel(spec):
+    """The same property on a universe (symbols x bars), each field changed after a cut."""
+    from lq_engine.replay.lookahead import _units, generated_panel, universe_size
+    from lq_engine.strategies.panel import Panel
+
+    (seg,) = _units(spec, generated_panel(400, universe_size(spec), seed=3))
+
+    def panel(u: _Unit) -> Panel:
+        return Panel(u.symbols, u.ts, *(u.fields[f] for f in SCAN_FIELDS), u.mask)
+
+    table = spec.table(gate_sets(spec))
+    plan = spec.indicator_plan(table)
+    memo: dict = {}
+    spec.indicator_rows(table, panel(seg), plan, memo)
+    hits = 0
+    rng = np.random.default_rng(0)
+    for field in SCAN_FIELDS:
+        for how in (1.5, None):
+            before = sum(len(v) for v in memo.values())
+            alt = _perturbed(seg, 300, field, how, rng)
+            with_memo = spec.indicator_rows(table, panel(alt), plan, memo)
+            hits += sum(len(v) for v in memo.values()) == before
+            plain = spec.indicator_rows(table, panel(alt))
+            assert with_memo.bank.tobytes() == plain.bank.tobytes(), (spec.name, field, how)
+    assert hits  # some field no indicator reads (volume, at least): every row reused

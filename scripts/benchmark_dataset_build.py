@@ -38,6 +38,7 @@ from lq_engine.data.features import bar_features
 from lq_engine.data.frozen import UniverseSpec, build_frozen, freeze_frames
 from lq_engine.data.ingest import ingest_files
 from lq_engine.data.paths import DataPaths
+from figures import print_figures
 
 WINDOW = 32
 T0_NS = 1_704_067_200 * 10**9  # 2024-01-01T00:00:00Z
@@ -159,10 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     res["speedup"] = round(res["rows_per_sec"] / res["reference_rows_per_sec"], 2)
     res.update({k: round(statistics.median(v), 1) for k, v in stages.items()})
-    for k, v in res.items():
-        print(f"{k}={v}")
-    if args.json:
-        print(json.dumps(res))
+    print_figures(res, args.json)
     return 0
 
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from figures import print_figures  # noqa: E402  (scripts/ is on sys.path)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -86,10 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     summary.update(figures)
     if args.report_dir:
         summary["report"] = str(out)
-    for k, v in summary.items():
-        print(f"{k}={v}")
-    if args.json:
-        print(json.dumps(summary, sort_keys=True))
+    print_figures(summary, args.json, sort_keys=True)
     return summary
 
 

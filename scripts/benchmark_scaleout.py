@@ -42,6 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+from figures import print_figures  # noqa: E402  (scripts/ is on sys.path)
 
 BIN = Path(sys.executable).parent
 STRATEGIES = ("ma_cross", "rsi")
@@ -304,10 +305,7 @@ def main(argv: list[str] | None = None) -> dict:
         "failed_runs": sum(FAILED),  # partitions whose last run failed, over every timed backfill
         "retried_runs": sum(RETRIED),  # runs that failed outside their steps and were run again
     }
-    for k, v in out.items():
-        print(f"{k}={v}")
-    if args.json:
-        print(json.dumps(out))
+    print_figures(out, args.json)
     return out
 
 

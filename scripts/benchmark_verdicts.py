@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from figures import print_figures  # noqa: E402  (scripts/ is on sys.path)
 
 DAY_NS = 86_400 * 10**9
 T0_NS = 1_420_070_400 * 10**9  # 2015-01-01 UTC
@@ -174,10 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
     out["seconds"] = round(time.perf_counter() - t_all, 1)
     out["settings"] = (f"runs={args.runs} seed={args.seed} symbols={args.symbols} days={args.days} vol={args.vol} "
                        f"drift={args.drift} regime_days={args.regime_days}")
-    for k, v in out.items():
-        print(f"{k}={v}")
-    if args.json:
-        print(json.dumps(out))
+    print_figures(out, args.json)
     return out
 
 

@@ -24,6 +24,7 @@ import zipfile
 from pathlib import Path
 
 import polars as pl
+from figures import print_figures
 
 OUT = Path(__file__).resolve().parents[1] / "lq_engine" / "data" / "bundled" / "us_stocks_daily.parquet"
 MEMBER = "bokeh_sampledata/_data/stocks.csv.gz"
@@ -80,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     stats["wheel_sha256"] = hashlib.sha256(args.wheel.read_bytes()).hexdigest()
     stats["out_sha256"] = hashlib.sha256(args.out.read_bytes()).hexdigest()
     stats["out_bytes"] = args.out.stat().st_size
-    for k, v in stats.items():
-        print(f"{k}={v}")
+    print_figures(stats)
     return 0
 
 

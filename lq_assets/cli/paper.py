@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reset-state", action="store_true", help="move the state files aside and start over")
     p.add_argument("--json", action="store_true", help="status: every field as JSON (default: aligned lines)")
     p.add_argument("--rebuild-from-venue", action="store_true", help="rebuild the trader's state from the venue journal")
+    p.add_argument("--allow-lookahead", action="store_true",
+                   help="paper-trade the optimization winner even though its lookahead gate failed (to watch it "
+                        "fall apart: the paper trader decides at bar i from bars up to i only)")
     add_bracket_flags(p, "the optimization winner's brackets")
     p.set_defaults(func=run)
 
@@ -48,6 +51,28 @@ def winner_of(paths, dataset: str, strategy: str) -> tuple[dict, dict] | None:
         return None
     brackets = df["brackets"][0] if "brackets" in df.columns else None  # tables written before brackets existed
     return json.loads(df["winner_params"][0]), json.loads(brackets) if brackets else {}
+
+
+def winner_lookahead(paths, dataset: str, strategy: str) -> str:
+    """The lookahead gate's failure of the latest optimization winner of (dataset, strategy), "" when
+    it passed, had none, or was stored before the gate existed (the report says "not checked")."""
+    from lq_engine.data.results import read_table
+
+    df = read_table(paths, "optimization_winners", {"dataset": dataset, "strategy": strategy})
+    if not df.height or "lookahead" not in df.columns:
+        return ""
+    text = df["lookahead"][0]
+    return text if isinstance(text, str) and text.startswith("lookahead:") else ""
+
+
+def refuse_lookahead(args: argparse.Namespace, failure: str) -> None:
+    """Trading the winner (no --params) whose decisions read later bars is refused, naming the
+    verdict, unless --allow-lookahead."""
+    if failure and args.params is None and not args.allow_lookahead:
+        raise UsageError(f"the latest optimization winner of {args.strategy} on {args.dataset} failed the lookahead "
+                         f"gate: {failure}. Paper trading it would trade a strategy that reads the future: fix it "
+                         "and optimize again, give other parameters with --params, or pass --allow-lookahead to "
+                         "watch its paper result fall apart")
 
 
 def choose(args: argparse.Namespace, winner: tuple[dict, dict] | None) -> tuple[dict | None, dict]:
@@ -97,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
             st = status(state)
             print(json.dumps(st, indent=2, default=str) if args.json else status_text(st, state))
             return 0
+        refuse_lookahead(args, winner_lookahead(paths, args.dataset, args.strategy))
         params, legs = choose(args, winner_of(paths, args.dataset, args.strategy))
         if portfolio:
             if legs and bracket_legs(args):

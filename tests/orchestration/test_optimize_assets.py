@@ -160,3 +160,33 @@ def test_paper_trades_the_winner_with_its_brackets(data_paths):
     assert choose(args(), None) == (None, {})
     with pytest.raises(ValueError, match="--no-brackets contradicts --stop-loss"):
         choose(args("--no-brackets", "--stop-loss", "0.01"), winner)
+
+
+def test_paper_refuses_a_winner_that_failed_the_lookahead_gate(data_paths):
+    """The winner of a cheat is not paper-traded by default: the refusal names the verdict; explicit
+    parameters or --allow-lookahead go on; a clean or unchecked winner is traded."""
+    import polars as pl
+
+    from lq_assets.cli.paper import refuse_lookahead, winner_lookahead
+    from lq_engine.data.results import write_table
+    from lq_engine.errors import UsageError
+
+    def args(*flags: str):
+        return build_parser().parse_args(["paper", "--dataset", "synthetic_1m", "--strategy", "ma_cross", *flags])
+
+    where = {"dataset": "synthetic_1m", "strategy": "ma_cross"}
+    verdict = "lookahead: the decision at bar 12 changed when later bars changed (params {'fast': 5}; truncated)"
+    assert winner_lookahead(data_paths, "synthetic_1m", "ma_cross") == ""  # no result yet
+    for text, flagged in ((verdict, True), ("", False), ("lookahead not checked (a result made before the gate)",
+                                                          False)):
+        write_table(data_paths, "optimization_winners", pl.DataFrame(
+            {"winner_params": ['{"fast": 5}'], "lookahead": [text]}), where)
+        failure = winner_lookahead(data_paths, "synthetic_1m", "ma_cross")
+        assert failure == (verdict if flagged else "")
+        if flagged:
+            with pytest.raises(UsageError, match="failed the lookahead gate: lookahead: the decision at bar 12"):
+                refuse_lookahead(args(), failure)
+        else:
+            refuse_lookahead(args(), failure)
+        refuse_lookahead(args("--allow-lookahead"), failure)
+        refuse_lookahead(args("--params", '{"fast": 9}'), failure)

@@ -389,6 +389,18 @@ def ingest_file(
                         only_partitions=only_partitions)[0]
 
 
+def _readable(files: list[Path], symbol: str | None, timeframe: str | None, ts_unit: str | None,
+              paths: DataPaths, errors: list) -> Iterator[_Loaded]:
+    """The files that read and validated (``_loaded_in_order``, read ahead), in order; each other one
+    is quarantined and its error appended to ``errors``."""
+    for loaded in _loaded_in_order(files, symbol, timeframe, ts_unit, READ_AHEAD):
+        if loaded.error is not None:
+            quarantine_file(loaded.path, paths, loaded.error, sha256=loaded.sha256)
+            errors.append(loaded.error)
+            continue
+        yield loaded
+
+
 def ingest_files(
     files: Iterable[Path],
     paths: DataPaths,
@@ -421,11 +433,7 @@ def ingest_files(
     if not paths.remote:
         _recover_and_sweep(paths)
         with ThreadPoolExecutor(max_workers=MERGE_THREADS, thread_name_prefix="lq-merge") as pool:
-            for loaded in _loaded_in_order(files, symbol, timeframe, ts_unit, READ_AHEAD):
-                if loaded.error is not None:
-                    quarantine_file(loaded.path, paths, loaded.error, sha256=loaded.sha256)
-                    errors.append(loaded.error)
-                    continue
+            for loaded in _readable(files, symbol, timeframe, ts_unit, paths, errors):
                 try:
                     reports.append(_apply_file(loaded, paths, keep, pool))
                 except LakeCorruptError as e:  # the lake's fault, not the file's: nothing of it written
@@ -437,11 +445,7 @@ def ingest_files(
     with ThreadPoolExecutor(max_workers=MERGE_THREADS, thread_name_prefix="lq-merge") as pool:
         last: dict[PartitionKey, Future] = {}
         merging: deque[_Merging] = deque()
-        for loaded in _loaded_in_order(files, symbol, timeframe, ts_unit, READ_AHEAD):
-            if loaded.error is not None:
-                quarantine_file(loaded.path, paths, loaded.error, sha256=loaded.sha256)
-                errors.append(loaded.error)
-                continue
+        for loaded in _readable(files, symbol, timeframe, ts_unit, paths, errors):
             try:
                 merging.append(_submit(loaded, paths, keep, pool, last))
             except LakeCorruptError as e:  # the lake's fault, not the file's: nothing of it written, not quarantined

@@ -143,14 +143,17 @@ def block_returns(equity: np.ndarray, block_bars: int) -> np.ndarray:
 
 def run_replays(task: ReplayTask) -> ReplayOutput:
     metrics, fills, blocks, detail = [], [], [], []
+    panel = isinstance(task.span, PanelSpan)
+    # each window cut once (a panel's window is a copy), shared by every candidate
+    data = [task.span.window(a, b) if panel else task.span.series(a, b) for _, _, a, b in task.windows]
     for params in task.candidates:
         m_row, f_row, b_row, d_row = [], [], [], []
-        for kind, _, a, b in task.windows:
-            if isinstance(task.span, PanelSpan):
-                res = replay_portfolio(task.strategy, params, task.span.window(a, b), task.execution,
+        for (kind, _, _, _), bars in zip(task.windows, data):
+            if panel:
+                res = replay_portfolio(task.strategy, params, bars, task.execution,
                                        initial_cash=task.initial_cash, periods_per_year=task.ppy)
             else:
-                res = replay(task.strategy, params, task.span.series(a, b), task.execution, brackets=task.brackets,
+                res = replay(task.strategy, params, bars, task.execution, brackets=task.brackets,
                              initial_cash=task.initial_cash, periods_per_year=task.ppy)
             m_row.append(res.metrics)
             f_row.append(len(res.fills))

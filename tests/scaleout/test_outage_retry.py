@@ -17,8 +17,6 @@ backfill ended COMPLETED_FAILED.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -32,7 +30,7 @@ from lq_engine.data.paths import DataPaths
 from lq_engine.data.samples import write_synthetic_to_landing
 from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from tests.orchestration.live import BIN, run_lq, start, stop, wait_for
-from tests.scaleout.test_distributed import CONFIG, _environ
+from tests.scaleout.test_distributed import Cluster
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import scaleout_servers  # noqa: E402
@@ -42,34 +40,6 @@ pytestmark = pytest.mark.slow
 PARTITIONS = ["syn_a", "syn_b"]
 PREFIX = "frozen/"
 OUTAGE_S = 6.0
-
-
-class Cluster:
-    def __init__(self, root: Path, servers: scaleout_servers.Servers):
-        self.root, self.servers = root, servers
-        project = root / "project"
-        project.mkdir()
-        (project / "luminaquant.toml").write_text(CONFIG)
-        self.home = root / "dagster_home"
-        self.home.mkdir()
-        shutil.copyfile(REPO_ROOT / "dagster_home" / "distributed" / "dagster.yaml", self.home / "dagster.yaml")
-        self.data = DataPaths.of(str(root / "data"), servers.env["LQ_LAKE_URI"])
-        self.env = {
-            **os.environ, **servers.env, "LQ_CONFIG": str(project / "luminaquant.toml"),
-            "LQ_DATA_DIR": str(self.data.root), "LQ_DAGSTER_HOME": str(self.home), "DAGSTER_HOME": str(self.home),
-            "LQ_AUTOMATION": "off", "LQ_NATIVE_BACKEND": "numba", "LQ_THREADS": "1", "LQ_RUN_LOG_LEVEL": "WARNING",
-        }
-        self.env.pop("LQ_PROJECT", None)
-        self.logs = root / "logs"
-        self.logs.mkdir()
-
-    def environ(self):
-        return _environ({k: v for k, v in self.env.items() if k.startswith(("LQ_", "DAGSTER_", "AWS_"))})
-
-    def lq(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        r = run_lq(list(args), env=self.env, timeout=timeout)
-        (self.logs / f"lq-{args[0]}-{time.time_ns()}.log").write_text(r.stdout + r.stderr)
-        return r
 
 
 @pytest.fixture(scope="module")

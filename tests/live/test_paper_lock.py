@@ -60,6 +60,20 @@ def _cmd(state: Path, frozen: Path, speed: float | None) -> list[str]:
             *(["--speed", str(speed)] if speed else [])]
 
 
+def _wait_for_holder(state: Path, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Wait until ``proc`` holds the state folder (its pid in the lock file)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the run ended early ({proc.returncode}): {proc.stderr.read()[-2000:]}"
+        try:
+            if (state / LOCK_FILE).read_text().split()[:1] == [str(proc.pid)]:
+                return
+        except OSError:  # no lock file yet
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"pid {proc.pid} did not take the state folder in {timeout:.0f} s")
+
+
 def _wait_for_bars(state: Path, proc: subprocess.Popen, n: int, timeout: float = 120.0) -> int:
     """Poll ``status`` (no lock: it reads while the run writes) until the run has done ``n`` bars."""
     deadline = time.monotonic() + timeout
@@ -175,7 +189,8 @@ def test_a_killed_holder_leaves_no_lock_behind(tmp_path, frozen_folder, solo):
         p = subprocess.Popen(_cmd(state, frozen_folder, speed=40.0), cwd=REPO_ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
         try:
-            _wait_for_bars(state, p, at)
+            _wait_for_holder(state, p)  # this run holds the folder (the state may already show the bars
+            _wait_for_bars(state, p, at)  # of the run killed before: wait for this one's lock first)
             time.sleep(rng.uniform(0.0, 0.05))  # anywhere in the bar, not just after a commit
         finally:
             p.send_signal(signal.SIGKILL)

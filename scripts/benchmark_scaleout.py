@@ -71,15 +71,25 @@ def _start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
+    """Stop each process with its whole group (``_start`` makes each a group leader): a daemon's code
+    server and run workers too, which outlived a daemon stopped alone."""
+    import signal
+
+    def signal_group(p: subprocess.Popen, sig: int) -> None:
+        try:
+            os.killpg(p.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
     for p in procs:
-        if p.poll() is None:
-            p.terminate()
+        signal_group(p, signal.SIGTERM)
     for p in procs:
         try:
             p.wait(timeout=60)
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+        signal_group(p, signal.SIGKILL)  # what is left of the group
 
 
 @contextmanager

@@ -50,10 +50,10 @@ def _strategy(tmp_path: Path, name: str, decide: str) -> Path:
     return _file(tmp_path, name, body)
 
 
-def test_readme_example_is_the_template():
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme[readme.index("## Write your own strategy"):]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+def test_docs_example_is_the_template():
+    """The first example of the docs page "Your own strategy" is what `lq strategy new` writes."""
+    page = (REPO_ROOT / "docs" / "how-to" / "own-strategy.md").read_text()
+    code = re.search(r"```python\n(.*?)```", page, re.S).group(1)
     assert code == render("trend_pullback")
 
 

@@ -268,14 +268,13 @@ def test_bars_held_is_kept_for_a_strategy_that_reads_it_even_through_a_helper(tm
     assert spec.kernels.module.KEEP_HELD and not resolve("pairs").kernels.module.KEEP_HELD
 
 
-def test_the_readme_portfolio_example_runs_as_documented(tmp_path):
-    """The README's example, copied from the README: equal weights over the symbols above their
-    average on every `every`-th close, nothing else traded in between."""
+def test_the_docs_portfolio_example_runs_as_documented(tmp_path):
+    """The example of the docs page "Portfolio strategies", copied from the page: equal weights over
+    the symbols above their average on every `every`-th close, nothing else traded in between."""
     from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme[readme.index("## Portfolio strategies"):]
-    code = section[section.index("```python\n") + 10:section.index("```\n", section.index("```python\n") + 10)]
+    page = (REPO_ROOT / "docs" / "how-to" / "portfolio.md").read_text()
+    code = page[page.index("```python\n") + 10:page.index("```\n", page.index("```python\n") + 10)]
     path = tmp_path / "above_average.py"
     path.write_text(code)
     spec = load_file(path)

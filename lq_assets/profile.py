@@ -78,7 +78,7 @@ def distributed() -> bool:
 def _required(var: str) -> str:
     v = os.environ.get(var, "").strip()
     if not v:
-        raise ProfileError(f"the distributed profile needs ${var} (see the README, 'Scale-out')")
+        raise ProfileError(f"the distributed profile needs ${var} (see docs/how-to/scale-out.md)")
     return v
 
 

@@ -2,7 +2,7 @@
 
 Write one class per file in your project's ``strategies/`` folder (``lq strategy new NAME`` writes
 a commented template); every driver runs it: the prefilter sweep, the compiled replay, the event
-engine and the paper trader. The README's "Write your own strategy" walks through it.
+engine and the paper trader. docs/how-to/own-strategy.md walks through it.
 
 Declarations (in the class body)
     ``lq.Int(low, high, step=1, grid=None, default=None, log=False)``, ``lq.Float(low, high, step=None,

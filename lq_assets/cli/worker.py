@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not distributed():
         raise ProfileError("lq worker serves the distributed profile: set LQ_PROFILE=distributed "
-                           "(README, 'Scale-out')")
+                           "(docs/how-to/scale-out.md)")
     setup(args.verbose)  # checks PostgreSQL, the broker and the lake first
     name = args.name or f"lq-{socket.gethostname()}-{os.getpid()}"
     step(f"Celery worker {name} (concurrency {args.concurrency}), DAGSTER_HOME={os.environ['DAGSTER_HOME']}")

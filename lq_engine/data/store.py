@@ -412,7 +412,7 @@ class Store:
         except OSError:
             return (f"; the server failed every one of {S3_ATTEMPTS} tries, and a one-byte probe write failed "
                     "too: it accepts no writes at all, typically because its storage is full (SeaweedFS: "
-                    "'No writable volumes' in its log; give it more volumes or disk, see README 'Scale-out')")
+                    "'No writable volumes' in its log; give it more volumes or disk, see docs/how-to/scale-out.md)")
         return (f"; the server failed every one of {S3_ATTEMPTS} tries, while a one-byte probe write "
                 f"succeeded: it refuses this object ({size / 1e6:.1f} MB, a multipart upload above "
                 f"{MULTIPART_BYTES / 1e6:.0f} MB): see the server's log")

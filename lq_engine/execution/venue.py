@@ -1,6 +1,6 @@
 """The simulated venue: applies the execution model to one bar at a time and emits events.
 
-Per bar of a symbol, in this order (ASSUMPTIONS.md states the same as numbered rules; the compiled
+Per bar of a symbol, in this order (docs/explanations/execution-model.md states the same as numbered rules; the compiled
 replay follows the same steps with the same fillmath functions):
 1. working orders whose ``expire_ns`` <= bar ts expire;
 2. working orders (market orders and triggered exit remainders), in submission order, fill at the

@@ -1,4 +1,4 @@
-"""The lookahead gate of every optimization (DESIGN.md "Trust"; README "Reading a result").
+"""The lookahead gate of every optimization (DESIGN.md "Trust"; docs/explanations/verdicts.md).
 
 Before stage 1 scores anything, the strategy's decisions are checked for lookahead
 (``replay.lookahead.lookahead_scan``: truncation at several cuts, each bar field scaled or shuffled

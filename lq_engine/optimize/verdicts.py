@@ -2,7 +2,7 @@
 
 Every place that shows an optimization result (the HTML report, the terminal leaderboard, the
 Dagster metadata, the ``optimization_winners`` table) takes its verdicts and readings from here, with
-the thresholds below (documented in the README, "Reading a result"):
+the thresholds below (documented in docs/explanations/verdicts.md):
 
 - **lookahead** when the lookahead gate (``optimize.gate``) saw a decision change when later bars
   changed, for any parameter set it checked or for the winner ("lookahead: the decision at bar N

@@ -387,8 +387,8 @@ def _indicator_graph(indicators: list[IndicatorDecl], pnames: set[str], where: s
 
 class Strategy:
     """Base class of every strategy: declare parameters, indicators, ``decide`` (and optionally
-    ``exits`` and ``state``) in the class body. See the module docstring and the README's
-    "Write your own strategy"."""
+    ``exits`` and ``state``) in the class body. See the module docstring and the docs page
+    "Your own strategy" (docs/how-to/own-strategy.md)."""
 
     declaration: Declaration
 

@@ -1,6 +1,6 @@
 """``Panel``: a universe's symbols aligned on one clock, what a portfolio strategy sees.
 
-Alignment rule (README "Portfolio strategies"): the clock is the sorted union of every symbol's bar
+Alignment rule (docs/how-to/portfolio.md): the clock is the sorted union of every symbol's bar
 timestamps. ``mask[s, i]`` says whether symbol s has a bar at clock bar i. Where it has none, its
 open, high, low and close hold its last close (NaN before its first bar) and its volume is 0: a
 portfolio is marked at that last close, and nothing trades at a price that was carried forward

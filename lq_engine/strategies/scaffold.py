@@ -1,6 +1,6 @@
 """``lq strategy new NAME``: the commented template of a strategy file and the test that checks it.
 
-The template is the README's "Write your own strategy" example (a test keeps them the same).
+The template is the example of docs/how-to/own-strategy.md (a test keeps them the same).
 """
 
 from __future__ import annotations

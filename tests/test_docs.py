@@ -14,11 +14,12 @@ import dataclasses
 import os
 import re
 import runpy
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 
@@ -45,7 +46,9 @@ def _examples() -> list[tuple[str, int, str]]:
 def test_the_site_builds_strict_with_every_verb_and_config_key(tmp_path):
     site = tmp_path / "site"
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1", DISABLE_MKDOCS_2_WARNING="true")
-    r = subprocess.run(["uv", "run", "mkdocs", "build", "--strict", "-d", str(site)], cwd=REPO_ROOT, env=env,
+    # CI's command (.ci/run); without uv on PATH, the mkdocs of this interpreter's environment
+    mkdocs = ["uv", "run", "mkdocs"] if shutil.which("uv") else [sys.executable, "-m", "mkdocs"]
+    r = subprocess.run([*mkdocs, "build", "--strict", "-d", str(site)], cwd=REPO_ROOT, env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (site / "index.html").is_file()

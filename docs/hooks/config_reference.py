@@ -82,7 +82,8 @@ def _table(title: str, prefix: str, cls: type | None, keys: tuple[str, ...] = ()
             rows.append(f"| `{f.name}` | {_default(f)} | {text}{flag} |")
     for k in keys:
         if f"{prefix}.{k}" not in DESCRIBED:
-            raise RuntimeError(f"luminaquant.toml key {prefix}.{k} has no description in docs/hooks/config_reference.py")
+            raise RuntimeError(f"luminaquant.toml key {prefix}.{k} has no description in "
+                               "docs/hooks/config_reference.py")
         rows.append(f"| `{k}` | | {DESCRIBED[f'{prefix}.{k}']} |")
     return f"### `{title}`\n\n| key | default | what |\n|---|---|---|\n" + "\n".join(rows) + "\n"
 

@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
         _lq(local, "ingest", *map(str, files))
 
         workspace = str(ROOT / "workspace.yaml")
-        daemon = _start([str(BIN / "dagster-daemon"), "run", "-w", workspace], dist, logs / "daemon.log")
+        daemon = _start([sys.executable, "-m", "lq_assets.daemon", "run", "-w", workspace], dist, logs / "daemon.log")
         procs.append(daemon)
         _wait_daemon(dist)
         workers = [_start([str(BIN / "lq"), "worker", "-n", "b1"], dist, logs / "b1.log")]
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> dict:
         _stop(procs)
         procs.clear()
 
-        ldaemon = _start([str(BIN / "dagster-daemon"), "run", "-w", workspace], local, logs / "local_daemon.log")
+        ldaemon = _start([sys.executable, "-m", "lq_assets.daemon", "run", "-w", workspace], local, logs / "local_daemon.log")
         procs.append(ldaemon)
         _wait_daemon(local)
         _timed_backfill(local, partitions[:1], "warmup_local")  # warm-up

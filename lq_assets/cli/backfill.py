@@ -196,11 +196,10 @@ def start_daemon(log: Path) -> subprocess.Popen:
     from lq_assets.cli.children import start_tied
     from lq_assets.cli.environment import workspace
 
-    exe = Path(sys.executable).parent / "dagster-daemon"
     env = {**os.environ, "LQ_AUTOMATION": "off"}
     ws, root = workspace()  # the project's workspace.yaml, run from the project's root
-    with open(log, "ab") as fh:
-        return start_tied([str(exe), "run", "-w", str(ws)], cwd=root, env=env,
+    with open(log, "ab") as fh:  # dagster-daemon, its code servers patient under load (lq_assets/daemon.py)
+        return start_tied([sys.executable, "-m", "lq_assets.daemon", "run", "-w", str(ws)], cwd=root, env=env,
                           stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 

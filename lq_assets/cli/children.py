@@ -80,6 +80,11 @@ def _environ(pid: int) -> dict[str, str]:
     return dict(a.decode(errors="replace").split("=", 1) for a in raw.split(b"\0") if b"=" in a)
 
 
+# a kind of Dagster process, and the module lq runs it as (``python -m ...``)
+KINDS = {"dagster-daemon": ("dagster-daemon", "lq_assets.daemon"),
+         "dagster-webserver": ("dagster-webserver", "lq_assets.webserver")}
+
+
 def dagster_processes(dagster_home: str, kind: str) -> list[Stale]:
     """Processes of this user running Dagster's ``kind`` (``dagster-daemon``, ``dagster-webserver``)
     with DAGSTER_HOME = ``dagster_home`` (other instances are none of ours)."""
@@ -92,7 +97,7 @@ def dagster_processes(dagster_home: str, kind: str) -> list[Stale]:
             continue
         cmd = _cmdline(int(d.name))
         words = cmd.split()
-        if not any(Path(w).name == kind for w in words[:3]):
+        if not any(Path(w).name in KINDS.get(kind, (kind,)) for w in words[:3]):
             continue
         env_home = _environ(int(d.name)).get("DAGSTER_HOME")
         if env_home and os.path.realpath(env_home) == home:

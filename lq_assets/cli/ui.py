@@ -29,11 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _bin(name: str) -> str:
-    cand = Path(sys.executable).parent / name
-    return str(cand) if cand.exists() else name
-
-
 def _output(log: Path | None) -> dict:
     """Popen arguments sending a child's stdout and stderr to ``log`` (appended), or nothing."""
     if log is None:
@@ -87,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     cmds = {"dagster-webserver": [sys.executable, "-m", "lq_assets.webserver", "-h", "127.0.0.1",
                                   "-p", str(args.port), "-w", workspace]}
     if not args.no_daemon:
-        cmds["dagster-daemon"] = [_bin("dagster-daemon"), "run", "-w", workspace]
+        # dagster-daemon, its code servers patient under load (lq_assets/daemon.py)
+        cmds["dagster-daemon"] = [sys.executable, "-m", "lq_assets.daemon", "run", "-w", workspace]
     # Own sessions: a terminal's Ctrl-C reaches only us, and we stop the children in order. Their logs
     # (and Dagster's beta/preview notices) go to files under data/logs/, or to the terminal with -v.
     logs = {} if args.verbose else {name: log_dir(paths) / f"{name}.log" for name in cmds}

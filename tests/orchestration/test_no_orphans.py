@@ -67,7 +67,8 @@ def test_sigkill_of_lq_ui_leaves_no_process_and_the_next_ui_starts(data_paths, d
         time.sleep(rng.uniform(0, 3))
         procs = _tree(ui.pid)
         kinds = " ".join(_cmd(p) for p in procs)
-        assert "lq_assets.webserver" in kinds and "dagster-daemon" in kinds, kinds  # the guarded webserver
+        assert "lq_assets.webserver" in kinds and "lq_assets.daemon" in kinds, kinds  # the guarded webserver,
+        # the patient daemon (lq_assets/daemon.py)
     finally:
         _kill(ui)
     left = _gone(procs, 60)
@@ -121,7 +122,7 @@ def test_sigkill_of_lq_backfill_wait_stops_its_daemon(data_paths, dagster_home, 
         wait_for(lambda: dagster_processes(str(dagster_home), "dagster-daemon"), 240, "the backfill's daemon", log)
         time.sleep(rng.uniform(0, 5))
         procs = _tree(lq.pid)
-        assert any("dagster-daemon" in _cmd(p) for p in procs), [_cmd(p) for p in procs]
+        assert any("lq_assets.daemon" in _cmd(p) for p in procs), [_cmd(p) for p in procs]
     finally:
         _kill(lq)
     left = _gone(procs, 60)

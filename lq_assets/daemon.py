@@ -1,0 +1,28 @@
+"""``python -m lq_assets.daemon run -w WORKSPACE``: dagster-daemon (same arguments) whose code servers
+wait longer for its heartbeat before they shut down.
+
+The daemon starts a code server and pings it; a server that hears nothing for 20 s (Dagster's
+``DAEMON_GRPC_SERVER_HEARTBEAT_TTL``, not configurable) stops taking runs and shuts down once its
+runs end. On a busy 2-core machine (a CPU hog beside the scheduler) the daemon's pings came late, the
+server stopped taking runs, and every launch until the daemon replaced it failed with "Tried to
+start a run on a server after telling it to shut down": a backfill lost runs before any step ran
+(scale-out benchmark, issue 25). The run retries fired at once, against the same server, and failed
+too. Here the limit is ``HEARTBEAT_TTL_S``; a server whose daemon is gone still stops after it.
+"""
+
+from __future__ import annotations
+
+HEARTBEAT_TTL_S = 180
+
+
+def main() -> None:
+    import dagster._daemon.controller as controller
+
+    controller.DAEMON_GRPC_SERVER_HEARTBEAT_TTL = HEARTBEAT_TTL_S  # read when the daemon makes its registry
+    from dagster._daemon.cli import main as daemon_main
+
+    daemon_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -111,6 +111,9 @@ def port_holder(port: int, host: str = "127.0.0.1") -> Stale | None:
     import socket
 
     with socket.socket() as s:
+        # as a server binds (uvicorn does): connections of an earlier server left in TIME_WAIT do not
+        # hold the port, only a listening socket does
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
             return None
@@ -126,7 +129,9 @@ def port_holder(port: int, host: str = "127.0.0.1") -> Stale | None:
             f = line.split()
             if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
                 inodes.add(f[9])
-    for d in Path("/proc").iterdir() if inodes else []:
+    if not inodes:  # nothing listens on it (the bind failed for another reason): free for a server
+        return None
+    for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
         try:

@@ -12,6 +12,7 @@ import duckdb
 from tests.orchestration.bars import age, write_daily_csv
 from tests.orchestration.conftest import lq_env
 from tests.orchestration.live import BIN, free_port, run_lq, start, wait_for, webserver_up
+import pytest
 
 
 def test_every_verb_has_help():
@@ -36,6 +37,7 @@ def procs_of(home: Path) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_demo_then_backfill_then_ui_show_no_failure(data_paths, dagster_home, tmp_path):
     """`lq demo` (quiet: no warning), `lq sql`, `lq paper`; `lq backfill --wait` (one line per run, no
     process left behind); then `lq ui` (the real dagster-daemon and dagster-webserver) for two sensor
@@ -135,6 +137,7 @@ def test_demo_then_backfill_then_ui_show_no_failure(data_paths, dagster_home, tm
         assert ui.wait(timeout=90) == 0
 
 
+@pytest.mark.slow
 def test_ui_serves_and_stops_cleanly_on_sigterm(data_paths, dagster_home, tmp_path):
     port = free_port()
     log = tmp_path / "ui.log"

@@ -42,6 +42,7 @@ def _results(paths):
             read_table(paths, "prefilter_scores", where))
 
 
+@pytest.mark.slow
 def test_a_flipped_byte_in_a_frozen_array_is_rebuilt_and_results_are_unchanged(frozen, data_paths):
     instance = frozen
     optimize_in_dagster(instance, "synthetic_1m", ["ma_cross"], SETTINGS)

@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import dagster as dg
+import pytest
 import polars as pl
 
 from lq_engine.data.paths import DataPaths
@@ -19,6 +20,8 @@ from lq_engine.data.results import read_table
 from lq_engine.data.samples import write_synthetic_to_landing
 from tests.orchestration.conftest import lq_env
 from tests.orchestration.live import BIN, run_lq, wait_for
+
+pytestmark = pytest.mark.slow  # starts Dagster processes (the fast lane: -m "not slow")
 
 OPTIMIZE = ["optimize", "--dataset", "synthetic_1m", "--strategy", "ma_cross", "--sample", "40", "--top-k-max", "5"]
 

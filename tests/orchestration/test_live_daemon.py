@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from lq_engine.data.catalog import symbol_row_counts
 from tests.orchestration.bars import write_daily_csv
 from tests.orchestration.conftest import lq_env
 from tests.orchestration.live import start_daemon, stop, wait_for
+
+pytestmark = pytest.mark.slow  # starts Dagster processes (the fast lane: -m "not slow")
 
 
 def test_dropped_files_are_ingested_and_frozen_by_the_daemon(data_paths, dagster_home, tmp_path):

@@ -4,11 +4,14 @@ the report (declarative automation); then the nightly schedule launches and comp
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
+import pytest
 
 from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from tests.orchestration.bars import write_daily_csv
 from tests.orchestration.conftest import lq_env
 from tests.orchestration.live import start_daemon, stop, wait_for
+
+pytestmark = pytest.mark.slow  # starts Dagster processes (the fast lane: -m "not slow")
 
 STRATEGIES = ("bollinger", "donchian_atr", "ma_cross", "rsi")
 NEVER_DURING_THE_TEST = "0 0 1 1 *"

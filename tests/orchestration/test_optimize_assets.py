@@ -33,6 +33,7 @@ def synthetic_frozen(data_paths, dagster_home):
         yield instance
 
 
+@pytest.mark.slow
 def test_optimize_job_stores_every_score_and_reports(synthetic_frozen, data_paths, monkeypatch):
     monkeypatch.setenv("LQ_NATIVE_BACKEND", "numba")
     instance = synthetic_frozen

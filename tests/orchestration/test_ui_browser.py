@@ -11,6 +11,9 @@ from lq_assets.definitions import defs
 from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from tests.orchestration.conftest import lq_env
 from tests.orchestration.live import BIN, free_port, start, stop, wait_for, webserver_up
+import pytest
+
+pytestmark = pytest.mark.slow  # starts Dagster processes (the fast lane: -m "not slow")
 
 ARTIFACTS = REPO_ROOT / "artifacts" / "ui"
 CHROMIUM_FLAGS = [

@@ -14,6 +14,8 @@ import pytest
 from lq_assets.profile import ServiceUnreachableError, check_lake, check_postgres, check_redis
 from lq_engine.data.paths import DataPaths
 
+pytestmark = pytest.mark.slow  # starts servers (the fast lane: -m "not slow")
+
 
 def _closed_port() -> int:
     with socket.socket() as s:

@@ -67,6 +67,7 @@ def test_event_engine_equals_the_replay_bit_for_bit(name, pick, seed, n_sym, n, 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(SHIPPED), st.integers(0, 10_000), st.integers(0, 10_000), st.integers(2, 5),
        st.integers(20, 300), st.sampled_from([0.0, 0.1, 0.3]), st.floats(0.0, 0.003), st.floats(0.0, 5.0))
+@pytest.mark.slow
 def test_prefilter_agrees_with_the_simplified_replay(name, pick, seed, n_sym, n, gaps, fee, slip_bps):
     panel = random_panel(seed, n_sym, n, gaps)
     p = _params(name, pick)

@@ -95,6 +95,7 @@ class StreamingDecider:
         self._strategy = spec
         self._params = spec.validated(params)
         self._table = spec.table([self._params])
+        self._plan = spec.indicator_plan(self._table)  # the same on every bar: made once
         self._buf = BarBuffer()
         self._last: Decisions | None = None
 
@@ -108,7 +109,7 @@ class StreamingDecider:
             raise ValueError(f"streaming decider: asked for bar {index}'s decision after {self._buf.n} bar(s)")
         self._buf.append(bar.timestamp_ns, bar.open, bar.high, bar.low, bar.close, bar.volume)
         try:
-            self._last = decisions_over(self._strategy, self._table, self._buf.bars())
+            self._last = decisions_over(self._strategy, self._table, self._buf.bars(), self._plan)
         except DecideError as e:
             e.name_symbol(bar.symbol)
             raise
@@ -122,7 +123,7 @@ class StreamingDecider:
         """The replay's decisions over the first ``n`` bars of a known ``series``, all at once (what
         ``PrecomputedDecider`` decides), the arrays padded as here: the reference a paper run on
         history is compared with."""
-        return decisions_over(self._strategy, self._table, visible_bars(series, n))
+        return decisions_over(self._strategy, self._table, visible_bars(series, n), self._plan)
 
     def rows(self) -> list[tuple]:
         """(ts, open, high, low, close, volume) of the bars seen so far."""

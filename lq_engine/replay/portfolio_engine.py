@@ -73,6 +73,7 @@ class StreamingWeights:
         self._strategy = spec
         self._params = spec.validated(params)
         self._table = spec.table([self._params])
+        self._plan = spec.indicator_plan(self._table)  # the same on every bar: made once
         self.symbols = tuple(sorted(symbols))
         self._buf = PanelBuffer(self.symbols)
         self._last_rebalance = False
@@ -88,7 +89,7 @@ class StreamingWeights:
         if not bars:
             raise ValueError(f"streaming weights: clock bar {index} has no symbol's bar")
         self._buf.append(bars[0].timestamp_ns, [(b.symbol, b.open, b.high, b.low, b.close, b.volume) for b in bars])
-        d = decisions_over(self._strategy, self._table, self._buf.panel())
+        d = decisions_over(self._strategy, self._table, self._buf.panel(), self._plan)
         self._last_rebalance = bool(d.rebalance[-1])
         return d.targets[-1].tolist()
 
@@ -98,7 +99,7 @@ class StreamingWeights:
     def replay(self, panel: Panel, n: int) -> Any:
         """The replay's decisions over the first ``n`` clock bars of a known ``panel``, all at once (what
         ``PrecomputedWeights`` decides), padded as here."""
-        return decisions_over(self._strategy, self._table, visible_panel(panel, n))
+        return decisions_over(self._strategy, self._table, visible_panel(panel, n), self._plan)
 
     def groups(self) -> list[tuple[int, list[tuple]]]:
         """(ts, [(symbol, open, high, low, close, volume), ...]) of the clock bars seen so far."""

@@ -174,12 +174,13 @@ def visible_panel(panel: Panel, n: int) -> Panel:
     return Panel(w.symbols, padded(w.ts), *(padded(getattr(w, f)) for f in FIELDS), padded(w.mask))
 
 
-def decisions_over(spec: Any, table: Any, data: Bars | Panel) -> Decisions:
+def decisions_over(spec: Any, table: Any, data: Bars | Panel, plan: Any = None) -> Decisions:
     """``spec.decisions`` for the one set of ``table`` over ``data`` (already padded), with the
     indicator bank padded too: ``StrategySpec.decisions`` without its checks of the parameters and the
     data, done once when a run starts (a pair checked for a common date on every prefix would be
-    refused before its second symbol's first bar)."""
-    rows = spec.indicator_rows(table, data)
+    refused before its second symbol's first bar). ``plan``: the table's ``indicator_plan``, made once
+    by a decider that calls this on every bar."""
+    rows = spec.indicator_rows(table, data, plan)
     rows = IndicatorRows(padded(rows.bank), rows.idx, rows.keys)
     return spec.kernels.decisions(spec, data, rows, table)
 

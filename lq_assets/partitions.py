@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from lq_engine.settings import load_project_config
+from lq_engine.optimize.config import load_checked_config
 
 SYMBOLS = dg.DynamicPartitionsDefinition(name="symbols")
 
@@ -14,7 +14,7 @@ MONTHS = dg.MonthlyPartitionsDefinition(start_date="2000-01", fmt="%Y-%m", end_o
 # Key strings look like "2024-01|AAPL" (dimensions sorted by name: month, symbol).
 MARKET = dg.MultiPartitionsDefinition({"symbol": SYMBOLS, "month": MONTHS})
 
-UNIVERSES = dg.StaticPartitionsDefinition(sorted(load_project_config().universes))
+UNIVERSES = dg.StaticPartitionsDefinition(sorted(load_checked_config().universes))
 
 
 def market_key(symbol: str, month: str) -> dg.MultiPartitionKey:

@@ -8,7 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from lq_engine.data.paths import DataPaths
-from lq_engine.settings import ProjectConfig, load_project_config
+from lq_engine.optimize.config import load_checked_config
+from lq_engine.settings import ProjectConfig
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -32,4 +33,4 @@ class ProjectConfigResource(dg.ConfigurableResource):
     config_file: str = ""
 
     def load(self) -> ProjectConfig:
-        return load_project_config(Path(self.config_file) if self.config_file else None)
+        return load_checked_config(Path(self.config_file) if self.config_file else None)

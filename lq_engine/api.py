@@ -27,12 +27,12 @@ Helpers usable inside ``decide``
     your own helpers called from ``decide`` need ``@lq.jit``.
 """
 
-from lq_engine.strategies import ta
-from lq_engine.strategies.declare import (
+from lq_engine.authoring import ta
+from lq_engine.authoring.declare import (
     Bool, Choice, Float, Int, PortfolioStrategy, Side, State, Strategy, StrategyError, constraint, decide, exits,
     indicator, less, less_equal,
 )
-from lq_engine.strategies.helpers import BOTH, LONG, SHORT, clip, hysteresis, jit, sided
+from lq_engine.authoring.helpers import BOTH, LONG, SHORT, clip, hysteresis, jit, sided
 
 __all__ = [
     "BOTH", "Bool", "Choice", "Float", "Int", "LONG", "SHORT", "PortfolioStrategy", "Side", "State", "Strategy",

@@ -124,13 +124,6 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
     bad = [k for k in project if k not in PROJECT_KEYS]
     if bad:
         raise SettingsError(unknown_key_message(f"{path}: [project]", bad, PROJECT_KEYS))
-    if optimize:
-        from lq_engine.optimize.config import OptimizeConfig
-
-        try:
-            OptimizeConfig.from_mapping(optimize)  # a typo in [optimize] is an error now, not at the next optimization
-        except ValueError as e:
-            raise SettingsError(f"{path}: [optimize]: {e}") from None
     sdir = path.parent / str(project.get("strategies", "strategies"))
     shipped = project.get("shipped_strategies")
     if shipped is not None and not (isinstance(shipped, list) and all(isinstance(x, str) for x in shipped)):

@@ -230,7 +230,7 @@ def bench_metric_eval(args: argparse.Namespace) -> dict[str, float]:
     (``numba_backend.reference_three_pass``, one call per eval, as in benchmark_optimization_kernel),
     alternated in one run; both compiled before timing and checked to agree."""
     from lq_engine.kernels.backends import metric_batch, numba_backend
-    from lq_engine.kernels.bench import reference_curve
+    from lq_engine.prefilter.bench import reference_curve
 
     equity = reference_curve(args.bars)
     expected = numba_backend.reference_three_pass(equity, 252.0)
@@ -265,7 +265,7 @@ def bench_metric_eval(args: argparse.Namespace) -> dict[str, float]:
 def _replay_inputs(n: int):
     from lq_engine.execution.config import ExecutionConfig
     from lq_engine.replay.engine import Series
-    from lq_engine.replay.sizing import BracketSpec
+    from lq_engine.execution.sizing import BracketSpec
 
     rng = np.random.default_rng(42)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.001, n)))

@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     from lq_engine.kernels.backends import (
         BACKENDS, availability, metric_batch, numba_backend, run_accumulators, run_sweep,
     )
-    from lq_engine.kernels.bench import emit, ma_sweep, median_cpu_seconds, median_seconds, reference_curve
-    from lq_engine.kernels.selection import select_backend
+    from lq_engine.prefilter.bench import emit, ma_sweep, median_cpu_seconds, median_seconds, reference_curve
+    from lq_engine.prefilter.selection import select_backend
 
     numba_backend.warmup()
     e = reference_curve(a.bars)

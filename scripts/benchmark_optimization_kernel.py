@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     import numba
 
     from lq_engine.kernels.backends import metric_batch, numba_backend, run_accumulators
-    from lq_engine.kernels.bench import (
+    from lq_engine.prefilter.bench import (
         EXPECTED_10K, emit, ma_sweep, median_cpu_seconds, median_seconds, reference_curve, rsi_sweep,
     )
-    from lq_engine.kernels.evaluate import Costs, run_compiled
+    from lq_engine.prefilter.evaluate import Costs, run_compiled
 
     numba_backend.warmup()
     e = reference_curve(a.bars)
@@ -100,10 +100,10 @@ def api_figures(a: argparse.Namespace, costs, builtin_e2e: float) -> dict[str, o
     finalize) like ``strategy_evals_per_sec_incl_compile``."""
     from pathlib import Path
 
-    from lq_engine.kernels.bench import median_seconds, sweep_bars
-    from lq_engine.kernels.evaluate import evaluate_grid
+    from lq_engine.prefilter.bench import median_seconds, sweep_bars
+    from lq_engine.prefilter.evaluate import evaluate_grid
     from lq_engine.strategies import resolve
-    from lq_engine.strategies.checks import compile_times
+    from lq_engine.optimize.checks import compile_times
     from lq_engine.strategies.registry import load_file
 
     bars = sweep_bars(a.bars)

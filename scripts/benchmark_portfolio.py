@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     import numba
 
     from lq_engine.execution.config import ExecutionConfig
-    from lq_engine.kernels.bench import emit, median_cpu_seconds, median_seconds, synthetic_panel
-    from lq_engine.kernels.evaluate import Costs, evaluate_panel
+    from lq_engine.prefilter.bench import emit, median_cpu_seconds, median_seconds, synthetic_panel
+    from lq_engine.prefilter.evaluate import Costs, evaluate_panel
     from lq_engine.replay.portfolio import replay_portfolio
     from lq_engine.strategies import resolve
 

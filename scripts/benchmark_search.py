@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     from lq_engine.kernels.threads import configure_threads
 
     cfg_threads = configure_threads()
-    from lq_engine.kernels.bench import emit, sweep_bars
-    from lq_engine.kernels.evaluate import Costs, evaluate_grid
+    from lq_engine.prefilter.bench import emit, sweep_bars
+    from lq_engine.prefilter.evaluate import Costs, evaluate_grid
     from lq_engine.optimize.config import OptimizeConfig
     from lq_engine.optimize.objectives import window_score
     from lq_engine.optimize import tpe

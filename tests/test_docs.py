@@ -79,7 +79,7 @@ def test_the_site_builds_strict_with_every_verb_and_config_key(tmp_path):
 
 def test_every_complete_python_example_runs(tmp_path):
     from lq_engine.api import PortfolioStrategy, Strategy
-    from lq_engine.strategies.checks import generated_data
+    from lq_engine.optimize.checks import generated_data
     from lq_engine.strategies.registry import load_file
 
     examples = _examples()

@@ -40,7 +40,7 @@ def lookahead(args: argparse.Namespace) -> int:
         check_dataset(args.dataset)
     paths = setup(args.verbose)
     from lq_engine.replay.lookahead import gate_sets, lookahead_scan
-    from lq_engine.strategies.checks import LOOKAHEAD_BARS, generated_data
+    from lq_engine.optimize.checks import LOOKAHEAD_BARS, generated_data
     from lq_engine.strategies.registry import resolve
 
     frozen = _frozen(args.dataset, paths) if args.dataset is not None else None

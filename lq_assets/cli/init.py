@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from lq_engine.project import init_project
+    from lq_engine.authoring.scaffold import init_project
 
     files = init_project(Path(args.dir))
     root = files[0].parent

@@ -24,9 +24,9 @@ def _hint(name: str, known: list[str]) -> str:
 
 def check_dataset(name: str, flag: str = "--dataset") -> str:
     """``name`` is a universe of luminaquant.toml."""
-    from lq_engine.settings import load_project_config
+    from lq_engine.optimize.config import load_checked_config
 
-    known = sorted(load_project_config().universes)
+    known = sorted(load_checked_config().universes)
     if name not in known:
         raise UsageError(f"{flag}: unknown dataset '{name}'{_hint(name, known)}; datasets of "
                          f"luminaquant.toml: {', '.join(known)}")

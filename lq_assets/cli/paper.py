@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from lq_engine.live.ops import record_to_catalog, status
     from lq_engine.live.run import run_paper
     from lq_engine.live.trader import hold_state
-    from lq_engine.replay.sizing import BracketSpec
+    from lq_engine.execution.sizing import BracketSpec
     from lq_engine.strategies.registry import resolve
 
     portfolio = resolve(args.strategy).is_portfolio

@@ -28,11 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_new(args: argparse.Namespace) -> int:
     from lq_engine.project import find_project
-    from lq_engine.settings import load_project_config
-    from lq_engine.strategies.scaffold import write_strategy
+    from lq_engine.optimize.config import load_checked_config
+    from lq_engine.authoring.scaffold import write_strategy
 
     project = find_project()
-    cfg = load_project_config(project.config_path)
+    cfg = load_checked_config(project.config_path)
     path, test = write_strategy(project.root, cfg.strategies_dir, args.name, args.force, args.portfolio)
     print(f"wrote {path}")
     print(f"wrote {test}")
@@ -41,7 +41,7 @@ def run_new(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from lq_engine.strategies.declare import StrategyError
+    from lq_engine.authoring.declare import StrategyError
     from lq_engine.strategies.registry import _load_origin, origins
 
     rows = []
@@ -63,7 +63,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import setup
-    from lq_engine.strategies.checks import check_strategy
+    from lq_engine.optimize.checks import check_strategy
 
     from lq_assets.cli.inputs import check_strategies
 

@@ -10,7 +10,7 @@ from lq_assets.resources import LakeResource
 import polars as pl
 
 from lq_engine.data.results import write_table
-from lq_engine.kernels.selection import select_backend
+from lq_engine.prefilter.selection import select_backend
 from lq_engine.kernels.threads import kernel_threads
 
 TABLE = "backend_benchmark"

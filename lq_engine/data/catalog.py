@@ -28,7 +28,7 @@ import polars as pl
 from lq_engine.data.ingest_log import LOG_PREFIX, LOG_SCHEMA
 from lq_engine.data.lake import BARS
 from lq_engine.data.paths import DataPaths
-from lq_engine.data.results import glob_of, list_tables, table_keys, write_table
+from lq_engine.data.result_layout import glob_of, list_tables, put_table, table_keys
 from lq_engine.errors import LQError
 
 _BARS_EMPTY = (
@@ -163,10 +163,10 @@ def _migrate_old_catalog(paths: DataPaths) -> None:
                 continue
             by = [c for c in (("dataset", "strategy") if "strategy" in df.columns else ("run_id",)) if c in df.columns]
             if not by:
-                write_table(paths, t, df)
+                put_table(paths, t, df)
                 continue
             for keys, part in df.partition_by(by, as_dict=True, maintain_order=True).items():
-                write_table(paths, t, part, dict(zip(by, (str(k) for k in keys))))
+                put_table(paths, t, part, dict(zip(by, (str(k) for k in keys))))
     finally:
         con.close()
 

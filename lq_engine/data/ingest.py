@@ -49,7 +49,7 @@ from lq_engine.data.lake import merge_partition
 from lq_engine.data.normalize import normalize
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.quarantine import file_sha256, quarantine_file
-from lq_engine.data.repair import LakeCorruptError
+from lq_engine.data.integrity import LakeCorruptError, require_readable
 from lq_engine.data.store import WriteFailedError, write_failed
 from lq_engine.data.readers import FULL_READ_BYTES, prepare, read_frame
 from lq_engine.data.schema import (BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, month_code_expr, month_code_of_ns,
@@ -239,8 +239,6 @@ def _merge_after(prev: Future | None, paths: DataPaths, key: PartitionKey, rows:
 def _submit(loaded: _Loaded, paths: DataPaths, keep, pool: ThreadPoolExecutor, last: dict) -> _Merging:
     """Queue the merges of a validated file's partitions; ``last`` maps each partition to its
     latest queued merge."""
-    from lq_engine.data.repair import require_readable
-
     bars = loaded.bars
     report = IngestReport(file=str(loaded.path), sha256=loaded.sha256, rows_read=bars.height)
     merges = []
@@ -308,7 +306,6 @@ def _transact(loaded: _Loaded, paths: DataPaths, parts: list, report: IngestRepo
     from lq_engine.data.archive import stage_entry
     from lq_engine.data.journal import recover, transaction
     from lq_engine.data.lake import lock_path, stage_merge
-    from lq_engine.data.repair import require_readable
     from lq_engine.data.ingest_log import stage_ingest_log
     from lq_engine.data.locks import file_lock
     from lq_engine.data.store import fsync_staged

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 
 COST_BASES = ("notional", "equity")
 COST_NOTIONAL, COST_EQUITY = 0, 1
@@ -22,7 +24,7 @@ class ExecutionConfig:
     fee = quantity * price * rate, price moved by spread and slippage) or ``"equity"`` (the prefilter
     kernel's arithmetic: they fill at the raw open and pay a fee fixed at submission,
     ``(fee_taker + slippage) * |change of target exposure| * equity at the open``; see
-    ``lq_engine/replay/sizing.py``). Bracket legs always pay on notional.
+    ``lq_engine/execution/sizing.py``). Bracket legs always pay on notional.
     """
 
     fee_taker: float = 0.001
@@ -74,3 +76,21 @@ class ExecutionConfig:
             liquidity_cap=None,
             cost_basis="equity",
         )
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Simplified prefilter costs, both as a fraction of the notional traded per unit of position change."""
+
+    fee: float = 0.001
+    slippage: float = 0.0
+
+    def __post_init__(self):
+        for name in ("fee", "slippage"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0 or v >= 0.5:
+                raise ValueError(f"Costs.{name} must be a finite fraction in [0, 0.5), got {v!r}")
+
+    @property
+    def per_unit(self) -> float:
+        return float(self.fee + self.slippage)

@@ -24,8 +24,8 @@ from numba import njit
 from lq_engine.execution.fillmath import apply_fill
 from lq_engine.kernels.backends.numba_backend import dd_bar
 from lq_engine.kernels.groups import book, has_groups
-from lq_engine.kernels.sides import new_side, sign
-from lq_engine.replay.sizing import leg_fees, leg_orders
+from lq_engine.execution.sides import new_side, sign
+from lq_engine.execution.sizing import leg_fees, leg_orders
 
 NAN = math.nan
 

@@ -28,9 +28,9 @@ from lq_engine.execution.fillmath import (
 )
 from lq_engine.kernels.backends.numba_backend import dd_bar
 from lq_engine.kernels.groups import book, book_prefix, has_groups
-from lq_engine.kernels.sides import new_side
-from lq_engine.replay.sizing import plan_orders
-from lq_engine.strategies.bank import P_D2, P_R, P_R2
+from lq_engine.execution.sides import new_side
+from lq_engine.execution.sizing import plan_orders
+from lq_engine.kernels.returns import P_D2, P_R, P_R2
 
 NAN = math.nan
 FULL = 1e-12  # |cash| below this share of the position's value: a fully invested long (see account)

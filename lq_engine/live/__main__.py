@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lq_engine.live.errors import LiveError
 from lq_engine.live.run import run_paper
-from lq_engine.replay.sizing import BracketSpec
+from lq_engine.execution.sizing import BracketSpec
 
 
 def main(argv: list[str] | None = None) -> int:

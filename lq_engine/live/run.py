@@ -10,7 +10,7 @@ from lq_engine.execution.config import ExecutionConfig
 from lq_engine.live.feeds import Feed, PanelFeed, ReplayFeed
 from lq_engine.live.trader import PaperResult, PaperTrader, RunSpec, hold_state, move_aside
 from lq_engine.live.trader_store import TRADER_FILE, VENUE_FILE
-from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
+from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
 from lq_engine.strategies.registry import resolve
 from lq_engine.strategies.spec import StrategySpec
 

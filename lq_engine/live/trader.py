@@ -40,7 +40,7 @@ from lq_engine.live.venue_service import DurableVenue, VenueRequestError
 from lq_engine.live.wire import config_to_dict, dumps
 from lq_engine.replay.event_engine import EventEngine, StreamingDecider
 from lq_engine.replay.portfolio_engine import PortfolioEventEngine, StreamingWeights
-from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
+from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,13 @@ from lq_engine.errors import LQError
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Mapping
 
-from lq_engine.execution.config import ExecutionConfig
+from lq_engine.execution.config import Costs, ExecutionConfig
 from lq_engine.kernels.backends import BACKENDS
-from lq_engine.kernels.evaluate import Costs
-from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
+from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
+from lq_engine.settings import ProjectConfig, SettingsError, load_project_config
 
 FOLD_MODES = ("rolling", "anchored")
 SEARCH_METHODS = ("auto", "grid", "random", "tpe", "cmaes", "qmc")
@@ -289,3 +290,16 @@ def _check(c: OptimizeConfig) -> None:
         raise ConfigError(f"optimize config: field 'costs' must be Costs or None, got {type(c.costs).__name__}")
     if not isinstance(c.brackets, BracketSpec):
         raise ConfigError(f"optimize config: field 'brackets' must be a BracketSpec, got {type(c.brackets).__name__}")
+
+
+def load_checked_config(path: Path | None = None) -> ProjectConfig:
+    """``settings.load_project_config``, with its ``[optimize]`` table checked too: a typo there is a
+    ``SettingsError`` naming the file when the project is loaded (the CLI, the Dagster definitions),
+    not at the next optimization. ``settings`` sits below the optimizer, so the check lives here."""
+    cfg = load_project_config(path)
+    if cfg.optimize:
+        try:
+            OptimizeConfig.from_mapping(cfg.optimize)
+        except ValueError as e:
+            raise SettingsError(f"{cfg.path}: [optimize]: {e}") from None
+    return cfg

@@ -125,7 +125,7 @@ def gate_param_sets(strategy: StrategySpec, config: OptimizeConfig,
     A strategy with no default grid (continuous parameters searched by a sampler only) has no grid
     sets to choose from: its defaults (if it declares them all) are checked before stage 1, and the
     winner after selection."""
-    from lq_engine.strategies.params import ParamError
+    from lq_engine.authoring.params import ParamError
 
     try:
         chosen = gate_sets(strategy, config.seed)

@@ -23,7 +23,7 @@ from lq_engine.optimize.objectives import window_score
 from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.search import BatchScores, SearchSettings, SearchTrace
 from lq_engine.optimize.tasks import PanelSpan, PrefilterTask, Span, run_prefilter
-from lq_engine.strategies.params import ParamError, sample_grid
+from lq_engine.authoring.params import ParamError, sample_grid
 from lq_engine.strategies.spec import StrategySpec
 
 

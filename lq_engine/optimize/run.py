@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from lq_engine.kernels.evaluate import backend_for
+from lq_engine.prefilter.evaluate import backend_for
 from lq_engine.optimize.config import OptimizeConfig, brackets_json
 from lq_engine.optimize.folds import FoldPlan, make_folds
 from lq_engine.optimize.gate import NOT_CHECKED, LookaheadGate, recheck_winner, scan_before_stage1

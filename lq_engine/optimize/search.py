@@ -4,7 +4,7 @@ Methods (``OptimizeConfig.search``):
 - ``grid``: the strategy's grid, exhaustively (or a seeded sample of ``sample_size`` / ``trials``
   sets of it);
 - ``random``, ``tpe``, ``cmaes``, ``qmc``: samplers over the strategy's declared search space
-  (``lq_engine.strategies.space``), continuous and log-scaled ranges included, each batch-native:
+  (``lq_engine.authoring.space``), continuous and log-scaled ranges included, each batch-native:
   random search draws seeded uniform points (NumPy, vectorized); TPE builds Optuna's Parzen
   estimators once per batch and scores all of the batch's candidates at once
   (``lq_engine.optimize.tpe``); QMC takes scrambled Sobol points (``scipy.stats.qmc.Sobol``); CMA-ES
@@ -44,8 +44,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from lq_engine.optimize.config import ConfigError, OptimizeConfig
-from lq_engine.strategies.params import ParamError, grid_table
-from lq_engine.strategies.space import SearchSpace, SpaceError, feasible_share
+from lq_engine.authoring.params import ParamError, grid_table
+from lq_engine.authoring.space import SearchSpace, SpaceError, feasible_share
 from lq_engine.strategies.spec import StrategySpec
 
 SAMPLERS = ("random", "tpe", "cmaes", "qmc")

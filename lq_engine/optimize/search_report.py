@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from lq_engine.optimize.search import best_so_far, random_baseline
-from lq_engine.strategies.params import StrategySchema
+from lq_engine.authoring.params import StrategySchema
 from lq_engine.optimize.charts import pyplot, save
 
 MIN_IMPORTANCE_TRIALS = 8

@@ -15,11 +15,11 @@ import numpy as np
 
 from lq_engine.data.guards import freeze
 from lq_engine.execution.config import ExecutionConfig
-from lq_engine.kernels.evaluate import Costs, evaluate_grid, evaluate_panel
+from lq_engine.prefilter.evaluate import Costs, evaluate_grid, evaluate_panel
 from lq_engine.replay.engine import Series, replay
 from lq_engine.replay.portfolio import replay_portfolio
-from lq_engine.replay.sizing import BracketSpec
-from lq_engine.strategies.bank import Bars
+from lq_engine.execution.sizing import BracketSpec
+from lq_engine.data.bars import Bars
 from lq_engine.strategies.panel import Panel
 from lq_engine.strategies.spec import StrategySpec
 

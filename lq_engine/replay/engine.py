@@ -19,8 +19,8 @@ from lq_engine.data.guards import require_frozen_array
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.kernels import metrics as M
 from lq_engine.replay import kernel as K
-from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
-from lq_engine.strategies.bank import Bars
+from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
+from lq_engine.data.bars import Bars
 
 PRICE_FIELDS = ("open", "high", "low", "close")
 

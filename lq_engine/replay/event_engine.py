@@ -32,11 +32,11 @@ from lq_engine.execution.orders import STATUS_VALUE, Bracket, Order
 from lq_engine.execution.portfolio import Portfolio
 from lq_engine.execution.venue import SimulatedVenue
 from lq_engine.replay.engine import Series
-from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec, plan_orders_py
+from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec, plan_orders_py
 from lq_engine.replay.streaming import BarBuffer, check_history, decisions_over, visible_bars
 from lq_engine.strategies.decide_errors import DecideError, naming_symbol
 from lq_engine.strategies.registry import resolve
-from lq_engine.strategies.spec import Decisions
+from lq_engine.strategies.kernel_types import Decisions
 
 _new = object.__new__
 

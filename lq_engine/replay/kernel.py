@@ -38,7 +38,7 @@ from lq_engine.execution.fillmath import (
     market_order_fill,
     trailing_update,
 )
-from lq_engine.replay.sizing import plan_orders
+from lq_engine.execution.sizing import plan_orders
 
 # order kinds (also fill reasons): strategy market order, then the bracket legs in venue order
 K_MARKET, K_STOP, K_TAKE_PROFIT, K_TRAILING, K_RESIZE = 0, 1, 2, 3, 4

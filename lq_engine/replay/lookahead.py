@@ -286,8 +286,8 @@ class _Unit:
 def _units(spec: Any, data: Any) -> list[_Unit]:
     """``data`` as the units a strategy runs on: a panel for a portfolio strategy, else each symbol's
     series (a Panel given to a single-symbol strategy is split into its symbols' real bars)."""
-    from lq_engine.strategies.bank import Bars
-    from lq_engine.strategies.declare import StrategyError
+    from lq_engine.data.bars import Bars
+    from lq_engine.authoring.declare import StrategyError
     from lq_engine.strategies.panel import Panel
 
     def one(x: Any, symbol: str | None) -> _Unit:
@@ -343,7 +343,7 @@ def _run_each(spec: Any, sets: list[dict], table: Any, u: _Unit, n: int | None =
               memo: dict | None = None, states: Any = None) -> _Decided:
     """``_run_decisions``, and when it raises (an indicator that cannot run on truncated or changed
     bars, e.g. a pair without a common date left), every set on its own, keeping what each raised."""
-    from lq_engine.strategies.declare import StrategyError
+    from lq_engine.authoring.declare import StrategyError
 
     try:
         return _run_decisions(spec, table, u, n, plan, memo, states)[0]
@@ -405,9 +405,10 @@ def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None, plan: 
     Perturbed bars need not be valid OHLC (a scaled high may fall below the close): nothing on this
     path validates bars (``Bars``/``Panel`` are built directly, not through ``Series``), so the
     strategy sees exactly the changed values. Returns the decisions and the indicator rows."""
-    from lq_engine.strategies.bank import Bars
-    from lq_engine.strategies.codegen import position_records, translate_error
-    from lq_engine.strategies.declare import StrategyError
+    from lq_engine.data.bars import Bars
+    from lq_engine.strategies.codegen import translate_error
+    from lq_engine.strategies.kernel_types import position_records
+    from lq_engine.authoring.declare import StrategyError
     from lq_engine.strategies.panel import Panel
 
     n = u.n if n is None else n
@@ -730,7 +731,7 @@ def gate_sets(spec: Any, seed: int = 0, sample: int = GATE_SAMPLE) -> list[dict[
     grid set at the smallest and one at the largest value its grid takes; the grid set with the
     longest warm-up (the most leading bars without a value in its indicators, measured on generated
     bars); and ``sample`` more seeded grid sets. Distinct, in that order, all valid."""
-    from lq_engine.strategies.params import ParamError
+    from lq_engine.authoring.params import ParamError
     from lq_engine.strategies.registry import resolve
 
     spec = resolve(spec)

@@ -32,7 +32,7 @@ from lq_engine.replay.kernel import (
     C_BASIS, C_CAP, C_COST, C_FEE_TAKER, C_SLIP, C_SPREAD, C_VOLK, K_MARKET, K_RESIZE, REASONS, ST_ACCEPTED,
     ST_CANCELLED, ST_FILLED, ST_PARTIAL, STATUS_NAMES,
 )
-from lq_engine.replay.sizing import NO_BRACKETS, leg_fees, leg_orders
+from lq_engine.execution.sizing import NO_BRACKETS, leg_fees, leg_orders
 from lq_engine.strategies.panel import Panel
 
 # order table columns

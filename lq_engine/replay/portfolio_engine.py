@@ -25,7 +25,7 @@ from lq_engine.execution.portfolio import Portfolio
 from lq_engine.execution.twins import python_twins
 from lq_engine.execution.venue import SimulatedVenue
 from lq_engine.kernels import portfolio as KP
-from lq_engine.replay.sizing import PY as SIZING_PY
+from lq_engine.execution.sizing import PY as SIZING_PY
 from lq_engine.replay.streaming import PanelBuffer, check_history, decisions_over, visible_panel
 from lq_engine.strategies.panel import Panel
 from lq_engine.strategies.registry import resolve

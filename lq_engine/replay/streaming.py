@@ -23,9 +23,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lq_engine.strategies.bank import Bars
+from lq_engine.data.bars import Bars
 from lq_engine.strategies.panel import FIELDS, Panel
-from lq_engine.strategies.spec import Decisions, IndicatorRows
+from lq_engine.strategies.kernel_types import Decisions
+from lq_engine.strategies.spec import IndicatorRows
 
 PAD = 4096  # elements of padding after every array handed to the kernels
 _FILL = {np.dtype(np.float64): np.nan, np.dtype(np.int64): 0, np.dtype(np.bool_): False}

@@ -25,14 +25,15 @@ Public API
 ``compile_sweep(strategy, sets, bars) -> Sweep``, ``Bars``, ``StrategySpec``, ``Decisions``.
 """
 
-from lq_engine.strategies.bank import Bars
-from lq_engine.strategies.declare import StrategyError
-from lq_engine.strategies.params import ParamError
+from lq_engine.data.bars import Bars
+from lq_engine.authoring.declare import StrategyError
+from lq_engine.authoring.params import ParamError
 from lq_engine.strategies.registry import (
     UnknownStrategyError, default_grid, get_strategy, grid, list_strategies, resolve, sampled_grid,
     validate_param_sets,
 )
-from lq_engine.strategies.spec import Decisions, StrategySpec
+from lq_engine.strategies.kernel_types import Decisions
+from lq_engine.strategies.spec import StrategySpec
 from lq_engine.strategies.sweep import Sweep, compile_sweep
 
 __all__ = [

@@ -24,7 +24,8 @@ from numba.core import config
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
-from lq_engine.strategies.declare import StrategyError
+from lq_engine.authoring.declare import StrategyError
+from lq_engine.data.bars import contiguous  # noqa: F401  (re-exported: Panel cuts with it)
 
 NOT_CONTIGUOUS = ("borrowed(): the array is not C-contiguous ({what}); a pointer-and-shape view of it would "
                   "read memory it was not given. Cut windows with Panel.window / Bars (they copy once) or "
@@ -50,17 +51,6 @@ def require_c_contiguous(a: np.ndarray) -> np.ndarray:
         what = type(a).__name__ if not isinstance(a, np.ndarray) else f"shape {a.shape}, strides {a.strides}"
         raise StrategyError(NOT_CONTIGUOUS.format(what=what))
     return a
-
-
-def contiguous(a: np.ndarray) -> np.ndarray:
-    """``a`` if it is C-contiguous; else a read-only C-contiguous copy of it (a cut window, copied
-    once where it is cut: ``Panel``, ``Bars``)."""
-    a = np.asarray(a)
-    if a.flags.c_contiguous:
-        return a
-    out = np.ascontiguousarray(a)
-    out.setflags(write=False)
-    return out
 
 
 if config.DISABLE_JIT:

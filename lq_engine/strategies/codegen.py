@@ -26,7 +26,6 @@ import tempfile
 import threading
 import time
 import types
-from collections import namedtuple
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +34,9 @@ import numpy as np
 
 from lq_engine.kernels.groups import wide_acc
 from lq_engine.strategies import kernel_template
-from lq_engine.strategies.declare import BAR_FIELDS, PANEL_FIELDS, StrategyError
+from lq_engine.authoring.declare import StrategyError
+from lq_engine.strategies.kernel_types import BarsTuple, Decisions, position_records
 
-BarsTuple = namedtuple("BarsTuple", BAR_FIELDS)  # typename = global name: numba parfors refer to it by name
-PanelTuple = namedtuple("PanelTuple", PANEL_FIELDS)
 GENERATOR_VERSION = "8"
 ERR_GROSS = 3.0  # a portfolio decision's sum of |weight| is above the strategy's gross cap
 
@@ -85,10 +83,11 @@ def generate_source(spec: Any) -> str:
         "from numba import njit, prange",
         "",
         "from lq_engine.kernels.portfolio import account as portfolio_account",
-        "from lq_engine.kernels.sides import new_side",
+        "from lq_engine.execution.sides import new_side",
         "from lq_engine.kernels.simplified import account",
         "from lq_engine.strategies.borrow import borrowed",
-        "from lq_engine.strategies.codegen import BarsTuple, PanelTuple, bound",
+        "from lq_engine.strategies.codegen import bound",
+        "from lq_engine.strategies.kernel_types import BarsTuple, PanelTuple",
         "",
         "_decide, _exits = bound(__name__)",
         f"HAS_EXITS = {decl.exits is not None}",
@@ -177,8 +176,6 @@ class Kernels:
                                     "bars as a Panel / Bars (they copy a strided window once)")
 
     def decisions(self, spec: Any, bars: Any, rows: Any, table: Any):
-        from lq_engine.strategies.spec import Decisions
-
         self._require_contiguous(spec, bars, rows)
         n = bars.n
         err = np.zeros((1, 4))
@@ -228,7 +225,7 @@ class Kernels:
             self._check(spec, err, lambda k: table[k], bars.symbols)
             return acc
         if rets is None:
-            from lq_engine.strategies.bank import market_returns
+            from lq_engine.kernels.returns import market_returns
 
             rets = market_returns(bars)
         self._call(spec, "sweep", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, rets,
@@ -283,14 +280,6 @@ def reads_name(fns: tuple[Any, ...], name: str) -> bool:
                 elif callable(x):
                     stack.append(x)
     return False
-
-
-def position_records(n: int, n_symbols: int) -> np.recarray:
-    """``n`` records of a portfolio strategy's own position (``pos``): target weights, entry prices
-    and bars held per symbol, as record fields (numba does not reference-count them)."""
-    dt = np.dtype([("target", np.float64, (n_symbols,)), ("entry_price", np.float64, (n_symbols,)),
-                   ("bars_held", np.int64, (n_symbols,))])
-    return np.zeros(n, dtype=dt).view(np.recarray)
 
 
 def translate_error(spec: Any, e: Exception, module: Any = None) -> Exception:

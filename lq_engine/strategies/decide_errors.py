@@ -27,7 +27,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from lq_engine.strategies.declare import StrategyError
+from lq_engine.authoring.declare import StrategyError
 
 _LOOPS = ("decision_loop", "sweep", "pdecision_loop", "psweep")  # the generated entry points
 
@@ -199,7 +199,7 @@ def _call_sets(module: Any, fn: str, a: dict, lo: int, hi: int, kind: type) -> b
             shape = () if one_set else (m,)
             err = np.zeros((*shape, 4))
             if portfolio:
-                from lq_engine.strategies.codegen import position_records
+                from lq_engine.strategies.kernel_types import position_records
 
                 n_sym = a["o"].shape[0]
                 loop(a["o"], a["h"], a["lo"], a["c"], a["v"], a["ts"], a["mask"], a["bank"], a["idx"][sel],
@@ -236,7 +236,7 @@ def _failing_set(module: Any, fn: str, a: dict, kind: type) -> int | None:
 def _python_namespace(spec: Any, module: Any) -> dict:
     """The generated module's globals with its loops as Python functions, the strategy's plain
     decide and exits, and ``borrowed`` the identity: the code NUMBA_DISABLE_JIT=1 runs."""
-    from lq_engine.kernels.sides import new_side
+    from lq_engine.execution.sides import new_side
 
     ns = dict(vars(module))
     for name, obj in list(ns.items()):
@@ -266,7 +266,7 @@ def _python_rerun(spec: Any, module: Any, fn: str, a: dict, k: int, kind: type |
         st = spec.declaration.state.new(1)[0]
         err = np.zeros(4)
         if fn in ("pdecision_loop", "psweep"):
-            from lq_engine.strategies.codegen import PanelTuple, position_records
+            from lq_engine.strategies.kernel_types import PanelTuple, position_records
 
             n_sym = a["o"].shape[0]
             bars = PanelTuple(a["o"], a["h"], a["lo"], a["c"], a["v"], a["ts"], a["mask"])
@@ -274,7 +274,7 @@ def _python_rerun(spec: Any, module: Any, fn: str, a: dict, k: int, kind: type |
                               np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.bool_),
                               position_records(1, n_sym)[0], np.empty(n_sym), np.empty(n_sym, dtype=np.int64), err)
         else:
-            from lq_engine.strategies.codegen import BarsTuple
+            from lq_engine.strategies.kernel_types import BarsTuple
 
             bars = BarsTuple(a["o"], a["h"], a["lo"], a["c"], a["v"], a["ts"])
             ns["_decisions"](bars, ns["_ind"](a["bank"], idx_row), ns["_params"](prow), st, np.zeros(n),

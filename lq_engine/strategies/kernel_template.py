@@ -26,7 +26,7 @@ import math
 import numpy as np
 from numba import prange
 
-from lq_engine.kernels.sides import new_side
+from lq_engine.execution.sides import new_side
 
 # --- provided by the generated module -------------------------------------------------------------
 # _decide, _exits, HAS_EXITS, Pos, BarsTuple, _ind(bank, idx_row), _params(prow), _init_state(st), account

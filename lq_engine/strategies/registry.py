@@ -17,18 +17,20 @@ Files are loaded on first use and again when they change (a long-running code se
 
 from __future__ import annotations
 
+import copyreg
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import pkgutil
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from lq_engine.strategies.declare import Strategy, StrategyError, snake_case
-from lq_engine.strategies.params import ParamError
+from lq_engine.authoring.declare import Strategy, StrategyError, snake_case
+from lq_engine.authoring.params import ParamError
 from lq_engine.strategies.spec import SourceRef, StrategySpec, file_hash
 
 ENTRY_POINT_GROUP = "luminaquant.strategies"
@@ -256,7 +258,7 @@ def grid(name: str | StrategySpec, axes) -> list[dict[str, Any]]:
 
 
 def sampled_grid(name: str | StrategySpec, axes, n: int, seed: int) -> list[dict[str, Any]]:
-    from lq_engine.strategies.params import sample_grid
+    from lq_engine.authoring.params import sample_grid
 
     return sample_grid(resolve(name).schema, axes, n, seed)
 
@@ -267,3 +269,30 @@ def validate_param_sets(name: str | StrategySpec, param_sets) -> list[dict[str, 
 
 __all__ = ["ENTRY_POINT_GROUP", "Origin", "UnknownStrategyError", "default_grid", "get_strategy", "grid",
            "list_strategies", "load_file", "origins", "resolve", "sampled_grid", "snake_case", "validate_param_sets"]
+
+
+# A StrategySpec pickles as a reference (where it came from, its source hash, its grid and space
+# overrides), and unpickles by loading it again here: registered with copyreg so that ``spec`` need not
+# import the registry that builds it.
+def _reduce_spec(spec: StrategySpec) -> tuple:
+    return (_load, (spec.source, spec.name, spec.source_hash, spec.grid_override, spec.space_override))
+
+
+def _load(source: SourceRef, name: str, source_hash: str, grid: Mapping | None,
+          space: Mapping | None = None) -> StrategySpec:
+    """Unpickle: load the strategy again from where it came from and check it is the same source."""
+    if source.kind == "file":
+        spec = load_file(Path(source.location), name)
+    else:
+        module = importlib.import_module(source.location)
+        obj: Any = module
+        for part in source.cls_name.split("."):
+            obj = getattr(obj, part)
+        spec = StrategySpec(obj.declaration, name, source, file_hash(inspect.getfile(obj)))
+    if spec.source_hash != source_hash:
+        raise StrategyError(f"{source.describe()}: strategy '{name}' changed while a run was using it "
+                            f"(source {source_hash[:12]} -> {spec.source_hash[:12]}); start the run again")
+    return spec.with_grid(grid).with_space(space)
+
+
+copyreg.pickle(StrategySpec, _reduce_spec)

@@ -17,18 +17,17 @@ What it offers the drivers:
 from __future__ import annotations
 
 import hashlib
-import importlib
-import inspect
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from lq_engine.strategies.bank import Bars
-from lq_engine.strategies.declare import Declaration, IndicatorDecl, StrategyError, snake_case
-from lq_engine.strategies.params import ParamError, ParamTable, StrategySchema, explicit_grid, grid_table
-from lq_engine.strategies.space import SearchSpace, override_key, search_space
+from lq_engine.data.bars import Bars
+from lq_engine.authoring.declare import Declaration, IndicatorDecl, StrategyError, snake_case
+from lq_engine.authoring.params import ParamError, ParamTable, StrategySchema, explicit_grid, grid_table
+from lq_engine.authoring.space import SearchSpace, override_key, search_space
+from lq_engine.strategies.kernel_types import Decisions
 
 EXIT_LEGS = ("stop_loss", "take_profit", "trailing")
 
@@ -44,18 +43,6 @@ class SourceRef:
 
     def describe(self) -> str:
         return f"{self.location}:{self.cls_name}"
-
-
-@dataclass(frozen=True)
-class Decisions:
-    """What a strategy decided at each bar's close: ``targets`` (float64 in [-1, 1]) and, when it
-    declares ``exits``, the stop-loss / take-profit / trailing fractions of each entry (n x 3, NaN
-    where not set). A portfolio strategy's targets are weights (bars x symbols), and ``rebalance``
-    marks the closes where it asked to bring every symbol back to its weight."""
-
-    targets: np.ndarray
-    exits: np.ndarray | None = None
-    rebalance: np.ndarray | None = None  # portfolio strategies: bool per bar, decide asked for a full rebalance
 
 
 @dataclass(frozen=True)
@@ -149,9 +136,6 @@ class StrategySpec:
         if self._space is None:
             self._space = search_space(self.schema, self.space_override)
         return self._space
-
-    def __reduce__(self):
-        return (_load, (self.source, self.name, self.source_hash, self.grid_override, self.space_override))
 
     def __repr__(self) -> str:
         return f"<strategy {self.name} from {self.source.describe()} ({self.source_hash[:12]})>"
@@ -447,7 +431,7 @@ def _axis(p, strategy: str) -> tuple:
 def bars_view(bars: Any):
     """What indicators receive: ``bars.open``, ``.high``, ``.low``, ``.close``, ``.volume``, ``.ts``
     (and ``.mask`` for a panel)."""
-    from lq_engine.strategies.codegen import BarsTuple, PanelTuple
+    from lq_engine.strategies.kernel_types import BarsTuple, PanelTuple
 
     if hasattr(bars, "mask"):
         return PanelTuple(bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, bars.mask)
@@ -460,22 +444,3 @@ def as_bars(x: Any) -> Bars:
     if hasattr(x, "ts") and hasattr(x, "volume") and hasattr(x, "close"):  # a replay Series
         return Bars(x.open, x.high, x.low, x.close, x.volume, x.ts)
     raise TypeError(f"expected Bars or a replay Series, got {type(x).__name__}")
-
-
-def _load(source: SourceRef, name: str, source_hash: str, grid: Mapping | None,
-          space: Mapping | None = None) -> StrategySpec:
-    """Unpickle: load the strategy again from where it came from and check it is the same source."""
-    from lq_engine.strategies.registry import load_file
-
-    if source.kind == "file":
-        spec = load_file(Path(source.location), name)
-    else:
-        module = importlib.import_module(source.location)
-        obj: Any = module
-        for part in source.cls_name.split("."):
-            obj = getattr(obj, part)
-        spec = StrategySpec(obj.declaration, name, source, file_hash(inspect.getfile(obj)))
-    if spec.source_hash != source_hash:
-        raise StrategyError(f"{source.describe()}: strategy '{name}' changed while a run was using it "
-                            f"(source {source_hash[:12]} -> {spec.source_hash[:12]}); start the run again")
-    return spec.with_grid(grid).with_space(space)

@@ -13,9 +13,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from lq_engine.strategies.bank import Bars, market_returns
-from lq_engine.strategies.params import ParamTable
-from lq_engine.strategies.rules import N_FLOAT, N_INT
+from lq_engine.kernels.returns import market_returns
+from lq_engine.data.bars import Bars
+from lq_engine.authoring.params import ParamTable
+from lq_engine.kernels.rules import N_FLOAT, N_INT
 from lq_engine.strategies.spec import IndicatorRows, StrategySpec
 
 

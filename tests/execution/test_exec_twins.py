@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from lq_engine.execution import fillmath as FM
 from lq_engine.execution.fillmath import PY
 from lq_engine.execution.twins import python_twins
-from lq_engine.replay import sizing
+from lq_engine.execution import sizing
 
 price = st.floats(1e-3, 1e6, allow_nan=False)
 maybe_price = st.one_of(st.just(math.nan), price)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lq_engine.strategies.bank import Bars
+from lq_engine.data.bars import Bars
 
 
 def random_bars(n: int, seed: int, level: float = 100.0, vol: float = 0.01, gaps: bool = True) -> Bars:

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lq_engine.kernels import metrics as M
 from lq_engine.kernels.backends import run_accumulators, run_sweep
-from lq_engine.kernels.selection import PARITY_TOL, parity_error
-from lq_engine.strategies.bank import Bars
+from lq_engine.prefilter.selection import PARITY_TOL, parity_error
+from lq_engine.data.bars import Bars
 from lq_engine.strategies import compile_sweep, default_grid
 from kernels.series import random_bars
 
@@ -86,7 +86,7 @@ def test_ma_sweep_trades_and_pays_fees():
 _THREADS_SCRIPT = r"""
 import sys, numpy as np, numba
 from lq_engine.kernels.backends import run_accumulators
-from lq_engine.strategies.bank import Bars
+from lq_engine.data.bars import Bars
 from lq_engine.strategies import compile_sweep, default_grid
 close = 100 * np.exp(np.cumsum(np.random.default_rng(42).normal(0, 0.001, 5000)))
 sw = compile_sweep("ma_cross", default_grid("ma_cross"), Bars.from_close(close))

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from lq_engine.kernels import groups as G
-from lq_engine.kernels.bench import synthetic_panel
-from lq_engine.kernels.evaluate import Costs, evaluate_grid, evaluate_panel
+from lq_engine.prefilter.bench import synthetic_panel
+from lq_engine.prefilter.evaluate import Costs, evaluate_grid, evaluate_panel
 from lq_engine.strategies import resolve
-from lq_engine.strategies.bank import Bars
+from lq_engine.data.bars import Bars
 
 N = 1_200
 # uneven groups, a one-bar group, and a last group ending at the last bar
@@ -63,7 +63,7 @@ def test_native_kernels_stream_the_numba_group_sums_bit_for_bit(backend):
     operation (a native library without that export falls back to numba for per-group sums)."""
     from lq_engine.kernels.backends import native
     from lq_engine.kernels.backends import numba_backend
-    from lq_engine.kernels.selection import workload
+    from lq_engine.prefilter.selection import workload
 
     try:
         lib = native.load(backend)

@@ -5,8 +5,8 @@ import polars as pl
 import pytest
 
 from lq_engine.data.guards import FrozenInputError, freeze
-from lq_engine.kernels.evaluate import Costs, evaluate_grid
-from lq_engine.strategies.params import ParamError
+from lq_engine.prefilter.evaluate import Costs, evaluate_grid
+from lq_engine.authoring.params import ParamError
 from lq_engine.strategies.registry import UnknownStrategyError
 from kernels.series import random_bars
 

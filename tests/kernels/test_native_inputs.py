@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lq_engine.kernels.backends import run_accumulators
-from lq_engine.kernels.evaluate import Costs, evaluate_grid
+from lq_engine.prefilter.evaluate import Costs, evaluate_grid
 from lq_engine.optimize.tasks import Span
 from lq_engine.strategies import compile_sweep, default_grid
 from replay.bars import series

@@ -4,9 +4,9 @@ import subprocess
 
 import pytest
 
-from lq_engine.kernels import selection
+from lq_engine.prefilter import selection
 from lq_engine.kernels.backends import native
-from lq_engine.kernels.selection import select_backend
+from lq_engine.prefilter.selection import select_backend
 
 
 @pytest.fixture(autouse=True)

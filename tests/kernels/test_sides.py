@@ -5,8 +5,8 @@ import math
 
 from hypothesis import given, settings, strategies as st
 
-from lq_engine.kernels.sides import new_side, sign
-from lq_engine.replay.sizing import PY as SIZING_PY
+from lq_engine.execution.sides import new_side, sign
+from lq_engine.execution.sizing import PY as SIZING_PY
 
 value = st.one_of(st.sampled_from([0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 5e-324, -5e-324, math.nan]),
                   st.floats(-1e6, 1e6, allow_nan=False))

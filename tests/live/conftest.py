@@ -12,7 +12,7 @@ from lq_engine.data.frozen import UniverseSpec, build_frozen
 from lq_engine.data.ingest import ingest_file
 from lq_engine.data.paths import DataPaths
 from lq_engine.replay.engine import Series
-from lq_engine.replay.sizing import BracketSpec
+from lq_engine.execution.sizing import BracketSpec
 
 SYMBOL = "PAPER"
 N_BARS = 160

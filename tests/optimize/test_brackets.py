@@ -14,7 +14,7 @@ from lq_engine.optimize import load_result, optimize, save_result, write_report
 from lq_engine.optimize.inputs import view_of
 from lq_engine.optimize.tasks import Span
 from lq_engine.replay.engine import replay
-from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
+from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
 
 from optimize.data import MA, small_config, small_dataset
 

@@ -7,10 +7,10 @@ import pytest
 
 from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from lq_engine.execution.config import ExecutionConfig
-from lq_engine.kernels.evaluate import Costs
+from lq_engine.prefilter.evaluate import Costs
 from lq_engine.optimize import ConfigError, OptimizeConfig
 from lq_engine.optimize.config import brackets_json, brackets_text
-from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
+from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
 
 
 def test_defaults_are_valid_and_top_k_is_clamped():

@@ -18,7 +18,7 @@ from lq_engine.optimize.search import (
     AUTO_TRIALS, INFEASIBLE_SCORE, BatchScores, random_baseline, resolve_search, run_search,
 )
 from lq_engine.strategies import resolve
-from lq_engine.strategies.space import SpaceError
+from lq_engine.authoring.space import SpaceError
 
 from optimize.data import MA, small_config, small_dataset
 

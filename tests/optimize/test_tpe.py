@@ -13,7 +13,7 @@ from optuna.samplers._tpe.sampler import _split_trials, default_gamma
 from optuna.trial import TrialState, create_trial
 
 from lq_engine.optimize import tpe
-from lq_engine.strategies.space import Dimension, SearchSpace
+from lq_engine.authoring.space import Dimension, SearchSpace
 
 DISTS = {
     "x": FloatDistribution(1.5, 400.5),  # a wide int range, relaxed to continuous

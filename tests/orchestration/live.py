@@ -20,8 +20,12 @@ def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+DAEMON = [sys.executable, "-m", "lq_assets.daemon", "run", "-w", str(REPO_ROOT / "workspace.yaml")]
+"""dagster-daemon as `lq ui` and `lq backfill --wait` start it (lq_assets/daemon.py)."""
+
+
 def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
-    return start([str(BIN / "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")], env, log)
+    return start(DAEMON, env, log)
 
 
 def stop(proc: subprocess.Popen, timeout: float = 30) -> int:
@@ -37,9 +41,11 @@ def stop(proc: subprocess.Popen, timeout: float = 30) -> int:
 
 def wait_for(pred: Callable[[], object], timeout: float, what: str, log: Path | None = None, interval: float = 1.0):
     deadline = time.monotonic() + timeout
+    _t = time.monotonic()
     while time.monotonic() < deadline:
         value = pred()
         if value:
+            print(f"TIMING wait {what}: {time.monotonic() - _t:.1f}s", flush=True)  # TEMP
             return value
         time.sleep(interval)
     tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
@@ -47,9 +53,12 @@ def wait_for(pred: Callable[[], object], timeout: float, what: str, log: Path | 
 
 
 def run_lq(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    _t = time.monotonic()
+    r = subprocess.run(
         [str(BIN / "lq"), *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
     )
+    print(f"TIMING lq {' '.join(args)[:80]}: {time.monotonic() - _t:.1f}s", flush=True)  # TEMP
+    return r
 
 
 def free_port() -> int:

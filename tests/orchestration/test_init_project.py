@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from lq_assets.cli.main import main
-from lq_engine.project import CHECKOUT_ROOT, ProjectExistsError, find_project, init_project
+from lq_engine.authoring.scaffold import ProjectExistsError, init_project
+from lq_engine.project import CHECKOUT_ROOT, find_project
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from lq_assets.partitions import optimize_key, register_strategies
 from lq_engine.data.catalog import catalog_reader
 from lq_engine.data.samples import write_synthetic_to_landing
 from lq_engine.optimize import ConfigError, load_result
-from lq_engine.replay.sizing import NO_BRACKETS, BracketSpec
+from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
 from lq_engine.strategies.registry import list_strategies
 
 BRACKETS = {"stop_loss": 0.002, "take_profit": None, "trailing": 0.004}

@@ -9,7 +9,8 @@ import pytest
 from lq_assets.datasets.assets import frozen_dataset
 from lq_assets.resources import LakeResource, ProjectConfigResource
 from lq_engine.data.ingest import ingest_file
-from lq_engine.settings import SettingsError, load_project_config
+from lq_engine.optimize.config import load_checked_config
+from lq_engine.settings import SettingsError
 from tests.orchestration.bars import write_daily_csv
 
 UNIVERSE = """[universes.us_stocks_daily]
@@ -33,7 +34,7 @@ def test_config_typos_are_refused_with_a_suggestion(tmp_path, text, message):
     f = tmp_path / "luminaquant.toml"
     f.write_text(text)
     with pytest.raises(SettingsError) as e:
-        load_project_config(f)
+        load_checked_config(f)
     assert message in str(e.value) and str(f) in str(e.value)
 
 

@@ -118,7 +118,7 @@ def test_the_wheel_carries_native_sources_bundled_data_and_templates(installed):
               "dagster_home/distributed/dagster.yaml", "workspace.yaml", "luminaquant.toml"):
         assert f"lq_engine/_shipped/{f}" in names, f
     assert "lq_engine/data/bundled/us_stocks_daily.parquet" in names
-    assert "lq_engine/strategies/scaffold.py" in names and "lq_assets/cli/init.py" in names
+    assert "lq_engine/authoring/scaffold.py" in names and "lq_assets/cli/init.py" in names
     built = [n for n in names if n.endswith((".so", ".pyc", ".rlib")) or "/build/" in n or "/target/" in n]
     assert not built, built
     assert not any(n.startswith(("tests/", "scripts/", "native/", "dagster_home/")) for n in names)

@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lq_engine.execution.config import ExecutionConfig
-from lq_engine.kernels.evaluate import Costs, evaluate_grid
+from lq_engine.prefilter.evaluate import Costs, evaluate_grid
 from lq_engine.replay.engine import Series, replay
 from lq_engine.strategies.registry import list_strategies
 from replay.bars import params_for, prefilter_backends, series

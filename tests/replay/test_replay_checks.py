@@ -14,7 +14,7 @@ from lq_engine.execution.config import ExecutionConfig
 from lq_engine.replay.engine import Series, replay
 from lq_engine.replay.event_engine import EventEngine, PrecomputedDecider, StreamingDecider, run_event_engine
 from lq_engine.replay.lookahead import check_lookahead
-from lq_engine.replay.sizing import BracketSpec
+from lq_engine.execution.sizing import BracketSpec
 from lq_engine.strategies.registry import list_strategies
 from replay.bars import series
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.replay.engine import replay
 from lq_engine.replay.event_engine import run_event_engine
-from lq_engine.replay.sizing import BracketSpec
+from lq_engine.execution.sizing import BracketSpec
 from lq_engine.strategies.registry import list_strategies
 from replay.bars import params_for, series
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lq_engine.replay.sizing import plan_orders, plan_orders_py
+from lq_engine.execution.sizing import plan_orders, plan_orders_py
 
 NAN = math.nan
 EQUITY_BASIS = (1, 0.002, 0.0, 0.0, 0.0, NAN, NAN, NAN)  # basis 'equity', c = 0.002, no brackets

@@ -29,7 +29,7 @@ from lq_engine.data.paths import DataPaths
 from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from lq_engine.data.results import read_table
 from lq_engine.data.samples import write_synthetic_to_landing
-from tests.orchestration.live import BIN, run_lq, start, stop, wait_for
+from tests.orchestration.live import BIN, DAEMON, run_lq, start, stop, wait_for
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import scaleout_servers  # noqa: E402
@@ -118,15 +118,18 @@ def cluster(tmp_path_factory):
     servers = scaleout_servers.start(root / "servers")
     c = Cluster(root, servers)
     try:
-        c.procs["daemon"] = start([str(BIN / "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
-                                  c.env, c.logs / "daemon.log")
+        c.procs["daemon"] = start(DAEMON, c.env, c.logs / "daemon.log")
         c.start_worker("w1")
         c.start_worker("w2")
         yield c
     finally:
-        for p in c.procs.values():
+        for _n, p in c.procs.items():
+            _t = time.monotonic()
             stop(p)
+            print(f"TIMING stop {_n}: {time.monotonic() - _t:.1f}s", flush=True)  # TEMP
+        _t = time.monotonic()
         servers.stop()
+        print(f"TIMING servers.stop: {time.monotonic() - _t:.1f}s", flush=True)  # TEMP
 
 
 def _celery_starts(instance, run_ids) -> list[tuple[str, str]]:

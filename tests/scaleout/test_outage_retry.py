@@ -29,7 +29,7 @@ from lq_engine.data.frozen import open_frozen
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.samples import write_synthetic_to_landing
 from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
-from tests.orchestration.live import BIN, run_lq, start, stop, wait_for
+from tests.orchestration.live import BIN, DAEMON, run_lq, start, stop, wait_for
 from tests.scaleout.test_distributed import Cluster
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
@@ -49,8 +49,7 @@ def cluster(tmp_path_factory):
     c = Cluster(root, servers)
     procs = []
     try:
-        procs.append(start([str(BIN / "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
-                           c.env, c.logs / "daemon.log"))
+        procs.append(start(DAEMON, c.env, c.logs / "daemon.log"))
         # two steps at once: both partitions' runs are in flight when a server stops
         procs.append(start([str(BIN / "lq"), "worker", "-n", "w1", "-c", "2"], c.env, c.logs / "w1.log"))
         files = write_synthetic_to_landing(c.data, 2, 3, 11, "2024-01-01")

@@ -92,7 +92,7 @@ def cut(case: Case) -> Any:
     for a portfolio strategy."""
     from lq_engine.optimize.tasks import PanelSpan, Span
     from lq_engine.strategies import resolve
-    from lq_engine.strategies.bank import Bars
+    from lq_engine.data.bars import Bars
     from lq_engine.strategies.panel import Panel
 
     a, b = WINDOWS[case.kind]
@@ -110,7 +110,7 @@ def cut(case: Case) -> Any:
 
 def _prefix(data: Any, k: int) -> Any:
     """The first ``k`` bars of ``data`` as new arrays (what the paper trader has seen at bar k-1)."""
-    from lq_engine.strategies.bank import Bars
+    from lq_engine.data.bars import Bars
     from lq_engine.strategies.panel import Panel
 
     def first(x: np.ndarray) -> np.ndarray:
@@ -127,12 +127,12 @@ def _prefix(data: Any, k: int) -> Any:
 def compute(case: Case) -> dict[str, Any]:
     """Every driver's output on the case (arrays and floats; an error as its message)."""
     from lq_engine.execution.config import ExecutionConfig
-    from lq_engine.kernels.evaluate import Costs, evaluate_grid, evaluate_panel
+    from lq_engine.prefilter.evaluate import Costs, evaluate_grid, evaluate_panel
     from lq_engine.replay.engine import Series, replay
     from lq_engine.replay.event_engine import run_event_engine
     from lq_engine.replay.portfolio import replay_portfolio
     from lq_engine.replay.portfolio_engine import run_portfolio_engine
-    from lq_engine.replay.sizing import BracketSpec
+    from lq_engine.execution.sizing import BracketSpec
     from lq_engine.strategies import StrategyError, resolve
 
     spec = resolve(case.strategy)

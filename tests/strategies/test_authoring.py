@@ -17,10 +17,10 @@ import pytest
 
 from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from lq_engine.strategies import StrategyError, resolve
-from lq_engine.strategies.checks import check_strategy, generated_series
-from lq_engine.strategies.params import ParamError
+from lq_engine.optimize.checks import check_strategy, generated_series
+from lq_engine.authoring.params import ParamError
 from lq_engine.strategies.registry import load_file, origins
-from lq_engine.strategies.scaffold import render, write_strategy
+from lq_engine.authoring.scaffold import render, write_strategy
 
 HEADER = "import math\n\nimport lq_engine.api as lq\n\n\n"
 
@@ -124,7 +124,7 @@ def test_a_bad_target_names_the_bar(tmp_path, decide, value):
     bar = "0" if value == "nan" else "37"
     with pytest.raises(StrategyError, match=rf"decide returned {value} at bar {bar} with parameters"):
         spec.decisions({"window": 5}, generated_series(100))
-    from lq_engine.kernels.evaluate import evaluate_grid
+    from lq_engine.prefilter.evaluate import evaluate_grid
 
     with pytest.raises(StrategyError, match=rf"at bar {bar}"):  # the sweep names it too
         evaluate_grid(generated_series(100).bars, spec, spec.default_grid(), backend="numba")
@@ -151,8 +151,8 @@ def test_no_jit_mode_gives_the_same_results(tmp_path):
     """NUMBA_DISABLE_JIT=1 (the documented debugging mode) runs the strategy as plain Python."""
     code = ("import json\n"
             "from lq_engine.strategies import resolve\n"
-            "from lq_engine.strategies.checks import generated_series\n"
-            "from lq_engine.kernels.evaluate import evaluate_grid, Costs\n"
+            "from lq_engine.optimize.checks import generated_series\n"
+            "from lq_engine.prefilter.evaluate import evaluate_grid, Costs\n"
             "s = generated_series(250)\n"
             "out = {}\n"
             "for name in ('rsi_time_stop', 'trend_vol_target', 'breakout_atr'):\n"
@@ -317,7 +317,7 @@ def test_indicators_on_two_threads_keep_their_order_and_raise_the_first_error_in
         spec_module._map(failing({7, 9}), items, 10**6)
 
     s = resolve("pairs", project_grids=False)
-    from lq_engine.kernels.bench import synthetic_panel
+    from lq_engine.prefilter.bench import synthetic_panel
 
     panel = synthetic_panel(6, 40_000, 5, cointegrated=True)  # 240k values per call: on the pool
     table = s.table(s.default_grid())

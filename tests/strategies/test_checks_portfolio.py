@@ -12,9 +12,9 @@ import sys
 import pytest
 
 from lq_engine.replay.lookahead import generated_panel
-from lq_engine.strategies.checks import check_strategy, generated_data
+from lq_engine.optimize.checks import check_strategy, generated_data
 from lq_engine.strategies.registry import list_strategies, load_file, resolve
-from lq_engine.strategies.scaffold import render, write_strategy
+from lq_engine.authoring.scaffold import render, write_strategy
 
 CHECKS = ["declaration", "compile", "decisions", "lookahead", "parity", "speed"]
 

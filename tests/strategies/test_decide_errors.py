@@ -23,11 +23,11 @@ import pytest
 
 from lq_engine.core.events import BarEvent
 from lq_engine.errors import LQError
-from lq_engine.kernels.evaluate import evaluate_grid
+from lq_engine.prefilter.evaluate import evaluate_grid
 from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 from lq_engine.replay.engine import Series, replay
 from lq_engine.replay.event_engine import PrecomputedDecider, StreamingDecider
-from lq_engine.strategies.checks import check_strategy
+from lq_engine.optimize.checks import check_strategy
 from lq_engine.strategies.decide_errors import DecideError
 from lq_engine.strategies.registry import load_file
 
@@ -158,7 +158,7 @@ class FailPortfolio(lq.PortfolioStrategy):
 def test_portfolio_replay_and_parallel_sweep(tmp_path):
     """numba's parallel portfolio sweep dropped the exception: the failing set came back with
     made-up metrics (total return -1) and no error at all. Now it is named like the others."""
-    from lq_engine.kernels.evaluate import evaluate_panel
+    from lq_engine.prefilter.evaluate import evaluate_panel
     from lq_engine.replay.portfolio import replay_portfolio
     from lq_engine.strategies.panel import Panel
 
@@ -191,7 +191,7 @@ import json, sys
 sys.path.insert(0, {tests!r})
 from test_decide_errors import series, write_strategy
 from pathlib import Path
-from lq_engine.kernels.evaluate import evaluate_grid
+from lq_engine.prefilter.evaluate import evaluate_grid
 from lq_engine.replay.engine import replay
 from lq_engine.strategies.registry import load_file
 

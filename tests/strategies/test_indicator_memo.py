@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from lq_engine.replay.lookahead import SCAN_FIELDS, _perturbed, _Unit, default_series, gate_sets
-from lq_engine.strategies.bank import Bars
+from lq_engine.data.bars import Bars
 from lq_engine.strategies.registry import list_strategies, load_file, resolve
 from lq_engine.strategies.spec import memo_indicator
 

@@ -162,7 +162,7 @@ def test_gate_sets_cover_choices_bools_extremes_and_the_longest_warm_up():
 
 
 def test_bad_data_is_refused_naming_the_strategy():
-    from lq_engine.strategies.declare import StrategyError
+    from lq_engine.authoring.declare import StrategyError
 
     with pytest.raises(StrategyError, match="xs_momentum.*portfolio strategy"):
         lookahead_scan("xs_momentum", [resolve("xs_momentum").default_params()], default_series(100))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lq_engine.strategies.params import ParamError
+from lq_engine.authoring.params import ParamError
 from lq_engine.strategies import (
     UnknownStrategyError, compile_sweep, default_grid, get_strategy, grid, list_strategies, sampled_grid,
     validate_param_sets,

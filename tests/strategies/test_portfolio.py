@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lq_engine.execution.config import ExecutionConfig
-from lq_engine.kernels.evaluate import Costs, evaluate_panel
+from lq_engine.prefilter.evaluate import Costs, evaluate_panel
 from lq_engine.replay.engine import Series
 from lq_engine.replay.portfolio import replay_portfolio
 from lq_engine.replay.portfolio_engine import run_portfolio_engine

@@ -1,10 +1,10 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from lq_engine.strategies import ta as ind
-from lq_engine.strategies.bank import Bars
+from lq_engine.authoring import ta as ind
+from lq_engine.data.bars import Bars
 from lq_engine.strategies import compile_sweep, default_grid, get_strategy
-from lq_engine.strategies.rules import decide_positions
+from lq_engine.kernels.rules import decide_positions
 from kernels.series import random_bars
 
 STRATS = ["ma_cross", "rsi", "bollinger", "donchian_atr"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lq_engine.strategies.space import Dimension, SearchSpace
+from lq_engine.authoring.space import Dimension, SearchSpace
 
 INT_STEP = Dimension("n", "int", 2, 9, 2)  # lattice 2, 4, 6, 8 (9 is not on it)
 LOG_INT = Dimension("w", "int", 1, 100, 1, log=True)

@@ -7,8 +7,8 @@ import sys
 
 _SCRIPT = r"""
 import numba
-from lq_engine.kernels.bench import sweep_bars, synthetic_panel
-from lq_engine.kernels.evaluate import Costs, evaluate_grid, evaluate_panel
+from lq_engine.prefilter.bench import sweep_bars, synthetic_panel
+from lq_engine.prefilter.evaluate import Costs, evaluate_grid, evaluate_panel
 from lq_engine.strategies import resolve
 from lq_engine.strategies.registry import list_strategies
 

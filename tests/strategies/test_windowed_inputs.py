@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lq_engine.execution.config import ExecutionConfig
-from lq_engine.kernels.evaluate import Costs, evaluate_grid, evaluate_panel
+from lq_engine.prefilter.evaluate import Costs, evaluate_grid, evaluate_panel
 from lq_engine.optimize.tasks import PanelSpan, Span
 from lq_engine.replay.portfolio import replay_portfolio
 from lq_engine.strategies import StrategyError, resolve
-from lq_engine.strategies.bank import Bars
+from lq_engine.data.bars import Bars
 from lq_engine.strategies.panel import Panel
 from lq_engine.strategies.registry import list_strategies
 from replay.bars import series
@@ -217,7 +217,7 @@ def test_a_strided_panel_handed_to_the_compiled_loop_fails_loudly():
     says what is wrong, never a misread."""
     from numba.core.errors import TypingError
 
-    from lq_engine.strategies.codegen import position_records
+    from lq_engine.strategies.kernel_types import position_records
 
     spec = resolve("xs_momentum")
     panel = random_panel(3, 4, 200, 0.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from lq_engine.kernels import metrics as M
+from lq_engine.kernels.rules import check_sweep_shapes
 
 BACKENDS = ("python", "numba", "c", "rust")
 NATIVE_BACKENDS = ("c", "rust")  # rule-vocabulary strategies only
@@ -35,31 +36,6 @@ def availability(name: str) -> tuple[bool, str]:
     from lq_engine.kernels.backends import native
 
     return native.availability(name)
-
-
-def check_sweep_shapes(backend: str, bank: np.ndarray, rets: np.ndarray, ip: np.ndarray, fp: np.ndarray) -> None:
-    """The rule kernels (numba without bounds checks, C and Rust through raw pointers) index the bank
-    with these shapes and the programs' bank rows: refuse, naming the input, anything that would make
-    them read memory they were not given."""
-    from lq_engine.strategies.bank import N_RETS
-    from lq_engine.strategies.rules import N_FLOAT, N_INT, STOP_ROW
-
-    where = f"{backend} sweep"
-    if bank.ndim != 2:
-        raise ValueError(f"{where}: 'bank' must be (rows, bars), got shape {bank.shape}")
-    rows, n = bank.shape
-    if rets.shape != (N_RETS, n):
-        raise ValueError(f"{where}: 'rets' has shape {rets.shape}, expected {(N_RETS, n)} for a bank of {n} bars")
-    if ip.ndim != 2 or ip.shape[1] != N_INT or fp.shape != (ip.shape[0], N_FLOAT):
-        raise ValueError(f"{where}: programs of shapes {ip.shape} / {fp.shape}, expected (sets, {N_INT}) / "
-                         f"(sets, {N_FLOAT})")
-    if ip.size:
-        low = np.zeros(N_INT, dtype=np.int64)
-        low[STOP_ROW] = -1  # no stop
-        bad = (ip < low) | (ip >= rows)
-        if bad.any():
-            k, c = (int(x) for x in np.argwhere(bad)[0])
-            raise ValueError(f"{where}: program {k} column {c} names bank row {int(ip[k, c])}; the bank has {rows}")
 
 
 def run_accumulators(name: str, bank, rets, ip, fp, cost: float, n_threads: int | None = None) -> np.ndarray:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lq_engine.kernels.metrics import N_ACC
+from lq_engine.kernels.rules import check_sweep_shapes
 from lq_engine.native_build import (
     BUILD_DIR,
     NATIVE_ROOT,
@@ -107,8 +108,6 @@ class NativeLib:
                             ("fp", fp, np.float64)):
             if a.dtype != dt or not a.flags.c_contiguous:
                 raise ValueError(f"{self.backend} sweep: '{name}' must be C-contiguous {np.dtype(dt)}")
-        from lq_engine.kernels.backends import check_sweep_shapes
-
         check_sweep_shapes(self.backend, bank, rets, ip, fp)
         n_sets = ip.shape[0]
         out = np.empty((n_sets, N_ACC))

@@ -8,8 +8,8 @@ import numpy as np
 
 from lq_engine.kernels import metrics as M
 from lq_engine.kernels.fills import change_fills
-from lq_engine.strategies.bank import R_OPEN
-from lq_engine.strategies.rules import CLOSE_ROW, decide_positions
+from lq_engine.kernels.returns import R_OPEN
+from lq_engine.kernels.rules import CLOSE_ROW, decide_positions
 
 
 def simulate(bank: np.ndarray, rets: np.ndarray, ip: np.ndarray, fp: np.ndarray, cost: float):

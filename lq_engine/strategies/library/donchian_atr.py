@@ -1,8 +1,8 @@
 """Donchian channel breakout with an ATR trailing stop."""
 
 import lq_engine.api as lq
-from lq_engine.strategies.declare import rules
-from lq_engine.strategies.rules import CLOSE_ROW, program
+from lq_engine.authoring.declare import rules
+from lq_engine.kernels.rules import CLOSE_ROW, program
 
 
 class DonchianAtr(lq.Strategy):

@@ -1,8 +1,8 @@
 """Moving-average cross."""
 
 import lq_engine.api as lq
-from lq_engine.strategies.declare import rules
-from lq_engine.strategies.rules import program
+from lq_engine.authoring.declare import rules
+from lq_engine.kernels.rules import program
 
 
 class MaCross(lq.Strategy):

@@ -1,8 +1,8 @@
 """RSI mean reversion."""
 
 import lq_engine.api as lq
-from lq_engine.strategies.declare import rules
-from lq_engine.strategies.rules import ZERO_ROW, program
+from lq_engine.authoring.declare import rules
+from lq_engine.kernels.rules import ZERO_ROW, program
 
 
 class Rsi(lq.Strategy):

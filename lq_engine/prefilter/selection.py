@@ -69,7 +69,7 @@ def _env_float(name: str, default: float) -> float:
 
 def workload():
     """The fixed sweep (compiled) used to benchmark and check backends."""
-    from lq_engine.strategies.bank import Bars
+    from lq_engine.data.bars import Bars
     from lq_engine.strategies.registry import grid
     from lq_engine.strategies.sweep import compile_sweep
 

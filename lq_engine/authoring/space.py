@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from lq_engine.strategies.params import Param, ParamError, StrategySchema
+from lq_engine.authoring.params import Param, ParamError, StrategySchema
 
 RANGE_KEYS = ("low", "high", "step", "log")
 RELAX_INT = 64  # int ranges wider than this are modelled as continuous by model-based samplers

@@ -13,31 +13,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from lq_engine.data.guards import FrozenInputError, require_frozen_array
+from lq_engine.execution.config import Costs
 from lq_engine.kernels import groups as G
 from lq_engine.kernels import metrics as M
 from lq_engine.kernels.backends import BACKENDS, NATIVE_BACKENDS, run_sweep
-from lq_engine.strategies.bank import Bars
+from lq_engine.data.bars import Bars
 from lq_engine.strategies.sweep import Sweep, compile_sweep
 
 FIELDS = ("open", "high", "low", "close")
-
-
-@dataclass(frozen=True)
-class Costs:
-    """Simplified prefilter costs, both as a fraction of the notional traded per unit of position change."""
-
-    fee: float = 0.001
-    slippage: float = 0.0
-
-    def __post_init__(self):
-        for name in ("fee", "slippage"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0 or v >= 0.5:
-                raise ValueError(f"Costs.{name} must be a finite fraction in [0, 0.5), got {v!r}")
-
-    @property
-    def per_unit(self) -> float:
-        return float(self.fee + self.slippage)
 
 
 @dataclass(frozen=True)
@@ -123,7 +106,7 @@ def backend_for(strategy: Any, backend: str = "auto") -> str:
     from lq_engine.strategies.registry import resolve
 
     if backend == "auto":
-        from lq_engine.kernels.selection import resolve_backend
+        from lq_engine.prefilter.selection import resolve_backend
 
         backend = resolve_backend()
     elif backend not in BACKENDS and backend != "numba-api":

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lq_engine.strategies.declare import StrategyError
+from lq_engine.authoring.declare import StrategyError
 
 SAMPLE_SETS = 8  # parameter sets drawn from the grid for the decision and parity checks
 LOOKAHEAD_BARS = 3_000  # generated bars of the lookahead check: room for warm-ups of hundreds of bars
@@ -106,7 +106,7 @@ def compile_times(spec: Any) -> tuple[float, float]:
     code = (
         "import json, sys, time\n"
         "from lq_engine.strategies.registry import resolve, load_file\n"
-        "from lq_engine.strategies.checks import generated_data, sweep_sets\n"
+        "from lq_engine.optimize.checks import generated_data, sweep_sets\n"
         "ref = json.loads(sys.argv[1])\n"
         "spec = load_file(ref['file'], ref['name']) if ref['file'] else resolve(ref['name'])\n"
         "s = generated_data(spec, 300)\n"
@@ -131,7 +131,7 @@ def compile_times(spec: Any) -> tuple[float, float]:
 
 def sweep_sets(spec: Any, data: Any, sets: list[dict], costs: Any = None):
     """The prefilter sweep of ``sets`` over ``data`` (a series' bars, or a portfolio's panel)."""
-    from lq_engine.kernels.evaluate import Costs, evaluate_grid, evaluate_panel
+    from lq_engine.prefilter.evaluate import Costs, evaluate_grid, evaluate_panel
 
     costs = Costs() if costs is None else costs
     if spec.is_portfolio:
@@ -212,10 +212,10 @@ def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000,
         if portfolio:
             return _portfolio_parity(spec, series, sets)
         from lq_engine.execution.config import ExecutionConfig
-        from lq_engine.kernels.evaluate import Costs
+        from lq_engine.prefilter.evaluate import Costs
         from lq_engine.replay.engine import replay
         from lq_engine.replay.event_engine import run_event_engine
-        from lq_engine.replay.sizing import BracketSpec
+        from lq_engine.execution.sizing import BracketSpec
 
         full = ExecutionConfig(liquidity_cap=0.05)
         brackets = BracketSpec(0.02, 0.04, 0.03)
@@ -236,7 +236,7 @@ def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000,
     _run(report, "parity", parity)
 
     def speed() -> str:
-        from lq_engine.kernels.bench import sweep_bars as bench_bars, synthetic_panel
+        from lq_engine.prefilter.bench import sweep_bars as bench_bars, synthetic_panel
 
         if portfolio:
             from lq_engine.replay.lookahead import universe_size
@@ -268,7 +268,7 @@ def _portfolio_parity(spec: Any, panel: Any, sets: list[dict]) -> str:
     """The portfolio event engine equals the portfolio replay bit for bit (with a liquidity cap), and
     the prefilter equals the replay under simplified fills."""
     from lq_engine.execution.config import ExecutionConfig
-    from lq_engine.kernels.evaluate import Costs
+    from lq_engine.prefilter.evaluate import Costs
     from lq_engine.replay.portfolio import replay_portfolio
     from lq_engine.replay.portfolio_engine import run_portfolio_engine
 

@@ -1,7 +1,7 @@
-"""Bars for one series, and the per-series market returns the kernels stream.
+"""``Bars``: one series as the kernels read it.
 
 The indicator bank (rows of every distinct indicator of a grid, row 0 zeros and row 1 the close)
-is built by ``StrategySpec.indicator_rows``.
+is built by ``StrategySpec.indicator_rows``; the market returns by ``kernels.returns``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lq_engine.strategies.borrow import contiguous
+
+def contiguous(a: np.ndarray) -> np.ndarray:
+    """``a`` if it is C-contiguous; else a read-only C-contiguous copy of it (a cut window, copied
+    once where it is cut: ``Panel``, ``Bars``; see ``strategies.borrow`` for why the kernels need it)."""
+    a = np.asarray(a)
+    if a.flags.c_contiguous:
+        return a
+    out = np.ascontiguousarray(a)
+    out.setflags(write=False)
+    return out
 
 
 @dataclass(frozen=True)
@@ -63,28 +72,3 @@ class Bars:
         for a in (out.open, out.high, out.low, out.close):
             a.setflags(write=False)
         return out
-
-
-# rows of the market-returns table
-R_OPEN = 0  # open prices: fills happen there
-P_R, P_R2, P_D2 = 1, 2, 3  # prefix sums of r, r^2, min(r, 0)^2 of the close-to-close returns
-N_RETS = 4
-
-
-def market_returns(bars: Bars) -> np.ndarray:
-    """Per-series rows shared by every set and backend: the open prices, and the running sums
-    (sequential cumsum) of r, r^2 and min(r, 0)^2 of the close-to-close returns r_j =
-    close[j]/close[j-1]-1 (column 0 holds r_0 = 0). A held long run of fixed units earns exactly
-    those returns (equity = units * close), so kernels take its sums in O(1) when the run ends;
-    a held short's returns depend on its entry price and are summed bar by bar."""
-    n = bars.n
-    out = np.zeros((N_RETS, n))
-    out[R_OPEN] = bars.open
-    if n > 1:
-        r = np.zeros(n)
-        r[1:] = bars.close[1:] / bars.close[:-1] - 1.0
-        out[P_R] = np.cumsum(r)
-        out[P_R2] = np.cumsum(r * r)
-        out[P_D2] = np.cumsum(np.minimum(r, 0.0) ** 2)
-    out.setflags(write=False)
-    return out

@@ -36,7 +36,7 @@ from numba import njit
 from lq_engine.execution.fillmath import PY as FILLMATH_PY
 from lq_engine.execution.fillmath import market_fill_price
 from lq_engine.execution.twins import python_twins
-from lq_engine.kernels.sides import sign
+from lq_engine.execution.sides import sign
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""``lq strategy new NAME``: the commented template of a strategy file and the test that checks it.
+"""What ``lq strategy new NAME`` and ``lq init`` write: the commented template of a strategy file,
+the test that checks it, and a new project (``init_project``).
 
 The template is the example of docs/how-to/own-strategy.md (a test keeps them the same).
 """
@@ -9,7 +10,9 @@ import keyword
 import re
 from pathlib import Path
 
-from lq_engine.strategies.declare import StrategyError
+from lq_engine.authoring.declare import StrategyError
+from lq_engine.errors import LQError
+from lq_engine.project import CONFIG_NAME, shipped
 
 TEMPLATE = '''"""{title}: a moving-average trend with a volatility-sized position and a time stop.
 
@@ -140,7 +143,7 @@ class {cls}(lq.PortfolioStrategy):
 TEST_TEMPLATE = '''"""Checks of strategy {name}: the same as `lq strategy check {name}` (compile, grid, decisions,
 lookahead, parity of every driver, a small sweep). Run with `pytest {test_path}`."""
 
-from lq_engine.strategies.checks import check_strategy
+from lq_engine.optimize.checks import check_strategy
 
 
 def test_{name}_passes_the_strategy_checks():
@@ -183,3 +186,48 @@ def write_strategy(project_root: Path, strategies_dir: Path, name: str, force: b
     rel = test_path.relative_to(project_root)
     test_path.write_text(TEST_TEMPLATE.format(name=name, test_path=rel))
     return path, test_path
+
+
+class ProjectExistsError(LQError, FileExistsError):
+    pass
+
+
+EXAMPLE_STRATEGY = "trend_pullback"
+PROJECT_GITIGNORE = """\
+# LuminaQuant runtime state: the lake, catalog, reports and paper state (data/) and the Dagster
+# instance's storage (only dagster_home/dagster.yaml is configuration)
+/data/
+dagster_home/*
+!dagster_home/dagster.yaml
+__pycache__/
+"""
+
+
+def init_project(folder: Path) -> list[Path]:
+    """Write a new project into ``folder`` (created if needed): ``luminaquant.toml`` (the shipped
+    starter: the bundled and synthetic universes, optimizer defaults), ``workspace.yaml`` (the one
+    code location, ``luminaquant``), ``dagster_home/dagster.yaml`` (the instance of the local
+    profile), ``strategies/trend_pullback.py`` (the example strategy of ``lq strategy new``) with its
+    test, and a ``.gitignore`` for the runtime state. Refuses to overwrite anything: a folder that
+    already holds a project, or any of these files, is a ``ProjectExistsError``. Returns the files."""
+    root = Path(folder).expanduser().resolve()
+    if (root / CONFIG_NAME).exists():
+        raise ProjectExistsError(f"{root} already holds a project ({CONFIG_NAME}); nothing was written")
+    if root.exists() and not root.is_dir():
+        raise ProjectExistsError(f"{root} exists and is not a folder; nothing was written")
+    files: dict[Path, str] = {
+        root / CONFIG_NAME: shipped(CONFIG_NAME).read_text(),
+        root / "workspace.yaml": shipped("workspace.yaml").read_text(),
+        root / "dagster_home" / "dagster.yaml": shipped("dagster_home/dagster.yaml").read_text(),
+        root / "strategies" / f"{EXAMPLE_STRATEGY}.py": render(EXAMPLE_STRATEGY),
+        root / "tests" / f"test_strategy_{EXAMPLE_STRATEGY}.py": TEST_TEMPLATE.format(
+            name=EXAMPLE_STRATEGY, test_path=f"tests/test_strategy_{EXAMPLE_STRATEGY}.py"),
+        root / ".gitignore": PROJECT_GITIGNORE,
+    }
+    taken = [p for p in files if p.exists()]
+    if taken:
+        raise ProjectExistsError(f"{taken[0]} exists; `lq init` writes a new project only (nothing was written)")
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return list(files)

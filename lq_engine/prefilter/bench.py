@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from lq_engine.strategies.bank import Bars
+from lq_engine.data.bars import Bars
 from lq_engine.strategies.registry import default_grid
 from lq_engine.strategies.sweep import Sweep, compile_sweep
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from lq_engine.kernels.returns import N_RETS
+
 ZERO_ROW = 0  # bank row of zeros (the "B may be zero" oscillator)
 CLOSE_ROW = 1  # bank row holding close prices (used by the ATR stop)
 
@@ -107,3 +109,25 @@ def decide_positions(bank: np.ndarray, ip: np.ndarray, fp: np.ndarray) -> np.nda
         pos, ext = rule_step.py_func(bank, i, pos, ext, *args)
         out[i] = pos
     return out
+
+
+def check_sweep_shapes(backend: str, bank: np.ndarray, rets: np.ndarray, ip: np.ndarray, fp: np.ndarray) -> None:
+    """The rule kernels (numba without bounds checks, C and Rust through raw pointers) index the bank
+    with these shapes and the programs' bank rows: refuse, naming the input, anything that would make
+    them read memory they were not given."""
+    where = f"{backend} sweep"
+    if bank.ndim != 2:
+        raise ValueError(f"{where}: 'bank' must be (rows, bars), got shape {bank.shape}")
+    rows, n = bank.shape
+    if rets.shape != (N_RETS, n):
+        raise ValueError(f"{where}: 'rets' has shape {rets.shape}, expected {(N_RETS, n)} for a bank of {n} bars")
+    if ip.ndim != 2 or ip.shape[1] != N_INT or fp.shape != (ip.shape[0], N_FLOAT):
+        raise ValueError(f"{where}: programs of shapes {ip.shape} / {fp.shape}, expected (sets, {N_INT}) / "
+                         f"(sets, {N_FLOAT})")
+    if ip.size:
+        low = np.zeros(N_INT, dtype=np.int64)
+        low[STOP_ROW] = -1  # no stop
+        bad = (ip < low) | (ip >= rows)
+        if bad.any():
+            k, c = (int(x) for x in np.argwhere(bad)[0])
+            raise ValueError(f"{where}: program {k} column {c} names bank row {int(ip[k, c])}; the bank has {rows}")

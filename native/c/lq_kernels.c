@@ -1,5 +1,5 @@
 /* LuminaQuant native kernels (C). Mirrors lq_engine/kernels/backends/numba_backend.py and
- * lq_engine/strategies/rules.py operation for operation (same order, no fast-math, no FMA
+ * lq_engine/kernels/rules.py operation for operation (same order, no fast-math, no FMA
  * contraction: build with -ffp-contract=off), so results equal the numba backend bit for bit.
  *
  * Batched ABI: one call evaluates many parameter sets over one series (or many metric evals of

@@ -1,5 +1,5 @@
 //! LuminaQuant native kernels (Rust). Mirrors lq_engine/kernels/backends/numba_backend.py and
-//! lq_engine/strategies/rules.py operation for operation (Rust never contracts to FMA and has no
+//! lq_engine/kernels/rules.py operation for operation (Rust never contracts to FMA and has no
 //! fast-math), so results equal the numba backend bit for bit. Batched ABI, sets split over
 //! scoped threads by contiguous chunks; a set is never split.
 

@@ -79,10 +79,6 @@ def find_project(start: Path | None = None) -> Project:
                                "run from inside one, or set LQ_PROJECT")
 
 
-def current_project() -> Project:
-    return find_project()
-
-
 def source_checkout() -> Path | None:
     """The repository this package runs from (a clone, or an editable install of one); None when
     the package is installed from a wheel."""

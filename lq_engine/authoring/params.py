@@ -437,9 +437,5 @@ def sample_grid(
     return [chosen[k] for k in sorted(chosen)]
 
 
-def product_size(grid: Mapping[str, Sequence[Any]]) -> int:
-    return math.prod(len(v) for v in grid.values())
-
-
 __all__ = ["Constraint", "Param", "ParamError", "ParamTable", "SIDES", "StrategySchema", "explicit_grid", "grid_table",
            "less", "less_equal", "sample_grid"]

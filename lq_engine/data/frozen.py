@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from lq_engine.data.bars import FIELDS as BAR_FIELDS, Bars
 from lq_engine.data.guards import freeze
 from lq_engine.data.lake import read_symbol_frames
 from lq_engine.data.paths import DataPaths
@@ -169,17 +170,6 @@ def content_hash(spec: UniverseSpec, fa: FrozenArrays) -> str:
 
 
 @dataclass(frozen=True)
-class SymbolSeries:
-    symbol: str
-    ts: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-
-
-@dataclass(frozen=True)
 class FrozenDataset:
     folder: Path
     name: str
@@ -205,11 +195,12 @@ class FrozenDataset:
         except ValueError:
             raise KeyError(f"{symbol!r} is not in frozen dataset {self.name} (has {list(self.symbols)})") from None
 
-    def series(self, symbol: str) -> SymbolSeries:
-        """Read-only contiguous views of one symbol's rows."""
+    def series(self, symbol: str) -> Bars:
+        """One symbol's rows as ``Bars`` of read-only contiguous views (no copy, no scan: a consumer
+        that needs the rules checked, such as ``replay``, runs ``validated()`` on them once)."""
         k = self.index(symbol)
         a, b = int(self.offsets[k]), int(self.offsets[k + 1])
-        return SymbolSeries(symbol, *(self.arrays[n][a:b] for n in ARRAY_NAMES))
+        return Bars(*(self.arrays[n][a:b] for n in BAR_FIELDS), symbol=symbol)
 
     def symbol_span(self, symbol: str) -> tuple[str, str]:
         """(first bar, last bar) as ISO-8601 UTC text."""
@@ -250,11 +241,6 @@ def _write_manifest(tmp: Path, spec: UniverseSpec, fa: FrozenArrays, digest: str
         "last_ts": format_ns(int(fa.arrays["ts"].max())) if fa.n_rows else None,
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
-
-def _write_folder(tmp: Path, spec: UniverseSpec, fa: FrozenArrays, digest: str) -> None:
-    _write_arrays(tmp, fa)
-    _write_manifest(tmp, spec, fa, digest)
 
 
 def _same_arrays(ds: FrozenDataset, fa: FrozenArrays) -> bool:

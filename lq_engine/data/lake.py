@@ -43,10 +43,6 @@ def partition_key_path(key: PartitionKey) -> str:
     return f"{BARS}/timeframe={key.timeframe}/symbol={key.symbol}/month={key.month}/{PART_FILE}"
 
 
-def partition_dir(paths: DataPaths, key: PartitionKey) -> Path:
-    return partition_file(paths, key).parent
-
-
 def partition_file(paths: DataPaths, key: PartitionKey) -> Path:
     """The partition's local file (local lakes only)."""
     return paths.lake / partition_key_path(key)

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from lq_engine.data.bars import FIELDS as BAR_FIELDS, Bars
 from lq_engine.data.guards import freeze
 from lq_engine.data.lake import read_symbol_frames
 from lq_engine.data.paths import DataPaths
@@ -170,6 +169,17 @@ def content_hash(spec: UniverseSpec, fa: FrozenArrays) -> str:
 
 
 @dataclass(frozen=True)
+class SymbolSeries:
+    symbol: str
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+
+@dataclass(frozen=True)
 class FrozenDataset:
     folder: Path
     name: str
@@ -195,12 +205,11 @@ class FrozenDataset:
         except ValueError:
             raise KeyError(f"{symbol!r} is not in frozen dataset {self.name} (has {list(self.symbols)})") from None
 
-    def series(self, symbol: str) -> Bars:
-        """One symbol's rows as ``Bars`` of read-only contiguous views (no copy, no scan: a consumer
-        that needs the rules checked, such as ``replay``, runs ``validated()`` on them once)."""
+    def series(self, symbol: str) -> SymbolSeries:
+        """Read-only contiguous views of one symbol's rows."""
         k = self.index(symbol)
         a, b = int(self.offsets[k]), int(self.offsets[k + 1])
-        return Bars(*(self.arrays[n][a:b] for n in BAR_FIELDS), symbol=symbol)
+        return SymbolSeries(symbol, *(self.arrays[n][a:b] for n in ARRAY_NAMES))
 
     def symbol_span(self, symbol: str) -> tuple[str, str]:
         """(first bar, last bar) as ISO-8601 UTC text."""

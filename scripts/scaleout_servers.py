@@ -96,6 +96,13 @@ def _weed() -> str:
     return found
 
 
+def _grace(name: str) -> float:
+    """Seconds a server gets to exit on SIGTERM before SIGKILL. `weed server` never exits on SIGTERM
+    or SIGINT (measured: still running after 25 s; it wrote its data as it went), so it gets 2 s
+    instead of 20: every stop of SeaweedFS cost 20 s of waiting for nothing."""
+    return 2.0 if name == "seaweedfs" else 20.0
+
+
 @dataclass
 class Servers:
     """Running servers and the environment that points the distributed profile at them."""
@@ -115,7 +122,7 @@ class Servers:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGTERM)
             try:
-                p.wait(timeout=20)
+                p.wait(timeout=_grace(name))
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
@@ -137,9 +144,9 @@ class Servers:
                     os.killpg(p.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-        for p in self.procs.values():
+        for name, p in self.procs.items():
             try:
-                p.wait(timeout=20)
+                p.wait(timeout=_grace(name))
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lq_engine.data import store as store_module
 from lq_engine.data.store import MULTIPART_BYTES, StoreError, Store
 from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 
@@ -68,6 +69,9 @@ def test_results_of_realistic_size_survive_repeated_runs(monkeypatch):
 
 
 def test_a_full_server_is_named_as_full(monkeypatch):
+    # Two tries of each request, not six: every retry of a full server fails the same way, and the
+    # backoff between six tries made this test wait a minute for the same message.
+    monkeypatch.setattr(store_module, "S3_ATTEMPTS", 2)
     # one volume of 16 MB: the second 10 MB object cannot fit anywhere
     s = _seaweed(monkeypatch, volume_max="1", volume_size_mb=16)
     try:
@@ -78,6 +82,7 @@ def test_a_full_server_is_named_as_full(monkeypatch):
                 store.write_bytes(f"optimize/u0/r{i}.npy", data)
         msg = str(err.value)
         assert "accepts no writes at all" in msg and "storage is full" in msg, msg
+        assert "every one of 2 tries" in msg, msg
         assert "s3://lq-lake/lake/optimize/u0/" in msg and "12,000,000 bytes" in msg
     finally:
         s.stop()

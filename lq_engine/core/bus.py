@@ -1,4 +1,4 @@
-"""In-process message bus: pub/sub with wildcards and priorities, point-to-point, request/response.
+"""In-process message bus: pub/sub with wildcards and priorities.
 
 Topics are dot-separated segments (``data.bars.BTCUSDT``). A subscription pattern may use
 ``*`` for exactly one segment and ``#`` for zero or more segments (``data.#`` matches ``data``,
@@ -18,19 +18,11 @@ A handler that raises is isolated: the exception is counted, recorded in ``error
 ``max_error_records``), logged, and, if ``error_topic`` is set, published there as a
 ``HandlerError``; the remaining handlers still receive the message. Failures of handlers on the
 error topic itself are recorded but not re-published.
-
-Request/response is synchronous and in-process: ``request`` calls the endpoint's responder with a
-``Request`` carrying a fresh correlation id and returns a ``Response``. Rules: no responder
-registered raises ``NoResponderError`` (a wiring mistake); a responder that raises is recorded
-like a failing handler and the call returns ``None``; a responder that takes longer than the
-timeout (measured after it returns: in-process code cannot be pre-empted) has its answer
-discarded, is counted in ``timeouts`` and the call returns ``None``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -39,14 +31,6 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Any], Any]
-
-
-class NoEndpointError(LookupError):
-    pass
-
-
-class NoResponderError(LookupError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,20 +47,6 @@ class HandlerError:
     handler: str
     error: str
     message: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    correlation_id: str
-    endpoint: str
-    payload: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    correlation_id: str
-    endpoint: str
-    value: Any
 
 
 class Route:
@@ -148,14 +118,9 @@ class MessageBus:
         self._subs: list[Subscription] = []
         self._routes: dict[str, Route] = {}
         self._order = 0
-        self._endpoints: dict[str, Handler] = {}
-        self._responders: dict[str, Handler] = {}
-        self._correlation = 0
         self.error_topic = error_topic
         self.errors: deque[HandlerError] = deque(maxlen=max_error_records)
         self.failed = 0
-        self.timeouts = 0
-        self.sent = 0
         self._attempts_folded = 0  # delivery attempts before each route's last re-resolve (_reroute)
         self.publish = self._publisher()
 
@@ -258,52 +223,3 @@ class MessageBus:
         """Handler calls that returned normally (attempts minus failures)."""
         live = sum(int(r.published - r._counted) * len(r.handlers) for r in self._routes.values())
         return self._attempts_folded + live - self.failed
-
-    # -- point-to-point -----------------------------------------------------------------------
-
-    def register_endpoint(self, endpoint: str, handler: Handler) -> None:
-        if endpoint in self._endpoints:
-            raise ValueError(f"endpoint {endpoint!r} already has a handler ({_handler_name(self._endpoints[endpoint])})")
-        self._endpoints[endpoint] = handler
-
-    def deregister_endpoint(self, endpoint: str) -> None:
-        if self._endpoints.pop(endpoint, None) is None:
-            raise NoEndpointError(f"no handler registered for endpoint {endpoint!r}")
-
-    def send(self, endpoint: str, message: Any) -> bool:
-        """Deliver to the one handler of ``endpoint``; False if it raised (recorded), True otherwise."""
-        handler = self._endpoints.get(endpoint)
-        if handler is None:
-            raise NoEndpointError(f"no handler registered for endpoint {endpoint!r}")
-        self.sent += 1
-        try:
-            handler(message)
-        except Exception as exc:
-            self._handler_failed(endpoint, handler, message, exc)
-            return False
-        return True
-
-    # -- request/response ---------------------------------------------------------------------
-
-    def register_responder(self, endpoint: str, responder: Handler) -> None:
-        if endpoint in self._responders:
-            raise ValueError(f"endpoint {endpoint!r} already has a responder")
-        self._responders[endpoint] = responder
-
-    def request(self, endpoint: str, payload: Any, timeout_s: float = 1.0) -> Response | None:
-        responder = self._responders.get(endpoint)
-        if responder is None:
-            raise NoResponderError(f"no responder registered for endpoint {endpoint!r}")
-        self._correlation += 1
-        req = Request(f"{endpoint}#{self._correlation}", endpoint, payload)
-        started = time.perf_counter()
-        try:
-            value = responder(req)
-        except Exception as exc:
-            self._handler_failed(endpoint, responder, req, exc)
-            return None
-        if time.perf_counter() - started > timeout_s:
-            self.timeouts += 1
-            log.warning("request %s to %s timed out after %.3fs", req.correlation_id, endpoint, timeout_s)
-            return None
-        return Response(req.correlation_id, endpoint, value)

@@ -25,7 +25,6 @@ class EventKind(IntEnum):
     ORDER_EXPIRED = 6
     ORDER_TRIGGERED = 7
     FILL = 8
-    TIMER = 9
 
 
 def topic_for(kind: EventKind) -> str:
@@ -82,16 +81,7 @@ class FillEvent:
     kind = EventKind.FILL
 
 
-@dataclass(slots=True)
-class TimerEvent:
-    timestamp_ns: int
-    sequence: int
-    name: str
-
-    kind = EventKind.TIMER
-
-
-def event_sort_key(event: BarEvent | OrderEvent | FillEvent | TimerEvent) -> tuple[int, int]:
+def event_sort_key(event: BarEvent | OrderEvent | FillEvent) -> tuple[int, int]:
     return (event.timestamp_ns, event.sequence)
 
 

@@ -4,7 +4,7 @@ import math
 import pytest
 
 from lq_engine.core.cache import RuntimeCache, SnapshotVersionError
-from lq_engine.core.outbox import InMemoryOutbox, IntentStatus, OrderIntent, OutboxError, client_order_id
+from lq_engine.core.outbox import OrderIntent, OutboxError
 
 
 def _filled_cache():
@@ -57,24 +57,11 @@ def test_flat_position_is_removed():
     assert c.positions() == [] and c.position("BTC").quantity == 0.0
 
 
-def test_outbox_lifecycle_and_idempotency():
-    ob = InMemoryOutbox()
-    cid = client_order_id("ma_cross", 17)
-    intent = OrderIntent(cid, "BTC", 1, 2.0, created_ns=5, details={"stop_loss": 9.0})
-    assert ob.add_intent(intent) is True
-    assert ob.add_intent(OrderIntent(cid, "BTC", 1, 2.0, created_ns=5, details={"stop_loss": 9.0})) is False
-    with pytest.raises(OutboxError, match="different intent"):
-        ob.add_intent(OrderIntent(cid, "BTC", 1, 3.0))
-    ob.add_intent(OrderIntent("ma_cross-18", "ETH", -1, 1.0))
-    assert [r.intent.client_order_id for r in ob.pending()] == [cid, "ma_cross-18"]
-    ob.mark_sent(cid, 10)
-    ob.mark_sent(cid, 11)  # re-send after a restart
-    assert ob.get(cid).status is IntentStatus.SENT and ob.get(cid).send_attempts == 2
-    ob.mark_acknowledged(cid, 12, "V1")
-    ob.mark_sent(cid, 13)  # late duplicate send changes nothing
-    assert ob.get(cid).status is IntentStatus.ACKNOWLEDGED
-    assert [r.intent.client_order_id for r in ob.pending()] == ["ma_cross-18"]
-    with pytest.raises(OutboxError, match="unknown client order id"):
-        ob.mark_sent("nope", 1)
-    with pytest.raises(OutboxError, match="quantity must be > 0"):
-        OrderIntent("x", "BTC", 1, 0.0)
+@pytest.mark.parametrize("cid, side, qty, message", [("", 1, 1.0, "client_order_id must be non-empty"),
+                                                      ("x", 0, 1.0, "side must be"),
+                                                      ("x", 1, 0.0, "quantity must be > 0"),
+                                                      ("x", -1, float("nan"), "quantity must be > 0")])
+def test_order_intent_rejects_bad_fields(cid, side, qty, message):
+    # the outbox's lifecycle and idempotency are held by tests/live/test_ops_and_outbox.py (SqliteOutbox)
+    with pytest.raises(OutboxError, match=message):
+        OrderIntent(cid, "BTC", side, qty)

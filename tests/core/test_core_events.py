@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from lq_engine.core.clock import SimulatedClock, WallClock
 from lq_engine.core.events import (
     BarEvent,
     EventKind,
@@ -63,18 +62,3 @@ def test_replay_order_sorts_reverse_stream_and_check_detects_disorder():
 def test_bar_batch_rejects_ragged_columns():
     with pytest.raises(ValueError, match="column 'close'"):
         bar_batch("X", np.array([1, 2]), np.ones(2), np.ones(2), np.ones(2), np.ones(3), np.ones(2), Sequencer())
-
-
-def test_simulated_clock_fires_timers_in_order_and_never_goes_back():
-    s = Sequencer()
-    c = SimulatedClock(s, 0)
-    c.set_timer("b", 20)
-    c.set_timer("a", 10)
-    c.set_timer("c", 20)
-    fired = c.advance_to(20)
-    assert [t.name for t in fired] == ["a", "b", "c"]
-    assert [t.timestamp_ns for t in fired] == [10, 20, 20]
-    assert c.now_ns() == 20
-    with pytest.raises(ValueError, match="backwards"):
-        c.advance_to(19)
-    assert WallClock().now_ns() > 1_600_000_000 * 10**9

@@ -86,8 +86,10 @@ def Float(low: float, high: float, *, step: float | None = None, grid: Iterable[
 
 
 def Choice(*values: Any, default: Any = None) -> ParamDecl:
-    """One of ``values``. Numbers reach ``decide`` as themselves, strings as their index (0 for the
-    first): name them with module constants, e.g. ``FAST, SLOW = 0, 1``."""
+    """One of ``values``. Numbers reach ``decide`` as themselves; strings as their index (0 for the
+    first), which ``decide`` compares by name: ``mode = lq.Choice("fast", "slow")`` gives ``p.mode``
+    and the constants ``p.MODE_FAST`` (0) and ``p.MODE_SLOW`` (1), so ``if p.mode == p.MODE_FAST:``
+    (``p.<PARAM>_<VALUE>``, upper case; characters other than letters and digits become ``_``)."""
     return ParamDecl("choice", dict(choices=tuple(values), default=default))
 
 
@@ -248,14 +250,30 @@ def snake_case(name: str) -> str:
 
 
 def _check_fn_args(fn: Callable, role: str, where: str, args: tuple[str, ...] = DECIDE_ARGS) -> None:
+    """``fn`` takes exactly ``args``, in this order, positionally. The drivers pass them by position, so
+    a function naming them in another order (``decide(i, bars, p, ind, pos, st)``) would read the
+    parameters as the indicators: its names are checked, not only their count. A leading underscore
+    marks an argument the function does not use (``_pos``); the name after it must still be the
+    expected one."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         raise StrategyError(f"{where}: @{role} {fn!r} is not a plain function") from None
-    names = tuple(sig.parameters)
-    if names != args and len(names) != len(args):
-        raise StrategyError(f"{where}: @{role} {fn.__name__}{sig} must take exactly the arguments "
-                            f"({', '.join(args)})")
+    expected = f"{role} takes ({', '.join(args)}) in this order (a leading underscore may mark those it does not use: _pos)"
+    prms = list(sig.parameters.values())
+    names = tuple(prm.name for prm in prms)
+    if len(names) != len(args):
+        raise StrategyError(f"{where}: @lq.{role} function {fn.__name__}{sig} takes {len(names)} arguments; "
+                            f"{expected}")
+    for k, (prm, want) in enumerate(zip(prms, args)):
+        if prm.name.lstrip("_") != want:
+            hint = (f" ({prm.name!r} goes at argument {args.index(prm.name.lstrip('_')) + 1})"
+                    if prm.name.lstrip("_") in args else "")
+            raise StrategyError(f"{where}: @lq.{role} function {fn.__name__}{sig}: argument {k + 1} is named "
+                                f"{prm.name!r}, expected {want!r}{hint}; {expected}")
+        if prm.kind not in (prm.POSITIONAL_ONLY, prm.POSITIONAL_OR_KEYWORD) or prm.default is not prm.empty:
+            raise StrategyError(f"{where}: @lq.{role} function {fn.__name__}{sig}: argument {prm.name!r} must be "
+                                f"a plain positional argument, without a default; {expected}")
 
 
 def declaration_of(cls: type) -> Declaration:
@@ -291,6 +309,7 @@ def declaration_of(cls: type) -> Declaration:
                 raise StrategyError(f"{where}: more than one @{role} function ({found[role].__name__}, {attr})")
             found[role] = fn
     pnames = {p.name for p in params}
+    _check_choice_constants(params, where)
     indicators = _indicator_graph(indicators, pnames, where)
     portfolio = any(getattr(k, "_lq_portfolio", False) for k in cls.__mro__)
     if "decide" not in found:
@@ -321,6 +340,26 @@ def declaration_of(cls: type) -> Declaration:
     return Declaration(cls.__name__, file, name, inspect.cleandoc(cls.__doc__ or "").strip(), tuple(params),
                        tuple(cons), state, tuple(indicators), found["decide"], found.get("exits"),
                        found.get("rules"), portfolio, *universe)
+
+
+def _check_choice_constants(params: list[Param], where: str) -> None:
+    """The names ``decide`` reads string choices by (``p.MODE_FAST``) are fields of ``p`` beside the
+    parameters: each must be one name only."""
+    owner: dict[str, str] = {prm.name: f"parameter {prm.name!r}" for prm in params}
+    for prm in params:
+        seen: dict[str, object] = {}
+        for c in prm.choices if prm.choice_constants else ():
+            const = prm.constant_name(c)
+            if const is None:
+                continue
+            if const in seen:
+                raise StrategyError(f"{where}: parameter {prm.name!r}: choices {seen[const]!r} and {c!r} would both be "
+                                    f"read as p.{const} in decide; make them differ in letters or digits")
+            seen[const] = c
+            if const in owner:
+                raise StrategyError(f"{where}: parameter {prm.name!r}: choice {c!r} is read as p.{const} in decide, "
+                                    f"the name of {owner[const]}; rename one of them")
+            owner[const] = f"choice {c!r} of parameter {prm.name!r}"
 
 
 def _universe(body: dict, where: str) -> tuple[int, int | None, float]:

@@ -14,6 +14,7 @@ encoding 994 sets takes a fraction of a millisecond instead of a Python call per
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -95,6 +96,27 @@ class Param:
                 return "float" if any(isinstance(c, (float, np.floating)) for c in self.choices) else "int"
             return "int"
         return self.kind
+
+    def constant_name(self, value: Any) -> str | None:
+        """The name ``decide`` reads string choice ``value`` by: ``p.<PARAM>_<VALUE>``, upper-cased, each
+        run of characters other than letters, digits and ``_`` made one ``_`` (None: the value has no
+        letter or digit)."""
+        word = re.sub(r"\W+", "_", str(value)).strip("_")
+        return f"{self.name}_{word}".upper() if word else None
+
+    @property
+    def choice_constants(self) -> dict[str, int]:
+        """A string choice's constants for ``decide``: name -> the index ``p.<param>`` holds for that
+        value (``mode = lq.Choice("fast", "slow")``: ``p.MODE_FAST == 0``, ``p.MODE_SLOW == 1``).
+        Empty for other kinds. (The declaration refuses two values with one name.)"""
+        if self.kind != "choice" or self.numeric_choices:
+            return {}
+        out: dict[str, int] = {}
+        for k, c in enumerate(self.choices):
+            name = self.constant_name(c)
+            if name is not None:
+                out.setdefault(name, k)
+        return out
 
     def check(self, value: Any, where: str) -> Any:
         if self.kind == "choice":

@@ -29,7 +29,7 @@ from lq_engine.data.bars import Bars
 from lq_engine.authoring.declare import StrategyError
 from lq_engine.authoring.params import ParamError
 from lq_engine.strategies.registry import (
-    UnknownStrategyError, default_grid, get_strategy, grid, list_strategies, resolve, sampled_grid,
+    UnknownStrategyError, default_grid, grid, list_strategies, resolve, sampled_grid,
     validate_param_sets,
 )
 from lq_engine.strategies.kernel_types import Decisions
@@ -38,6 +38,6 @@ from lq_engine.strategies.sweep import Sweep, compile_sweep
 
 __all__ = [
     "Bars", "Decisions", "ParamError", "StrategyError", "StrategySpec", "Sweep", "UnknownStrategyError",
-    "compile_sweep", "default_grid", "get_strategy", "grid", "list_strategies", "resolve", "sampled_grid",
+    "compile_sweep", "default_grid", "grid", "list_strategies", "resolve", "sampled_grid",
     "validate_param_sets",
 ]

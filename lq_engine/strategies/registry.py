@@ -245,9 +245,6 @@ def _project_tables(name: str) -> tuple[dict | None, dict | None]:
     return cfg.strategy_grid(name), cfg.strategy_space(name)
 
 
-get_strategy = resolve  # the name the rest of the code base grew up with
-
-
 def default_grid(name: str | StrategySpec) -> list[dict[str, Any]]:
     return resolve(name).default_grid()
 
@@ -267,7 +264,7 @@ def validate_param_sets(name: str | StrategySpec, param_sets) -> list[dict[str, 
     return resolve(name).schema.validate_all(param_sets)
 
 
-__all__ = ["ENTRY_POINT_GROUP", "Origin", "UnknownStrategyError", "default_grid", "get_strategy", "grid",
+__all__ = ["ENTRY_POINT_GROUP", "Origin", "UnknownStrategyError", "default_grid", "grid",
            "list_strategies", "load_file", "origins", "resolve", "sampled_grid", "snake_case", "validate_param_sets"]
 
 

@@ -4,7 +4,7 @@ from hypothesis import given, settings, strategies as st
 
 from lq_engine.authoring.params import ParamError
 from lq_engine.strategies import (
-    UnknownStrategyError, compile_sweep, default_grid, get_strategy, grid, list_strategies, sampled_grid,
+    UnknownStrategyError, compile_sweep, default_grid, grid, list_strategies, resolve, sampled_grid,
     validate_param_sets,
 )
 from kernels.series import random_bars
@@ -16,8 +16,8 @@ SHIPPED = ["band_reversion", "bollinger", "breakout_atr", "donchian_atr", "inver
 
 def test_registry_lists_the_shipped_strategies():
     assert list_strategies() == SHIPPED
-    assert get_strategy("rsi").name == "rsi"
-    assert [n for n in SHIPPED if get_strategy(n).rules is not None] == ["bollinger", "donchian_atr", "ma_cross", "rsi"]
+    assert resolve("rsi").name == "rsi"
+    assert [n for n in SHIPPED if resolve(n).rules is not None] == ["bollinger", "donchian_atr", "ma_cross", "rsi"]
     assert list_strategies(portfolio=True) == ["inverse_vol", "pairs", "xs_momentum"]
 
 
@@ -30,7 +30,7 @@ def test_default_grids_match_the_benchmark_sweeps():
 
 def test_unknown_strategy():
     with pytest.raises(UnknownStrategyError, match="unknown strategy 'nope'.*ma_cross"):
-        get_strategy("nope")
+        resolve("nope")
 
 
 def test_unknown_parameter_names_set_and_field():

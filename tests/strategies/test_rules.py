@@ -3,7 +3,7 @@ from hypothesis import given, settings, strategies as st
 
 from lq_engine.authoring import ta as ind
 from lq_engine.data.bars import Bars
-from lq_engine.strategies import compile_sweep, default_grid, get_strategy
+from lq_engine.strategies import compile_sweep, default_grid, resolve
 from lq_engine.kernels.rules import decide_positions
 from kernels.series import random_bars
 
@@ -105,7 +105,7 @@ def test_every_strategy_compiles_with_every_side():
         for side in ("long", "short", "both"):
             sw = compile_sweep(name, _sample_params(name, 4, 1, side), b)
             assert sw.ip.shape == (4, 9) and sw.fp.shape == (4, 5)
-            assert get_strategy(name).description
+            assert resolve(name).description
 
 
 @settings(max_examples=40, deadline=None)
@@ -115,7 +115,7 @@ def test_rule_front_end_makes_the_api_decisions(name, side, seed, n, vol):
     """The shipped four are written with the public API and also declare a rule program (what C, Rust
     and the numba rule kernel run): both forms decide the same target at every bar."""
     bars = random_bars(n, seed, vol=vol)
-    spec = get_strategy(name)
+    spec = resolve(name)
     for p in _sample_params(name, 3, seed, side):
         sw = compile_sweep(name, [p], bars)
         rule = decide_positions(sw.bank, sw.ip[0], sw.fp[0]).astype(np.float64)

@@ -14,7 +14,9 @@ Functions
     ``@lq.indicator def name(bars, <params...>)``: one value per bar, from bars up to that bar.
     ``@lq.decide def decide(i, bars, ind, p, pos, st) -> float``: the target exposure in [-1, 1]
     (compiled by numba). ``pos.target``, ``pos.entry_price``, ``pos.bars_held`` are the strategy's
-    own position; ``st.<field>`` its state.
+    own position; ``st.<field>`` its state. The arguments' names are checked, in this order (a
+    leading underscore may mark an unused one: ``_pos``). A ``Choice`` of strings reaches ``decide``
+    as the value's index, compared by name: ``p.mode == p.MODE_FAST`` (``p.<PARAM>_<VALUE>``).
     ``@lq.exits def exits(i, bars, ind, p, pos, st) -> (stop_loss, take_profit, trailing)``:
     protective orders of an entry, fractions of the entry price (NaN for none).
 Portfolio strategies

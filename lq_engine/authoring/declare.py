@@ -182,7 +182,8 @@ def indicator(fn: Callable) -> Callable:
 def decide(fn: Callable) -> Callable:
     """Mark ``decide(i, bars, ind, p, pos, st) -> float`` as the decision: the target exposure in
     [-1, 1] wanted from the next open on, decided at bar i's close (numba-compiled; it may read bars
-    and indicators at indices <= i only)."""
+    and indicators at indices <= i only). The arguments are passed by position: their names are
+    checked, in this order (a leading underscore may mark an unused one: ``_st``)."""
     setattr(fn, _ROLE, "decide")
     return fn
 
@@ -190,7 +191,8 @@ def decide(fn: Callable) -> Callable:
 def exits(fn: Callable) -> Callable:
     """Mark ``exits(i, bars, ind, p, pos, st) -> (stop_loss, take_profit, trailing)``: protective
     orders for the entry decided at bar i, as fractions of the entry price in (0, 1), NaN for none.
-    Called only when a decision opens a position or turns it to the other side."""
+    Called only when a decision opens a position or turns it to the other side. Its arguments are
+    checked by name as ``decide``'s are."""
     setattr(fn, _ROLE, "exits")
     return fn
 

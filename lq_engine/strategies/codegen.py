@@ -340,8 +340,8 @@ def _readable(spec: Any, text: str, fn: Any) -> str:
     head = next((ln.strip() for ln in text.splitlines()
                  if ln.strip() and not ln.startswith(("Failed in", "During:", "File ", "<source", " ", "^"))),
                 text.strip().splitlines()[0] if text.strip() else "unknown error")
-    name = re.search(r"name '(\w+)' is not defined|[Uu]ntyped global name '(\w+)'", head)
-    token = (name.group(1) or name.group(2)) if name else None
+    name = re.search(r"name '(\w+)' is not defined|[Uu]ntyped global name '(\w+)'|Unknown attribute '(\w+)'", head)
+    token = next(g for g in name.groups() if g) if name else None  # (an unknown attribute: a misspelt p.MODE_FAST)
     if token and fn is not None and callable(getattr(fn, "__globals__", {}).get(token)):
         head += f" (it is a plain Python function: decorate {token} with @lq.jit to call it from {fn.__name__})"
     if line is None and token and fn is not None:  # numba does not say where: find the name in the source

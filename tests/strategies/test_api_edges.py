@@ -187,3 +187,13 @@ def test_choice_constants_that_would_share_a_name_are_refused():
         """)
     k, fast = numbers.declaration.params
     assert k.choice_constants == {} and fast.choice_constants == {"FAST_FAST": 0}  # '+' has no letter: no name
+
+
+def test_a_misspelt_choice_constant_is_a_compile_error_naming_the_line(tmp_path):
+    """Before, numba's 'Unknown attribute' error named the function only, not the line."""
+    path = tmp_path / "typo.py"
+    path.write_text(CHOICE.format(cls="Typo", trend="p.MODE_TRND", revert="p.MODE_MEAN_REVERT"))
+    spec = load_file(path)
+    with pytest.raises(StrategyError, match=r"typo\.py, line 21: strategy 'typo', function decide: numba cannot compile "
+                                            r"it: Unknown attribute 'MODE_TRND'.*\n    if p\.mode == p\.MODE_TRND:"):
+        spec.decisions({"window": 5, "mode": "trend"}, default_series(50))

@@ -25,10 +25,9 @@ import polars as pl
 from lq_engine.data.locks import file_lock
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.schema import BAR_COLUMNS, PARTITION_COLUMNS, PARTITION_SCHEMA, PartitionKey, month_of_ns
-from lq_engine.data.store import (PARQUET_COMPRESSION, SLEEP_ENV, TMP_PREFIX, Staged, make_dirs,  # noqa: F401
-                                  stage_parquet, sync_paths)
+from lq_engine.data.store import (PARQUET_COMPRESSION, PART_FILE, SLEEP_ENV, TMP_PREFIX, Staged,  # noqa: F401
+                                  make_dirs, stage_parquet, sync_paths)
 
-PART_FILE = "data.parquet"
 BARS = "bars"  # the bars' prefix in the lake
 READ_THREADS = max(1, min(4, os.cpu_count() or 1))
 

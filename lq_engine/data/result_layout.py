@@ -13,10 +13,10 @@ from collections.abc import Mapping
 import polars as pl
 
 from lq_engine.data.paths import DataPaths
+from lq_engine.data.store import PART_FILE
 from lq_engine.errors import LQError
 
 RESULTS = "results"
-PART_FILE = "data.parquet"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]*$")
 

@@ -36,6 +36,7 @@ from lq_engine.errors import LQError
 
 TMP_PREFIX = ".tmp-"
 PARQUET_COMPRESSION = "lz4"
+PART_FILE = "data.parquet"  # the object of one hive partition: bars and result tables alike
 # Test hook: seconds to sleep between writing the temporary file and renaming it (kill tests).
 SLEEP_ENV = "LQ_TEST_SLEEP_BEFORE_RENAME"
 SYNC_THREADS = 16  # threads that wait on fsyncs together (I/O waits, not CPU)

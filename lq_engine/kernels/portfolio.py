@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from lq_engine.execution.fillmath import apply_fill
+from lq_engine.kernels.accumulators import close_out
 from lq_engine.kernels.backends.numba_backend import dd_bar
 from lq_engine.kernels.groups import book, has_groups
 from lq_engine.execution.sides import new_side, sign
@@ -222,22 +223,5 @@ def account(o, c, mask, rows, row, rebal, fee, slip, acc):
                 twin += 1
             elif r < 0.0:
                 tloss -= r
-    if trough < peak:
-        dd = (peak - trough) / peak
-        if dd > maxdd:
-            maxdd = dd
-        if n - 1 - last_pk > maxdur:
-            maxdur = n - 1 - last_pk
-    acc[0] = eq
-    acc[1] = s1
-    acc[2] = s2
-    acc[3] = sd
-    acc[4] = tgain
-    acc[5] = twin
-    acc[6] = tloss
-    acc[7] = maxdd
-    acc[8] = maxdur
-    acc[9] = trades
-    acc[10] = exposed
-    acc[11] = turnover
-    acc[12] = max(n - 1, 0)
+    close_out(acc, n, eq, s1, s2, sd, tgain, twin, tloss, peak, trough, last_pk, maxdd, maxdur, trades, exposed,
+              turnover)

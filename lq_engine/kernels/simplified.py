@@ -26,6 +26,7 @@ from numba import njit
 from lq_engine.execution.fillmath import (
     TRIGGER_NONE, TRIGGER_TAKE_PROFIT, apply_fill, bracket_trigger, fill_fee, taker_fill_price, trailing_update,
 )
+from lq_engine.kernels.accumulators import close_out
 from lq_engine.kernels.backends.numba_backend import dd_bar
 from lq_engine.kernels.groups import book, book_prefix, has_groups
 from lq_engine.execution.sides import new_side
@@ -227,22 +228,5 @@ def account(o, hi, lo, c, rets, targets, exits, has_exits, fee, slip, acc):
         j += 1
     if units != 0.0:
         tgain, twin, tloss = _trade_return(eq / v0 - 1.0, tgain, twin, tloss)
-    if trough < peak:
-        dd = (peak - trough) / peak
-        if dd > maxdd:
-            maxdd = dd
-        if n - 1 - last_pk > maxdur:
-            maxdur = n - 1 - last_pk
-    acc[0] = eq
-    acc[1] = s1
-    acc[2] = s2
-    acc[3] = sd
-    acc[4] = tgain
-    acc[5] = twin
-    acc[6] = tloss
-    acc[7] = maxdd
-    acc[8] = maxdur
-    acc[9] = trades
-    acc[10] = exposed
-    acc[11] = turnover
-    acc[12] = max(n - 1, 0)
+    close_out(acc, n, eq, s1, s2, sd, tgain, twin, tloss, peak, trough, last_pk, maxdd, maxdur, trades, exposed,
+              turnover)

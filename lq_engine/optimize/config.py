@@ -20,11 +20,10 @@ from typing import Any, Mapping
 from lq_engine.execution.config import Costs, ExecutionConfig
 from lq_engine.kernels.backends import BACKENDS
 from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
-from lq_engine.settings import ProjectConfig, SettingsError, load_project_config
+from lq_engine.settings import CALENDARS, ProjectConfig, SettingsError, load_project_config
 
 FOLD_MODES = ("rolling", "anchored")
 SEARCH_METHODS = ("auto", "grid", "random", "tpe", "cmaes", "qmc")
-CALENDARS = ("auto", "24/7", "equities")
 
 
 class ConfigError(LQError, ValueError):
@@ -239,8 +238,8 @@ def _float(cfg: OptimizeConfig, name: str, low: float, high: float, low_open: bo
 def _check(c: OptimizeConfig) -> None:
     if c.fold_mode not in FOLD_MODES:
         raise ConfigError(f"optimize config: field 'fold_mode' must be one of {FOLD_MODES}, got {c.fold_mode!r}")
-    if c.calendar not in CALENDARS:
-        raise ConfigError(f"optimize config: field 'calendar' must be one of {CALENDARS}, got {c.calendar!r}")
+    if c.calendar != "auto" and c.calendar not in CALENDARS:
+        raise ConfigError(f"optimize config: field 'calendar' must be 'auto' or one of {CALENDARS}, got {c.calendar!r}")
     if c.backend != "auto" and c.backend not in BACKENDS:
         raise ConfigError(f"optimize config: field 'backend' must be 'auto' or one of {BACKENDS}, got {c.backend!r}")
     _int(c, "n_folds", 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from lq_engine.kernels.accumulators import close_out
 from lq_engine.kernels.groups import book, book_prefix, has_groups, wide_acc
 from lq_engine.kernels.fills import change_fills
 from lq_engine.kernels.returns import P_D2, P_R, P_R2, R_OPEN
@@ -211,25 +212,8 @@ def run_program(bank, rets, ip, fp, cost, acc):
             twin += 1
         elif tr < 0.0:
             tloss -= tr
-    if trough < peak:
-        dd = (peak - trough) / peak
-        if dd > maxdd:
-            maxdd = dd
-        if n - 1 - last_pk > maxdur:
-            maxdur = n - 1 - last_pk
-    acc[0] = eq
-    acc[1] = s1
-    acc[2] = s2
-    acc[3] = sd
-    acc[4] = tgain
-    acc[5] = twin
-    acc[6] = tloss
-    acc[7] = maxdd
-    acc[8] = maxdur
-    acc[9] = trades
-    acc[10] = exposed
-    acc[11] = turnover
-    acc[12] = max(n - 1, 0)
+    close_out(acc, n, eq, s1, s2, sd, tgain, twin, tloss, peak, trough, last_pk, maxdd, maxdur, trades, exposed,
+              turnover)
 
 
 @njit(cache=True, parallel=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from lq_engine.errors import LQError, unknown_key_message
 from lq_engine.project import find_project
 
-CALENDARS = ("24/7", "equities")
+CALENDARS = ("24/7", "equities")  # bar calendars (annualization); the one definition, read by data and optimize
 TABLES = ("project", "universes", "optimize", "strategies")
 UNIVERSE_KEYS = ("symbols", "timeframe", "calendar", "start", "end", "description")
 PROJECT_KEYS = ("strategies", "shipped_strategies")

@@ -26,11 +26,10 @@ from lq_assets.market.assets import market_bars
 from lq_assets.partitions import SYMBOLS, file_range_plan
 from lq_assets.profile import sensor_status
 from lq_assets.resources import LakeResource
-from lq_engine.data.ingest import IngestError, scan_file
+from lq_engine.data.ingest import LANDING_SUFFIXES, IngestError, scan_file
 from lq_engine.data.ingest_log import ingest_history, ingested_partitions
 from lq_engine.data.quarantine import file_sha256, quarantine_file
 
-LANDING_SUFFIXES = (".csv", ".parquet", ".pq", ".txt")
 # A file touched this recently may still be being copied in; pick it up on a later tick.
 SETTLE_SECONDS = float(os.environ.get("LQ_LANDING_SETTLE_SECONDS", "2"))
 INTERVAL_SECONDS = int(os.environ.get("LQ_LANDING_SENSOR_INTERVAL", "15"))

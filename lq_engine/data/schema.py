@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 
 import polars as pl
 
+from lq_engine.settings import CALENDARS
+
 BAR_COLUMNS: tuple[str, ...] = ("symbol", "timeframe", "ts", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 VALUE_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
@@ -26,7 +28,6 @@ BAR_SCHEMA: dict[str, pl.DataType] = {
 PARTITION_COLUMNS: tuple[str, ...] = ("ts", *VALUE_COLUMNS)
 PARTITION_SCHEMA: dict[str, pl.DataType] = {c: BAR_SCHEMA[c] for c in PARTITION_COLUMNS}
 
-CALENDARS = ("24/7", "equities")
 NS_PER_SECOND = 1_000_000_000
 _UNIT_NS = {"s": NS_PER_SECOND, "m": 60 * NS_PER_SECOND, "h": 3600 * NS_PER_SECOND,
             "d": 86400 * NS_PER_SECOND, "w": 7 * 86400 * NS_PER_SECOND}

@@ -41,11 +41,9 @@ def stop(proc: subprocess.Popen, timeout: float = 30) -> int:
 
 def wait_for(pred: Callable[[], object], timeout: float, what: str, log: Path | None = None, interval: float = 1.0):
     deadline = time.monotonic() + timeout
-    _t = time.monotonic()
     while time.monotonic() < deadline:
         value = pred()
         if value:
-            print(f"TIMING wait {what}: {time.monotonic() - _t:.1f}s", flush=True)  # TEMP
             return value
         time.sleep(interval)
     tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
@@ -53,12 +51,9 @@ def wait_for(pred: Callable[[], object], timeout: float, what: str, log: Path | 
 
 
 def run_lq(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
-    _t = time.monotonic()
-    r = subprocess.run(
+    return subprocess.run(
         [str(BIN / "lq"), *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
     )
-    print(f"TIMING lq {' '.join(args)[:80]}: {time.monotonic() - _t:.1f}s", flush=True)  # TEMP
-    return r
 
 
 def free_port() -> int:

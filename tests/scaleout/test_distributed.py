@@ -123,13 +123,9 @@ def cluster(tmp_path_factory):
         c.start_worker("w2")
         yield c
     finally:
-        for _n, p in c.procs.items():
-            _t = time.monotonic()
+        for p in c.procs.values():
             stop(p)
-            print(f"TIMING stop {_n}: {time.monotonic() - _t:.1f}s", flush=True)  # TEMP
-        _t = time.monotonic()
         servers.stop()
-        print(f"TIMING servers.stop: {time.monotonic() - _t:.1f}s", flush=True)  # TEMP
 
 
 def _celery_starts(instance, run_ids) -> list[tuple[str, str]]:

@@ -27,6 +27,8 @@ from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
 
 from .conftest import BRACKETS, PARAMS, PORTFOLIO_PARAMS, SYMBOL, UNIVERSE
 
+pytestmark = pytest.mark.slow  # 14 cases of two or three paper-trader processes each, ~10 s a case
+
 N = 110
 
 

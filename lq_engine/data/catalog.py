@@ -239,7 +239,7 @@ def _first_line(e: BaseException) -> str:
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None, out: dict) -> None:
     """Run ``sql`` and keep at most ``limit`` rows, streamed in batches (a result is never built
     whole beyond ``limit``). Runs in a thread; what it got or raised goes into ``out``."""
-    import pyarrow as pa
+    import pyarrow as pa  # lazy: ~0.3 s at start-up, only query results need it
 
     reader = None
     try:

@@ -43,14 +43,17 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from lq_engine.data.archive import stage_entry
 from lq_engine.data.errors import IngestError, short_name
-from lq_engine.data.ingest_log import maybe_compact, record_ingests
-from lq_engine.data.lake import merge_partition
+from lq_engine.data.ingest_log import ingest_log_dir, maybe_compact, record_ingests, stage_ingest_log
+from lq_engine.data.journal import journal_dir, recover, sweep, transaction
+from lq_engine.data.lake import bars_root, lock_path, merge_partition, stage_merge
+from lq_engine.data.locks import file_lock
 from lq_engine.data.normalize import normalize
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.quarantine import file_sha256, quarantine_file
 from lq_engine.data.integrity import LakeCorruptError, require_readable
-from lq_engine.data.store import WriteFailedError, write_failed
+from lq_engine.data.store import fsync_staged, write_failed, WriteFailedError
 from lq_engine.data.readers import FULL_READ_BYTES, prepare, read_frame
 from lq_engine.data.schema import (BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, month_code_expr, month_code_of_ns,
                                    month_code_text, month_start_ns)
@@ -303,13 +306,6 @@ def _requested_at(path: Path, paths: DataPaths) -> datetime:
 
 
 def _transact(loaded: _Loaded, paths: DataPaths, parts: list, report: IngestReport, pool: ThreadPoolExecutor) -> None:
-    from lq_engine.data.archive import stage_entry
-    from lq_engine.data.journal import recover, transaction
-    from lq_engine.data.lake import lock_path, stage_merge
-    from lq_engine.data.ingest_log import stage_ingest_log
-    from lq_engine.data.locks import file_lock
-    from lq_engine.data.store import fsync_staged
-
     with ExitStack() as locks:
         for key, _ in sorted(parts, key=lambda kp: kp[0]):  # one global order: no deadlock
             try:
@@ -459,9 +455,6 @@ def ingest_files(
 
 def _archive(paths: DataPaths, reports: list[IngestReport]) -> None:
     """Archive entries of files merged into a lake on an object store (before their log rows)."""
-    from lq_engine.data.archive import stage_entry
-    from lq_engine.data.journal import transaction
-
     for r in reports:
         with transaction(paths) as tx:
             stage_entry(tx, Path(r.file), r.sha256)
@@ -480,10 +473,6 @@ def _raise_first(errors: list, raise_on_reject: bool, reports: list[IngestReport
 def _recover_and_sweep(paths: DataPaths) -> None:
     """Before an ingest: finish transactions decided by a killed process, remove what killed ones
     left undecided (their temporary files), so nothing needs cleaning by hand."""
-    from lq_engine.data.ingest_log import ingest_log_dir
-    from lq_engine.data.journal import journal_dir, recover, sweep
-    from lq_engine.data.lake import bars_root
-
     recover(paths)
     sweep(paths, [bars_root(paths), paths.archive, ingest_log_dir(paths), journal_dir(paths)])
 

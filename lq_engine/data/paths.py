@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lq_engine.data.store import Store, is_remote, store_for
+from lq_engine.native_build import BUILD_DIR
+from lq_engine.project import find_project
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,6 @@ class DataPaths:
     def native_build(self) -> Path:
         """Compiled C / Rust kernels and the cache store (built on demand; never committed):
         ``lq_engine.native_build.BUILD_DIR``, shared by every project of this machine."""
-        from lq_engine.native_build import BUILD_DIR
-
         return BUILD_DIR
 
     def ensure(self) -> "DataPaths":
@@ -103,8 +103,6 @@ class DataPaths:
         if data_dir:
             root = Path(data_dir).resolve()
         else:
-            from lq_engine.project import find_project
-
             root = find_project().local_data_dir
         if lake_uri and not is_remote(lake_uri):
             lake_uri = str(Path(lake_uri.removeprefix("file://")).resolve())

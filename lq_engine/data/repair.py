@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+from lq_engine.data.archive import entry_path
+from lq_engine.data.errors import IngestError
+from lq_engine.data.ingest import ingest_files, landing_files, scan_file
+from lq_engine.data.ingest_log import ingest_history
 from lq_engine.data.integrity import Corrupt, LakeCorruptError, check_partition, verify_lake  # noqa: F401  (the repair API)
+from lq_engine.data.journal import recover
 from lq_engine.data.lake import partition_key_path
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.schema import PartitionKey
@@ -28,9 +33,6 @@ def replay_sources(paths: DataPaths, keys: list[PartitionKey]) -> dict[Partition
     """For each partition: the archive entries to re-ingest, in the order their ingests were applied
     (a file ingested twice counts at its last ingest: the earlier one changed nothing it did not
     change again), and the logged files whose entry is missing from the archive."""
-    from lq_engine.data.archive import entry_path
-    from lq_engine.data.ingest_log import ingest_history
-
     want = {str(k): k for k in keys}
     order: dict[PartitionKey, dict[tuple[str, str], None]] = {k: {} for k in keys}
     for a in ingest_history(paths):
@@ -51,9 +53,6 @@ def replay_sources(paths: DataPaths, keys: list[PartitionKey]) -> dict[Partition
 
 def _landing_sources(paths: DataPaths, keys: set[PartitionKey]) -> dict[PartitionKey, list]:
     """Landing files carrying each partition's rows (a lake ingested before the archive existed)."""
-    from lq_engine.data.errors import IngestError
-    from lq_engine.data.ingest import landing_files, scan_file
-
     out: dict[PartitionKey, list] = {k: [] for k in keys}
     for f in landing_files(paths):
         try:
@@ -70,9 +69,6 @@ def repair_lake(paths: DataPaths, corrupt: list[Corrupt] | None = None) -> Repai
     """Rebuild the damaged partitions by replaying, in ingest order, the archived files that were
     ingested into them (``replay_sources``); a lake older than the archive falls back on the
     landing files that carry their rows (in modification-time order)."""
-    from lq_engine.data.ingest import ingest_files
-    from lq_engine.data.journal import recover
-
     if not paths.remote:
         recover(paths)  # an ingest decided but cut short by a kill: finished first
     corrupt = verify_lake(paths) if corrupt is None else corrupt

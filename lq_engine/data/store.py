@@ -200,7 +200,7 @@ def write_parquet_to(df: pl.DataFrame, f) -> None:
     """The lake's Parquet: LZ4, statistics, and a CRC32 per data page (written by pyarrow; checked by
     ``lake verify``, so a flipped byte or a truncated file is named, not read as other numbers).
     No dictionary encoding: float columns gain nothing from it and it costs write time."""
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # lazy: ~0.3 s at start-up, only Parquet writes need it
 
     pq.write_table(df.to_arrow(), f, compression=PARQUET_COMPRESSION, write_statistics=True,
                    write_page_checksum=True, use_dictionary=False)
@@ -332,7 +332,7 @@ class Store:
 
     def parquet_rows(self, key: str) -> int:
         """Rows of a Parquet object, from its footer only."""
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # lazy: ~0.3 s at start-up, only Parquet writes need it
 
         try:
             with self.fs.open_input_file(self.full(key)) as f:

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from lq_engine.data.paths import DataPaths
+from lq_engine.data.results import write_table
 from lq_engine.live.divergence import META_KEY as DIVERGENCE_KEY
 from lq_engine.live.divergence import ReplayCheck
 from lq_engine.live.errors import StateError
 from lq_engine.live.sqlite_store import get_meta
+from lq_engine.live.trader import hold_state
 from lq_engine.live.trader_store import TRADER_FILE, open_trader_db, read_config
 
 # Column types of the paper_* result tables (one lake partition per run_id). Union by name across
@@ -93,8 +95,6 @@ def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
 
     Holds the state folder's lock (``hold_state``): a run still in progress in another process is
     refused rather than recorded half done. ``status`` takes no lock: it reads while a run writes."""
-    from lq_engine.live.trader import hold_state
-
     with hold_state(state_dir):
         return _record(paths, state_dir)
 
@@ -102,7 +102,6 @@ def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
 def _record(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
     import polars as pl
 
-    from lq_engine.data.results import write_table
 
     con = _open(state_dir)
     try:

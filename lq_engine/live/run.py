@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from lq_engine.data.frozen import load_frozen
 from lq_engine.data.paths import DataPaths
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.live.feeds import Feed, PanelFeed, ReplayFeed
@@ -22,8 +23,6 @@ def make_feed(*, frozen: Path | None = None, symbol: str | None = None, lake_sym
         raise ValueError("paper feed: give exactly one of a frozen dataset folder or a lake symbol")
     if frozen is not None:
         if symbol is None:
-            from lq_engine.data.frozen import load_frozen
-
             syms = load_frozen(Path(frozen)).symbols
             if len(syms) != 1:
                 raise ValueError(f"{frozen}: holds {list(syms)}; name the symbol to trade")

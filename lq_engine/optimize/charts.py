@@ -11,7 +11,7 @@ import numpy as np
 
 def pyplot():
     """matplotlib.pyplot on the Agg backend (no display; imported on first use)."""
-    import matplotlib
+    import matplotlib  # lazy: ~0.5 s at start-up; only plots need it
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt

@@ -9,7 +9,7 @@ accepted. Brackets apply to stage 2 only: the stage-1 kernel cannot model them (
 
 from __future__ import annotations
 
-from lq_engine.errors import LQError
+from lq_engine.errors import LQError, unknown_key_message
 
 import json
 import math
@@ -115,8 +115,6 @@ class OptimizeConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            from lq_engine.errors import unknown_key_message
-
             raise ConfigError(unknown_key_message("optimize config", unknown, known))
         kw: dict[str, Any] = {}
         for name, value in data.items():

@@ -10,11 +10,10 @@ from __future__ import annotations
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Sequence
+from lq_engine.kernels.threads import configure_threads
 
 
 def _init_worker(workers: int) -> None:
-    from lq_engine.kernels.threads import configure_threads
-
     configure_threads(workers)
 
 

@@ -22,6 +22,7 @@ from lq_engine.optimize.objectives import rank_order, robust_objective, window_s
 from lq_engine.optimize.pool import TaskRunner
 from lq_engine.optimize.prefilter import Stage1Result, param_columns, symbol_spans
 from lq_engine.optimize.tasks import PanelSpan, ReplayOutput, ReplayTask, Span, run_replays
+from lq_engine.replay.kernel import REASONS
 from lq_engine.replay.round_trips import round_trips, trips_frame
 from lq_engine.strategies.spec import StrategySpec
 
@@ -227,8 +228,6 @@ def _round_trips(view: DatasetView, sym: str, w: Any, a: int, b: int, res: Any, 
 
 
 def _reason(code: int) -> str:
-    from lq_engine.replay.kernel import REASONS
-
     return REASONS[code]
 
 

@@ -22,8 +22,11 @@ from lq_engine.optimize.folds import HOLDOUT, TRAIN, VALIDATION
 from lq_engine.optimize.replay_stage import EquitySegment
 from lq_engine.optimize.charts import dates, mean_curve, pyplot
 from lq_engine.optimize.leaderboard import columns_of, leaderboard_rows
+from lq_engine.optimize.report_portfolio import benchmark_png, contribution_rows, weights_png
 from lq_engine.optimize.report_tearsheet import tearsheet_html
+from lq_engine.optimize.search_report import search_html
 from lq_engine.optimize.verdicts import THRESHOLDS_TEXT, readings, verdicts
+from lq_engine.strategies.registry import resolve
 
 COLORS = {TRAIN: "#9e9e9e", VALIDATION: "#1f77b4", HOLDOUT: "#d62728"}
 SHADES = {VALIDATION: "#dbe9f6", HOLDOUT: "#fbe0dc"}
@@ -265,9 +268,6 @@ def _section(r: Any, folder: Path) -> str:
 
 def search_section(r: Any, folder: Path, slug: str) -> str:
     """Search settings, counts, trace, importances and contour (``search_report``)."""
-    from lq_engine.optimize.search_report import search_html
-    from lq_engine.strategies.registry import resolve
-
     try:
         schema = resolve(r.strategy).schema
     except (LookupError, ValueError):  # the strategy is gone: the section needs its declarations
@@ -277,8 +277,6 @@ def search_section(r: Any, folder: Path, slug: str) -> str:
 
 def _benchmark_and_portfolio(r: Any, folder: Path, slug: str) -> list[str]:
     """The benchmark beside the winner (every result), and a portfolio winner's weights and contributions."""
-    from lq_engine.optimize.report_portfolio import benchmark_png, contribution_rows, weights_png
-
     out = []
     if r.benchmark is not None:
         bm = benchmark_png(r, folder / f"{slug}_benchmark.png", _label(r))

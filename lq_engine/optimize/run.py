@@ -23,7 +23,9 @@ from lq_engine.optimize.replay_stage import (
     Detail, ReplayBatch, choose_winner, pbo_block_bars, replay_candidates, score_holdout, winner_detail,
 )
 from lq_engine.optimize.verdicts import verdict_line
-from lq_engine.strategies.registry import resolve
+from lq_engine.replay.portfolio import replay_portfolio
+from lq_engine.replay.round_trips import trips_frame
+from lq_engine.strategies.registry import library_strategy, resolve
 from lq_engine.strategies.spec import StrategySpec
 
 
@@ -124,8 +126,6 @@ class OptimizeResult:
 
     def round_trips(self) -> pl.DataFrame:
         """The winner's trades as round trips, selection windows then holdout (``replay.round_trips``)."""
-        from lq_engine.replay.round_trips import trips_frame
-
         parts = [d.round_trips for d in (self.selection_detail, self.holdout) if getattr(d, "round_trips", None) is not None]
         return pl.concat(parts, how="vertical_relaxed") if parts else trips_frame([])
 
@@ -339,12 +339,9 @@ BENCHMARK_STRATEGY = "inverse_vol"
 
 def benchmark_holdout(view: DatasetView, plan: FoldPlan, config: OptimizeConfig) -> Benchmark | None:
     """``inverse_vol`` at its defaults over the holdout window of every symbol (None if too short)."""
-    from lq_engine.replay.portfolio import replay_portfolio
-
     a, b = plan.holdout.start, plan.holdout.stop
     if b - a < 3:
         return None
-    from lq_engine.strategies.registry import library_strategy
 
     spec = library_strategy(BENCHMARK_STRATEGY)  # also when [project] shipped_strategies leaves it out
     params = spec.default_params()

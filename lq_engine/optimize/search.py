@@ -258,7 +258,7 @@ class _Tpe(_Sampler):
 
     def __init__(self, settings: SearchSettings, space: SearchSpace) -> None:
         super().__init__(settings, space)
-        from lq_engine.optimize import tpe
+        from lq_engine.optimize import tpe  # lazy: tpe imports optuna (~1-3 s), which only this sampler needs
 
         self.tpe = tpe
         self.sub = SearchSpace(space.strategy, tuple(space.dims[i] for i in space.free))

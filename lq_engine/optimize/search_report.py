@@ -42,7 +42,7 @@ def _varying(stage1: Any, schema: StrategySchema, idx: np.ndarray) -> list[str]:
 def importances(stage1: Any, schema: StrategySchema) -> dict[str, float]:
     """Parameter -> importance (sums to 1; PED-ANOVA) over the complete sets, most important first;
     {} with fewer than ``MIN_IMPORTANCE_TRIALS`` sets or nothing varying."""
-    import optuna
+    import optuna  # lazy: ~1-3 s at start-up, only the search report's importances need it
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
     from optuna.trial import create_trial
 
@@ -163,7 +163,7 @@ def contour_png(stage1: Any, schema: StrategySchema, names: list[str], path: str
         pts = np.unique(np.column_stack([x, y]), axis=0)
         drawn = False
         if pts.shape[0] >= 4 and np.ptp(pts[:, 0]) > 0 and np.ptp(pts[:, 1]) > 0:
-            import matplotlib.tri as mtri
+            import matplotlib.tri as mtri  # lazy: matplotlib costs ~0.5 s; only plots need it
 
             try:
                 with warnings.catch_warnings():

@@ -21,8 +21,11 @@ from lq_engine.data.objects import load_meta, load_object, save_object
 from lq_engine.data.store import Location, as_location
 from lq_engine.errors import LQError
 from lq_engine.optimize.config import OptimizeConfig
+from lq_engine.optimize.inputs import is_synthetic
 from lq_engine.optimize.pool import TaskRunner
-from lq_engine.optimize.prefilter import Stage1Result
+from lq_engine.optimize.prefilter import parameter_grid, Stage1Result
+from lq_engine.optimize.report import heatmap_png
+from lq_engine.optimize.run import finish, prepare, stage1_of
 from lq_engine.optimize.search import SearchSettings
 from lq_engine.strategies.registry import resolve
 
@@ -53,8 +56,6 @@ def check_stage1(stage1: Stage1Result, dataset_hash: str, strategy: Any, params:
 def run_stage1(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeConfig(),
                runner: TaskRunner | None = None) -> Stage1Result:
     """Score the grid (or its seeded sample), or run the configured sampler, on every training window."""
-    from lq_engine.optimize.run import prepare, stage1_of
-
     own = runner is None
     runner = runner or TaskRunner(config.workers)
     try:
@@ -69,9 +70,6 @@ def run_stage1(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeCon
 def run_stage2(dataset: Any, strategy: Any, stage1: Stage1Result, config: OptimizeConfig = OptimizeConfig(),
                runner: TaskRunner | None = None):
     """Replay the top k, pick the winner, audit stage 1, score the winner once on the holdout."""
-    from lq_engine.optimize.prefilter import parameter_grid
-    from lq_engine.optimize.run import finish, prepare
-
     own = runner is None
     runner = runner or TaskRunner(config.workers)
     try:
@@ -164,8 +162,6 @@ def stage1_heatmap_png(stage1: Stage1Result, dataset: Any, strategy: Any, path: 
     """The report's parameter heatmap for stage 1 alone (other parameters fixed at the stage-1 best)."""
     from types import SimpleNamespace
 
-    from lq_engine.optimize.inputs import is_synthetic
-    from lq_engine.optimize.report import heatmap_png
 
     best = stage1.params[int(stage1.order[0])]
     spec = resolve(strategy)

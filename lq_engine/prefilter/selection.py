@@ -19,8 +19,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from lq_engine.data.bars import Bars
 from lq_engine.kernels import metrics as M
 from lq_engine.kernels.backends import BACKENDS, availability, metric_batch, run_sweep
+from lq_engine.strategies.registry import grid
+from lq_engine.strategies.sweep import compile_sweep
 
 log = logging.getLogger("lq_engine")
 
@@ -69,10 +72,6 @@ def _env_float(name: str, default: float) -> float:
 
 def workload():
     """The fixed sweep (compiled) used to benchmark and check backends."""
-    from lq_engine.data.bars import Bars
-    from lq_engine.strategies.registry import grid
-    from lq_engine.strategies.sweep import compile_sweep
-
     close = 100 * np.exp(np.cumsum(np.random.default_rng(42).normal(0.0, 0.001, WORKLOAD_BARS)))
     params = grid("ma_cross", {"fast": WORKLOAD_FAST, "slow": WORKLOAD_SLOW, "side": ("long", "both")})
     return compile_sweep("ma_cross", params, Bars.from_close(close))

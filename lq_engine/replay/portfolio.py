@@ -34,6 +34,7 @@ from lq_engine.replay.kernel import (
 )
 from lq_engine.execution.sizing import NO_BRACKETS, leg_fees, leg_orders
 from lq_engine.strategies.panel import Panel
+from lq_engine.strategies.registry import resolve
 
 # order table columns
 PO_BAR, PO_SYMBOL, PO_SIDE, PO_QTY, PO_FILLED, PO_KIND, PO_STATUS, PO_FEE = range(8)
@@ -294,8 +295,6 @@ def replay_portfolio(
     periods_per_year: float = 252.0,
 ) -> PortfolioReplayResult:
     """Replay one parameter set of a portfolio strategy over ``panel`` (full execution model)."""
-    from lq_engine.strategies.registry import resolve
-
     spec = resolve(strategy)
     p = spec.validated(params)
     d = spec.decisions(p, panel)

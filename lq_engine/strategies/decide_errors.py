@@ -28,6 +28,10 @@ from typing import Any, Iterator
 import numpy as np
 
 from lq_engine.authoring.declare import StrategyError
+from lq_engine.data.schema import format_ns
+from lq_engine.execution.sides import new_side
+from lq_engine.kernels.metrics import ACC_NRET
+from lq_engine.strategies.kernel_types import BarsTuple, PanelTuple, position_records
 
 _LOOPS = ("decision_loop", "sweep", "pdecision_loop", "psweep")  # the generated entry points
 
@@ -54,8 +58,6 @@ class DecideFailure:
         if self.bar is not None:
             msg += f" at bar {self.bar}"
             if self.ts is not None:
-                from lq_engine.data.schema import format_ns
-
                 msg += f" ({format_ns(self.ts)})"
         if self.symbol:
             msg += f" of {self.symbol}"
@@ -199,8 +201,6 @@ def _call_sets(module: Any, fn: str, a: dict, lo: int, hi: int, kind: type) -> b
             shape = () if one_set else (m,)
             err = np.zeros((*shape, 4))
             if portfolio:
-                from lq_engine.strategies.kernel_types import position_records
-
                 n_sym = a["o"].shape[0]
                 loop(a["o"], a["h"], a["lo"], a["c"], a["v"], a["ts"], a["mask"], a["bank"], a["idx"][sel],
                      a["pmat"][sel], states, position_records(1, n_sym), np.zeros((*shape, n + 1, n_sym)),
@@ -236,8 +236,6 @@ def _failing_set(module: Any, fn: str, a: dict, kind: type) -> int | None:
 def _python_namespace(spec: Any, module: Any) -> dict:
     """The generated module's globals with its loops as Python functions, the strategy's plain
     decide and exits, and ``borrowed`` the identity: the code NUMBA_DISABLE_JIT=1 runs."""
-    from lq_engine.execution.sides import new_side
-
     ns = dict(vars(module))
     for name, obj in list(ns.items()):
         py = getattr(obj, "py_func", None)
@@ -266,16 +264,12 @@ def _python_rerun(spec: Any, module: Any, fn: str, a: dict, k: int, kind: type |
         st = spec.declaration.state.new(1)[0]
         err = np.zeros(4)
         if fn in ("pdecision_loop", "psweep"):
-            from lq_engine.strategies.kernel_types import PanelTuple, position_records
-
             n_sym = a["o"].shape[0]
             bars = PanelTuple(a["o"], a["h"], a["lo"], a["c"], a["v"], a["ts"], a["mask"])
             ns["_pdecisions"](bars, ns["_ind"](a["bank"], idx_row), ns["_params"](prow), st, np.zeros((n + 1, n_sym)),
                               np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.bool_),
                               position_records(1, n_sym)[0], np.empty(n_sym), np.empty(n_sym, dtype=np.int64), err)
         else:
-            from lq_engine.strategies.kernel_types import BarsTuple
-
             bars = BarsTuple(a["o"], a["h"], a["lo"], a["c"], a["v"], a["ts"])
             ns["_decisions"](bars, ns["_ind"](a["bank"], idx_row), ns["_params"](prow), st, np.zeros(n),
                              np.full((n, 3), np.nan), err)
@@ -327,8 +321,6 @@ def unrun(fn: str, args: tuple) -> None:
     last) as not run, so that ``unreported`` can tell a set whose decisions stopped on an exception
     the parallel loop dropped. ``sweep`` and ``psweep`` end with ``(..., acc, err)``."""
     if fn in ("sweep", "psweep"):
-        from lq_engine.kernels.metrics import ACC_NRET
-
         args[-2][:, ACC_NRET] = -1.0
 
 
@@ -338,7 +330,6 @@ def unreported(spec: Any, module: Any, fn: str, args: tuple) -> None:
     names it), i.e. whose decisions raised an exception the parallel loop dropped."""
     if fn not in ("sweep", "psweep"):
         return
-    from lq_engine.kernels.metrics import ACC_NRET
 
     acc, err = args[-2], args[-1]
     lost = np.flatnonzero((acc[:, ACC_NRET] < 0.0) & (err[:, 1] == 0.0))

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from lq_engine.kernels import metrics as M
+from lq_engine.kernels.backends import native, numba_backend, python_backend
 from lq_engine.kernels.rules import check_sweep_shapes
+from lq_engine.kernels.threads import kernel_threads
 
 BACKENDS = ("python", "numba", "c", "rust")
 NATIVE_BACKENDS = ("c", "rust")  # rule-vocabulary strategies only
@@ -27,13 +29,10 @@ def availability(name: str) -> tuple[bool, str]:
         return True, "NumPy reference"
     if name == "numba":
         try:
-            from lq_engine.kernels.backends import numba_backend
-
             numba_backend.warmup()
         except Exception as e:  # a broken numba install is a reason, not a crash
             return False, f"numba: {type(e).__name__}: {e}"
         return True, "compiled (cache=True)"
-    from lq_engine.kernels.backends import native
 
     return native.availability(name)
 
@@ -42,13 +41,8 @@ def run_accumulators(name: str, bank, rets, ip, fp, cost: float, n_threads: int 
     """Accumulator matrix (n_sets, N_ACC) from a compiled backend."""
     check_sweep_shapes(name, bank, rets, ip, fp)
     if name == "numba":
-        from lq_engine.kernels.backends import numba_backend
-
         return numba_backend.sweep(bank, rets, ip, fp, cost)
     if name in ("c", "rust"):
-        from lq_engine.kernels.backends import native
-        from lq_engine.kernels.threads import kernel_threads
-
         return native.load(name).sweep(bank, rets, ip, fp, cost, n_threads or kernel_threads())
     raise ValueError(f"backend {name!r} has no accumulator kernel")
 
@@ -56,8 +50,6 @@ def run_accumulators(name: str, bank, rets, ip, fp, cost: float, n_threads: int 
 def run_sweep(name: str, bank, rets, ip, fp, cost: float, ppy: float) -> dict[str, np.ndarray]:
     check_backend(name)
     if name == "python":
-        from lq_engine.kernels.backends import python_backend
-
         return python_backend.sweep_metrics(bank, rets, ip, fp, cost, ppy)
     return M.finalize(run_accumulators(name, bank, rets, ip, fp, cost), ppy)
 
@@ -67,14 +59,8 @@ def metric_batch(name: str, equity: np.ndarray, n_evals: int, ppy: float = 252.0
     """The metric workload: ``n_evals`` evaluations of [sharpe, cagr, max drawdown] of one curve."""
     check_backend(name)
     if name == "python":
-        from lq_engine.kernels.backends import python_backend
-
         return python_backend.metric_batch(equity, n_evals, ppy)
     if name == "numba":
-        from lq_engine.kernels.backends import numba_backend
-
         return numba_backend.metric_batch(equity, n_evals, ppy)
-    from lq_engine.kernels.backends import native
-    from lq_engine.kernels.threads import kernel_threads
 
     return native.load(name).metric_batch(equity, n_evals, ppy, n_threads or kernel_threads())

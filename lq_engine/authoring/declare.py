@@ -46,7 +46,7 @@ DECIDE_ARGS = ("i", "bars", "ind", "p", "pos", "st")
 PORTFOLIO_DECIDE_ARGS = (*DECIDE_ARGS, "w")
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "ts")
 PANEL_FIELDS = (*BAR_FIELDS, "mask")
-RESERVED = frozenset({"name", "state", "constraints", "declaration", "description", "rules", "min_symbols",
+RESERVED = frozenset({"name", "state", "constraints", "declaration", "description", "min_symbols",
                       "max_symbols", "gross"})
 
 
@@ -197,12 +197,6 @@ def exits(fn: Callable) -> Callable:
     return fn
 
 
-def rules(fn: Callable) -> Callable:
-    """(Internal) the rule-vocabulary front-end: ``rules(row, p) -> program`` (see strategies.rules)."""
-    setattr(fn, _ROLE, "rules")
-    return fn
-
-
 @dataclass(frozen=True)
 class IndicatorDecl:
     name: str
@@ -227,7 +221,6 @@ class Declaration:
     indicators: tuple[IndicatorDecl, ...]
     decide: Callable
     exits: Callable | None
-    rules: Callable | None
     portfolio: bool = False  # a PortfolioStrategy: decide sees the universe's panel, writes weights
     min_symbols: int = 1
     max_symbols: int | None = 1
@@ -340,8 +333,8 @@ def declaration_of(cls: type) -> Declaration:
     if name is not None and not (isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_]*", name)):
         raise StrategyError(f"{where}: name {name!r} must be lower-case letters, digits and underscores")
     return Declaration(cls.__name__, file, name, inspect.cleandoc(cls.__doc__ or "").strip(), tuple(params),
-                       tuple(cons), state, tuple(indicators), found["decide"], found.get("exits"),
-                       found.get("rules"), portfolio, *universe)
+                       tuple(cons), state, tuple(indicators), found["decide"], found.get("exits"), portfolio,
+                       *universe)
 
 
 def _check_choice_constants(params: list[Param], where: str) -> None:
@@ -461,4 +454,4 @@ class PortfolioStrategy(Strategy):
 
 
 __all__ = ["Bool", "Choice", "PortfolioStrategy", "Declaration", "Float", "IndicatorDecl", "Int", "ParamDecl", "Side", "State",
-           "Strategy", "StrategyError", "constraint", "decide", "exits", "indicator", "less", "less_equal", "rules"]
+           "Strategy", "StrategyError", "constraint", "decide", "exits", "indicator", "less", "less_equal"]

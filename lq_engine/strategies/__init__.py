@@ -14,9 +14,10 @@ optional ``exits`` (protective orders per entry).
 event engine, paper trader, lookahead check) and the parallel prefilter sweep; numba caches them on
 disk per source hash. Decisions never depend on fills, so all drivers see the same ones.
 
-The shipped four (MA cross, RSI, Bollinger, Donchian + ATR stop) also declare a rule-vocabulary
-front-end (``rules``: one hysteresis state machine over an indicator bank), which the C and Rust
-backends and the numba rule kernel run; tests hold it to the API decisions.
+The shipped four (MA cross, RSI, Bollinger, Donchian + ATR stop) also have a rule-vocabulary
+program (``rule_programs``: one hysteresis state machine over an indicator bank, kept out of the
+example files), which the C and Rust backends and the numba rule kernel run; tests hold it to the
+API decisions.
 
 Public API
 ----------

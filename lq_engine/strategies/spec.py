@@ -11,7 +11,7 @@ What it offers the drivers:
   (``indicator_plan(table)``: which rows, before any bar, for callers reusing it over many series);
 - ``decisions(params, bars)``: the target (and exit fractions) at every bar's close, compiled;
 - ``kernels``: the compiled sweep and decision loop (``codegen``), cached on disk by source hash;
-- ``rules``: the rule-vocabulary front-end, when the strategy has one (C/Rust/numba-rule backends).
+- ``rules``: the rule-vocabulary program, for the shipped four (``rule_programs``: C/Rust/numba-rule backends).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from lq_engine.authoring.declare import Declaration, IndicatorDecl, StrategyErro
 from lq_engine.authoring.params import ParamError, ParamTable, StrategySchema, explicit_grid, grid_table
 from lq_engine.authoring.space import SearchSpace, override_key, search_space
 from lq_engine.strategies.kernel_types import Decisions
+from lq_engine.strategies.rule_programs import RuleProgram, rule_program
 
 EXIT_LEGS = ("stop_loss", "take_profit", "trailing")
 
@@ -167,9 +168,13 @@ class StrategySpec:
         return self.declaration.exits is not None
 
     @property
-    def rules(self) -> Callable | None:
-        """``rules(row, p) -> (ip, fp)``: the rule-vocabulary program of one set, or None."""
-        return self.declaration.rules
+    def rules(self) -> RuleProgram | None:
+        """``rules(row, p) -> (ip, fp)``: the rule-vocabulary program of one set (what the C, Rust and
+        numba rule kernels run), or None: the shipped four have one (``rule_programs``), found by the
+        module and class that define them."""
+        if self.source.kind != "module":
+            return None
+        return rule_program(self.source.location, self.source.cls_name)
 
     @property
     def version(self) -> str:

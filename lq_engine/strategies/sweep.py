@@ -1,8 +1,8 @@
 """``compile_sweep``: what a prefilter backend needs to score many parameter sets over one series.
 
 Every strategy gets its parameter table and indicator rows (each distinct indicator once). A
-strategy with a rule-vocabulary front-end (``@rules``: the shipped four) also gets one rule program
-per set over the same rows, and the per-series market returns the rule kernels stream: the C, Rust
+strategy with a rule-vocabulary program (``spec.rules``: the shipped four, ``rule_programs``) also
+gets one rule program per set over the same rows, and the per-series market returns the rule kernels stream: the C, Rust
 and numba rule kernels run those; any strategy runs on its generated numba kernel.
 """
 

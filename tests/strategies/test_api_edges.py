@@ -197,3 +197,33 @@ def test_a_misspelt_choice_constant_is_a_compile_error_naming_the_line(tmp_path)
     with pytest.raises(StrategyError, match=r"typo\.py, line 21: strategy 'typo', function decide: numba cannot compile "
                                             r"it: Unknown attribute 'MODE_TRND'.*\n    if p\.mode == p\.MODE_TRND:"):
         spec.decisions({"window": 5, "mode": "trend"}, default_series(50))
+
+
+# -- the shipped examples show only the public API -------------------------------------------------
+
+def test_shipped_examples_import_only_the_public_api_and_the_four_keep_their_rule_programs():
+    """Before, ma_cross, rsi, bollinger and donchian_atr imported lq_engine.authoring.declare.rules and
+    lq_engine.kernels.rules to carry a second, internal form; their rule programs now live in
+    lq_engine.strategies.rule_programs, found where the spec is resolved."""
+    from lq_engine.strategies.rule_programs import PROGRAMS
+
+    folder = Path(__import__(LIBRARY_PACKAGE, fromlist=["_"]).__file__).parent
+    for name in shipped():
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        engine = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+                  if a.name.startswith("lq_engine")]
+        engine += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert engine == ["lq_engine.api"], (name, engine)
+        assert not any(isinstance(n, ast.FunctionDef) and n.name == "rules" for n in ast.walk(tree)), name
+    with_rules = sorted(n for n in shipped() if resolve(n, project_grids=False).rules is not None)
+    assert with_rules == ["bollinger", "donchian_atr", "ma_cross", "rsi"]
+    for module, cls_name in PROGRAMS:  # each program names a class that exists
+        assert getattr(__import__(module, fromlist=[cls_name]), cls_name).declaration.cls_name == cls_name
+
+
+def test_a_project_strategy_named_like_a_shipped_one_has_no_rule_program(tmp_path):
+    source = Path(__import__(f"{LIBRARY_PACKAGE}.ma_cross", fromlist=["_"]).__file__).read_text()
+    path = tmp_path / "ma_cross.py"
+    path.write_text(source)
+    assert load_file(path).rules is None  # a copy may be edited: it runs on its generated kernel
+    assert resolve("ma_cross", project_grids=False).rules is not None

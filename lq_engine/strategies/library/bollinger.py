@@ -1,8 +1,6 @@
 """Bollinger z-score mean reversion."""
 
 import lq_engine.api as lq
-from lq_engine.authoring.declare import rules
-from lq_engine.kernels.rules import ZERO_ROW, program
 
 
 class Bollinger(lq.Strategy):
@@ -22,13 +20,7 @@ class Bollinger(lq.Strategy):
     def decide(i, bars, ind, p, pos, st):
         z = ind.z[i]
         return lq.hysteresis(pos.target, p.side,
-                             0.0 - z > p.entry_z,  # z < -entry
-                             z - 0.0 > -p.exit_z,  # z > -exit
-                             z - 0.0 > p.entry_z,  # z > entry
-                             0.0 - z > -p.exit_z)  # z < exit
-
-    @rules
-    def rules(row, p):
-        z = row("z")
-        return program(p["side"], (ZERO_ROW, z, p["entry_z"]), (z, ZERO_ROW, -p["exit_z"]),
-                       (z, ZERO_ROW, p["entry_z"]), (ZERO_ROW, z, -p["exit_z"]))
+                             z < -p.entry_z,  # enter long
+                             z > -p.exit_z,  # exit long
+                             z > p.entry_z,  # enter short
+                             z < p.exit_z)  # exit short

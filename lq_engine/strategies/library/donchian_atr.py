@@ -1,8 +1,6 @@
 """Donchian channel breakout with an ATR trailing stop."""
 
 import lq_engine.api as lq
-from lq_engine.authoring.declare import rules
-from lq_engine.kernels.rules import CLOSE_ROW, program
 
 
 class DonchianAtr(lq.Strategy):
@@ -55,9 +53,3 @@ class DonchianAtr(lq.Strategy):
         if t != 0.0 and t != pos.target:
             st.extreme = c
         return t
-
-    @rules
-    def rules(row, p):
-        hh, ll, xhh, xll, a = row("hh"), row("ll"), row("exit_hh"), row("exit_ll"), row("atr")
-        return program(p["side"], (CLOSE_ROW, hh, 0.0), (xll, CLOSE_ROW, 0.0), (ll, CLOSE_ROW, 0.0),
-                       (CLOSE_ROW, xhh, 0.0), stop_row=a, stop_k=p["atr_k"])

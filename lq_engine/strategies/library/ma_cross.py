@@ -1,8 +1,6 @@
 """Moving-average cross."""
 
 import lq_engine.api as lq
-from lq_engine.authoring.declare import rules
-from lq_engine.kernels.rules import program
 
 
 class MaCross(lq.Strategy):
@@ -25,9 +23,3 @@ class MaCross(lq.Strategy):
     def decide(i, bars, ind, p, pos, st):
         d = ind.fast_ma[i] - ind.slow_ma[i]
         return lq.hysteresis(pos.target, p.side, d > 0.0, -d > 0.0, -d > 0.0, d > 0.0)
-
-    @rules
-    def rules(row, p):
-        f, s = row("fast_ma"), row("slow_ma")
-        above, below = (f, s, 0.0), (s, f, 0.0)  # fast - slow > 0 ; slow - fast > 0
-        return program(p["side"], above, below, below, above)

@@ -1,8 +1,6 @@
 """RSI mean reversion."""
 
 import lq_engine.api as lq
-from lq_engine.authoring.declare import rules
-from lq_engine.kernels.rules import ZERO_ROW, program
 
 
 class Rsi(lq.Strategy):
@@ -21,13 +19,6 @@ class Rsi(lq.Strategy):
     @lq.decide
     def decide(i, bars, ind, p, pos, st):
         r = ind.rsi[i]
-        under = 0.0 - r > -p.lower  # rsi < lower, written as the rule program compares it
-        over = r - 0.0 > p.upper
+        under = r < p.lower  # (False while the RSI is still NaN)
+        over = r > p.upper
         return lq.hysteresis(pos.target, p.side, under, over, over, under)
-
-    @rules
-    def rules(row, p):
-        r = row("rsi")
-        under = (ZERO_ROW, r, -p["lower"])  # 0 - rsi > -lower
-        over = (r, ZERO_ROW, p["upper"])  # rsi - 0 > upper
-        return program(p["side"], under, over, over, under)

@@ -17,6 +17,7 @@ from lq_engine.kernels.returns import market_returns
 from lq_engine.data.bars import Bars
 from lq_engine.authoring.params import ParamTable
 from lq_engine.kernels.rules import N_FLOAT, N_INT
+from lq_engine.strategies.registry import resolve
 from lq_engine.strategies.spec import IndicatorRows, StrategySpec
 
 
@@ -27,7 +28,7 @@ class Sweep:
     bars: Bars
     rows: IndicatorRows
     rets: np.ndarray  # (4, n_bars) float64, see bank.market_returns
-    ip: np.ndarray | None = None  # (n_sets, N_INT) int64 rule programs, None without a rule front-end
+    ip: np.ndarray | None = None  # (n_sets, N_INT) int64 rule programs, None without a rule program
     fp: np.ndarray | None = None  # (n_sets, N_FLOAT) float64
 
     @property
@@ -51,12 +52,10 @@ class Sweep:
         return self.rows.n_bars
 
 
-def compile_sweep(strategy: Any, param_sets: Sequence[Mapping[str, Any]] | ParamTable, bars: Bars,
+def compile_sweep(strategy: StrategySpec | str, param_sets: Sequence[Mapping[str, Any]] | ParamTable, bars: Bars,
                   rules: bool = True) -> Sweep:
     """Validate every set first (nothing runs on a bad grid), then build the shared rows (and, with
-    ``rules`` and a rule front-end, the rule programs)."""
-    from lq_engine.strategies.registry import resolve
-
+    ``rules`` and a rule program, the rule programs). ``strategy``: a spec, or a name resolved here."""
     spec = resolve(strategy)
     table = spec.table(param_sets)
     rows = spec.indicator_rows(table, bars)

@@ -43,7 +43,10 @@ paper_trading = dg.AssetSpec(
 )
 
 defs = dg.Definitions(
-    assets=[market_bars, frozen_dataset, backend_benchmark, prefilter_rankings, replay_results, optimization_report, paper_trading],
+    assets=[
+        market_bars, frozen_dataset, backend_benchmark, prefilter_rankings, replay_results, optimization_report,
+        paper_trading,
+    ],
     asset_checks=[*market_bars_checks, *frozen_dataset_checks],
     jobs=[ingest_job, freeze_job, benchmark_job, optimize_job, report_job],
     schedules=[nightly_optimization],

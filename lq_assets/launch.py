@@ -48,7 +48,8 @@ def _run(job_name: str, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInP
             for e in result.all_events
             if e.is_step_failure and getattr(e.event_specific_data, "error", None)
         ]
-        raise RunFailedError(f"run {result.run_id[:8]} of {job_name} failed: " + ("; ".join(errors) or "see the run log"))
+        why = "; ".join(errors) or "see the run log"
+        raise RunFailedError(f"run {result.run_id[:8]} of {job_name} failed: {why}")
     return result
 
 

@@ -7,7 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 import dagster as dg
 
 
-def md_table(rows: Iterable[Mapping[str, object]] | Iterable[Sequence[object]], columns: Sequence[str]) -> dg.MarkdownMetadataValue:
+def md_table(
+    rows: Iterable[Mapping[str, object]] | Iterable[Sequence[object]], columns: Sequence[str],
+) -> dg.MarkdownMetadataValue:
     """A markdown table; rows are dicts keyed by column or sequences in column order."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:

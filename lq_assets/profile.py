@@ -154,7 +154,8 @@ def _tcp(name: str, var: str, url: str, default_port: int, timeout: float) -> tu
         with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError as e:
-        raise ServiceUnreachableError(f"{name} at {address(url)} (${var}) cannot be reached: {e.strerror or e}") from None
+        raise ServiceUnreachableError(
+            f"{name} at {address(url)} (${var}) cannot be reached: {e.strerror or e}") from None
     return host, port
 
 
@@ -167,7 +168,8 @@ def check_postgres(timeout: float = 5.0) -> None:
         psycopg2.connect(url.replace("+psycopg2", "", 1), connect_timeout=int(max(1, timeout))).close()
     except psycopg2.Error as e:
         msg = " ".join(str(e).split())
-        raise ServiceUnreachableError(f"PostgreSQL at {address(url)} ($LQ_PG_URL) refused the connection: {msg}") from None
+        raise ServiceUnreachableError(
+            f"PostgreSQL at {address(url)} ($LQ_PG_URL) refused the connection: {msg}") from None
 
 
 def check_redis(timeout: float = 5.0) -> None:

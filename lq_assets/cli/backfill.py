@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     keys = [dg.AssetKey.from_user_string(a) for a in args.asset]
     for a, key in zip(args.asset, keys):
         if not graph.has(key):
-            raise UsageError(f"unknown asset {a!r}; assets: {', '.join(sorted(k.to_user_string() for k in graph.get_all_asset_keys()))}")
+            known = ", ".join(sorted(k.to_user_string() for k in graph.get_all_asset_keys()))
+            raise UsageError(f"unknown asset {a!r}; assets: {known}")
     parts = {graph.get(k).partitions_def for k in keys}
     if len(parts) > 1:
         raise UsageError(f"{', '.join(args.asset)}: a backfill here takes assets with one partitioning")
@@ -311,8 +312,8 @@ def step_failures(instance, run_id: str) -> list[str]:
 def run_line(instance, rec) -> list[str]:
     """One line for a finished run (its partition or range, outcome, duration), plus its step failures."""
     r = rec.dagster_run
-    part = r.tags.get("dagster/partition") or "..".join(
-        x for x in (r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end")) if x)
+    span = (r.tags.get("dagster/asset_partition_range_start"), r.tags.get("dagster/asset_partition_range_end"))
+    part = r.tags.get("dagster/partition") or "..".join(x for x in span if x)
     took = f"{rec.end_time - rec.start_time:6.1f}s" if rec.end_time and rec.start_time else "     -"
     retry = f"  (retry {r.tags['dagster/retry_number']} of run {r.parent_run_id[:8]})" \
         if r.tags.get("dagster/retry_number") and r.parent_run_id else ""

@@ -16,7 +16,9 @@ import sys
 
 from lq_engine.errors import LQError
 
-from lq_assets.cli import backfill, check, demo, generate, ingest, init, lake, native, optimize, paper, sql, strategy, ui, worker
+from lq_assets.cli import (
+    backfill, check, demo, generate, ingest, init, lake, native, optimize, paper, sql, strategy, ui, worker,
+)
 
 VERBS = (init, demo, ingest, generate, ui, worker, backfill, optimize, strategy, sql, lake, paper, native, check)
 

@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "One run per state folder: a second run on it is refused (naming the running pid); "
         "status reads it while it runs. "
         "Parameters: --params JSON, else the winner of the latest optimization of this dataset and "
-        "strategy (with the brackets it was optimized with), else the strategy's defaults. Results go to the catalog (paper_runs, paper_fills, "
+        "strategy (with the brackets it was optimized with), else the strategy's defaults. "
+        "Results go to the catalog (paper_runs, paper_fills, "
         "paper_equity) and show in Dagster as the paper_trading asset.",
     )
     p.add_argument("action", nargs="?", choices=("run", "status"), default="run")
@@ -34,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--state-dir", type=Path, help="default: data/paper/<dataset>-<symbol>-<strategy>")
     p.add_argument("--reset-state", action="store_true", help="move the state files aside and start over")
     p.add_argument("--json", action="store_true", help="status: every field as JSON (default: aligned lines)")
-    p.add_argument("--rebuild-from-venue", action="store_true", help="rebuild the trader's state from the venue journal")
+    p.add_argument("--rebuild-from-venue", action="store_true",
+                   help="rebuild the trader's state from the venue journal")
     p.add_argument("--allow-lookahead", action="store_true",
                    help="paper-trade the optimization winner even though its lookahead gate failed (to watch it "
                         "fall apart: the paper trader decides at bar i from bars up to i only)")
@@ -141,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
             metadata={
                 "run_id": r.run_id, "dataset": args.dataset, "symbol": symbol or "PORTFOLIO", "strategy": args.strategy,
                 "positions": json.dumps(r.positions),
-                "params": json.dumps(params or {}), "brackets": json.dumps(legs), "bars": r.bars_processed, "fills": len(r.fills),
+                "params": json.dumps(params or {}), "brackets": json.dumps(legs),
+                "bars": r.bars_processed, "fills": len(r.fills),
                 "position": float(r.position), "cash": round(float(r.cash), 2), "equity": round(float(r.equity), 2),
                 "resumed_from_bar": -1 if r.recovery.restored_bar is None else int(r.recovery.restored_bar),
                 "resent_intents": len(r.recovery.resent), "state_dir": dg.MetadataValue.path(str(state)),
@@ -186,10 +189,12 @@ def status_text(st: dict, state: Path) -> str:
     behind = st.get("lag_bars")
     since = st.get("seconds_since_last_bar")
     rows = [
-        ("paper run", f"{st.get('run_id') or '-'}  ({st.get('strategy')} on {st.get('symbol') or 'the whole universe'})"),
+        ("paper run",
+         f"{st.get('run_id') or '-'}  ({st.get('strategy')} on {st.get('symbol') or 'the whole universe'})"),
         ("parameters", json.dumps(st.get("params") or {})),
         ("bars processed", f"{st.get('bars_processed', 0):,}"
-         + (f"  (last bar {st.get('last_event_time')}, {behind} behind the feed)" if st.get("last_bar") is not None else "")),
+         + (f"  (last bar {st.get('last_event_time')}, {behind} behind the feed)"
+            if st.get("last_bar") is not None else "")),
         ("fills", f"{st.get('fills_count', 0):,}"),
         ("starting capital", money(start)),
         ("equity", money(eq)),

@@ -54,7 +54,8 @@ def frozen_dataset(
     if missing:
         context.log.warning(f"universe {u.name}: not in the lake's {u.timeframe} bars: {', '.join(missing)}; "
                             f"frozen without them")
-    ds = build_frozen(paths, UniverseSpec(name=u.name, symbols=symbols, timeframe=u.timeframe, start=u.start, end=u.end))
+    spec = UniverseSpec(name=u.name, symbols=symbols, timeframe=u.timeframe, start=u.start, end=u.end)
+    ds = build_frozen(paths, spec)
     rows = [(s, *ds.symbol_span(s)) for s in ds.symbols]
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(ds.content_hash),

@@ -23,7 +23,8 @@ TABLE = "backend_benchmark"
         "Benchmarks every available backend on a fixed workload, adopts only those matching the "
         "python reference within the stated tolerance, and picks the fastest. Table "
         f"`{TABLE}` in the lake (a catalog view); downstream stages read the chosen backend from here. "
-        "Overrides: LQ_NATIVE_BACKEND, LQ_NATIVE_AUTO_SELECT, LQ_NATIVE_MIN_SPEEDUP, LQ_NATIVE_BENCH_LOOPS, LQ_NATIVE_METRICS_DLL."
+        "Overrides: LQ_NATIVE_BACKEND, LQ_NATIVE_AUTO_SELECT, LQ_NATIVE_MIN_SPEEDUP, LQ_NATIVE_BENCH_LOOPS, "
+        "LQ_NATIVE_METRICS_DLL."
     ),
 )
 def backend_benchmark(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:

@@ -32,7 +32,9 @@ class MarketBarsConfig(dg.Config):
     ),
 )
 @transient_retries
-def market_bars(context: dg.AssetExecutionContext, config: MarketBarsConfig, lake: LakeResource) -> dg.MaterializeResult:
+def market_bars(
+    context: dg.AssetExecutionContext, config: MarketBarsConfig, lake: LakeResource,
+) -> dg.MaterializeResult:
     paths = lake.paths()
     pairs = split_market_keys(list(context.partition_keys))
     symbols = sorted({s for s, _ in pairs})

@@ -220,7 +220,8 @@ def replay_results(
     automation_condition=dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()),
     group_name="optimize",
     kinds={"html"},
-    description="An HTML report (with images) of every optimized (dataset, strategy): winner, holdout result, DSR, PBO, fidelity, plots.",
+    description="An HTML report (with images) of every optimized (dataset, strategy): "
+    "winner, holdout result, DSR, PBO, fidelity, plots.",
 )
 def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     paths = lake.paths()

@@ -254,7 +254,8 @@ def _check_fn_args(fn: Callable, role: str, where: str, args: tuple[str, ...] = 
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         raise StrategyError(f"{where}: @{role} {fn!r} is not a plain function") from None
-    expected = f"{role} takes ({', '.join(args)}) in this order (a leading underscore may mark those it does not use: _pos)"
+    expected = (f"{role} takes ({', '.join(args)}) in this order (a leading underscore may mark those it does not "
+                "use: _pos)")
     prms = list(sig.parameters.values())
     names = tuple(prm.name for prm in prms)
     if len(names) != len(args):
@@ -453,5 +454,6 @@ class PortfolioStrategy(Strategy):
     gross = 1.0
 
 
-__all__ = ["Bool", "Choice", "PortfolioStrategy", "Declaration", "Float", "IndicatorDecl", "Int", "ParamDecl", "Side", "State",
+__all__ = ["Bool", "Choice", "PortfolioStrategy", "Declaration", "Float", "IndicatorDecl", "Int", "ParamDecl", "Side",
+           "State",
            "Strategy", "StrategyError", "constraint", "decide", "exits", "indicator", "less", "less_equal"]

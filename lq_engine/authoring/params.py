@@ -129,7 +129,8 @@ class Param:
                 raise ParamError(f"{where}: parameter '{self.name}' must be true or false, got {value!r}")
             return bool(value)
         if not _is_number(value):
-            raise ParamError(f"{where}: parameter '{self.name}' must be {self.kind}, got {type(value).__name__} {value!r}")
+            raise ParamError(f"{where}: parameter '{self.name}' must be {self.kind}, got {type(value).__name__} "
+                             f"{value!r}")
         if self.kind == "int":
             if isinstance(value, (float, np.floating)) and not float(value).is_integer():
                 raise ParamError(f"{where}: parameter '{self.name}' must be an integer, got {value!r}")
@@ -375,7 +376,8 @@ class ParamTable:
 def _axes(schema: StrategySchema, grid: Mapping[str, Sequence[Any]]) -> tuple[list[str], list[list[Any]]]:
     unknown = sorted(set(grid) - set(schema.param_names))
     if unknown:
-        raise ParamError(f"strategy '{schema.name}': unknown grid parameter(s) {unknown}; known: {list(schema.param_names)}")
+        raise ParamError(f"strategy '{schema.name}': unknown grid parameter(s) {unknown}; "
+                         f"known: {list(schema.param_names)}")
     names, values = [], []
     for p in schema.params:
         vals = list(grid[p.name]) if p.name in grid else ([p.default] if p.default is not None else [])

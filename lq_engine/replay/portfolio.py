@@ -35,6 +35,7 @@ from lq_engine.replay.kernel import (
 from lq_engine.execution.sizing import NO_BRACKETS, leg_fees, leg_orders
 from lq_engine.strategies.panel import Panel
 from lq_engine.strategies.registry import resolve
+from lq_engine.strategies.spec import StrategySpec
 
 # order table columns
 PO_BAR, PO_SYMBOL, PO_SIDE, PO_QTY, PO_FILLED, PO_KIND, PO_STATUS, PO_FEE = range(8)
@@ -287,7 +288,7 @@ class PortfolioReplayResult:
 
 
 def replay_portfolio(
-    strategy: Any,
+    strategy: StrategySpec | str,
     params: Mapping[str, Any] | None,
     panel: Panel,
     config: ExecutionConfig = ExecutionConfig(),

@@ -29,6 +29,7 @@ from lq_engine.execution.sizing import PY as SIZING_PY
 from lq_engine.replay.streaming import PanelBuffer, check_history, decisions_over, visible_panel
 from lq_engine.strategies.panel import Panel
 from lq_engine.strategies.registry import resolve
+from lq_engine.strategies.spec import StrategySpec
 
 _PY = python_twins(vars(KP), ("open_equity", "exposure_held"))
 open_equity = _PY["open_equity"]
@@ -49,7 +50,7 @@ class WeightsDecider(Protocol):
 class PrecomputedWeights:
     """The weights of a known panel, decided once by the strategy's compiled decision loop."""
 
-    def __init__(self, strategy: Any, params: Mapping[str, Any] | None, panel: Panel) -> None:
+    def __init__(self, strategy: StrategySpec | str, params: Mapping[str, Any] | None, panel: Panel) -> None:
         d = resolve(strategy).decisions(params, panel)
         self.targets = d.targets.tolist()
         self._rebalance = d.rebalance.tolist()
@@ -66,7 +67,7 @@ class StreamingWeights:
     clock bar goes into a growing panel and the decisions are made over the visible bars
     (``replay.streaming``: O(n) per bar); the newest weights are used."""
 
-    def __init__(self, strategy: Any, params: Mapping[str, Any] | None, symbols: Sequence[str]) -> None:
+    def __init__(self, strategy: StrategySpec | str, params: Mapping[str, Any] | None, symbols: Sequence[str]) -> None:
         spec = resolve(strategy)
         if not spec.is_portfolio:
             raise ValueError(f"strategy '{spec.name}' trades one symbol: stream it with StreamingDecider")
@@ -294,7 +295,7 @@ class PortfolioEventEngine:
         self._due = [bool(x) for x in state["due"]]
 
 
-def run_portfolio_engine(strategy: Any, params: Mapping[str, Any] | None, panel: Panel,
+def run_portfolio_engine(strategy: StrategySpec | str, params: Mapping[str, Any] | None, panel: Panel,
                          config: ExecutionConfig = ExecutionConfig(), initial_cash: float = 100_000.0,
                          bus: MessageBus | None = None) -> PortfolioEventEngine:
     """The portfolio replay's run through the event engine (weights decided once for the panel)."""

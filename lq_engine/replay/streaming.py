@@ -26,7 +26,7 @@ import numpy as np
 from lq_engine.data.bars import Bars
 from lq_engine.strategies.panel import FIELDS, Panel
 from lq_engine.strategies.kernel_types import Decisions
-from lq_engine.strategies.spec import IndicatorRows
+from lq_engine.strategies.spec import IndicatorRows, StrategySpec
 
 PAD = 4096  # elements of padding after every array handed to the kernels
 _FILL = {np.dtype(np.float64): np.nan, np.dtype(np.int64): 0, np.dtype(np.bool_): False}
@@ -175,7 +175,7 @@ def visible_panel(panel: Panel, n: int) -> Panel:
     return Panel(w.symbols, padded(w.ts), *(padded(getattr(w, f)) for f in FIELDS), padded(w.mask))
 
 
-def decisions_over(spec: Any, table: Any, data: Bars | Panel, plan: Any = None) -> Decisions:
+def decisions_over(spec: StrategySpec, table: Any, data: Bars | Panel, plan: Any = None) -> Decisions:
     """``spec.decisions`` for the one set of ``table`` over ``data`` (already padded), with the
     indicator bank padded too: ``StrategySpec.decisions`` without its checks of the parameters and the
     data, done once when a run starts (a pair checked for a common date on every prefix would be

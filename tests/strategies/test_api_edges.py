@@ -24,7 +24,8 @@ from lq_engine.strategies.registry import LIBRARY_PACKAGE, load_file, shipped
 def _declare(source: str) -> type:
     ns: dict = {"lq": lq, "__name__": "api_edges_case"}
     exec(textwrap.dedent(source), ns)
-    return next(v for v in ns.values() if isinstance(v, type) and issubclass(v, lq.Strategy) and v.__module__ == "api_edges_case")
+    return next(v for v in ns.values()
+                if isinstance(v, type) and issubclass(v, lq.Strategy) and v.__module__ == "api_edges_case")
 
 
 SINGLE = """
@@ -58,8 +59,8 @@ class Case(lq.PortfolioStrategy):
 
 
 @pytest.mark.parametrize("template, args, message", [
-    (SINGLE, "i, bars, p, ind, pos, st", r"@lq\.decide function decide\(i, bars, p, ind, pos, st\): argument 3 is named "
-                                         r"'p', expected 'ind' \('p' goes at argument 4\); decide takes "
+    (SINGLE, "i, bars, p, ind, pos, st", r"@lq\.decide function decide\(i, bars, p, ind, pos, st\): argument 3 is "
+                                         r"named 'p', expected 'ind' \('p' goes at argument 4\); decide takes "
                                          r"\(i, bars, ind, p, pos, st\) in this order"),
     (SINGLE, "i, bars, ind, p, st, pos", r"argument 5 is named 'st', expected 'pos'"),
     (SINGLE, "i, bar, ind, p, pos, st", r"argument 2 is named 'bar', expected 'bars'; decide takes"),
@@ -157,7 +158,8 @@ def test_a_string_choice_is_read_by_name_with_the_index_forms_decisions_in_sweep
 
 
 def test_choice_constants_that_would_share_a_name_are_refused():
-    with pytest.raises(StrategyError, match=r"parameter 'mode': choices 'a-b' and 'a_b' would both be read as p\.MODE_A_B"):
+    with pytest.raises(StrategyError,
+                       match=r"parameter 'mode': choices 'a-b' and 'a_b' would both be read as p\.MODE_A_B"):
         _declare("""
             class Case(lq.Strategy):
                 mode = lq.Choice("a-b", "a_b")
@@ -166,7 +168,8 @@ def test_choice_constants_that_would_share_a_name_are_refused():
                 def decide(i, bars, ind, p, pos, st):
                     return 0.0
             """)
-    with pytest.raises(StrategyError, match=r"choice 'fast' is read as p\.MODE_FAST in decide, the name of parameter 'MODE_FAST'"):
+    with pytest.raises(StrategyError,
+                       match=r"choice 'fast' is read as p\.MODE_FAST in decide, the name of parameter 'MODE_FAST'"):
         _declare("""
             class Case(lq.Strategy):
                 MODE_FAST = lq.Int(1, 3)
@@ -194,8 +197,9 @@ def test_a_misspelt_choice_constant_is_a_compile_error_naming_the_line(tmp_path)
     path = tmp_path / "typo.py"
     path.write_text(CHOICE.format(cls="Typo", trend="p.MODE_TRND", revert="p.MODE_MEAN_REVERT"))
     spec = load_file(path)
-    with pytest.raises(StrategyError, match=r"typo\.py, line 21: strategy 'typo', function decide: numba cannot compile "
-                                            r"it: Unknown attribute 'MODE_TRND'.*\n    if p\.mode == p\.MODE_TRND:"):
+    with pytest.raises(StrategyError, match=r"typo\.py, line 21: strategy 'typo', function decide: numba cannot "
+                                            r"compile it: Unknown attribute 'MODE_TRND'.*\n    if p\.mode == "
+                                            r"p\.MODE_TRND:"):
         spec.decisions({"window": 5, "mode": "trend"}, default_series(50))
 
 

@@ -150,7 +150,8 @@ def _strategy_tables(path: Path, raw: object) -> dict:
         space = table.get("space")
         if space is not None:
             if not isinstance(space, dict) or not all(isinstance(v, (dict, list)) for v in space.values()):
-                raise SettingsError(f"{where}.space must be a table of parameter = {{low, high, step, log}} or [values]")
+                raise SettingsError(
+                    f"{where}.space must be a table of parameter = {{low, high, step, log}} or [values]")
             out[name]["space"] = space
         grid = table.get("grid")
         if grid is None:
@@ -163,7 +164,8 @@ def _strategy_tables(path: Path, raw: object) -> dict:
                 axes[param] = tuple(axis)
             elif isinstance(axis, dict) and set(axis) <= {"low", "high", "step"} and {"low", "high"} <= set(axis):
                 lo, hi, step = axis["low"], axis["high"], axis.get("step", 1)
-                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi, step)) or step <= 0:
+                numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi, step))
+                if not numbers or step <= 0:
                     raise SettingsError(f"{where}.grid.{param}: low, high and step must be numbers (step > 0)")
                 count = int((hi - lo) / step + 1e-9) + 1
                 vals = [lo + k * step for k in range(max(count, 0))]

@@ -139,7 +139,8 @@ class MessageBus:
         try:
             self._subs.remove(subscription)
         except ValueError:
-            raise KeyError(f"not subscribed: {subscription.pattern!r} -> {_handler_name(subscription.handler)}") from None
+            handler = _handler_name(subscription.handler)
+            raise KeyError(f"not subscribed: {subscription.pattern!r} -> {handler}") from None
         self._reroute()
 
     def _publisher(self) -> Callable[[str, Any], None]:

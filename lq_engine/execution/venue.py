@@ -318,7 +318,8 @@ class SimulatedVenue:
         if order.order_id in self.orders:
             return f"duplicate order id {order.order_id!r}"
         if order.order_type is not _T_MARKET:
-            return f"only MARKET orders can be submitted (bracket legs are created by the venue), got {order.order_type.value}"
+            return ("only MARKET orders can be submitted (bracket legs are created by the venue), "
+                    f"got {order.order_type.value}")
         if order.side not in (1, -1):
             return f"side must be +1 or -1, got {order.side!r}"
         if not (math.isfinite(order.quantity) and order.quantity > 0.0):

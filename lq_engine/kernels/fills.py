@@ -7,9 +7,10 @@ per leg): equity at the open ``E = cash + units * o``; a close leg (old side, fe
 the closed notional: never a rebate), then an open leg of ``|target| * (E - close fee - open fee) / o``
 units at the raw open (fee ``c * |target| * E``), skipped when ``E <= 0`` (a short that lost
 everything opens nothing again). API strategies (fractional targets, resizes) run the same
-``plan_orders`` arithmetic in their generated kernels (``strategies.kernel_template``). Units are then held unchanged until
-the next change, so equity at any close is ``cash + units * close``: a long earns close/entry, a
-short ``2 - close/entry`` of its stake (not a -1x position rebalanced every bar).
+``plan_orders`` arithmetic in their generated kernels (``strategies.kernel_template``). Units are
+then held unchanged until the next change, so equity at any close is ``cash + units * close``: a
+long earns close/entry, a short ``2 - close/entry`` of its stake (not a -1x position rebalanced
+every bar).
 """
 
 from __future__ import annotations

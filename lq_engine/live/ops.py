@@ -70,7 +70,8 @@ def status(state_dir: Path) -> dict[str, Any]:
         "open_orders": [{k: o[k] for k in ("order_id", "status", "side", "quantity", "filled")} for o in open_orders],
         "outbox_unacknowledged": pending, "last_snapshot_bar": snap[0] if snap else None,
         "refused": refused, "replay_check": check.message() if check else None,
-        "diverged_at_bar": check.bar if check else None, "positions": {}, "initial_cash": cfg.get("initial_cash"), "cash": cfg.get("initial_cash"),
+        "diverged_at_bar": check.bar if check else None, "positions": {},
+        "initial_cash": cfg.get("initial_cash"), "cash": cfg.get("initial_cash"),
         "equity": cfg.get("initial_cash"),
         "last_bar": None, "last_event_ts_ns": None, "last_event_time": None, "lag_bars": None,
         "seconds_since_last_bar": None,
@@ -109,8 +110,8 @@ def _record(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
         if cfg is None:
             raise StateError(f"{Path(state_dir) / TRADER_FILE}: no run recorded yet")
         run_id = get_meta(con, "run_id")
-        fills = con.execute("SELECT fill_seq, bar, ts, order_id, symbol, side, quantity, price, fee, liquidity, reason, "
-                            "cash, position FROM fills ORDER BY fill_seq").fetchall()
+        fills = con.execute("SELECT fill_seq, bar, ts, order_id, symbol, side, quantity, price, fee, liquidity, "
+                            "reason, cash, position FROM fills ORDER BY fill_seq").fetchall()
         equity = con.execute("SELECT bar, ts, equity, target, cash, position, positions, weights FROM bars "
                              "ORDER BY bar").fetchall()
         check = _replay_check(con)

@@ -97,8 +97,9 @@ def _run_held(state_dir: Path, strategy: str | StrategySpec, params: Mapping[str
         if brackets.any:
             raise ValueError(f"strategy '{strat.name}' is a portfolio strategy: brackets (stop-loss, take-profit, "
                              "trailing) are per entry of one symbol and do not apply")
+    universe = tuple(getattr(feed, "symbols", ())) if strat.is_portfolio else ()
     spec = RunSpec(strat.name, strat.validated(params), feed.symbol, feed.describe(), config, brackets,
-                   float(initial_cash), strat.version, tuple(getattr(feed, "symbols", ())) if strat.is_portfolio else ())
+                   float(initial_cash), strat.version, universe)
     trader = PaperTrader(state_dir, spec, feed, snapshot_every, rebuilding=rebuild_from_venue, strategy=strat)
     try:
         trader.recover()

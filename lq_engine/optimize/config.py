@@ -40,8 +40,8 @@ def _run(default: Any, flag: str, help: str, choices: tuple[str, ...] | None = N
 @dataclass(frozen=True)
 class OptimizeConfig:
     # walk-forward folds over the development span (everything before the holdout)
-    fold_mode: str = _run("rolling", "--fold-mode", "walk-forward windows: rolling (fixed length) or anchored (growing)",
-                          FOLD_MODES)
+    fold_mode: str = _run("rolling", "--fold-mode", "walk-forward windows: rolling (fixed length) or anchored "
+                          "(growing)", FOLD_MODES)
     n_folds: int = _run(3, "--folds", "walk-forward folds")
     train_fraction: float = 0.5  # share of the development span in one training window
     train_bars: int | None = None  # explicit lengths override the fractions
@@ -56,8 +56,8 @@ class OptimizeConfig:
     sample_size: int | None = _run(None, "--sample", "score a seeded sample of this many sets of the grid instead of "
                                    "all of it")
     # stage-1 search (lq_engine/optimize/search.py): the grid, or a sampler over the declared space
-    search: str = _run("auto", "--search", "stage-1 search: a seeded sampler over the strategy's declared space, or the "
-                       "grid (auto: the grid when it has at most 100,000 sets, else TPE)", SEARCH_METHODS)
+    search: str = _run("auto", "--search", "stage-1 search: a seeded sampler over the strategy's declared space, "
+                       "or the grid (auto: the grid when it has at most 100,000 sets, else TPE)", SEARCH_METHODS)
     trials: int | None = _run(None, "--trials", "parameter sets a sampler evaluates (each counts in the DSR's N)")
     timeout: float | None = _run(None, "--timeout", "seconds a sampler may search (checked between batches)")
     batch_size: int | None = _run(None, "--batch-size", "sets a sampler proposes per batch (default: see "
@@ -282,7 +282,8 @@ def _check(c: OptimizeConfig) -> None:
     _float(c, "dispersion_penalty", 0.0, math.inf)
     _float(c, "initial_cash", 0.0, math.inf, low_open=True)
     if not isinstance(c.execution, ExecutionConfig):
-        raise ConfigError(f"optimize config: field 'execution' must be an ExecutionConfig, got {type(c.execution).__name__}")
+        raise ConfigError("optimize config: field 'execution' must be an ExecutionConfig, "
+                          f"got {type(c.execution).__name__}")
     if c.costs is not None and not isinstance(c.costs, Costs):
         raise ConfigError(f"optimize config: field 'costs' must be Costs or None, got {type(c.costs).__name__}")
     if not isinstance(c.brackets, BracketSpec):

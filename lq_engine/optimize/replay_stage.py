@@ -145,7 +145,9 @@ class Detail:
     round_trips: pl.DataFrame | None = None  # the trades as round trips (``replay.round_trips``)
 
 
-def _detail(view: DatasetView, strategy: StrategySpec, params: dict[str, Any], jobs, outputs: list[ReplayOutput]) -> Detail:
+def _detail(
+    view: DatasetView, strategy: StrategySpec, params: dict[str, Any], jobs, outputs: list[ReplayOutput],
+) -> Detail:
     rows: dict[str, list] = {k: [] for k in ("fold", "symbol", "window", "start_ts", "end_ts", "n_bars", "fills",
                                              *M.METRIC_NAMES)}
     trades: dict[str, list] = {k: [] for k in ("symbol", "fold", "window", "ts", "bar", "side", "quantity", "price",

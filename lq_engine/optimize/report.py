@@ -195,7 +195,8 @@ def _section(r: Any, folder: Path) -> str:
     out = [f"<h2>{html.escape(r.dataset)} / {html.escape(r.strategy)}{syn}</h2>"]
     if r.synthetic:
         out.append("<p class='note'><b>SYNTHETIC data</b>: generated bars, not market data.</p>")
-    out.append(f"<p class='note'>dataset hash {html.escape(r.dataset_hash[:16])}, timeframe {html.escape(r.timeframe)}, "
+    out.append(f"<p class='note'>dataset hash {html.escape(r.dataset_hash[:16])}, "
+               f"timeframe {html.escape(r.timeframe)}, "
                f"calendar {html.escape(r.calendar)} ({r.periods_per_year:g} bars/year), "
                f"{r.stage1.n_sets} parameter sets, backend {html.escape(r.stage1.backend)}</p>")
     out.append(verdict_html(r.summary()))
@@ -253,7 +254,8 @@ def _section(r: Any, folder: Path) -> str:
     rk = r.stage1.rankings.head(15)
     out.append(_table(rk.to_dicts(), ["rank", "params", "objective", "mean_sharpe", "mean_trades", "n_windows"]))
     out.append("<h3>Folds</h3>")
-    out.append(_table([{"window": k, "first bar": _day(a), "last bar": _day(b)} for k, (a, b) in r.clock_bounds.items()]))
+    fold_rows = [{"window": k, "first bar": _day(a), "last bar": _day(b)} for k, (a, b) in r.clock_bounds.items()]
+    out.append(_table(fold_rows))
     c = r.config
     out.append("<h3>Settings</h3>")
     out.append(_kv([("brackets (stage 2: top k, audit, winner, holdout)", _brackets_long(c.brackets)),

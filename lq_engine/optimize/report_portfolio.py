@@ -31,7 +31,8 @@ def benchmark_png(result: Any, path: str | Path, title: str = "") -> Path | None
     path.parent.mkdir(parents=True, exist_ok=True)
     ts, eq = mean_curve(segs)
     fig, ax = plt.subplots(figsize=(10, 3.6), dpi=100)
-    ax.plot(dates(ts), eq, color="#d62728", lw=1.6, label=f"winner ({'portfolio' if result.portfolio else 'mean of symbols'})")
+    ax.plot(dates(ts), eq, color="#d62728", lw=1.6,
+            label=f"winner ({'portfolio' if result.portfolio else 'mean of symbols'})")
     ax.plot(dates(b.ts), b.equity / b.equity[0], color="#333333", lw=1.2, ls="--",
             label="benchmark: inverse-volatility buy and hold")
     ax.axhline(1.0, color="k", lw=0.5)

@@ -91,8 +91,10 @@ def trade_rows(trips: pl.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for t in trips.sort("entry_time", descending=True).head(MAX_TRADE_ROWS).to_dicts():
         rows.append({"symbol": t["symbol"], "side": t["side"],
-                     "entry": t["entry_time"].strftime("%Y-%m-%d %H:%M"), "exit": t["exit_time"].strftime("%Y-%m-%d %H:%M"),
-                     "bars": t["bars"], "entry price": f"{t['entry_price']:.4g}", "exit price": f"{t['exit_price']:.4g}",
+                     "entry": t["entry_time"].strftime("%Y-%m-%d %H:%M"),
+                     "exit": t["exit_time"].strftime("%Y-%m-%d %H:%M"),
+                     "bars": t["bars"], "entry price": f"{t['entry_price']:.4g}",
+                     "exit price": f"{t['exit_price']:.4g}",
                      "PnL": f"{t['pnl']:,.2f}", "return": f"{t['return']:+.2%}", "exit reason": t["exit_reason"]})
     return rows
 
@@ -100,11 +102,15 @@ def trade_rows(trips: pl.DataFrame) -> list[dict[str, Any]]:
 def stats_pairs(trips: pl.DataFrame) -> list[tuple[str, str]]:
     s = trade_stats(trips)
     pct = lambda x: "n/a" if x != x else f"{x:+.2%}"  # noqa: E731
-    return [("round trips", f"{s['trades']:.0f}"), ("win rate", "n/a" if s["win_rate"] != s["win_rate"] else f"{s['win_rate']:.0%}"),
+    return [("round trips", f"{s['trades']:.0f}"),
+            ("win rate", "n/a" if s["win_rate"] != s["win_rate"] else f"{s['win_rate']:.0%}"),
             ("best / worst trade", f"{pct(s['best_trade'])} / {pct(s['worst_trade'])}"),
-            ("average trade / win / loss", f"{pct(s['average_trade'])} / {pct(s['average_win'])} / {pct(s['average_loss'])}"),
-            ("expectancy (mean PnL per trade)", "n/a" if s["expectancy"] != s["expectancy"] else f"{s['expectancy']:,.2f}"),
-            ("average length", "n/a" if s["average_bars"] != s["average_bars"] else f"{s['average_bars']:.1f} bars")]
+            ("average trade / win / loss",
+             f"{pct(s['average_trade'])} / {pct(s['average_win'])} / {pct(s['average_loss'])}"),
+            ("expectancy (mean PnL per trade)",
+             "n/a" if s["expectancy"] != s["expectancy"] else f"{s['expectancy']:,.2f}"),
+            ("average length",
+             "n/a" if s["average_bars"] != s["average_bars"] else f"{s['average_bars']:.1f} bars")]
 
 
 def tearsheet_html(result: Any, folder: Path, slug: str, label: str, table: Any, kv: Any) -> list[str]:

@@ -126,7 +126,8 @@ class OptimizeResult:
 
     def round_trips(self) -> pl.DataFrame:
         """The winner's trades as round trips, selection windows then holdout (``replay.round_trips``)."""
-        parts = [d.round_trips for d in (self.selection_detail, self.holdout) if getattr(d, "round_trips", None) is not None]
+        parts = [d.round_trips for d in (self.selection_detail, self.holdout)
+                 if getattr(d, "round_trips", None) is not None]
         return pl.concat(parts, how="vertical_relaxed") if parts else trips_frame([])
 
     def summary(self) -> dict[str, Any]:

@@ -138,7 +138,9 @@ def _log_axis(stage1: Any, schema: StrategySchema, name: str) -> bool:
     return bool(schema.param(name).log)
 
 
-def contour_png(stage1: Any, schema: StrategySchema, names: list[str], path: str | Path, title: str = "") -> Path | None:
+def contour_png(
+    stage1: Any, schema: StrategySchema, names: list[str], path: str | Path, title: str = "",
+) -> Path | None:
     """Objective over the two most important parameters (``names`` in importance order); a slice plot
     with one; None with none."""
     idx = _complete(stage1)

@@ -304,15 +304,15 @@ def propose(x: np.ndarray, values: np.ndarray, state: np.ndarray, names: list[st
     key); ``taken`` holds the keys already proposed and receives the new ones."""
     history = HISTORY if history is None else history
     below, above = split(values, state)
-    l = estimator(x[below], names, dists)
+    good = estimator(x[below], names, dists)  # l(x) of the TPE paper: the density of the best trials
     if above.size > history:
         w = default_weights(above.size)
         pick = np.sort(rng.choice(above.size, size=history, replace=False))
         g = estimator(x[above[pick]], names, dists, w[pick] * (w.sum() / w[pick].sum()))
     else:
         g = estimator(x[above], names, dists)
-    cand = l.sample(rng, n * candidates)
-    acq = (l.log_pdf(cand) - g.log_pdf(cand)).reshape(n, candidates)
+    cand = good.sample(rng, n * candidates)
+    acq = (good.log_pdf(cand) - g.log_pdf(cand)).reshape(n, candidates)
     order = np.argsort(-acq, axis=1, kind="stable")
     keys = np.ascontiguousarray(canonical(cand))
     out = np.empty((n, len(names)))

@@ -98,9 +98,10 @@ def readings(summary: Mapping[str, Any], t: Thresholds = THRESHOLDS) -> list[tup
         ("PBO", f"{g('pbo'):.2f}: share of splits of the training dates into halves where the configuration best on "
                 f"one half ranks at or below the median of all {n} configurations on the other; "
                 f"{t.pbo_overfit:g} or more means likely overfit"),
-        ("trades", f"{g('holdout_trades'):.0f} round trips in the holdout; fewer than {t.min_trades} is too few to judge"),
-        ("stage-1 fidelity", f"Spearman {g('spearman_validation'):.2f}: how well the fast prefilter's ranking predicted "
-                             "the full replay's (1 = the same order)"),
+        ("trades", f"{g('holdout_trades'):.0f} round trips in the holdout; "
+                   f"fewer than {t.min_trades} is too few to judge"),
+        ("stage-1 fidelity", f"Spearman {g('spearman_validation'):.2f}: how well the fast prefilter's ranking "
+                             "predicted the full replay's (1 = the same order)"),
     ]
     look = summary.get("lookahead")
     if isinstance(look, str):

@@ -206,10 +206,14 @@ def replay_loop(ts, op, hi, lo, cl, vol, targets, exits, cfg, cash0, equity, exp
             e_tr = exits[j - 1, 2]
             cq, cs, cf, oq, osd, of, psl, ptp, ptr, rsz = plan_orders(
                 cash, pos, pend, tgt, o, prev_h, prev_l, prev_c, basis, cost, spread, slip, volk,
-                e_sl if e_sl == e_sl else sl_frac, e_tp if e_tp == e_tp else tp_frac, e_tr if e_tr == e_tr else trail_frac,
+                e_sl if e_sl == e_sl else sl_frac,
+                e_tp if e_tp == e_tp else tp_frac,
+                e_tr if e_tr == e_tr else trail_frac,
             )
             if cq > 0.0:
-                orders, n_orders = _new_order(orders, n_orders, j, cs, cq, K_MARKET, cf, -1, math.nan, math.nan, math.nan)
+                orders, n_orders = _new_order(
+                    orders, n_orders, j, cs, cq, K_MARKET, cf, -1, math.nan, math.nan, math.nan,
+                )
                 work[nw] = n_orders - 1
                 nw += 1
             if oq > 0.0:

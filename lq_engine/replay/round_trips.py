@@ -5,9 +5,9 @@ fill that crosses zero closes the trip (its share of the fill) and opens the nex
 side with the rest. Adds raise the average entry price (weighted by quantity), reductions realize
 PnL against it, as the account does (``execution.fillmath.apply_fill``). A trip still open at the
 end is marked at the last close (``exit_reason`` "open"; the others: "signal", the strategy's own
-decision, or a protective order: "stop_loss", "take_profit", "trailing_stop"). Each trip's ``pnl`` is its realized PnL net
-of every fee of its fills (a crossing fill's fee split by quantity), so the trips of a run add up to
-its final equity minus its starting cash.
+decision, or a protective order: "stop_loss", "take_profit", "trailing_stop"). Each trip's ``pnl``
+is its realized PnL net of every fee of its fills (a crossing fill's fee split by quantity), so the
+trips of a run add up to its final equity minus its starting cash.
 """
 
 from __future__ import annotations

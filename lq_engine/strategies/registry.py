@@ -11,8 +11,9 @@ Three sources, by precedence (a later one replaces a same-named earlier one):
 
 A strategy's grid is its declared default, replaced per parameter by the project's
 ``[strategies.NAME.grid]``; its search space (what samplers search) is its declared ranges,
-narrowed per parameter by ``[strategies.NAME.space]``. Resolved once where a run starts, the ``StrategySpec`` then travels.
-Files are loaded on first use and again when they change (a long-running code server sees edits).
+narrowed per parameter by ``[strategies.NAME.space]``. Resolved once where a run starts, the
+``StrategySpec`` then travels. Files are loaded on first use and again when they change (a
+long-running code server sees edits).
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ def _only_strategy(module: Any, where: str) -> type:
              if isinstance(v, type) and issubclass(v, Strategy) and v is not Strategy
              and v.__module__ == module.__name__]
     if len(found) != 1:
-        what = "no lq.Strategy subclass" if not found else f"{len(found)} strategy classes ({[c.__name__ for c in found]})"
+        names = [c.__name__ for c in found]
+        what = "no lq.Strategy subclass" if not found else f"{len(found)} strategy classes ({names})"
         raise StrategyError(f"{where}: defines {what}; a strategy file holds exactly one")
     return found[0]
 
@@ -204,7 +206,8 @@ def _load_origin(o: Origin) -> StrategySpec:
             module = importlib.import_module(mod_name)
             cls = getattr(module, attr) if attr else _only_strategy(module, mod_name)
         except Exception as e:
-            raise StrategyError(f"entry point {o.name} = {o.location!r} ({ENTRY_POINT_GROUP}): {type(e).__name__}: {e}") from e
+            raise StrategyError(
+                f"entry point {o.name} = {o.location!r} ({ENTRY_POINT_GROUP}): {type(e).__name__}: {e}") from e
         if not (isinstance(cls, type) and issubclass(cls, Strategy)):
             raise StrategyError(f"entry point {o.name} = {o.location!r}: not an lq.Strategy subclass")
     _check_name(cls, o.name, o.location)

@@ -41,6 +41,7 @@ from lq_engine.live.wire import config_to_dict, dumps
 from lq_engine.replay.event_engine import EventEngine, StreamingDecider
 from lq_engine.replay.portfolio_engine import PortfolioEventEngine, StreamingWeights
 from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
+from lq_engine.strategies.spec import StrategySpec
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ def hold_state(state_dir: Path) -> Iterator[None]:
 
 class PaperTrader:
     def __init__(self, state_dir: Path, spec: RunSpec, feed: Feed, snapshot_every: int = 1,
-                 rebuilding: bool = False, strategy: Any = None) -> None:
+                 rebuilding: bool = False, strategy: StrategySpec | None = None) -> None:
         """``strategy``: the resolved strategy (a ``StrategySpec``, e.g. loaded from a file), else
         ``spec.strategy`` is resolved by name."""
         if snapshot_every < 1:
@@ -177,7 +178,7 @@ class PaperTrader:
             self.close()
             raise
 
-    def _open(self, spec: RunSpec, feed: Feed, rebuilding: bool, strategy: Any) -> None:
+    def _open(self, spec: RunSpec, feed: Feed, rebuilding: bool, strategy: StrategySpec | None) -> None:
         self.con = open_trader_db(self.state_dir)
         self._check_run()
         self.venue = DurableVenue(self.state_dir / VENUE_FILE, spec.config, spec.initial_cash)

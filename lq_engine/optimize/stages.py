@@ -28,6 +28,7 @@ from lq_engine.optimize.report import heatmap_png
 from lq_engine.optimize.run import finish, prepare, stage1_of
 from lq_engine.optimize.search import SearchSettings
 from lq_engine.strategies.registry import resolve
+from lq_engine.strategies.spec import StrategySpec
 
 STAGE1_VERSION = 4  # 2: pruned flags, search settings and trace; 3: stored by data.objects, with its contract
 # 4: per-group return sums for PBO over every trial (kernels.groups)
@@ -37,7 +38,8 @@ class StageContractError(LQError, ValueError):
     """Stage 2 given a stage 1 of other data, another grid or another version of the strategy."""
 
 
-def check_stage1(stage1: Stage1Result, dataset_hash: str, strategy: Any, params: list[dict] | None = None) -> None:
+def check_stage1(stage1: Stage1Result, dataset_hash: str, strategy: StrategySpec | str,
+                 params: list[dict] | None = None) -> None:
     """Stage 1 scored this dataset, this strategy version and (if given) this grid, or a clear error."""
     name = getattr(strategy, "name", strategy)
     if stage1.dataset_hash and stage1.dataset_hash != dataset_hash:
@@ -53,7 +55,7 @@ def check_stage1(stage1: Stage1Result, dataset_hash: str, strategy: Any, params:
                                  f"now {version} (the strategy's source or grid changed): rerun stage 1")
 
 
-def run_stage1(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeConfig(),
+def run_stage1(dataset: Any, strategy: StrategySpec | str, config: OptimizeConfig = OptimizeConfig(),
                runner: TaskRunner | None = None) -> Stage1Result:
     """Score the grid (or its seeded sample), or run the configured sampler, on every training window."""
     own = runner is None
@@ -67,8 +69,8 @@ def run_stage1(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeCon
             runner.close()
 
 
-def run_stage2(dataset: Any, strategy: Any, stage1: Stage1Result, config: OptimizeConfig = OptimizeConfig(),
-               runner: TaskRunner | None = None):
+def run_stage2(dataset: Any, strategy: StrategySpec | str, stage1: Stage1Result,
+               config: OptimizeConfig = OptimizeConfig(), runner: TaskRunner | None = None):
     """Replay the top k, pick the winner, audit stage 1, score the winner once on the holdout."""
     own = runner is None
     runner = runner or TaskRunner(config.workers)
@@ -158,7 +160,7 @@ def load_result(where: Location | Path) -> Any:
     return load_object(loc)
 
 
-def stage1_heatmap_png(stage1: Stage1Result, dataset: Any, strategy: Any, path: Path) -> Path | None:
+def stage1_heatmap_png(stage1: Stage1Result, dataset: Any, strategy: StrategySpec | str, path: Path) -> Path | None:
     """The report's parameter heatmap for stage 1 alone (other parameters fixed at the stage-1 best)."""
     from types import SimpleNamespace
 

@@ -24,7 +24,6 @@ Prints name=value lines (medians of the repeats) and, with --json, one JSON line
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile

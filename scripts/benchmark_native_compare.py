@@ -4,7 +4,8 @@
 
 The python backend runs min(evals, 50) metric evals and 8 sweep sets (it is the slow reference);
 rates are per second either way. ``*_per_cpu_sec_1thread``: one thread, timed by
-its own CPU time (robust to other processes on a shared machine). Differences are absolute, against the plain 3-pass reference.
+its own CPU time (robust to other processes on a shared machine). Differences are absolute,
+against the plain 3-pass reference.
 """
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     numba.set_num_threads(cfg.threads)
     fig["strategy_sets"] = ma.n_sets
     fig["strategy_evals_per_sec"] = ma.n_sets / median_seconds(kernel(ma), a.repeats)
-    fig["strategy_evals_per_sec_incl_compile"] = ma.n_sets / median_seconds(lambda: run_compiled(ma_sweep(a.bars), costs, a.backend), a.repeats)
+    fig["strategy_evals_per_sec_incl_compile"] = ma.n_sets / median_seconds(
+        lambda: run_compiled(ma_sweep(a.bars), costs, a.backend), a.repeats)
     fig["strategy_evals_per_sec_1thread"] = per_threads[1]
     fig["strategy_evals_per_cpu_sec_1thread"] = cpu_1
     if 2 in per_threads:

@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> dict:
         report_s = time.perf_counter() - t0
     total = time.perf_counter() - t_all
 
-    parts = {"data": data_s, "prepare": stages["prepare"], "stage1": stages["stage1"], "stage2": stages["stage2"] + stages["holdout"],
-             "audit": stages["audit"], "report": report_s}
+    parts = {"data": data_s, "prepare": stages["prepare"], "stage1": stages["stage1"],
+             "stage2": stages["stage2"] + stages["holdout"], "audit": stages["audit"], "report": report_s}
     summary: dict = {"total_seconds": round(total, 3), "symbols": args.symbols, "days": args.days,
                      "bars_per_symbol": int(ds.offsets[1] - ds.offsets[0]), "folds": args.folds, "top": args.top,
                      "workers": args.workers, "backend": results[0].stage1.backend}

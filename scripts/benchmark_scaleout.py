@@ -53,8 +53,8 @@ def _config(universes: list[str], sample: int) -> str:
     for i, u in enumerate(universes):
         out.append(f'[universes.{u}]\ndescription = "SYNTHETIC"\nsymbols = ["SYN{i:03d}"]\ntimeframe = "1m"\n'
                    'calendar = "24/7"\n')
-    out.append(f"[optimize]\nn_folds = 3\nsample_size = {sample}\ntop_k_min = 8\ntop_k_max = 8\naudit_size = 6\nseed = 7\n"
-               "workers = 1\n")
+    out.append(f"[optimize]\nn_folds = 3\nsample_size = {sample}\ntop_k_min = 8\ntop_k_max = 8\n"
+               "audit_size = 6\nseed = 7\nworkers = 1\n")
     return "\n".join(out)
 
 
@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "LQ_THREADS": "1", "LQ_RUN_LOG_LEVEL": "WARNING", "DAGSTER_GRPC_TIMEOUT_SECONDS": str(GRPC_TIMEOUT_S)}
         base.pop("LQ_PROJECT", None)
         dist = {**base, **servers.env, "LQ_DATA_DIR": str(tmp / "dist"),
-                "LQ_DAGSTER_HOME": str(_home(tmp / "dist_home", ROOT / "dagster_home" / "distributed" / "dagster.yaml"))}
+                "LQ_DAGSTER_HOME": str(_home(tmp / "dist_home",
+                                             ROOT / "dagster_home" / "distributed" / "dagster.yaml"))}
         dist["DAGSTER_HOME"] = dist["LQ_DAGSTER_HOME"]
         local = {k: v for k, v in base.items() if k not in servers.env}
         local.update(LQ_DATA_DIR=str(tmp / "local"),
@@ -262,7 +263,8 @@ def main(argv: list[str] | None = None) -> dict:
         _stop(procs)
         procs.clear()
 
-        ldaemon = _start([sys.executable, "-m", "lq_assets.daemon", "run", "-w", workspace], local, logs / "local_daemon.log")
+        ldaemon = _start([sys.executable, "-m", "lq_assets.daemon", "run", "-w", workspace], local,
+                         logs / "local_daemon.log")
         procs.append(ldaemon)
         _wait_daemon(local)
         _timed_backfill(local, partitions[:1], "warmup_local")  # warm-up

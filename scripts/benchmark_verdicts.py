@@ -109,7 +109,8 @@ def one_run(label: str, strategy_name: str, grid: dict, log_returns: np.ndarray,
     total = sum(res.timings.values())
     gate = res.timings.get("gate", math.nan)
     return {"group": label, "strategy": strategy_name, "seed": seed, "clean": not keys, "verdicts": keys,
-            "dsr": res.overfitting.dsr, "pbo": res.overfitting.pbo, "holdout_return": summary["holdout_mean_total_return"],
+            "dsr": res.overfitting.dsr, "pbo": res.overfitting.pbo,
+            "holdout_return": summary["holdout_mean_total_return"],
             "holdout_trades": summary["holdout_trades"], "winner": summary["winner_params"],
             "gate_share": gate / total if total > 0 else math.nan, "seconds": wall}
 
@@ -142,7 +143,8 @@ def main(argv: list[str] | None = None) -> dict:
     # are built by whichever stage calls them first, the gate included; the share reported is what a
     # user sees from an optimization on, not the one-off compile
     for name, grid in NULL_GRIDS.items():
-        one_run("warmup", name, grid, noise_returns(args.symbols, args.days, args.vol, np.random.default_rng(0)), 0, config)
+        warm = noise_returns(args.symbols, args.days, args.vol, np.random.default_rng(0))
+        one_run("warmup", name, grid, warm, 0, config)
     for g, (name, grid) in enumerate(NULL_GRIDS.items()):
         for k in range(args.runs):
             seed = args.seed + 10_000 * (g + 1) + k

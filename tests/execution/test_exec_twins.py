@@ -73,7 +73,8 @@ def test_trailing_update(direction, extreme, hi, lo, dist):
 
 
 @S
-@given(st.floats(-1e6, 1e7, allow_nan=False), signed, maybe_price, side, st.floats(1e-9, 1e6), price, st.floats(0.0, 1e3))
+@given(st.floats(-1e6, 1e7, allow_nan=False), signed, maybe_price, side, st.floats(1e-9, 1e6), price,
+       st.floats(0.0, 1e3))
 def test_apply_fill_and_mark(cash, pos, avg, sd, q, p, fee):
     avg = math.nan if pos == 0.0 else (p if avg != avg else avg)  # a position always has an entry price
     assert same(PY.apply_fill(cash, pos, avg, sd, q, p, fee), FM.apply_fill(cash, pos, avg, sd, q, p, fee))

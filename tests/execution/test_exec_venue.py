@@ -15,8 +15,8 @@ CFG = ExecutionConfig(fee_taker=0.001, fee_maker=0.0005, spread_bps=2.0, slippag
                       slippage_vol_k=0.05, liquidity_cap=None)
 
 
-def bar(i, o, h, l, c, v=1e9, sym="X"):
-    return BarEvent(i, 1000 + i, sym, float(o), float(h), float(l), float(c), float(v))
+def bar(i, o, h, lo, c, v=1e9, sym="X"):
+    return BarEvent(i, 1000 + i, sym, float(o), float(h), float(lo), float(c), float(v))
 
 
 def fills(events):

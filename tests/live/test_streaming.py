@@ -73,7 +73,8 @@ def test_portfolio_cheat_gets_no_lookahead_gains_on_paper(tmp_path, universe_fol
     table = cheat.table([cheat.validated(None)])
     alone = [decisions_over(cheat, table, visible_panel(panel, j + 1)).targets[-1].tolist() for j in range(panel.n)]
     con = sqlite3.connect(tmp_path / "st" / TRADER_FILE)
-    recorded = [[json.loads(w)[s] for s in panel.symbols] for (w,) in con.execute("SELECT weights FROM bars ORDER BY bar")]
+    rows = con.execute("SELECT weights FROM bars ORDER BY bar")
+    recorded = [[json.loads(w)[s] for s in panel.symbols] for (w,) in rows]
     con.close()
     assert recorded == alone
     first = next(j for j in range(panel.n) if alone[j] != ref.targets[j])

@@ -42,7 +42,8 @@ def test_every_stage2_replay_uses_the_brackets(runs):
     _, plain, tight = runs
     for batch in ("top", "audit"):
         a, b = getattr(plain, batch).table, getattr(tight, batch).table
-        assert a.select("set_index", "symbol", "window", "fold").equals(b.select("set_index", "symbol", "window", "fold"))
+        keys = ("set_index", "symbol", "window", "fold")
+        assert a.select(*keys).equals(b.select(*keys))
         assert (a["total_return"] != b["total_return"]).any(), batch
         assert (a["fills"] != b["fills"]).any(), batch
     for detail in ("selection_detail", "holdout"):

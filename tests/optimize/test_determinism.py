@@ -14,7 +14,8 @@ def _same(a, b) -> None:
     for name in ta:
         assert ta[name].equals(tb[name]), name
     assert a.overfitting.dsr == b.overfitting.dsr and a.overfitting.pbo == b.overfitting.pbo
-    for sa, sb in zip(a.holdout.segments + a.selection_detail.segments, b.holdout.segments + b.selection_detail.segments):
+    for sa, sb in zip(a.holdout.segments + a.selection_detail.segments,
+                      b.holdout.segments + b.selection_detail.segments):
         assert (sa.symbol, sa.kind, sa.fold) == (sb.symbol, sb.kind, sb.fold)
         assert sa.equity.tobytes() == sb.equity.tobytes()
 

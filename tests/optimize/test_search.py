@@ -70,14 +70,17 @@ def test_every_evaluated_set_is_stored_and_counted_pruned_ones_too():
     assert rec["method"] == "tpe" and rec["trials"] == 40 and rec["pruned"] == s1.n_pruned
     assert rec["evaluated"] == 40 and rec["proposals"] >= 40
     for p in s1.params:  # within the searched space, constraint satisfied
-        assert 2 <= p["fast"] <= 60 and 10 <= p["slow"] <= 300 and p["fast"] < p["slow"] and p["side"] in ("long", "both")
+        assert 2 <= p["fast"] <= 60 and 10 <= p["slow"] <= 300
+        assert p["fast"] < p["slow"] and p["side"] in ("long", "both")
 
 
 @pytest.mark.parametrize("method", ["random", "qmc", "cmaes"])
 def test_each_sampler_searches_continuous_and_log_ranges(method):
     ds = small_dataset(symbols=1, days=3, seed=7)
-    spec = resolve("trend_vol_target").with_space({"fast": {"low": 5, "high": 40}, "slow": {"low": 50, "high": 400},
-                                                   "vol_span": [30], "max_bars": {"low": 50, "high": 2000, "log": True}})
+    spec = resolve("trend_vol_target").with_space({
+        "fast": {"low": 5, "high": 40}, "slow": {"low": 50, "high": 400},
+        "vol_span": [30], "max_bars": {"low": 50, "high": 2000, "log": True},
+    })
     s1 = run_stage1(ds, spec, small_config(search=method, trials=24, batch_size=8))
     assert s1.n_sets == 24 and s1.search.method == method
     vols = np.array([p["target_vol"] for p in s1.params])
@@ -97,8 +100,8 @@ def test_a_timeout_stops_between_batches_with_a_prefix_of_the_untimed_trials():
 
     ticks = iter(range(10_000))
     full, t_full = run_search(spec, resolve_search(spec, small_config(search="tpe", trials=60, batch_size=10)), score)
-    cut, t_cut = run_search(spec, resolve_search(spec, small_config(search="tpe", trials=60, batch_size=10, timeout=25)),
-                            score, clock=lambda: float(next(ticks)))
+    timed = small_config(search="tpe", trials=60, batch_size=10, timeout=25)
+    cut, t_cut = run_search(spec, resolve_search(spec, timed), score, clock=lambda: float(next(ticks)))
     assert t_full.stop == "trials" and t_cut.stop == "timeout"
     assert 0 < len(cut) < len(full) and cut == full[: len(cut)]
 
@@ -165,7 +168,8 @@ def test_random_baseline_is_the_expected_best_of_k_draws():
     assert random_baseline(s, [3])[0] == pytest.approx(draws, abs=0.01)
 
 
-SMALL = resolve("ma_cross").with_space({"fast": {"low": 2, "high": 12}, "slow": {"low": 3, "high": 14}, "side": ["long"]})
+SMALL = resolve("ma_cross").with_space(
+    {"fast": {"low": 2, "high": 12}, "slow": {"low": 3, "high": 14}, "side": ["long"]})
 
 
 @pytest.mark.parametrize("method", ["random", "tpe", "qmc", "cmaes"])

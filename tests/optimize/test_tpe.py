@@ -98,7 +98,8 @@ def test_truncated_normal_quantiles_and_masses_match_optuna_and_scipy():
     np.testing.assert_allclose(tpe.log_gauss_mass(a, b), _truncnorm._log_gauss_mass(a, b), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("shares", [(0.8, 0.1, 0.1), (0.02, 0.5, 0.48)])  # below filled by complete / pruned / infeasible
+# below filled by complete / pruned / infeasible
+@pytest.mark.parametrize("shares", [(0.8, 0.1, 0.1), (0.02, 0.5, 0.48)])
 def test_split_is_optunas(shares):
     rng = np.random.default_rng(9)
     n = 400

@@ -89,7 +89,8 @@ def test_demo_then_backfill_then_ui_show_no_failure(data_paths, dagster_home, tm
     assert ev is not None and ev.asset_materialization.metadata["bars"].value == 600
 
     # a backfill run by a daemon of its own, which it stops with everything the daemon started
-    r = run_lq(["backfill", "market_bars", "--from", "2013-11", "--to", "2013-12", "--symbols", "IBM", "--wait"], env=env)
+    r = run_lq(["backfill", "market_bars", "--from", "2013-11", "--to", "2013-12", "--symbols", "IBM", "--wait"],
+               env=env)
     assert r.returncode == 0 and "succeeded" in r.stdout, r.stdout + r.stderr
     assert procs_of(dagster_home) == []
     assert re.search(r"run [0-9a-f]{8} SUCCESS", r.stdout) and "dagster.daemon" not in r.stdout + r.stderr

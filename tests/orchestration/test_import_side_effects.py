@@ -16,7 +16,7 @@ from lq_engine.project import CHECKOUT_ROOT
 GUARD = r"""
 import builtins, hashlib, io, json, os, subprocess, sys
 events = []
-ours = (os.path.join(sys.argv[1], "lq_engine"), os.path.join(sys.argv[1], "lq_assets"), os.path.join(sys.argv[1], "native"))
+ours = tuple(os.path.join(sys.argv[1], d) for d in ("lq_engine", "lq_assets", "native"))
 
 import sysconfig
 stdlib = sysconfig.get_paths()["stdlib"]

@@ -10,7 +10,6 @@ Before the fix the processes recorded here stay alive after the SIGKILL: the ass
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess

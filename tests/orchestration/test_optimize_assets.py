@@ -49,7 +49,8 @@ def test_optimize_job_stores_every_score_and_reports(synthetic_frozen, data_path
     assert rep.metadata["audited_outside_top_k"].value > 0
     assert json.loads(rep.metadata["brackets"].value) == BRACKETS  # the run config's nested table reached stage 2
     with catalog_reader(data_paths) as con:
-        n_scores = con.execute("SELECT count(*) FROM prefilter_scores WHERE dataset='synthetic_1m' AND strategy='ma_cross'").fetchall()[0][0]
+        n_scores = con.execute("SELECT count(*) FROM prefilter_scores "
+                               "WHERE dataset='synthetic_1m' AND strategy='ma_cross'").fetchall()[0][0]
         winners = con.execute("SELECT winner_params, n_trials, brackets FROM optimization_winners").fetchall()
         reasons = {r[0] for r in con.execute("SELECT DISTINCT reason FROM winner_trades").fetchall()}
     assert n_scores == pre.metadata["scores_stored"].value and n_scores >= 60
@@ -91,7 +92,8 @@ def test_cli_bracket_flags_replace_the_file_table_for_the_run():
 
 
 def test_nightly_schedule_requests_every_strategy_of_frozen_datasets(synthetic_frozen):
-    ctx = dg.build_schedule_context(instance=synthetic_frozen, scheduled_execution_time=datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc))
+    ctx = dg.build_schedule_context(instance=synthetic_frozen,
+                                    scheduled_execution_time=datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc))
     requests = list(nightly_optimization(ctx))
     keys = sorted(r.partition_key for r in requests)
     assert keys == sorted(str(optimize_key("synthetic_1m", s)) for s in list_strategies())  # registered by the tick
@@ -100,7 +102,8 @@ def test_nightly_schedule_requests_every_strategy_of_frozen_datasets(synthetic_f
 
 def test_nightly_schedule_skips_without_frozen_data(dagster_home):
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
-        result = nightly_optimization(dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)))
+        at = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)
+        result = nightly_optimization(dg.build_schedule_context(instance=instance, scheduled_execution_time=at))
         assert isinstance(result, dg.SkipReason)
 
 
@@ -117,18 +120,21 @@ def test_automation_reoptimizes_only_what_changed(data_paths, dagster_home):
         assert before.total_requested == 0  # nothing frozen yet
 
         freeze_in_dagster(instance, ["synthetic_1m"])
-        first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel, cursor=before.cursor)
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel,
+                                                  cursor=before.cursor)
         requested = {str(p) for p in first.get_requested_partitions(key)}
         assert requested == {str(optimize_key("synthetic_1m", s)) for s in list_strategies()}
 
         freeze_in_dagster(instance, ["synthetic_1m"])  # unchanged data
-        second = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel, cursor=first.cursor)
+        second = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel,
+                                                   cursor=first.cursor)
         assert second.total_requested == 0
 
         files = write_synthetic_to_landing(data_paths, 2, 5, 11, "2024-01-01")  # one more day of bars
         ingest_in_dagster(instance, files)
         freeze_in_dagster(instance, ["synthetic_1m"])
-        third = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel, cursor=second.cursor)
+        third = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=sel,
+                                                  cursor=second.cursor)
         assert {str(p) for p in third.get_requested_partitions(key)} == requested
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from tests.orchestration.project import bundled_toml, BUNDLED, lq, new_project
 
-FIVE_PARAMS = '''"""Trend with a dead band, a continuous exposure and a volatility cap: five parameters, three continuous."""
+FIVE_PARAMS = '''"""Trend with a dead band, a continuous exposure and a volatility cap: five parameters, three
+continuous."""
 
 import lq_engine.api as lq
 

@@ -59,4 +59,5 @@ def test_missing_universe_symbols_warn_and_none_matching_fails(data_paths, tmp_p
     res = _freeze(data_paths, tmp_path, '["NOPE", "ZZ*"]', instance)
     assert not res.success
     (failure,) = [e for e in res.all_events if e.is_step_failure]
-    assert "none of ['NOPE', 'ZZ*'] is in the lake's 1d bars (it has AAPL, MSFT)" in str(failure.event_specific_data.error)
+    error = str(failure.event_specific_data.error)
+    assert "none of ['NOPE', 'ZZ*'] is in the lake's 1d bars (it has AAPL, MSFT)" in error

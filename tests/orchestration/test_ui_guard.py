@@ -36,7 +36,8 @@ def _q(doc: str) -> str:
 def test_guard_rules():
     # let through: the UI's own requests
     assert refusal(_scope("/server_info"), HOSTS) is None
-    assert refusal(_scope(method="POST", origin=f"http://127.0.0.1:{PORT}", sec_fetch_site="same-origin"), HOSTS) is None
+    same_origin = _scope(method="POST", origin=f"http://127.0.0.1:{PORT}", sec_fetch_site="same-origin")
+    assert refusal(same_origin, HOSTS) is None
     assert refusal(_scope(query=_q("{ version }")), HOSTS) is None
     assert refusal(_scope(query=_q("query Q { version }")), HOSTS) is None
     assert refusal(_scope("/runs", sec_fetch_site="cross-site", sec_fetch_mode="navigate"), HOSTS) is None  # a link

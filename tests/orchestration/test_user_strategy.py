@@ -60,7 +60,8 @@ class PullbackTrend(lq.Strategy):
         return (d, math.nan, math.nan) if 0.0 < d < 1.0 else (math.nan, math.nan, math.nan)
 '''
 
-PROJECT_TOML = bundled_toml("[strategies.pullback_trend.grid]\nmax_bars = [10, 20, 30]\n", top_k_min=5, top_k_max=5, audit_size=3)
+PROJECT_TOML = bundled_toml("[strategies.pullback_trend.grid]\nmax_bars = [10, 20, 30]\n",
+                            top_k_min=5, top_k_max=5, audit_size=3)
 
 
 @pytest.mark.slow

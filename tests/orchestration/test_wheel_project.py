@@ -124,7 +124,8 @@ def test_the_wheel_carries_native_sources_bundled_data_and_templates(installed):
     assert not any(n.startswith(("tests/", "scripts/", "native/", "dagster_home/")) for n in names)
     # the installed copy finds its shipped files, not a checkout's
     res = subprocess.run([str(installed.venv / "bin" / "python"), "-c",
-                          "from lq_engine.project import shipped, source_checkout; from lq_engine import native_build as n;"
+                          "from lq_engine.project import shipped, source_checkout; "
+                          "from lq_engine import native_build as n;"
                           "print(source_checkout()); print(shipped('native')); print(n.BUILD_DIR)"],
                          cwd=installed.base, env=installed.env(), capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -179,7 +180,8 @@ def test_init_demo_and_sql_in_a_project_of_the_installed_package(installed):
     native = installed.cache / "luminaquant" / "native"
     assert any(native.rglob("lq_c_*.so")) and any(native.rglob("lq_rust_*.so"))  # built by backend_benchmark
     store = subprocess.run([str(installed.venv / "bin" / "python"), "-c",
-                            "from lq_engine.core.cache import CACHE_STORE, RuntimeCache; RuntimeCache(); print(CACHE_STORE)"],
+                            "from lq_engine.core.cache import CACHE_STORE, RuntimeCache; "
+                            "RuntimeCache(); print(CACHE_STORE)"],
                            cwd=proj, env=installed.env(), capture_output=True, text=True, timeout=300)
     assert store.returncode == 0 and store.stdout.startswith("compiled"), store.stdout + store.stderr[-3000:]
     assert any(native.rglob("lq_cachestore_*"))
@@ -219,7 +221,8 @@ def test_lq_ui_loads_the_code_location_from_the_projects_workspace(installed):
             except OSError:
                 pass
             time.sleep(1)
-        assert [e["name"] for e in entries] == ["luminaquant"], (entries, (installed.base / "ui.log").read_text()[-3000:])
+        ui_log = (installed.base / "ui.log").read_text()[-3000:]
+        assert [e["name"] for e in entries] == ["luminaquant"], (entries, ui_log)
         assert entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation", entries
     finally:
         ui.send_signal(signal.SIGTERM)

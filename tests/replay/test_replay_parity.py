@@ -20,8 +20,9 @@ frac = st.one_of(st.none(), st.floats(0.002, 0.05))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(list_strategies(portfolio=False)), st.sampled_from(["long", "short", "both"]), st.integers(0, 10_000),
-       st.integers(0, 10_000), frac, frac, frac, st.sampled_from([None, 0.5, 0.01]), st.booleans())
+@given(st.sampled_from(list_strategies(portfolio=False)), st.sampled_from(["long", "short", "both"]),
+       st.integers(0, 10_000), st.integers(0, 10_000), frac, frac, frac, st.sampled_from([None, 0.5, 0.01]),
+       st.booleans())
 def test_event_engine_matches_replay_bitwise(name, side, pick, seed, sl, tp, trail, cap, simplified):
     s = series(300, seed, vol=0.015, volume_scale=1e4)
     cfg = ExecutionConfig(liquidity_cap=cap)

@@ -178,7 +178,8 @@ def test_backfills_on_two_workers_match_the_local_profile(cluster, tmp_path):
         assert instance.get_materialized_partitions(dg.AssetKey("replay_results")) == set(PARTITIONS)
         workers = _celery_workers(instance, [run.run_id for run in runs])
         # every step went through Celery, and both workers took some
-        steps = sum(1 for run in runs for _ in instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id).steps)
+        steps = sum(1 for run in runs
+                    for _ in instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id).steps)
         assert len(workers) == steps, workers
         assert {w.split("@")[0] for w in workers.values()} == {"w1", "w2"}, workers
         records = [rec for run in runs for rec in instance.all_logs(run.run_id)]

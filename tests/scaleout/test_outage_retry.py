@@ -29,7 +29,7 @@ from lq_engine.data.frozen import open_frozen
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.samples import write_synthetic_to_landing
 from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
-from tests.orchestration.live import BIN, DAEMON, run_lq, start, stop, wait_for
+from tests.orchestration.live import BIN, DAEMON, start, stop, wait_for
 from tests.scaleout.test_distributed import Cluster
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
@@ -158,14 +158,16 @@ def test_backfill_survives_a_server_outage(cluster, reference, server):
         assert parts == set(PARTITIONS), [(r.tags.get("dagster/partition"), r.status) for r in runs]
         # and it was felt: the worker lost the broker and reconnected (it used to die: kombu's
         # AttributeError), or a step failed on the lake and was retried
-        retries = sum(1 for r in runs for _ in instance.all_logs(r.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY))
+        retries = sum(1 for r in runs
+                      for _ in instance.all_logs(r.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY))
     worker_log = (c.logs / "w1.log").read_text(errors="replace")
     assert "Unrecoverable error" not in worker_log
     if server == "redis":
         assert "Connection to broker lost" in worker_log
     else:
         assert retries or len(runs) > len(PARTITIONS), "the lake outage did not reach a step"
-    print(f"{server} down {outage:.1f}s; step retries {retries}; runs: {[(r.run_id[:8], r.status.value) for r in runs]}")
+    states = [(r.run_id[:8], r.status.value) for r in runs]
+    print(f"{server} down {outage:.1f}s; step retries {retries}; runs: {states}")
 
     with c.environ():
         got = _objects(c.data)

@@ -58,4 +58,5 @@ def test_lq_worker_stops_with_one_line_when_postgres_is_down(tmp_path):
                        timeout=120)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        f"lq worker: error: PostgreSQL at postgresql://127.0.0.1:{port} ($LQ_PG_URL) cannot be reached: Connection refused"]
+        f"lq worker: error: PostgreSQL at postgresql://127.0.0.1:{port} ($LQ_PG_URL) "
+        "cannot be reached: Connection refused"]

@@ -113,7 +113,8 @@ def test_lq_strategy_new_portfolio_writes_a_test_that_passes(tmp_path):
     r = lq("strategy", "new", "leaders", "--portfolio")
     assert r.returncode == 0, r.stderr
     assert "lq.PortfolioStrategy" in (proj / "strategies" / "leaders.py").read_text()
-    t = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_strategy_leaders.py"],
+    t = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "tests/test_strategy_leaders.py"],
                        cwd=proj, env=env, capture_output=True, text=True, timeout=900)
     assert t.returncode == 0, t.stdout[-3000:] + t.stderr[-3000:]
     assert "1 passed" in t.stdout

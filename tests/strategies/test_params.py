@@ -105,7 +105,8 @@ def test_validation_happens_before_compilation():
 
 @settings(max_examples=150, deadline=None)
 @given(st.integers(1, 4).flatmap(lambda k: st.lists(
-    st.lists(st.sampled_from([-3.5, -1.0, 0.0, 0.25, 2.0, 7.0, 1e9]), min_size=k, max_size=k), min_size=1, max_size=60)))
+    st.lists(st.sampled_from([-3.5, -1.0, 0.0, 0.25, 2.0, 7.0, 1e9]), min_size=k, max_size=k),
+    min_size=1, max_size=60)))
 def test_distinct_rows_are_numpys_unique_rows_in_the_same_order(rows):
     from lq_engine.strategies.spec import distinct_rows
 

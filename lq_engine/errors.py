@@ -26,6 +26,30 @@ def unknown_key_message(where: str, unknown: list[str], known) -> str:
     return f"{where}: unknown key{'s' if len(parts) > 1 else ''} {', '.join(parts)}{hint}"
 
 
+class InputError(LQError, ValueError):
+    """A value given to a public engine function or constructor (an argument, a configuration
+    field, a dataset's content) is outside what it accepts; the message names the argument or
+    field and what was expected."""
+
+
+class InputTypeError(LQError, TypeError):
+    """An argument to a public engine function has the wrong type; the message names the argument
+    and the type expected."""
+
+
+class NotFoundError(LQError, KeyError):
+    """A name looked up by the user (a symbol in a dataset, ...) is not there; the message names it
+    and what is there."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+class EnvVarError(LQError, ValueError):
+    """An ``LQ_*`` environment variable has a value the engine cannot use; the message names the
+    variable, its value and the accepted values."""
+
+
 class UsageError(LQError, ValueError):
     """A command-line argument is wrong (unknown name, bad format, contradicting flags)."""
 

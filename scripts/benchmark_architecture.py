@@ -264,7 +264,7 @@ def bench_metric_eval(args: argparse.Namespace) -> dict[str, float]:
 
 def _replay_inputs(n: int):
     from lq_engine.execution.config import ExecutionConfig
-    from lq_engine.replay.engine import Series
+    from lq_engine.data.bars import Bars
     from lq_engine.execution.sizing import BracketSpec
 
     rng = np.random.default_rng(42)
@@ -273,7 +273,7 @@ def _replay_inputs(n: int):
     hi = np.maximum(op, close) * (1.0 + np.abs(rng.normal(0.0, 0.0005, n)))
     lo = np.minimum(op, close) * (1.0 - np.abs(rng.normal(0.0, 0.0005, n)))
     ts = 1_700_000_000_000_000_000 + np.arange(n, dtype=np.int64) * 60_000_000_000
-    series = Series.from_arrays("SYNTHETIC", ts, op, hi, lo, close, rng.uniform(1e5, 1e6, n))  # the cap binds rarely
+    series = Bars.from_arrays("SYNTHETIC", ts, op, hi, lo, close, rng.uniform(1e5, 1e6, n))  # the cap binds rarely
     params = {"fast": 10, "slow": 40, "side": "both"}
     return series, params, ExecutionConfig(), BracketSpec(stop_loss=0.01, take_profit=0.02, trailing=0.015)
 

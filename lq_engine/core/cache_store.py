@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from lq_engine.native_build import BUILD_DIR, NATIVE_ROOT, NativeUnavailable, build_once, content_hash, require_tool, run_build
+from lq_engine.errors import EnvVarError
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def store_base() -> tuple[type, str]:
     """(store type, description) as chosen by ``LQ_CACHE_STORE``."""
     mode = os.environ.get(ENV, "auto").strip().lower() or "auto"
     if mode not in ("auto", "compiled", "python"):
-        raise ValueError(f"{ENV}={mode!r}: expected auto, compiled or python")
+        raise EnvVarError(f"{ENV}={mode!r}: expected auto, compiled or python")
     if mode == "python":
         return PyCacheStore, f"python ({ENV}=python)"
     try:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from lq_engine.errors import InputError
+
 RESYNC = 256
 
 
@@ -68,7 +70,7 @@ def bar_features(close: np.ndarray, offsets: np.ndarray, window: int = 32) -> di
     """``returns``, ``roll_mean``, ``roll_std`` (float64, same length as ``close``; rows of one
     allocation)."""
     if window < 1:
-        raise ValueError(f"window must be >= 1, got {window}")
+        raise InputError(f"window must be >= 1, got {window}")
     n = close.shape[0]
     block = np.empty((3, n), dtype=np.float64)
     out = dict(zip(("returns", "roll_mean", "roll_std"), block))

@@ -4,8 +4,9 @@ On disk: ``frozen/<name>/<hash16>/`` holding ``ts.npy`` (int64 ns), ``open/high/
 (float64), ``offsets.npy`` (int64, symbol k owns rows ``offsets[k]:offsets[k+1]``) and
 ``manifest.json``. Rows are sorted by (symbol, ts), symbols sorted. The folder is built under a
 temporary name and renamed into place, so it is complete or absent; arrays load memory-mapped
-read-only. Nothing is fsynced: the folder is a cache of the lake (see ``build_frozen``). The content hash is sha256 over the spec and the canonical bytes of every array (never
-over wall-clock time): identical inputs give the identical hash, which is the Dagster data version.
+read-only. Nothing is fsynced: the folder is a cache of the lake (see ``build_frozen``). The content
+hash is sha256 over the spec and the canonical bytes of every array (never over wall-clock time):
+identical inputs give the identical hash, which is the Dagster data version.
 
 Where they live: built into the local ``frozen/`` folder of the machine that freezes; with the lake
 on an object store the folder is also published to the lake (``frozen/<name>/<hash16>/``, the
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from lq_engine.data.bars import FIELDS as BAR_FIELDS, Bars
 from lq_engine.data.guards import freeze
 from lq_engine.data.lake import read_symbol_frames
 from lq_engine.data.paths import DataPaths
@@ -169,17 +171,6 @@ def content_hash(spec: UniverseSpec, fa: FrozenArrays) -> str:
 
 
 @dataclass(frozen=True)
-class SymbolSeries:
-    symbol: str
-    ts: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-
-
-@dataclass(frozen=True)
 class FrozenDataset:
     folder: Path
     name: str
@@ -205,11 +196,12 @@ class FrozenDataset:
         except ValueError:
             raise KeyError(f"{symbol!r} is not in frozen dataset {self.name} (has {list(self.symbols)})") from None
 
-    def series(self, symbol: str) -> SymbolSeries:
-        """Read-only contiguous views of one symbol's rows."""
+    def series(self, symbol: str) -> Bars:
+        """One symbol's rows as ``Bars`` of read-only contiguous views (no copy, no scan: a consumer
+        that needs the rules checked, such as ``replay``, runs ``validated()`` on them once)."""
         k = self.index(symbol)
         a, b = int(self.offsets[k]), int(self.offsets[k + 1])
-        return SymbolSeries(symbol, *(self.arrays[n][a:b] for n in ARRAY_NAMES))
+        return Bars(*(self.arrays[n][a:b] for n in BAR_FIELDS), symbol=symbol)
 
     def symbol_span(self, symbol: str) -> tuple[str, str]:
         """(first bar, last bar) as ISO-8601 UTC text."""

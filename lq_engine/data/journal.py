@@ -35,6 +35,7 @@ from pathlib import Path
 
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.store import TMP_PREFIX, Staged, fsync_staged, stage_file, sync_paths, write_failed
+from lq_engine.errors import EnvVarError
 
 JOURNAL = "_journal"
 # Test hook: ``LQ_INGEST_CRASH=<point>:<n>`` SIGKILLs the process the n-th time it reaches a point.
@@ -49,7 +50,7 @@ def crash_point(name: str) -> None:
         return
     point, _, n = spec.partition(":")
     if point not in CRASH_POINTS or not n.isdigit():
-        raise ValueError(f"{CRASH_ENV}={spec!r}: expected <point>:<occurrence>, point one of {CRASH_POINTS}")
+        raise EnvVarError(f"{CRASH_ENV}={spec!r}: expected <point>:<occurrence>, point one of {CRASH_POINTS}")
     if point != name:
         return
     _counts[name] = _counts.get(name, 0) + 1

@@ -17,6 +17,7 @@ from pathlib import Path
 from lq_engine.data.store import Store, is_remote, store_for
 from lq_engine.native_build import BUILD_DIR
 from lq_engine.project import find_project
+from lq_engine.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class DataPaths:
 
         A lake on an object store has none: use ``store``."""
         if self.remote:
-            raise ValueError(f"the lake is {self.lake_uri}, not a local folder")
+            raise InputError(f"the lake is {self.lake_uri}, not a local folder")
         return Path(self.lake_uri) if self.lake_uri else self.root / "lake"
 
     @property

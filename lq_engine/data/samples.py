@@ -24,6 +24,7 @@ import polars as pl
 
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.schema import BAR_COLUMNS, NS_PER_SECOND
+from lq_engine.errors import InputError
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 BUNDLED_DAILY = "us_stocks_daily.parquet"
@@ -105,7 +106,8 @@ def generate_synthetic(symbols: int | list[str], days: int, seed: int, start: st
     """SYNTHETIC 1-minute bars (bar schema) for ``symbols`` (a count -> SYN000..) over ``days`` days."""
     names = synthetic_symbols(symbols) if isinstance(symbols, int) else list(symbols)
     if days < 1 or not names:
-        raise ValueError("generate_synthetic: need at least one symbol and one day")
+        raise InputError(f"generate_synthetic: need at least one symbol and days >= 1, "
+                         f"got symbols={symbols!r}, days={days}")
     n = days * MINUTES_PER_DAY
     t0 = _start_ns(start)
     frames = []

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import polars as pl
 
 from lq_engine.settings import CALENDARS
+from lq_engine.errors import InputError
 
 BAR_COLUMNS: tuple[str, ...] = ("symbol", "timeframe", "ts", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
@@ -53,14 +54,14 @@ def timeframe_to_ns(timeframe: str) -> int:
     """``"1m"`` -> 60_000_000_000. Raises ValueError for anything that is not ``<n><s|m|h|d|w>``."""
     m = _TIMEFRAME_RE.match(timeframe or "")
     if not m:
-        raise ValueError(f"timeframe {timeframe!r} is not of the form <n><s|m|h|d|w>, e.g. '1m', '1h', '1d'")
+        raise InputError(f"timeframe {timeframe!r} is not of the form <n><s|m|h|d|w>, e.g. '1m', '1h', '1d'")
     return int(m.group(1)) * _UNIT_NS[m.group(2)]
 
 
 def ns_to_timeframe(interval_ns: int) -> str:
     """The canonical timeframe of an interval, or ValueError if it is not a whole number of seconds."""
     if interval_ns <= 0 or interval_ns % NS_PER_SECOND:
-        raise ValueError(f"interval of {interval_ns} ns is not a positive whole number of seconds")
+        raise InputError(f"interval of {interval_ns} ns is not a positive whole number of seconds")
     for unit in ("w", "d", "h", "m", "s"):
         if interval_ns % _UNIT_NS[unit] == 0:
             return f"{interval_ns // _UNIT_NS[unit]}{unit}"
@@ -84,7 +85,7 @@ def periods_per_year(timeframe: str, calendar: str) -> float:
         if tf >= _UNIT_NS["d"]:
             return _EQUITY_DAYS * _UNIT_NS["d"] / tf
         return _EQUITY_DAYS * _EQUITY_SESSION_NS / tf
-    raise ValueError(f"calendar {calendar!r} is not one of {CALENDARS}")
+    raise InputError(f"calendar {calendar!r} is not one of {CALENDARS}")
 
 
 def month_of_ns(ts_ns: int) -> str:

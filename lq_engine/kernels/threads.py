@@ -12,6 +12,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from lq_engine.errors import EnvVarError, InputError
+
 log = logging.getLogger("lq_engine")
 
 
@@ -43,10 +45,10 @@ def plan_threads(workers: int = 1, requested: int | None = None, cores: int | No
             try:
                 requested = int(env)
             except ValueError:
-                raise ValueError(f"LQ_THREADS must be a positive integer, got {env!r}") from None
+                raise EnvVarError(f"LQ_THREADS must be a positive integer, got {env!r}") from None
     if requested is not None:
         if requested < 1:
-            raise ValueError(f"thread count must be >= 1, got {requested}")
+            raise InputError(f"thread count must be >= 1, got {requested}")
         per = min(per, requested)
     return per
 

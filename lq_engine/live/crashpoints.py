@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import signal
 
+from lq_engine.errors import EnvVarError
+
 ENV = "LQ_LIVE_CRASH"
 POINTS = ("intent_committed", "sent", "fill_unrecorded", "snapshot", "recovery_resend")
 _counts: dict[str, int] = {}
@@ -23,7 +25,7 @@ def _target() -> tuple[str, int] | None:
         return None
     name, _, n = spec.partition(":")
     if name not in POINTS or not n.isdigit() or int(n) < 1:
-        raise ValueError(f"{ENV}={spec!r}: expected <point>:<occurrence>, point one of {POINTS}")
+        raise EnvVarError(f"{ENV}={spec!r}: expected <point>:<occurrence>, point one of {POINTS}")
     return name, int(n)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Protocol
 from lq_engine.data.paths import DataPaths
 from lq_engine.live.credentials import Credentials, redact
 from lq_engine.live.errors import FeedUnavailableError
-from lq_engine.replay.engine import Series
+from lq_engine.data.bars import Bars
 from lq_engine.strategies.panel import Panel
 
 
@@ -46,7 +46,7 @@ class Feed(Protocol):
     symbol: str
 
     @property
-    def series(self) -> Series | None:
+    def series(self) -> Bars | None:
         """The whole series when it is known in advance (replays), else None (live)."""
         ...
 
@@ -64,12 +64,12 @@ class Feed(Protocol):
 
 
 class ReplayFeed:
-    def __init__(self, series: Series, speed: float | None = None, source: str = "memory",
+    def __init__(self, series: Bars, speed: float | None = None, source: str = "memory",
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         if speed is not None and not (math.isfinite(speed) and speed > 0):
             raise ValueError(f"replay feed: speed must be > 0 bars per second or None, got {speed!r}")
         self.symbol = series.symbol
-        self._series = series
+        self._series = series.validated()
         self.speed = speed
         self.source = source
         self._clock, self._sleep = clock, sleep
@@ -78,7 +78,7 @@ class ReplayFeed:
         self._stop = series.n
 
     @property
-    def series(self) -> Series:
+    def series(self) -> Bars:
         return self._series
 
     def describe(self) -> str:
@@ -108,8 +108,7 @@ class ReplayFeed:
         from lq_engine.data.frozen import load_frozen
 
         ds = load_frozen(Path(folder))
-        s = ds.series(symbol)
-        series = Series(symbol, s.ts, s.open, s.high, s.low, s.close, s.volume)
+        series = ds.series(symbol).validated()
         return cls(series, speed, source=f"frozen:{ds.name}@{ds.content_hash[:16]}:{symbol}")
 
     @classmethod
@@ -121,7 +120,7 @@ class ReplayFeed:
         if df.height == 0:
             raise ValueError(f"lake {paths.lake}: no {timeframe} bars for {symbol!r}"
                              + (f" in [{start_ns}, {end_ns})" if start_ns or end_ns else ""))
-        series = Series.from_arrays(symbol, *(df[c].to_numpy() for c in ("ts", "open", "high", "low", "close",
+        series = Bars.from_arrays(symbol, *(df[c].to_numpy() for c in ("ts", "open", "high", "low", "close",
                                                                          "volume")))
         return cls(series, speed, source=f"lake:{timeframe}:{symbol}:{int(series.ts[0])}-{int(series.ts[-1])}")
 

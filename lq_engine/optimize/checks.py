@@ -141,7 +141,7 @@ def sweep_sets(spec: Any, data: Any, sets: list[dict], costs: Any = None):
 
 def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000, data: Any = None) -> CheckReport:
     """Run every check on ``strategy`` (a name, a StrategySpec or a Strategy class). ``data``: what
-    the lookahead check runs on (a Series, a list of them, or a Panel for a portfolio strategy);
+    the lookahead check runs on (Bars, a list of them, or a Panel for a portfolio strategy);
     default: ``LOOKAHEAD_BARS`` generated bars."""
     from lq_engine.strategies.registry import resolve
 

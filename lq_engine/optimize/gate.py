@@ -85,7 +85,7 @@ class LookaheadGate:
 
 
 def gate_data(view: DatasetView, plan: FoldPlan, strategy: StrategySpec, config: OptimizeConfig) -> Any:
-    """The bars stage 1 sees: each symbol's replay Series over the span its selection windows cover
+    """The bars stage 1 sees: each symbol's Bars over the span its selection windows cover
     (a list), or the universe's Panel over that span for a portfolio strategy (None: no window)."""
     units = list(symbol_spans(view, plan, plan.selection_windows(), config.min_window_bars, strategy))
     if strategy.is_portfolio:

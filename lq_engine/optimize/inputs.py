@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from lq_engine.data.bars import Bars
 from lq_engine.kernels import metrics as M
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.folds import Window, clock_of, symbol_range
@@ -25,7 +26,7 @@ class DatasetView:
     calendar: str
     ppy: float
     symbols: tuple[str, ...]
-    series: dict[str, Any]  # symbol -> SymbolSeries (read-only ts/open/high/low/close/volume)
+    series: dict[str, Bars]  # symbol -> the frozen dataset's series (read-only views)
     clock: np.ndarray  # int64 ns, sorted union of every symbol's timestamps
     synthetic: bool
 

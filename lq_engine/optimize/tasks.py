@@ -16,10 +16,10 @@ import numpy as np
 from lq_engine.data.guards import freeze
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.prefilter.evaluate import Costs, evaluate_grid, evaluate_panel
-from lq_engine.replay.engine import Series, replay
+from lq_engine.replay.engine import replay
 from lq_engine.replay.portfolio import replay_portfolio
 from lq_engine.execution.sizing import BracketSpec
-from lq_engine.data.bars import Bars
+from lq_engine.data.bars import FIELDS as BAR_FIELDS, Bars
 from lq_engine.strategies.panel import Panel
 from lq_engine.strategies.spec import StrategySpec
 
@@ -49,14 +49,14 @@ class Span:
     def cut(cls, series: Any, a: int, b: int) -> Span:
         return cls(series.symbol, a, {f: np.asarray(getattr(series, f)[a:b]) for f in SPAN_FIELDS})
 
-    def series(self, a: int, b: int) -> Series:
-        """Rows [a, b) of the symbol (absolute row numbers) as a frozen replay Series."""
+    def series(self, a: int, b: int) -> Bars:
+        """Rows [a, b) of the symbol (absolute row numbers) as checked frozen ``Bars``."""
         lo, hi = a - self.first, b - self.first
-        return Series(self.symbol, *(freeze(self.arrays[f][lo:hi]) for f in SPAN_FIELDS))
+        return Bars.checked(*(freeze(self.arrays[f][lo:hi]) for f in BAR_FIELDS), symbol=self.symbol)
 
     def bars(self, a: int, b: int) -> Bars:
         lo, hi = a - self.first, b - self.first
-        return Bars(*(freeze(self.arrays[f][lo:hi]) for f in ("open", "high", "low", "close", "volume", "ts")))
+        return Bars(*(freeze(self.arrays[f][lo:hi]) for f in BAR_FIELDS))
 
 
 @dataclass(frozen=True)

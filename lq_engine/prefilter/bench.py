@@ -41,7 +41,6 @@ def synthetic_panel(n_symbols: int, bars: int, seed: int, cointegrated: bool = F
     """A universe of ``n_symbols`` one-minute series of ``bars`` bars (open = previous close): random
     walks of N(0, 0.001) log steps, or, ``cointegrated``, one common walk plus N(0, 0.002) noise each
     (a pair that mean-reverts); ``default_rng(seed)``."""
-    from lq_engine.replay.engine import Series
     from lq_engine.strategies.panel import Panel
 
     rng = np.random.default_rng(seed)
@@ -52,7 +51,7 @@ def synthetic_panel(n_symbols: int, bars: int, seed: int, cointegrated: bool = F
         x = common + rng.normal(0.0, 0.002, bars) if cointegrated else np.cumsum(rng.normal(0.0, 0.001, bars))
         c = 100.0 * np.exp(x)
         o = np.r_[c[0], c[:-1]]
-        series.append(Series.from_arrays(f"S{k:03d}", ts, o, np.maximum(o, c), np.minimum(o, c), c,
+        series.append(Bars.from_arrays(f"S{k:03d}", ts, o, np.maximum(o, c), np.minimum(o, c), c,
                                          np.full(bars, 1e6)))
     return Panel.from_series(series)
 

@@ -1,8 +1,8 @@
 """``evaluate_grid``: the prefilter entry point downstream optimization calls.
 
 Everything is checked before any kernel runs: frozen read-only float64 arrays (a dataframe, a
-writable or strided array is refused), equal lengths, finite positive prices (the first bad row
-is named), and every parameter set against the strategy schema.
+writable or strided array is refused) and the rules of a bar series (``data.bars.check_bars``: the
+first bad row is named), and every parameter set against the strategy schema.
 """
 
 from __future__ import annotations
@@ -17,11 +17,8 @@ from lq_engine.execution.config import Costs
 from lq_engine.kernels import groups as G
 from lq_engine.kernels import metrics as M
 from lq_engine.kernels.backends import BACKENDS, NATIVE_BACKENDS, run_sweep
-from lq_engine.data.bars import Bars
+from lq_engine.data.bars import FIELDS as BAR_FIELDS, Bars
 from lq_engine.strategies.sweep import Sweep, compile_sweep
-
-FIELDS = ("open", "high", "low", "close")
-
 
 @dataclass(frozen=True)
 class GridResult:
@@ -49,38 +46,14 @@ class GridResult:
 
 
 def bars_from_arrays(series: Bars | Mapping[str, np.ndarray]) -> Bars:
-    """Check and wrap the four price arrays; raises with the field (and row) at fault."""
-    extra: dict[str, np.ndarray] = {}
+    """``series`` (``Bars``, or a mapping of frozen open/high/low/close and optional volume/ts arrays)
+    as checked ``Bars``: ``check_bars`` raises naming the field and row at fault."""
     if isinstance(series, Bars):
-        arrays = {f: getattr(series, f) for f in FIELDS}
-        extra = {"volume": series.volume, "ts": series.ts}
-    elif isinstance(series, Mapping):
-        missing = [f for f in FIELDS if f not in series]
-        if missing:
-            raise ValueError(f"series: missing field(s) {missing}; need {list(FIELDS)}")
-        arrays = {f: series[f] for f in FIELDS}
-        extra = {f: series[f] for f in ("volume", "ts") if f in series}
-    else:
-        require_frozen_array(series, "series")  # raises the frame / ndarray message
-        raise FrozenInputError("series: expected Bars or a mapping of open/high/low/close arrays")
-    n = None
-    for f, a in arrays.items():
-        require_frozen_array(a, f)
-        if n is None:
-            n = a.shape[0]
-        elif a.shape[0] != n:
-            raise ValueError(f"series: field '{f}' has {a.shape[0]} rows, 'open' has {n}")
-        bad = ~np.isfinite(a) | (a <= 0)
-        if bad.any():
-            row = int(np.argmax(bad))
-            raise ValueError(f"series: field '{f}' row {row} is {float(a[row])}; prices must be finite and > 0")
-    if n == 0:
-        raise ValueError("series: no bars")
-    for f, a in extra.items():
-        require_frozen_array(a, f, np.int64 if f == "ts" else np.float64)
-        if a.shape[0] != n:
-            raise ValueError(f"series: field '{f}' has {a.shape[0]} rows, 'open' has {n}")
-    return Bars(**arrays, **extra)
+        return series.validated()
+    if isinstance(series, Mapping):
+        return Bars.checked(*(series.get(f) for f in BAR_FIELDS))
+    require_frozen_array(series, "series")  # raises the frame / ndarray message
+    raise FrozenInputError("series: expected Bars or a mapping of open/high/low/close arrays")
 
 
 def evaluate_grid(

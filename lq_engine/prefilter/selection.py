@@ -20,12 +20,17 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lq_engine.data.bars import Bars
+from lq_engine.errors import EnvVarError
 from lq_engine.kernels import metrics as M
 from lq_engine.kernels.backends import BACKENDS, availability, metric_batch, run_sweep
 from lq_engine.strategies.registry import grid
 from lq_engine.strategies.sweep import compile_sweep
 
 log = logging.getLogger("lq_engine")
+
+
+class BackendUnavailableError(EnvVarError, RuntimeError):
+    """``LQ_NATIVE_BACKEND`` forces a backend this machine cannot build or that fails the parity check."""
 
 PARITY_TOL = 1e-9  # max |a - b| / max(1, |b|) over every metric of every set, vs the reference
 NATIVE = ("c", "rust")
@@ -67,7 +72,7 @@ def _env_float(name: str, default: float) -> float:
     try:
         return float(v)
     except ValueError:
-        raise ValueError(f"{name} must be a number, got {v!r}") from None
+        raise EnvVarError(f"{name} must be a number, got {v!r}") from None
 
 
 def workload():
@@ -100,11 +105,11 @@ def select_backend(loops: int | None = None, min_speedup: float | None = None,
     """Benchmark and check every backend; env overrides as in the module docstring."""
     forced = os.environ.get("LQ_NATIVE_BACKEND", "auto").strip().lower() or "auto"
     if forced != "auto" and forced not in BACKENDS:
-        raise ValueError(f"LQ_NATIVE_BACKEND must be auto or one of {BACKENDS}, got {forced!r}")
+        raise EnvVarError(f"LQ_NATIVE_BACKEND must be auto or one of {BACKENDS}, got {forced!r}")
     auto = os.environ.get("LQ_NATIVE_AUTO_SELECT", "1").strip() not in ("0", "false", "no")
     loops = loops if loops is not None else int(_env_float("LQ_NATIVE_BENCH_LOOPS", 3))
     if loops < 1:
-        raise ValueError(f"LQ_NATIVE_BENCH_LOOPS must be >= 1, got {loops}")
+        raise EnvVarError(f"LQ_NATIVE_BENCH_LOOPS must be >= 1, got {loops}")
     min_speedup = min_speedup if min_speedup is not None else _env_float("LQ_NATIVE_MIN_SPEEDUP", 1.05)
 
     sw = workload()
@@ -139,7 +144,7 @@ def select_backend(loops: int | None = None, min_speedup: float | None = None,
     if forced != "auto":
         if forced not in usable:
             why = next((r.reason for r in rows if r.backend == forced), "not benchmarked")
-            raise RuntimeError(f"LQ_NATIVE_BACKEND={forced} is not usable: {why}")
+            raise BackendUnavailableError(f"LQ_NATIVE_BACKEND={forced} is not usable: {why}")
         chosen, mode = forced, "forced"
     elif not auto:
         chosen, mode = ("numba" if "numba" in usable else "python"), "default"
@@ -168,7 +173,7 @@ def resolve_backend() -> str:
     forced = os.environ.get("LQ_NATIVE_BACKEND", "auto").strip().lower() or "auto"
     if forced != "auto":
         if forced not in BACKENDS:
-            raise ValueError(f"LQ_NATIVE_BACKEND must be auto or one of {BACKENDS}, got {forced!r}")
+            raise EnvVarError(f"LQ_NATIVE_BACKEND must be auto or one of {BACKENDS}, got {forced!r}")
         return forced
     if _resolved is None:
         _resolved = select_backend().chosen

@@ -15,73 +15,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from lq_engine.data.guards import require_frozen_array
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.kernels import metrics as M
 from lq_engine.replay import kernel as K
 from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
 from lq_engine.data.bars import Bars
-
-PRICE_FIELDS = ("open", "high", "low", "close")
-
-
-@dataclass(frozen=True)
-class Series:
-    """One symbol's bars as frozen read-only arrays (ts int64 ns UTC bar open, float64 prices/volume)."""
-
-    symbol: str
-    ts: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-
-    def __post_init__(self) -> None:
-        require_frozen_array(self.ts, "ts", np.int64)
-        n = self.ts.shape[0]
-        if n == 0:
-            raise ValueError(f"series {self.symbol}: no bars")
-        for f in (*PRICE_FIELDS, "volume"):
-            a = require_frozen_array(getattr(self, f), f)
-            if a.shape[0] != n:
-                raise ValueError(f"series {self.symbol}: field '{f}' has {a.shape[0]} rows, 'ts' has {n}")
-            bad = ~np.isfinite(a) | ((a < 0) if f == "volume" else (a <= 0))
-            if bad.any():
-                row = int(np.argmax(bad))
-                raise ValueError(f"series {self.symbol}: field '{f}' row {row} is {a[row]!r}; "
-                                 f"{'volume must be finite and >= 0' if f == 'volume' else 'prices must be finite and > 0'}")
-        if n > 1 and not np.all(np.diff(self.ts) > 0):
-            row = int(np.argmax(np.diff(self.ts) <= 0)) + 1
-            raise ValueError(f"series {self.symbol}: field 'ts' row {row} is not after row {row - 1}")
-
-    @property
-    def n(self) -> int:
-        return int(self.ts.shape[0])
-
-    @property
-    def bars(self) -> Bars:
-        return Bars(self.open, self.high, self.low, self.close, self.volume, self.ts)
-
-    def head(self, m: int) -> Series:
-        """The first ``m`` bars (copies, frozen): the data as it was known at bar m-1."""
-        def cut(a: np.ndarray) -> np.ndarray:
-            out = np.array(a[:m])
-            out.setflags(write=False)
-            return out
-
-        return Series(self.symbol, *(cut(getattr(self, f)) for f in ("ts", *PRICE_FIELDS, "volume")))
-
-    @classmethod
-    def from_arrays(cls, symbol: str, ts, open, high, low, close, volume) -> Series:
-        """Copy plain arrays into a frozen series (tests, benchmarks, in-memory data)."""
-        def frz(a, dtype):
-            out = np.array(a, dtype=dtype, copy=True)
-            out.setflags(write=False)
-            return out
-
-        return cls(symbol, frz(ts, np.int64), *(frz(a, np.float64) for a in (open, high, low, close, volume)))
-
 
 @dataclass(frozen=True)
 class Fills:
@@ -160,7 +98,7 @@ def config_vector(config: ExecutionConfig, brackets: BracketSpec) -> np.ndarray:
 def replay(
     strategy: Any,
     params: Mapping[str, Any] | None,
-    series: Series,
+    series: Bars,
     config: ExecutionConfig = ExecutionConfig(),
     brackets: BracketSpec = NO_BRACKETS,
     initial_cash: float = 100_000.0,
@@ -170,8 +108,10 @@ def replay(
     from lq_engine.strategies.decide_errors import naming_symbol
     from lq_engine.strategies.registry import resolve
 
-    if not isinstance(series, Series):
-        raise TypeError(f"replay: expected a lq_engine.replay.Series of frozen arrays, got {type(series).__name__}")
+    if not isinstance(series, Bars):
+        raise TypeError(f"replay: expected lq_engine.data.bars.Bars (Bars.from_arrays, a frozen dataset's "
+                        f"series), got {type(series).__name__}")
+    series = series.validated()
     spec = resolve(strategy)
     p = spec.validated(params)
     with naming_symbol(series.symbol):  # a raising decide: its error names the symbol too
@@ -190,7 +130,7 @@ def replay_decisions(
     params: Mapping[str, Any] | None = None,
 ) -> ReplayResult:
     """Execute decided targets (``Decisions``: targets and optional per-entry exits) over ``series``
-    (a Series, or Bars) with the full execution model."""
+    (``Bars``, as the caller has them: not checked here) with the full execution model."""
     if not (np.isfinite(initial_cash) and initial_cash > 0):
         raise ValueError(f"replay: initial_cash must be finite and > 0, got {initial_cash!r}")
     n = series.close.shape[0]

@@ -31,7 +31,7 @@ from lq_engine.execution.config import ExecutionConfig
 from lq_engine.execution.orders import STATUS_VALUE, Bracket, Order
 from lq_engine.execution.portfolio import Portfolio
 from lq_engine.execution.venue import SimulatedVenue
-from lq_engine.replay.engine import Series
+from lq_engine.data.bars import Bars
 from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec, plan_orders_py
 from lq_engine.replay.streaming import BarBuffer, check_history, decisions_over, visible_bars
 from lq_engine.strategies.decide_errors import DecideError, naming_symbol
@@ -76,7 +76,7 @@ class PrecomputedDecider(TargetsDecider):
 
     __slots__ = ()
 
-    def __init__(self, strategy: Any, params: Mapping[str, Any] | None, series: Series) -> None:
+    def __init__(self, strategy: Any, params: Mapping[str, Any] | None, series: Bars) -> None:
         with naming_symbol(series.symbol):
             d = resolve(strategy).decisions(params, series)
         super().__init__(d.targets, d.exits)
@@ -203,7 +203,7 @@ class EventEngine:
             raise ValueError(f"event engine for {self.symbol!r} got a bar of {bar.symbol!r}")
         self._bars((bar,), None)
 
-    def run(self, series: Series) -> EventEngine:
+    def run(self, series: Bars) -> EventEngine:
         """Feed every bar of ``series`` through the per-bar procedure (sequences drawn from the engine's
         sequencer as each bar is made, so they interleave with the venue's event sequences)."""
         if series.symbol != self.symbol:
@@ -369,7 +369,7 @@ class EventEngine:
 def run_event_engine(
     strategy: Any,
     params: Mapping[str, Any] | None,
-    series: Series,
+    series: Bars,
     config: ExecutionConfig = ExecutionConfig(),
     brackets: BracketSpec = NO_BRACKETS,
     initial_cash: float = 100_000.0,

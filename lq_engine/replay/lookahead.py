@@ -21,7 +21,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from lq_engine.execution.config import ExecutionConfig
-from lq_engine.replay.engine import Series, replay
+from lq_engine.data.bars import Bars
+from lq_engine.replay.engine import replay
 
 
 ALTERNATIVE_FUTURES = (1.5, 0.5)  # price factors applied from the cut on
@@ -74,7 +75,7 @@ class LookaheadReport:
         return self.summary()
 
 
-def default_series(n: int = 600, seed: int = 7) -> Series:
+def default_series(n: int = 600, seed: int = 7) -> Bars:
     """Synthetic (labelled as such) 1-minute bars with gaps, for the check when no data is given."""
     rng = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
@@ -82,7 +83,7 @@ def default_series(n: int = 600, seed: int = 7) -> Series:
     hi = np.maximum(op, close) * (1 + np.abs(rng.normal(0.0, 0.004, n)))
     lo = np.minimum(op, close) * (1 - np.abs(rng.normal(0.0, 0.004, n)))
     ts = 1_700_000_000_000_000_000 + np.arange(n, dtype=np.int64) * 60_000_000_000
-    return Series.from_arrays("SYNTHETIC", ts, op, hi, lo, close, rng.uniform(100.0, 1000.0, n))
+    return Bars.from_arrays("SYNTHETIC", ts, op, hi, lo, close, rng.uniform(100.0, 1000.0, n))
 
 
 def _first_diff(a: np.ndarray, b: np.ndarray) -> int | None:
@@ -93,7 +94,7 @@ def _first_diff(a: np.ndarray, b: np.ndarray) -> int | None:
     return None if a.shape[0] == b.shape[0] else m
 
 
-DecisionSource = Callable[[Series], "np.ndarray | Sequence[int]"]
+DecisionSource = Callable[[Bars], "np.ndarray | Sequence[int]"]
 
 
 @dataclass(frozen=True)
@@ -103,19 +104,19 @@ class _Run:
     fills: np.ndarray  # (ts, side, quantity, price) per fill
 
 
-def other_future(series: Series, cut: int, factor: float) -> Series:
+def other_future(series: Bars, cut: int, factor: float) -> Bars:
     """``series`` with every price from bar ``cut`` on multiplied by ``factor`` (a valid other future)."""
     def f(a: np.ndarray) -> np.ndarray:
         out = np.array(a, dtype=np.float64)
         out[cut:] *= factor
         return out
 
-    return Series.from_arrays(series.symbol, series.ts, f(series.open), f(series.high), f(series.low), f(series.close),
+    return Bars.from_arrays(series.symbol, series.ts, f(series.open), f(series.high), f(series.low), f(series.close),
                               series.volume)
 
 
 def _strategy_run(strategy: Any, params: Mapping[str, Any] | None, config: ExecutionConfig):
-    def run(series: Series) -> tuple[_Run, dict[str, Any]]:
+    def run(series: Bars) -> tuple[_Run, dict[str, Any]]:
         r = replay(strategy, params, series, config)
         f = r.fills
         return _Run(r.target, f.bar, np.column_stack([f.ts, f.side, f.quantity, f.price])), dict(r.params)
@@ -126,7 +127,7 @@ def _strategy_run(strategy: Any, params: Mapping[str, Any] | None, config: Execu
 def _source_run(decisions: DecisionSource, config: ExecutionConfig):
     from lq_engine.replay.event_engine import EventEngine, TargetsDecider
 
-    def run(series: Series) -> tuple[_Run, dict[str, Any]]:
+    def run(series: Bars) -> tuple[_Run, dict[str, Any]]:
         targets = np.asarray(decisions(series))
         if targets.shape != (series.n,):
             raise ValueError(f"lookahead check: the decision source returned shape {targets.shape} for {series.n} bars")
@@ -143,7 +144,7 @@ def _source_run(decisions: DecisionSource, config: ExecutionConfig):
 def check_lookahead(
     strategy_name: Any,
     params: Mapping[str, Any] | None = None,
-    bars: Series | None = None,
+    bars: Bars | None = None,
     cuts: Sequence[int] | int = 8,
     config: ExecutionConfig = ExecutionConfig(),
     decisions: DecisionSource | None = None,
@@ -311,8 +312,8 @@ def _units(spec: Any, data: Any) -> list[_Unit]:
                                                                for f in SCAN_FIELDS}))
         return out
 
-    def is_series(x: Any) -> bool:  # a replay Series, Bars, a frozen dataset's SymbolSeries
-        return isinstance(x, (Series, Bars)) or all(hasattr(x, f) for f in ("ts", *SCAN_FIELDS))
+    def is_series(x: Any) -> bool:
+        return isinstance(x, Bars)
 
     if isinstance(data, Mapping):  # symbol -> series (a DatasetView's ``series``)
         data = list(data.values())
@@ -320,7 +321,7 @@ def _units(spec: Any, data: Any) -> list[_Unit]:
         return [one(data, getattr(data, "symbol", None))]
     if isinstance(data, (list, tuple)) and data and all(is_series(s) for s in data):
         return [one(s, getattr(s, "symbol", None)) for s in data]
-    raise TypeError(f"lookahead scan of '{spec.name}': data must be a replay Series, a list of them or a Panel, "
+    raise TypeError(f"lookahead scan of '{spec.name}': data must be Bars, a list of them or a Panel, "
                     f"got {type(data).__name__}")
 
 
@@ -403,7 +404,7 @@ def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None, plan: 
     making many runs one after the other.
 
     Perturbed bars need not be valid OHLC (a scaled high may fall below the close): nothing on this
-    path validates bars (``Bars``/``Panel`` are built directly, not through ``Series``), so the
+    path validates bars (``Bars``/``Panel`` are built directly, not through ``Bars.checked``), so the
     strategy sees exactly the changed values. Returns the decisions and the indicator rows."""
     from lq_engine.data.bars import Bars
     from lq_engine.strategies.codegen import translate_error
@@ -616,8 +617,8 @@ def trials(k: int) -> tuple[tuple[str, Any], ...]:
 def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data: Any, *, cuts: int = 4,
                    seed: int = 0, max_bars: int = 4000, stop_at_first: bool = True) -> LookaheadScan:
     """Check that no decision of ``strategy`` at bar i depends on bars after i, for every set of
-    ``param_sets`` on ``data``: a replay ``Series`` (or anything with ts, open, high, low, close,
-    volume: ``Bars``, a frozen dataset's ``SymbolSeries``), a list of them or a mapping symbol ->
+    ``param_sets`` on ``data``: ``Bars`` (a frozen dataset's ``series``, ``Bars.from_arrays``), a list
+    of them or a mapping symbol ->
     series (a ``DatasetView.series``: each symbol on its own), or a ``Panel`` (a portfolio strategy's
     universe, e.g. ``DatasetView.panel``; a single-symbol strategy then runs on each symbol's real
     bars, and ``bar`` counts that symbol's bars).
@@ -793,7 +794,7 @@ def _longest_warmup(spec: Any, table: Any, n: int = 2_000, candidates: int = 16)
     pick = np.argsort(-score, kind="stable")[:candidates]
     rows = table.rows()
     sub = spec.table([rows[int(i)] for i in pick])
-    data = generated_panel(n, universe_size(spec)) if spec.is_portfolio else default_series(n).bars
+    data = generated_panel(n, universe_size(spec)) if spec.is_portfolio else default_series(n)
     try:
         ind = spec.indicator_rows(sub, data)
     except Exception:  # an indicator that cannot run on generated bars: no measure, the top-ranked set
@@ -836,6 +837,6 @@ def generated_panel(n: int = 3_000, n_symbols: int = 5, seed: int = 7) -> Any:
             keep[n - n // 10:] = False  # ends early
         keep[np.flatnonzero(keep)[:1]] = True
         ts = t0 + np.arange(n, dtype=np.int64) * day
-        out.append(Series.from_arrays(f"SYN{k:03d}", ts[keep], op[keep], hi[keep], lo[keep], close[keep],
+        out.append(Bars.from_arrays(f"SYN{k:03d}", ts[keep], op[keep], hi[keep], lo[keep], close[keep],
                                       rng.uniform(1e3, 1e5, n)[keep]))
     return Panel.from_series(out)

@@ -329,7 +329,7 @@ class StrategySpec:
 
     def decisions(self, params: Mapping[str, Any] | None, bars: Any) -> Decisions:
         """Targets (and exits) decided at every bar's close for one parameter set over ``bars``
-        (a ``Bars`` or a replay ``Series``; a ``Panel`` for a portfolio strategy, whose targets are
+        (``Bars``; a ``Panel`` for a portfolio strategy, whose targets are
         then weights, bars x symbols)."""
         b = self.check_data(bars)
         table = self.table([self.validated(params)])
@@ -444,8 +444,7 @@ def bars_view(bars: Any):
 
 
 def as_bars(x: Any) -> Bars:
+    """``x`` if it is ``Bars`` (the one bar-series type); a strategy decides over nothing else."""
     if isinstance(x, Bars):
         return x
-    if hasattr(x, "ts") and hasattr(x, "volume") and hasattr(x, "close"):  # a replay Series
-        return Bars(x.open, x.high, x.low, x.close, x.volume, x.ts)
-    raise TypeError(f"expected Bars or a replay Series, got {type(x).__name__}")
+    raise TypeError(f"expected lq_engine.data.bars.Bars (or a Panel for a portfolio strategy), got {type(x).__name__}")

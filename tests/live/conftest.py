@@ -11,7 +11,7 @@ import pytest
 from lq_engine.data.frozen import UniverseSpec, build_frozen
 from lq_engine.data.ingest import ingest_file
 from lq_engine.data.paths import DataPaths
-from lq_engine.replay.engine import Series
+from lq_engine.data.bars import Bars
 from lq_engine.execution.sizing import BracketSpec
 
 SYMBOL = "PAPER"
@@ -34,8 +34,8 @@ def make_frame(n: int = N_BARS, seed: int = 7) -> pl.DataFrame:
                          "open": open_, "high": high, "low": low, "close": close, "volume": volume})
 
 
-def series_from_frame(df: pl.DataFrame) -> Series:
-    return Series.from_arrays(SYMBOL, *(df[c].to_numpy() for c in ("ts", "open", "high", "low", "close", "volume")))
+def series_from_frame(df: pl.DataFrame) -> Bars:
+    return Bars.from_arrays(SYMBOL, *(df[c].to_numpy() for c in ("ts", "open", "high", "low", "close", "volume")))
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +71,7 @@ def universe_folder(data_paths) -> Path:
 
 
 @pytest.fixture(scope="session")
-def frozen_series(frozen_folder) -> Series:
+def frozen_series(frozen_folder) -> Bars:
     from lq_engine.live.feeds import ReplayFeed
 
     return ReplayFeed.from_frozen(frozen_folder, SYMBOL).series

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.series import random_bars
-from lq_engine.replay.engine import Series
+from lq_engine.data.bars import Bars
 
 
-def series(n: int, seed: int, vol: float = 0.01, volume_scale: float = 1e6) -> Series:
+def series(n: int, seed: int, vol: float = 0.01, volume_scale: float = 1e6) -> Bars:
     b = random_bars(n, seed, vol=vol)
     volume = np.random.default_rng(seed + 1).uniform(0.0, 1.0, n) * volume_scale
     ts = 1_700_000_000_000_000_000 + np.arange(n, dtype=np.int64) * 60_000_000_000
-    return Series.from_arrays("TEST", ts, b.open, b.high, b.low, b.close, volume)
+    return Bars.from_arrays("TEST", ts, b.open, b.high, b.low, b.close, volume)
 
 
 def params_for(name: str, pick: int, side: str | None = None) -> dict:

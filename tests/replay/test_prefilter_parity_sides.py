@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.prefilter.evaluate import Costs, evaluate_grid
-from lq_engine.replay.engine import Series, replay
+from lq_engine.data.bars import Bars
+from lq_engine.replay.engine import replay
 from lq_engine.strategies.registry import list_strategies
 from replay.bars import params_for, prefilter_backends, series
 
@@ -18,7 +19,7 @@ SIDES = ["long", "short", "both"]
 def _assert_parity(name, p, s, fee, slip_bps):
     r = replay(name, p, s, ExecutionConfig().simplified(fee=fee, slippage_bps=slip_bps))
     for backend in prefilter_backends(name):
-        g = evaluate_grid(s.bars, name, [p], Costs(fee=fee, slippage=slip_bps * 1e-4), backend=backend)
+        g = evaluate_grid(s, name, [p], Costs(fee=fee, slippage=slip_bps * 1e-4), backend=backend)
         for k, v in g.metrics.items():
             assert np.isclose(r.metrics[k], v[0], rtol=RTOL, atol=ATOL), (backend, k, r.metrics[k], v[0])
     return r
@@ -47,7 +48,7 @@ def _frozen(symbol, close, open_):
     n = close.size
     hi, lo = np.maximum(open_, close) * 1.001, np.minimum(open_, close) * 0.999
     ts = 1_700_000_000_000_000_000 + np.arange(n, dtype=np.int64) * 60_000_000_000
-    return Series.from_arrays(symbol, ts, open_, hi, lo, close, np.full(n, 1e6))
+    return Bars.from_arrays(symbol, ts, open_, hi, lo, close, np.full(n, 1e6))
 
 
 def test_bankrupt_short_stays_flat_in_both_engines():
@@ -61,7 +62,7 @@ def test_bankrupt_short_stays_flat_in_both_engines():
     q, px = r.fills.quantity[close_fill], r.fills.price[close_fill]
     assert r.fills.fee[close_fill] == 0.001 * q * px > 0.0  # on the notional: not a rebate
     for backend in ("c", "rust"):  # the native kernels repeat the same close leg
-        g = evaluate_grid(s.bars, "ma_cross", [{"fast": 3, "slow": 10, "side": "both"}], Costs(fee=0.001, slippage=0.0),
+        g = evaluate_grid(s, "ma_cross", [{"fast": 3, "slow": 10, "side": "both"}], Costs(fee=0.001, slippage=0.0),
                           backend=backend)
         for k, v in g.metrics.items():
             assert np.isclose(r.metrics[k], v[0], rtol=RTOL, atol=ATOL), (backend, k, r.metrics[k], v[0])

@@ -11,7 +11,8 @@ from lq_engine.core.bus import MessageBus
 from lq_engine.core.events import BarEvent
 from lq_engine.data.guards import FrozenInputError
 from lq_engine.execution.config import ExecutionConfig
-from lq_engine.replay.engine import Series, replay
+from lq_engine.data.bars import Bars
+from lq_engine.replay.engine import replay
 from lq_engine.replay.event_engine import EventEngine, PrecomputedDecider, StreamingDecider, run_event_engine
 from lq_engine.replay.lookahead import check_lookahead
 from lq_engine.execution.sizing import BracketSpec
@@ -27,7 +28,7 @@ def test_long_flat_ma_equity_by_hand():
     n = len(CLOSES)
     hi = [max(o, c) + 0.1 for o, c in zip(OPENS, CLOSES)]
     lo = [min(o, c) - 0.1 for o, c in zip(OPENS, CLOSES)]
-    s = Series.from_arrays("HAND", np.arange(n) * 86_400_000_000_000, OPENS, hi, lo, CLOSES, [1e9] * n)
+    s = Bars.from_arrays("HAND", np.arange(n) * 86_400_000_000_000, OPENS, hi, lo, CLOSES, [1e9] * n)
     cfg = ExecutionConfig(fee_taker=fee, fee_maker=fee, spread_bps=0.0, slippage_bps=0.0, slippage_vol_k=0.0,
                           liquidity_cap=None)
     r = replay("ma_cross", {"fast": fast, "slow": slow, "side": "long"}, s, cfg, initial_cash=cash0)
@@ -110,14 +111,14 @@ def test_streaming_decider_matches_precomputed():
 def test_bad_inputs_are_named():
     s = series(50, 1)
     with pytest.raises(FrozenInputError, match="polars"):
-        Series("X", pl.Series(s.ts.tolist()), s.open, s.high, s.low, s.close, s.volume)
+        Bars.checked(s.open, s.high, s.low, s.close, s.volume, pl.Series(s.ts.tolist()), symbol="X")
     with pytest.raises(FrozenInputError, match="writable"):
-        Series("X", s.ts, np.array(s.open), s.high, s.low, s.close, s.volume)
+        Bars.checked(np.array(s.open), s.high, s.low, s.close, s.volume, s.ts, symbol="X")
     bad = np.array(s.low)
     bad[7] = math.nan
     bad.setflags(write=False)
     with pytest.raises(ValueError, match="field 'low' row 7"):
-        Series("X", s.ts, s.open, s.high, bad, s.close, s.volume)
+        Bars.checked(s.open, s.high, bad, s.close, s.volume, s.ts, symbol="X")
     with pytest.raises(ValueError, match="fast < slow"):
         replay("ma_cross", {"fast": 30, "slow": 20}, s)
     with pytest.raises(ValueError, match="stop_loss"):

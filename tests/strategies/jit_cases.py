@@ -88,7 +88,7 @@ def _strided(x: np.ndarray, a: int, b: int) -> np.ndarray:
 
 
 def cut(case: Case) -> Any:
-    """The case's input: a ``Series`` (or strided ``Bars``) for a single-symbol strategy, a ``Panel``
+    """The case's input: ``Bars`` (a window, or strided) for a single-symbol strategy, a ``Panel``
     for a portfolio strategy."""
     from lq_engine.optimize.tasks import PanelSpan, Span
     from lq_engine.strategies import resolve
@@ -128,7 +128,7 @@ def compute(case: Case) -> dict[str, Any]:
     """Every driver's output on the case (arrays and floats; an error as its message)."""
     from lq_engine.execution.config import ExecutionConfig
     from lq_engine.prefilter.evaluate import Costs, evaluate_grid, evaluate_panel
-    from lq_engine.replay.engine import Series, replay
+    from lq_engine.replay.engine import replay
     from lq_engine.replay.event_engine import run_event_engine
     from lq_engine.replay.portfolio import replay_portfolio
     from lq_engine.replay.portfolio_engine import run_portfolio_engine
@@ -160,10 +160,10 @@ def compute(case: Case) -> dict[str, Any]:
         for j, p in enumerate(sets):
             step(f"replay{j}", lambda: _portfolio_replay(replay_portfolio(spec, p, data, cfg)))
             step(f"event{j}", lambda: _portfolio_event(run_portfolio_engine(spec, p, data, cfg)))
-    elif isinstance(data, Series):  # evaluate_grid takes frozen contiguous arrays only (strided Bars: refused)
-        step("prefilter_api", lambda: evaluate_grid(data.bars, spec, sets, costs, "numba-api").metrics)
+    elif case.kind != "strided":  # the strided cases check the decisions only
+        step("prefilter_api", lambda: evaluate_grid(data, spec, sets, costs, "numba-api").metrics)
         if spec.rules is not None:
-            step("prefilter_rules", lambda: evaluate_grid(data.bars, spec, sets, costs, "numba").metrics)
+            step("prefilter_rules", lambda: evaluate_grid(data, spec, sets, costs, "numba").metrics)
         br = BracketSpec(0.02, 0.04, None)
         for j, p in enumerate(sets):
             step(f"replay{j}", lambda: _replay(replay(spec, p, data, cfg, br)))

@@ -127,7 +127,7 @@ def test_a_bad_target_names_the_bar(tmp_path, decide, value):
     from lq_engine.prefilter.evaluate import evaluate_grid
 
     with pytest.raises(StrategyError, match=rf"at bar {bar}"):  # the sweep names it too
-        evaluate_grid(generated_series(100).bars, spec, spec.default_grid(), backend="numba")
+        evaluate_grid(generated_series(100), spec, spec.default_grid(), backend="numba")
 
 
 def test_a_decide_reading_the_next_bar_is_caught_with_the_bar_named(tmp_path):
@@ -159,7 +159,7 @@ def test_no_jit_mode_gives_the_same_results(tmp_path):
             "    spec = resolve(name)\n"
             "    g = spec.default_grid()[:3]\n"
             "    out[name] = [spec.decisions(p, s).targets.tolist() for p in g]\n"
-            "    out[name + '_sharpe'] = evaluate_grid(s.bars, spec, g, Costs(), backend='numba-api').metrics['sharpe'].tolist()\n"
+            "    out[name + '_sharpe'] = evaluate_grid(s, spec, g, Costs(), backend='numba-api').metrics['sharpe'].tolist()\n"
             "print(json.dumps(out))\n")
     runs = []
     for jit in ("0", "1"):

@@ -25,7 +25,8 @@ from lq_engine.core.events import BarEvent
 from lq_engine.errors import LQError
 from lq_engine.prefilter.evaluate import evaluate_grid
 from lq_engine.project import CHECKOUT_ROOT as REPO_ROOT
-from lq_engine.replay.engine import Series, replay
+from lq_engine.data.bars import Bars
+from lq_engine.replay.engine import replay
 from lq_engine.replay.event_engine import PrecomputedDecider, StreamingDecider
 from lq_engine.optimize.checks import check_strategy
 from lq_engine.strategies.decide_errors import DecideError
@@ -70,10 +71,10 @@ def write_strategy(folder: Path, kind: str) -> tuple[Path, int]:
     return f, line
 
 
-def series(symbol: str = "ZDIV") -> Series:
+def series(symbol: str = "ZDIV") -> Bars:
     rng = np.random.default_rng(3)
     c = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, N)))
-    return Series.from_arrays(symbol, T0 + np.arange(N, dtype=np.int64) * 60_000_000_000, c, c * 1.01, c * 0.99, c,
+    return Bars.from_arrays(symbol, T0 + np.arange(N, dtype=np.int64) * 60_000_000_000, c, c * 1.01, c * 0.99, c,
                               np.full(N, 1e4))
 
 
@@ -123,12 +124,12 @@ def test_prefilter_sweep_names_the_first_failing_set(tmp_path):
     sets = spec.grid().rows()
     assert [p["slow"] for p in sets].count(20) == 2
     with pytest.raises(DecideError) as e:
-        evaluate_grid(series().bars, spec, sets, backend="numba")
+        evaluate_grid(series(), spec, sets, backend="numba")
     assert_located(e.value, f, line, {"fast": 3, "slow": 20}, symbol=None)
     # a division by zero in the parallel sweep (numpy's error model) gives inf: refused, bar and set named
     f2, _ = write_strategy(tmp_path, "divide")
     with pytest.raises(LQError, match=r"decide returned inf at bar 37 with parameters \{'fast': 3, 'slow': 20\}"):
-        evaluate_grid(series().bars, load_file(f2), sets, backend="numba")
+        evaluate_grid(series(), load_file(f2), sets, backend="numba")
 
 
 PORTFOLIO = '''
@@ -200,7 +201,7 @@ for kind in ("divide", "raise"):
     f, line = write_strategy(Path({folder!r}), kind)
     spec = load_file(f)
     for what, run in (("replay", lambda: replay(spec, {{"fast": 3, "slow": 20}}, series())),
-                      ("sweep", lambda: evaluate_grid(series().bars, spec, spec.grid().rows(), backend="numba"))):
+                      ("sweep", lambda: evaluate_grid(series(), spec, spec.grid().rows(), backend="numba"))):
         try:
             run()
             out[kind + " " + what] = None

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lq_engine.replay.engine import Series
+from lq_engine.data.bars import Bars
 from lq_engine.replay.lookahead import (
     LookaheadFailure, LookaheadScan, check_lookahead, default_series, gate_sets, generated_panel, lookahead_scan,
 )
@@ -28,8 +28,8 @@ def cheat(name: str):
 
 
 @lru_cache(maxsize=1)
-def bundled() -> tuple[Series, ...]:
-    """The bundled real daily bars (AAPL, FB, GOOG, IBM, MSFT; FB and GOOG start late), one Series each."""
+def bundled() -> tuple[Bars, ...]:
+    """The bundled real daily bars (AAPL, FB, GOOG, IBM, MSFT; FB and GOOG start late), one Bars each."""
     import polars as pl
 
     from lq_engine.data.samples import bundled_daily_path
@@ -37,12 +37,12 @@ def bundled() -> tuple[Series, ...]:
     df = pl.read_parquet(bundled_daily_path()).sort("symbol", "ts")
     out = []
     for (sym,), g in df.group_by("symbol", maintain_order=True):
-        out.append(Series.from_arrays(sym, g["ts"].to_numpy(), *(g[f].to_numpy() for f in
+        out.append(Bars.from_arrays(sym, g["ts"].to_numpy(), *(g[f].to_numpy() for f in
                                                                  ("open", "high", "low", "close", "volume"))))
     return tuple(out)
 
 
-def two() -> list[Series]:
+def two() -> list[Bars]:
     """IBM (3,270 bars) and FB (196 bars, starting in 2012)."""
     return [s for s in bundled() if s.symbol in ("FB", "IBM")]
 

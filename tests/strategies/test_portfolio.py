@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.prefilter.evaluate import Costs, evaluate_panel
-from lq_engine.replay.engine import Series
+from lq_engine.data.bars import Bars
 from lq_engine.replay.portfolio import replay_portfolio
 from lq_engine.replay.portfolio_engine import run_portfolio_engine
 from lq_engine.strategies import StrategyError, resolve
@@ -22,14 +22,14 @@ DAY = 86_400_000_000_000
 T0 = 1_700_000_000_000_000_000
 
 
-def _series(sym: str, n: int, seed: int, start: int = 0, gaps: float = 0.0, vol: float = 0.015) -> Series:
+def _series(sym: str, n: int, seed: int, start: int = 0, gaps: float = 0.0, vol: float = 0.015) -> Bars:
     rng = np.random.default_rng(seed)
     close = 100 * np.exp(np.cumsum(rng.normal(0, vol, n)))
     op = np.r_[close[0], close[:-1]] * np.exp(rng.normal(0, vol / 3, n))
     days = start + np.arange(n)
     keep = rng.uniform(size=n) >= gaps
     keep[0] = True
-    return Series.from_arrays(sym, T0 + days[keep] * DAY, op[keep], (np.maximum(op, close) * 1.004)[keep],
+    return Bars.from_arrays(sym, T0 + days[keep] * DAY, op[keep], (np.maximum(op, close) * 1.004)[keep],
                               (np.minimum(op, close) * 0.996)[keep], close[keep], rng.uniform(1e3, 1e5, n)[keep])
 
 
@@ -103,7 +103,7 @@ def _hand_panel() -> Panel:
 
     def s(sym, o, c):
         o, c = np.array(o), np.array(c)
-        return Series.from_arrays(sym, T0 + np.arange(7) * DAY, o, np.maximum(o, c) + 0.1, np.minimum(o, c) - 0.1, c,
+        return Bars.from_arrays(sym, T0 + np.arange(7) * DAY, o, np.maximum(o, c) + 0.1, np.minimum(o, c) - 0.1, c,
                                   np.full(7, 1e9))
 
     return Panel.from_series([s("AAA", a_open, a_close), s("BBB", b_open, b_close)])
@@ -146,9 +146,9 @@ def test_a_symbol_without_a_bar_does_not_trade_and_is_marked_at_its_last_close(t
     path.write_text(FIXED.replace("grid=(2,)", "grid=(1,)"))
     full = _hand_panel()
     keep = np.array([True, True, True, False, True, True, True])
-    b = Series.from_arrays("BBB", full.ts[keep], full.open[1][keep], full.high[1][keep], full.low[1][keep],
+    b = Bars.from_arrays("BBB", full.ts[keep], full.open[1][keep], full.high[1][keep], full.low[1][keep],
                            full.close[1][keep], full.volume[1][keep])
-    a = Series.from_arrays("AAA", full.ts, full.open[0], full.high[0], full.low[0], full.close[0], full.volume[0])
+    a = Bars.from_arrays("AAA", full.ts, full.open[0], full.high[0], full.low[0], full.close[0], full.volume[0])
     panel = Panel.from_series([a, b])
     assert not panel.mask[1, 3] and panel.close[1, 3] == panel.close[1, 2] == panel.open[1, 3]
     r = replay_portfolio(load_file(path), {"every": 1}, panel, ExecutionConfig(liquidity_cap=None))

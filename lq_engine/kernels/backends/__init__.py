@@ -12,6 +12,7 @@ from lq_engine.kernels import metrics as M
 from lq_engine.kernels.backends import native, numba_backend, python_backend
 from lq_engine.kernels.rules import check_sweep_shapes
 from lq_engine.kernels.threads import kernel_threads
+from lq_engine.errors import InputError
 
 BACKENDS = ("python", "numba", "c", "rust")
 NATIVE_BACKENDS = ("c", "rust")  # rule-vocabulary strategies only
@@ -19,7 +20,7 @@ NATIVE_BACKENDS = ("c", "rust")  # rule-vocabulary strategies only
 
 def check_backend(name: str) -> str:
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; expected one of {BACKENDS}")
+        raise InputError(f"unknown backend {name!r}; expected one of {BACKENDS}")
     return name
 
 
@@ -44,7 +45,7 @@ def run_accumulators(name: str, bank, rets, ip, fp, cost: float, n_threads: int 
         return numba_backend.sweep(bank, rets, ip, fp, cost)
     if name in ("c", "rust"):
         return native.load(name).sweep(bank, rets, ip, fp, cost, n_threads or kernel_threads())
-    raise ValueError(f"backend {name!r} has no accumulator kernel")
+    raise InputError(f"backend {name!r} has no accumulator kernel")
 
 
 def run_sweep(name: str, bank, rets, ip, fp, cost: float, ppy: float) -> dict[str, np.ndarray]:

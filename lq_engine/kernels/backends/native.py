@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lq_engine.errors import InputError
 from lq_engine.kernels.metrics import N_ACC
 from lq_engine.kernels.rules import check_sweep_shapes
 from lq_engine.native_build import (
@@ -166,7 +167,7 @@ def _load(backend: str, path: str | None) -> NativeLib:
 def load(backend: str) -> NativeLib:
     """The loaded library for ``backend``, building it first if needed; raises NativeUnavailable."""
     if backend not in BACKENDS:
-        raise ValueError(f"unknown native backend {backend!r}; expected one of {BACKENDS}")
+        raise InputError(f"unknown native backend {backend!r}; expected one of {BACKENDS}")
     dll = explicit_dll()
     return _load(backend, str(dll[1]) if dll and dll[0] == backend else None)
 

@@ -39,7 +39,8 @@ METRIC_NAMES = (
     "exposure", "turnover",
 )
 
-# streaming accumulator columns (one row per parameter set), filled by every kernel backend
+# streaming accumulator columns (one row per parameter set), filled by every kernel backend: the numba
+# kernels write them through ``kernels.accumulators.close_out``, C and Rust (native/) with their own lines
 (ACC_EQ, ACC_S1, ACC_S2, ACC_SD, ACC_TGAIN, ACC_TWIN, ACC_TLOSS, ACC_MAXDD, ACC_MAXDD_DUR,
  ACC_TRADES, ACC_EXPOSED, ACC_TURNOVER, ACC_NRET) = range(13)
 N_ACC = 13

@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from lq_engine.errors import LQError
+from lq_engine.errors import InputTypeError, LQError
 from lq_engine.authoring.params import SIDES, Constraint, Param, ParamError
 
 DECIDE_ARGS = ("i", "bars", "ind", "p", "pos", "st")
@@ -434,7 +434,7 @@ class Strategy:
         cls.declaration = declaration_of(cls)
 
     def __init__(self) -> None:
-        raise TypeError(f"{type(self).__name__} is a declaration; get the runnable strategy with "
+        raise InputTypeError(f"{type(self).__name__} is a declaration; get the runnable strategy with "
                         f"lq_engine.strategies.resolve({snake_case(type(self).__name__)!r}) or StrategySpec.of(cls)")
 
 

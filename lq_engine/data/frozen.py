@@ -38,7 +38,7 @@ from lq_engine.data.guards import freeze
 from lq_engine.data.lake import read_symbol_frames
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.schema import NS_PER_SECOND, canonical_timeframe, format_ns
-from lq_engine.errors import LQError
+from lq_engine.errors import InputError, LQError, NotFoundError
 
 ARRAY_NAMES = ("ts", "open", "high", "low", "close", "volume")
 FILES = tuple(f"{n}.npy" for n in ("offsets", *ARRAY_NAMES))
@@ -67,7 +67,7 @@ class UniverseSpec:
         object.__setattr__(self, "symbols", tuple(sorted(set(self.symbols))))
         object.__setattr__(self, "timeframe", canonical_timeframe(self.timeframe))
         if not self.symbols:
-            raise ValueError(f"universe {self.name!r}: no symbols")
+            raise InputError(f"universe {self.name!r}: no symbols")
 
     def bounds_ns(self) -> tuple[int | None, int | None]:
         """[start, end) in ns: the end day is included."""
@@ -105,7 +105,7 @@ def freeze_frames(parts: list[tuple[str, pl.DataFrame]]) -> FrozenArrays:
     parts = sorted(parts, key=lambda p: p[0])
     symbols = tuple(s for s, _ in parts)
     if len(set(symbols)) != len(symbols):
-        raise ValueError(f"freeze_frames: a symbol appears twice in {list(symbols)}")
+        raise InputError(f"freeze_frames: a symbol appears twice in {list(symbols)}")
     offsets = np.zeros(len(parts) + 1, dtype=np.int64)
     np.cumsum([df.height for _, df in parts], out=offsets[1:])
     n = int(offsets[-1])
@@ -114,7 +114,7 @@ def freeze_frames(parts: list[tuple[str, pl.DataFrame]]) -> FrozenArrays:
     for k, (sym, df) in enumerate(parts):
         missing = [c for c in ARRAY_NAMES if c not in df.columns]
         if missing:
-            raise ValueError(f"freeze_frames: {sym}: missing columns {missing}")
+            raise InputError(f"freeze_frames: {sym}: missing columns {missing}")
         if not df["ts"].is_sorted():
             df = df.sort("ts")
         a, b = offsets[k], offsets[k + 1]
@@ -128,7 +128,7 @@ def freeze_frames(parts: list[tuple[str, pl.DataFrame]]) -> FrozenArrays:
     if not ok.all():
         i = int(np.argmin(ok)) + 1
         k = int(np.searchsorted(offsets, i, side="right") - 1)
-        raise ValueError(f"freeze_frames: duplicate timestamp {format_ns(arrays['ts'][i])} for {symbols[k]}")
+        raise InputError(f"freeze_frames: duplicate timestamp {format_ns(arrays['ts'][i])} for {symbols[k]}")
     return fa
 
 
@@ -145,7 +145,7 @@ def freeze_frame(df: pl.DataFrame) -> FrozenArrays:
     """Bars (symbol, ts, open..volume) in one frame to frozen arrays (see ``freeze_frames``)."""
     missing = [c for c in ("symbol", *ARRAY_NAMES) if c not in df.columns]
     if missing:
-        raise ValueError(f"freeze_frame: missing columns {missing}")
+        raise InputError(f"freeze_frame: missing columns {missing}")
     groups = df.partition_by("symbol", as_dict=True, maintain_order=True)
     return freeze_frames([(sym, part) for (sym,), part in groups.items()])
 
@@ -194,7 +194,7 @@ class FrozenDataset:
         try:
             return self.symbols.index(symbol)
         except ValueError:
-            raise KeyError(f"{symbol!r} is not in frozen dataset {self.name} (has {list(self.symbols)})") from None
+            raise NotFoundError(f"{symbol!r} is not in frozen dataset {self.name} (has {list(self.symbols)})") from None
 
     def series(self, symbol: str) -> Bars:
         """One symbol's rows as ``Bars`` of read-only contiguous views (no copy, no scan: a consumer
@@ -263,7 +263,7 @@ def build_frozen(paths: DataPaths, spec: UniverseSpec) -> FrozenDataset:
     parts = read_symbol_frames(paths, spec.timeframe, list(spec.symbols), lo, hi)
     absent = sorted(set(spec.symbols) - {s for s, _ in parts})
     if absent:
-        raise ValueError(f"universe {spec.name!r}: no {spec.timeframe} bars in the lake for {absent}")
+        raise InputError(f"universe {spec.name!r}: no {spec.timeframe} bars in the lake for {absent}")
     fa = freeze_frames(parts)
     base = paths.frozen / spec.name
     base.mkdir(parents=True, exist_ok=True)
@@ -448,7 +448,8 @@ def open_frozen(paths: DataPaths, name: str, digest: str) -> FrozenDataset:
         (tmp / "manifest.json").write_bytes(store.read_bytes(f"{prefix}/manifest.json"))
         ds = load_frozen(tmp, verify=True)
         if ds.content_hash != digest:
-            raise ValueError(f"{store.uri_of(prefix)}: manifest hash {ds.content_hash[:16]} is not {digest[:16]}")
+            raise FrozenCorruptError(f"{store.uri_of(prefix)}: manifest hash {ds.content_hash[:16]} "
+                                     f"is not {digest[:16]}")
         del ds
         _publish_folder(tmp, final)
     finally:

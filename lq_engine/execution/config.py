@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from lq_engine.errors import InputError
+
 
 COST_BASES = ("notional", "equity")
 COST_NOTIONAL, COST_EQUITY = 0, 1
@@ -39,14 +41,14 @@ class ExecutionConfig:
         for name in ("fee_taker", "fee_maker", "spread_bps", "slippage_bps", "slippage_vol_k"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0.0):
-                raise ValueError(f"ExecutionConfig.{name} must be finite and >= 0, got {v!r}")
+                raise InputError(f"ExecutionConfig.{name} must be finite and >= 0, got {v!r}")
         if self.spread_bps * 0.5 + self.slippage_bps >= 10_000:
-            raise ValueError("ExecutionConfig: half spread + slippage must be below 10000 bps (100%)")
+            raise InputError("ExecutionConfig: half spread + slippage must be below 10000 bps (100%)")
         if self.cost_basis not in COST_BASES:
-            raise ValueError(f"ExecutionConfig.cost_basis must be one of {COST_BASES}, got {self.cost_basis!r}")
+            raise InputError(f"ExecutionConfig.cost_basis must be one of {COST_BASES}, got {self.cost_basis!r}")
         cap = self.liquidity_cap
         if cap is not None and not (0.0 < cap <= 1.0):
-            raise ValueError(f"ExecutionConfig.liquidity_cap must be in (0, 1] or None, got {cap!r}")
+            raise InputError(f"ExecutionConfig.liquidity_cap must be in (0, 1] or None, got {cap!r}")
 
     @property
     def cap(self) -> float:
@@ -89,7 +91,7 @@ class Costs:
         for name in ("fee", "slippage"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0 or v >= 0.5:
-                raise ValueError(f"Costs.{name} must be a finite fraction in [0, 0.5), got {v!r}")
+                raise InputError(f"Costs.{name} must be a finite fraction in [0, 0.5), got {v!r}")
 
     @property
     def per_unit(self) -> float:

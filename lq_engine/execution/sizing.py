@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from numba import njit
 
+from lq_engine.errors import InputError
 from lq_engine.execution.fillmath import PY as FILLMATH_PY
 from lq_engine.execution.fillmath import market_fill_price
 from lq_engine.execution.twins import python_twins
@@ -51,7 +52,7 @@ class BracketSpec:
         for name in ("stop_loss", "take_profit", "trailing"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and 0.0 < v < 1.0):
-                raise ValueError(f"BracketSpec.{name} must be a fraction in (0, 1) or None, got {v!r}")
+                raise InputError(f"BracketSpec.{name} must be a fraction in (0, 1) or None, got {v!r}")
 
     def fractions(self) -> tuple[float, float, float]:
         return tuple(math.nan if v is None else float(v) for v in (self.stop_loss, self.take_profit, self.trailing))

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from lq_engine.data.frozen import load_frozen
 from lq_engine.data.paths import DataPaths
+from lq_engine.errors import InputError
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.live.feeds import Feed, PanelFeed, ReplayFeed
 from lq_engine.live.trader import PaperResult, PaperTrader, RunSpec, hold_state, move_aside
@@ -20,12 +21,12 @@ def make_feed(*, frozen: Path | None = None, symbol: str | None = None, lake_sym
               paths: DataPaths | None = None, timeframe: str = "1m", speed: float | None = None) -> Feed:
     """A replay feed over a frozen dataset folder (+ ``symbol``) or the lake (``lake_symbol``)."""
     if (frozen is None) == (lake_symbol is None):
-        raise ValueError("paper feed: give exactly one of a frozen dataset folder or a lake symbol")
+        raise InputError("paper feed: give exactly one of a frozen dataset folder or a lake symbol")
     if frozen is not None:
         if symbol is None:
             syms = load_frozen(Path(frozen)).symbols
             if len(syms) != 1:
-                raise ValueError(f"{frozen}: holds {list(syms)}; name the symbol to trade")
+                raise InputError(f"{frozen}: holds {list(syms)}; name the symbol to trade")
             symbol = syms[0]
         return ReplayFeed.from_frozen(Path(frozen), symbol, speed)
     return ReplayFeed.from_lake(paths or DataPaths.from_env(), lake_symbol, timeframe, speed)
@@ -64,7 +65,7 @@ def run_paper(
     Raises StateError on unusable state and ReconciliationError when it refuses to trade.
     """
     if max_bars is not None and max_bars < 1:
-        raise ValueError(f"max_bars must be >= 1, got {max_bars}")
+        raise InputError(f"max_bars must be >= 1, got {max_bars}")
     state_dir = Path(state_dir)
     with hold_state(state_dir):
         return _run_held(state_dir, strategy, params, frozen=frozen, symbol=symbol, lake_symbol=lake_symbol,
@@ -85,17 +86,17 @@ def _run_held(state_dir: Path, strategy: str | StrategySpec, params: Mapping[str
     strat = resolve(strategy)
     if feed is None and strat.is_portfolio:  # a portfolio trades the dataset's whole universe
         if frozen is None:
-            raise ValueError(f"strategy '{strat.name}' is a portfolio strategy: paper-trade it on a frozen dataset")
+            raise InputError(f"strategy '{strat.name}' is a portfolio strategy: paper-trade it on a frozen dataset")
         feed = PanelFeed.from_frozen(Path(frozen), speed)
     if feed is None:
         feed = make_feed(frozen=frozen, symbol=symbol, lake_symbol=lake_symbol, paths=paths, timeframe=timeframe,
                          speed=speed)
     if strat.is_portfolio:
         if not isinstance(feed, PanelFeed):
-            raise ValueError(f"strategy '{strat.name}' is a portfolio strategy: it needs a universe's feed")
+            raise InputError(f"strategy '{strat.name}' is a portfolio strategy: it needs a universe's feed")
         strat.check_data(feed.panel)
         if brackets.any:
-            raise ValueError(f"strategy '{strat.name}' is a portfolio strategy: brackets (stop-loss, take-profit, "
+            raise InputError(f"strategy '{strat.name}' is a portfolio strategy: brackets (stop-loss, take-profit, "
                              "trailing) are per entry of one symbol and do not apply")
     universe = tuple(getattr(feed, "symbols", ())) if strat.is_portfolio else ()
     spec = RunSpec(strat.name, strat.validated(params), feed.symbol, feed.describe(), config, brackets,

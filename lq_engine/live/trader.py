@@ -24,6 +24,7 @@ from typing import Any
 
 from lq_engine.core.events import BarEvent
 from lq_engine.data.locks import file_lock, holder
+from lq_engine.errors import InputError
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.execution.portfolio import Portfolio
 from lq_engine.live import engine_state
@@ -165,7 +166,7 @@ class PaperTrader:
         """``strategy``: the resolved strategy (a ``StrategySpec``, e.g. loaded from a file), else
         ``spec.strategy`` is resolved by name."""
         if snapshot_every < 1:
-            raise ValueError(f"snapshot_every must be >= 1, got {snapshot_every}")
+            raise InputError(f"snapshot_every must be >= 1, got {snapshot_every}")
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.spec, self.feed, self.snapshot_every = spec, feed, snapshot_every

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lq_engine.optimize.config import OptimizeConfig
+from lq_engine.optimize.config import ConfigError, OptimizeConfig
 
 TRAIN, VALIDATION, HOLDOUT = "train", "validation", "holdout"
 
@@ -83,7 +83,7 @@ def make_folds(n: int, config: OptimizeConfig = OptimizeConfig()) -> FoldPlan:
     c = config
     h = int(round(c.holdout_fraction * n))
     if h < c.min_window_bars:
-        raise ValueError(f"folds: holdout of {h} bars ({c.holdout_fraction:g} of {n}) is below "
+        raise ConfigError(f"folds: holdout of {h} bars ({c.holdout_fraction:g} of {n}) is below "
                          f"min_window_bars={c.min_window_bars}; use more data or a larger holdout_fraction")
     hold = Window(HOLDOUT, -1, n - h, n)
     d = hold.start - c.gap_bars
@@ -95,7 +95,7 @@ def make_folds(n: int, config: OptimizeConfig = OptimizeConfig()) -> FoldPlan:
         v = (d - t) // k - c.gap_bars
     need = t + k * (c.gap_bars + v)
     if min(t, v) < c.min_window_bars or need > d:
-        raise ValueError(
+        raise ConfigError(
             f"folds: {n} bars leave a development span of {d} (holdout {h}, gap {c.gap_bars}); "
             f"{k} folds of train {t} + validation {v} bars need {need} with windows of at least "
             f"min_window_bars={c.min_window_bars}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Sequence
+from lq_engine.errors import InputError
 from lq_engine.kernels.threads import configure_threads
 
 
@@ -22,7 +23,7 @@ class TaskRunner:
 
     def __init__(self, workers: int = 1):
         if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+            raise InputError(f"workers must be >= 1, got {workers}")
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
 

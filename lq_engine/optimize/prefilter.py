@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from lq_engine.kernels import metrics as M
-from lq_engine.optimize.config import OptimizeConfig
+from lq_engine.optimize.config import ConfigError, OptimizeConfig
 from lq_engine.optimize.folds import FoldPlan, Window, check_selection_window
 from lq_engine.optimize.inputs import PORTFOLIO, DatasetView
 from lq_engine.optimize.objectives import window_score
@@ -174,7 +174,8 @@ class Stage1Scorer:
         self._gsums: list[np.ndarray] = []  # per batch: (sets, S, 2)
         self._gcounts: list[np.ndarray] = []  # per batch: (sets, S)
         if not self.jobs:
-            raise ValueError(f"dataset {view.name}: no symbol has {config.min_window_bars} bars in any training window")
+            raise ConfigError(f"dataset {view.name}: no symbol has min_window_bars={config.min_window_bars} bars "
+                              "in any training window; use more data or a smaller min_window_bars")
         self.windows = [(sym, w, a, b) for sym, wins, _ in self.jobs for w, a, b in wins]
         folds = sorted({w.fold for _, w, _, _ in self.windows})
         prune = config.prune_quantile is not None and len(folds) > 1

@@ -332,7 +332,7 @@ def run_search(strategy: StrategySpec, settings: SearchSettings,
     passed (checked between batches) or the sampler brings nothing new. Returns the evaluated sets in
     evaluation order and the trace."""
     if not settings.sampler:
-        raise ValueError(f"run_search: {settings.method!r} is not a sampler")
+        raise ConfigError(f"run_search: {settings.method!r} is not a sampler")
     space = strategy.space
     schema = strategy.schema
     t = clock()

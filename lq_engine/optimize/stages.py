@@ -19,7 +19,7 @@ import numpy as np
 
 from lq_engine.data.objects import load_meta, load_object, save_object
 from lq_engine.data.store import Location, as_location
-from lq_engine.errors import LQError
+from lq_engine.errors import InputError, LQError
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.inputs import is_synthetic
 from lq_engine.optimize.pool import TaskRunner
@@ -156,7 +156,7 @@ def load_result(where: Location | Path) -> Any:
     except FileNotFoundError:
         raise FileNotFoundError(f"{loc}: no optimization result (materialize replay_results first)") from None
     if meta.get("version") != RESULT_VERSION:
-        raise ValueError(f"{loc}: result format is not version {RESULT_VERSION}; rerun replay_results")
+        raise InputError(f"{loc}: result format is not version {RESULT_VERSION}; rerun replay_results")
     return load_object(loc)
 
 

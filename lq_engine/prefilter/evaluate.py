@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from lq_engine.data.guards import FrozenInputError, require_frozen_array
+from lq_engine.errors import InputError
 from lq_engine.execution.config import Costs
 from lq_engine.kernels import groups as G
 from lq_engine.kernels import metrics as M
@@ -83,7 +84,7 @@ def backend_for(strategy: Any, backend: str = "auto") -> str:
 
         backend = resolve_backend()
     elif backend not in BACKENDS and backend != "numba-api":
-        raise ValueError(f"unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
+        raise InputError(f"unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
     if backend in NATIVE_BACKENDS and resolve(strategy).rules is None:
         return "numba"
     if backend == "python" and resolve(strategy).is_portfolio:
@@ -98,7 +99,7 @@ def run_compiled(sweep: Sweep, costs: Costs, backend: str = "auto", periods_per_
     'rust' (rule front-end only), 'python' (the reference)."""
     backend = backend_for(sweep.strategy, backend)
     if not periods_per_year > 0:
-        raise ValueError(f"periods_per_year must be > 0, got {periods_per_year!r}")
+        raise InputError(f"periods_per_year must be > 0, got {periods_per_year!r}")
     groups = None
     if backend == "numba-api" or (backend in ("numba", "python") and not sweep.has_rules):
         if backend == "python":
@@ -150,7 +151,7 @@ def evaluate_panel(panel: Any, strategy: Any, param_sets: Sequence[Mapping[str, 
     spec = resolve(strategy)
     panel = spec.check_data(panel)
     if not periods_per_year > 0:
-        raise ValueError(f"periods_per_year must be > 0, got {periods_per_year!r}")
+        raise InputError(f"periods_per_year must be > 0, got {periods_per_year!r}")
     table = spec.table(param_sets)
     if backend == "python":
         from lq_engine.execution.config import ExecutionConfig

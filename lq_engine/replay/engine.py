@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from lq_engine.errors import InputError, InputTypeError
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.kernels import metrics as M
 from lq_engine.replay import kernel as K
@@ -109,7 +110,7 @@ def replay(
     from lq_engine.strategies.registry import resolve
 
     if not isinstance(series, Bars):
-        raise TypeError(f"replay: expected lq_engine.data.bars.Bars (Bars.from_arrays, a frozen dataset's "
+        raise InputTypeError(f"replay: expected lq_engine.data.bars.Bars (Bars.from_arrays, a frozen dataset's "
                         f"series), got {type(series).__name__}")
     series = series.validated()
     spec = resolve(strategy)
@@ -132,11 +133,11 @@ def replay_decisions(
     """Execute decided targets (``Decisions``: targets and optional per-entry exits) over ``series``
     (``Bars``, as the caller has them: not checked here) with the full execution model."""
     if not (np.isfinite(initial_cash) and initial_cash > 0):
-        raise ValueError(f"replay: initial_cash must be finite and > 0, got {initial_cash!r}")
+        raise InputError(f"replay: initial_cash must be finite and > 0, got {initial_cash!r}")
     n = series.close.shape[0]
     targets = np.asarray(decisions.targets, dtype=np.float64)
     if targets.shape != (n,):
-        raise ValueError(f"replay: {targets.shape[0]} targets for {n} bars")
+        raise InputError(f"replay: {targets.shape[0]} targets for {n} bars")
     exits = decisions.exits if decisions.exits is not None else no_exits(n)
     equity = np.empty(n)
     exposure = np.empty(n)

@@ -27,6 +27,7 @@ from lq_engine.core.bus import MessageBus
 from lq_engine.core.cache import RuntimeCache
 from lq_engine.core.events import BarEvent, FillEvent, OrderEvent
 from lq_engine.core.sequencer import Sequencer
+from lq_engine.errors import InputError
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.execution.orders import STATUS_VALUE, Bracket, Order
 from lq_engine.execution.portfolio import Portfolio
@@ -58,7 +59,7 @@ class TargetsDecider:
         bad = ~((t >= -1.0) & (t <= 1.0))
         if bad.any():
             i = int(np.argmax(bad))
-            raise ValueError(f"targets must be floats in [-1, 1], got {t[i]!r} at bar {i}")
+            raise InputError(f"targets must be floats in [-1, 1], got {t[i]!r} at bar {i}")
         self.targets = t.tolist()
         self._exits = None if exits is None else np.asarray(exits, dtype=np.float64)
 
@@ -91,7 +92,7 @@ class StreamingDecider:
     def __init__(self, strategy: Any, params: Mapping[str, Any] | None) -> None:
         spec = resolve(strategy)
         if spec.is_portfolio:
-            raise ValueError(f"strategy '{spec.name}' is a portfolio strategy: stream it with StreamingWeights")
+            raise InputError(f"strategy '{spec.name}' is a portfolio strategy: stream it with StreamingWeights")
         self._strategy = spec
         self._params = spec.validated(params)
         self._table = spec.table([self._params])
@@ -106,7 +107,7 @@ class StreamingDecider:
 
     def decide(self, index: int, bar: BarEvent) -> float:
         if index != self._buf.n:
-            raise ValueError(f"streaming decider: asked for bar {index}'s decision after {self._buf.n} bar(s)")
+            raise InputError(f"streaming decider: asked for bar {index}'s decision after {self._buf.n} bar(s)")
         self._buf.append(bar.timestamp_ns, bar.open, bar.high, bar.low, bar.close, bar.volume)
         try:
             self._last = decisions_over(self._strategy, self._table, self._buf.bars(), self._plan)
@@ -200,14 +201,14 @@ class EventEngine:
     def step(self, bar: BarEvent) -> None:
         """Process one closed bar of this engine's symbol (bars must come in time order)."""
         if bar.symbol != self.symbol:
-            raise ValueError(f"event engine for {self.symbol!r} got a bar of {bar.symbol!r}")
+            raise InputError(f"event engine for {self.symbol!r} got a bar of {bar.symbol!r}")
         self._bars((bar,), None)
 
     def run(self, series: Bars) -> EventEngine:
         """Feed every bar of ``series`` through the per-bar procedure (sequences drawn from the engine's
         sequencer as each bar is made, so they interleave with the venue's event sequences)."""
         if series.symbol != self.symbol:
-            raise ValueError(f"event engine for {self.symbol!r} got series {series.symbol!r}")
+            raise InputError(f"event engine for {self.symbol!r} got series {series.symbol!r}")
         rows = zip(*(a.tolist() for a in (series.ts, series.open, series.high, series.low, series.close,
                                           series.volume)))
         self._bars(rows, self.sequencer.next)

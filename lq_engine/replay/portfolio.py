@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 from numba import njit
 
+from lq_engine.errors import InputError
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.execution.fillmath import apply_fill, capped_quantity, liquidity_budget, market_order_fill
 from lq_engine.kernels import metrics as M
@@ -309,11 +310,11 @@ def replay_weights(targets: np.ndarray, panel: Panel, config: ExecutionConfig = 
     """Execute decided weights (T x S) over ``panel`` (``rebalance``: bool per bar, a full rebalance
     asked for at that close; default none)."""
     if not (np.isfinite(initial_cash) and initial_cash > 0):
-        raise ValueError(f"replay: initial_cash must be finite and > 0, got {initial_cash!r}")
+        raise InputError(f"replay: initial_cash must be finite and > 0, got {initial_cash!r}")
     t, s = panel.n, panel.n_symbols
     targets = np.ascontiguousarray(targets, dtype=np.float64)
     if targets.shape != (t, s):
-        raise ValueError(f"replay: weights of shape {targets.shape} for a panel of {t} bars x {s} symbols")
+        raise InputError(f"replay: weights of shape {targets.shape} for a panel of {t} bars x {s} symbols")
     equity = np.empty(t)
     exposure = np.empty((t, s))
     rebal = np.zeros(t, dtype=np.bool_) if rebalance is None else np.ascontiguousarray(rebalance, dtype=np.bool_)

@@ -19,6 +19,7 @@ from lq_engine.core.bus import MessageBus
 from lq_engine.core.cache import RuntimeCache
 from lq_engine.core.events import BarEvent, FillEvent
 from lq_engine.core.sequencer import Sequencer
+from lq_engine.errors import InputError
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.execution.orders import STATUS_VALUE, Order
 from lq_engine.execution.portfolio import Portfolio
@@ -70,7 +71,7 @@ class StreamingWeights:
     def __init__(self, strategy: StrategySpec | str, params: Mapping[str, Any] | None, symbols: Sequence[str]) -> None:
         spec = resolve(strategy)
         if not spec.is_portfolio:
-            raise ValueError(f"strategy '{spec.name}' trades one symbol: stream it with StreamingDecider")
+            raise InputError(f"strategy '{spec.name}' trades one symbol: stream it with StreamingDecider")
         self._strategy = spec
         self._params = spec.validated(params)
         self._table = spec.table([self._params])
@@ -86,9 +87,9 @@ class StreamingWeights:
 
     def decide(self, index: int, bars: Sequence[BarEvent]) -> list[float]:
         if index != self._buf.n:
-            raise ValueError(f"streaming weights: asked for clock bar {index}'s weights after {self._buf.n} bar(s)")
+            raise InputError(f"streaming weights: asked for clock bar {index}'s weights after {self._buf.n} bar(s)")
         if not bars:
-            raise ValueError(f"streaming weights: clock bar {index} has no symbol's bar")
+            raise InputError(f"streaming weights: clock bar {index} has no symbol's bar")
         self._buf.append(bars[0].timestamp_ns, [(b.symbol, b.open, b.high, b.low, b.close, b.volume) for b in bars])
         d = decisions_over(self._strategy, self._table, self._buf.panel(), self._plan)
         self._last_rebalance = bool(d.rebalance[-1])
@@ -162,7 +163,7 @@ class PortfolioEventEngine:
     def run(self, panel: Panel) -> PortfolioEventEngine:
         """Feed every clock bar of ``panel`` as a group of the symbols present."""
         if panel.symbols != self.symbols:
-            raise ValueError(f"portfolio engine for {list(self.symbols)} got a panel of {list(panel.symbols)}")
+            raise InputError(f"portfolio engine for {list(self.symbols)} got a panel of {list(panel.symbols)}")
         cols = [a.tolist() for a in (panel.open, panel.high, panel.low, panel.close, panel.volume)]
         mask = panel.mask.tolist()
         nxt = self.sequencer.next
@@ -179,7 +180,7 @@ class PortfolioEventEngine:
         for b in bars:
             k = pos.get(b.symbol)
             if k is None:
-                raise ValueError(f"portfolio engine for {list(self.symbols)} got a bar of {b.symbol!r}")
+                raise InputError(f"portfolio engine for {list(self.symbols)} got a bar of {b.symbol!r}")
             present[k] = b
             self.cache.update_bar(b.symbol, b.timestamp_ns, b.sequence, b.open, b.high, b.low, b.close, b.volume)
             self._ids += (b.timestamp_ns, b.sequence)

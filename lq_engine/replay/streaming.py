@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lq_engine.data.bars import Bars
+from lq_engine.errors import InputError
 from lq_engine.strategies.panel import FIELDS, Panel
 from lq_engine.strategies.kernel_types import Decisions
 from lq_engine.strategies.spec import IndicatorRows, StrategySpec
@@ -119,7 +120,7 @@ class PanelBuffer:
     def append(self, ts: int, bars: Sequence[tuple[str, float, float, float, float, float]]) -> None:
         """One clock bar: (symbol, open, high, low, close, volume) of each symbol that has a bar then."""
         if not bars:
-            raise ValueError(f"panel buffer: the clock bar at ts {ts} has no symbol's bar")
+            raise InputError(f"panel buffer: the clock bar at ts {ts} has no symbol's bar")
         j = self.n
         if j == self._ts.shape[0]:
             self._alloc(2 * j)
@@ -129,9 +130,9 @@ class PanelBuffer:
         for sym, o, h, lo, c, v in bars:
             k = self._pos.get(sym)
             if k is None:
-                raise ValueError(f"panel buffer for {list(self.symbols)} got a bar of {sym!r}")
+                raise InputError(f"panel buffer for {list(self.symbols)} got a bar of {sym!r}")
             if k in seen:
-                raise ValueError(f"panel buffer: two bars of {sym!r} at ts {ts}")
+                raise InputError(f"panel buffer: two bars of {sym!r} at ts {ts}")
             seen.add(k)
             cols["open"][k, j], cols["high"][k, j], cols["low"][k, j] = o, h, lo
             cols["close"][k, j], cols["volume"][k, j] = c, v
@@ -189,5 +190,5 @@ def decisions_over(spec: StrategySpec, table: Any, data: Bars | Panel, plan: Any
 def check_history(state: Any, n: int, last_ts: int | None) -> None:
     """The bars given back to a streaming decider are the ones its snapshot ``state`` saw."""
     if n != int(state["bars"]) or last_ts != state["last_ts"]:
-        raise ValueError(f"streaming decider: the snapshot saw {state['bars']} bar(s) up to ts {state['last_ts']}, "
+        raise InputError(f"streaming decider: the snapshot saw {state['bars']} bar(s) up to ts {state['last_ts']}, "
                          f"the bars kept are {n} up to ts {last_ts}")

@@ -27,6 +27,7 @@ from lq_engine.data.bars import Bars
 from lq_engine.authoring.declare import Declaration, IndicatorDecl, StrategyError, snake_case
 from lq_engine.authoring.params import ParamError, ParamTable, StrategySchema, explicit_grid, grid_table
 from lq_engine.authoring.space import SearchSpace, override_key, search_space
+from lq_engine.errors import InputTypeError
 from lq_engine.strategies.kernel_types import Decisions
 from lq_engine.strategies.rule_programs import RuleProgram, rule_program
 
@@ -447,4 +448,5 @@ def as_bars(x: Any) -> Bars:
     """``x`` if it is ``Bars`` (the one bar-series type); a strategy decides over nothing else."""
     if isinstance(x, Bars):
         return x
-    raise TypeError(f"expected lq_engine.data.bars.Bars (or a Panel for a portfolio strategy), got {type(x).__name__}")
+    raise InputTypeError(f"expected lq_engine.data.bars.Bars (or a Panel for a portfolio strategy), "
+                         f"got {type(x).__name__}")

@@ -98,7 +98,10 @@ def _one_symbol(name: str, n: int, seed: int, t0_ns: int) -> dict[str, np.ndarra
 
 
 def _start_ns(start: str) -> int:
-    d = date.fromisoformat(start)
+    try:
+        d = date.fromisoformat(start)
+    except (TypeError, ValueError):
+        raise InputError(f"start {start!r} is not a UTC day of the form YYYY-MM-DD") from None
     return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()) * NS_PER_SECOND
 
 

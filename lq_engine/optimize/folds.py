@@ -79,7 +79,8 @@ class FoldPlan:
 
 
 def make_folds(n: int, config: OptimizeConfig = OptimizeConfig()) -> FoldPlan:
-    """The fold plan for a clock of ``n`` positions; raises ValueError when the data is too short."""
+    """The fold plan for a clock of ``n`` positions; raises ``ConfigError`` (a ValueError) when
+    the data is too short for the settings."""
     c = config
     h = int(round(c.holdout_fraction * n))
     if h < c.min_window_bars:
@@ -98,7 +99,7 @@ def make_folds(n: int, config: OptimizeConfig = OptimizeConfig()) -> FoldPlan:
         raise ConfigError(
             f"folds: {n} bars leave a development span of {d} (holdout {h}, gap {c.gap_bars}); "
             f"{k} folds of train {t} + validation {v} bars need {need} with windows of at least "
-            f"min_window_bars={c.min_window_bars}")
+            f"min_window_bars={c.min_window_bars}; use more data, fewer n_folds or a smaller min_window_bars")
     offset = d - need
     folds = []
     for i in range(k):

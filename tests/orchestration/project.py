@@ -23,6 +23,19 @@ def bundled_toml(extra: str = "", **optimize: object) -> str:
             f'calendar = "equities"\n\n[optimize]\n{lines}' + (f"\n{extra}" if extra else ""))
 
 
+def small_bars(path: Path, symbols: tuple[str, ...] = ("AAPL", "MSFT"), since_year: int = 2011) -> Path:
+    """``path``: the bundled bars of ``symbols`` from ``since_year`` on (AAPL and MSFT 2011-2013: 72
+    month partitions to ingest instead of the whole file's ~650, for tests that need a dataset but
+    not its size)."""
+    import datetime as dt
+
+    import polars as pl
+
+    cut = int(dt.datetime(since_year, 1, 1, tzinfo=dt.timezone.utc).timestamp()) * 1_000_000_000  # ts: ns
+    pl.read_parquet(BUNDLED).filter(pl.col("symbol").is_in(list(symbols)) & (pl.col("ts") >= cut)).write_parquet(path)
+    return path
+
+
 def new_project(root: Path, toml: str, strategies: dict[str, str] | None = None) -> Path:
     """``root/research`` with ``toml`` as its luminaquant.toml and ``strategies`` (file stem -> source)."""
     project = root / "research"

@@ -15,7 +15,7 @@ import pytest
 from lq_assets.cli.leaderboard import failed_rows
 from lq_assets.cli.optimize import PARTIAL_FAILURE, Failures
 from tests.orchestration.live import BIN
-from tests.orchestration.project import BUNDLED, lq, new_project
+from tests.orchestration.project import lq, new_project, small_bars
 
 BAD = '''"""Raises in decide (issue 20 #18)."""
 
@@ -37,17 +37,6 @@ class Bad(lq.Strategy):
 # two symbols, 2011-2013 of the bundled daily bars, a seeded sample of 8 sets: a quick optimization
 TOML = ('[universes.us_stocks_daily]\nsymbols = ["AAPL", "MSFT"]\ntimeframe = "1d"\ncalendar = "equities"\n\n'
         "[optimize]\nn_folds = 2\ntop_k_min = 3\ntop_k_max = 4\naudit_size = 2\nsample_size = 8\nseed = 5\n")
-
-
-def _small_bars(path: Path) -> Path:
-    import datetime as dt
-
-    import polars as pl
-
-    cut = int(dt.datetime(2011, 1, 1, tzinfo=dt.timezone.utc).timestamp()) * 1_000_000_000  # ts: ns
-    bars = pl.read_parquet(BUNDLED)
-    bars.filter(pl.col("symbol").is_in(["AAPL", "MSFT"]) & (pl.col("ts") >= cut)).write_parquet(path)
-    return path
 
 
 def _optimize(project: Path, *strategies: str) -> subprocess.CompletedProcess:
@@ -72,7 +61,7 @@ def _stored(project: Path, strategy: str) -> dict[str, str]:
 def test_a_failing_strategy_does_not_stop_the_others(tmp_path, monkeypatch):
     monkeypatch.setenv("LQ_NATIVE_BACKEND", "numba")  # 'auto' times the backends: the same figures, another name
     project = new_project(tmp_path, TOML, {"bad": BAD})
-    lq(["ingest", str(_small_bars(tmp_path / "bars.parquet"))], project)
+    lq(["ingest", str(small_bars(tmp_path / "bars.parquet"))], project)
 
     both = _optimize(project, "bad", "ma_cross")  # bad first: before, ma_cross never ran
     out = both.stdout + both.stderr

@@ -16,7 +16,7 @@ import pytest
 
 from lq_assets.launch import hard_limit
 from tests.orchestration.live import BIN, wait_for
-from tests.orchestration.project import BUNDLED, bundled_toml, lq, new_project
+from tests.orchestration.project import bundled_toml, lq, new_project, small_bars
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +75,7 @@ def test_a_strategy_that_never_returns_is_stopped(tmp_path, monkeypatch):
     assert hard_limit(None) is None and hard_limit(2) == 64
     project = new_project(tmp_path, bundled_toml(), {"spin": SPIN})
     monkeypatch.setenv("DAGSTER_HOME", str(project / "dagster_home"))  # for _runs (lq's env is _env)
-    lq(["ingest", str(BUNDLED)], project)
+    lq(["ingest", str(small_bars(tmp_path / "bars.parquet"))], project)  # the data does not matter: decide spins
     env = _env(project)
     cmd = [str(BIN / "lq"), "optimize", "--dataset", "us_stocks_daily", "--strategy", "spin"]
 

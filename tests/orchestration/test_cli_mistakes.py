@@ -33,6 +33,7 @@ def one_line_error(env, args: list[str]) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # real lq processes
 def test_unknown_dataset_names_the_known_ones(env):
     assert one_line_error(env, ["optimize", "--dataset", "us_stocks"]) == (
         "lq optimize: error: --dataset: unknown dataset 'us_stocks' (did you mean 'us_stocks_daily'?); "
@@ -42,6 +43,7 @@ def test_unknown_dataset_names_the_known_ones(env):
         "us_stocks_daily")
 
 
+@pytest.mark.slow  # real lq processes
 def test_unknown_strategy_names_the_known_ones(env):
     known = ", ".join(list_strategies())
     assert one_line_error(env, ["optimize", "--strategy", "ma_cros"]) == (
@@ -49,6 +51,7 @@ def test_unknown_strategy_names_the_known_ones(env):
         "(see `lq strategy list`)")
 
 
+@pytest.mark.slow  # real lq processes
 def test_bad_optimizer_settings_name_their_flags(env):
     assert one_line_error(env, ["optimize", "--top-k-min", "10", "--top-k-max", "3"]) == (
         "lq optimize: error: --top-k-max (3) is below --top-k-min (10)")
@@ -60,6 +63,7 @@ def test_bad_optimizer_settings_name_their_flags(env):
         "lq optimize: error: --no-brackets contradicts --stop-loss")
 
 
+@pytest.mark.slow  # real lq processes
 def test_bad_month_says_the_expected_format(env):
     assert one_line_error(env, ["backfill", "market_bars", "--from", "2013-13", "--to", "2014-01"]) == (
         "lq backfill: error: --from: '2013-13' is not a month: expected YYYY-MM, e.g. 2013-01")
@@ -69,6 +73,7 @@ def test_bad_month_says_the_expected_format(env):
         "lq backfill: error: market_bars needs --from YYYY-MM and --to YYYY-MM")
 
 
+@pytest.mark.slow  # real lq processes
 def test_bad_file_says_where_it_went(env, tmp_path):
     data = DataPaths(Path(env["LQ_DATA_DIR"]))
     bad = tmp_path / "bad.csv"
@@ -83,6 +88,7 @@ def test_bad_file_says_where_it_went(env, tmp_path):
         f"lq ingest: error: {tmp_path / 'missing.csv'}: no such file")
 
 
+@pytest.mark.slow  # real lq processes
 def test_warnings_and_logs_show_with_verbose_only(env):
     """A verb that loads the Dagster definitions: quiet by default, Dagster's notices with -v (and
     the log file is named)."""

@@ -257,7 +257,8 @@ def bench_metric_eval(args: argparse.Namespace) -> dict[str, float]:
         out["metric_eval_1thread_per_sec"] = _median_rate(ours, args.repeats)
     finally:
         numba.set_num_threads(threads)
-    out["metric_eval_1thread_per_sec_speedup"] = out["metric_eval_1thread_per_sec"] / out["reference_metric_eval_per_sec"]
+    out["metric_eval_1thread_per_sec_speedup"] = (out["metric_eval_1thread_per_sec"]
+                                                  / out["reference_metric_eval_per_sec"])
     out["metric_eval_threads"] = float(threads)
     return out
 

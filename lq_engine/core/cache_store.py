@@ -21,7 +21,9 @@ import sysconfig
 from functools import lru_cache
 from pathlib import Path
 
-from lq_engine.native_build import BUILD_DIR, NATIVE_ROOT, NativeUnavailable, build_once, content_hash, require_tool, run_build
+from lq_engine.native_build import (
+    BUILD_DIR, NATIVE_ROOT, NativeUnavailable, build_once, content_hash, require_tool, run_build,
+)
 from lq_engine.errors import EnvVarError
 
 log = logging.getLogger(__name__)

@@ -274,9 +274,11 @@ class StrategySpec:
             work = [({a: values[inputs[a]] if a in inputs else args[a] for a in d.args}, args, bank[first + k])
                     for k, (_, args, inputs) in enumerate(calls)]
             if memo is None:
-                fn = (lambda c, d=d: self._indicator(d, view, *c))
+                def fn(c, d=d):
+                    return self._indicator(d, view, *c)
             else:
-                fn = (lambda c, d=d: memo_indicator(self, d, view, *c, memo))
+                def fn(c, d=d):
+                    return memo_indicator(self, d, view, *c, memo)
                 work = [(*w, calls[k][0]) for k, w in enumerate(work)]
             for k, value in enumerate(_map(fn, work, bank[0].size)):
                 keys[calls[k][0]] = first + k

@@ -50,7 +50,8 @@ def new_project(root: Path, toml: str, strategies: dict[str, str] | None = None)
 
 def lq(args: list[str], project: Path, timeout: float = 900) -> subprocess.CompletedProcess:
     """``lq ARGS`` in ``project`` (found through LQ_PROJECT); fails the test with its output unless it exits 0."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LQ_DATA_DIR", "LQ_DAGSTER_HOME", "DAGSTER_HOME", "LQ_CONFIG")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LQ_DATA_DIR", "LQ_DAGSTER_HOME", "DAGSTER_HOME", "LQ_CONFIG")}
     env["LQ_PROJECT"] = str(project)
     res = subprocess.run([str(BIN / "lq"), *args], env=env, cwd=project, capture_output=True, text=True,
                          timeout=timeout)

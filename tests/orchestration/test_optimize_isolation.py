@@ -40,7 +40,8 @@ TOML = ('[universes.us_stocks_daily]\nsymbols = ["AAPL", "MSFT"]\ntimeframe = "1
 
 
 def _optimize(project: Path, *strategies: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("LQ_DATA_DIR", "LQ_DAGSTER_HOME", "DAGSTER_HOME", "LQ_CONFIG")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LQ_DATA_DIR", "LQ_DAGSTER_HOME", "DAGSTER_HOME", "LQ_CONFIG")}
     env["LQ_PROJECT"] = str(project)
     return subprocess.run([str(BIN / "lq"), "optimize", "--strategy", *strategies], env=env, cwd=project,
                           capture_output=True, text=True, timeout=900)
@@ -162,7 +163,8 @@ def test_exit_codes_and_failed_rows(capsys):
     f = Failures("optimize")
     assert f.exit_code(2) == 0
     f("bad", RuntimeError("run 1 of optimize failed: ValueError: boom"))
-    assert capsys.readouterr().err == "lq optimize: error: strategy bad failed: run 1 of optimize failed: ValueError: boom\n"
+    assert capsys.readouterr().err == ("lq optimize: error: strategy bad failed: "
+                                       "run 1 of optimize failed: ValueError: boom\n")
     assert f.exit_code(2) == PARTIAL_FAILURE and f.exit_code(1) == 1
     assert "every strategy failed" not in capsys.readouterr().err
 
@@ -172,5 +174,6 @@ def test_exit_codes_and_failed_rows(capsys):
     out = failed_rows(rows, {"new": "boom", "old": "bang"}, "d")
     assert [(r["dataset"], r["strategy"]) for r in out] == [("d", "ok"), ("e", "new"), ("d", "new"), ("d", "old")]
     assert out[2] == {"dataset": "d", "strategy": "new", "winner": "-", "verdict": "FAILED: boom"}
-    assert out[3]["winner"] == "x=1" and out[3]["verdict"].startswith("FAILED in this run") and "bang" in out[3]["verdict"]
+    assert out[3]["winner"] == "x=1"
+    assert out[3]["verdict"].startswith("FAILED in this run") and "bang" in out[3]["verdict"]
     assert failed_rows(rows, {}, "d") == rows

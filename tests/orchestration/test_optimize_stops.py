@@ -40,7 +40,8 @@ class Spin(lq.Strategy):
 
 
 def _env(project) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("LQ_DATA_DIR", "LQ_DAGSTER_HOME", "DAGSTER_HOME", "LQ_CONFIG")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LQ_DATA_DIR", "LQ_DAGSTER_HOME", "DAGSTER_HOME", "LQ_CONFIG")}
     return {**env, "LQ_PROJECT": str(project)}
 
 

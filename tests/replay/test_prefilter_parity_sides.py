@@ -26,8 +26,9 @@ def _assert_parity(name, p, s, fee, slip_bps):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(list_strategies(portfolio=False)), st.sampled_from(SIDES), st.integers(0, 10_000), st.integers(0, 10_000),
-       st.integers(2, 500), st.sampled_from([0.003, 0.015, 0.04]), st.floats(0.0, 0.003), st.floats(0.0, 5.0))
+@given(st.sampled_from(list_strategies(portfolio=False)), st.sampled_from(SIDES), st.integers(0, 10_000),
+       st.integers(0, 10_000), st.integers(2, 500), st.sampled_from([0.003, 0.015, 0.04]), st.floats(0.0, 0.003),
+       st.floats(0.0, 5.0))
 def test_simplified_replay_matches_prefilter_for_every_side(name, side, pick, seed, n, vol, fee, slip_bps):
     _assert_parity(name, params_for(name, pick, side), series(n, seed, vol=vol), fee, slip_bps)
 

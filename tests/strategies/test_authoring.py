@@ -46,7 +46,8 @@ class {cls}(lq.Strategy):
 
 
 def _strategy(tmp_path: Path, name: str, decide: str) -> Path:
-    body = SIMPLE.format(cls="S" + name.title().replace("_", ""), decide=textwrap.indent(textwrap.dedent(decide), " " * 8))
+    body = SIMPLE.format(cls="S" + name.title().replace("_", ""),
+                         decide=textwrap.indent(textwrap.dedent(decide), " " * 8))
     return _file(tmp_path, name, body)
 
 
@@ -77,7 +78,8 @@ def test_a_schema_error_names_the_parameter_and_file(tmp_path):
             def decide(i, bars, ind, p, pos, st):
                 return 0.0
         """)
-    with pytest.raises(StrategyError, match=r"bad_param\.py: strategy BadParam: parameter 'window': low 50 is above high 10"):
+    with pytest.raises(StrategyError,
+                       match=r"bad_param\.py: strategy BadParam: parameter 'window': low 50 is above high 10"):
         load_file(p)
     q = _file(tmp_path, "bad_indicator", """
         class BadIndicator(lq.Strategy):
@@ -91,7 +93,8 @@ def test_a_schema_error_names_the_parameter_and_file(tmp_path):
             def decide(i, bars, ind, p, pos, st):
                 return 0.0
         """)
-    with pytest.raises(StrategyError, match=r"indicator 'ma' takes 'windw', which is neither a parameter nor an indicator"):
+    with pytest.raises(StrategyError,
+                       match=r"indicator 'ma' takes 'windw', which is neither a parameter nor an indicator"):
         load_file(q)
     spec = load_file(_strategy(tmp_path, "fine", "return 0.0"))
     with pytest.raises(ParamError, match=r"strategy 'fine', parameter set 1: parameter 'window' = 500 is above"):
@@ -159,7 +162,8 @@ def test_no_jit_mode_gives_the_same_results(tmp_path):
             "    spec = resolve(name)\n"
             "    g = spec.default_grid()[:3]\n"
             "    out[name] = [spec.decisions(p, s).targets.tolist() for p in g]\n"
-            "    out[name + '_sharpe'] = evaluate_grid(s, spec, g, Costs(), backend='numba-api').metrics['sharpe'].tolist()\n"
+            "    out[name + '_sharpe'] = evaluate_grid(s, spec, g, Costs(), backend='numba-api')"
+            ".metrics['sharpe'].tolist()\n"
             "print(json.dumps(out))\n")
     runs = []
     for jit in ("0", "1"):
@@ -221,7 +225,8 @@ def test_installed_packages_provide_strategies_through_the_entry_point_group(tmp
     dist = tmp_path / "acme_strategies-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-strategies\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[luminaquant.strategies]\nacme_momentum = acme_strategies.momentum:AcmeMomentum\n")
+    (dist / "entry_points.txt").write_text(
+        "[luminaquant.strategies]\nacme_momentum = acme_strategies.momentum:AcmeMomentum\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     found = origins()
     assert found["acme_momentum"].kind == "entry_point"

@@ -60,7 +60,10 @@ class {cls}(lq.Strategy):
             {fail}
         return 0.0
 '''
-FAIL = {"divide": "return 1 / gap  # the raising line", "raise": 'raise ZeroDivisionError("no gap")  # the raising line'}
+FAIL = {
+    "divide": "return 1 / gap  # the raising line",
+    "raise": 'raise ZeroDivisionError("no gap")  # the raising line',
+}
 
 
 def write_strategy(folder: Path, kind: str) -> tuple[Path, int]:

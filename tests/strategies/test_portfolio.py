@@ -165,7 +165,8 @@ def test_a_symbol_without_a_bar_does_not_trade_and_is_marked_at_its_last_close(t
 def test_universe_errors_name_the_strategy_and_the_symbols():
     three = random_panel(1, 3, 50, 0.0)
     one = Panel.from_series([_series("AAA", 50, 1)])
-    with pytest.raises(StrategyError, match=r"strategy 'xs_momentum' needs at least 2 symbols; the universe has 1: \['AAA'\]"):
+    with pytest.raises(StrategyError,
+                       match=r"strategy 'xs_momentum' needs at least 2 symbols; the universe has 1: \['AAA'\]"):
         replay_portfolio("xs_momentum", None, one)
     apart = Panel.from_series([_series("AAA", 30, 1), _series("BBB", 30, 2, start=40)])
     with pytest.raises(StrategyError, match=r"pair 0 has no bar in common"):
@@ -204,7 +205,8 @@ def test_bad_weights_name_the_bar_and_the_symbol(tmp_path):
     panel = random_panel(2, 3, 40, 0.0)
     with pytest.raises(StrategyError, match=rf"decide set weight nan for symbol {panel.symbols[1]} at bar 12"):
         spec.decisions({"mode": 0}, panel)
-    with pytest.raises(StrategyError, match=r"weights at bar 12 add up to a gross exposure of 1.5, above the strategy's cap gross=1"):
+    with pytest.raises(StrategyError, match=r"weights at bar 12 add up to a gross exposure of 1.5, "
+                                            r"above the strategy's cap gross=1"):
         evaluate_panel(panel, spec, [{"mode": 1}])
 
 

@@ -32,6 +32,7 @@ def _tpe(**changes) -> OptimizeConfig:
     return small_config(**base)
 
 
+@pytest.mark.slow  # worker processes (13 s)
 def test_same_seed_same_trials_scores_and_winner_for_one_and_two_workers_and_threads():
     ds = small_dataset(symbols=2, days=3, seed=23)
     one = optimize(ds, MA_SPACE, _tpe())

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 _SCRIPT = r"""
 import numba
 from lq_engine.prefilter.bench import sweep_bars, synthetic_panel
@@ -35,6 +37,7 @@ print("strategies", len(names), "differ", differ)
 """
 
 
+@pytest.mark.slow  # a subprocess sweeping every strategy twice (17 s)
 def test_every_strategy_sweep_is_bit_identical_with_one_and_two_threads():
     res = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True,
                          env={**os.environ, "NUMBA_NUM_THREADS": "2"})

@@ -120,6 +120,7 @@ def test_a_window_of_a_panel_decides_as_a_fresh_copy_of_it(name, pick, seed, n_s
     _bitwise(r1.metrics, r2.metrics)
 
 
+@pytest.mark.slow  # numba compiles every portfolio decider for strided arrays (17 s cold)
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(PORTFOLIO), st.integers(0, 10_000), st.integers(0, 10_000), st.integers(2, 4),
        st.integers(40, 200), windows)
@@ -132,6 +133,7 @@ def test_a_panel_of_strided_views_decides_as_a_fresh_copy(name, pick, seed, n_sy
         _bitwise(evaluate_panel(cut, name, [p]).metrics, evaluate_panel(ref, name, [p]).metrics)
 
 
+@pytest.mark.slow  # numba compiles every decider for strided arrays (17 s cold)
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(SINGLE), st.integers(0, 10_000), st.integers(0, 10_000), st.integers(60, 400), windows)
 def test_a_strided_or_offset_series_decides_as_a_fresh_copy(name, pick, seed, n, w):

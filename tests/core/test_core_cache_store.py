@@ -151,7 +151,7 @@ def _select(tmp_path: Path, mode: str | None, path: str | None = None) -> str:
 def test_store_selection(tmp_path):
     assert "STORE CacheStore compiled" in _select(tmp_path, None)
     assert "STORE PyCacheStore python (LQ_CACHE_STORE=python)" in _select(tmp_path, "python")
-    assert "ERROR ValueError LQ_CACHE_STORE='fast': expected auto, compiled or python" in _select(tmp_path, "fast")
+    assert "ERROR EnvVarError LQ_CACHE_STORE='fast': expected auto, compiled or python" in _select(tmp_path, "fast")
     no_gcc = str(tmp_path / "empty-bin")
     out = _select(tmp_path, "auto", no_gcc)
     assert "compiled store unavailable, using the Python one: cache store: 'gcc' not found on PATH" in out

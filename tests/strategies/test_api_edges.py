@@ -129,6 +129,9 @@ def test_a_string_choice_is_read_by_name_with_the_index_forms_decisions_in_sweep
 
     assert named.kernels.module.P._fields == ("window", "mode", "side", "MODE_TREND", "MODE_MEAN_REVERT", "MODE_FLAT",
                                               "SIDE_LONG", "SIDE_SHORT", "SIDE_BOTH")
+    p0 = named.kernels.module._params.py_func(np.zeros(3))
+    assert (p0.MODE_TREND, p0.MODE_MEAN_REVERT, p0.MODE_FLAT) == (0, 1, 2)
+    assert (p0.SIDE_LONG, p0.SIDE_SHORT, p0.SIDE_BOTH) == (lq.LONG, lq.SHORT, lq.BOTH)
     series = default_series(800, seed=3)
     sets = named.grid().rows()
     assert {s["mode"] for s in sets} == {"trend", "mean-revert", "flat"} and len(sets) == 12

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from lq_engine.data.bars import Bars
+from lq_engine.errors import InputError
 from lq_engine.kernels import metrics as M
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.folds import Window, clock_of, symbol_range
@@ -63,7 +64,7 @@ def calendar_for(timeframe: str, calendar: str = "auto") -> str:
 def view_of(dataset: Any, config: OptimizeConfig) -> DatasetView:
     """Wrap a ``FrozenDataset`` (anything with name, content_hash, timeframe, symbols, series())."""
     if not dataset.symbols:
-        raise ValueError(f"dataset {dataset.name}: no symbols")
+        raise InputError(f"dataset {dataset.name}: no symbols")
     series = {s: dataset.series(s) for s in dataset.symbols}
     cal = calendar_for(dataset.timeframe, config.calendar)
     return DatasetView(str(dataset.name), str(dataset.content_hash), dataset.timeframe, cal,
@@ -78,7 +79,7 @@ def dataset_from_frame(df: Any, name: str, folder: str | Path = ".") -> Any:
 
     tfs = df["timeframe"].unique().to_list()
     if len(tfs) != 1:
-        raise ValueError(f"dataset_from_frame: expected one timeframe, got {tfs}")
+        raise InputError(f"dataset_from_frame: expected one timeframe, got {tfs}")
     fa = freeze_frame(df)
     spec = UniverseSpec(name, fa.symbols, tfs[0])
     return FrozenDataset(Path(folder), name, content_hash(spec, fa), fa.symbols, spec.timeframe, fa.offsets,

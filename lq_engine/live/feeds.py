@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 from lq_engine.data.paths import DataPaths
+from lq_engine.errors import InputError
 from lq_engine.live.credentials import Credentials, redact
 from lq_engine.live.errors import FeedUnavailableError
 from lq_engine.data.bars import Bars
@@ -67,7 +68,7 @@ class ReplayFeed:
     def __init__(self, series: Bars, speed: float | None = None, source: str = "memory",
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         if speed is not None and not (math.isfinite(speed) and speed > 0):
-            raise ValueError(f"replay feed: speed must be > 0 bars per second or None, got {speed!r}")
+            raise InputError(f"replay feed: speed must be > 0 bars per second or None, got {speed!r}")
         self.symbol = series.symbol
         self._series = series.validated()
         self.speed = speed
@@ -118,7 +119,7 @@ class ReplayFeed:
 
         df = read_bars(paths, [symbol], timeframe, start_ns, end_ns)
         if df.height == 0:
-            raise ValueError(f"lake {paths.lake}: no {timeframe} bars for {symbol!r}"
+            raise InputError(f"lake {paths.lake}: no {timeframe} bars for {symbol!r}"
                              + (f" in [{start_ns}, {end_ns})" if start_ns or end_ns else ""))
         series = Bars.from_arrays(symbol, *(df[c].to_numpy() for c in ("ts", "open", "high", "low", "close",
                                                                          "volume")))
@@ -134,7 +135,7 @@ class PanelFeed:
     def __init__(self, panel: Panel, speed: float | None = None, source: str = "memory",
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         if speed is not None and not (math.isfinite(speed) and speed > 0):
-            raise ValueError(f"replay feed: speed must be > 0 bars per second or None, got {speed!r}")
+            raise InputError(f"replay feed: speed must be > 0 bars per second or None, got {speed!r}")
         self.panel = panel
         self.symbols = panel.symbols
         self.symbol = ",".join(panel.symbols)

@@ -22,6 +22,7 @@ import numpy as np
 
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.data.bars import Bars
+from lq_engine.errors import InputError, InputTypeError
 from lq_engine.replay.engine import replay
 
 
@@ -130,7 +131,7 @@ def _source_run(decisions: DecisionSource, config: ExecutionConfig):
     def run(series: Bars) -> tuple[_Run, dict[str, Any]]:
         targets = np.asarray(decisions(series))
         if targets.shape != (series.n,):
-            raise ValueError(f"lookahead check: the decision source returned shape {targets.shape} for {series.n} bars")
+            raise InputError(f"lookahead check: the decision source returned shape {targets.shape} for {series.n} bars")
         engine = EventEngine(series.symbol, TargetsDecider(targets), config).run(series)
         bar_of = {ts: i for i, ts in enumerate(series.ts.tolist())}
         fills = np.array([(f.timestamp_ns, f.side, f.quantity, f.price) for f in engine.fills], dtype=np.float64)
@@ -169,7 +170,7 @@ def check_lookahead(
     out = []
     for cut in points:
         if not 1 <= cut <= series.n:
-            raise ValueError(f"lookahead cut {cut} outside 1..{series.n}")
+            raise InputError(f"lookahead cut {cut} outside 1..{series.n}")
         part, _ = run(series.head(cut))
         t_diff = _first_diff(full.target[:cut], part.target)
         f_full = full.fills[full.fill_bar < cut]
@@ -321,8 +322,8 @@ def _units(spec: Any, data: Any) -> list[_Unit]:
         return [one(data, getattr(data, "symbol", None))]
     if isinstance(data, (list, tuple)) and data and all(is_series(s) for s in data):
         return [one(s, getattr(s, "symbol", None)) for s in data]
-    raise TypeError(f"lookahead scan of '{spec.name}': data must be Bars, a list of them or a Panel, "
-                    f"got {type(data).__name__}")
+    raise InputTypeError(f"lookahead scan of '{spec.name}': data must be Bars, a list of them or a Panel, "
+                         f"got {type(data).__name__}")
 
 
 @dataclass

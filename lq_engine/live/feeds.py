@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
+from lq_engine.data.frozen import load_frozen
+from lq_engine.data.lake import read_bars
 from lq_engine.data.paths import DataPaths
 from lq_engine.errors import InputError
 from lq_engine.live.credentials import Credentials, redact
 from lq_engine.live.errors import FeedUnavailableError
+from lq_engine.optimize.folds import clock_of
 from lq_engine.data.bars import Bars
 from lq_engine.strategies.panel import Panel
 
@@ -106,8 +109,6 @@ class ReplayFeed:
 
     @classmethod
     def from_frozen(cls, folder: Path, symbol: str, speed: float | None = None) -> ReplayFeed:
-        from lq_engine.data.frozen import load_frozen
-
         ds = load_frozen(Path(folder))
         series = ds.series(symbol).validated()
         return cls(series, speed, source=f"frozen:{ds.name}@{ds.content_hash[:16]}:{symbol}")
@@ -115,8 +116,6 @@ class ReplayFeed:
     @classmethod
     def from_lake(cls, paths: DataPaths, symbol: str, timeframe: str, speed: float | None = None,
                   start_ns: int | None = None, end_ns: int | None = None) -> ReplayFeed:
-        from lq_engine.data.lake import read_bars
-
         df = read_bars(paths, [symbol], timeframe, start_ns, end_ns)
         if df.height == 0:
             raise InputError(f"lake {paths.lake}: no {timeframe} bars for {symbol!r}"
@@ -170,9 +169,6 @@ class PanelFeed:
 
     @classmethod
     def from_frozen(cls, folder: Path, speed: float | None = None) -> PanelFeed:
-        from lq_engine.data.frozen import load_frozen
-        from lq_engine.optimize.folds import clock_of
-
         ds = load_frozen(Path(folder))
         series = [ds.series(s) for s in ds.symbols]
         panel = Panel.from_series(series, clock_of([s.ts for s in series]))

@@ -30,6 +30,16 @@ from typing import Any, Callable
 import numpy as np
 
 from lq_engine.authoring.declare import StrategyError
+from lq_engine.execution.config import ExecutionConfig
+from lq_engine.execution.sizing import BracketSpec
+from lq_engine.prefilter.bench import sweep_bars as bench_bars, synthetic_panel
+from lq_engine.prefilter.evaluate import Costs, evaluate_grid, evaluate_panel
+from lq_engine.replay.engine import replay
+from lq_engine.replay.event_engine import run_event_engine
+from lq_engine.replay.lookahead import default_series, gate_sets, generated_panel, lookahead_scan, universe_size
+from lq_engine.replay.portfolio import replay_portfolio
+from lq_engine.replay.portfolio_engine import run_portfolio_engine
+from lq_engine.strategies.registry import resolve
 
 SAMPLE_SETS = 8  # parameter sets drawn from the grid for the decision and parity checks
 LOOKAHEAD_BARS = 3_000  # generated bars of the lookahead check: room for warm-ups of hundreds of bars
@@ -76,8 +86,6 @@ def _run(report: CheckReport, name: str, fn: Callable[[], str]) -> bool:
 
 def generated_series(n: int = 600, seed: int = 7):
     """SYNTHETIC bars for the checks (the lookahead check's series: gaps, volatility, volume)."""
-    from lq_engine.replay.lookahead import default_series
-
     return default_series(n, seed)
 
 
@@ -87,7 +95,6 @@ def generated_data(spec: Any, n: int = 600, seed: int = 7):
     compiled loops are specialized per universe size) with gaps, a late start and an early end."""
     if not spec.is_portfolio:
         return generated_series(n, seed)
-    from lq_engine.replay.lookahead import generated_panel, universe_size
 
     return generated_panel(n, universe_size(spec), seed)
 
@@ -131,8 +138,6 @@ def compile_times(spec: Any) -> tuple[float, float]:
 
 def sweep_sets(spec: Any, data: Any, sets: list[dict], costs: Any = None):
     """The prefilter sweep of ``sets`` over ``data`` (a series' bars, or a portfolio's panel)."""
-    from lq_engine.prefilter.evaluate import Costs, evaluate_grid, evaluate_panel
-
     costs = Costs() if costs is None else costs
     if spec.is_portfolio:
         return evaluate_panel(data, spec, sets, costs)
@@ -143,8 +148,6 @@ def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000,
     """Run every check on ``strategy`` (a name, a StrategySpec or a Strategy class). ``data``: what
     the lookahead check runs on (Bars, a list of them, or a Panel for a portfolio strategy);
     default: ``LOOKAHEAD_BARS`` generated bars."""
-    from lq_engine.strategies.registry import resolve
-
     label = getattr(strategy, "name", strategy if isinstance(strategy, str) else getattr(strategy, "__name__", "?"))
     report = CheckReport(str(label), "")
     holder: dict[str, Any] = {}
@@ -188,15 +191,15 @@ def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000,
                 raise AssertionError(f"decisions of {p}: a target outside [-1, 1]")
             worst = max(worst, int(np.count_nonzero(t.any(axis=1) if t.ndim == 2 else t)))
         if portfolio:
-            return (f"{len(sets)} parameter sets x {series.n} generated bars x {series.n_symbols} symbols (gaps, a late "
-                    f"start): finite weights within gross {spec.declaration.gross:g} (up to {worst} bars invested)")
-        return f"{len(sets)} parameter sets x {series.n} generated bars: targets in [-1, 1] (up to {worst} bars invested)"
+            return (f"{len(sets)} parameter sets x {series.n} generated bars x {series.n_symbols} symbols "
+                    f"(gaps, a late start): finite weights within gross {spec.declaration.gross:g} "
+                    f"(up to {worst} bars invested)")
+        return (f"{len(sets)} parameter sets x {series.n} generated bars: targets in [-1, 1] "
+                f"(up to {worst} bars invested)")
 
     _run(report, "decisions", decisions)
 
     def lookahead() -> str:
-        from lq_engine.replay.lookahead import gate_sets, lookahead_scan
-
         given = data if data is not None else generated_data(spec, LOOKAHEAD_BARS)
         scan = lookahead_scan(spec, gate_sets(spec), given)
         report.timings["lookahead_s"] = scan.seconds
@@ -211,11 +214,6 @@ def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000,
     def parity() -> str:
         if portfolio:
             return _portfolio_parity(spec, series, sets)
-        from lq_engine.execution.config import ExecutionConfig
-        from lq_engine.prefilter.evaluate import Costs
-        from lq_engine.replay.engine import replay
-        from lq_engine.replay.event_engine import run_event_engine
-        from lq_engine.execution.sizing import BracketSpec
 
         full = ExecutionConfig(liquidity_cap=0.05)
         brackets = BracketSpec(0.02, 0.04, 0.03)
@@ -236,11 +234,7 @@ def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000,
     _run(report, "parity", parity)
 
     def speed() -> str:
-        from lq_engine.prefilter.bench import sweep_bars as bench_bars, synthetic_panel
-
         if portfolio:
-            from lq_engine.replay.lookahead import universe_size
-
             k = universe_size(spec)
             bars, what = synthetic_panel(k, sweep_bars, 0), f"{sweep_bars} bars x {k} symbols"
         else:
@@ -267,11 +261,6 @@ def _same_metrics(replayed: dict, swept: dict, k: int, p: dict) -> None:
 def _portfolio_parity(spec: Any, panel: Any, sets: list[dict]) -> str:
     """The portfolio event engine equals the portfolio replay bit for bit (with a liquidity cap), and
     the prefilter equals the replay under simplified fills."""
-    from lq_engine.execution.config import ExecutionConfig
-    from lq_engine.prefilter.evaluate import Costs
-    from lq_engine.replay.portfolio import replay_portfolio
-    from lq_engine.replay.portfolio_engine import run_portfolio_engine
-
     full = ExecutionConfig(liquidity_cap=0.05)
     for p in sets[:4]:
         r = replay_portfolio(spec, p, panel, full)

@@ -10,8 +10,8 @@ value it holds (a project's ``[strategies.NAME.grid]`` may reach further than th
 For a single-symbol strategy every set runs on every symbol (the scan batches the sets and shares
 its cuts between the series: measured on us_stocks_daily, ma_cross's 19 sets on the four symbols
 took 0.85-0.9 s, on the longest symbol alone 0.65-0.95 s). Segments reach ``GATE_MAX_BARS`` bars
-before a cut (more when a warm-up is longer). After selection the winner's exact parameters are checked again, with other cuts (seed + 1): a
-sampler may have found values no gate set had.
+before a cut (more when a warm-up is longer). After selection the winner's exact parameters are checked
+again, with other cuts (seed + 1): a sampler may have found values no gate set had.
 
 A failure does NOT stop the optimization: stage 1 and stage 2 still run, so the user sees what the
 cheat would have claimed, and the result carries the verdict "lookahead: the decision at bar N
@@ -27,6 +27,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from lq_engine.authoring.params import ParamError
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.folds import FoldPlan
 from lq_engine.optimize.inputs import DatasetView
@@ -125,8 +126,6 @@ def gate_param_sets(strategy: StrategySpec, config: OptimizeConfig,
     A strategy with no default grid (continuous parameters searched by a sampler only) has no grid
     sets to choose from: its defaults (if it declares them all) are checked before stage 1, and the
     winner after selection."""
-    from lq_engine.authoring.params import ParamError
-
     try:
         chosen = gate_sets(strategy, config.seed)
     except ParamError:

@@ -11,9 +11,11 @@ import numpy as np
 
 from lq_engine.data.bars import Bars
 from lq_engine.errors import InputError
+from lq_engine.data.frozen import content_hash, freeze_frame, FrozenDataset, UniverseSpec
 from lq_engine.kernels import metrics as M
 from lq_engine.optimize.config import OptimizeConfig
 from lq_engine.optimize.folds import Window, clock_of, symbol_range
+from lq_engine.strategies.panel import Panel
 
 
 PORTFOLIO = "PORTFOLIO"  # the symbol column of a portfolio strategy's rows: one unit for the universe
@@ -41,8 +43,6 @@ class DatasetView:
     @cached_property
     def panel(self):
         """Every symbol aligned on the clock (``strategies.panel.Panel``): what portfolio strategies see."""
-        from lq_engine.strategies.panel import Panel
-
         return Panel.from_series([self.series[s] for s in self.symbols], self.clock)
 
     def unit_ts(self, label: str) -> np.ndarray:
@@ -75,8 +75,6 @@ def view_of(dataset: Any, config: OptimizeConfig) -> DatasetView:
 def dataset_from_frame(df: Any, name: str, folder: str | Path = ".") -> Any:
     """An in-memory ``FrozenDataset`` from bars (symbol, timeframe, ts, open..volume): tests and
     benchmarks. ``folder`` is only recorded; nothing is written."""
-    from lq_engine.data.frozen import FrozenDataset, UniverseSpec, content_hash, freeze_frame
-
     tfs = df["timeframe"].unique().to_list()
     if len(tfs) != 1:
         raise InputError(f"dataset_from_frame: expected one timeframe, got {tfs}")

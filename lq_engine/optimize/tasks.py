@@ -15,6 +15,7 @@ import numpy as np
 
 from lq_engine.data.guards import freeze
 from lq_engine.execution.config import ExecutionConfig
+from lq_engine.kernels.groups import group_counts
 from lq_engine.prefilter.evaluate import Costs, evaluate_grid, evaluate_panel
 from lq_engine.replay.engine import replay
 from lq_engine.replay.portfolio import replay_portfolio
@@ -86,8 +87,6 @@ def run_prefilter(task: PrefilterTask) -> list[dict[str, np.ndarray]]:
     """Metrics of every parameter set on each training window (in the task's window order); with
     ``group_edges``, also ``group_sums`` (sets, S, 2: sums of r and r^2 per global time group) and
     ``group_counts`` (S: returns per group) of the window."""
-    from lq_engine.kernels.groups import group_counts
-
     out = []
     for _, a, b in task.windows:
         panel = isinstance(task.span, PanelSpan)

@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 
 from lq_engine.data.bars import Bars
+from lq_engine.strategies.panel import Panel
 from lq_engine.strategies.registry import default_grid
 from lq_engine.strategies.sweep import Sweep, compile_sweep
 
@@ -41,8 +42,6 @@ def synthetic_panel(n_symbols: int, bars: int, seed: int, cointegrated: bool = F
     """A universe of ``n_symbols`` one-minute series of ``bars`` bars (open = previous close): random
     walks of N(0, 0.001) log steps, or, ``cointegrated``, one common walk plus N(0, 0.002) noise each
     (a pair that mean-reverts); ``default_rng(seed)``."""
-    from lq_engine.strategies.panel import Panel
-
     rng = np.random.default_rng(seed)
     common = np.cumsum(rng.normal(0.0, 0.001, bars))
     ts = np.arange(bars, dtype=np.int64) * 60_000_000_000

@@ -20,10 +20,17 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from lq_engine.execution.config import ExecutionConfig
+from lq_engine.authoring.declare import StrategyError
+from lq_engine.authoring.params import ParamError
 from lq_engine.data.bars import Bars
 from lq_engine.errors import InputError, InputTypeError
+from lq_engine.execution.config import ExecutionConfig
 from lq_engine.replay.engine import replay
+from lq_engine.replay.event_engine import EventEngine, TargetsDecider
+from lq_engine.strategies.codegen import translate_error
+from lq_engine.strategies.kernel_types import position_records
+from lq_engine.strategies.panel import Panel
+from lq_engine.strategies.registry import resolve
 
 
 ALTERNATIVE_FUTURES = (1.5, 0.5)  # price factors applied from the cut on
@@ -126,8 +133,6 @@ def _strategy_run(strategy: Any, params: Mapping[str, Any] | None, config: Execu
 
 
 def _source_run(decisions: DecisionSource, config: ExecutionConfig):
-    from lq_engine.replay.event_engine import EventEngine, TargetsDecider
-
     def run(series: Bars) -> tuple[_Run, dict[str, Any]]:
         targets = np.asarray(decisions(series))
         if targets.shape != (series.n,):
@@ -156,8 +161,6 @@ def check_lookahead(
     (series -> target per bar, decided at each bar's close) instead (the name is then only a label).
     """
     if decisions is None:
-        from lq_engine.strategies.registry import resolve
-
         strategy_name = resolve(strategy_name)
     label = getattr(strategy_name, "name", strategy_name)
     series = bars if bars is not None else default_series()
@@ -288,10 +291,6 @@ class _Unit:
 def _units(spec: Any, data: Any) -> list[_Unit]:
     """``data`` as the units a strategy runs on: a panel for a portfolio strategy, else each symbol's
     series (a Panel given to a single-symbol strategy is split into its symbols' real bars)."""
-    from lq_engine.data.bars import Bars
-    from lq_engine.authoring.declare import StrategyError
-    from lq_engine.strategies.panel import Panel
-
     def one(x: Any, symbol: str | None) -> _Unit:
         return _Unit(symbol, np.asarray(x.ts, dtype=np.int64), {f: np.asarray(getattr(x, f), dtype=np.float64)
                                                                  for f in SCAN_FIELDS})
@@ -345,8 +344,6 @@ def _run_each(spec: Any, sets: list[dict], table: Any, u: _Unit, n: int | None =
               memo: dict | None = None, states: Any = None) -> _Decided:
     """``_run_decisions``, and when it raises (an indicator that cannot run on truncated or changed
     bars, e.g. a pair without a common date left), every set on its own, keeping what each raised."""
-    from lq_engine.authoring.declare import StrategyError
-
     try:
         return _run_decisions(spec, table, u, n, plan, memo, states)[0]
     except StrategyError:
@@ -407,12 +404,6 @@ def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None, plan: 
     Perturbed bars need not be valid OHLC (a scaled high may fall below the close): nothing on this
     path validates bars (``Bars``/``Panel`` are built directly, not through ``Bars.checked``), so the
     strategy sees exactly the changed values. Returns the decisions and the indicator rows."""
-    from lq_engine.data.bars import Bars
-    from lq_engine.strategies.codegen import translate_error
-    from lq_engine.strategies.kernel_types import position_records
-    from lq_engine.authoring.declare import StrategyError
-    from lq_engine.strategies.panel import Panel
-
     n = u.n if n is None else n
     kern = spec.kernels
     pmat = table.matrix()
@@ -503,7 +494,8 @@ FULL_KEEP_BARS = 50_000  # a run over all the data keeps its decisions (to serve
 SURVEY_VALUES = 2_000_000  # decision values per chunk of sets in the run over all the data (bounds its memory)
 
 
-def _survey(spec: Any, sets: list[dict], unit: _Unit, keep: bool) -> tuple[_Decided | None, list[int], list[np.ndarray]]:
+def _survey(spec: Any, sets: list[dict], unit: _Unit, keep: bool
+            ) -> tuple[_Decided | None, list[int], list[np.ndarray]]:
     """One run of every set over all of ``unit``, in chunks of sets (memory stays bounded on long
     data): per set the bar where it starts deciding (if it never does, where its indicators all have
     values; 0 when that is the last bar), and the bars whose decision differs from the previous one.
@@ -644,7 +636,6 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
     """
     import time as _time
 
-    from lq_engine.strategies.registry import resolve
 
     t0 = _time.perf_counter()
     spec = resolve(strategy)
@@ -714,7 +705,8 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
                     if alt.failed(jj):  # it ran on the bars up to the cut, and not on these: a failure
                         if _first_active(ref, jj, portfolio) >= lc:  # unless nothing was decided before it
                             continue
-                        bar, said = _first_active(ref, jj, portfolio), f"{label} (the strategy raised: {alt.failed(jj)})"
+                        bar = _first_active(ref, jj, portfolio)
+                        said = f"{label} (the strategy raised: {alt.failed(jj)})"
                     elif bar < 0:
                         continue
                     else:
@@ -733,9 +725,6 @@ def gate_sets(spec: Any, seed: int = 0, sample: int = GATE_SAMPLE) -> list[dict[
     grid set at the smallest and one at the largest value its grid takes; the grid set with the
     longest warm-up (the most leading bars without a value in its indicators, measured on generated
     bars); and ``sample`` more seeded grid sets. Distinct, in that order, all valid."""
-    from lq_engine.authoring.params import ParamError
-    from lq_engine.strategies.registry import resolve
-
     spec = resolve(spec)
     schema = spec.schema
     table = spec.grid()
@@ -818,8 +807,6 @@ def generated_panel(n: int = 3_000, n_symbols: int = 5, seed: int = 7) -> Any:
     """A SYNTHETIC universe (labelled as such) for the portfolio checks: daily bars of ``n_symbols``
     correlated random walks, one symbol starting late (a fifth in), one ending early, and about 5%
     of each symbol's bars missing (gaps)."""
-    from lq_engine.strategies.panel import Panel
-
     rng = np.random.default_rng(seed)
     day = 86_400_000_000_000
     t0 = 1_700_000_000_000_000_000

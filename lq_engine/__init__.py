@@ -36,14 +36,14 @@ def _numba_cache_dir() -> None:
     are imported; so it is set here, cheaply. An explicit NUMBA_CACHE_DIR is left alone."""
     if "NUMBA_CACHE_DIR" in os.environ:
         return
-    from lq_engine.project import source_checkout, user_cache_dir
+    from lq_engine.project import source_checkout, user_cache_dir  # inside: runs before any submodule import
 
     package = Path(__file__).resolve().parent
     checkout = source_checkout()
     root = checkout / ".numba_cache" if checkout is not None else user_cache_dir() / "numba"
     os.environ["NUMBA_CACHE_DIR"] = str(root / source_fingerprint(package))
     if "numba" in sys.modules:  # imported before us: make it read the variable again
-        from numba.core.config import reload_config
+        from numba.core.config import reload_config  # only when numba was imported before us
 
         reload_config()
 

@@ -7,6 +7,8 @@ its traceback. Each subclass also derives from the builtin it refines (``ValueEr
 
 from __future__ import annotations
 
+import difflib
+
 
 class LQError(Exception):
     """A problem with the user's input, configuration or strategy; the message says what and where."""
@@ -15,8 +17,6 @@ class LQError(Exception):
 def unknown_key_message(where: str, unknown: list[str], known) -> str:
     """'<where>: unknown key 'symbolz' (did you mean 'symbols'?)' for each unknown key; the known
     keys are listed when nothing is close."""
-    import difflib
-
     known = sorted(known)
     parts = []
     for k in sorted(unknown):

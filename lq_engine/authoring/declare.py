@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from lq_engine.errors import InputTypeError, LQError
-from lq_engine.authoring.params import SIDES, Constraint, Param, ParamError
+from lq_engine.authoring.params import Constraint, less as _less, less_equal as _le, Param, ParamError, SIDES
 
 DECIDE_ARGS = ("i", "bars", "ind", "p", "pos", "st")
 PORTFOLIO_DECIDE_ARGS = (*DECIDE_ARGS, "w")
@@ -106,15 +106,11 @@ def Side(default: str = "long", grid: Iterable[str] = ("long",)) -> ParamDecl:
 
 def less(a: str, b: str) -> Constraint:
     """Constraint ``a < b`` between two parameters."""
-    from lq_engine.authoring.params import less as _less
-
     return _less(a, b)
 
 
 def less_equal(a: str, b: str) -> Constraint:
     """Constraint ``a <= b`` between two parameters."""
-    from lq_engine.authoring.params import less_equal as _le
-
     return _le(a, b)
 
 

@@ -58,7 +58,7 @@ class Dimension:
 
     def distribution(self):
         """The Optuna distribution of this dimension."""
-        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # lazy: optuna
 
         if self.kind == "choice":
             return CategoricalDistribution(self.choices)
@@ -74,7 +74,7 @@ class Dimension:
         integer's half-step on either side (``canonical`` rounds back), modelled as continuous (a
         discrete dimension's likelihood needs a table of interval masses, one per distinct value and
         kernel, every batch)."""
-        from optuna.distributions import FloatDistribution
+        from optuna.distributions import FloatDistribution  # lazy: optuna ~1-3 s, only samplers need it
 
         if self.kind != "int" or self.size <= RELAX_INT:
             return self.distribution()

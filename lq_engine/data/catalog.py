@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -280,11 +284,6 @@ def query_readonly(paths: DataPaths, sql: str, *, limit: int | None = None,
     At most ``limit`` rows are fetched (streamed; None: all). A query running past ``timeout_s``
     is interrupted (SqlTimeout); so is one whose waiting thread gets Ctrl-C or SIGTERM (as
     KeyboardInterrupt): DuckDB runs in a worker thread and ``con.interrupt()`` stops it in seconds."""
-    import shutil
-    import tempfile
-    import threading
-    import time
-
     try:
         with duckdb.connect(":memory:") as parser:
             statements = parser.extract_statements(sql)

@@ -18,6 +18,7 @@ memory-mapped.
 
 from __future__ import annotations
 
+import logging
 import hashlib
 import json
 import os
@@ -460,8 +461,6 @@ def open_frozen(paths: DataPaths, name: str, digest: str) -> FrozenDataset:
 def _rebuild(paths: DataPaths, final: Path, digest: str, error: FrozenCorruptError) -> FrozenDataset:
     """A corrupt folder is moved aside and the dataset made again: fetched from an object-store
     lake, or rebuilt from the lake's bars; it must come back with the hash it was asked for."""
-    import logging
-
     logging.getLogger("lq_engine").warning(f"{error}; rebuilding it from the lake")
     m = json.loads((final / "manifest.json").read_text())
     _discard(final, final.parent)

@@ -25,8 +25,10 @@ import polars as pl
 from lq_engine.data.locks import file_lock
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.schema import BAR_COLUMNS, PARTITION_COLUMNS, PARTITION_SCHEMA, PartitionKey, month_of_ns
-from lq_engine.data.store import (PARQUET_COMPRESSION, PART_FILE, SLEEP_ENV, TMP_PREFIX, Staged,  # noqa: F401
-                                  make_dirs, stage_parquet, sync_paths)
+from lq_engine.data.store import (
+    fsync_staged, make_dirs, PARQUET_COMPRESSION, PART_FILE, SLEEP_ENV, stage_parquet, Staged, Store, sync_paths,
+    TMP_PREFIX,
+)
 
 BARS = "bars"  # the bars' prefix in the lake
 READ_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -62,8 +64,6 @@ def clean_stale_temps(d: Path) -> int:
 
 def write_atomic(df: pl.DataFrame, target: Path, *, dirs_to_sync: set[Path] | None = None) -> None:
     """Write ``df`` as Parquet to a local ``target`` via temp file + fsync + rename (see ``store``)."""
-    from lq_engine.data.store import Store
-
     Store(str(target.parent)).write_parquet(target.name, df, sync=dirs_to_sync)
 
 
@@ -123,8 +123,6 @@ def stage_merge(
 
     Call with the partition's lock held and after ``journal.recover``: any temporary file left in
     its folder is then abandoned and removed."""
-    from lq_engine.data.store import fsync_staged
-
     target = paths.store.local_path(partition_key_path(key))
     if target.parent.exists():
         clean_stale_temps(target.parent)

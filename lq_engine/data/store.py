@@ -17,6 +17,7 @@ credentials are never logged or put in an error message; only the endpoint and b
 
 from __future__ import annotations
 
+import shutil
 import errno
 import io
 import os
@@ -437,8 +438,6 @@ class Store:
         for key in self.list(prefix):
             self.delete(key)
         if not self.remote:
-            import shutil
-
             shutil.rmtree(self.local_path(prefix), ignore_errors=True)
 
     # -- DuckDB ---------------------------------------------------------------------------------
@@ -454,7 +453,7 @@ def duckdb_filesystem(fs):
     """``fs`` (pyarrow) as DuckDB's ``s3://`` filesystem. DuckDB checks ``allowed_directories`` on
     the key as written, so a key with a ``.`` or ``..`` segment (``s3://b/lake/../x``) is refused
     here: the key read is always the key DuckDB checked."""
-    from fsspec.implementations.arrow import ArrowFSWrapper
+    from fsspec.implementations.arrow import ArrowFSWrapper  # lazy: only S3 lakes need fsspec
 
     class _S3(ArrowFSWrapper):
         protocol = "s3"

@@ -64,7 +64,7 @@ def configure_threads(workers: int = 1, threads: int | None = None) -> ThreadCon
         log.warning("polars already imported; POLARS_MAX_THREADS=%s cannot change now",
                     os.environ.get("POLARS_MAX_THREADS", "default"))
     os.environ.setdefault("NUMBA_NUM_THREADS", str(available_cores()))
-    import numba
+    import numba  # after NUMBA_NUM_THREADS is set: numba reads it once, at import
 
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     pol = n if applied else int(os.environ.get("POLARS_MAX_THREADS", available_cores()))
@@ -76,6 +76,6 @@ def configure_threads(workers: int = 1, threads: int | None = None) -> ThreadCon
 
 def kernel_threads() -> int:
     """Thread count for kernels: the configured count, else numba's current setting."""
-    import numba
+    import numba  # not at the top: configure_threads sets NUMBA_NUM_THREADS before numba loads
 
     return numba.get_num_threads() if _current is None else min(_current.threads, numba.get_num_threads())

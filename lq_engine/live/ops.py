@@ -101,7 +101,7 @@ def record_to_catalog(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
 
 
 def _record(paths: DataPaths, state_dir: Path) -> dict[str, Any]:
-    import polars as pl
+    import polars as pl  # lazy: polars must load after kernels.threads.configure_threads
 
 
     con = _open(state_dir)

@@ -14,7 +14,7 @@ def pyplot():
     import matplotlib  # lazy: ~0.5 s at start-up; only plots need it
 
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after matplotlib.use('Agg')
 
     return plt
 

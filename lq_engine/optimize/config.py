@@ -13,6 +13,8 @@ from lq_engine.errors import LQError, unknown_key_message
 
 import json
 import math
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -144,9 +146,6 @@ class RunSetting:
 def run_settings() -> tuple[RunSetting, ...]:
     """The fields of ``OptimizeConfig`` a run may override, in declaration order. ``brackets`` is
     overridable as well (a nested table: ``bracket_legs``)."""
-    import types
-    import typing
-
     hints = typing.get_type_hints(OptimizeConfig)
     out = []
     for f in fields(OptimizeConfig):

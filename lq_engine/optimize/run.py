@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -270,8 +271,6 @@ def stage1_of(view: DatasetView, plan: FoldPlan, search: SearchSettings, backend
 
 def search_json(stage1: Stage1Result) -> str:
     """The search settings and what the search did, as recorded with a result (JSON)."""
-    import json
-
     rec: dict[str, Any] = {"evaluated": stage1.n_sets, "pruned": stage1.n_pruned}
     if stage1.search is not None:
         rec.update(stage1.search.as_dict())

@@ -192,7 +192,7 @@ class _Qmc(_Sampler):
 
     def __init__(self, settings: SearchSettings, space: SearchSpace) -> None:
         super().__init__(settings, space)
-        from scipy.stats import qmc
+        from scipy.stats import qmc  # lazy: scipy.stats ~0.5 s, only the qmc sampler needs it
 
         rng = np.random.default_rng([settings.seed, 1])
         try:
@@ -214,7 +214,7 @@ class _CmaEs(_Sampler):
 
     def __init__(self, settings: SearchSettings, space: SearchSpace) -> None:
         super().__init__(settings, space)
-        from cmaes import CMA
+        from cmaes import CMA  # lazy: only the cmaes sampler needs it
 
         d = max(1, len(space.free))
         self.popsize = max(2, self.batch_size)

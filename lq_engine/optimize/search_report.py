@@ -43,8 +43,8 @@ def importances(stage1: Any, schema: StrategySchema) -> dict[str, float]:
     """Parameter -> importance (sums to 1; PED-ANOVA) over the complete sets, most important first;
     {} with fewer than ``MIN_IMPORTANCE_TRIALS`` sets or nothing varying."""
     import optuna  # lazy: ~1-3 s at start-up, only the search report's importances need it
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-    from optuna.trial import create_trial
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # lazy: optuna
+    from optuna.trial import create_trial  # lazy: optuna ~1-3 s, only the importances need it
 
     idx = _complete(stage1)
     names = _varying(stage1, schema, idx)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -162,8 +163,6 @@ def load_result(where: Location | Path) -> Any:
 
 def stage1_heatmap_png(stage1: Stage1Result, dataset: Any, strategy: StrategySpec | str, path: Path) -> Path | None:
     """The report's parameter heatmap for stage 1 alone (other parameters fixed at the stage-1 best)."""
-    from types import SimpleNamespace
-
 
     best = stage1.params[int(stage1.order[0])]
     spec = resolve(strategy)

@@ -14,11 +14,16 @@ import numpy as np
 
 from lq_engine.data.guards import FrozenInputError, require_frozen_array
 from lq_engine.errors import InputError
-from lq_engine.execution.config import Costs
+from lq_engine.execution.config import Costs, ExecutionConfig
 from lq_engine.kernels import groups as G
 from lq_engine.kernels import metrics as M
-from lq_engine.kernels.backends import BACKENDS, NATIVE_BACKENDS, run_sweep
+from lq_engine.kernels.backends import BACKENDS, native, NATIVE_BACKENDS, numba_backend, python_backend, run_sweep
 from lq_engine.data.bars import FIELDS as BAR_FIELDS, Bars
+from lq_engine.kernels.threads import kernel_threads
+from lq_engine.prefilter.selection import resolve_backend
+from lq_engine.replay.engine import replay_decisions
+from lq_engine.replay.portfolio import replay_portfolio
+from lq_engine.strategies.registry import resolve
 from lq_engine.strategies.sweep import Sweep, compile_sweep
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class GridResult:
         return len(self.params)
 
     def to_polars(self):
-        import polars as pl
+        import polars as pl  # lazy: polars must load after kernels.threads.configure_threads
 
         cols: dict[str, Any] = {"set_index": np.arange(self.n_sets)}
         for name in self.strategy.schema.param_names:
@@ -77,11 +82,7 @@ def evaluate_grid(
 def backend_for(strategy: Any, backend: str = "auto") -> str:
     """The backend that runs ``strategy``: ``backend`` (or the selected one for 'auto') when it
     supports the strategy; C and Rust run only rule-vocabulary strategies, so others get numba."""
-    from lq_engine.strategies.registry import resolve
-
     if backend == "auto":
-        from lq_engine.prefilter.selection import resolve_backend
-
         backend = resolve_backend()
     elif backend not in BACKENDS and backend != "numba-api":
         raise InputError(f"unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
@@ -110,8 +111,6 @@ def run_compiled(sweep: Sweep, costs: Costs, backend: str = "auto", periods_per_
             metrics, groups = M.finalize(acc[:, :M.N_ACC], periods_per_year), G.group_sums(acc)
     elif ends is not None:  # per-group sums: the numba and C rule kernels and the python reference stream them
         if backend == "python":
-            from lq_engine.kernels.backends import python_backend
-
             sims = [python_backend.simulate(sweep.bank, sweep.rets, sweep.ip[k], sweep.fp[k], costs.per_unit)
                     for k in range(sweep.ip.shape[0])]
             rows = [M.summarize(*sim, periods_per_year) for sim in sims]
@@ -120,16 +119,11 @@ def run_compiled(sweep: Sweep, costs: Costs, backend: str = "auto", periods_per_
         else:
             lib = None
             if backend in NATIVE_BACKENDS:
-                from lq_engine.kernels.backends import native
-
                 lib = native.load(backend)
             if lib is not None and lib.has_groups:
-                from lq_engine.kernels.threads import kernel_threads
-
                 acc = lib.sweep_groups(sweep.bank, sweep.rets, sweep.ip, sweep.fp, costs.per_unit, kernel_threads(),
                                        ends)
             else:  # a native library without the group export: the numba kernel streams them
-                from lq_engine.kernels.backends import numba_backend
 
                 backend = "numba"
                 acc = numba_backend.sweep(sweep.bank, sweep.rets, sweep.ip, sweep.fp, costs.per_unit, ends)
@@ -146,17 +140,12 @@ def evaluate_panel(panel: Any, strategy: Any, param_sets: Sequence[Mapping[str, 
     """Metrics for every parameter set of a portfolio strategy over a universe's ``Panel`` (the
     prefilter's simplified fills, one account; ``kernels.portfolio``). Backends: 'numba' (the
     strategy's generated sweep) or 'python' (each set replayed with the simplified fills)."""
-    from lq_engine.strategies.registry import resolve
-
     spec = resolve(strategy)
     panel = spec.check_data(panel)
     if not periods_per_year > 0:
         raise InputError(f"periods_per_year must be > 0, got {periods_per_year!r}")
     table = spec.table(param_sets)
     if backend == "python":
-        from lq_engine.execution.config import ExecutionConfig
-        from lq_engine.replay.portfolio import replay_portfolio
-
         cfg = ExecutionConfig(fee_taker=costs.fee, fee_maker=costs.fee, spread_bps=0.0,
                               slippage_bps=costs.slippage * 1e4, slippage_vol_k=0.0, liquidity_cap=None,
                               cost_basis="equity")
@@ -177,9 +166,6 @@ def reference_metrics(sweep: Sweep, costs: Costs, ppy: float, ends: np.ndarray |
     """The reference for strategies without a rule front-end: each set replayed by the replay engine
     with the prefilter's simplified fills (``ExecutionConfig.simplified``), metrics from its equity;
     with ``ends``, also the per-group sums of its returns (``kernels.groups``)."""
-    from lq_engine.execution.config import ExecutionConfig
-    from lq_engine.replay.engine import replay_decisions
-
     b = sweep.bars
     cfg = ExecutionConfig(fee_taker=costs.fee, fee_maker=costs.fee, spread_bps=0.0, slippage_bps=costs.slippage * 1e4,
                           slippage_vol_k=0.0, liquidity_cap=None, cost_basis="equity")

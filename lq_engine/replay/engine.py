@@ -21,6 +21,8 @@ from lq_engine.kernels import metrics as M
 from lq_engine.replay import kernel as K
 from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
 from lq_engine.data.bars import Bars
+from lq_engine.strategies.decide_errors import naming_symbol
+from lq_engine.strategies.registry import resolve
 
 @dataclass(frozen=True)
 class Fills:
@@ -106,9 +108,6 @@ def replay(
     periods_per_year: float = 525_600.0,
 ) -> ReplayResult:
     """Replay one parameter set (the strategy's default set when ``params`` is None)."""
-    from lq_engine.strategies.decide_errors import naming_symbol
-    from lq_engine.strategies.registry import resolve
-
     if not isinstance(series, Bars):
         raise InputTypeError(f"replay: expected lq_engine.data.bars.Bars (Bars.from_arrays, a frozen dataset's "
                         f"series), got {type(series).__name__}")

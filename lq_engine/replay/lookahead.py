@@ -15,6 +15,8 @@ the event engine, whose fills are compared too.
 
 from __future__ import annotations
 
+import datetime as _dt
+import time as _time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -225,8 +227,6 @@ class LookaheadFailure:
 
 
 def _when(ts: int) -> str:
-    import datetime as _dt
-
     t = _dt.datetime.fromtimestamp(int(ts) / 1e9, _dt.timezone.utc)
     return t.strftime("%Y-%m-%d") if (t.hour, t.minute, t.second) == (0, 0, 0) else t.strftime("%Y-%m-%d %H:%M UTC")
 
@@ -634,8 +634,6 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
     ``stop_at_first``: return at the first failure; otherwise every set is checked to the end of the
     cuts, with one failure (its first) per failing set and series.
     """
-    import time as _time
-
 
     t0 = _time.perf_counter()
     spec = resolve(strategy)

@@ -31,8 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numba import njit
+from numba.core.errors import NumbaError
 
 from lq_engine.kernels.groups import wide_acc
+from lq_engine.kernels.returns import market_returns
 from lq_engine.strategies import kernel_template
 from lq_engine.authoring.declare import StrategyError
 from lq_engine.strategies.kernel_types import BarsTuple, Decisions, position_records
@@ -227,8 +230,6 @@ class Kernels:
             self._check(spec, err, lambda k: table[k], bars.symbols)
             return acc
         if rets is None:
-            from lq_engine.kernels.returns import market_returns
-
             rets = market_returns(bars)
         self._call(spec, "sweep", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, rets,
                    rows.bank, rows.idx, table.matrix(), states, float(fee), float(slippage), acc, err)
@@ -288,10 +289,6 @@ def translate_error(spec: Any, e: Exception, module: Any = None) -> Exception:
     """An error from the compiled loops as one readable ``StrategyError`` naming the strategy's file,
     line and function: numba's typing errors are reproduced by compiling ``decide`` (then ``exits``)
     on their own, where numba points into the author's file."""
-    try:
-        from numba.core.errors import NumbaError
-    except ImportError:  # pragma: no cover
-        NumbaError = ()  # type: ignore[assignment]
     decl = spec.declaration
     if not isinstance(e, NumbaError):  # raised while running the compiled decide / exits
         return StrategyError(f"{spec.file}: strategy '{spec.name}': decide or exits raised {type(e).__name__}: {e} "
@@ -311,9 +308,6 @@ def translate_error(spec: Any, e: Exception, module: Any = None) -> Exception:
 def _compile_alone(fn: Any, module: Any, spec: Any) -> Exception | None:
     """Compile ``fn(i, bars, ind, p, pos, st)`` by itself on tiny arguments of the kernels' types;
     the numba error it raises (None if it compiles)."""
-    from numba import njit
-    from numba.core.errors import NumbaError
-
     n = 4
     arr = np.ones(n)
     bars = BarsTuple(arr, arr, arr, arr, arr, np.arange(n, dtype=np.int64))
@@ -401,8 +395,6 @@ def compile_strategy(spec: Any) -> Kernels:
 
 
 def _jit_user_functions(spec: Any) -> tuple[Any, Any]:
-    from numba import njit
-
     decl = spec.declaration
     dec = njit(inline="always")(decl.decide)
     ex = njit(inline="always")(decl.exits) if decl.exits is not None else _no_exits()
@@ -415,8 +407,6 @@ _NO_EXITS = None
 def _no_exits():
     global _NO_EXITS
     if _NO_EXITS is None:
-        from numba import njit
-
         @njit
         def no_exits(i, bars, ind, p, pos, st):  # pragma: no cover - never called (HAS_EXITS is False)
             return (math.nan, math.nan, math.nan)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+from numba.core.errors import NumbaError
 
 from lq_engine.authoring.declare import StrategyError
 from lq_engine.data.schema import format_ns
@@ -100,10 +101,6 @@ def naming_symbol(symbol: str | None) -> Iterator[None]:
 def locate(spec: Any, exc: BaseException, module: Any, fn: str, args: tuple) -> DecideError | None:
     """The ``DecideError`` of ``exc``, raised by the generated loop ``fn`` called with ``args``; None
     when it is not the strategy's (a numba compile error, or the engine's own code)."""
-    try:
-        from numba.core.errors import NumbaError
-    except ImportError:  # pragma: no cover
-        NumbaError = ()  # type: ignore[assignment]
     if isinstance(exc, NumbaError) or fn not in _LOOPS:
         return None
     error = f"{type(exc).__name__}: {exc}"

@@ -10,6 +10,7 @@ every driver uses to add up equity and to process legs.
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -122,8 +123,6 @@ def _span(panel: Panel, k: int) -> str:
     idx = np.flatnonzero(panel.mask[k])
     if not idx.size:
         return "no bars"
-    import datetime as _dt
-
     def day(i: int) -> str:
         return _dt.datetime.fromtimestamp(int(panel.ts[i]) / 1e9, _dt.timezone.utc).strftime("%Y-%m-%d")
 

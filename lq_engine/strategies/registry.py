@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from lq_engine.authoring.declare import Strategy, StrategyError, snake_case
-from lq_engine.authoring.params import ParamError
+from lq_engine.authoring.params import ParamError, sample_grid
+from lq_engine.settings import load_project_config
 from lq_engine.strategies.spec import SourceRef, StrategySpec, file_hash
 
 ENTRY_POINT_GROUP = "luminaquant.strategies"
@@ -61,8 +62,6 @@ _file_cache: dict[str, tuple[tuple[int, int], StrategySpec]] = {}
 
 def _project_settings() -> tuple[Path | None, tuple[str, ...] | None]:
     try:
-        from lq_engine.settings import load_project_config
-
         cfg = load_project_config()
         return cfg.strategies_dir, cfg.shipped_strategies
     except (FileNotFoundError, ValueError):
@@ -240,8 +239,6 @@ def resolve(strategy: str | StrategySpec | type, *, project_grids: bool = True) 
 def _project_tables(name: str) -> tuple[dict | None, dict | None]:
     """The project's (grid, space) overrides of strategy ``name``."""
     try:
-        from lq_engine.settings import load_project_config
-
         cfg = load_project_config()
     except (FileNotFoundError, ValueError):
         return None, None
@@ -258,8 +255,6 @@ def grid(name: str | StrategySpec, axes) -> list[dict[str, Any]]:
 
 
 def sampled_grid(name: str | StrategySpec, axes, n: int, seed: int) -> list[dict[str, Any]]:
-    from lq_engine.authoring.params import sample_grid
-
     return sample_grid(resolve(name).schema, axes, n, seed)
 
 

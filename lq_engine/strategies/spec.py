@@ -16,19 +16,24 @@ What it offers the drivers:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import numba
 
 from lq_engine.data.bars import Bars
 from lq_engine.authoring.declare import Declaration, IndicatorDecl, StrategyError, snake_case
 from lq_engine.authoring.params import ParamError, ParamTable, StrategySchema, explicit_grid, grid_table
 from lq_engine.authoring.space import SearchSpace, override_key, search_space
 from lq_engine.errors import InputTypeError
-from lq_engine.strategies.kernel_types import Decisions
+from lq_engine.strategies.codegen import compile_strategy
+from lq_engine.strategies.decide_errors import raised_at
+from lq_engine.strategies.kernel_types import BarsTuple, Decisions, PanelTuple
+from lq_engine.strategies.panel import check_universe, Panel
 from lq_engine.strategies.rule_programs import RuleProgram, rule_program
 
 EXIT_LEGS = ("stop_loss", "take_profit", "trailing")
@@ -223,8 +228,6 @@ class StrategySpec:
     def kernels(self):
         """The compiled decision loop and sweep (generated once per source, cached on disk)."""
         if self._kernels is None:
-            from lq_engine.strategies.codegen import compile_strategy
-
             self._kernels = compile_strategy(self)
         return self._kernels
 
@@ -288,8 +291,6 @@ class StrategySpec:
 
     def check_data(self, data: Any) -> Any:
         """``data`` as this strategy runs on it: a Panel (universe checked) or Bars."""
-        from lq_engine.strategies.panel import Panel, check_universe
-
         if self.is_portfolio:
             if not isinstance(data, Panel):
                 raise StrategyError(f"strategy '{self.name}' is a portfolio strategy: it runs on a universe's Panel, "
@@ -314,8 +315,6 @@ class StrategySpec:
         try:
             out = d.fn(view, **call, **d.constants)
         except Exception as e:
-            from lq_engine.strategies.decide_errors import raised_at
-
             raise StrategyError(f"{where()} raised {type(e).__name__}: {e}{raised_at(self.file, e)}") from e
         try:
             a = np.asarray(out, dtype=np.float64)
@@ -414,14 +413,10 @@ def _map(fn: Any, items: list, size: int) -> list:
     plain loop."""
     if len(items) < 4 or size < POOL_MIN_VALUES:  # (checked first: asking numba costs ~30 us)
         return [fn(x) for x in items]
-    import numba
-
     n = numba.get_num_threads()
     if n < 2:
         return [fn(x) for x in items]
     if n not in _POOL:
-        from concurrent.futures import ThreadPoolExecutor
-
         _POOL[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="lq-indicators")
     futures = [_POOL[n].submit(fn, x) for x in items]
     return [f.result() for f in futures]
@@ -439,8 +434,6 @@ def _axis(p, strategy: str) -> tuple:
 def bars_view(bars: Any):
     """What indicators receive: ``bars.open``, ``.high``, ``.low``, ``.close``, ``.volume``, ``.ts``
     (and ``.mask`` for a panel)."""
-    from lq_engine.strategies.kernel_types import BarsTuple, PanelTuple
-
     if hasattr(bars, "mask"):
         return PanelTuple(bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, bars.mask)
     return BarsTuple(bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts)

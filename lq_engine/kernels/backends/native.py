@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lq_engine.errors import InputError
+from lq_engine.kernels.groups import G, wide_acc
 from lq_engine.kernels.metrics import N_ACC
 from lq_engine.kernels.rules import check_sweep_shapes
 from lq_engine.native_build import (
@@ -120,8 +121,6 @@ class NativeLib:
 
     def sweep_groups(self, bank, rets, ip, fp, cost: float, n_threads: int, ends: np.ndarray) -> np.ndarray:
         """``sweep`` with per-group sums: a wide accumulator matrix (``kernels.groups.wide_acc``)."""
-        from lq_engine.kernels.groups import G, wide_acc
-
         for name, a, dt in (("bank", bank, np.float64), ("rets", rets, np.float64), ("ip", ip, np.int64),
                             ("fp", fp, np.float64)):
             if a.dtype != dt or not a.flags.c_contiguous:

@@ -13,8 +13,8 @@ from numba import njit, prange
 from lq_engine.kernels.accumulators import close_out
 from lq_engine.kernels.groups import book, book_prefix, has_groups, wide_acc
 from lq_engine.kernels.fills import change_fills
-from lq_engine.kernels.returns import P_D2, P_R, P_R2, R_OPEN
-from lq_engine.kernels.rules import CLOSE_ROW, rule_step
+from lq_engine.kernels.returns import N_RETS, P_D2, P_R, P_R2, R_OPEN
+from lq_engine.kernels.rules import CLOSE_ROW, N_FLOAT, N_INT, rule_step
 
 
 W = 4  # bars per block on the fast path
@@ -343,9 +343,6 @@ def reference_three_pass(e, ppy):
 
 def warmup() -> None:
     """Compile (or load from cache) both kernels on a tiny input."""
-    from lq_engine.kernels.returns import N_RETS
-    from lq_engine.kernels.rules import N_FLOAT, N_INT
-
     bank = np.ones((2, 3))
     sweep(bank, np.zeros((N_RETS, 3)), np.zeros((1, N_INT), np.int64), np.full((1, N_FLOAT), np.inf), 0.0)
     metric_batch(np.ones(3), 1)

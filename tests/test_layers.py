@@ -63,3 +63,20 @@ def test_a_planted_import_breaks_its_contract(tmp_path, module, line, broken):
     assert res.returncode != 0
     assert f"{broken} BROKEN" in res.stdout, res.stdout
     assert line.split()[-1].rsplit(".", 1)[-1] in res.stdout  # the report names the planted import
+
+
+def test_the_low_layers_load_no_polars():
+    """``kernels.threads.configure_threads`` must run before polars is imported (POLARS_MAX_THREADS is
+    read once), and ``lq_assets`` calls it after importing the kernels: so nothing in the kernels,
+    execution, core or authoring layers may import polars (e.g. by hoisting a lazy data.schema import)."""
+    import pkgutil
+
+    import lq_engine
+
+    mods = sorted(m.name for m in pkgutil.walk_packages(lq_engine.__path__, "lq_engine.")
+                  if m.name.split(".")[1] in ("kernels", "execution", "core", "authoring"))
+    assert "lq_engine.kernels.metrics" in mods and "lq_engine.kernels.threads" in mods
+    code = "import sys\n" + "".join(f"import {m}\n" for m in mods) + "print('polars' in sys.modules)\n"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=CHECKOUT_ROOT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "False", f"one of {mods} imports polars at import time"

@@ -32,7 +32,6 @@ import math
 from statistics import NormalDist
 
 import numpy as np
-from lq_engine.data.schema import periods_per_year as data_periods_per_year
 
 METRIC_NAMES = (
     "total_return", "cagr", "sharpe", "sortino", "volatility", "max_drawdown",
@@ -63,6 +62,8 @@ def periods_per_year(timeframe: str, calendar: str) -> float:
     """Bars per year: the one definition is ``lq_engine.data.schema.periods_per_year`` (24/7 1m ->
     525,600; equities 1d -> 252). Imported lazily: data.schema loads polars, and nothing in
     kernels may load polars before ``threads.configure_threads``."""
+    from lq_engine.data.schema import periods_per_year as data_periods_per_year  # lazy: loads polars
+
     return data_periods_per_year(timeframe, calendar)
 
 

@@ -40,6 +40,7 @@ from lq_engine.replay.lookahead import default_series, gate_sets, generated_pane
 from lq_engine.replay.portfolio import replay_portfolio
 from lq_engine.replay.portfolio_engine import run_portfolio_engine
 from lq_engine.strategies.registry import resolve
+from lq_engine.strategies.spec import StrategySpec
 
 SAMPLE_SETS = 8  # parameter sets drawn from the grid for the decision and parity checks
 LOOKAHEAD_BARS = 3_000  # generated bars of the lookahead check: room for warm-ups of hundreds of bars
@@ -89,7 +90,7 @@ def generated_series(n: int = 600, seed: int = 7):
     return default_series(n, seed)
 
 
-def generated_data(spec: Any, n: int = 600, seed: int = 7):
+def generated_data(spec: StrategySpec, n: int = 600, seed: int = 7):
     """SYNTHETIC data the strategy runs on: a series, or for a portfolio strategy a universe of
     ``max(min_symbols, 5)`` symbols (``max_symbols`` at most; five, as the bundled universe: the
     compiled loops are specialized per universe size) with gaps, a late start and an early end."""
@@ -99,7 +100,7 @@ def generated_data(spec: Any, n: int = 600, seed: int = 7):
     return generated_panel(n, universe_size(spec), seed)
 
 
-def sample_sets(spec: Any, k: int = SAMPLE_SETS, seed: int = 0) -> list[dict]:
+def sample_sets(spec: StrategySpec, k: int = SAMPLE_SETS, seed: int = 0) -> list[dict]:
     rows = spec.grid().rows()
     if len(rows) <= k:
         return rows
@@ -107,7 +108,7 @@ def sample_sets(spec: Any, k: int = SAMPLE_SETS, seed: int = 0) -> list[dict]:
     return [rows[i] for i in sorted(pick)]
 
 
-def compile_times(spec: Any) -> tuple[float, float]:
+def compile_times(spec: StrategySpec) -> tuple[float, float]:
     """(cold compile seconds with an empty numba cache, cached load seconds), each measured in a
     fresh process (what a worker pays on its first use of the strategy)."""
     code = (
@@ -136,7 +137,7 @@ def compile_times(spec: Any) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def sweep_sets(spec: Any, data: Any, sets: list[dict], costs: Any = None):
+def sweep_sets(spec: StrategySpec, data: Any, sets: list[dict], costs: Any = None):
     """The prefilter sweep of ``sets`` over ``data`` (a series' bars, or a portfolio's panel)."""
     costs = Costs() if costs is None else costs
     if spec.is_portfolio:
@@ -144,7 +145,8 @@ def sweep_sets(spec: Any, data: Any, sets: list[dict], costs: Any = None):
     return evaluate_grid(getattr(data, "bars", data), spec, sets, costs, backend="numba-api")
 
 
-def check_strategy(strategy: Any, timing: bool = True, sweep_bars: int = 10_000, data: Any = None) -> CheckReport:
+def check_strategy(strategy: StrategySpec | str, timing: bool = True, sweep_bars: int = 10_000,
+                   data: Any = None) -> CheckReport:
     """Run every check on ``strategy`` (a name, a StrategySpec or a Strategy class). ``data``: what
     the lookahead check runs on (Bars, a list of them, or a Panel for a portfolio strategy);
     default: ``LOOKAHEAD_BARS`` generated bars."""
@@ -258,7 +260,7 @@ def _same_metrics(replayed: dict, swept: dict, k: int, p: dict) -> None:
             raise AssertionError(f"prefilter {m} {b!r} vs replay {a!r} for {p}")
 
 
-def _portfolio_parity(spec: Any, panel: Any, sets: list[dict]) -> str:
+def _portfolio_parity(spec: StrategySpec, panel: Any, sets: list[dict]) -> str:
     """The portfolio event engine equals the portfolio replay bit for bit (with a liquidity cap), and
     the prefilter equals the replay under simplified fills."""
     full = ExecutionConfig(liquidity_cap=0.05)

@@ -215,7 +215,7 @@ def _fidelity(stage1: Stage1Result, top: ReplayBatch, audit: ReplayBatch, candid
                     spearman(s1, np.nan_to_num(s2_val, neginf=-1e300)), top_k_recall(s1, s2_train, k), table)
 
 
-def optimize(dataset: Any, strategy: Any, config: OptimizeConfig = OptimizeConfig(),
+def optimize(dataset: Any, strategy: StrategySpec | str, config: OptimizeConfig = OptimizeConfig(),
              runner: TaskRunner | None = None) -> OptimizeResult:
     """Run the whole two-stage optimization of ``strategy`` (a name or a StrategySpec, resolved once
     here) over a frozen dataset.

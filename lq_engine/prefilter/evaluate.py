@@ -24,11 +24,12 @@ from lq_engine.prefilter.selection import resolve_backend
 from lq_engine.replay.engine import replay_decisions
 from lq_engine.replay.portfolio import replay_portfolio
 from lq_engine.strategies.registry import resolve
+from lq_engine.strategies.spec import StrategySpec
 from lq_engine.strategies.sweep import Sweep, compile_sweep
 
 @dataclass(frozen=True)
 class GridResult:
-    strategy: Any  # the StrategySpec
+    strategy: StrategySpec
     params: list[dict[str, Any]]
     metrics: dict[str, np.ndarray]  # METRIC_NAMES -> (n_sets,) float64
     backend: str
@@ -64,7 +65,7 @@ def bars_from_arrays(series: Bars | Mapping[str, np.ndarray]) -> Bars:
 
 def evaluate_grid(
     series: Bars | Mapping[str, np.ndarray],
-    strategy: Any,
+    strategy: StrategySpec | str,
     param_sets: Sequence[Mapping[str, Any]],
     costs: Costs = Costs(),
     backend: str = "auto",
@@ -79,7 +80,7 @@ def evaluate_grid(
     return run_compiled(sweep, costs, backend, periods_per_year, ends)
 
 
-def backend_for(strategy: Any, backend: str = "auto") -> str:
+def backend_for(strategy: StrategySpec | str, backend: str = "auto") -> str:
     """The backend that runs ``strategy``: ``backend`` (or the selected one for 'auto') when it
     supports the strategy; C and Rust run only rule-vocabulary strategies, so others get numba."""
     if backend == "auto":
@@ -134,8 +135,8 @@ def run_compiled(sweep: Sweep, costs: Costs, backend: str = "auto", periods_per_
                       groups)
 
 
-def evaluate_panel(panel: Any, strategy: Any, param_sets: Sequence[Mapping[str, Any]], costs: Costs = Costs(),
-                   periods_per_year: float = 252.0, backend: str = "numba",
+def evaluate_panel(panel: Any, strategy: StrategySpec | str, param_sets: Sequence[Mapping[str, Any]],
+                   costs: Costs = Costs(), periods_per_year: float = 252.0, backend: str = "numba",
                    ends: np.ndarray | None = None) -> GridResult:
     """Metrics for every parameter set of a portfolio strategy over a universe's ``Panel`` (the
     prefilter's simplified fills, one account; ``kernels.portfolio``). Backends: 'numba' (the

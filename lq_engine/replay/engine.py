@@ -23,6 +23,7 @@ from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
 from lq_engine.data.bars import Bars
 from lq_engine.strategies.decide_errors import naming_symbol
 from lq_engine.strategies.registry import resolve
+from lq_engine.strategies.spec import StrategySpec
 
 @dataclass(frozen=True)
 class Fills:
@@ -99,7 +100,7 @@ def config_vector(config: ExecutionConfig, brackets: BracketSpec) -> np.ndarray:
 
 
 def replay(
-    strategy: Any,
+    strategy: StrategySpec | str,
     params: Mapping[str, Any] | None,
     series: Bars,
     config: ExecutionConfig = ExecutionConfig(),

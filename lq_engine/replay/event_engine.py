@@ -38,6 +38,7 @@ from lq_engine.replay.streaming import BarBuffer, check_history, decisions_over,
 from lq_engine.strategies.decide_errors import DecideError, naming_symbol
 from lq_engine.strategies.registry import resolve
 from lq_engine.strategies.kernel_types import Decisions
+from lq_engine.strategies.spec import StrategySpec
 
 _new = object.__new__
 
@@ -77,7 +78,7 @@ class PrecomputedDecider(TargetsDecider):
 
     __slots__ = ()
 
-    def __init__(self, strategy: Any, params: Mapping[str, Any] | None, series: Bars) -> None:
+    def __init__(self, strategy: StrategySpec | str, params: Mapping[str, Any] | None, series: Bars) -> None:
         with naming_symbol(series.symbol):
             d = resolve(strategy).decisions(params, series)
         super().__init__(d.targets, d.exits)
@@ -89,7 +90,7 @@ class StreamingDecider:
     (``replay.streaming``: O(n) per bar); the newest one is used. The future is not in memory, so a
     strategy that reads it sees padding (NaN) instead."""
 
-    def __init__(self, strategy: Any, params: Mapping[str, Any] | None) -> None:
+    def __init__(self, strategy: StrategySpec | str, params: Mapping[str, Any] | None) -> None:
         spec = resolve(strategy)
         if spec.is_portfolio:
             raise InputError(f"strategy '{spec.name}' is a portfolio strategy: stream it with StreamingWeights")
@@ -368,7 +369,7 @@ class EventEngine:
 
 
 def run_event_engine(
-    strategy: Any,
+    strategy: StrategySpec | str,
     params: Mapping[str, Any] | None,
     series: Bars,
     config: ExecutionConfig = ExecutionConfig(),

@@ -33,6 +33,7 @@ from lq_engine.strategies.codegen import translate_error
 from lq_engine.strategies.kernel_types import position_records
 from lq_engine.strategies.panel import Panel
 from lq_engine.strategies.registry import resolve
+from lq_engine.strategies.spec import StrategySpec
 
 
 ALTERNATIVE_FUTURES = (1.5, 0.5)  # price factors applied from the cut on
@@ -125,7 +126,7 @@ def other_future(series: Bars, cut: int, factor: float) -> Bars:
                               series.volume)
 
 
-def _strategy_run(strategy: Any, params: Mapping[str, Any] | None, config: ExecutionConfig):
+def _strategy_run(strategy: StrategySpec | str, params: Mapping[str, Any] | None, config: ExecutionConfig):
     def run(series: Bars) -> tuple[_Run, dict[str, Any]]:
         r = replay(strategy, params, series, config)
         f = r.fills
@@ -288,7 +289,7 @@ class _Unit:
                      _frozen(np.array(self.mask[sl], dtype=np.bool_)), self.symbols, padded=True)
 
 
-def _units(spec: Any, data: Any) -> list[_Unit]:
+def _units(spec: StrategySpec, data: Any) -> list[_Unit]:
     """``data`` as the units a strategy runs on: a panel for a portfolio strategy, else each symbol's
     series (a Panel given to a single-symbol strategy is split into its symbols' real bars)."""
     def one(x: Any, symbol: str | None) -> _Unit:
@@ -340,7 +341,7 @@ class _Decided:
         return self.raised[j] if self.raised else None
 
 
-def _run_each(spec: Any, sets: list[dict], table: Any, u: _Unit, n: int | None = None, plan: Any = None,
+def _run_each(spec: StrategySpec, sets: list[dict], table: Any, u: _Unit, n: int | None = None, plan: Any = None,
               memo: dict | None = None, states: Any = None) -> _Decided:
     """``_run_decisions``, and when it raises (an indicator that cannot run on truncated or changed
     bars, e.g. a pair without a common date left), every set on its own, keeping what each raised."""
@@ -389,7 +390,7 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _run_decisions(spec: Any, table: Any, u: _Unit, n: int | None = None, plan: Any = None,
+def _run_decisions(spec: StrategySpec, table: Any, u: _Unit, n: int | None = None, plan: Any = None,
                    memo: dict | None = None, states: Any = None) -> tuple[_Decided, Any]:
     """The decisions of every set of ``table`` over the first ``n`` bars of ``u`` (all by default),
     through the strategy's compiled decision loop (the ``codegen`` module's ``decision_loop`` /
@@ -494,7 +495,7 @@ FULL_KEEP_BARS = 50_000  # a run over all the data keeps its decisions (to serve
 SURVEY_VALUES = 2_000_000  # decision values per chunk of sets in the run over all the data (bounds its memory)
 
 
-def _survey(spec: Any, sets: list[dict], unit: _Unit, keep: bool
+def _survey(spec: StrategySpec, sets: list[dict], unit: _Unit, keep: bool
             ) -> tuple[_Decided | None, list[int], list[np.ndarray]]:
     """One run of every set over all of ``unit``, in chunks of sets (memory stays bounded on long
     data): per set the bar where it starts deciding (if it never does, where its indicators all have
@@ -607,7 +608,7 @@ def trials(k: int) -> tuple[tuple[str, Any], ...]:
     return (("truncated", None),) + tuple((f, h) for f in SCAN_FIELDS for h in (scale, None))
 
 
-def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data: Any, *, cuts: int = 4,
+def lookahead_scan(strategy: StrategySpec | str, param_sets: Sequence[Mapping[str, Any]], data: Any, *, cuts: int = 4,
                    seed: int = 0, max_bars: int = 4000, stop_at_first: bool = True) -> LookaheadScan:
     """Check that no decision of ``strategy`` at bar i depends on bars after i, for every set of
     ``param_sets`` on ``data``: ``Bars`` (a frozen dataset's ``series``, ``Bars.from_arrays``), a list
@@ -717,7 +718,7 @@ def lookahead_scan(strategy: Any, param_sets: Sequence[Mapping[str, Any]], data:
     return done()
 
 
-def gate_sets(spec: Any, seed: int = 0, sample: int = GATE_SAMPLE) -> list[dict[str, Any]]:
+def gate_sets(spec: StrategySpec, seed: int = 0, sample: int = GATE_SAMPLE) -> list[dict[str, Any]]:
     """The parameter sets a lookahead gate checks: the default set; every value of every ``Choice``
     and ``Bool`` parameter (each on a seeded grid set it keeps valid); for each numeric parameter a
     grid set at the smallest and one at the largest value its grid takes; the grid set with the
@@ -766,7 +767,7 @@ def gate_sets(spec: Any, seed: int = 0, sample: int = GATE_SAMPLE) -> list[dict[
     return out
 
 
-def _longest_warmup(spec: Any, table: Any, n: int = 2_000, candidates: int = 16) -> int:
+def _longest_warmup(spec: StrategySpec, table: Any, n: int = 2_000, candidates: int = 16) -> int:
     """The grid set whose indicators have the most leading bars without a value, on generated bars
     (ties: the first), among the ``candidates`` sets whose numeric parameters rank highest in their
     grid axes (summed): long windows make long warm-ups, and measuring every set of a large grid
@@ -793,7 +794,7 @@ def _longest_warmup(spec: Any, table: Any, n: int = 2_000, candidates: int = 16)
     return int(pick[int(np.argmax(warm[ind.idx].max(axis=1)))])
 
 
-def universe_size(spec: Any) -> int:
+def universe_size(spec: StrategySpec) -> int:
     """Symbols of a generated universe for a portfolio strategy: five (as the bundled universe; the
     compiled loops are specialized per universe size), within its ``min_symbols``/``max_symbols``."""
     d = spec.declaration

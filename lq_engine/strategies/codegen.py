@@ -28,7 +28,7 @@ import time
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numba import njit
@@ -39,6 +39,9 @@ from lq_engine.kernels.returns import market_returns
 from lq_engine.strategies import kernel_template
 from lq_engine.authoring.declare import StrategyError
 from lq_engine.strategies.kernel_types import BarsTuple, Decisions, position_records
+
+if TYPE_CHECKING:  # annotations only: spec imports this module
+    from lq_engine.strategies.spec import StrategySpec
 
 GENERATOR_VERSION = "9"
 ERR_GROSS = 3.0  # a portfolio decision's sum of |weight| is above the strategy's gross cap
@@ -72,7 +75,7 @@ _ENTRY = {"decision_loop": "njit(cache=True)", "sweep": "njit(cache=True, parall
 _HELPER = "njit(no_cpython_wrapper=True, inline='always')"
 
 
-def generate_source(spec: Any) -> str:
+def generate_source(spec: StrategySpec) -> str:
     """The text of the strategy's kernel module."""
     decl = spec.declaration
     constants = {k: v for p in decl.params for k, v in p.choice_constants.items()}  # p.MODE_FAST: after the params
@@ -145,7 +148,7 @@ class Kernels:
     path: Path
     compile_seconds: float = 0.0  # time of the first call in this process (cold compile or cache load)
 
-    def _check(self, spec: Any, err: np.ndarray, params_of: Any, symbols: tuple[str, ...] = ()) -> None:
+    def _check(self, spec: StrategySpec, err: np.ndarray, params_of: Any, symbols: tuple[str, ...] = ()) -> None:
         bad = np.flatnonzero(err[:, 1] > 0)
         if not bad.size:
             return
@@ -168,7 +171,7 @@ class Kernels:
                             "a fraction must be in (0, 1), or NaN for none")
 
     @staticmethod
-    def _require_contiguous(spec: Any, bars: Any, rows: Any) -> None:
+    def _require_contiguous(spec: StrategySpec, bars: Any, rows: Any) -> None:
         """Refuse, naming it, a bar field or indicator bank that is not C-contiguous: the loops hand
         them to the strategy as ``borrowed`` views, which would misread a strided array. (``Panel`` and
         ``Bars`` are contiguous by construction; this catches one changed behind their back.)"""
@@ -180,7 +183,7 @@ class Kernels:
                                     f"({what}); the compiled loops would read memory it was not given. Build the "
                                     "bars as a Panel / Bars (they copy a strided window once)")
 
-    def decisions(self, spec: Any, bars: Any, rows: Any, table: Any):
+    def decisions(self, spec: StrategySpec, bars: Any, rows: Any, table: Any):
         self._require_contiguous(spec, bars, rows)
         n = bars.n
         err = np.zeros((1, 4))
@@ -210,7 +213,7 @@ class Kernels:
             return Decisions(targets, exits)
         return Decisions(targets, None)
 
-    def sweep(self, spec: Any, bars: Any, rows: Any, table: Any, fee: float, slippage: float,
+    def sweep(self, spec: StrategySpec, bars: Any, rows: Any, table: Any, fee: float, slippage: float,
               rets: np.ndarray | None = None, ends: np.ndarray | None = None) -> np.ndarray:
         """Accumulators (n_sets, N_ACC) of every set of ``table`` under the simplified fills
         (``rets``: the series' ``bank.market_returns``, made here when not given; ``bars`` is a
@@ -236,7 +239,7 @@ class Kernels:
         self._check(spec, err, lambda k: table[k])
         return acc
 
-    def _call(self, spec: Any, fn: str, *args: Any) -> None:
+    def _call(self, spec: StrategySpec, fn: str, *args: Any) -> None:
         from lq_engine.strategies.decide_errors import locate, unreported, unrun  # where a strategy raised
 
         t0 = time.perf_counter()
@@ -285,7 +288,7 @@ def reads_name(fns: tuple[Any, ...], name: str) -> bool:
     return False
 
 
-def translate_error(spec: Any, e: Exception, module: Any = None) -> Exception:
+def translate_error(spec: StrategySpec, e: Exception, module: Any = None) -> Exception:
     """An error from the compiled loops as one readable ``StrategyError`` naming the strategy's file,
     line and function: numba's typing errors are reproduced by compiling ``decide`` (then ``exits``)
     on their own, where numba points into the author's file."""
@@ -305,7 +308,7 @@ def translate_error(spec: Any, e: Exception, module: Any = None) -> Exception:
     return StrategyError(_readable(spec, text, fn_name))
 
 
-def _compile_alone(fn: Any, module: Any, spec: Any) -> Exception | None:
+def _compile_alone(fn: Any, module: Any, spec: StrategySpec) -> Exception | None:
     """Compile ``fn(i, bars, ind, p, pos, st)`` by itself on tiny arguments of the kernels' types;
     the numba error it raises (None if it compiles)."""
     n = 4
@@ -324,7 +327,7 @@ def _compile_alone(fn: Any, module: Any, spec: Any) -> Exception | None:
     return None
 
 
-def _readable(spec: Any, text: str, fn: Any) -> str:
+def _readable(spec: StrategySpec, text: str, fn: Any) -> str:
     text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     fn_name = getattr(fn, "__name__", None)
     line = None
@@ -359,7 +362,7 @@ def _readable(spec: Any, text: str, fn: Any) -> str:
     return msg + "\n(run with NUMBA_DISABLE_JIT=1 to debug the strategy as plain Python)"
 
 
-def compile_strategy(spec: Any) -> Kernels:
+def compile_strategy(spec: StrategySpec) -> Kernels:
     """The kernels of ``spec`` in this process (generated, imported and cached once)."""
     key = (spec.name, spec.source_hash)
     with _lock:
@@ -394,7 +397,7 @@ def compile_strategy(spec: Any) -> Kernels:
         return k
 
 
-def _jit_user_functions(spec: Any) -> tuple[Any, Any]:
+def _jit_user_functions(spec: StrategySpec) -> tuple[Any, Any]:
     decl = spec.declaration
     dec = njit(inline="always")(decl.decide)
     ex = njit(inline="always")(decl.exits) if decl.exits is not None else _no_exits()

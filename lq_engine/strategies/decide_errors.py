@@ -23,7 +23,7 @@ import types
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 from numba.core.errors import NumbaError
@@ -33,6 +33,9 @@ from lq_engine.data.schema import format_ns
 from lq_engine.execution.sides import new_side
 from lq_engine.kernels.metrics import ACC_NRET
 from lq_engine.strategies.kernel_types import BarsTuple, PanelTuple, position_records
+
+if TYPE_CHECKING:  # annotations only: spec imports this module
+    from lq_engine.strategies.spec import StrategySpec
 
 _LOOPS = ("decision_loop", "sweep", "pdecision_loop", "psweep")  # the generated entry points
 
@@ -98,7 +101,7 @@ def naming_symbol(symbol: str | None) -> Iterator[None]:
         raise
 
 
-def locate(spec: Any, exc: BaseException, module: Any, fn: str, args: tuple) -> DecideError | None:
+def locate(spec: StrategySpec, exc: BaseException, module: Any, fn: str, args: tuple) -> DecideError | None:
     """The ``DecideError`` of ``exc``, raised by the generated loop ``fn`` called with ``args``; None
     when it is not the strategy's (a numba compile error, or the engine's own code)."""
     if isinstance(exc, NumbaError) or fn not in _LOOPS:
@@ -124,7 +127,7 @@ def locate(spec: Any, exc: BaseException, module: Any, fn: str, args: tuple) -> 
     return _error(spec, bound, k, i, frame, error)
 
 
-def _error(spec: Any, a: dict, k: int | None, i: int | None, frame: tuple[int, str] | None,
+def _error(spec: StrategySpec, a: dict, k: int | None, i: int | None, frame: tuple[int, str] | None,
            error: str) -> DecideError:
     ts = None
     if i is not None:
@@ -167,7 +170,7 @@ def raised_at(file: str, exc: BaseException) -> str:
     return f"\n    line {line}: {code}"
 
 
-def _walk(spec: Any, tb: Any) -> tuple[int | None, int | None, tuple[int, str] | None]:
+def _walk(spec: StrategySpec, tb: Any) -> tuple[int | None, int | None, tuple[int, str] | None]:
     """(set k, bar i, (line, function) of the innermost frame in the strategy's file) along ``tb``."""
     k = i = None
     frame = None
@@ -230,7 +233,7 @@ def _failing_set(module: Any, fn: str, a: dict, kind: type) -> int | None:
     return lo if _call_sets(module, fn, a, lo, lo + 1, kind) else None
 
 
-def _python_namespace(spec: Any, module: Any) -> dict:
+def _python_namespace(spec: StrategySpec, module: Any) -> dict:
     """The generated module's globals with its loops as Python functions, the strategy's plain
     decide and exits, and ``borrowed`` the identity: the code NUMBA_DISABLE_JIT=1 runs."""
     ns = dict(vars(module))
@@ -246,7 +249,7 @@ def _python_namespace(spec: Any, module: Any) -> dict:
     return ns
 
 
-def _python_rerun(spec: Any, module: Any, fn: str, a: dict, k: int, kind: type | None
+def _python_rerun(spec: StrategySpec, module: Any, fn: str, a: dict, k: int, kind: type | None
                   ) -> tuple[int | None, tuple[int, str] | None, Exception] | None:
     """(bar, frame, exception) where set ``k``'s decisions raise ``kind`` (None: any exception) when run
     as plain Python; None if they do not. A float division by zero raises in compiled code but gives
@@ -284,7 +287,7 @@ def _python_rerun(spec: Any, module: Any, fn: str, a: dict, k: int, kind: type |
     return None
 
 
-def _params(spec: Any, a: dict, k: int | None) -> dict | None:
+def _params(spec: StrategySpec, a: dict, k: int | None) -> dict | None:
     prow = a["pmat"][k] if "pmat" in a and k is not None else a.get("prow")
     if prow is None:
         return None
@@ -298,7 +301,7 @@ def _params(spec: Any, a: dict, k: int | None) -> dict | None:
         return {p.name: x for p, x in zip(decl.params, np.asarray(prow).tolist())}
 
 
-def swallowed(spec: Any, module: Any, fn: str, args: tuple, k: int) -> DecideError:
+def swallowed(spec: StrategySpec, module: Any, fn: str, args: tuple, k: int) -> DecideError:
     """The error of set ``k``, whose decisions stopped inside a parallel sweep without an exception
     reaching the caller (numba's parallel loops drop one raised in an iteration): its decisions run
     again as plain Python, which raises it with its line and bar."""
@@ -321,7 +324,7 @@ def unrun(fn: str, args: tuple) -> None:
         args[-2][:, ACC_NRET] = -1.0
 
 
-def unreported(spec: Any, module: Any, fn: str, args: tuple) -> None:
+def unreported(spec: StrategySpec, module: Any, fn: str, args: tuple) -> None:
     """After a sweep: raise the ``DecideError`` of the first set that neither reached the account
     (``unrun``'s mark still there) nor flagged an error in ``err`` (a bad target: ``Kernels._check``
     names it), i.e. whose decisions raised an exception the parallel loop dropped."""

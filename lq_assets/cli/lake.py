@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import setup, step
     from lq_engine.data.lake import bar_objects
-    from lq_engine.data.repair import repair_lake, verify_lake
+    from lq_engine.data.integrity import verify_lake
+    from lq_engine.data.repair import repair_lake
 
     paths = setup(args.verbose)
     corrupt = verify_lake(paths)

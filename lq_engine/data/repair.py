@@ -15,7 +15,7 @@ from lq_engine.data.archive import entry_path
 from lq_engine.data.errors import IngestError
 from lq_engine.data.ingest import ingest_files, landing_files, scan_file
 from lq_engine.data.ingest_log import ingest_history
-from lq_engine.data.integrity import Corrupt, LakeCorruptError, check_partition, verify_lake  # noqa: F401  (the repair API)
+from lq_engine.data.integrity import Corrupt, check_partition, verify_lake
 from lq_engine.data.journal import recover
 from lq_engine.data.lake import partition_key_path
 from lq_engine.data.paths import DataPaths

@@ -9,7 +9,7 @@ union by column name over its objects, so partitions written with different colu
 have different parameters; a newer version may add a column) read as one table.
 
 One function each: ``write_table`` (every writer: optimizer assets, backend benchmark, paper
-trading), ``read_table`` and ``list_tables``.
+trading) and ``read_table``; the layout (``list_tables``, ``table_keys``) is ``result_layout``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ import polars as pl
 
 from lq_engine.data.catalog import ensure_catalog
 from lq_engine.data.paths import DataPaths
-from lq_engine.data.result_layout import (  # noqa: F401  (re-exported: the results API)
-    PART_FILE, RESULTS, ResultTableError, glob_of, list_tables, put_table, table_keys, table_object, table_objects,
-)
+from lq_engine.data.result_layout import put_table, table_objects
 
 
 def write_table(paths: DataPaths, table: str, df: pl.DataFrame, partition: Mapping[str, str] | None = None) -> int:

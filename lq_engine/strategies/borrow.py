@@ -25,7 +25,6 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 from lq_engine.authoring.declare import StrategyError
-from lq_engine.data.bars import contiguous  # noqa: F401  (re-exported: Panel cuts with it)
 
 NOT_CONTIGUOUS = ("borrowed(): the array is not C-contiguous ({what}); a pointer-and-shape view of it would "
                   "read memory it was not given. Cut windows with Panel.window / Bars (they copy once) or "

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lq_engine.strategies.borrow import contiguous
+from lq_engine.data.bars import contiguous
 from lq_engine.authoring.declare import StrategyError
 
 FIELDS = ("open", "high", "low", "close", "volume")

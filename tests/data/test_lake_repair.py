@@ -14,7 +14,8 @@ from landing_files import bar_lines, write_csv
 
 from lq_engine.data.ingest import ingest_file, ingest_files
 from lq_engine.data.lake import partition_file, read_bars
-from lq_engine.data.repair import LakeCorruptError, repair_lake, verify_lake
+from lq_engine.data.integrity import LakeCorruptError, verify_lake
+from lq_engine.data.repair import repair_lake
 from lq_engine.data.schema import PartitionKey
 from lq_engine.data.store import StoreError
 

@@ -16,14 +16,16 @@ into the lake on the first rebuild.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import duckdb
@@ -135,7 +137,8 @@ def _file_tag(paths: DataPaths) -> str | None:
         return None
     try:
         with duckdb.connect(str(paths.catalog), read_only=True) as con:
-            rows = con.execute("SELECT comment FROM duckdb_views() WHERE NOT internal AND view_name = 'bars'").fetchall()
+            rows = con.execute("SELECT comment FROM duckdb_views() WHERE NOT internal "
+                               "AND view_name = 'bars'").fetchall()
     except duckdb.Error:
         return None
     return rows[0][0] if rows else None
@@ -240,6 +243,53 @@ def _first_line(e: BaseException) -> str:
     return " ".join(str(e).strip().splitlines()[0].split()) if str(e).strip() else type(e).__name__
 
 
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@functools.cache
+def _keywords() -> frozenset[str]:
+    """DuckDB's keywords that cannot stand bare as a column name everywhere (all but 'unreserved')."""
+    with duckdb.connect(":memory:") as con:
+        rows = con.execute("SELECT keyword_name FROM duckdb_keywords() "
+                           "WHERE keyword_category <> 'unreserved'").fetchall()
+    return frozenset(r[0].lower() for r in rows)
+
+
+def _quote_to_parse(sql: str) -> str | None:
+    """The keyword of ``sql`` (one that DuckDB reserves) whose double-quoting makes it parse, if
+    any: ``SELECT window, n_bars FROM replay_windows`` fails 'at or near ","', and parses with
+    ``"window"``. Each candidate is tried by parsing, so the hint is never a guess; one right after
+    a name, a constant or ')' is not a candidate (quoted, it would parse as an alias: ``FROM bars
+    "WHERE"``)."""
+    tokens = duckdb.tokenize(sql)
+    with duckdb.connect(":memory:") as parser:
+        for i, (pos, kind) in enumerate(tokens):
+            word = _WORD.match(sql, pos)
+            if kind != duckdb.token_type.keyword or not word or word.group().lower() not in _keywords():
+                continue
+            before = tokens[i - 1] if i else None
+            if before and (before[1] not in (duckdb.token_type.keyword, duckdb.token_type.operator)
+                           or sql[before[0]:pos].strip().endswith(")")):
+                continue
+            try:
+                parser.extract_statements(f'{sql[:pos]}"{word.group()}"{sql[word.end():]}')
+            except duckdb.Error:
+                continue
+            return word.group()
+    return None
+
+
+def _failed(e: BaseException, sql: str) -> SqlRefused:
+    """DuckDB's error as one line; a syntax error that quoting a reserved word mends says so
+    (DuckDB only says 'syntax error at or near', at the token after it)."""
+    line = f"query failed: {_first_line(e)}"
+    word = _quote_to_parse(sql) if isinstance(e, duckdb.ParserException) else None
+    if word:
+        line += (f': "{word}" is a reserved word in DuckDB: to use it as a column name, '
+                 f'write "{word}" (in double quotes)')
+    return SqlRefused(line)
+
+
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str, limit: int | None, out: dict) -> None:
     """Run ``sql`` and keep at most ``limit`` rows, streamed in batches (a result is never built
     whole beyond ``limit``). Runs in a thread; what it got or raised goes into ``out``."""
@@ -288,7 +338,7 @@ def query_readonly(paths: DataPaths, sql: str, *, limit: int | None = None,
         with duckdb.connect(":memory:") as parser:
             statements = parser.extract_statements(sql)
     except duckdb.Error as e:
-        raise SqlRefused(f"query failed: {_first_line(e)}") from None
+        raise _failed(e, sql) from None
     if len(statements) != 1:
         raise SqlRefused(f"one statement per call, got {len(statements)}")
     kind = statements[0].type.name
@@ -323,11 +373,43 @@ def query_readonly(paths: DataPaths, sql: str, *, limit: int | None = None,
     if "error" in out:
         e = out["error"]
         if isinstance(e, duckdb.PermissionException) or isinstance(e, PermissionError):
-            raise SqlRefused(f"refused: {_first_line(e)} (queries read the catalog's views over the lake only)") from None
+            raise SqlRefused(f"refused: {_first_line(e)} "
+                             "(queries read the catalog's views over the lake only)") from None
         if isinstance(e, duckdb.Error):
-            raise SqlRefused(f"query failed: {_first_line(e)}") from None
+            raise _failed(e, sql) from None
         raise e
     return out["df"]
+
+
+# The lake's convention: an integer column named ``ts`` or ``<what>_ts`` holds nanoseconds since the
+# epoch, UTC (``bars.ts``, the trades, fills, weights and equity of the result tables; ``start_ts`` /
+# ``end_ts`` of windows, ``entry_ts`` / ``exit_ts`` of round trips, ``first_ts`` / ``last_ts`` of paper runs).
+EPOCH_NS_COLUMN = re.compile(r"^(?:.+_)?ts$")
+
+
+def timestamp_columns(schema: Mapping[str, pl.DataType]) -> list[str]:
+    """The columns of a result that hold instants: native timestamps (DuckDB TIMESTAMP, TIMESTAMPTZ,
+    ...) and integer columns named by the lake's convention for ns epochs (``EPOCH_NS_COLUMN``).
+    Decided by name and type, never by the values."""
+    return [c for c, t in schema.items()
+            if isinstance(t, pl.Datetime) or (t.is_integer() and EPOCH_NS_COLUMN.match(c))]
+
+
+def with_iso_times(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with its ``timestamp_columns`` as ISO 8601 UTC text, as ``schema.format_ns`` writes one
+    instant: ``2013-11-04T00:00:00Z``, nine decimals when there is a fraction of a second. A
+    timestamp without a time zone is taken as UTC (the lake stores UTC only); nulls stay null."""
+    exprs = []
+    for c in timestamp_columns(df.schema):
+        t = df.schema[c]
+        if isinstance(t, pl.Datetime):
+            instant = pl.col(c).dt.convert_time_zone("UTC") if t.time_zone else pl.col(c)
+        else:
+            instant = pl.from_epoch(pl.col(c).cast(pl.Int64, strict=False), time_unit="ns")
+        exprs.append(pl.when(instant.dt.nanosecond() == 0)
+                     .then(instant.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                     .otherwise(instant.dt.strftime("%Y-%m-%dT%H:%M:%S%.9fZ")).alias(c))
+    return df.with_columns(exprs) if exprs else df
 
 
 def symbol_row_counts(paths: DataPaths) -> dict[str, int]:

@@ -60,11 +60,15 @@ def _root_message(error) -> str:
     return error.message.strip()
 
 
-def ingest_in_dagster(instance: dg.DagsterInstance, files: Iterable[Path]) -> list[dg.ExecuteInProcessResult]:
-    """One market_bars run per file over the partitions it touches (as the landing sensor does)."""
+def ingest_in_dagster(
+    instance: dg.DagsterInstance, files: Iterable[Path], symbol: str | None = None
+) -> list[dg.ExecuteInProcessResult]:
+    """One market_bars run per file over the partitions it touches (as the landing sensor does).
+    ``symbol``: the symbol of single-symbol files whose name does not say it (``lq ingest --symbol``)."""
     results = []
+    config: dict = {"symbol": symbol} if symbol else {}
     for f in files:
-        scan = scan_file(f)
+        scan = scan_file(f, symbol=symbol)
         known = list(instance.get_dynamic_partitions(SYMBOLS.name))
         new, tags = file_range_plan(known, list(scan.symbols), list(scan.months))
         if new:
@@ -73,7 +77,7 @@ def ingest_in_dagster(instance: dg.DagsterInstance, files: Iterable[Path]) -> li
             _run(
                 "ingest_market_bars",
                 instance,
-                run_config={"ops": {"market_bars": {"config": {"files": [str(f)]}}}},
+                run_config={"ops": {"market_bars": {"config": {"files": [str(f)], **config}}}},
                 tags={**tags, "lq/landing_file": f.name, "lq/launched_by": "lq-cli"},
             )
         )

@@ -19,7 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "copied into the landing folder. A rejected file is copied to the quarantine with a report "
         "and the lake does not change.",
     )
-    p.add_argument("paths", nargs="+", type=Path, help="CSV or Parquet files")
+    p.add_argument("paths", nargs="+", type=Path,
+                   help="CSV or Parquet files, or zips holding one CSV (Binance's dumps)")
+    p.add_argument("--symbol", metavar="SYM",
+                   help="the symbol of single-symbol files whose name does not say it (e.g. Binance klines "
+                        "renamed); a file whose symbol column holds another symbol is rejected")
     p.add_argument("--no-freeze", action="store_true", help="do not rebuild the frozen datasets afterwards")
     p.set_defaults(func=run)
 
@@ -93,10 +97,13 @@ def run(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import Stages, setup, step
     from lq_engine.data.ingest import IngestError, scan_file
     from lq_engine.data.quarantine import quarantine_file
+    from lq_engine.data.schema import SYMBOL_RE
 
     for src in args.paths:
         if not src.is_file():
             raise UsageError(f"{src}: no such file")
+    if args.symbol is not None and not SYMBOL_RE.match(args.symbol):
+        raise UsageError(f"--symbol {args.symbol!r} is not a valid symbol (letters, digits, '.', '_', '-'; at most 64)")
     paths = setup(args.verbose)
     landed, problems = [], []
     for src in args.paths:
@@ -105,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         # ingest's transaction keeps it in the raw archive (data/archive/<sha256>/<name>)
         src = src.resolve()
         try:  # a cheap peek before Dagster loads: a file that is not bars at all goes to quarantine now
-            scan_file(src)
+            scan_file(src, symbol=args.symbol)
         except IngestError as e:
             quarantine_file(src, paths, e)
             problems.append(rejected(paths, src) or f"{src.name} rejected: {e}")
@@ -123,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             for f in landed:
                 with stages(f"market_bars {f.name}", "ingesting into the Parquet lake"):
                     try:
-                        ingest_in_dagster(instance, [f])
+                        ingest_in_dagster(instance, [f], symbol=args.symbol)
                         done += 1
                     except RunFailedError as e:
                         line = rejected(paths, f)

@@ -18,6 +18,9 @@ class MarketBarsConfig(dg.Config):
     """Landing files to ingest (the landing sensor fills this). Empty: re-ingest every landing
     file that carries data for the selected partitions (what a UI materialization or a
     backfill does)."""
+    symbol: str | None = None
+    """The symbol of single-symbol files whose name does not say it (``lq ingest --symbol``);
+    a file whose symbol column holds another symbol is rejected."""
 
 
 @dg.asset(
@@ -41,7 +44,8 @@ def market_bars(
     months = sorted({m for _, m in pairs})
     wanted = set(pairs)
     if config.files:
-        reports = ingest_files([Path(f) for f in config.files], paths, only_partitions=wanted)
+        reports = ingest_files([Path(f) for f in config.files], paths, only_partitions=wanted,
+                               symbol=config.symbol)
     else:
         reports = reingest_landing(paths, symbols=symbols, months=months)
     ensure_catalog(paths)  # catalog.duckdb for other tools (rebuilt only if its views changed)

@@ -64,7 +64,7 @@ __all__ = [
     "reingest_landing", "landing_files",
 ]
 
-LANDING_SUFFIXES = (".csv", ".parquet", ".pq", ".txt")
+LANDING_SUFFIXES = (".csv", ".parquet", ".pq", ".txt", ".zip")  # .zip: one CSV inside (Binance dumps)
 # Files read and validated ahead of the (ordered) merges in ingest_files.
 READ_AHEAD = max(1, min(2, os.cpu_count() or 1))
 # Partition merges in flight at once (mostly waiting on fsync, so more than the cores).

@@ -1,10 +1,22 @@
-"""A freshly read frame to the bar schema: timestamps to ns, symbol and timeframe resolved.
+"""A freshly read frame to the bar schema: timestamps to ns, symbol and timeframe resolved, prices adjusted.
 
-Symbol: a symbol column, else the declared value, else the file name. Timeframe: a timeframe
-column, else the declared value, else the file name, else inferred from the timestamp spacing.
-File names like ``BTCUSDT-1m-2024-01.csv`` (Binance dumps) or ``AAPL_1d.csv`` give both; any other
-stem is taken whole as the symbol. Inference takes the most common positive spacing between
-consecutive bars of a symbol (ties go to the smallest), which must be a whole number of seconds.
+Symbol: a symbol column, else the declared value (``lq ingest --symbol``), else the file name. A
+declared symbol and a symbol column must agree (a file holding other symbols is refused).
+Timeframe: a timeframe column, else the declared value, else the file name, else inferred from the
+timestamp spacing. File names like ``BTCUSDT-1m-2024-01.csv`` (Binance dumps, also their ``.zip``
+and the CSV inside it) or ``AAPL_1d.csv`` give both; any other stem is taken whole as the symbol,
+except for Binance klines (recognised by content): their rows carry no symbol, so a file whose name
+does not say it is refused with a hint to pass ``--symbol``. Inference takes the most common
+positive spacing between consecutive bars of a symbol (ties go to the smallest), which must be a
+whole number of seconds.
+
+Adjusted close (Yahoo Finance's ``Adj Close``): open, high, low and close are multiplied by
+``factor = adj_close / close`` row by row, so the bars are adjusted like the bundled data and
+returns across dividends are right. Volume is left as it is: Yahoo's volume is already on the
+split-adjusted basis of its ``Close``, and the factor only carries dividends and distributions,
+which do not change how many shares traded (dividing by it would invent volume). The raw close is
+kept in the frame as ``close_raw``; the lake stores the bar schema only (its partition schema is
+fixed), and the file itself stays byte for byte in the raw archive.
 """
 
 from __future__ import annotations
@@ -15,19 +27,89 @@ from pathlib import Path
 import polars as pl
 
 from lq_engine.data.errors import IngestError
-from lq_engine.data.schema import BAR_COLUMNS, SYMBOL_RE, VALUE_COLUMNS, canonical_timeframe, ns_to_timeframe
+from lq_engine.data.readers import sniff, zip_member_name
+from lq_engine.data.schema import (BAR_COLUMNS, PRICE_COLUMNS, SYMBOL_RE, VALUE_COLUMNS, canonical_timeframe,
+                                   ns_to_timeframe)
 from lq_engine.data.timestamps import TimestampError, to_ns
 
+# Binance's dump names: SYMBOL-INTERVAL-YYYY-MM[-DD] (COIN-M symbols carry an underscore: BTCUSD_PERP).
+_BINANCE_RE = re.compile(r"^([A-Za-z0-9]+(?:_[A-Za-z0-9]+)?)-([1-9][0-9]*[smhdw])-\d{4}-\d{2}(?:-\d{2})?$")
 _STEM_RE = re.compile(r"^([A-Za-z0-9.]+)[-_]([1-9][0-9]*[smhdw])(?:[-_].*)?$")
+RAW_CLOSE = "close_raw"  # the close as the file had it, before adjustment (not stored in the lake)
+
+
+def _names_from_stem(stem: str) -> tuple[str, str] | None:
+    m = _BINANCE_RE.match(stem) or _STEM_RE.match(stem)
+    return (m.group(1), canonical_timeframe(m.group(2))) if m else None
 
 
 def names_from_file(path: Path) -> tuple[str, str | None]:
-    """(symbol, timeframe or None) from a file name."""
-    stem = Path(path).stem
-    m = _STEM_RE.match(stem)
-    if m:
-        return m.group(1), canonical_timeframe(m.group(2))
-    return stem, None
+    """(symbol, timeframe or None) from a file name (a zip's, else the CSV's inside it)."""
+    path = Path(path)
+    found = _names_from_stem(path.stem)
+    if found is None and path.suffix.lower() == ".zip":
+        member = zip_member_name(path)
+        found = _names_from_stem(Path(member).stem) if member else None
+    return found if found is not None else (path.stem, None)
+
+
+def symbol_from_name(path: Path) -> bool:
+    """Whether the file name says the symbol in a known pattern (not just a stem taken whole)."""
+    path = Path(path)
+    if _names_from_stem(path.stem) is not None:
+        return True
+    member = zip_member_name(path) if path.suffix.lower() == ".zip" else None
+    return member is not None and _names_from_stem(Path(member).stem) is not None
+
+
+def _is_binance(file: Path) -> bool:
+    try:
+        return sniff(file).binance
+    except (IngestError, OSError):
+        return False
+
+
+def _require_known_symbol(file: Path) -> None:
+    """Binance klines carry no symbol: without --symbol the file name must say it."""
+    if not symbol_from_name(file) and _is_binance(file):
+        raise IngestError(
+            file,
+            "Binance klines carry no symbol and this file name does not say it (Binance names its dumps "
+            "SYMBOL-INTERVAL-YYYY-MM[-DD], e.g. BTCUSDT-1m-2024-01.zip): pass --symbol SYMBOL to lq ingest, "
+            "or rename the file",
+            field="symbol",
+        )
+
+
+def _check_declared(file: Path, column: pl.Series, symbol: str) -> None:
+    """A declared symbol (``--symbol``) and the file's symbol column must agree on every row."""
+    other = column.is_null() | (column != symbol).fill_null(True)
+    if other.any():
+        i = int(other.arg_true()[0])
+        raise IngestError(
+            file,
+            f"--symbol {symbol} was given, but the file's symbol column holds {column[i]!r}: --symbol is for "
+            "single-symbol files whose name does not say the symbol; leave it out for this file",
+            row=i + 1, field="symbol", rows_affected=int(other.sum()),
+        )
+
+
+def _adjust(file: Path, out: pl.DataFrame, adj: pl.Series) -> pl.DataFrame:
+    """Open, high, low and close times ``adj_close / close``; the raw close kept as ``close_raw``."""
+    if not (adj.dtype.is_float() or adj.dtype.is_integer() or adj.dtype.is_decimal()):
+        raise IngestError(file, f"column 'adj_close' has type {adj.dtype}, expected numbers", field="adj_close")
+    adj = adj.cast(pl.Float64)
+    bad = ~((adj > 0) & adj.is_finite()).fill_null(False)
+    if bad.any():
+        i = int(bad.arg_true()[0])
+        what = "is missing" if adj[i] is None else f"{adj[i]} is not a positive number"
+        raise IngestError(file, f"adjusted close {what}", row=i + 1, field="adj_close", rows_affected=int(bad.sum()))
+    close = pl.col("close")
+    # a bad raw close is left for validation to name (factor 1 keeps the row as it is)
+    factor = pl.when((close > 0) & close.is_finite()).then(pl.col("_adj") / close).otherwise(1.0)
+    return (out.with_columns(adj.alias("_adj"), close.alias(RAW_CLOSE))
+            .with_columns(*(pl.col(c) * factor for c in PRICE_COLUMNS))
+            .drop("_adj"))
 
 
 def _check_symbols(file: Path, df: pl.DataFrame) -> None:
@@ -86,7 +168,8 @@ def normalize(
     ts_unit: str | None = None,
     resolve_timeframe: bool = True,
 ) -> pl.DataFrame:
-    """``df`` with canonical names (as read) -> the bar schema in file order.
+    """``df`` with canonical names (as read) -> the bar schema in file order, plus ``close_raw`` when
+    an adjusted close adjusted the prices. ``symbol``: the declared symbol (``lq ingest --symbol``).
 
     With ``resolve_timeframe=False`` (early check of a first chunk) an unresolved timeframe is left
     empty rather than inferred from a partial view.
@@ -107,11 +190,18 @@ def normalize(
         cols.append(s.cast(pl.Float64).alias(c))
     file_sym, file_tf = names_from_file(file)
     if "symbol" in df.columns:
-        cols.append(df["symbol"].cast(pl.String).str.strip_chars().alias("symbol"))
+        column = df["symbol"].cast(pl.String).str.strip_chars()
+        if symbol:
+            _check_declared(file, column, symbol)
+        cols.append(column.alias("symbol"))
     else:
+        if not symbol:
+            _require_known_symbol(file)
         cols.append(pl.Series("symbol", [symbol or file_sym], pl.String).new_from_index(0, df.height))
     out = pl.DataFrame(cols)
     _check_symbols(file, out)
+    if "adj_close" in df.columns and "close" in out.columns:
+        out = _adjust(file, out, df["adj_close"])
     if "timeframe" in df.columns:
         out = out.with_columns(_resolve_timeframe_column(file, df["timeframe"].cast(pl.String).str.strip_chars()))
     else:
@@ -124,4 +214,4 @@ def normalize(
         elif resolve_timeframe:
             tf = infer_timeframe(file, out)
         out = out.with_columns(pl.lit(tf or "", dtype=pl.String).alias("timeframe"))
-    return out.select([c for c in BAR_COLUMNS if c in out.columns])
+    return out.select([c for c in (*BAR_COLUMNS, RAW_CLOSE) if c in out.columns])

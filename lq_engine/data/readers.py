@@ -1,10 +1,19 @@
-"""Reading landing files (CSV or Parquet) into frames with canonical column names.
+"""Reading landing files (CSV, Parquet, or a zip holding one CSV) into frames with canonical column names.
 
-Files are sniffed before they are read: the first 64 KiB decide whether a file is empty, binary,
-Parquet or delimited text, which separator it uses, whether it has a header (and if not, whether it
-is the 12-column Binance kline layout or plain ``ts,open,high,low,close,volume``), and which columns
-map to the bar fields. For a big file the first chunk (1 MiB) is then parsed and validated, so
-garbage is rejected before the file is read whole (files up to 32 MiB are read at once). Column names are matched case-insensitively against the aliases below.
+Files are recognised by content, never by their name: the first 64 KiB decide whether a file is
+empty, binary, a zip, Parquet or delimited text, which separator it uses, whether it has a header
+(and if not, whether it is the 12-column Binance kline layout or plain
+``ts,open,high,low,close,volume``), and which columns map to the bar fields. For a big file the
+first chunk (1 MiB) is then parsed and validated, so garbage is rejected before the file is read
+whole (files up to 32 MiB are read at once). Column names are matched case-insensitively against
+the aliases below.
+
+Binance klines are recognised with or without their header row: spot dumps have none (12 numeric
+columns), USD-M futures dumps start with ``open_time,open,high,low,close,volume,close_time,...``.
+A zip (Binance's public dumps on data.binance.vision, ``BTCUSDT-1m-2024-01.zip``) must hold exactly
+one CSV; it is unpacked in memory and its member's CRC is checked, so the member cannot be cut
+short. A file with an adjusted-close column (Yahoo Finance's ``Adj Close``) has it read with the
+close, and ``normalize`` adjusts the prices by it.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,10 +45,16 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "volume": ("volume", "vol", "v", "base_volume", "volume_base", "qty"),
     "symbol": ("symbol", "ticker", "pair", "instrument", "sym", "asset"),
     "timeframe": ("timeframe", "interval", "tf", "resolution", "bar_interval"),
+    # the close adjusted for dividends (and splits): Yahoo Finance's "Adj Close"
+    "adj_close": ("adj_close", "adjclose", "adjusted_close", "close_adj", "close_adjusted"),
 }
 REQUIRED = ("ts", "open", "high", "low", "close", "volume")
 BINANCE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
                    "trades", "taker_buy_base", "taker_buy_quote", "ignore")
+# How a Binance kline header starts (USD-M futures dumps have one: ..., count, taker_buy_volume, ...).
+BINANCE_HEADER_START = BINANCE_COLUMNS[:7]
+# A zip member bigger than this is refused rather than unpacked in memory.
+MAX_UNZIPPED_BYTES = 4 * 1024**3
 _SEPARATORS = (",", ";", "\t", "|")
 _INT_RE = re.compile(r"^\s*-?\d+\s*$")
 _FLOAT_RE = re.compile(r"^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
@@ -83,9 +99,26 @@ class Layout:
     separator: str = ","
     all_columns: list[str] = field(default_factory=list)  # header names, or column_1.. if headerless
     ts_dtype: pl.DataType = field(default_factory=pl.String)
-    binance: bool = False
+    binance: bool = False  # Binance klines, by content (12-column layout, or its header)
     small: bool = False  # the first chunk is the whole file
     early_check: bool = False  # big file: validate the first chunk before reading it all
+    member: str | None = None  # the CSV inside a zip, by name
+    content: bytes | None = field(default=None, repr=False)  # that member's bytes (read instead of the file)
+
+    @property
+    def adjusted(self) -> bool:
+        """Prices are adjusted by an adjusted-close column (``normalize``)."""
+        return "adj_close" in self.colmap
+
+    @property
+    def format(self) -> str:
+        """What the file was recognised as, in words (for messages and summaries)."""
+        what = "Binance klines" if self.binance else "Parquet" if self.kind == "parquet" else "CSV"
+        if self.kind == "csv" and not self.binance and not self.has_header:
+            what += " (no header)"
+        if self.adjusted:
+            what += f", prices adjusted by {self.colmap['adj_close']!r}"
+        return f"{what} in zip ({self.member})" if self.member else what
 
 
 _CONTROL = bytes(c for c in range(32) if c not in (9, 10, 12, 13))
@@ -114,6 +147,8 @@ def sniff(path: Path, data: bytes | None = None) -> Layout:
             raise IngestError(path, f"cannot read file: {e.strerror or e}") from None
     if size == 0:
         raise IngestError(path, "file is empty")
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return _sniff_zip(path, data)
     if head[:4] == b"PAR1":
         return _sniff_parquet(path)
     if _looks_binary(head):
@@ -133,7 +168,7 @@ def sniff(path: Path, data: bytes | None = None) -> Layout:
     cells = [c.strip() for c in raw_cells]
     headerless = all(_FLOAT_RE.match(c) for c in cells if c) and bool(cells[0])
     if headerless:
-        if len(cells) == len(BINANCE_COLUMNS):
+        if len(cells) == len(BINANCE_COLUMNS):  # Binance spot dumps: no header
             names = list(BINANCE_COLUMNS)
             binance = True
         elif len(cells) == 6:
@@ -153,10 +188,57 @@ def sniff(path: Path, data: bytes | None = None) -> Layout:
     else:
         colmap = map_columns(raw_cells)
         require_columns(path, colmap, cells)
-        layout = Layout("csv", colmap, has_header=True, separator=sep, all_columns=raw_cells)
+        binance = tuple(_norm(c) for c in raw_cells[: len(BINANCE_HEADER_START)]) == BINANCE_HEADER_START
+        layout = Layout("csv", colmap, has_header=True, separator=sep, all_columns=raw_cells, binance=binance)
     layout.small = size <= CHUNK_BYTES
     layout.early_check = size > FULL_READ_BYTES
     return layout
+
+
+def _sniff_zip(path: Path, data: bytes | None) -> Layout:
+    """A zip holding one CSV (Binance's public dumps): the member is unpacked in memory (its CRC
+    checked) and sniffed; the layout carries its bytes."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data) if data is not None else path) as z:
+            members = _zip_members(z)
+            if len(members) != 1:
+                names = ", ".join(repr(i.filename) for i in members[:5]) or "nothing"
+                raise IngestError(path, f"a zip must hold exactly one CSV file; this one holds {len(members)}: "
+                                        f"{names}")
+            info = members[0]
+            if info.file_size > MAX_UNZIPPED_BYTES:
+                raise IngestError(path, f"zip member {info.filename!r} unpacks to {info.file_size} bytes, more "
+                                        f"than {MAX_UNZIPPED_BYTES} read in memory: unzip it and ingest the CSV")
+            content = z.read(info)
+    except IngestError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, OSError) as e:
+        raise IngestError(path, f"not a readable zip file: {e}") from None
+    if content[:4] in (b"PAR1", b"PK\x03\x04"):
+        raise IngestError(path, f"zip member {info.filename!r} is not CSV text: unzip it and ingest it directly")
+    try:
+        layout = sniff(path, content)
+    except IngestError as e:
+        raise IngestError(path, f"zip member {info.filename!r}: {e.reason}", row=e.row, field=e.field,
+                          rows_affected=e.rows_affected) from None
+    layout.member, layout.content = info.filename, content
+    return layout
+
+
+def _zip_members(z: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The files of a zip, without folders and the metadata macOS adds (``__MACOSX/``, dot files)."""
+    return [i for i in z.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")
+            and not Path(i.filename).name.startswith(".")]
+
+
+def zip_member_name(path: Path) -> str | None:
+    """The name of the single file inside a zip (None: not a zip, unreadable, or not one file)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = _zip_members(z)
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return None
+    return members[0].filename if len(members) == 1 else None
 
 
 def _sniff_parquet(path: Path) -> Layout:
@@ -226,8 +308,13 @@ def read_frame(
     path: Path, layout: Layout, wanted: list[str], *, chunk: bytes | None = None, data: bytes | None = None
 ) -> pl.DataFrame:
     """The ``wanted`` canonical columns present in the file (from ``chunk`` bytes if given, else
-    from ``data``, the whole file's bytes, if given)."""
+    from ``data``, the whole file's bytes, if given). The adjusted close comes with the close.
+    A zip's member bytes (``layout.content``) are read in place of the file's."""
+    if "close" in wanted and layout.adjusted and "adj_close" not in wanted:
+        wanted = [*wanted, "adj_close"]
     wanted = [c for c in wanted if c in layout.colmap]
+    if layout.content is not None:
+        data = layout.content
     if layout.kind == "parquet":
         try:
             df = pl.read_parquet(io.BytesIO(data) if data is not None else path,
@@ -242,7 +329,8 @@ def read_frame(
     except (pl.exceptions.ComputeError, pl.exceptions.SchemaError, pl.exceptions.NoDataError,
             pl.exceptions.ShapeError, pl.exceptions.InvalidOperationError) as e:
         raise _locate_csv_error(path, layout, wanted, src, e) from None
-    if chunk is None or layout.small:  # the whole file was read: its end must be a line end
+    # the whole file was read: its end must be a line end (a zip member's CRC already proves it whole)
+    if (chunk is None or layout.small) and layout.content is None:
         _check_line_end(path, layout, _tail(path, chunk if chunk is not None else data), df.height)
     return df.rename({layout.colmap[c]: c for c in wanted})
 
@@ -308,6 +396,6 @@ def prepare(path: Path, data: bytes | None = None) -> tuple[Layout, bytes | None
     layout = sniff(path, data)
     if layout.kind != "csv":
         return layout, None
-    chunk = first_chunk(path, data)
+    chunk = first_chunk(path, layout.content if layout.content is not None else data)
     layout.ts_dtype = _decide_ts_dtype(path, layout, chunk)
     return layout, chunk

@@ -117,12 +117,12 @@ class IngestReport:
 
 
 def file_format(layout: Layout) -> str:
-    """What a file was read as, in words: 'parquet', 'csv', 'csv without header' or 'Binance klines csv'."""
-    if layout.kind != "csv":
-        return layout.kind
+    """What a file was read as, in words: 'CSV', 'CSV (no header)', 'Binance klines' or 'Parquet'."""
     if layout.binance:
-        return "Binance klines csv"
-    return "csv" if layout.has_header else "csv without header"
+        return "Binance klines"
+    if layout.kind != "csv":
+        return "Parquet" if layout.kind == "parquet" else layout.kind
+    return "CSV" if layout.has_header else "CSV (no header)"
 
 
 def _month_code(ts: pl.Expr) -> pl.Expr:

@@ -40,12 +40,12 @@ def test_each_ingested_file_gets_a_summary_line(data_paths):
     (ISO UTC), and what the merge did; the rows already in the lake count as duplicates dropped."""
     f = write_daily_csv(data_paths.landing / "stocks.csv", ["AAPL", "MSFT"], "2013-11-15", 40)
     first = ingest_file(f, data_paths)
-    assert first.summary() == ("stocks.csv: csv, AAPL, MSFT, 1d, 80 rows 2013-11-15T00:00:00Z .. "
+    assert first.summary() == ("stocks.csv: CSV, AAPL, MSFT, 1d, 80 rows 2013-11-15T00:00:00Z .. "
                                "2013-12-24T00:00:00Z; 80 new, 0 replaced, 0 duplicates dropped")
     m = write_minute_csv(data_paths.landing / "btc.csv", "BTCUSDT", "2024-01-01T00:00:00", 90)
     ingest_file(m, data_paths)
     again = ingest_file(m, data_paths)
-    assert again.summary() == ("btc.csv: csv, BTCUSDT, 1m, 90 rows 2024-01-01T00:00:00Z .. 2024-01-01T01:29:00Z; "
+    assert again.summary() == ("btc.csv: CSV, BTCUSDT, 1m, 90 rows 2024-01-01T00:00:00Z .. 2024-01-01T01:29:00Z; "
                                "0 new, 0 replaced, 90 duplicates dropped")
 
 
@@ -122,7 +122,7 @@ def test_a_fresh_project_ingests_1m_and_1d_files_and_freezes(tmp_path):
 
     # the 1-minute file: bars written and exit 0 (it was 1: synthetic_1m's SYN* matched nothing and failed)
     out = _ok(_lq(project, "ingest", str(minute)))
-    assert ("btc.csv: csv, BTCUSDT, 1m, 600 rows 2024-01-01T00:00:00Z .. 2024-01-01T09:59:00Z; 600 new, 0 replaced, "
+    assert ("btc.csv: CSV, BTCUSDT, 1m, 600 rows 2024-01-01T00:00:00Z .. 2024-01-01T09:59:00Z; 600 new, 0 replaced, "
             "0 duplicates dropped") in out
     assert "universe synthetic_1m skipped: none of SYN* is in the lake's 1m bars (it has BTCUSDT)" in out
     assert "universe us_stocks_daily skipped: no 1d bars in the lake for AAPL, GOOG, IBM, MSFT" in out
@@ -133,7 +133,7 @@ def test_a_fresh_project_ingests_1m_and_1d_files_and_freezes(tmp_path):
     daily = write_daily_csv(tmp_path / "spy.csv", ["SPY"], "2020-01-01", 300)
     out = _ok(_lq(project, "ingest", str(daily)))
     last = (datetime(2020, 1, 1) + timedelta(days=299)).strftime("%Y-%m-%d")
-    assert f"spy.csv: csv, SPY, 1d, 300 rows 2020-01-01T00:00:00Z .. {last}T00:00:00Z; 300 new" in out
+    assert f"spy.csv: CSV, SPY, 1d, 300 rows 2020-01-01T00:00:00Z .. {last}T00:00:00Z; 300 new" in out
     assert "universe my_daily frozen: SPY (1d), 300 rows, hash " in out
     assert ("universe us_stocks_daily skipped: none of AAPL, GOOG, IBM, MSFT is in the lake's 1d bars "
             "(it has SPY)") in out

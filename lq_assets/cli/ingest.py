@@ -17,14 +17,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "against the Dagster instance. Each file is applied whole or not at all (a killed or failed "
         "ingest changes nothing) and kept in the raw archive (data/archive/<sha256>/<name>); it is not "
         "copied into the landing folder. A rejected file is copied to the quarantine with a report "
-        "and the lake does not change.",
+        "and the lake does not change. Prints one line per file (format, symbols, timeframe, rows, first "
+        "and last bar in UTC, rows new / replaced / duplicates dropped), then re-freezes every universe "
+        "(`lq freeze`), one line each: a universe none of whose symbols is in the lake is skipped with a "
+        "note. Exit code 0: the files are in; 2: a file was rejected; 1: the files are in but a freeze failed.",
     )
     p.add_argument("paths", nargs="+", type=Path,
                    help="CSV or Parquet files, or zips holding one CSV (Binance's dumps)")
     p.add_argument("--symbol", metavar="SYM",
                    help="the symbol of single-symbol files whose name does not say it (e.g. Binance klines "
                         "renamed); a file whose symbol column holds another symbol is rejected")
-    p.add_argument("--no-freeze", action="store_true", help="do not rebuild the frozen datasets afterwards")
+    p.add_argument("--no-freeze", action="store_true",
+                   help="do not rebuild the frozen datasets afterwards (`lq freeze` does, later)")
     p.set_defaults(func=run)
 
 
@@ -93,6 +97,18 @@ def rejected(paths, f: Path) -> str | None:
     return f"{f.name} rejected: {rep['message']}; {how} to {where} (reason in {reason_path(where).name})"
 
 
+def file_summaries(results) -> list[str]:
+    """Per ingested file, the line its market_bars run recorded (``IngestReport.summary``: format,
+    symbols, timeframe, rows, first and last bar, new / replaced / duplicates dropped)."""
+    lines: list[str] = []
+    for res in results:
+        mats = res.asset_materializations_for_node("market_bars")
+        meta = mats[0].metadata if mats else {}
+        if "file_summaries" in meta:
+            lines.extend(str(x) for x in meta["file_summaries"].value)
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import Stages, setup, step
     from lq_engine.data.ingest import IngestError, scan_file
@@ -119,18 +135,20 @@ def run(args: argparse.Namespace) -> int:
             continue
         landed.append(src)
     stages = Stages()
+    outcome = None
     if landed:
         with stages("loading Dagster definitions"):
             import dagster as dg
 
-            from lq_assets.launch import freeze_in_dagster, ingest_in_dagster
+            from lq_assets.cli.freeze import freeze_universes
+            from lq_assets.launch import ingest_in_dagster
             from lq_assets.partitions import UNIVERSES
         done = 0
         with dg.DagsterInstance.get() as instance:
             for f in landed:
                 with stages(f"market_bars {f.name}", "ingesting into the Parquet lake"):
                     try:
-                        ingest_in_dagster(instance, [f], symbol=args.symbol)
+                        results = ingest_in_dagster(instance, [f], symbol=args.symbol)
                         done += 1
                     except RunFailedError as e:
                         line = rejected(paths, f)
@@ -138,19 +156,24 @@ def run(args: argparse.Namespace) -> int:
                             raise
                         problems.append(line)
                         del e
+                        continue
                     except Exception as e:
                         if not _storage_full(e):
                             raise
                         raise _instance_full(paths, f, e) from None
+                for line in file_summaries(results):
+                    print(f"  {line}", flush=True)
             if done and not args.no_freeze:
                 with stages("frozen_dataset", "rebuilding the frozen datasets"):
-                    freeze_in_dagster(instance, UNIVERSES.get_partition_keys())
+                    outcome = freeze_universes(instance, UNIVERSES.get_partition_keys())
     if len(problems) > 1:
         for line in problems:
             print(line, file=sys.stderr)
     if problems:
         raise FileRejected(problems[0] if len(problems) == 1 else
                            f"{len(problems)} files rejected and moved to {paths.quarantine} (see above)")
+    if outcome is not None:  # the bars are in; a universe whose freeze failed is named (exit code 1)
+        outcome.raise_failed("the bars are in the lake (`lq freeze` retries the freeze), but ")
     step("done")
     if stages.done:
         print(stages.summary())

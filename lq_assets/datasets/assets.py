@@ -1,7 +1,7 @@
 """Frozen datasets: one per named universe, read-only arrays keyed by their content hash."""
 
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
@@ -12,11 +12,28 @@ from lq_assets.resources import LakeResource, ProjectConfigResource
 from lq_assets.retries import transient_retries
 from lq_engine.data.frozen import UniverseSpec, build_frozen
 from lq_engine.data.lake import list_partitions
-from lq_engine.errors import LQError
+
+SKIPPED = "skipped"
+"""The metadata key of the observation a skipped universe records: the note, one line."""
 
 
-class UniverseError(LQError, ValueError):
-    pass
+def skip_note(name: str, patterns: Iterable[str], timeframe: str, available: list[str]) -> str:
+    """'universe NAME skipped: ...': why a universe has nothing to freeze (which patterns, which
+    timeframe, and what the lake has of that timeframe)."""
+    pats = ", ".join(patterns)
+    if not available:
+        return f"universe {name} skipped: no {timeframe} bars in the lake for {pats}"
+    has = ", ".join(available[:20]) + (" ..." if len(available) > 20 else "")
+    return f"universe {name} skipped: none of {pats} is in the lake's {timeframe} bars (it has {has})"
+
+
+def _skipped(context: dg.AssetExecutionContext, note: str) -> None:
+    """No materialization (the last frozen dataset, if any, stays current) and an observation
+    carrying the note, which the UI shows on the asset and ``lq ingest`` / ``lq freeze`` print."""
+    context.log.info(note)
+    context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=context.partition_key,
+                                          metadata={SKIPPED: note}))
+
 
 # Re-freeze whenever market bars change, without waiting for every (symbol, month) partition to
 # exist (most never will: a universe covers a few symbols over a few years).
@@ -33,7 +50,8 @@ FREEZE_ON_NEW_DATA = dg.AutomationCondition.eager().without(~dg.AutomationCondit
     description=(
         "Contiguous read-only arrays (memory-mapped .npy) of one universe of luminaquant.toml. "
         "The content hash is the Dagster data version, so downstream work re-runs only when the "
-        "data really changed. A universe with no data in the lake yet is skipped, not failed."
+        "data really changed. A universe none of whose symbols is in the lake (yet) is skipped with a "
+        "note (an observation), not failed."
     ),
 )
 @transient_retries
@@ -45,12 +63,9 @@ def frozen_dataset(
     available = sorted({p.symbol for p in list_partitions(paths) if p.timeframe == u.timeframe})
     symbols = u.resolve_symbols(available)
     missing = u.unmatched(available)
-    if not available:
-        context.log.info(f"universe {u.name}: no {u.timeframe} bars in the lake yet; skipped")
+    if not symbols:  # nothing of it in the lake (yet): skipped, not failed (issue 21 #1)
+        _skipped(context, skip_note(u.name, u.symbols, u.timeframe, available))
         return
-    if not symbols:
-        raise UniverseError(f"universe {u.name}: none of {list(u.symbols)} is in the lake's {u.timeframe} bars "
-                            f"(it has {', '.join(available[:20])}{' ...' if len(available) > 20 else ''})")
     if missing:
         context.log.warning(f"universe {u.name}: not in the lake's {u.timeframe} bars: {', '.join(missing)}; "
                             f"frozen without them")

@@ -76,6 +76,8 @@ def market_bars(
             "symbols": ", ".join(symbols),
             "months": f"{months[0]} .. {months[-1]}" if months else "",
             "ingest": md_table(rows, ["file", "rows read", "new", "replaced", "unchanged", "partitions"]),
+            # per file, what was understood of it (format, symbols, timeframe, span): `lq ingest` prints these
+            "file_summaries": dg.MetadataValue.json([r.summary() for r in reports]),
             "lake_rows_by_symbol": counts,
             "lake": paths.store.uri,
         }

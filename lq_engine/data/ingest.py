@@ -54,9 +54,9 @@ from lq_engine.data.paths import DataPaths
 from lq_engine.data.quarantine import file_sha256, quarantine_file
 from lq_engine.data.integrity import LakeCorruptError, require_readable
 from lq_engine.data.store import fsync_staged, write_failed, WriteFailedError
-from lq_engine.data.readers import FULL_READ_BYTES, prepare, read_frame
-from lq_engine.data.schema import (BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, month_code_expr, month_code_of_ns,
-                                   month_code_text, month_start_ns)
+from lq_engine.data.readers import FULL_READ_BYTES, Layout, prepare, read_frame
+from lq_engine.data.schema import (BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, format_ns, month_code_expr,
+                                   month_code_of_ns, month_code_text, month_start_ns)
 from lq_engine.data.validate import is_constant, validate_bars
 
 __all__ = [
@@ -99,6 +99,21 @@ class IngestReport:
     partitions: list[PartitionKey] = field(default_factory=list)
     partitions_written: int = 0
     requested_at: datetime | None = None  # see ingest_log.INTENT_SCHEMA
+    format: str = ""  # what the file was read as (``readers.Layout.format``)
+    symbols: tuple[str, ...] = ()
+    timeframes: tuple[str, ...] = ()
+    first_ts: int | None = None  # ns, the file's first and last bar
+    last_ts: int | None = None
+
+    def summary(self) -> str:
+        """One line for the user: what the file was understood as (format, symbols, timeframe,
+        rows, first and last bar in ISO UTC) and what the merge did. Duplicate timestamps inside a
+        file reject it; "duplicates dropped" are its rows already in the lake with the same values."""
+        syms = ", ".join(self.symbols[:5]) + (f" +{len(self.symbols) - 5} more" if len(self.symbols) > 5 else "")
+        span = f"{format_ns(self.first_ts)} .. {format_ns(self.last_ts)}" if self.first_ts is not None else "no bars"
+        return (f"{Path(self.file).name}: {self.format or '?'}, {syms or '?'}, {', '.join(self.timeframes) or '?'}, "
+                f"{self.rows_read} rows {span}; {self.rows_new} new, {self.rows_replaced} replaced, "
+                f"{self.rows_unchanged} duplicates dropped")
 
 
 def _month_code(ts: pl.Expr) -> pl.Expr:
@@ -147,6 +162,13 @@ def load_bars(
     """The whole file as validated bars (bar schema, file order), or IngestError.
 
     ``data``: the file's bytes, if already read whole (they are parsed instead of the file)."""
+    return _read_bars(path, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit, data=data)[0]
+
+
+def _read_bars(
+    path: Path, *, symbol: str | None, timeframe: str | None, ts_unit: str | None, data: bytes | None
+) -> tuple[pl.DataFrame, Layout]:
+    """``load_bars`` and how the file was read (its ``Layout``, for the ingest summary)."""
     path = Path(path)
     layout, chunk = prepare(path, data)
     if chunk is not None and layout.early_check:
@@ -159,7 +181,7 @@ def load_bars(
         raise IngestError(path, "no data rows")
     bars = normalize(path, df, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit)
     validate_bars(path, bars)
-    return bars
+    return bars, layout
 
 
 def _wanted(only_partitions: Iterable | None):
@@ -207,6 +229,20 @@ class _Loaded:
     bars: pl.DataFrame | None
     error: IngestError | None
     data: bytes | None = None  # the file's bytes, if read whole (archived as read)
+    layout: Layout | None = None  # how it was read
+
+
+def _new_report(loaded: _Loaded, **kw) -> IngestReport:
+    """A file's report with what was understood of it (format, symbols, timeframes, first and last bar)."""
+    bars = loaded.bars
+    ts = bars["ts"]
+    one = is_constant(bars["symbol"]) and is_constant(bars["timeframe"])
+    return IngestReport(
+        file=str(loaded.path), sha256=loaded.sha256, rows_read=bars.height,
+        format=loaded.layout.format if loaded.layout is not None else "",
+        symbols=(bars["symbol"][0],) if one else tuple(sorted(bars["symbol"].unique().to_list())),
+        timeframes=(bars["timeframe"][0],) if one else tuple(sorted(bars["timeframe"].unique().to_list())),
+        first_ts=int(ts.min()), last_ts=int(ts.max()), **kw)
 
 
 def _load(path: Path, symbol, timeframe, ts_unit) -> _Loaded:
@@ -216,8 +252,8 @@ def _load(path: Path, symbol, timeframe, ts_unit) -> _Loaded:
     data = path.read_bytes() if path.stat().st_size <= FULL_READ_BYTES else None
     sha = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(path)
     try:
-        bars = load_bars(path, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit, data=data)
-        return _Loaded(path, sha, bars, None, data)
+        bars, layout = _read_bars(path, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit, data=data)
+        return _Loaded(path, sha, bars, None, data, layout)
     except IngestError as e:
         return _Loaded(path, sha, None, e)
 
@@ -243,7 +279,7 @@ def _submit(loaded: _Loaded, paths: DataPaths, keep, pool: ThreadPoolExecutor, l
     """Queue the merges of a validated file's partitions; ``last`` maps each partition to its
     latest queued merge."""
     bars = loaded.bars
-    report = IngestReport(file=str(loaded.path), sha256=loaded.sha256, rows_read=bars.height)
+    report = _new_report(loaded)
     merges = []
     parts = [(key, part) for key, part in _split(bars) if keep(key)]
     for key, _ in parts:  # a damaged partition it would merge into: refuse the file before writing any
@@ -277,8 +313,7 @@ def _apply_file(loaded: _Loaded, paths: DataPaths, keep, pool: ThreadPoolExecuto
     WriteFailedError naming the file, nothing changed). Raises LakeCorruptError, before writing
     anything, if a partition it would merge into is damaged."""
     bars = loaded.bars
-    report = IngestReport(file=str(loaded.path), sha256=loaded.sha256, rows_read=bars.height,
-                          requested_at=_requested_at(loaded.path, paths))
+    report = _new_report(loaded, requested_at=_requested_at(loaded.path, paths))
     parts = []
     for key, part in _split(bars):
         if keep(key):

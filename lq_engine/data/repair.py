@@ -2,6 +2,10 @@
 rebuilds each from the raw archive (``archive``: every ingested file by content; replaying the ones
 that went into a partition, in the order they were ingested, restores it byte for byte) or says
 which ones it cannot rebuild. A corrupt file is moved to ``quarantine/lake/`` first, never deleted.
+
+``remove_symbol`` (``lq lake rm``) takes a symbol out of the lake the same way: its partitions move
+to ``quarantine/lake/`` (``quarantine_partition``: one layout for both), nothing is deleted, and a
+later ingest of its files brings it back.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from lq_engine.data.ingest import ingest_files, landing_files, scan_file
 from lq_engine.data.ingest_log import ingest_history
 from lq_engine.data.integrity import Corrupt, check_partition, verify_lake
 from lq_engine.data.journal import recover
-from lq_engine.data.lake import partition_key_path
+from lq_engine.data.lake import list_partitions, lock_path, partition_key_path
+from lq_engine.data.locks import file_lock
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.schema import PartitionKey
+from lq_engine.errors import NotFoundError
 
 
 @dataclass
@@ -27,6 +33,18 @@ class RepairReport:
     repaired: list[PartitionKey] = field(default_factory=list)
     unrepairable: list[tuple[PartitionKey, str]] = field(default_factory=list)  # (key, why)
     moved_to: dict[str, str] = field(default_factory=dict)  # corrupt object -> where it was kept
+
+
+def quarantine_partition(paths: DataPaths, key: PartitionKey, kind: str) -> Path:
+    """Move partition ``key``'s file out of the lake to ``quarantine/lake/<tf>__<symbol>__<month>.<ns>.parquet.<kind>``
+    ('corrupt': repaired, 'removed': ``lq lake rm``); returns where it now is. Copied, then deleted
+    from the lake (the lake may be an object store)."""
+    store, obj = paths.store, partition_key_path(key)
+    dest = paths.quarantine / "lake" / f"{key.timeframe}__{key.symbol}__{key.month}.{time.time_ns()}.parquet.{kind}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(store.read_bytes(obj))
+    store.delete(obj)
+    return dest
 
 
 def replay_sources(paths: DataPaths, keys: list[PartitionKey]) -> dict[PartitionKey, tuple[list, list[str]]]:
@@ -77,7 +95,6 @@ def repair_lake(paths: DataPaths, corrupt: list[Corrupt] | None = None) -> Repai
         return report
     archived = replay_sources(paths, [c.key for c in corrupt])
     legacy = _landing_sources(paths, {c.key for c in corrupt if not archived[c.key][0]})
-    store = paths.store
     for c in corrupt:
         files, missing = archived[c.key]
         in_order = True
@@ -91,12 +108,7 @@ def repair_lake(paths: DataPaths, corrupt: list[Corrupt] | None = None) -> Repai
             report.unrepairable.append((c.key, "no archived or landing file carries its rows"))
             continue
         obj = partition_key_path(c.key)
-        kept = f"{c.key.timeframe}__{c.key.symbol}__{c.key.month}.{time.time_ns()}.parquet.corrupt"
-        dest = paths.quarantine / "lake" / kept
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(store.read_bytes(obj))
-        store.delete(obj)
-        report.moved_to[c.location] = str(dest)
+        report.moved_to[c.location] = str(quarantine_partition(paths, c.key, "corrupt"))
         ingest_files(files, paths, only_partitions=[c.key], raise_on_reject=False, in_order=in_order)
         problem = check_partition(paths, obj)
         if problem is None:
@@ -104,3 +116,33 @@ def repair_lake(paths: DataPaths, corrupt: list[Corrupt] | None = None) -> Repai
         else:
             report.unrepairable.append((c.key, f"rebuilt from {len(files)} file(s) but still {problem}"))
     return report
+
+
+def remove_symbol(paths: DataPaths, symbol: str, timeframe: str | None = None) -> list[tuple[PartitionKey, Path]]:
+    """Move every lake partition of ``symbol`` (of ``timeframe`` only, if given) to
+    ``quarantine/lake/`` (``quarantine_partition``), each under its partition lock; returns
+    (partition, where it now is). The catalog's ``bars`` view globs the lake, so the symbol is gone
+    from it at once. NotFoundError (naming the symbol and what the lake has) if nothing matches."""
+    if not paths.remote:
+        recover(paths)  # an ingest decided but cut short by a kill: finished first, then removed
+    parts = list_partitions(paths)
+    keys = [k for k in parts if k.symbol == symbol and (timeframe is None or k.timeframe == timeframe)]
+    if not keys:
+        tfs = sorted({k.timeframe for k in parts if k.symbol == symbol})
+        if tfs:
+            raise NotFoundError(f"symbol {symbol} has no {timeframe} bars in the lake (it has {', '.join(tfs)})")
+        raise NotFoundError(f"symbol {symbol} is not in the lake")
+    moved = []
+    for key in keys:
+        with file_lock(lock_path(paths, key)):
+            if not paths.store.exists(partition_key_path(key)):  # removed meanwhile by another lq lake rm
+                continue
+            moved.append((key, quarantine_partition(paths, key, "removed")))
+        if not paths.remote:  # no empty month= / symbol= folders left behind
+            folder = paths.store.local_path(partition_key_path(key)).parent
+            for d in (folder, folder.parent):
+                try:
+                    d.rmdir()
+                except OSError:  # not empty (or gone)
+                    break
+    return moved

@@ -5,9 +5,12 @@ optimizer's settings, and per-strategy grids and search spaces (``[strategies.NA
 from __future__ import annotations
 
 import fnmatch
+import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any, Mapping
 
 from lq_engine.errors import LQError, unknown_key_message
 from lq_engine.project import find_project
@@ -16,6 +19,10 @@ CALENDARS = ("24/7", "equities")  # bar calendars (annualization); the one defin
 TABLES = ("project", "universes", "optimize", "strategies")
 UNIVERSE_KEYS = ("symbols", "timeframe", "calendar", "start", "end", "description")
 PROJECT_KEYS = ("strategies", "shipped_strategies")
+STRATEGY_KEYS = ("grid", "space")
+SPACE_RANGE_KEYS = ("low", "high", "step", "log")  # a range of [strategies.NAME.space] (see range_problem)
+GRID_RANGE_KEYS = ("low", "high", "step")  # a range of [strategies.NAME.grid]: expanded here to its values
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class SettingsError(LQError, ValueError):
@@ -33,7 +40,9 @@ class UniverseConfig:
     timeframe: str
     calendar: str
     start: str | None = None
+    """First UTC day, inclusive, 'YYYY-MM-DD' (checked at load), or None."""
     end: str | None = None
+    """Last UTC day, inclusive, 'YYYY-MM-DD', not before ``start``, or None."""
     description: str = ""
 
     def resolve_symbols(self, available: list[str]) -> list[str]:
@@ -103,15 +112,19 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
                 raise SettingsError(f"{where}: missing key '{key}'")
         if u["calendar"] not in CALENDARS:
             raise SettingsError(f"{where}: field 'calendar' must be one of {CALENDARS}, got {u['calendar']!r}")
-        if not isinstance(u["symbols"], list) or not u["symbols"]:
-            raise SettingsError(f"{where}: field 'symbols' must be a non-empty list")
+        symbols = u["symbols"]
+        if not isinstance(symbols, list) or not symbols or not all(isinstance(s, str) for s in symbols):
+            raise SettingsError(f"{where}: field 'symbols' must be a non-empty list of tickers or patterns")
+        start, end = (_universe_day(where, key, u.get(key)) for key in ("start", "end"))
+        if start and end and start > end:
+            raise SettingsError(f"{where} start: {start} is after end {end} (both days are inclusive)")
         universes[name] = UniverseConfig(
             name=name,
             symbols=tuple(u["symbols"]),
             timeframe=u["timeframe"],
             calendar=u["calendar"],
-            start=u.get("start"),
-            end=u.get("end"),
+            start=start,
+            end=end,
             description=u.get("description", ""),
         )
     if not universes:
@@ -132,46 +145,114 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
                          strategies_dir=sdir, shipped_strategies=tuple(shipped) if shipped is not None else None)
 
 
+def _universe_day(where: str, key: str, value: Any) -> str | None:
+    """A universe's ``start`` or ``end`` as 'YYYY-MM-DD': a quoted ISO day or a TOML date
+    (``start = 2019-01-02`` unquoted). Anything else is refused here, when the file is loaded, not
+    at the next freeze (which cuts the lake's bars at whole UTC days)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):  # a TOML date-time (a subclass of date): the bounds are whole days
+        raise SettingsError(f"{where} {key}: {value.isoformat()!r} is a date-time; give a day (YYYY-MM-DD, "
+                            "inclusive, UTC)")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and ISO_DAY.fullmatch(value):
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            raise SettingsError(f"{where} {key}: {value!r} is not a day of the calendar (YYYY-MM-DD)") from None
+    raise SettingsError(f"{where} {key}: {value!r} is not an ISO date (YYYY-MM-DD)")
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+
+
+def range_problem(table: Mapping[str, Any], keys: tuple[str, ...] = SPACE_RANGE_KEYS) -> str | None:
+    """What is wrong with a ``{low, high, step, log}`` range (a parameter of ``[strategies.NAME.space]``,
+    or ``{low, high, step}`` of a grid) whatever the parameter's declaration says, or None. The one
+    rule for luminaquant.toml at load and for ``authoring.space`` (which then checks the values
+    against the parameter's type and declared bounds)."""
+    unknown = sorted(set(table) - set(keys))
+    if unknown:
+        return f"unknown key(s) {unknown}; known: {list(keys)}"
+    if "low" not in table or "high" not in table:
+        return "a range needs low and high"
+    lo, hi = table["low"], table["high"]
+    for k, v in (("low", lo), ("high", hi)):
+        if not _number(v):
+            return f"{k} must be a number, got {v!r}"
+    if lo > hi:
+        return f"low {lo} is above high {hi}"
+    step = table.get("step")
+    if step is not None and not (_number(step) and step > 0):
+        return f"step must be a positive number, got {step!r}"
+    log = table.get("log", False)
+    if not isinstance(log, bool):
+        return f"log must be true or false, got {log!r}"
+    if log and lo <= 0:
+        return f"log = true needs low > 0, got {lo}"
+    return None
+
+
 def _strategy_tables(path: Path, raw: object) -> dict:
     """``[strategies.NAME.grid]``: each axis a list of values or a {low, high, step} table;
-    ``[strategies.NAME.space]``: each parameter a {low, high, step, log} table or a list of values
-    (checked against the strategy's declarations when it is resolved)."""
+    ``[strategies.NAME.space]``: each parameter a {low, high, step, log} table or a list of values.
+    Their form is checked here; the parameter names and their types need the strategy's
+    declaration, so ``optimize.config.check_strategy_tables`` checks those (the CLI, before Dagster
+    starts), and the strategy again when it is resolved."""
     if not isinstance(raw, dict):
         raise SettingsError(f"{path}: [strategies] must be a table of [strategies.NAME] tables")
     out = {}
     for name, table in raw.items():
         where = f"{path}: [strategies.{name}]"
         if not isinstance(table, dict):
-            raise SettingsError(f"{where} must be a table")
-        unknown = sorted(set(table) - {"grid", "space"})
+            raise SettingsError(f"{where} must be a table (grid, space)")
+        unknown = [k for k in table if k not in STRATEGY_KEYS]
         if unknown:
-            raise SettingsError(f"{where}: unknown key(s) {unknown}; known: ['grid', 'space']")
+            raise SettingsError(unknown_key_message(where, unknown, STRATEGY_KEYS))
         out[name] = {}
         space = table.get("space")
         if space is not None:
-            if not isinstance(space, dict) or not all(isinstance(v, (dict, list)) for v in space.values()):
-                raise SettingsError(
-                    f"{where}.space must be a table of parameter = {{low, high, step, log}} or [values]")
+            if not isinstance(space, dict):
+                raise SettingsError(f"{path}: [strategies.{name}.space] must be a table of parameter = "
+                                    "{low, high, step, log} or [values]")
+            for param, dim in space.items():
+                at = f"{path}: [strategies.{name}.space] {param}"
+                if isinstance(dim, dict):
+                    problem = range_problem(dim)
+                    if problem:
+                        raise SettingsError(f"{at}: {problem}")
+                elif isinstance(dim, list):
+                    if not dim:
+                        raise SettingsError(f"{at}: an empty list of values")
+                else:
+                    raise SettingsError(f"{at}: expected a {{low, high, step, log}} table or a list of values, "
+                                        f"got {dim!r}")
             out[name]["space"] = space
         grid = table.get("grid")
         if grid is None:
             continue
         if not isinstance(grid, dict):
-            raise SettingsError(f"{where}.grid must be a table of parameter = [values] or {{low, high, step}}")
+            raise SettingsError(f"{path}: [strategies.{name}.grid] must be a table of parameter = [values] or "
+                                "{low, high, step}")
         axes = {}
         for param, axis in grid.items():
+            at = f"{path}: [strategies.{name}.grid] {param}"
             if isinstance(axis, list):
+                if not axis:
+                    raise SettingsError(f"{at}: an empty list of values")
                 axes[param] = tuple(axis)
-            elif isinstance(axis, dict) and set(axis) <= {"low", "high", "step"} and {"low", "high"} <= set(axis):
+            elif isinstance(axis, dict):
+                problem = range_problem(axis, GRID_RANGE_KEYS)
+                if problem:
+                    raise SettingsError(f"{at}: {problem}")
                 lo, hi, step = axis["low"], axis["high"], axis.get("step", 1)
-                numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi, step))
-                if not numbers or step <= 0:
-                    raise SettingsError(f"{where}.grid.{param}: low, high and step must be numbers (step > 0)")
                 count = int((hi - lo) / step + 1e-9) + 1
-                vals = [lo + k * step for k in range(max(count, 0))]
+                vals = [lo + k * step for k in range(count)]
                 axes[param] = tuple(int(v) if all(isinstance(x, int) for x in (lo, hi, step)) else round(v, 12)
                                     for v in vals)
             else:
-                raise SettingsError(f"{where}.grid.{param} must be a list of values or a {{low, high, step}} table")
+                raise SettingsError(f"{at}: expected a list of values or a {{low, high, step}} table, got {axis!r}")
         out[name]["grid"] = axes
     return out

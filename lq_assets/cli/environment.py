@@ -38,9 +38,20 @@ def log_dir(paths: DataPaths) -> Path:
     return d
 
 
+def check_config() -> None:
+    """luminaquant.toml as a whole, before anything starts: its tables, universes (dates included)
+    and ``[optimize]`` (``load_checked_config``), and the strategies' grids and spaces against their
+    declarations (``check_strategy_tables``). A mistake is a ``SettingsError`` naming the file, the
+    table and the key: one line and exit code 2, instead of a failure after Dagster has loaded."""
+    from lq_engine.optimize.config import check_strategy_tables, load_checked_config
+
+    check_strategy_tables(load_checked_config())
+
+
 def setup(verbose: bool = False) -> DataPaths:
-    """Point Dagster at our instance, make the data folders, log to a file (and warnings and
-    errors to stderr; everything with ``-v``)."""
+    """Check the project's config (``check_config``), point Dagster at our instance, make the data
+    folders, log to a file (and warnings and errors to stderr; everything with ``-v``)."""
+    check_config()
     os.environ["DAGSTER_HOME"] = str(dagster_home())
     # Dagster's gRPC calls to a code server give up after 60 s: on a busy machine (a CPU hog beside
     # the scheduler) launching a run took longer and the run failed before any step ran (issue 25).

@@ -24,8 +24,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from lq_engine.authoring.params import Param, ParamError, StrategySchema
+from lq_engine.settings import range_problem
 
-RANGE_KEYS = ("low", "high", "step", "log")
 RELAX_INT = 64  # int ranges wider than this are modelled as continuous by model-based samplers
 
 
@@ -198,27 +198,19 @@ class SearchSpace:
         return {d.name: d.describe() for d in self.dims}
 
 
-def _dimension(p: Param, strategy: str, override: Any) -> Dimension:
-    where = f"strategy '{strategy}': search space of parameter '{p.name}'"
+def _dimension(p: Param, strategy: str, override: Any, where: str | None = None) -> Dimension:
+    where = where or f"strategy '{strategy}': search space of parameter '{p.name}'"
     if override is not None:
         if isinstance(override, Mapping):
-            unknown = sorted(set(override) - set(RANGE_KEYS))
-            if unknown:
-                raise SpaceError(f"{where}: unknown key(s) {unknown}; known: {list(RANGE_KEYS)}")
+            problem = range_problem(override)  # its form: the rule luminaquant.toml is checked by at load
+            if problem:
+                raise SpaceError(f"{where}: {problem}")
             if p.kind not in ("int", "float"):
                 raise SpaceError(f"{where}: a {p.kind} parameter takes a list of values, not a range")
-            if "low" not in override or "high" not in override:
-                raise SpaceError(f"{where}: a range needs low and high")
-            lo = p.check(override["low"], where)
+            lo = p.check(override["low"], where)  # its type and the declared bounds
             hi = p.check(override["high"], where)
-            if lo > hi:
-                raise SpaceError(f"{where}: low {lo} is above high {hi}")
             log = override.get("log", p.log)
             step = override.get("step", p.step)
-            if not isinstance(log, bool):
-                raise SpaceError(f"{where}: log must be true or false, got {log!r}")
-            if step is not None and not (isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0):
-                raise SpaceError(f"{where}: step must be a positive number, got {step!r}")
             if p.kind == "int" and step is not None and float(step) != int(step):
                 raise SpaceError(f"{where}: an int parameter needs an integer step, got {step!r}")
             if log and lo <= 0:
@@ -256,6 +248,13 @@ def search_space(schema: StrategySchema, override: Mapping[str, Any] | None = No
         raise SpaceError(f"strategy '{schema.name}': search space for unknown parameter(s) {unknown}; "
                          f"known: {list(schema.param_names)}")
     return SearchSpace(schema.name, tuple(_dimension(p, schema.name, override.get(p.name)) for p in schema.params))
+
+
+def override_dimension(schema: StrategySchema, name: str, override: Any, where: str) -> Dimension:
+    """The dimension that ``override`` (a {low, high, step, log} table or a list of values) makes of
+    declared parameter ``name``; an error starts with ``where`` (luminaquant.toml's file, table and key:
+    ``optimize.config.check_strategy_tables``)."""
+    return _dimension(schema.param(name), schema.name, override, where)
 
 
 def feasible_share(schema: StrategySchema, space: SearchSpace, seed: int = 0, n: int = 20_000) -> float:

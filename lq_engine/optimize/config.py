@@ -300,3 +300,52 @@ def load_checked_config(path: Path | None = None) -> ProjectConfig:
         except ValueError as e:
             raise SettingsError(f"{cfg.path}: [optimize]: {e}") from None
     return cfg
+
+
+def check_strategy_tables(cfg: ProjectConfig) -> None:
+    """The project's ``[strategies.NAME.grid]`` and ``[strategies.NAME.space]`` against each strategy's
+    declaration: NAME is a strategy of the project, each key one of its parameters, each value of the
+    parameter's type and within its declared bounds (a space's range as well); a mistake is a
+    ``SettingsError`` naming the file, the table and the key. ``cfg`` is the project's own config (the
+    registry finds the strategies through it).
+
+    The form of those tables (a range's low above its high, ...) is checked by ``load_project_config``;
+    this part needs the strategies' declarations, which live above ``settings``, and loads their code.
+    So the CLI runs it before Dagster starts (``lq_assets.cli.environment.check_config``), while the
+    Dagster definitions do not: one strategy's mistake must not keep the others from loading (its own
+    runs fail, naming the strategy and the parameter). A strategy whose file does not load is left to
+    report that where it runs."""
+    if not cfg.strategies:
+        return
+    import difflib
+
+    from lq_engine.authoring.space import override_dimension
+    from lq_engine.strategies.registry import origins, resolve
+
+    known = sorted(origins())
+    for name, tables in cfg.strategies.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else f"; strategies: {', '.join(known)}"
+            raise SettingsError(f"{cfg.path}: [strategies.{name}]: no strategy '{name}' in this project{hint}")
+        try:
+            schema = resolve(name, project_grids=False).schema
+        except LQError:  # its file does not load: reported where the strategy runs, with its line
+            continue
+        for kind in ("grid", "space"):
+            for param, value in (tables.get(kind) or {}).items():
+                at = f"{cfg.path}: [strategies.{name}.{kind}] {param}"
+                if param not in schema.param_names:
+                    names = list(schema.param_names)
+                    close = difflib.get_close_matches(param, names, n=1, cutoff=0.6)
+                    hint = f" (did you mean '{close[0]}'?)" if close else ""
+                    raise SettingsError(f"{at}: strategy '{name}' has no parameter '{param}'{hint}; its parameters: "
+                                        f"{', '.join(names) or 'none'}")
+                try:
+                    if kind == "grid":
+                        for v in value:
+                            schema.param(param).check(v, at)
+                    else:
+                        override_dimension(schema, param, value, at)
+                except ValueError as e:  # ParamError / SpaceError: the message starts with ``at``
+                    raise SettingsError(str(e)) from None

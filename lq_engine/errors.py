@@ -14,14 +14,18 @@ class LQError(Exception):
     """A problem with the user's input, configuration or strategy; the message says what and where."""
 
 
+def did_you_mean(name: str, known, cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` when a known name is close to ``name``, else ``''``: the one hint every
+    unknown-name message carries."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=cutoff)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 def unknown_key_message(where: str, unknown: list[str], known) -> str:
     """'<where>: unknown key 'symbolz' (did you mean 'symbols'?)' for each unknown key; the known
     keys are listed when nothing is close."""
     known = sorted(known)
-    parts = []
-    for k in sorted(unknown):
-        close = difflib.get_close_matches(k, known, n=1, cutoff=0.5)
-        parts.append(f"'{k}' (did you mean '{close[0]}'?)" if close else f"'{k}'")
+    parts = [f"'{k}'{did_you_mean(k, known, cutoff=0.5)}" for k in sorted(unknown)]
     hint = "" if all("did you mean" in p for p in parts) else f"; known: {', '.join(known)}"
     return f"{where}: unknown key{'s' if len(parts) > 1 else ''} {', '.join(parts)}{hint}"
 

@@ -8,18 +8,12 @@ strategy registry, the optimizer settings from ``OptimizeConfig``.
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 
-from lq_engine.errors import UsageError
+from lq_engine.errors import UsageError, did_you_mean
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 FIRST_MONTH = "2000-01"  # the month partitions' start (lq_assets.partitions.MONTHS)
-
-
-def _hint(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def check_dataset(name: str, flag: str = "--dataset") -> str:
@@ -28,7 +22,7 @@ def check_dataset(name: str, flag: str = "--dataset") -> str:
 
     known = sorted(load_checked_config().universes)
     if name not in known:
-        raise UsageError(f"{flag}: unknown dataset '{name}'{_hint(name, known)}; datasets of "
+        raise UsageError(f"{flag}: unknown dataset '{name}'{did_you_mean(name, known)}; datasets of "
                          f"luminaquant.toml: {', '.join(known)}")
     return name
 
@@ -44,7 +38,7 @@ def check_strategies(names: list[str], flag: str = "--strategy") -> list[str]:
     if unknown:
         s = "ies" if len(unknown) > 1 else "y"
         raise UsageError(f"{flag}: unknown strateg{s} {', '.join(repr(n) for n in unknown)}"
-                         f"{_hint(unknown[0], known)}; strategies: {', '.join(known)} (see `lq strategy list`)")
+                         f"{did_you_mean(unknown[0], known)}; strategies: {', '.join(known)} (see `lq strategy list`)")
     return names
 
 

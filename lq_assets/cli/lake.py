@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from lq_engine.errors import UsageError
+from lq_engine.errors import UsageError, did_you_mean
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +59,6 @@ def _rm(args: argparse.Namespace) -> int:
     """The symbol's partitions to quarantine/lake/; a symbol not in the lake is a UsageError (exit
     code 2) naming it and the closest symbol of the lake; no bars of the timeframe, a NotFoundError."""
     from lq_assets.cli.environment import setup, step
-    from lq_assets.cli.inputs import _hint
     from lq_engine.data.catalog import ensure_catalog
     from lq_engine.data.lake import list_partitions
     from lq_engine.data.repair import remove_symbol
@@ -78,7 +77,7 @@ def _rm(args: argparse.Namespace) -> int:
     parts = list_partitions(paths)
     symbols = sorted({k.symbol for k in parts})
     if args.symbol not in symbols:
-        raise UsageError(f"symbol '{args.symbol}' is not in the lake{_hint(args.symbol, symbols)}; "
+        raise UsageError(f"symbol '{args.symbol}' is not in the lake{did_you_mean(args.symbol, symbols)}; "
                          f"symbols in the lake: {', '.join(symbols[:30]) or 'none'}"
                          + (" ..." if len(symbols) > 30 else ""))
     moved = remove_symbol(paths, args.symbol, tf)  # NotFoundError (exit code 2): no bars of that timeframe

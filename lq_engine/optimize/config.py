@@ -9,7 +9,7 @@ accepted. Brackets apply to stage 2 only: the stage-1 kernel cannot model them (
 
 from __future__ import annotations
 
-from lq_engine.errors import LQError, unknown_key_message
+from lq_engine.errors import LQError, did_you_mean, unknown_key_message
 
 import json
 import math
@@ -317,16 +317,13 @@ def check_strategy_tables(cfg: ProjectConfig) -> None:
     report that where it runs."""
     if not cfg.strategies:
         return
-    import difflib
-
     from lq_engine.authoring.space import override_dimension
     from lq_engine.strategies.registry import origins, resolve
 
     known = sorted(origins())
     for name, tables in cfg.strategies.items():
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else f"; strategies: {', '.join(known)}"
+            hint = did_you_mean(name, known) or f"; strategies: {', '.join(known)}"
             raise SettingsError(f"{cfg.path}: [strategies.{name}]: no strategy '{name}' in this project{hint}")
         try:
             schema = resolve(name, project_grids=False).schema
@@ -337,8 +334,7 @@ def check_strategy_tables(cfg: ProjectConfig) -> None:
                 at = f"{cfg.path}: [strategies.{name}.{kind}] {param}"
                 if param not in schema.param_names:
                     names = list(schema.param_names)
-                    close = difflib.get_close_matches(param, names, n=1, cutoff=0.6)
-                    hint = f" (did you mean '{close[0]}'?)" if close else ""
+                    hint = did_you_mean(param, names)
                     raise SettingsError(f"{at}: strategy '{name}' has no parameter '{param}'{hint}; its parameters: "
                                         f"{', '.join(names) or 'none'}")
                 try:

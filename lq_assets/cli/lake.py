@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from lq_engine.errors import UsageError, did_you_mean
+from lq_engine.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,11 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _rm(args: argparse.Namespace) -> int:
-    """The symbol's partitions to quarantine/lake/; a symbol not in the lake is a UsageError (exit
-    code 2) naming it and the closest symbol of the lake; no bars of the timeframe, a NotFoundError."""
+    """The symbol's partitions to quarantine/lake/ (``remove_symbol``); a symbol not in the lake, or
+    without bars of the timeframe, is its NotFoundError (exit code 2) naming it and the closest symbol."""
     from lq_assets.cli.environment import setup, step
     from lq_engine.data.catalog import ensure_catalog
-    from lq_engine.data.lake import list_partitions
     from lq_engine.data.repair import remove_symbol
     from lq_engine.data.schema import canonical_timeframe
     from lq_engine.optimize.config import load_checked_config
@@ -74,13 +73,7 @@ def _rm(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise UsageError(f"--timeframe: {e}") from None
     paths = setup(args.verbose)
-    parts = list_partitions(paths)
-    symbols = sorted({k.symbol for k in parts})
-    if args.symbol not in symbols:
-        raise UsageError(f"symbol '{args.symbol}' is not in the lake{did_you_mean(args.symbol, symbols)}; "
-                         f"symbols in the lake: {', '.join(symbols[:30]) or 'none'}"
-                         + (" ..." if len(symbols) > 30 else ""))
-    moved = remove_symbol(paths, args.symbol, tf)  # NotFoundError (exit code 2): no bars of that timeframe
+    moved = remove_symbol(paths, args.symbol, tf)  # NotFoundError (exit code 2): not in the lake, or not of TF
     ensure_catalog(paths)  # catalog.duckdb for other tools (its views re-glob the lake: the symbol is gone)
     by_tf: dict[str, list] = {}
     for key, _ in moved:

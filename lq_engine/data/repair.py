@@ -25,7 +25,7 @@ from lq_engine.data.lake import list_partitions, lock_path, partition_key_path
 from lq_engine.data.locks import file_lock
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.schema import PartitionKey
-from lq_engine.errors import NotFoundError
+from lq_engine.errors import NotFoundError, did_you_mean
 
 
 @dataclass
@@ -122,7 +122,8 @@ def remove_symbol(paths: DataPaths, symbol: str, timeframe: str | None = None) -
     """Move every lake partition of ``symbol`` (of ``timeframe`` only, if given) to
     ``quarantine/lake/`` (``quarantine_partition``), each under its partition lock; returns
     (partition, where it now is). The catalog's ``bars`` view globs the lake, so the symbol is gone
-    from it at once. NotFoundError (naming the symbol and what the lake has) if nothing matches."""
+    from it at once. NotFoundError (naming the symbol, the closest one
+    and what the lake has) if nothing matches."""
     if not paths.remote:
         recover(paths)  # an ingest decided but cut short by a kill: finished first, then removed
     parts = list_partitions(paths)
@@ -131,7 +132,9 @@ def remove_symbol(paths: DataPaths, symbol: str, timeframe: str | None = None) -
         tfs = sorted({k.timeframe for k in parts if k.symbol == symbol})
         if tfs:
             raise NotFoundError(f"symbol {symbol} has no {timeframe} bars in the lake (it has {', '.join(tfs)})")
-        raise NotFoundError(f"symbol {symbol} is not in the lake")
+        symbols = sorted({k.symbol for k in parts})
+        raise NotFoundError(f"symbol '{symbol}' is not in the lake{did_you_mean(symbol, symbols)}; symbols in the "
+                            f"lake: {', '.join(symbols[:30]) or 'none'}" + (" ..." if len(symbols) > 30 else ""))
     moved = []
     for key in keys:
         with file_lock(lock_path(paths, key)):

@@ -138,7 +138,7 @@ def scan_file(
     df = read_frame(path, layout, _KEY_COLUMNS, chunk=chunk if layout.small else None)
     if df.height == 0:
         raise IngestError(path, "no data rows")
-    keys = normalize(path, df, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit)
+    keys = normalize(path, df, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit, layout=layout)
     parts = _partition_keys(keys).sort("timeframe", "symbol", "month")
     pk = tuple(PartitionKey(*r) for r in parts.iter_rows())
     return FileScan(
@@ -174,12 +174,13 @@ def _read_bars(
     if chunk is not None and layout.early_check:
         head = read_frame(path, layout, _ALL_COLUMNS, chunk=chunk)
         if head.height:
-            head = normalize(path, head, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit, resolve_timeframe=False)
+            head = normalize(path, head, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit, resolve_timeframe=False,
+                             layout=layout)
             validate_bars(path, head)
     df = read_frame(path, layout, _ALL_COLUMNS, chunk=chunk if layout.small else None, data=data)
     if df.height == 0:
         raise IngestError(path, "no data rows")
-    bars = normalize(path, df, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit)
+    bars = normalize(path, df, symbol=symbol, timeframe=timeframe, ts_unit=ts_unit, layout=layout)
     validate_bars(path, bars)
     return bars, layout
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from lq_engine.data.errors import IngestError
-from lq_engine.data.readers import sniff, zip_member_name
+from lq_engine.data.readers import Layout, sniff, zip_member_name
 from lq_engine.data.schema import (BAR_COLUMNS, PRICE_COLUMNS, SYMBOL_RE, VALUE_COLUMNS, canonical_timeframe,
                                    ns_to_timeframe)
 from lq_engine.data.timestamps import TimestampError, to_ns
@@ -43,35 +43,40 @@ def _names_from_stem(stem: str) -> tuple[str, str] | None:
     return (m.group(1), canonical_timeframe(m.group(2))) if m else None
 
 
-def names_from_file(path: Path) -> tuple[str, str | None]:
-    """(symbol, timeframe or None) from a file name (a zip's, else the CSV's inside it)."""
-    path = Path(path)
+def _names_by_pattern(path: Path, layout: Layout | None) -> tuple[str, str] | None:
+    """(symbol, timeframe) when the file name, or a zip's CSV inside, follows a known pattern."""
     found = _names_from_stem(path.stem)
     if found is None and path.suffix.lower() == ".zip":
-        member = zip_member_name(path)
+        member = layout.member if layout is not None else zip_member_name(path)
         found = _names_from_stem(Path(member).stem) if member else None
-    return found if found is not None else (path.stem, None)
+    return found
 
 
-def symbol_from_name(path: Path) -> bool:
-    """Whether the file name says the symbol in a known pattern (not just a stem taken whole)."""
+def names_from_file(path: Path, layout: Layout | None = None) -> tuple[str, str | None]:
+    """(symbol, timeframe or None) from a file name (a zip's, else the CSV's inside it); any other
+    stem is the symbol. ``layout``: how the file was read, if known (its zip member is not looked up
+    again)."""
     path = Path(path)
-    if _names_from_stem(path.stem) is not None:
-        return True
-    member = zip_member_name(path) if path.suffix.lower() == ".zip" else None
-    return member is not None and _names_from_stem(Path(member).stem) is not None
+    return _names_by_pattern(path, layout) or (path.stem, None)
 
 
-def _is_binance(file: Path) -> bool:
+def symbol_from_name(path: Path, layout: Layout | None = None) -> bool:
+    """Whether the file name says the symbol in a known pattern (not just a stem taken whole)."""
+    return _names_by_pattern(Path(path), layout) is not None
+
+
+def _is_binance(file: Path, layout: Layout | None) -> bool:
+    if layout is not None:
+        return layout.binance
     try:
         return sniff(file).binance
     except (IngestError, OSError):
         return False
 
 
-def _require_known_symbol(file: Path) -> None:
+def _require_known_symbol(file: Path, layout: Layout | None) -> None:
     """Binance klines carry no symbol: without --symbol the file name must say it."""
-    if not symbol_from_name(file) and _is_binance(file):
+    if not symbol_from_name(file, layout) and _is_binance(file, layout):
         raise IngestError(
             file,
             "Binance klines carry no symbol and this file name does not say it (Binance names its dumps "
@@ -167,9 +172,12 @@ def normalize(
     timeframe: str | None = None,
     ts_unit: str | None = None,
     resolve_timeframe: bool = True,
+    layout: Layout | None = None,
 ) -> pl.DataFrame:
     """``df`` with canonical names (as read) -> the bar schema in file order, plus ``close_raw`` when
     an adjusted close adjusted the prices. ``symbol``: the declared symbol (``lq ingest --symbol``).
+    ``layout``: how ``df`` was read (``readers.prepare``); without it the file is looked at again
+    (its header, a zip's member) where the name alone does not say the symbol.
 
     With ``resolve_timeframe=False`` (early check of a first chunk) an unresolved timeframe is left
     empty rather than inferred from a partial view.
@@ -188,7 +196,7 @@ def normalize(
         if not (s.dtype.is_float() or s.dtype.is_integer() or s.dtype.is_decimal()):
             raise IngestError(file, f"column {c!r} has type {s.dtype}, expected numbers", field=c)
         cols.append(s.cast(pl.Float64).alias(c))
-    file_sym, file_tf = names_from_file(file)
+    file_sym, file_tf = names_from_file(file, layout)
     if "symbol" in df.columns:
         column = df["symbol"].cast(pl.String).str.strip_chars()
         if symbol:
@@ -196,7 +204,7 @@ def normalize(
         cols.append(column.alias("symbol"))
     else:
         if not symbol:
-            _require_known_symbol(file)
+            _require_known_symbol(file, layout)
         cols.append(pl.Series("symbol", [symbol or file_sym], pl.String).new_from_index(0, df.height))
     out = pl.DataFrame(cols)
     _check_symbols(file, out)

@@ -26,6 +26,9 @@ def main() -> None:
 
     controller.DAEMON_GRPC_SERVER_HEARTBEAT_TTL = HEARTBEAT_TTL_S  # read when the daemon makes its registry
     controller.DEFAULT_DAEMON_INTERVAL_SECONDS = BACKFILL_INTERVAL_S  # read when the backfill loop starts
+    from lq_assets.code_server import use_for_code_servers
+
+    use_for_code_servers()
     from dagster._daemon.cli import main as daemon_main
 
     daemon_main()

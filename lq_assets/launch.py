@@ -54,10 +54,19 @@ def _run(job_name: str, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInP
 
 
 def _root_message(error) -> str:
-    """The user's exception message under Dagster's step-error wrappers."""
-    while getattr(error, "cause", None) is not None:
+    """The message of the exception the step raised, under Dagster's step-error wrappers. Not the
+    innermost cause: an ``LQError`` that says where a strategy failed (file, line, bar, parameters)
+    chains the bare exception it explains ("ValueError: The truth value of an array ..."), and a
+    worker process's error chains its remote traceback."""
+    import re
+
+    def dagster_own(e) -> bool:  # a wrapper (DagsterExecutionStepExecutionError, RetryRequested, ...)
+        return str(getattr(e, "cls_name", "")).startswith("Dagster") or e.message.startswith("dagster.")
+
+    while getattr(error, "cause", None) is not None and dagster_own(error):
         error = error.cause
-    return error.message.strip()
+    text = re.sub(r"^lq_(engine|assets)(\.\w+)+: ", "", error.message.strip())  # ours say what they are
+    return "; ".join(ln.strip() for ln in text.splitlines() if ln.strip())  # one line (a table cell, a log line)
 
 
 def ingest_in_dagster(

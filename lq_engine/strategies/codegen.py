@@ -387,10 +387,11 @@ def _readable(spec: StrategySpec, text: str, fn: Any) -> str:
             pass
     where = f"{spec.file}" + (f", line {line}" if line else "") + f": strategy '{spec.name}'"
     where += f", function {fn_name}" if fn_name else ""
-    msg = f"{where}: numba cannot compile it (while compiling, before any bar ran): {head}"
+    msg = f"{where}: numba cannot compile it: {head}"
     if code:
         msg += f"\n    {code}"
-    return msg + "\n(run with NUMBA_DISABLE_JIT=1 to debug the strategy as plain Python)"
+    return msg + ("\n(found while compiling, before any bar ran: no bar or parameter set to name; run with "
+                  "NUMBA_DISABLE_JIT=1 to debug the strategy as plain Python)")
 
 
 def compile_strategy(spec: StrategySpec) -> Kernels:

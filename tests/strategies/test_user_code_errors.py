@@ -251,8 +251,10 @@ def test_a_portfolio_decide_numba_cannot_compile_names_its_line(tmp_path, monkey
             run()
         msg = str(e.value)
         assert isinstance(e.value, LQError) and not isinstance(e.value, DecideError)
-        assert msg.startswith(f"{f}, line {line}: strategy 'untyped', function decide: numba cannot compile it "
-                              "(while compiling, before any bar ran): No implementation of function"), msg
+        assert msg.startswith(f"{f}, line {line}: strategy 'untyped', function decide: numba cannot compile it: "
+                              "No implementation of function"), msg
+        assert msg.endswith("\n(found while compiling, before any bar ran: no bar or parameter set to name; run "
+                            "with NUMBA_DISABLE_JIT=1 to debug the strategy as plain Python)"), msg
         assert "found for signature: setitem(array(float64, 1d, C), " in msg, msg  # what numba could not match
         assert "w[0] = ind.momentum[:, i]" in msg and len(msg.splitlines()) <= 3, msg  # no 60-line dump
 

@@ -205,7 +205,7 @@ def test_a_failed_run_names_the_error_the_strategy_raised_not_its_bare_cause():
     """Issue 21 #4: ``lq optimize`` printed "ValueError: The truth value of an array with more than
     one element is ambiguous ...", the innermost cause under the ``DecideError`` that names the file,
     line, bar and parameter set. Now the step's own error, on one line (a table cell, a log line)."""
-    from lq_assets.launch import _root_message
+    from lq_assets.launch import _root_message, step_reason
     from lq_engine.strategies.decide_errors import DecideError, DecideFailure
 
     located = DecideError(DecideFailure("rot", "/p/strategies/rot.py", "ValueError: The truth value of an array",
@@ -219,7 +219,8 @@ def test_a_failed_run_names_the_error_the_strategy_raised_not_its_bare_cause():
     except DecideError as e:
         info = _step_failure(e)
     assert info.cause.cause is not None  # (the bare ValueError is there, under it)
-    assert _root_message(info) == (
-        "/p/strategies/rot.py, line 17: strategy 'rot': decide raised ValueError: The truth value of an array at "
-        "bar 37 (2024-01-01T00:37:00Z) with parameters {'lookback': 10}; if ind.momentum[:, i] > 0.0:")
-    assert _root_message(_step_failure(ValueError("boom"))) == "ValueError: boom"  # a bug keeps its type
+    where = ("/p/strategies/rot.py, line 17: strategy 'rot': decide raised ValueError: The truth value of an array "
+             "at bar 37 (2024-01-01T00:37:00Z) with parameters {'lookback': 10}")
+    assert _root_message(info) == where + "\n    if ind.momentum[:, i] > 0.0:"
+    assert step_reason(info) == where + "; if ind.momentum[:, i] > 0.0:"  # what lq optimize prints, on one line
+    assert step_reason(_step_failure(ValueError("boom"))) == "ValueError: boom"  # a bug keeps its type

@@ -2,9 +2,10 @@
 the bar (and its time; for an indicator, which sees every bar at once, the bars it ran over), the
 symbol where the driver knows it, and the parameter set; the original exception chained.
 
-Every driver (replay, event engine and paper trader, prefilter sweep, ``lq strategy check``) runs a
-strategy through ``codegen.Kernels``, whose one call site hands an exception raised while running
-the loops to ``locate``. It all happens on the error path: the loops carry no per-bar check.
+Every driver (replay, event engine and paper trader, prefilter sweep, the lookahead scan and gate,
+``lq strategy check``) runs a strategy through ``codegen.Kernels``, whose one call site (``call``)
+hands an exception raised while running the loops to ``locate``. It all happens on the error path:
+the loops carry no per-bar check.
 
 - Without the JIT the traceback has everything: the strategy's frame (line), the loop's (bar ``i``)
   and the set's (``k``).

@@ -44,7 +44,7 @@ def _run(job_name: str, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInP
     result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config, **kwargs)
     if not result.success:
         errors = [
-            _root_message(e.event_specific_data.error)  # type: ignore[union-attr]
+            step_reason(e.event_specific_data.error)  # type: ignore[union-attr]
             for e in result.all_events
             if e.is_step_failure and getattr(e.event_specific_data, "error", None)
         ]
@@ -54,10 +54,24 @@ def _run(job_name: str, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInP
 
 
 def _root_message(error) -> str:
-    """The user's exception message under Dagster's step-error wrappers."""
-    while getattr(error, "cause", None) is not None:
+    """The message of the exception the step raised, under Dagster's step-error wrappers. Not the
+    innermost cause: an ``LQError`` that says where a strategy failed (file, line, bar, parameters)
+    chains the bare exception it explains ("ValueError: The truth value of an array ..."), and a
+    worker process's error chains its remote traceback."""
+    import re
+
+    def dagster_own(e) -> bool:  # a wrapper (DagsterExecutionStepExecutionError, RetryRequested, ...)
+        return str(getattr(e, "cls_name", "")).startswith("Dagster") or e.message.startswith("dagster.")
+
+    while getattr(error, "cause", None) is not None and dagster_own(error):
         error = error.cause
-    return error.message.strip()
+    return re.sub(r"^lq_(engine|assets)(\.\w+)+: ", "", error.message.strip())  # ours say what they are
+
+
+def step_reason(error) -> str:
+    """``_root_message`` on one line (a leaderboard cell, the CLI's error line): "; " between lines
+    (a strategy error's second line quotes the raising statement)."""
+    return "; ".join(ln.strip() for ln in _root_message(error).splitlines() if ln.strip())
 
 
 def ingest_in_dagster(

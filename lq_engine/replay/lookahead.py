@@ -29,7 +29,6 @@ from lq_engine.errors import InputError, InputTypeError
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.replay.engine import replay
 from lq_engine.replay.event_engine import EventEngine, TargetsDecider
-from lq_engine.strategies.codegen import translate_error
 from lq_engine.strategies.kernel_types import position_records
 from lq_engine.strategies.panel import Panel
 from lq_engine.strategies.registry import resolve
@@ -412,43 +411,38 @@ def _run_decisions(spec: StrategySpec, table: Any, u: _Unit, n: int | None = Non
     err = np.zeros((m, 4))
     if states is None:  # reset by the loop at its start: one record serves every set
         states = spec.declaration.state.new(1)
-    try:
-        if u.mask is None:
-            if u.padded and n == u.n:  # a segment (or a perturbed copy): padded already
-                f, ts = u.fields, u.ts
-            else:
-                f, ts = {name: _padded(u.fields[name], n, PAD) for name in SCAN_FIELDS}, _padded(u.ts, n, PAD)
-            bars = Bars(f["open"], f["high"], f["low"], f["close"], f["volume"], ts)
-            rows = spec.indicator_rows(table, bars, plan, memo)
-            targets = np.zeros((m, n))
-            exits = np.full((m, n, 3), np.nan) if spec.has_exits else np.full((m, 1, 3), np.nan)  # (unused)
-            kern.module.decision_loop(bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
-                                      rows.bank, rows.idx, pmat, states, targets, exits, err)
-            out = np.concatenate([targets[:, :, None], exits], axis=2) if spec.has_exits else targets[:, :, None]
+    if u.mask is None:
+        if u.padded and n == u.n:  # a segment (or a perturbed copy): padded already
+            f, ts = u.fields, u.ts
         else:
-            if u.padded and n == u.n:  # a segment (or a perturbed copy): its arrays are ready (and the
-                f, ts, mask = u.fields, u.ts, u.mask  # same objects from run to run: the memo can see that)
-            else:
-                sl = (slice(None), slice(0, n))
-                f = {name: _frozen(np.array(u.fields[name][sl], dtype=np.float64)) for name in SCAN_FIELDS}
-                ts, mask = _frozen(np.array(u.ts[:n], dtype=np.int64)), _frozen(np.array(u.mask[sl], dtype=np.bool_))
-            panel = Panel(u.symbols, ts, f["open"], f["high"], f["low"], f["close"], f["volume"], mask)
-            rows = spec.indicator_rows(table, panel, plan, memo)
-            s = panel.n_symbols
-            out = np.empty((m, n, s + 1))
-            weights = np.zeros((m, n + 1, s))
-            row = np.zeros((m, n), dtype=np.int64)
-            rebal = np.zeros((m, n), dtype=np.bool_)
-            kern.module.pdecision_loop(panel.open, panel.high, panel.low, panel.close, panel.volume, panel.ts,
-                                       panel.mask, rows.bank, rows.idx, pmat, states, position_records(1, s),
-                                       weights, row, rebal, err)
-            for j in range(m):
-                out[j, :, :s] = weights[j][row[j]]
-                out[j, :, s] = rebal[j]
-    except StrategyError:
-        raise
-    except Exception as e:
-        raise translate_error(spec, e, kern.module) from e
+            f, ts = {name: _padded(u.fields[name], n, PAD) for name in SCAN_FIELDS}, _padded(u.ts, n, PAD)
+        bars = Bars(f["open"], f["high"], f["low"], f["close"], f["volume"], ts)
+        rows = spec.indicator_rows(table, bars, plan, memo)
+        targets = np.zeros((m, n))
+        exits = np.full((m, n, 3), np.nan) if spec.has_exits else np.full((m, 1, 3), np.nan)  # (unused)
+        kern.call(spec, "decision_loop", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
+                  rows.bank, rows.idx, pmat, states, targets, exits, err)
+        out = np.concatenate([targets[:, :, None], exits], axis=2) if spec.has_exits else targets[:, :, None]
+    else:
+        if u.padded and n == u.n:  # a segment (or a perturbed copy): its arrays are ready (and the
+            f, ts, mask = u.fields, u.ts, u.mask  # same objects from run to run: the memo can see that)
+        else:
+            sl = (slice(None), slice(0, n))
+            f = {name: _frozen(np.array(u.fields[name][sl], dtype=np.float64)) for name in SCAN_FIELDS}
+            ts, mask = _frozen(np.array(u.ts[:n], dtype=np.int64)), _frozen(np.array(u.mask[sl], dtype=np.bool_))
+        panel = Panel(u.symbols, ts, f["open"], f["high"], f["low"], f["close"], f["volume"], mask)
+        rows = spec.indicator_rows(table, panel, plan, memo)
+        s = panel.n_symbols
+        out = np.empty((m, n, s + 1))
+        weights = np.zeros((m, n + 1, s))
+        row = np.zeros((m, n), dtype=np.int64)
+        rebal = np.zeros((m, n), dtype=np.bool_)
+        kern.call(spec, "pdecision_loop", panel.open, panel.high, panel.low, panel.close, panel.volume,
+                  panel.ts, panel.mask, rows.bank, rows.idx, pmat, states, position_records(1, s), weights, row,
+                  rebal, err)
+        for j in range(m):
+            out[j, :, :s] = weights[j][row[j]]
+            out[j, :, s] = rebal[j]
     valid = np.where(err[:, 1] > 0, err[:, 0], n).astype(np.int64)
     return _Decided(out, valid, err), rows
 

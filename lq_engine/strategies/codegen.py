@@ -38,7 +38,7 @@ from lq_engine.kernels.groups import wide_acc
 from lq_engine.kernels.returns import market_returns
 from lq_engine.strategies import kernel_template
 from lq_engine.authoring.declare import StrategyError
-from lq_engine.strategies.kernel_types import BarsTuple, Decisions, position_records
+from lq_engine.strategies.kernel_types import BarsTuple, Decisions, PanelTuple, position_records
 
 if TYPE_CHECKING:  # annotations only: spec imports this module
     from lq_engine.strategies.spec import StrategySpec
@@ -192,7 +192,7 @@ class Kernels:
             weights = np.zeros((1, n + 1, bars.n_symbols))
             row = np.zeros((1, n), dtype=np.int64)
             rebal = np.zeros((1, n), dtype=np.bool_)
-            self._call(spec, "pdecision_loop", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
+            self.call(spec, "pdecision_loop", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
                        bars.mask, rows.bank, rows.idx[:1], table.matrix()[:1], states,
                        position_records(1, bars.n_symbols), weights, row, rebal, err)
             self._check(spec, err, lambda k: table[k], bars.symbols)
@@ -203,7 +203,7 @@ class Kernels:
             return Decisions(targets, None, rebal)
         targets2 = np.zeros((1, n))
         exits2 = np.full((1, n, 3), np.nan)
-        self._call(spec, "decision_loop", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
+        self.call(spec, "decision_loop", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts,
                    rows.bank, rows.idx[:1], table.matrix()[:1], states, targets2, exits2, err)
         self._check(spec, err, lambda k: table[k])
         targets, exits = targets2[0], exits2[0]
@@ -227,20 +227,23 @@ class Kernels:
             return acc
         states = spec.declaration.state.new(m)
         if spec.declaration.portfolio:
-            self._call(spec, "psweep", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, bars.mask,
+            self.call(spec, "psweep", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, bars.mask,
                        rows.bank, rows.idx, table.matrix(), states, position_records(m, bars.n_symbols), float(fee),
                        float(slippage), acc, err)
             self._check(spec, err, lambda k: table[k], bars.symbols)
             return acc
         if rets is None:
             rets = market_returns(bars)
-        self._call(spec, "sweep", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, rets,
+        self.call(spec, "sweep", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, rets,
                    rows.bank, rows.idx, table.matrix(), states, float(fee), float(slippage), acc, err)
         self._check(spec, err, lambda k: table[k])
         return acc
 
-    def _call(self, spec: StrategySpec, fn: str, *args: Any) -> None:
-        from lq_engine.strategies.decide_errors import locate, unreported, unrun  # where a strategy raised
+    def call(self, spec: StrategySpec, fn: str, *args: Any) -> None:
+        """The generated loop ``fn`` on ``args``; an exception it raises comes out as a ``StrategyError``
+        naming where the strategy's code failed (``decide_errors.locate``, or ``translate_error`` for
+        numba's compile errors). Every caller of the loops goes through here."""
+        from lq_engine.strategies.decide_errors import locate, original, unreported, unrun  # where it raised
 
         t0 = time.perf_counter()
         first = not self.compile_seconds
@@ -250,7 +253,7 @@ class Kernels:
         except StrategyError:
             raise
         except Exception as e:
-            raise (locate(spec, e, self.module, fn, args) or translate_error(spec, e, self.module)) from e
+            raise (locate(spec, e, self.module, fn, args) or translate_error(spec, e, self.module)) from original(e)
         unreported(spec, self.module, fn, args)  # a parallel loop drops an exception raised in an iteration
         if first:
             self.compile_seconds = time.perf_counter() - t0
@@ -292,7 +295,10 @@ def translate_error(spec: StrategySpec, e: Exception, module: Any = None) -> Exc
     """An error from the compiled loops as one readable ``StrategyError`` naming the strategy's file,
     line and function: numba's typing errors are reproduced by compiling ``decide`` (then ``exits``)
     on their own, where numba points into the author's file."""
+    from lq_engine.strategies.decide_errors import original
+
     decl = spec.declaration
+    e = original(e)
     if not isinstance(e, NumbaError):  # raised while running the compiled decide / exits
         return StrategyError(f"{spec.file}: strategy '{spec.name}': decide or exits raised {type(e).__name__}: {e} "
                              "(run with NUMBA_DISABLE_JIT=1 to see the line in a plain Python traceback)")
@@ -309,17 +315,23 @@ def translate_error(spec: StrategySpec, e: Exception, module: Any = None) -> Exc
 
 
 def _compile_alone(fn: Any, module: Any, spec: StrategySpec) -> Exception | None:
-    """Compile ``fn(i, bars, ind, p, pos, st)`` by itself on tiny arguments of the kernels' types;
-    the numba error it raises (None if it compiles)."""
+    """Compile ``fn(i, bars, ind, p, pos, st)`` (a portfolio's ``decide``: ``..., st, w``) by itself on
+    tiny arguments of the kernels' types; the numba error it raises (None if it compiles)."""
     n = 4
-    arr = np.ones(n)
-    bars = BarsTuple(arr, arr, arr, arr, arr, np.arange(n, dtype=np.int64))
-    ind = module.Ind(*([arr] * len(module.Ind._fields)))
+    ts = np.arange(n, dtype=np.int64)
     p = module._params.py_func(np.zeros(len(spec.declaration.params)))
-    pos = module.Pos(0.0, math.nan, 0)
     st = spec.declaration.state.new(1)[0]
+    if spec.is_portfolio:  # (symbols x bars) arrays, a position record per symbol and the weights
+        arr = np.ones((2, n))
+        bars = PanelTuple(arr, arr, arr, arr, arr, ts, np.ones((2, n), dtype=np.bool_))
+        args: tuple = (0, bars, module.Ind(*([arr] * len(module.Ind._fields))), p, position_records(1, 2)[0], st,
+                       np.zeros(2))
+    else:
+        arr = np.ones(n)
+        bars = BarsTuple(arr, arr, arr, arr, arr, ts)
+        args = (0, bars, module.Ind(*([arr] * len(module.Ind._fields))), p, module.Pos(0.0, math.nan, 0), st)
     try:
-        njit(fn)(0, bars, ind, p, pos, st)
+        njit(fn)(*args)
     except NumbaError as err:
         return err
     except Exception:  # it compiled; running it on dummy values may fail: not a compile error
@@ -327,16 +339,35 @@ def _compile_alone(fn: Any, module: Any, spec: StrategySpec) -> Exception | None
     return None
 
 
+def _user_line(spec: StrategySpec, text: str) -> int | None:
+    """The first line of the strategy's file that numba's error ``text`` points at: its ``File
+    "PATH", line N`` (PATH relative to the working directory) or ``at PATH (N)``."""
+    here = Path(spec.file).resolve()
+    name = re.escape(Path(spec.file).name)
+    for m in re.finditer(rf'File "([^"]*{name})", line (\d+)|at (\S*{name}) \((\d+)\)', text):
+        path, line = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        try:
+            if (Path.cwd() / path).resolve() == here:  # (an absolute PATH stays itself)
+                return int(line)
+        except OSError:
+            continue
+    return None
+
+
 def _readable(spec: StrategySpec, text: str, fn: Any) -> str:
+    """numba's compile error ``text`` in a few lines: the file and line of the strategy's code it
+    points at, the function, numba's own sentence (with the signature it could not match)."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     fn_name = getattr(fn, "__name__", None)
-    line = None
-    m = re.search(rf'File "([^"]*{re.escape(Path(spec.file).name)})", line (\d+)', text)
-    if m and Path(spec.file).resolve().as_posix().endswith(Path(m.group(1)).as_posix()):
-        line = int(m.group(2))
-    head = next((ln.strip() for ln in text.splitlines()
-                 if ln.strip() and not ln.startswith(("Failed in", "During:", "File ", "<source", " ", "^"))),
-                text.strip().splitlines()[0] if text.strip() else "unknown error")
+    line = _user_line(spec, text)
+    lines = text.splitlines()
+    at = next((k for k, ln in enumerate(lines)
+               if ln.strip() and not ln.startswith(("Failed in", "During:", "File ", "<source", " ", "^"))), None)
+    head = lines[at].strip() if at is not None else (text.strip().splitlines()[0] if text.strip() else "unknown error")
+    if at is not None and head.endswith(":"):  # "No implementation of function ... found for signature:"
+        sig = next((ln.strip() for ln in lines[at + 1:at + 4] if ln.strip().startswith(">>>")), None)
+        if sig:
+            head = f"{head} {sig[3:].strip()}"
     name = re.search(r"name '(\w+)' is not defined|[Uu]ntyped global name '(\w+)'|Unknown attribute '(\w+)'", head)
     token = next(g for g in name.groups() if g) if name else None  # (an unknown attribute: a misspelt p.MODE_FAST)
     if token and fn is not None and callable(getattr(fn, "__globals__", {}).get(token)):
@@ -359,7 +390,8 @@ def _readable(spec: StrategySpec, text: str, fn: Any) -> str:
     msg = f"{where}: numba cannot compile it: {head}"
     if code:
         msg += f"\n    {code}"
-    return msg + "\n(run with NUMBA_DISABLE_JIT=1 to debug the strategy as plain Python)"
+    return msg + ("\n(found while compiling, before any bar ran: no bar or parameter set to name; run with "
+                  "NUMBA_DISABLE_JIT=1 to debug the strategy as plain Python)")
 
 
 def compile_strategy(spec: StrategySpec) -> Kernels:

@@ -1,9 +1,11 @@
-"""Where a strategy's ``decide`` (or ``exits``) raised: its file and line, the bar (and its time),
-the symbol where the driver knows it, and the parameter set; the original exception chained.
+"""Where a strategy's ``decide`` (or ``exits``) or one of its indicators raised: its file and line,
+the bar (and its time; for an indicator, which sees every bar at once, the bars it ran over), the
+symbol where the driver knows it, and the parameter set; the original exception chained.
 
-Every driver (replay, event engine and paper trader, prefilter sweep, ``lq strategy check``) runs a
-strategy through ``codegen.Kernels``, whose one call site hands an exception raised while running
-the loops to ``locate``. It all happens on the error path: the loops carry no per-bar check.
+Every driver (replay, event engine and paper trader, prefilter sweep, the lookahead scan and gate,
+``lq strategy check``) runs a strategy through ``codegen.Kernels``, whose one call site (``call``)
+hands an exception raised while running the loops to ``locate``. It all happens on the error path:
+the loops carry no per-bar check.
 
 - Without the JIT the traceback has everything: the strategy's frame (line), the loop's (bar ``i``)
   and the set's (``k``).
@@ -14,6 +16,11 @@ the loops to ``locate``. It all happens on the error path: the loops carry no pe
   code ``NUMBA_DISABLE_JIT=1`` runs. It raises again with a traceback into the strategy's file.
   Should it not (numba and Python can differ, e.g. on integer overflow), the error still names the
   file and the parameter set, and says how to see the line.
+- numba's parallel sweeps report an exception raised inside numba's own code (``if array:`` raises
+  numba's ValueError "The truth value of an array ...") as a ``SystemError`` ("... returned a result
+  with an exception set") whose cause is the original: it is located as the original.
+- Indicators run as Python (``IndicatorError``, made by ``indicator_error``): the traceback has the
+  line; the parameter set is the first set of the run that needs this indicator call.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ class DecideFailure:
     function: str | None = None  # the strategy's function that raised (decide, exits, a helper)
     code: str | None = None  # the raising line's text
     symbol: str | None = None
+    span: tuple[int, int, int] | None = None  # an indicator's input: (bars, first ts, last ts)
 
     def message(self) -> str:
         where = self.file + (f", line {self.line}" if self.line else "")
@@ -63,13 +71,16 @@ class DecideFailure:
             msg += f" at bar {self.bar}"
             if self.ts is not None:
                 msg += f" ({format_ns(self.ts)})"
+        elif self.span is not None:  # an indicator computes every bar at once: no bar of its own
+            n, t0, t1 = self.span
+            msg += f" on its input of {n} bars" + (f" ({format_ns(t0)} to {format_ns(t1)})" if n else "")
         if self.symbol:
             msg += f" of {self.symbol}"
         if self.params is not None:
             msg += f" with parameters {self.params}"
         if self.code:
             msg += f"\n    {self.code}"
-        if self.line is None:
+        if self.line is None and self.span is None:  # (an indicator runs as Python: no JIT to turn off)
             msg += "\n(run with NUMBA_DISABLE_JIT=1 to see the line in a plain Python traceback)"
         return msg
 
@@ -82,13 +93,62 @@ class DecideError(StrategyError):
         super().__init__(failure.message())
 
     def __reduce__(self):
-        return (DecideError, (self.failure,))
+        return (type(self), (self.failure,))
 
     def name_symbol(self, symbol: str | None) -> None:
         """Add the symbol the failing series belongs to (the kernels see arrays only)."""
         if symbol and self.failure.symbol is None:
-            self.failure = replace(self.failure, symbol=str(symbol))
-            self.args = (self.failure.message(),)
+            self._fill(symbol=str(symbol))
+
+    def name_params(self, params: dict | None) -> None:
+        """Add the parameter set (an indicator's caller knows which sets need the failing call)."""
+        if params is not None and self.failure.params is None:
+            self._fill(params=dict(params))
+
+    def _fill(self, **fields: Any) -> None:
+        self.failure = replace(self.failure, **fields)
+        self.args = (self.failure.message(),)
+
+
+class IndicatorError(DecideError):
+    """A strategy's indicator raised (``failure.function``: the indicator and its arguments,
+    ``failure.span``: the bars it ran over). A ``DecideError`` too: the drivers that name the symbol
+    of a failing decision name it for an indicator as well."""
+
+
+def indicator_error(spec: StrategySpec, call: str, exc: BaseException, bars: Any,
+                    params: dict | None = None) -> IndicatorError:
+    """The ``IndicatorError`` of ``exc``, raised by the indicator call ``call`` ("momentum(lookback=10)")
+    over ``bars`` (what the indicator received): the line from the traceback's innermost frame in the
+    strategy's file (indicators run as Python; a numba function they call raises into that line)."""
+    tb, line, function = exc.__traceback__, None, None
+    while tb is not None:
+        if _same_file(tb.tb_frame.f_code.co_filename, spec.file):
+            line, function = tb.tb_lineno, tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    code = None
+    if line is not None:
+        try:
+            code = Path(spec.file).read_text().splitlines()[line - 1].strip()
+        except (OSError, IndexError):
+            code = None
+    what = f"indicator {call}" + (f" (in {function})" if function and not call.startswith(function + "(") else "")
+    try:
+        ts = np.asarray(bars.ts)
+        span = (int(ts.shape[-1]), int(ts[0]), int(ts[-1])) if ts.size else (0, 0, 0)
+    except (AttributeError, TypeError, ValueError, IndexError):
+        span = None
+    return IndicatorError(DecideFailure(spec.name, str(spec.file), f"{type(exc).__name__}: {exc}", params, line=line,
+                                        function=what, code=code, span=span))
+
+
+def original(exc: BaseException) -> BaseException:
+    """``exc``, or the exception it stands for: numba's parallel loops turn one raised in numba's own
+    code (its ValueError for ``if array:``) into "SystemError: ... returned a result with an
+    exception set", chained to the original."""
+    while isinstance(exc, SystemError) and exc.__cause__ is not None and "exception set" in str(exc):
+        exc = exc.__cause__
+    return exc
 
 
 @contextmanager
@@ -104,6 +164,7 @@ def naming_symbol(symbol: str | None) -> Iterator[None]:
 def locate(spec: StrategySpec, exc: BaseException, module: Any, fn: str, args: tuple) -> DecideError | None:
     """The ``DecideError`` of ``exc``, raised by the generated loop ``fn`` called with ``args``; None
     when it is not the strategy's (a numba compile error, or the engine's own code)."""
+    exc = original(exc)
     if isinstance(exc, NumbaError) or fn not in _LOOPS:
         return None
     error = f"{type(exc).__name__}: {exc}"
@@ -153,23 +214,6 @@ def _same_file(a: str, b: str) -> bool:
         return a == b
 
 
-def raised_at(file: str, exc: BaseException) -> str:
-    """'\n    line N: <statement>' of the innermost frame of ``exc``'s traceback in ``file`` ('' if none):
-    what an indicator's error adds (indicators run as Python, or numba code reached from it)."""
-    tb, line = exc.__traceback__, None
-    while tb is not None:
-        if _same_file(tb.tb_frame.f_code.co_filename, file):
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    if line is None:
-        return ""
-    try:
-        code = Path(file).read_text().splitlines()[line - 1].strip()
-    except (OSError, IndexError):
-        code = ""
-    return f"\n    line {line}: {code}"
-
-
 def _walk(spec: StrategySpec, tb: Any) -> tuple[int | None, int | None, tuple[int, str] | None]:
     """(set k, bar i, (line, function) of the innermost frame in the strategy's file) along ``tb``."""
     k = i = None
@@ -193,7 +237,7 @@ def _call_sets(module: Any, fn: str, a: dict, lo: int, hi: int, kind: type) -> b
     loop = module.pdecision_loop if portfolio else module.decision_loop
     one_set = "prow" in inspect.signature(getattr(loop, "py_func", loop)).parameters  # a loop of one set per call
     n = a["o"].shape[-1]
-    states = a["states"][lo:lo + 1].copy()
+    states = a["states"][:1].copy()  # the decision loops run every set on states[0] (reset at its start)
     try:
         for j0, j1 in ([(j, j + 1) for j in range(lo, hi)] if one_set else [(lo, hi)]):
             m = j1 - j0

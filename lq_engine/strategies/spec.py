@@ -31,7 +31,7 @@ from lq_engine.authoring.params import ParamError, ParamTable, StrategySchema, e
 from lq_engine.authoring.space import SearchSpace, override_key, search_space
 from lq_engine.errors import InputTypeError
 from lq_engine.strategies.codegen import compile_strategy
-from lq_engine.strategies.decide_errors import raised_at
+from lq_engine.strategies.decide_errors import IndicatorError, indicator_error
 from lq_engine.strategies.kernel_types import BarsTuple, Decisions, PanelTuple
 from lq_engine.strategies.panel import check_universe, Panel
 from lq_engine.strategies.rule_programs import RuleProgram, rule_program
@@ -273,7 +273,7 @@ class StrategySpec:
         keys: dict[tuple, int] = {("zero",): 0, ("close",): 1}
         view = bars_view(bars)
         values: dict[tuple, np.ndarray] = {}  # what each indicator returned, for the indicators taking it
-        for d, calls, first in plan.calls:  # inputs first
+        for j, (d, calls, first) in enumerate(plan.calls):  # inputs first
             work = [({a: values[inputs[a]] if a in inputs else args[a] for a in d.args}, args, bank[first + k])
                     for k, (_, args, inputs) in enumerate(calls)]
             if memo is None:
@@ -283,7 +283,16 @@ class StrategySpec:
                 def fn(c, d=d):
                     return memo_indicator(self, d, view, *c, memo)
                 work = [(*w, calls[k][0]) for k, w in enumerate(work)]
-            for k, value in enumerate(_map(fn, work, bank[0].size)):
+
+            def named(item, fn=fn, j=j, first=first):  # an indicator's error names the first set needing it
+                try:
+                    return fn(item[1])
+                except IndicatorError as e:
+                    sets = np.flatnonzero(plan.idx[:, j] == first + item[0])
+                    e.name_params(table[int(sets[0])] if sets.size else None)
+                    raise
+
+            for k, value in enumerate(_map(named, list(enumerate(work)), bank[0].size)):
                 keys[calls[k][0]] = first + k
                 values[calls[k][0]] = value
         bank.setflags(write=False)
@@ -308,14 +317,16 @@ class StrategySpec:
     def _indicator(self, d: IndicatorDecl, view: Any, call: dict, args: dict, row: np.ndarray) -> np.ndarray:
         """The value (as returned, read-only) of indicator ``d`` called with ``call``, also written into
         its bank ``row`` (``args``: the parameters it depends on, shown in errors)."""
-        def where() -> str:  # built on the error path only: this runs once per indicator row and run
-            shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
-            return f"{self.file}: strategy '{self.name}', indicator {d.name}({shown})"
+        def shown() -> str:  # built on the error path only: this runs once per indicator row and run
+            return f"{d.name}(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")"
+
+        def where() -> str:
+            return f"{self.file}: strategy '{self.name}', indicator {shown()}"
 
         try:
             out = d.fn(view, **call, **d.constants)
         except Exception as e:
-            raise StrategyError(f"{where()} raised {type(e).__name__}: {e}{raised_at(self.file, e)}") from e
+            raise indicator_error(self, shown(), e, view) from e
         try:
             a = np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError):

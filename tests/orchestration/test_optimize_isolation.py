@@ -69,6 +69,9 @@ def test_a_failing_strategy_does_not_stop_the_others(tmp_path, monkeypatch):
     assert both.returncode == PARTIAL_FAILURE, out[-4000:]
     failed = [line for line in both.stderr.splitlines() if "strategy bad failed" in line]
     assert len(failed) == 1 and "bad strategy: no signal here" in failed[0], both.stderr[-3000:]
+    line = next(k for k, ln in enumerate(BAD.splitlines(), 1) if "raise ValueError" in ln)  # issue 21 #4: where
+    assert (f"bad.py, line {line}: strategy 'bad': decide raised ValueError: bad strategy: no signal here at bar 4 ("
+            in failed[0] and "with parameters {'fast': " in failed[0]), failed[0]
     assert "1 of 2 strategies failed" in both.stderr
     board = both.stdout.split("Leaderboard", 1)[1]
     assert any("bad" in line and "FAILED" in line and "no signal here" in line for line in board.splitlines()), board
@@ -177,3 +180,47 @@ def test_exit_codes_and_failed_rows(capsys):
     assert out[3]["winner"] == "x=1"
     assert out[3]["verdict"].startswith("FAILED in this run") and "bang" in out[3]["verdict"]
     assert failed_rows(rows, {}, "d") == rows
+
+
+def _step_failure(exc: BaseException):
+    """Dagster's record of a step failing on ``exc``, as ``launch._run`` reads it: its
+    ``DagsterExecutionStepExecutionError`` wrapping ``exc`` (and ``exc``'s own causes)."""
+    import sys
+
+    from dagster._core.errors import DagsterExecutionStepExecutionError
+    from dagster._utils.error import serializable_error_info_from_exc_info
+
+    try:
+        try:
+            raise exc
+        except BaseException as e:
+            raise DagsterExecutionStepExecutionError("Error occurred while executing op", user_exception=e,
+                                                     original_exc_info=sys.exc_info(), step_key="s", op_name="s",
+                                                     op_def_name="s") from e
+    except DagsterExecutionStepExecutionError:
+        return serializable_error_info_from_exc_info(sys.exc_info())
+
+
+def test_a_failed_run_names_the_error_the_strategy_raised_not_its_bare_cause():
+    """Issue 21 #4: ``lq optimize`` printed "ValueError: The truth value of an array with more than
+    one element is ambiguous ...", the innermost cause under the ``DecideError`` that names the file,
+    line, bar and parameter set. Now the step's own error, on one line (a table cell, a log line)."""
+    from lq_assets.launch import _root_message, step_reason
+    from lq_engine.strategies.decide_errors import DecideError, DecideFailure
+
+    located = DecideError(DecideFailure("rot", "/p/strategies/rot.py", "ValueError: The truth value of an array",
+                                        {"lookback": 10}, 37, 1_704_069_420_000_000_000, 17, "decide",
+                                        "if ind.momentum[:, i] > 0.0:"))
+    try:
+        try:
+            raise ValueError("The truth value of an array")
+        except ValueError as e:
+            raise located from e
+    except DecideError as e:
+        info = _step_failure(e)
+    assert info.cause.cause is not None  # (the bare ValueError is there, under it)
+    where = ("/p/strategies/rot.py, line 17: strategy 'rot': decide raised ValueError: The truth value of an array "
+             "at bar 37 (2024-01-01T00:37:00Z) with parameters {'lookback': 10}")
+    assert _root_message(info) == where + "\n    if ind.momentum[:, i] > 0.0:"
+    assert step_reason(info) == where + "; if ind.momentum[:, i] > 0.0:"  # what lq optimize prints, on one line
+    assert step_reason(_step_failure(ValueError("boom"))) == "ValueError: boom"  # a bug keeps its type

@@ -29,7 +29,7 @@ from lq_engine.data.bars import Bars
 from lq_engine.replay.engine import replay
 from lq_engine.replay.event_engine import PrecomputedDecider, StreamingDecider
 from lq_engine.optimize.checks import check_strategy
-from lq_engine.strategies.decide_errors import DecideError
+from lq_engine.strategies.decide_errors import DecideError, IndicatorError
 from lq_engine.strategies.registry import load_file
 
 T0 = 1_704_067_200_000_000_000  # 2024-01-01T00:00Z; bar 37 opens at 00:37
@@ -237,8 +237,11 @@ def test_a_raising_indicator_names_its_line_and_arguments(tmp_path):
                                  "        return lq.ta.sma(bars.close, fast)")
     f.write_text(text)
     line = next(k for k, ln in enumerate(text.splitlines(), 1) if "indicator line" in ln)
-    with pytest.raises(LQError) as e:
+    with pytest.raises(IndicatorError) as e:
         replay(load_file(f), {"fast": 5, "slow": 10}, series())
-    msg = str(e.value)
-    assert msg.startswith(f"{f}: strategy 'fail_divide', indicator fast_ma(fast=5) raised ValueError: no window"), msg
-    assert f"\n    line {line}: raise ValueError('no window')" in msg and isinstance(e.value.__cause__, ValueError)
+    msg = str(e.value)  # as a decide's error: file and line, the bars it ran over (no bar of its own), symbol, set
+    assert msg.startswith(f"{f}, line {line}: strategy 'fail_divide': indicator fast_ma(fast=5) raised ValueError: "
+                          f"no window on its input of {N} bars (2024-01-01T00:00:00Z to 2024-01-01T01:59:00Z) of "
+                          "ZDIV with parameters {'fast': 5, 'slow': 10}"), msg
+    assert msg.endswith("\n    raise ValueError('no window')  # indicator line") and isinstance(e.value, LQError)
+    assert isinstance(e.value.__cause__, ValueError)

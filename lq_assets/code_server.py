@@ -49,7 +49,9 @@ _OWN = ("lq_engine", "lq_assets")
 
 def preload_modules() -> list[str]:
     """``PRELOAD`` without what is not installed (``find_spec`` imports a submodule's parents, cheap
-    next to the import that follows), never our own packages."""
+    next to the import that follows), never our own packages: besides being imported fresh by each
+    run, ``lq_assets`` sets numba's thread count at import, which starts numba's threading layer, and
+    OpenMP aborts any process forked from one that started it."""
     out = []
     for name in PRELOAD:
         if name.split(".")[0] in _OWN:

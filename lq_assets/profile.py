@@ -98,9 +98,22 @@ def address(url: str) -> str:
 
 
 def executor():
-    """The executor of every job: Dagster's default locally, Celery in the distributed profile."""
+    """The executor of every job: Dagster's multiprocess executor locally, its steps forked from a
+    forkserver that has imported the libraries once per run (Dagster's default
+    spawns a cold interpreter per step: 4-6 CPU-s of imports each); Celery in the distributed
+    profile. ``LQ_RUN_START=spawn`` keeps Dagster's spawn."""
     if not distributed():
-        return None
+        import dagster as dg
+
+        if os.environ.get("LQ_RUN_START", "forkserver") == "spawn":
+            return None
+        from lq_assets.code_server import preload_modules
+
+        # libraries only, not lq_assets: importing it sets numba's thread count, which starts its
+        # threading layer, and OpenMP aborts every process forked from one that started it
+        preload = preload_modules()
+        return dg.multiprocess_executor.configured({"start_method": {"forkserver": {"preload_modules": preload}}},
+                                                   name="lq_multiprocess")
     from dagster_celery import celery_executor
 
     return celery_executor.configured(

@@ -57,10 +57,12 @@ def configure_threads(workers: int = 1, threads: int | None = None) -> ThreadCon
     """Set and log thread counts for this process (call first thing in a CLI or worker)."""
     global _current
     n = plan_threads(workers, threads)
-    applied = "polars" not in sys.modules
-    if applied:
+    # polars reads POLARS_MAX_THREADS at import: already imported, it is applied only if it was set so
+    # (a process forked from lq's forkserver imported polars under its parent's setting)
+    applied = "polars" not in sys.modules or os.environ.get("POLARS_MAX_THREADS") == str(n)
+    if "polars" not in sys.modules:
         os.environ["POLARS_MAX_THREADS"] = str(n)
-    else:
+    elif not applied:
         log.warning("polars already imported; POLARS_MAX_THREADS=%s cannot change now",
                     os.environ.get("POLARS_MAX_THREADS", "default"))
     os.environ.setdefault("NUMBA_NUM_THREADS", str(available_cores()))

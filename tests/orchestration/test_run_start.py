@@ -27,6 +27,7 @@ import json, os, sys
 from pathlib import Path
 
 import dagster as dg
+import numba
 
 # what this run's process had imported before it imported this module
 SEEN_AT_IMPORT = {{"polars": "polars" in sys.modules, "dagster": "dagster" in sys.modules}}
@@ -48,16 +49,46 @@ def probe_job():
     probe()
 
 
-defs = dg.Definitions(jobs=[probe_job])
+from lq_assets.profile import executor  # the local profile's: steps forked from a forkserver per run
+
+
+@numba.njit(parallel=True)
+def _parallel_sum(n):
+    s = 0.0
+    for i in numba.prange(n):
+        s += i
+    return s
+
+
+@dg.op
+def step_a() -> int:
+    # numba's parallel layer in a step (every sweep's): OpenMP aborts a process forked from one that
+    # had started it ("fork() called from a process already using GNU OpenMP")
+    assert _parallel_sum(1000) == 499500.0
+    return os.getppid()
+
+
+@dg.op
+def step_b(a: int) -> None:
+    parents = {{p: Path(f"/proc/{{p}}/cmdline").read_bytes().replace(b"\\0", b" ").decode() for p in (a, os.getppid())}}
+    Path(os.environ["LQ_TEST_PROBE_OUT"], "steps.json").write_text(json.dumps(list(parents.values())))
+
+
+@dg.job(executor_def=executor())
+def steps_job():
+    step_b(step_a())
+
+
+defs = dg.Definitions(jobs=[probe_job, steps_job])
 """
 
 
-def _launch_and_wait(instance, workspace_ctx, n: int) -> list[dg.DagsterRun]:
+def _launch_and_wait(instance, workspace_ctx, n: int, job_name: str = "probe_job") -> list[dg.DagsterRun]:
     workspace = workspace_ctx.create_request_context()
-    job = workspace.get_code_location("probe").get_repository("__repository__").get_full_job("probe_job")
+    job = workspace.get_code_location("probe").get_repository("__repository__").get_full_job(job_name)
     runs = []
     for _ in range(n):
-        run = create_run_for_test(instance, job_name="probe_job", remote_job_origin=job.get_remote_origin(),
+        run = create_run_for_test(instance, job_name=job_name, remote_job_origin=job.get_remote_origin(),
                                   job_code_origin=job.get_python_origin())
         instance.launch_run(run.run_id, workspace)
         runs.append(run)
@@ -90,6 +121,13 @@ def test_runs_start_from_a_warm_forkserver_and_import_our_code_fresh(tmp_path, m
             (code / "probe_defs.py").write_text(textwrap.dedent(DEFS.format(version=2)))
             second = _launch_and_wait(instance, ctx, 1)
             assert second[0].status == dg.DagsterRunStatus.SUCCESS
+        steps = _launch_and_wait(instance, ctx, 1, "steps_job")  # two steps, the local profile's executor
+        assert steps[0].status == dg.DagsterRunStatus.SUCCESS
+    step_parents = json.loads((out / "steps.json").read_text())
+    (out / "steps.json").unlink()
+    # both steps are children of one process: the run's forkserver, or (spawn) the run itself
+    assert len(step_parents) == 1
+    assert ("multiprocessing.forkserver" in step_parents[0]) is (start == "forkserver"), step_parents
     probes = _probes(out)
     assert all(p["rows"] == 2_000_000 for p in probes)  # polars' thread pool works in the run's process
     if start == "forkserver":

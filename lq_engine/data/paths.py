@@ -79,6 +79,12 @@ class DataPaths:
         return self.root / "results"
 
     @property
+    def report(self) -> Path:
+        """The optimization report (asset ``optimization_report``): ``index.html`` and a page per
+        dataset x strategy (``lq_engine.optimize.report``); ``lq report`` opens it."""
+        return self.results / "report"
+
+    @property
     def native_build(self) -> Path:
         """Compiled C / Rust kernels and the cache store (built on demand; never committed):
         ``lq_engine.native_build.BUILD_DIR``, shared by every project of this machine."""

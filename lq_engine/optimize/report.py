@@ -249,7 +249,7 @@ def _section(r: Any, folder: Path) -> str:
             f"Stage 2 replays with brackets ({_brackets_long(r.config.brackets)}); stage 1 ranks without them, "
             "so these figures include the gap the brackets make.") + "</p>")
     out.append("<h3>Equity</h3>")
-    out.append(equity_chart(r.selection_detail.segments + r.holdout.segments, "equity", _label(r)))
+    out.append(equity_chart(r.selection_detail.segments + r.holdout.segments, "chart-equity", _label(r)))
     out += _benchmark_and_portfolio(r, folder, slug)
     out += tearsheet_html(r, folder, slug, _label(r), _table, _kv)
     if hm is not None:
@@ -292,7 +292,7 @@ def _benchmark_and_portfolio(r: Any, folder: Path, slug: str) -> list[str]:
     """The benchmark beside the winner (every result), and a portfolio winner's weights and contributions."""
     out = []
     if r.benchmark is not None:
-        bm = benchmark_chart(r, "benchmark-chart", _label(r))
+        bm = benchmark_chart(r, "chart-benchmark", _label(r))
         out.append("<h3>Benchmark: inverse-volatility buy and hold (holdout)</h3>")
         h = r.holdout_summary
         out.append(_kv([("winner holdout Sharpe / total return", f"{_fmt(h.get('mean_sharpe', float('nan')))} / "
@@ -304,7 +304,7 @@ def _benchmark_and_portfolio(r: Any, folder: Path, slug: str) -> list[str]:
         if bm is not None:
             out.append(bm)
     if r.portfolio:
-        wp = weights_chart(r, "weights", _label(r))
+        wp = weights_chart(r, "chart-weights", _label(r))
         out.append("<h3>Portfolio: weights and contributions</h3>")
         if wp is not None:
             out.append(wp)

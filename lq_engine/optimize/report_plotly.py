@@ -84,8 +84,7 @@ def equity_chart(segments: Sequence[Any], div_id: str, title: str) -> str:
     traces, shapes, seen = [], [], set()
     for (kind, fold), segs in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 3), kv[0][1])):
         ts, eq = mean_curve(segs)
-        name = kind if fold < 0 else f"{kind} {fold}"
-        traces.append({"type": "scatter", "mode": "lines", "name": name, "legendgroup": kind,
+        traces.append({"type": "scatter", "mode": "lines", "name": kind, "legendgroup": kind,
                        "showlegend": kind not in seen, **_xy(ts, eq),
                        "line": {"color": COLORS.get(kind, "#000"), "width": 0.9 if kind == TRAIN else 1.6,
                                 "dash": "dash" if kind == TRAIN else "solid"}})

@@ -118,7 +118,7 @@ def tearsheet_html(result: Any, folder: Path, slug: str, label: str, table: Any,
     """The tearsheet's HTML pieces (``table``/``kv``: the report's renderers): the drawdown is an
     interactive chart (``report_plotly``), the exposure an image."""
     out = ["<h3>Holdout tearsheet</h3>"]
-    dd = underwater_chart(result, "drawdown", label)
+    dd = underwater_chart(result, "chart-drawdown", label)
     if dd is not None:
         out.append(dd)
     png = exposure_png(result, folder / f"{slug}_exposure.png", label)

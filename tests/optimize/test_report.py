@@ -44,9 +44,11 @@ def test_the_report_is_an_index_and_a_page_per_result_with_verdicts_and_tearshee
         for src in re.findall(r"<img src='([^']+)'", doc):
             assert base64.b64decode(src.split(",", 1)[1])[:8] == PNG
         # interactive charts where people look closer: equity, winner vs benchmark, drawdown
-        for chart in ("equity", "benchmark-chart", "drawdown"):
+        for chart in ("chart-equity", "chart-benchmark", "chart-drawdown"):
             assert f"<div id='{chart}' class='chart'" in doc and f"Plotly.newPlot('{chart}'" in doc, chart
         assert "alt='exposure'" in doc and "<a href='../index.html'>" in doc
+        ids = re.findall(r" id='([^']+)'", doc)
+        assert len(ids) == len(set(ids)), ids  # a chart drawn into the heading of the same name drew nothing
         # a table of contents whose every link is an anchor of the page
         toc = re.search(r"<nav class='toc'>(.*?)</nav>", doc).group(1)
         anchors = re.findall(r"href='#([^']+)'", toc)

@@ -11,6 +11,7 @@ Synthetic datasets are labelled SYNTHETIC in every title and heading.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import html
 import json
@@ -362,7 +363,10 @@ def lookahead_html(r: Any) -> str:
     return "\n".join(out)
 
 
-REPORT_FORMAT = 1  # bump when a page's HTML changes: every page is rebuilt once
+REPORT_FORMAT = 1  # bump to rebuild every page once (a change of the code below does so by itself)
+# The modules a page's HTML comes from: a change of their source is a change of every page's inputs.
+PAGE_CODE = ("report.py", "report_plotly.py", "report_tearsheet.py", "report_portfolio.py", "search_report.py",
+             "verdicts.py", "leaderboard.py", "charts.py")
 INDEX = "index.html"
 KEY_SUFFIX = ".key"  # beside each page: the content hash of the inputs it was built from
 
@@ -397,11 +401,19 @@ def page_name(result: Any) -> str:
 def page_key(result: Any) -> str:
     """The content hash of what a result's page is built from: the result's headline figures, its
     timings (another run of the same optimization is another result), its settings, the dataset and
-    strategy versions and ``REPORT_FORMAT``. Equal keys, equal pages."""
+    strategy versions, and the report's code (``PAGE_CODE``, ``REPORT_FORMAT``). Equal keys, equal pages."""
     h = hashlib.sha256()
-    parts = (REPORT_FORMAT, result.dataset, result.strategy, result.dataset_hash, result.strategy_version,
+    parts = (REPORT_FORMAT, _code_hash(), result.dataset, result.strategy, result.dataset_hash, result.strategy_version,
              result.summary(), result.timings, repr(result.config), result.clock_bounds)
     h.update(json.dumps(parts, sort_keys=True, default=repr).encode())
+    return h.hexdigest()
+
+
+@functools.cache
+def _code_hash() -> str:
+    h = hashlib.sha256()
+    for name in PAGE_CODE:
+        h.update((Path(__file__).parent / name).read_bytes())
     return h.hexdigest()
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-INDEX = "index.html"  # lq_engine.optimize.report.INDEX (not imported: that would load numpy and matplotlib)
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -23,10 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import setup
+    from lq_engine.data.paths import REPORT_INDEX
     from lq_engine.errors import NotFoundError
 
     paths = setup(args.verbose)
-    index = paths.report / INDEX
+    index = paths.report / REPORT_INDEX
     if not index.is_file():
         raise NotFoundError(f"no report yet at {index}: run `lq optimize` (or `lq demo`) first: "
                             "the asset optimization_report writes it")

@@ -20,6 +20,9 @@ from lq_engine.project import find_project
 from lq_engine.errors import InputError
 
 
+REPORT_INDEX = "index.html"  # the report's first page, in ``DataPaths.report``
+
+
 @dataclass(frozen=True)
 class DataPaths:
     root: Path
@@ -80,7 +83,7 @@ class DataPaths:
 
     @property
     def report(self) -> Path:
-        """The optimization report (asset ``optimization_report``): ``index.html`` and a page per
+        """The optimization report (asset ``optimization_report``): ``REPORT_INDEX`` and a page per
         dataset x strategy (``lq_engine.optimize.report``); ``lq report`` opens it."""
         return self.results / "report"
 

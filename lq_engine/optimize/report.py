@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lq_engine.data.paths import REPORT_INDEX
 from lq_engine.optimize.folds import HOLDOUT, TRAIN, VALIDATION
 from lq_engine.optimize.replay_stage import EquitySegment
 from lq_engine.optimize.charts import dates, mean_curve, pyplot
@@ -367,7 +368,7 @@ REPORT_FORMAT = 1  # bump to rebuild every page once (a change of the code below
 # The modules a page's HTML comes from: a change of their source is a change of every page's inputs.
 PAGE_CODE = ("report.py", "report_plotly.py", "report_tearsheet.py", "report_portfolio.py", "search_report.py",
              "verdicts.py", "leaderboard.py", "charts.py")
-INDEX = "index.html"
+INDEX = REPORT_INDEX
 KEY_SUFFIX = ".key"  # beside each page: the content hash of the inputs it was built from
 
 

@@ -14,7 +14,10 @@ def print_leaderboard(report_run, failed: dict[str, str] | None = None, dataset:
     print()
     print("Leaderboard (winner per dataset and strategy; holdout = out of sample, scored once):")
     print("\n".join("  " + line for line in text_table(rows).splitlines()))
-    print(f"Report: {mat.metadata['report'].value}")
+    pages = ""
+    if "pages_rebuilt" in mat.metadata:  # the report rewrites only the pages whose result changed
+        pages = f" ({mat.metadata['pages_rebuilt'].value} page(s) rebuilt, {mat.metadata['pages_kept'].value} kept)"
+    print(f"Report: {mat.metadata['report'].value}{pages}; `lq report` opens it")
 
 
 def failed_rows(rows: list[dict[str, str]], failed: dict[str, str], dataset: str) -> list[dict[str, str]]:

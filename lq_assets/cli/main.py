@@ -17,11 +17,12 @@ import sys
 from lq_engine.errors import LQError
 
 from lq_assets.cli import (
-    backfill, check, demo, freeze, generate, ingest, init, lake, native, optimize, paper, sql, strategy, ui, worker,
+    backfill, check, demo, freeze, generate, ingest, init, lake, native, optimize, paper, report, sql, strategy, ui,
+    worker,
 )
 
-VERBS = (init, demo, ingest, freeze, generate, ui, worker, backfill, optimize, strategy, sql, lake, paper, native,
-         check)
+VERBS = (init, demo, ingest, freeze, generate, ui, worker, backfill, optimize, report, strategy, sql, lake, paper,
+         native, check)
 
 
 def build_parser() -> argparse.ArgumentParser:

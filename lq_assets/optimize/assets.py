@@ -19,8 +19,8 @@ from lq_engine.data.frozen import open_frozen
 from lq_engine.data.results import write_table
 from lq_engine.data.store import Location
 from lq_engine.optimize import (
-    equity_png, load_result, load_stage1, run_stage1, run_stage2, save_result, save_stage1, stage1_heatmap_png,
-    write_report,
+    build_report, equity_png, load_result, load_stage1, run_stage1, run_stage2, save_result, save_stage1,
+    stage1_heatmap_png,
 )
 from lq_engine.optimize.stages import StageContractError, stage1_contract
 from lq_engine.optimize.leaderboard import columns_of, leaderboard_rows
@@ -220,12 +220,13 @@ def replay_results(
     automation_condition=dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()),
     group_name="optimize",
     kinds={"html"},
-    description="An HTML report (with images) of every optimized (dataset, strategy): "
-    "winner, holdout result, DSR, PBO, fidelity, plots.",
+    description="The HTML report of every optimized (dataset, strategy): index.html (the leaderboard with "
+    "verdicts, clean winners first) and one page per result (winner, holdout, DSR, PBO, fidelity, interactive "
+    "charts); only the pages whose result changed are rebuilt (metadata pages_rebuilt / pages_kept).",
 )
 def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     paths = lake.paths()
-    results = []
+    results, skipped = [], {}
     for key in paths.store.list("optimize", "/result/object.json"):
         if key.count("/") != 4:  # optimize/<dataset>/<strategy>/result/object.json
             continue
@@ -234,15 +235,20 @@ def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -
             results.append(load_result(folder))
         except (ValueError, OSError) as e:
             context.log.warning(f"skipping {folder}: {e}")
+            skipped["/".join(key.split("/")[1:3])] = str(e)
     if not results:
         raise dg.Failure("no optimization results yet: materialize replay_results first")
-    report = write_report(results, paths.results / "report")
+    built = build_report(results, paths.report, skipped)  # only the pages whose result changed
+    context.log.info(f"report {built.index}: {len(built.rebuilt)} page(s) rebuilt, {len(built.kept)} kept, "
+                     f"{len(built.removed)} removed")
+    report = built.index
     rows = leaderboard_rows(results)
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.path(str(report)),
             "open": dg.MetadataValue.url(report.as_uri()),
             "optimizations": len(results),
+            "pages_rebuilt": len(built.rebuilt), "pages_kept": len(built.kept),
             "summary": md_table(rows, columns_of(rows)),
             "leaderboard": dg.MetadataValue.json(rows),  # what `lq` prints
         }

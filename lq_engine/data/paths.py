@@ -20,6 +20,9 @@ from lq_engine.project import find_project
 from lq_engine.errors import InputError
 
 
+REPORT_INDEX = "index.html"  # the report's first page, in ``DataPaths.report``
+
+
 @dataclass(frozen=True)
 class DataPaths:
     root: Path
@@ -77,6 +80,12 @@ class DataPaths:
     def results(self) -> Path:
         """Reports, plots and other artifacts written by assets."""
         return self.root / "results"
+
+    @property
+    def report(self) -> Path:
+        """The optimization report (asset ``optimization_report``): ``REPORT_INDEX`` and a page per
+        dataset x strategy (``lq_engine.optimize.report``); ``lq report`` opens it."""
+        return self.results / "report"
 
     @property
     def native_build(self) -> Path:

@@ -16,7 +16,8 @@ Public API
     ``.overfitting`` (dsr, n_trials, pbo ...), ``.fidelity`` (spearman, top-k recall),
     ``.holdout`` / ``.selection_detail`` (tables, trades, equity segments), ``.timings``.
 ``OptimizeConfig`` / ``OptimizeConfig.from_mapping(dict)`` (``ConfigError`` names the field).
-``make_folds(n, config) -> FoldPlan``; ``write_report(results, folder) -> Path`` (HTML + PNGs);
+``make_folds(n, config) -> FoldPlan``; ``build_report(results, folder) -> ReportBuild`` (index.html, a page
+per result, rebuilt only when its inputs changed) and ``write_report(results, folder) -> Path`` (the index);
 ``heatmap_png(result, path)`` and ``equity_png(segments, path, title)`` -> Path;
 ``spearman(a, b)``; ``dataset_from_frame(df, name)`` (in-memory frozen dataset for tests/benchmarks).
 
@@ -53,7 +54,8 @@ _EXPORTS = {
     "run_stage1": "stages", "run_stage2": "stages", "save_stage1": "stages", "load_stage1": "stages",
     "save_result": "stages", "load_result": "stages", "stage1_heatmap_png": "stages",
     "Fidelity": "run", "OptimizeResult": "run", "Winner": "run", "optimize": "run",
-    "write_report": "report", "heatmap_png": "report", "equity_png": "report",
+    "write_report": "report", "build_report": "report", "ReportBuild": "report", "heatmap_png": "report",
+    "equity_png": "report",
 }
 __all__ = sorted(_EXPORTS)
 

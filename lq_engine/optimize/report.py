@@ -1,4 +1,8 @@
-"""The optimizer report: one HTML file (no scripts, inline CSS) plus PNG images beside it.
+"""The optimizer report: a folder with ``index.html`` (the leaderboard, grouped by standing, each row
+linking to its page), one page per dataset x strategy (``<dataset>/<strategy>.html``: a table of
+contents, an anchor per section, PNG charts inline and interactive plotly charts), and one shared
+``plotly.min.js`` (``report_plotly``): it opens offline and from anywhere the folder is copied.
+``build_report`` rewrites only the pages whose inputs changed (``page_key``).
 
 ``heatmap_png`` and ``equity_png`` are also what the Dagster assets attach as metadata images.
 Synthetic datasets are labelled SYNTHETIC in every title and heading.
@@ -7,22 +11,29 @@ Synthetic datasets are labelled SYNTHETIC in every title and heading.
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import html
 import json
 import math
 import re
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from lq_engine.data.paths import REPORT_INDEX
 from lq_engine.optimize.folds import HOLDOUT, TRAIN, VALIDATION
 from lq_engine.optimize.replay_stage import EquitySegment
 from lq_engine.optimize.charts import dates, mean_curve, pyplot
-from lq_engine.optimize.leaderboard import columns_of, leaderboard_rows
-from lq_engine.optimize.report_portfolio import benchmark_png, contribution_rows, weights_png
+from lq_engine.optimize.leaderboard import RIGHT, columns_of, leaderboard_rows
+from lq_engine.optimize.report_plotly import (
+    PLOTLY_JS, benchmark_chart, equity_chart, install_plotly_js, weights_chart,
+)
+from lq_engine.optimize.report_portfolio import contribution_rows
 from lq_engine.optimize.report_tearsheet import tearsheet_html
 from lq_engine.optimize.search_report import search_html
 from lq_engine.optimize.verdicts import THRESHOLDS_TEXT, readings, verdicts
@@ -141,7 +152,10 @@ text-align:right;max-width:28em;overflow-wrap:break-word}th{background:#f2f2f2;w
 .syn{background:#c62828;color:#fff;padding:2px 8px;border-radius:4px;font-size:.8em}.note{color:#555;font-size:13px}
 h2{border-top:2px solid #333;padding-top:.6em}img{max-width:100%;border:1px solid #ddd;margin:.3em 0}
 .verdict{padding:.5em .8em;border-radius:4px;margin:.6em 0;font-weight:600}.warn{background:#fdecea;color:#8a1c1c}
-.ok{background:#e8f5e9;color:#1b5e20}"""
+.ok{background:#e8f5e9;color:#1b5e20}td.r{text-align:right}.nav{margin:0 0 .4em}.toc{font-size:13px;
+line-height:1.8;background:#f7f7f7;padding:.4em .8em;border-radius:4px}a.anchor{color:#bbb;text-decoration:none;
+font-size:.8em}tr.clean td:first-child{border-left:4px solid #2e7d32}tr.flagged td:first-child{border-left:4px solid
+#f9a825}tr.no td:first-child{border-left:4px solid #9e9e9e}.chart{width:100%;margin:.3em 0}"""
 
 
 def _fmt(v: Any) -> str:
@@ -188,11 +202,10 @@ def _slug(text: str) -> str:
 
 def _section(r: Any, folder: Path) -> str:
     slug = _slug(f"{r.dataset}_{r.strategy}")
-    eq = equity_png(r.selection_detail.segments + r.holdout.segments, folder / f"{slug}_equity.png", _label(r))
     hm = heatmap_png(r, folder / f"{slug}_heatmap.png")
     syn = " <span class='syn'>SYNTHETIC</span>" if r.synthetic else ""
     o, f, w = r.overfitting, r.fidelity, r.winner
-    out = [f"<h2>{html.escape(r.dataset)} / {html.escape(r.strategy)}{syn}</h2>"]
+    out = [f"<h1>{html.escape(r.dataset)} / {html.escape(r.strategy)}{syn}</h1>"]
     if r.synthetic:
         out.append("<p class='note'><b>SYNTHETIC data</b>: generated bars, not market data.</p>")
     out.append(f"<p class='note'>dataset hash {html.escape(r.dataset_hash[:16])}, "
@@ -238,7 +251,7 @@ def _section(r: Any, folder: Path) -> str:
             f"Stage 2 replays with brackets ({_brackets_long(r.config.brackets)}); stage 1 ranks without them, "
             "so these figures include the gap the brackets make.") + "</p>")
     out.append("<h3>Equity</h3>")
-    out.append(f"<img src='{html.escape(eq.name)}' alt='equity curve'>")
+    out.append(equity_chart(r.selection_detail.segments + r.holdout.segments, "chart-equity", _label(r)))
     out += _benchmark_and_portfolio(r, folder, slug)
     out += tearsheet_html(r, folder, slug, _label(r), _table, _kv)
     if hm is not None:
@@ -281,7 +294,7 @@ def _benchmark_and_portfolio(r: Any, folder: Path, slug: str) -> list[str]:
     """The benchmark beside the winner (every result), and a portfolio winner's weights and contributions."""
     out = []
     if r.benchmark is not None:
-        bm = benchmark_png(r, folder / f"{slug}_benchmark.png", _label(r))
+        bm = benchmark_chart(r, "chart-benchmark", _label(r))
         out.append("<h3>Benchmark: inverse-volatility buy and hold (holdout)</h3>")
         h = r.holdout_summary
         out.append(_kv([("winner holdout Sharpe / total return", f"{_fmt(h.get('mean_sharpe', float('nan')))} / "
@@ -291,12 +304,12 @@ def _benchmark_and_portfolio(r: Any, folder: Path, slug: str) -> list[str]:
                         ("benchmark", f"{r.benchmark.name} {r.benchmark.params}: the universe's symbols, weights "
                                       "1 / volatility, bought and held")]))
         if bm is not None:
-            out.append(f"<img src='{html.escape(bm.name)}' alt='winner against the benchmark'>")
+            out.append(bm)
     if r.portfolio:
-        wp = weights_png(r, folder / f"{slug}_weights.png", _label(r))
+        wp = weights_chart(r, "chart-weights", _label(r))
         out.append("<h3>Portfolio: weights and contributions</h3>")
         if wp is not None:
-            out.append(f"<img src='{html.escape(wp.name)}' alt='weights over time'>")
+            out.append(wp)
         out.append("<p class='note'>Contribution: each symbol's PnL net of its fees as a share of the starting "
                    "cash (the symbols add up to the window's return); turnover: the sum of |change of weight|.</p>")
         out.append(_table(contribution_rows(r)))
@@ -327,7 +340,7 @@ def verdict_html(summary: dict[str, Any]) -> str:
     v = verdicts(summary)
     if not v:
         return "<p class='verdict ok'>No warning: no lookahead found, not overfit by PBO, significant by DSR, " \
-               "profitable on the holdout, enough trades.</p>"
+               "profitable on the holdout, enough trades, not trailing its benchmark.</p>"
     return "<p class='verdict warn'>" + html.escape("; ".join(x.text for x in v).capitalize()) + "</p>"
 
 
@@ -351,30 +364,194 @@ def lookahead_html(r: Any) -> str:
     return "\n".join(out)
 
 
-def write_report(results: Any, folder: str | Path) -> Path:
-    """Write ``report.html``, one self-contained file (charts inline), for one or several
-    ``OptimizeResult``s; returns its path."""
-    if not isinstance(results, (list, tuple)):
-        results = [results]
+REPORT_FORMAT = 1  # bump to rebuild every page once (a change of the code below does so by itself)
+# The modules a page's HTML comes from: a change of their source is a change of every page's inputs.
+PAGE_CODE = ("report.py", "report_plotly.py", "report_tearsheet.py", "report_portfolio.py", "search_report.py",
+             "verdicts.py", "leaderboard.py", "charts.py")
+INDEX = REPORT_INDEX
+KEY_SUFFIX = ".key"  # beside each page: the content hash of the inputs it was built from
+
+
+@dataclass(frozen=True)
+class ReportBuild:
+    """What ``build_report`` did: the index, each result's page ("dataset/strategy" -> path), and
+    which pages it rewrote, kept (inputs unchanged) or removed (no such result any more)."""
+
+    index: Path
+    pages: dict[str, Path]
+    rebuilt: tuple[str, ...]
+    kept: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    def text(self) -> str:
+        """The index and every page, one after the other (for a reader that wants all of it)."""
+        return "\n".join(p.read_text(encoding="utf-8") for p in (self.index, *self.pages.values()))
+
+
+def report_text(folder: str | Path) -> str:
+    """The text of a report folder's index and of every page in it, one after the other."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    return "\n".join(p.read_text(encoding="utf-8") for p in [folder / INDEX, *sorted(folder.glob("*/*.html"))])
+
+
+def page_name(result: Any) -> str:
+    """A result's page, relative to the report folder: ``<dataset>/<strategy>.html``."""
+    return f"{_slug(result.dataset)}/{_slug(result.strategy)}.html"
+
+
+def page_key(result: Any) -> str:
+    """The content hash of what a result's page is built from: the result's headline figures, its
+    timings (another run of the same optimization is another result), its settings, the dataset and
+    strategy versions, and the report's code (``PAGE_CODE``, ``REPORT_FORMAT``). Equal keys, equal pages."""
+    h = hashlib.sha256()
+    parts = (REPORT_FORMAT, _code_hash(), result.dataset, result.strategy, result.dataset_hash, result.strategy_version,
+             result.summary(), result.timings, repr(result.config), result.clock_bounds)
+    h.update(json.dumps(parts, sort_keys=True, default=repr).encode())
+    return h.hexdigest()
+
+
+@functools.cache
+def _code_hash() -> str:
+    h = hashlib.sha256()
+    for name in PAGE_CODE:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()
+
+
+def _write(path: Path, text: str) -> None:
+    """``text`` to ``path`` through a temporary file (a reader never sees half a page)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _document(title: str, body: Sequence[str], scripts: str = "") -> str:
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style>{scripts}</head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def _anchors(body: str) -> tuple[str, list[tuple[str, str]]]:
+    """Every ``<h3>`` of a page given an id (its title, slugged); returns the page and (id, title)
+    for its table of contents."""
+    toc: list[tuple[str, str]] = []
+
+    def anchor(m: re.Match) -> str:
+        title = html.unescape(re.sub(r"<[^>]+>", "", m.group(1)))
+        ident = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "section"
+        while ident in {i for i, _ in toc}:
+            ident += "-2"
+        toc.append((ident, title))
+        return f"<h3 id='{ident}'>{m.group(1)} <a class='anchor' href='#{ident}'>#</a></h3>"
+
+    return re.sub(r"<h3>(.*?)</h3>", anchor, body), toc
+
+
+def page_html(result: Any, key: str = "") -> str:
+    """One result's page: a link back to the index, a table of contents, and its sections (each an
+    anchor); PNG charts inline, the interactive ones drawn by ``../plotly.min.js``."""
+    title = _label(result)
+    with tempfile.TemporaryDirectory(prefix="lq-report-") as images:
+        body, toc = _anchors(_section(result, Path(images)))
+        body = _embed_images(body, Path(images))
+    nav = ("<p class='nav'><a href='../index.html'>&larr; all results (index)</a></p>"
+           "<nav class='toc'><b>On this page:</b> "
+           + " &middot; ".join(f"<a href='#{i}'>{html.escape(t)}</a>" for i, t in toc) + "</nav>")
+    stamp = (f"<p class='note'>Page built {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} "
+             f"(inputs {(key or page_key(result))[:12]}); verdicts: {html.escape(THRESHOLDS_TEXT)}.</p>")
+    script = f"<script src='../{PLOTLY_JS}'></script>"
+    return _document(f"{title}: LuminaQuant optimization", [nav, body, stamp], script)
+
+
+def index_html(results: Sequence[Any], skipped: dict[str, str] | None = None) -> str:
+    """The index: every result's leaderboard row, grouped by standing (clean winners, then those with
+    warnings, then those that cannot be judged), each linking to its page; then what could not be
+    read (``skipped``: "dataset/strategy" -> reason)."""
     syn = any(r.synthetic for r in results)
     title = "LuminaQuant optimization report" + (" (contains SYNTHETIC data)" if syn else "")
-    board = leaderboard_rows(results)
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    rows = leaderboard_rows(results)
+    pages = {(r.dataset + (" [SYNTHETIC]" if r.synthetic else ""), r.strategy): page_name(r) for r in results}
+    cols = columns_of(rows)
     body = [f"<h1>{html.escape(title)}</h1>",
+            f"<p class='note'>{len(results)} optimizations, one page each (dataset / strategy). Generated "
+            f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. Holdout = out of sample, scored once; "
+            "vs benchmark = holdout return minus that of the universe bought and held with inverse-volatility "
+            f"weights. Verdicts: {html.escape(THRESHOLDS_TEXT)}.</p>",
             "<p class='note'>Objectives: window score = Sharpe - trade_penalty x max(0, 1 - trades/min_trades); "
             "stage 1 ranks by the mean window score over training windows; the winner maximizes median validation "
-            "score - dispersion_penalty x scaled MAD among the top k; the holdout is scored once, after selection.</p>",
-            f"<p class='note'>Generated {generated}. Verdicts: {html.escape(THRESHOLDS_TEXT)}.</p>",
-            _table(board, columns_of(board))]
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".images-") as images:
-        body += [_section(r, Path(images)) for r in results]
-        doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-               f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
-        doc = _embed_images(doc, Path(images))
-    out = folder / "report.html"
-    tmp = folder / ".report.html.tmp"
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(out)
-    return out
+            "score - dispersion_penalty x scaled MAD among the top k; the holdout is scored once, after selection.</p>"]
+    headings = {"clean": "Clean winners (no warning)", "flagged": "Winners with warnings",
+                "no trades or lookahead": "Cannot be judged: no holdout trade, or lookahead"}
+    for standing, heading in headings.items():
+        group = [r for r in rows if r.get("standing") == standing]
+        if not group:
+            continue
+        head = "".join(f"<th class='l'>{html.escape(c)}</th>" for c in cols)
+        lines = []
+        for r in group:
+            href = pages[(r["dataset"], r["strategy"])]
+            cells = []
+            for c in cols:
+                v = html.escape(str(r.get(c, "")))
+                if c in ("dataset", "strategy"):
+                    v = f"<a href='{html.escape(href)}'>{v}</a>"
+                cells.append(f"<td class='{'r' if c in RIGHT else 'l'}'>{v}</td>")
+            lines.append(f"<tr class='{standing.split()[0]}'>" + "".join(cells) + "</tr>")
+        body.append(f"<h2 id='{standing.split()[0]}'>{html.escape(heading)} ({len(group)})</h2>")
+        body.append(f"<div class='wrap'><table class='board'><tr>{head}</tr>{''.join(lines)}</table></div>")
+    if skipped:
+        body.append("<h2 id='unreadable'>Results that could not be read</h2>")
+        body.append(_table([{"result": k, "reason": v} for k, v in sorted(skipped.items())]))
+    return _document(title, body)
+
+
+def build_report(results: Sequence[Any], folder: str | Path, skipped: dict[str, str] | None = None) -> ReportBuild:
+    """Write the report into ``folder``: ``index.html`` (always: it is cheap), one page per result
+    (``page_name``) and one ``plotly.min.js`` the pages share. A page is rewritten only when the
+    content hash of its inputs (``page_key``, kept beside it in ``<page>.key``) changed; pages of
+    results no longer given are removed. Works offline: nothing is loaded from the network."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    install_plotly_js(folder)
+    pages: dict[str, Path] = {}
+    rebuilt, kept = [], []
+    for r in results:
+        name = page_name(r)
+        path = folder / name
+        key_file = path.with_name(path.name + KEY_SUFFIX)
+        key = page_key(r)
+        pages[f"{r.dataset}/{r.strategy}"] = path
+        if path.is_file() and key_file.is_file() and key_file.read_text().strip() == key:
+            kept.append(name)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key_file.unlink(missing_ok=True)  # a page without its key is rebuilt next time
+        _write(path, page_html(r, key))
+        _write(key_file, key + "\n")
+        rebuilt.append(name)
+    removed = _remove_stale(folder, {p.relative_to(folder).as_posix() for p in pages.values()})
+    index = folder / INDEX
+    _write(index, index_html(results, skipped))
+    return ReportBuild(index, pages, tuple(rebuilt), tuple(kept), tuple(removed))
+
+
+def _remove_stale(folder: Path, live: set[str]) -> list[str]:
+    """Pages (and keys) of results no longer in the report, and the single-file report of older
+    versions (``report.html``)."""
+    removed = []
+    for page in sorted(folder.glob("*/*.html")):
+        name = page.relative_to(folder).as_posix()
+        if name not in live:
+            page.unlink()
+            page.with_name(page.name + KEY_SUFFIX).unlink(missing_ok=True)
+            removed.append(name)
+            if not any(page.parent.iterdir()):
+                page.parent.rmdir()
+    (folder / "report.html").unlink(missing_ok=True)
+    return removed
+
+
+def write_report(results: Any, folder: str | Path) -> Path:
+    """``build_report`` for one or several ``OptimizeResult``s; returns the index's path."""
+    if not isinstance(results, (list, tuple)):
+        results = [results]
+    return build_report(results, folder).index

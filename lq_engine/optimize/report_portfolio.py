@@ -2,7 +2,8 @@
 
 - ``benchmark_png``: the winner's holdout equity beside the universe bought and held with
   inverse-volatility weights over the same span (``run.benchmark_holdout``), both rebased to 1;
-- ``weights_png``: a portfolio winner's weights over time (holdout and validation windows);
+- ``weights_png``: a portfolio winner's weights over time (holdout), a dash style per symbol (the
+  Dagster metadata's image; the report draws it interactive: ``report_plotly.weights_chart``);
 - ``contribution_rows``: each symbol's share of the portfolio's PnL per window, and the turnover.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 from lq_engine.optimize.folds import HOLDOUT
 from lq_engine.optimize.charts import dates, mean_curve, pyplot
 
-
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
 
 
 def benchmark_png(result: Any, path: str | Path, title: str = "") -> Path | None:
@@ -55,11 +56,13 @@ def weights_png(result: Any, path: str | Path, title: str = "") -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     end = int(result.clock_bounds[HOLDOUT][1]) if HOLDOUT in result.clock_bounds else int(w["ts"].max())
     fig, ax = plt.subplots(figsize=(10, 3.6), dpi=100)
-    for sym in sorted(set(w["symbol"].to_list())):
+    for i, sym in enumerate(sorted(set(w["symbol"].to_list()))):
         part = w.filter(w["symbol"] == sym).sort("ts")
         ts = np.append(part["ts"].to_numpy(), end)
         vals = np.append(part["weight"].to_numpy(), part["weight"].to_numpy()[-1])
-        ax.step(dates(ts), vals, where="post", lw=1.2, label=sym)
+        # a dash style per symbol (and thinner lines on top): equal weights would hide each other
+        ax.step(dates(ts), vals, where="post", lw=2.4 - 1.6 * i / max(1, len(set(w["symbol"].to_list())) - 1),
+                ls=LINESTYLES[i % len(LINESTYLES)], label=sym)
     ax.axhline(0.0, color="k", lw=0.5)
     ax.set_title(f"{title}\nholdout: weight held per symbol", fontsize=10)
     ax.set_ylabel("weight (share of equity)")

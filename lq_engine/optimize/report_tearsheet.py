@@ -19,6 +19,7 @@ import polars as pl
 from lq_engine.kernels import metrics as M
 from lq_engine.optimize.charts import dates, mean_curve, pyplot, save
 from lq_engine.optimize.folds import HOLDOUT
+from lq_engine.optimize.report_plotly import underwater_chart
 from lq_engine.replay.round_trips import trade_stats
 
 MAX_TRADE_ROWS = 40  # the report lists the latest trips; the table winner_round_trips has all of them
@@ -114,12 +115,15 @@ def stats_pairs(trips: pl.DataFrame) -> list[tuple[str, str]]:
 
 
 def tearsheet_html(result: Any, folder: Path, slug: str, label: str, table: Any, kv: Any) -> list[str]:
-    """The tearsheet's HTML pieces (``table``/``kv``: the report's renderers)."""
+    """The tearsheet's HTML pieces (``table``/``kv``: the report's renderers): the drawdown is an
+    interactive chart (``report_plotly``), the exposure an image."""
     out = ["<h3>Holdout tearsheet</h3>"]
-    for png, alt in ((underwater_png(result, folder / f"{slug}_underwater.png", label), "drawdown"),
-                     (exposure_png(result, folder / f"{slug}_exposure.png", label), "exposure")):
-        if png is not None:
-            out.append(f"<img src='{png.name}' alt='{alt}'>")
+    dd = underwater_chart(result, "chart-drawdown", label)
+    if dd is not None:
+        out.append(dd)
+    png = exposure_png(result, folder / f"{slug}_exposure.png", label)
+    if png is not None:
+        out.append(f"<img src='{png.name}' alt='exposure'>")
     months = monthly_rows(result)
     if months:
         out.append("<h4>Monthly returns (holdout)</h4>")

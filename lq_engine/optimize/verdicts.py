@@ -17,6 +17,10 @@ the thresholds below (documented in docs/explanations/verdicts.md):
 - **lost money out of sample** when the holdout's total return is negative;
 - **fewer than 20 trades** when the holdout has fewer round trips than that (all symbols together):
   too few to judge;
+- **trails its benchmark** when the holdout's total return is ``benchmark_trail`` (10 percentage
+  points) or more below the benchmark's (the universe bought and held with inverse-volatility
+  weights over the same holdout, ``run.benchmark_holdout``): the optimization did worse than doing
+  nothing clever; a result without a benchmark is not judged;
 - **synthetic data** when the bars are generated, not market data.
 """
 
@@ -32,18 +36,23 @@ class Thresholds:
     pbo_overfit: float = 0.5  # PBO at or above: likely overfit
     dsr_significant: float = 0.95  # DSR below: not significant
     min_trades: int = 20  # holdout round trips below: too few to judge
+    # holdout total return this far (a difference of returns: 0.10 = 10 percentage points) or more
+    # below the inverse-volatility buy-and-hold benchmark's: trails its benchmark
+    benchmark_trail: float = 0.10
 
 
 THRESHOLDS = Thresholds()
 THRESHOLDS_TEXT = ("lookahead (first) when the lookahead gate saw a decision change when later bars changed; "
                    f"likely overfit when PBO >= {THRESHOLDS.pbo_overfit:g}; not significant when DSR < "
                    f"{THRESHOLDS.dsr_significant:g}; lost money when the holdout return is negative; fewer than "
-                   f"{THRESHOLDS.min_trades} holdout round trips is too few to judge")
+                   f"{THRESHOLDS.min_trades} holdout round trips is too few to judge; trails its benchmark when "
+                   f"the holdout return is {THRESHOLDS.benchmark_trail * 100:g} percentage points or more below the "
+                   "inverse-volatility buy-and-hold benchmark's")
 
 
 @dataclass(frozen=True)
 class Verdict:
-    key: str  # lookahead | overfit | not_significant | lost_money | few_trades | synthetic
+    key: str  # lookahead | overfit | not_significant | lost_money | few_trades | trails_benchmark | synthetic
     text: str
 
 
@@ -72,9 +81,35 @@ def verdicts(summary: Mapping[str, Any], t: Thresholds = THRESHOLDS) -> list[Ver
         out.append(Verdict("lost_money", f"lost money out of sample (holdout return {ret:+.1%})"))
     if trades < t.min_trades:
         out.append(Verdict("few_trades", f"fewer than {t.min_trades} trades (holdout: {trades:.0f})"))
+    gap = benchmark_gap(summary)
+    if gap <= -t.benchmark_trail:
+        bench = _num(summary, "benchmark_holdout_total_return")
+        out.append(Verdict("trails_benchmark", f"trails its benchmark by {-gap * 100:.1f} points (holdout return "
+                                               f"{ret:+.1%}, buy and hold {bench:+.1%})"))
     if summary.get("synthetic"):
         out.append(Verdict("synthetic", "synthetic data"))
     return out
+
+
+def benchmark_gap(summary: Mapping[str, Any]) -> float:
+    """Holdout total return minus the benchmark's (a difference of returns; NaN without a benchmark)."""
+    return _num(summary, "holdout_mean_total_return") - _num(summary, "benchmark_holdout_total_return")
+
+
+# How a result stands, for ordering the leaderboard: a clean winner first, then one with warnings,
+# then one that cannot be judged at all (no holdout trade, or a lookahead verdict: its figures are
+# what a cheat would claim).
+CLEAN, FLAGGED, UNUSABLE = 0, 1, 2
+STANDING_NAMES = {CLEAN: "clean", FLAGGED: "flagged", UNUSABLE: "no trades or lookahead"}
+
+
+def standing(summary: Mapping[str, Any], t: Thresholds = THRESHOLDS) -> int:
+    """``CLEAN`` (no warning but "synthetic data"), ``FLAGGED`` or ``UNUSABLE`` (a lookahead verdict,
+    or no round trip in the holdout)."""
+    keys = {v.key for v in verdicts(summary, t)} - {"synthetic"}
+    if "lookahead" in keys or not _num(summary, "holdout_trades") > 0:
+        return UNUSABLE
+    return FLAGGED if keys else CLEAN
 
 
 def verdict_line(summary: Mapping[str, Any], t: Thresholds = THRESHOLDS) -> str:

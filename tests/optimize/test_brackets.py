@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from lq_engine.optimize import load_result, optimize, save_result, write_report
+from lq_engine.optimize import build_report, load_result, optimize, save_result
 from lq_engine.optimize.inputs import view_of
 from lq_engine.optimize.tasks import Span
 from lq_engine.replay.engine import replay
@@ -83,7 +83,7 @@ def test_result_records_the_brackets(runs, tmp_path: Path):
     back = load_result(save_result(tight, tmp_path / "res").parent)
     assert back.config.brackets == TIGHT and back.winner == tight.winner
 
-    text = write_report([tight], tmp_path / "rep").read_text()
+    text = build_report([tight], tmp_path / "rep").text()
     assert "stop-loss 0.001 (0.1% of the entry price)" in text
     assert "ranks without brackets: its kernel cannot model them; the fidelity audit measures that gap" in text
     assert "Stage 2 replays with brackets" in text

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lq_engine.optimize import optimize, write_report
+from lq_engine.optimize import build_report, optimize
 from lq_engine.optimize import gate as G
 from lq_engine.optimize.folds import make_folds
 from lq_engine.optimize.inputs import view_of
@@ -141,7 +141,7 @@ def test_cheats_sort_after_clean_results_everywhere(honest, choice_cheat, warmup
     assert all(r["verdict"].startswith(PREFIX) for r in rows[1:])
     assert float(choice_cheat.summary()["holdout_mean_sharpe"]) > float(honest.summary()["holdout_mean_sharpe"])
     assert PREFIX in text_table(rows)
-    html = write_report([choice_cheat, honest], tmp_path).read_text()
+    html = build_report([choice_cheat, honest], tmp_path).text()
     assert "Lookahead gate" in html and "decision at bar" in html and "first changed bar" in html
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lq_engine.optimize import (
-    ConfigError, OptimizeConfig, load_stage1, optimize, run_stage1, run_stage2, save_stage1, write_report,
+    ConfigError, OptimizeConfig, build_report, load_stage1, optimize, run_stage1, run_stage2, save_stage1,
 )
 from lq_engine.optimize import search
 from lq_engine.optimize.search import (
@@ -151,7 +151,7 @@ def test_stage1_of_a_search_survives_disk_and_stage2_refuses_another_search(tmp_
 def test_report_shows_trace_importances_and_contour(tmp_path):
     ds = small_dataset(symbols=2, days=3, seed=23)
     r = optimize(ds, MA_SPACE, _tpe(trials=60))
-    page = write_report(r, tmp_path).read_text()
+    page = build_report([r], tmp_path).text()
     for alt in ("search trace", "parameter importances", "objective over the two most important parameters"):
         assert re.search(f"<img src='data:image/png;base64,[^']+' alt='{alt}'>", page), alt  # inline
     assert "pruned early" in page and "tpe, trials=60" in page

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lq_engine.optimize.report import report_text
 from tests.orchestration.project import BUNDLED, bundled_toml, lq, new_project
 
 CHEAT = (Path(__file__).parents[1] / "optimize" / "cheats" / "choice_peek.py").read_text()
@@ -39,5 +40,5 @@ def test_a_cheat_is_marked_in_every_place_a_result_is_shown(tmp_path: Path, monk
         pre = instance.get_latest_materialization_event(dg.AssetKey("prefilter_rankings")).asset_materialization
         assert "FAILED" in pre.metadata["lookahead"].value
         report = instance.get_latest_materialization_event(dg.AssetKey("optimization_report")).asset_materialization
-        html = Path(report.metadata["report"].value).read_text()
+        html = report_text(Path(report.metadata["report"].value).parent)
     assert "Lookahead gate" in html and VERDICT in html

@@ -3,6 +3,7 @@ the automation conditions evaluated with Dagster's helpers."""
 
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -17,6 +18,7 @@ from lq_assets.partitions import optimize_key, register_strategies
 from lq_engine.data.catalog import catalog_reader
 from lq_engine.data.samples import write_synthetic_to_landing
 from lq_engine.optimize import ConfigError, load_result
+from lq_engine.optimize.report import report_text
 from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
 from lq_engine.strategies.registry import list_strategies
 
@@ -60,7 +62,8 @@ def test_optimize_job_stores_every_score_and_reports(synthetic_frozen, data_path
     assert saved.config.brackets == BracketSpec(stop_loss=0.002, trailing=0.004)
     (report,) = runs[-1].asset_materializations_for_node("optimization_report")
     html = report.metadata["report"].value
-    text = open(html).read()
+    assert Path(html).name == "index.html" and report.metadata["pages_rebuilt"].value == 1
+    text = report_text(Path(html).parent)
     assert "SYNTHETIC" in text and "ma_cross" in text and "<img" in text
     assert "stop-loss 0.002" in text and "ranks without brackets" in text
 

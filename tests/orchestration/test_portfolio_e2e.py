@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lq_engine.optimize.report import report_text
 from tests.orchestration.project import bundled_toml, BUNDLED, lq, new_project
 
 PROJECT_TOML = bundled_toml()
@@ -52,8 +53,9 @@ def test_pairs_and_momentum_are_optimized_reported_against_the_benchmark_and_pap
             b, = con.execute("SELECT benchmark_holdout_total_return FROM optimization_winners WHERE strategy = ?",
                              [name]).fetchone()
             assert n > 0 and b == b, name
-    page = (project / "data" / "results" / "report" / "report.html").read_text()
-    assert page.count("Portfolio: weights and contributions") == 2 and "inverse-volatility" in page
+    page = report_text(project / "data" / "results" / "report")  # the index and a page per strategy
+    assert page.count("<h3 id='portfolio-weights-and-contributions'>") == 2 and "inverse-volatility" in page
+    assert page.count("<div id='chart-weights' class='chart'") == 2  # interactive: equal weights apart on hover
 
     paper = lq(["paper", "run", "--dataset", "us_stocks_daily", "--strategy", "xs_momentum", "--max-bars", "900"],
                project).stdout

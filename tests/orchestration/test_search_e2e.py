@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lq_engine.optimize.report import report_text
 from tests.orchestration.project import bundled_toml, BUNDLED, lq, new_project
 
 FIVE_PARAMS = '''"""Trend with a dead band, a continuous exposure and a volatility cap: five parameters, three
@@ -80,9 +81,9 @@ def test_tpe_optimizes_a_five_parameter_continuous_strategy_with_plots_in_report
         assert json.loads(replayed.metadata["search"].value)["method"] == "tpe"
         assert replayed.metadata["n_trials"].value >= search["evaluated"]  # every evaluated set counts in N
 
-    page = (project / "data" / "results" / "report" / "report.html").read_text()
+    page = report_text(project / "data" / "results" / "report")  # the index and a page per strategy
     for alt in ("search trace", "parameter importances", "objective over the two most important parameters"):
-        assert "<img src='data:image/png;base64," in page and f"alt='{alt}'" in page, alt  # inline: one file
+        assert "<img src='data:image/png;base64," in page and f"alt='{alt}'" in page, alt  # inline in its page
     assert "tpe, trials=48, timeout=60s" in page
 
     import duckdb

@@ -74,24 +74,40 @@ def test_asset_graph_shows_every_asset(data_paths, dagster_home, tmp_path):
         stop(proc, timeout=60)
 
 
-def test_the_report_renders_on_its_own_with_its_charts(tmp_path):
-    """report.html copied alone elsewhere renders in Chromium with its charts (inline images: the
-    charts' blue is on the screenshot) and its verdict reading."""
+def test_the_report_renders_offline_from_a_copy_of_its_folder(tmp_path):
+    """The report folder copied elsewhere renders in Chromium with no network: the index shows the
+    leaderboard with its verdicts and links to each page; a page shows its title, its table of
+    contents and its charts, the interactive ones drawn by the folder's own plotly.min.js (plotly
+    built its SVG) and the images inline (the charts' blue is on the screenshot). Both are kept as
+    screenshots in artifacts/ui/ (report_index.png, report_page.png)."""
     import numpy as np
     from matplotlib.image import imread
 
-    from lq_engine.optimize import optimize, write_report
+    from lq_engine.optimize import build_report, optimize
     from tests.optimize.data import MA, small_config, small_dataset
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    out = write_report([optimize(small_dataset(), MA, small_config())], tmp_path / "rep")
-    alone = tmp_path / "elsewhere" / "report.html"
-    alone.parent.mkdir()
-    shutil.copyfile(out, alone)
-    dom = _browse(alone.as_uri(), tmp_path / "dom", "--dump-dom").stdout
-    assert "Reading this result" in dom and dom.count("<img src=\"data:image/png;base64,") >= 4, dom[:2000]
-    shot = ARTIFACTS / "report.png"
-    r = _browse(alone.as_uri(), tmp_path / "shot", f"--screenshot={shot}", height=2600)
+    built = build_report([optimize(small_dataset(), MA, small_config())], tmp_path / "rep")
+    copy = tmp_path / "elsewhere" / "report"
+    shutil.copytree(built.index.parent, copy)
+    index, page = copy / "index.html", copy / "syn_3x3d" / "ma_cross.html"
+    proxy = ["--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]  # any network request would fail
+
+    dom = _browse(index.as_uri(), tmp_path / "dom-index", *proxy, "--dump-dom").stdout
+    assert "LuminaQuant optimization report" in dom and "vs benchmark" in dom, dom[:2000]
+    assert 'href="syn_3x3d/ma_cross.html"' in dom and "synthetic data" in dom  # the row, its link, its verdict
+    shot = ARTIFACTS / "report_index.png"
+    r = _browse(index.as_uri(), tmp_path / "shot-index", *proxy, f"--screenshot={shot}", height=900)
+    assert shot.exists() and shot.stat().st_size > 10_000, r.stderr[-2000:]
+
+    dom = _browse(page.as_uri(), tmp_path / "dom-page", *proxy, "--dump-dom").stdout
+    assert "<title>syn_3x3d / ma_cross [SYNTHETIC]: LuminaQuant optimization</title>" in dom, dom[:2000]
+    assert "Reading this result" in dom and 'href="../index.html"' in dom and 'href="#equity"' in dom
+    for chart in ("chart-equity", "chart-benchmark", "chart-drawdown"):  # plotly drew each, offline
+        assert re.search(f'<div id="{chart}" class="chart js-plotly-plot"[^>]*><div class="plot-container', dom), chart
+    assert dom.count('<img src="data:image/png;base64,') >= 1  # the exposure (and search) images, inline
+    shot = ARTIFACTS / "report_page.png"
+    r = _browse(page.as_uri(), tmp_path / "shot-page", *proxy, f"--screenshot={shot}", height=3400)
     px = imread(shot)[..., :3]
-    blue = np.all(np.abs(px - np.array([0x1F, 0x77, 0xB4]) / 255) < 0.06, axis=-1).sum()  # matplotlib's C0
+    blue = np.all(np.abs(px - np.array([0x1F, 0x77, 0xB4]) / 255) < 0.06, axis=-1).sum()  # validation / matplotlib C0
     assert blue > 300, (blue, r.stderr[-2000:])

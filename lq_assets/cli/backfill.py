@@ -168,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
                 stop_group(daemon[0])
                 reap_watchdog(daemon[0])
+                forget_heartbeats(instance)
                 step("stopped the daemon and the processes it started")
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": bid}))
         retried = retried_runs(runs)  # failed runs that the instance ran again (run retries)
@@ -180,6 +181,16 @@ def run(args: argparse.Namespace) -> int:
         step(f"backfill {bid} {status}: {len(runs)} run(s){again}, {'succeeded' if ok else 'FAILED'}")
         print(stages.summary())
         return 0 if ok else 1
+
+
+def forget_heartbeats(instance) -> None:
+    """Wipe the heartbeats of the daemon we just stopped, unless another daemon of this DAGSTER_HOME
+    runs: left fresh, they made the next `lq backfill --wait` take them for a running daemon and wait
+    up to ``HEARTBEAT_FRESH_S`` before starting its own (48 s of a back-to-back backfill)."""
+    from lq_assets.cli.children import dagster_processes
+
+    if not dagster_processes(os.environ["DAGSTER_HOME"], "dagster-daemon"):
+        instance.wipe_daemon_heartbeats()
 
 
 def retried_runs(runs) -> set[str]:

@@ -95,6 +95,10 @@ def test_demo_then_backfill_then_ui_show_no_failure(data_paths, dagster_home, tm
     assert procs_of(dagster_home) == []
     assert re.search(r"run [0-9a-f]{8} SUCCESS", r.stdout) and "dagster.daemon" not in r.stdout + r.stderr
     assert len(r.stdout.splitlines()) <= 15 and "Warning" not in r.stderr, r.stdout + r.stderr  # no daemon log
+    from lq_assets.cli.backfill import daemon_alive
+
+    with dg.DagsterInstance.get() as instance:  # the next `lq backfill --wait` starts its daemon at once
+        assert not daemon_alive(instance), "the stopped daemon's heartbeat is still fresh"
     r = run_lq(["backfill", "market_bars", "--from", "2013-11", "--to", "2013-12", "--symbols", "NOPE"], env=env)
     assert r.returncode == 2 and "not registered" in r.stderr
 

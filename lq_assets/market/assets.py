@@ -47,9 +47,9 @@ def market_bars(
     wanted = set(pairs)
     if config.files:
         reports = ingest_files([Path(f) for f in config.files], paths, only_partitions=wanted,
-                               symbol=config.symbol)
+                               symbol=config.symbol, report=context.log.info)
     else:
-        reports = reingest_landing(paths, symbols=symbols, months=months)
+        reports = reingest_landing(paths, symbols=symbols, months=months, report=context.log.info)
     ensure_catalog(paths)  # catalog.duckdb for other tools (rebuilt only if its views changed)
     try:
         counts = md_table(sorted(symbol_row_counts(paths).items()), ["symbol", "rows"])

@@ -118,3 +118,21 @@ def test_backend_selection_reports_progress(monkeypatch: pytest.MonkeyPatch) -> 
     assert sel.chosen == "python"
     assert any(line.startswith("backend_benchmark: 1/2 steps, python, ") and "ETA" in line for line in lines), lines
     assert lines[-1].startswith("backend_benchmark: done, 2 steps, "), lines
+
+
+def test_processes_lq_ui_starts_do_not_print_to_its_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon and webserver `lq ui` starts (and the runs they launch) write progress to their
+    step logs only: ``start_tied`` leaves ``LQ_CLI_T0`` out of their environment."""
+    import os
+    import subprocess
+    import sys
+
+    from lq_assets.cli.children import reap_watchdog, start_tied
+
+    monkeypatch.setenv(CLI_T0_ENV, "123.0")
+    probe = [sys.executable, "-c", f"import os; print(os.environ.get({CLI_T0_ENV!r}), os.environ.get('LQ_PROBE'))"]
+    for env in (None, {**os.environ, "LQ_PROBE": "given"}):
+        proc = start_tied(probe, env=env, stdout=subprocess.PIPE, text=True)
+        out, _ = proc.communicate(timeout=60)
+        reap_watchdog(proc)
+        assert out.split() == ["None", "None" if env is None else "given"]

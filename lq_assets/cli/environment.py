@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lq_engine.data.paths import DataPaths
-from lq_engine.progress import CLI_T0_ENV, cli_line, cli_started
+from lq_engine.progress import CLI_T0_ENV, cli_line
 
 
 def dagster_home() -> Path:
@@ -52,8 +52,9 @@ def check_config() -> None:
 def setup(verbose: bool = False) -> DataPaths:
     """Check the project's config (``check_config``), point Dagster at our instance, make the data
     folders, log to a file (and warnings and errors to stderr; everything with ``-v``)."""
-    # the command's start: the progress lines of its runs (this process, the optimize worker) count from it
-    os.environ.setdefault(CLI_T0_ENV, repr(cli_started()))
+    # this command's start (not an lq's that started this process): the progress lines of its runs (this
+    # process, the optimize worker) count from it
+    os.environ[CLI_T0_ENV] = repr(_T0)
     check_config()
     os.environ["DAGSTER_HOME"] = str(dagster_home())
     # Dagster's gRPC calls to a code server give up after 60 s: on a busy machine (a CPU hog beside
@@ -139,6 +140,9 @@ def workspace() -> tuple[Path, Path]:
     project = find_project()
     ws = project.workspace if project.workspace.is_file() else shipped("workspace.yaml")
     return ws, project.root
+
+
+_T0 = time.time()  # when the command started (this module is imported first thing)
 
 
 def step(msg: str) -> None:

@@ -24,6 +24,10 @@ BACKFILL_INTERVAL_S = 5
 def main() -> None:
     import dagster._daemon.controller as controller
 
+    from lq_assets.sqlite_speed import fast_sqlite_writes
+
+    fast_sqlite_writes()  # the runs its sensors launch record their planned events here (one per partition)
+
     controller.DAEMON_GRPC_SERVER_HEARTBEAT_TTL = HEARTBEAT_TTL_S  # read when the daemon makes its registry
     controller.DEFAULT_DAEMON_INTERVAL_SECONDS = BACKFILL_INTERVAL_S  # read when the backfill loop starts
     from lq_assets.code_server import use_for_code_servers

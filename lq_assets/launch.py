@@ -16,12 +16,17 @@ import dagster as dg
 from lq_assets.definitions import defs
 from lq_assets.partitions import SYMBOLS, file_range_plan
 from lq_assets.runs import own_tags, reap_dead_runs
+from lq_assets.sqlite_speed import fast_sqlite_writes
 from lq_engine.data.ingest import scan_file
 from lq_engine.errors import LQError, RunFailedError
 
 # Runs launched from the CLI log step failures and our own messages, not Dagster's event stream
 # (the CLI sets CRITICAL unless -v: a failure is reported once, as one line; the event log keeps it all).
 LOG_LEVEL = os.environ.get("LQ_RUN_LOG_LEVEL", "WARNING")
+
+# The runs of this process (and of the optimize worker, which imports this module) store their
+# events in the local SQLite event log without an fsync and a checkpoint per event (issue 21 #7).
+fast_sqlite_writes()
 
 
 _reaped: set[int] = set()

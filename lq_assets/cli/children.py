@@ -33,7 +33,13 @@ def _die_with_parent(parent: int) -> None:
 
 
 def start_tied(cmd: list[str], **kwargs) -> subprocess.Popen:
-    """``subprocess.Popen(cmd, **kwargs)`` in a new session, tied to this process (see the module)."""
+    """``subprocess.Popen(cmd, **kwargs)`` in a new session, tied to this process (see the module).
+    The child works for Dagster, not for this command's terminal: its runs' progress lines go to
+    their step logs only (``LQ_CLI_T0`` removed, see ``lq_engine.progress``)."""
+    from lq_engine.progress import CLI_T0_ENV
+
+    env = kwargs.get("env")
+    kwargs["env"] = {k: v for k, v in (os.environ if env is None else env).items() if k != CLI_T0_ENV}
     parent = os.getpid()
     proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=lambda: _die_with_parent(parent), **kwargs)
     watchdog = subprocess.Popen([sys.executable, "-I", str(Path(__file__).with_name("watchdog.py")), str(parent),

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lq_engine.data.paths import DataPaths
+from lq_engine.progress import CLI_T0_ENV, cli_line
 
 
 def dagster_home() -> Path:
@@ -51,6 +52,9 @@ def check_config() -> None:
 def setup(verbose: bool = False) -> DataPaths:
     """Check the project's config (``check_config``), point Dagster at our instance, make the data
     folders, log to a file (and warnings and errors to stderr; everything with ``-v``)."""
+    # this command's start (not an lq's that started this process): the progress lines of its runs (this
+    # process, the optimize worker) count from it
+    os.environ[CLI_T0_ENV] = repr(_T0)
     check_config()
     os.environ["DAGSTER_HOME"] = str(dagster_home())
     # Dagster's gRPC calls to a code server give up after 60 s: on a busy machine (a CPU hog beside
@@ -138,13 +142,13 @@ def workspace() -> tuple[Path, Path]:
     return ws, project.root
 
 
+_T0 = time.time()  # when the command started (this module is imported first thing)
+
+
 def step(msg: str) -> None:
     """One progress line for long work (flushed, so it shows even when piped), with the seconds
-    since the command started."""
-    print(f"[lq {time.perf_counter() - _T0:6.1f}s] {msg}", flush=True)
-
-
-_T0 = time.perf_counter()
+    since the command started (``lq_engine.progress.cli_line``, the format of every progress line)."""
+    print(cli_line(msg), flush=True)
 
 
 class Stages:

@@ -30,7 +30,7 @@ TABLE = "backend_benchmark"
 def backend_benchmark(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     threads = kernel_threads()  # set with polars' count when lq_assets was imported
     context.log.info(f"kernel threads: {threads}")
-    sel = select_backend()
+    sel = select_backend(report=context.log.info)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     rows = [
         (now, r.backend, r.available, r.reason, None if math.isnan(r.max_parity_error) else r.max_parity_error,

@@ -9,6 +9,7 @@ from lq_assets.metadata import md_table
 from lq_assets.partitions import MARKET, split_market_keys
 from lq_assets.resources import LakeResource
 from lq_assets.retries import transient_retries
+from lq_assets.sqlite_speed import fast_sqlite_writes
 from lq_engine.data.catalog import ensure_catalog, symbol_row_counts
 from lq_engine.data.ingest import ingest_files, reingest_landing
 
@@ -38,6 +39,7 @@ class MarketBarsConfig(dg.Config):
 def market_bars(
     context: dg.AssetExecutionContext, config: MarketBarsConfig, lake: LakeResource,
 ) -> dg.MaterializeResult:
+    fast_sqlite_writes()  # this run records one materialization per (symbol, month): hundreds of events
     paths = lake.paths()
     pairs = split_market_keys(list(context.partition_keys))
     symbols = sorted({s for s, _ in pairs})
@@ -45,9 +47,9 @@ def market_bars(
     wanted = set(pairs)
     if config.files:
         reports = ingest_files([Path(f) for f in config.files], paths, only_partitions=wanted,
-                               symbol=config.symbol)
+                               symbol=config.symbol, report=context.log.info)
     else:
-        reports = reingest_landing(paths, symbols=symbols, months=months)
+        reports = reingest_landing(paths, symbols=symbols, months=months, report=context.log.info)
     ensure_catalog(paths)  # catalog.duckdb for other tools (rebuilt only if its views changed)
     try:
         counts = md_table(sorted(symbol_row_counts(paths).items()), ["symbol", "rows"])

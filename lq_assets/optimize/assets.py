@@ -29,6 +29,7 @@ from lq_engine.optimize.report_tearsheet import exposure_png, holdout_trips, sta
 from lq_engine.optimize.run import search_json
 from lq_engine.optimize.search_report import search_images
 from lq_engine.optimize.verdicts import readings
+from lq_engine.progress import Progress
 from lq_engine.strategies.registry import resolve
 
 _not_busy = ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
@@ -96,7 +97,8 @@ def prefilter_rankings(
         current_frozen(context.instance, dataset, paths)
     chosen = chosen_backend(context.instance)
     cfg = config.resolve(project.load().optimize, chosen)
-    s1 = run_stage1(ds, strategy, cfg)
+    with Progress(f"{strategy.name}: stage 1 (lookahead gate, compile, sweep)", report=context.log.info).ticking():
+        s1 = run_stage1(ds, strategy, cfg)
     backend = s1.backend if s1.backend == chosen or chosen == "auto" else (
         f"{s1.backend} (backend_benchmark chose {chosen}, which runs rule-vocabulary strategies only)")
     save_stage1(s1, out / "stage1")
@@ -154,7 +156,8 @@ def replay_results(
     ds = open_frozen(paths, dataset, pinned) if pinned else current_frozen(context.instance, dataset, paths)
     s1 = load_stage1(out / "stage1")
     cfg = config.resolve(project.load().optimize, s1.backend)
-    result = run_stage2(ds, strategy, s1, cfg)
+    with Progress(f"{strategy.name}: stage 2 (replays, audit, holdout)", report=context.log.info).ticking():
+        result = run_stage2(ds, strategy, s1, cfg)
     save_result(result, out)
     where = {"dataset": dataset, "strategy": strategy.name}
     img = image_dir(paths, dataset, strategy.name)
@@ -238,7 +241,8 @@ def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -
             skipped["/".join(key.split("/")[1:3])] = str(e)
     if not results:
         raise dg.Failure("no optimization results yet: materialize replay_results first")
-    built = build_report(results, paths.report, skipped)  # only the pages whose result changed
+    with Progress(f"optimization_report of {len(results)} results", report=context.log.info).ticking():
+        built = build_report(results, paths.report, skipped)  # only the pages whose result changed
     context.log.info(f"report {built.index}: {len(built.rebuilt)} page(s) rebuilt, {len(built.kept)} kept, "
                      f"{len(built.removed)} removed")
     report = built.index

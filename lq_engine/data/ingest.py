@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -58,6 +58,7 @@ from lq_engine.data.readers import FULL_READ_BYTES, Layout, prepare, read_frame
 from lq_engine.data.schema import (BAR_COLUMNS, PARTITION_COLUMNS, PartitionKey, format_ns, month_code_expr,
                                    month_code_of_ns, month_code_text, month_start_ns)
 from lq_engine.data.validate import is_constant, validate_bars
+from lq_engine.progress import Progress, Report
 
 __all__ = [
     "IngestError", "FileScan", "IngestReport", "scan_file", "load_bars", "ingest_file", "ingest_files",
@@ -440,6 +441,7 @@ def ingest_files(
     only_partitions: Iterable | None = None,
     raise_on_reject: bool = True,
     in_order: bool = False,
+    report: Report | None = None,
 ) -> list[IngestReport]:
     """Ingest files oldest first (mtime, then name), so the newest wins.
 
@@ -451,12 +453,19 @@ def ingest_files(
 
     Invalid files are quarantined and skipped; with ``raise_on_reject`` the first IngestError is
     raised after the other files are in. ``in_order``: apply the files in the order given (a
-    replay of the archive in ingest-log order).
+    replay of the archive in ingest-log order). ``report``: where progress lines go (files done of
+    all, elapsed, ETA; ``lq_engine.progress``), besides the terminal of an ``lq`` command.
     """
     files = [Path(f) for f in files]
     if not in_order:
         files = sorted(files, key=lambda f: (f.stat().st_mtime_ns, f.name))
     keep = _wanted(list(only_partitions) if only_partitions is not None else None)
+    with Progress("ingest", total=len(files), unit="files", report=report).ticking() as progress:
+        return _ingest(files, paths, symbol, timeframe, ts_unit, keep, raise_on_reject, progress)
+
+
+def _ingest(files: list[Path], paths: DataPaths, symbol: str | None, timeframe: str | None, ts_unit: str | None,
+            keep: Callable[[PartitionKey], bool], raise_on_reject: bool, progress: Progress) -> list[IngestReport]:
     reports: list[IngestReport] = []
     errors: list[IngestError | LakeCorruptError] = []
     if not paths.remote:
@@ -467,6 +476,7 @@ def ingest_files(
                     reports.append(_apply_file(loaded, paths, keep, pool))
                 except LakeCorruptError as e:  # the lake's fault, not the file's: nothing of it written
                     errors.append(e)
+                progress.advance(note=loaded.path.name)
         if reports:
             maybe_compact(paths)
         return _raise_first(errors, raise_on_reject, reports)
@@ -482,8 +492,10 @@ def ingest_files(
                 continue
             while len(merging) > READ_AHEAD:  # bounded: a few files' bars in memory at once
                 reports.append(_finish(merging.popleft(), dirs_to_sync))
+                progress.advance(note=Path(reports[-1].file).name)
         while merging:
             reports.append(_finish(merging.popleft(), dirs_to_sync))
+            progress.advance(note=Path(reports[-1].file).name)
     _archive(paths, reports)
     record_ingests(paths, reports, sync_first=dirs_to_sync)  # the partitions are durable before the log
     return _raise_first(errors, raise_on_reject, reports)
@@ -523,10 +535,12 @@ def landing_files(paths: DataPaths) -> list[Path]:
 
 
 def reingest_landing(
-    paths: DataPaths, symbols: Iterable[str] | None = None, months: Iterable[str] | None = None
+    paths: DataPaths, symbols: Iterable[str] | None = None, months: Iterable[str] | None = None,
+    report: Report | None = None,
 ) -> list[IngestReport]:
     """Re-ingest every landing file touching the given symbols x months (None: all), limited to
-    those partitions. Idempotent. Files that cannot even be scanned are quarantined and skipped."""
+    those partitions. Idempotent. Files that cannot even be scanned are quarantined and skipped.
+    ``report``: progress lines, as in ``ingest_files``."""
     syms = set(symbols) if symbols is not None else None
     mons = set(months) if months is not None else None
     touching: list[Path] = []
@@ -541,4 +555,4 @@ def reingest_landing(
         if hits:
             touching.append(f)
             wanted.update(hits)
-    return ingest_files(touching, paths, only_partitions=wanted, raise_on_reject=False)
+    return ingest_files(touching, paths, only_partitions=wanted, raise_on_reject=False, report=report)

@@ -23,6 +23,7 @@ from lq_engine.data.bars import Bars
 from lq_engine.errors import EnvVarError
 from lq_engine.kernels import metrics as M
 from lq_engine.kernels.backends import BACKENDS, availability, metric_batch, run_sweep
+from lq_engine.progress import Progress, Report
 from lq_engine.strategies.registry import grid
 from lq_engine.strategies.sweep import compile_sweep
 
@@ -101,8 +102,10 @@ def _metric_parity(name: str, equity: np.ndarray, ref: np.ndarray) -> float:
 
 
 def select_backend(loops: int | None = None, min_speedup: float | None = None,
-                   backends: tuple[str, ...] = BACKENDS) -> Selection:
-    """Benchmark and check every backend; env overrides as in the module docstring."""
+                   backends: tuple[str, ...] = BACKENDS, report: Report | None = None) -> Selection:
+    """Benchmark and check every backend; env overrides as in the module docstring. ``report``:
+    where progress lines go (``lq_engine.progress``): a cold start compiles the kernels (numba,
+    C, Rust) and takes a minute or more."""
     forced = os.environ.get("LQ_NATIVE_BACKEND", "auto").strip().lower() or "auto"
     if forced != "auto" and forced not in BACKENDS:
         raise EnvVarError(f"LQ_NATIVE_BACKEND must be auto or one of {BACKENDS}, got {forced!r}")
@@ -112,34 +115,8 @@ def select_backend(loops: int | None = None, min_speedup: float | None = None,
         raise EnvVarError(f"LQ_NATIVE_BENCH_LOOPS must be >= 1, got {loops}")
     min_speedup = min_speedup if min_speedup is not None else _env_float("LQ_NATIVE_MIN_SPEEDUP", 1.05)
 
-    sw = workload()
-    cost, ppy = 0.001, 525_600.0
-    k = REFERENCE_SETS
-    ref = run_sweep("python", sw.bank, sw.rets, sw.ip[:k], sw.fp[:k], cost, ppy)
-    equity = np.cumprod(1 + np.random.default_rng(42).normal(0.0, 0.001, 2_000)) * 10_000
-    mref = metric_batch("python", equity, 1)
-
-    rows = []
-    for name in backends:
-        ok, reason = availability(name)
-        err, speed = math.nan, math.nan
-        if ok:
-            try:
-                sub = run_sweep(name, sw.bank, sw.rets, sw.ip[:k], sw.fp[:k], cost, ppy)
-                err = max(parity_error(sub, ref), _metric_parity(name, equity, mref))
-                ip, fp = (sw.ip[:k], sw.fp[:k]) if name == "python" else (sw.ip, sw.fp)
-                times = []
-                for _ in range(1 if name == "python" else loops):
-                    t0 = time.perf_counter()
-                    run_sweep(name, sw.bank, sw.rets, ip, fp, cost, ppy)
-                    times.append(time.perf_counter() - t0)
-                speed = ip.shape[0] / float(np.median(times))
-            except Exception as e:  # a backend that crashes is reported, not fatal
-                ok, reason = False, f"{type(e).__name__}: {e}"
-            if ok and not err <= PARITY_TOL:
-                ok, reason = False, f"parity error {err:.3g} exceeds {PARITY_TOL:g}; not adopted"
-        rows.append(BackendRow(name, ok, reason, err, speed, False))
-
+    with Progress("backend_benchmark", total=1 + len(backends), unit="steps", report=report).ticking() as progress:
+        rows = _measure(backends, loops, progress)
     usable = {r.backend: r for r in rows if r.available}
     if forced != "auto":
         if forced not in usable:
@@ -162,6 +139,41 @@ def select_backend(loops: int | None = None, min_speedup: float | None = None,
     log.info("backend selection (%s): chose %s; %s", mode, chosen,
              ", ".join(f"{r.backend}={r.evals_per_sec:.0f}/s" for r in rows if r.available))
     return sel
+
+
+def _measure(backends: tuple[str, ...], loops: int, progress: Progress) -> list[BackendRow]:
+    """Parity and speed of each backend on the fixed workload (compiling what is not cached)."""
+    progress.note = "compiling the workload"
+    sw = workload()
+    cost, ppy = 0.001, 525_600.0
+    k = REFERENCE_SETS
+    ref = run_sweep("python", sw.bank, sw.rets, sw.ip[:k], sw.fp[:k], cost, ppy)
+    equity = np.cumprod(1 + np.random.default_rng(42).normal(0.0, 0.001, 2_000)) * 10_000
+    mref = metric_batch("python", equity, 1)
+    progress.advance(note=backends[0] if backends else "")
+
+    rows = []
+    for n, name in enumerate(backends):
+        ok, reason = availability(name)
+        err, speed = math.nan, math.nan
+        if ok:
+            try:
+                sub = run_sweep(name, sw.bank, sw.rets, sw.ip[:k], sw.fp[:k], cost, ppy)
+                err = max(parity_error(sub, ref), _metric_parity(name, equity, mref))
+                ip, fp = (sw.ip[:k], sw.fp[:k]) if name == "python" else (sw.ip, sw.fp)
+                times = []
+                for _ in range(1 if name == "python" else loops):
+                    t0 = time.perf_counter()
+                    run_sweep(name, sw.bank, sw.rets, ip, fp, cost, ppy)
+                    times.append(time.perf_counter() - t0)
+                speed = ip.shape[0] / float(np.median(times))
+            except Exception as e:  # a backend that crashes is reported, not fatal
+                ok, reason = False, f"{type(e).__name__}: {e}"
+            if ok and not err <= PARITY_TOL:
+                ok, reason = False, f"parity error {err:.3g} exceeds {PARITY_TOL:g}; not adopted"
+        rows.append(BackendRow(name, ok, reason, err, speed, False))
+        progress.advance(note=backends[n + 1] if n + 1 < len(backends) else "selecting")
+    return rows
 
 
 _resolved: str | None = None

@@ -6,6 +6,7 @@ materialized here shows in the UI afterwards with its metadata.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures.process import BrokenProcessPool
@@ -23,6 +24,7 @@ from lq_engine.errors import LQError, RunFailedError
 # Runs launched from the CLI log step failures and our own messages, not Dagster's event stream
 # (the CLI sets CRITICAL unless -v: a failure is reported once, as one line; the event log keeps it all).
 LOG_LEVEL = os.environ.get("LQ_RUN_LOG_LEVEL", "WARNING")
+log = logging.getLogger("lq.launch")
 
 # The runs of this process (and of the optimize worker, which imports this module) store their
 # events in the local SQLite event log without an fsync and a checkpoint per event (issue 21 #7).
@@ -140,6 +142,28 @@ def _run_in_worker(job_name: str, kwargs: dict) -> str:
         return _run(job_name, instance, **kwargs).run_id
 
 
+def prewarm(dataset: str, content_hash: str, strategy: str) -> float:
+    """Run the optimization of ``strategy`` once on the frozen dataset with the numba backend and drop
+    its result: it compiles (and caches on disk) numba's kernels for the array types the optimize runs
+    pass, the lookahead gate's, the sweep's, the replays' and the metrics', shared by every strategy
+    (on a cold cache about 40 s of the first strategy's optimization in `lq demo`). Nothing is written
+    to the lake; an error is left for the run itself to report. Returns the seconds it took."""
+    import time
+
+    from lq_assets.optimize.settings import OptimizeSettings
+    from lq_assets.resources import LakeResource, ProjectConfigResource
+    from lq_engine.data.frozen import open_frozen
+    from lq_engine.optimize import optimize
+
+    t0 = time.perf_counter()
+    try:
+        ds = open_frozen(LakeResource().paths(), dataset, content_hash)
+        optimize(ds, strategy, OptimizeSettings().resolve(ProjectConfigResource().load().optimize, "numba"))
+    except Exception:  # noqa: BLE001  the optimize run of this strategy reports it, with its place
+        log.debug("prewarm of %s failed; its optimize run will say why", strategy, exc_info=True)
+    return time.perf_counter() - t0
+
+
 class RunWorker:
     """One spawned process that runs this command's optimize runs, one at a time: compiled strategy
     code (numba) cannot be interrupted in the process running it, so that process is killed on
@@ -149,13 +173,11 @@ class RunWorker:
     def __init__(self):
         self._pool = None
 
-    def run(self, instance: dg.DagsterInstance, job_name: str, limit_s: float | None, what: str, **kwargs):
+    def _ensure_pool(self):
         import concurrent.futures as cf
         import multiprocessing as mp
-        import time
 
         if self._pool is None:
-            import logging
             from logging.handlers import RotatingFileHandler
 
             from lq_assets.cli.children import worker_init
@@ -165,7 +187,20 @@ class RunWorker:
             verbose = os.environ.get("LQ_RUN_LOG_LEVEL") == "INFO"
             self._pool = cf.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=worker_init,
                                                 initargs=(os.getpid(), verbose, log_file))
-        future = self._pool.submit(_run_in_worker, job_name, kwargs)
+        return self._pool
+
+    def prewarm(self, dataset: str, content_hash: str, strategy: str):
+        """Start the worker now and let it compile what an optimization compiles (``prewarm``), while
+        this process goes on (the demo's backend_benchmark): the two use the two cores, and the first
+        optimize run finds numba's kernels compiled. A run submitted later waits for it (one worker).
+        Returns its future."""
+        return self._ensure_pool().submit(prewarm, dataset, content_hash, strategy)
+
+    def run(self, instance: dg.DagsterInstance, job_name: str, limit_s: float | None, what: str, **kwargs):
+        import concurrent.futures as cf
+        import time
+
+        future = self._ensure_pool().submit(_run_in_worker, job_name, kwargs)
         start = time.monotonic()
         try:
             while True:
@@ -217,7 +252,8 @@ class RunWorker:
 
 def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: Iterable[str],
                         settings: dict | None = None, progress=None,
-                        on_failure: Callable[[str, Exception], None] | None = None
+                        on_failure: Callable[[str, Exception], None] | None = None,
+                        worker: RunWorker | None = None, ahead: RunWorker | None = None
                         ) -> list[dg.ExecuteInProcessResult]:
     """Stage 1 and stage 2 of each (dataset, strategy) partition, then the report. ``progress``: a
     ``Stages`` of the CLI (a timed stage per strategy and one for the report), or None.
@@ -227,7 +263,13 @@ def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: 
     of ``timeout``; or its worker process died) is passed to it with the strategy's name and the next
     strategy runs (issue 20 #18). The report then covers the strategies that succeeded; returned:
     their runs, then the report's, or [] when every strategy failed (no report). Ctrl-C and SIGTERM
-    (KeyboardInterrupt) still stop everything."""
+    (KeyboardInterrupt) still stop everything.
+
+    ``ahead``: a second worker that compiles the strategies from the last one backwards (``prewarm``,
+    results dropped) while ``worker`` runs them from the first: on a cold numba cache each strategy is
+    compiled once, by whichever gets to it first, on the two cores (`lq demo`). A strategy whose
+    prewarm has started is run when it ends; one not started is not prewarmed; ``ahead`` is stopped
+    when the last strategy has run. The results are the runs' alone."""
     import contextlib
     from lq_assets.partitions import optimize_key, register_strategies
 
@@ -244,11 +286,15 @@ def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: 
 
     results = []
     limit = hard_limit((settings or {}).get("timeout"))
-    worker = RunWorker()  # the strategies' code runs in a process we can kill (Ctrl-C, SIGTERM, limit)
+    worker = worker or RunWorker()  # the strategies' code runs in a process we can kill (Ctrl-C, SIGTERM, limit)
+    warming = {} if ahead is None else {s: ahead.prewarm(dataset, pinned, s) for s in reversed(strategies[1:])}
     try:
         for i, s in enumerate(strategies, 1):
             try:
                 with stage(f"  {s}", f"stage 1 + stage 2 ({i}/{len(strategies)})"):
+                    warm = warming.pop(s, None)
+                    if warm is not None and not warm.cancel():
+                        warm.exception()  # being compiled by ``ahead``: wait for it (its errors are the run's)
                     results.append(worker.run(
                         instance, "optimize", limit, f"the optimization of {s} on {dataset}",
                         partition_key=str(optimize_key(dataset, s)),
@@ -263,6 +309,8 @@ def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: 
                                        "(a crash in the strategy's code?)")
                 on_failure(s, e)
     finally:
+        if ahead is not None:
+            ahead.kill(instance, "not needed: every strategy has run")
         worker.close()
     if not results:  # every strategy failed: nothing for a report
         return results

@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
         import dagster as dg
 
         from lq_assets.cli.leaderboard import print_gates, print_leaderboard
-        from lq_assets.launch import benchmark_in_dagster, freeze_in_dagster, ingest_in_dagster, optimize_in_dagster
+        from lq_assets.launch import (
+            RunWorker, benchmark_in_dagster, freeze_in_dagster, ingest_in_dagster, optimize_in_dagster,
+        )
         from lq_engine.data.catalog import symbol_row_counts
         from lq_engine.data.samples import copy_bundled_to_landing
         from lq_engine.strategies.registry import list_strategies
@@ -45,14 +47,24 @@ def run(args: argparse.Namespace) -> int:
             ingest_in_dagster(instance, [landed])
         with stages("frozen_dataset", "freezing universe us_stocks_daily"):
             frozen = freeze_in_dagster(instance, ["us_stocks_daily"])[0]
-        with stages("backend_benchmark", "parity-checking and timing python, numba, C and Rust kernels"):
-            bench = benchmark_in_dagster(instance)
         strategies = list_strategies()
-        failures = Failures("demo")
-        with stages("optimization", f"{len(strategies)} strategies: prefilter_rankings -> replay_results, then "
-                    "optimization_report"):
-            optimized = optimize_in_dagster(instance, "us_stocks_daily", strategies, progress=stages,
-                                            on_failure=failures)
+        worker, ahead = RunWorker(), RunWorker()
+        try:
+            if strategies:  # the optimize worker compiles numba's shared kernels on the other core meanwhile
+                content_hash = next(str(m.metadata["content_hash"].value)
+                                    for m in frozen.asset_materializations_for_node("frozen_dataset"))
+                worker.prewarm("us_stocks_daily", content_hash, strategies[0])
+            with stages("backend_benchmark", "parity-checking and timing python, numba, C and Rust kernels"):
+                bench = benchmark_in_dagster(instance)
+            failures = Failures("demo")
+            with stages("optimization", f"{len(strategies)} strategies: prefilter_rankings -> replay_results, "
+                        "then optimization_report"):
+                optimized = optimize_in_dagster(instance, "us_stocks_daily", strategies, progress=stages,
+                                                on_failure=failures, worker=worker, ahead=ahead)
+        except BaseException:  # Ctrl-C or an error before the optimization closed the workers
+            for w in (worker, ahead):
+                w.kill(instance, "interrupted (Ctrl-C or SIGTERM of lq)")
+            raise
     chosen = ""
     for m in bench.asset_materializations_for_node("backend_benchmark"):
         chosen = m.metadata["chosen_backend"].value

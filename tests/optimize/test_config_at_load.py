@@ -4,7 +4,6 @@ dates, strategy grids and search spaces, each mistake naming the file, the table
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from lq_engine.optimize.config import check_strategy_tables, load_checked_config
 from lq_engine.settings import SettingsError, load_project_config
+from tests.orchestration.live import lq_in_process
 
 UNIVERSE = """[universes.my_daily]
 symbols = ["AAPL"]
@@ -173,7 +173,6 @@ def test_every_verb_refuses_a_bad_config_before_dagster(tmp_path, monkeypatch, c
     """In process, with the step after the config check (pointing DAGSTER_HOME at the instance)
     turned into a failure: a verb that got past the check would fail this test, not start Dagster."""
     from lq_assets.cli import environment
-    from lq_assets.cli.main import main
 
     f = toml(tmp_path, text)
     (tmp_path / "bars.csv").write_text("symbol,timestamp,open,high,low,close,volume\n")
@@ -186,12 +185,7 @@ def test_every_verb_refuses_a_bad_config_before_dagster(tmp_path, monkeypatch, c
         raise AssertionError("got past the config check")
 
     monkeypatch.setattr(environment, "dagster_home", reached)
-    handler = signal.getsignal(signal.SIGTERM)
-    try:
-        rc = main(verb)
-    finally:
-        signal.signal(signal.SIGTERM, handler)
-    err = capsys.readouterr().err
+    rc, _, err = lq_in_process(capsys, *verb)
     assert rc == 2, err
     assert err.startswith(f"lq {verb[0]}: error: {f}: {message}") and err.count("\n") == 1, err
     assert not (tmp_path / "dagster_home").exists()

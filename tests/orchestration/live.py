@@ -56,6 +56,25 @@ def run_lq(args: list[str], env: dict[str, str], timeout: float = 600) -> subpro
     )
 
 
+def lq_in_process(capsys, *argv: str) -> tuple[int, str, str]:
+    """`lq ARGV` through the CLI's main in this process (its errors: one line, its exit code);
+    (rc, stdout, stderr). main installs its SIGTERM handler and quiet warnings: restored after, this
+    process is pytest's."""
+    import signal
+    import warnings
+
+    from lq_assets.cli.main import main
+
+    term, showwarning = signal.getsignal(signal.SIGTERM), warnings.showwarning
+    try:
+        rc = main(list(argv))
+    finally:
+        signal.signal(signal.SIGTERM, term)
+        warnings.showwarning = showwarning
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

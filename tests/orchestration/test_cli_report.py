@@ -4,11 +4,11 @@ handlers or Dagster home), the browser replaced by a recorder."""
 
 from __future__ import annotations
 
-import signal
-import warnings
 import webbrowser
 
 import pytest
+
+from tests.orchestration.live import lq_in_process
 
 
 @pytest.fixture
@@ -22,16 +22,7 @@ def project(data_paths, monkeypatch):
 
 
 def lq_report(capsys, *argv: str) -> tuple[int, str, str]:
-    from lq_assets.cli.main import main
-
-    term, showwarning = signal.getsignal(signal.SIGTERM), warnings.showwarning
-    try:
-        rc = main(["report", *argv])
-    finally:  # main installs its SIGTERM handler and quiet warnings: this process is pytest's
-        signal.signal(signal.SIGTERM, term)
-        warnings.showwarning = showwarning
-    out = capsys.readouterr()
-    return rc, out.out, out.err
+    return lq_in_process(capsys, "report", *argv)
 
 
 def test_lq_report_prints_the_index_and_opens_it_unless_no_open(project, capsys):

@@ -10,8 +10,6 @@ import io
 import json
 import math
 import re
-import signal
-import warnings
 
 import polars as pl
 import pytest
@@ -21,6 +19,7 @@ from lq_engine.data.ingest import ingest_file
 from lq_engine.data.results import write_table
 from lq_engine.data.schema import format_ns
 from tests.orchestration.bars import write_daily_csv
+from tests.orchestration.live import lq_in_process
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{9})?Z$")
 DAY0_NS = 1383523200 * 10**9  # 2013-11-04T00:00:00Z
@@ -50,17 +49,7 @@ def lake(data_paths, monkeypatch):
 
 def lq_sql(capsys, *argv: str) -> tuple[int, str, str]:
     """`lq sql ARGV` through the CLI's main (its errors: one line, exit code); (rc, stdout, stderr)."""
-    from lq_assets.cli.main import main
-
-    term = signal.getsignal(signal.SIGTERM)
-    showwarning = warnings.showwarning
-    try:
-        rc = main(["sql", *argv])
-    finally:  # main installs its SIGTERM handler and quiet warnings: this process is pytest's
-        signal.signal(signal.SIGTERM, term)
-        warnings.showwarning = showwarning
-    out = capsys.readouterr()
-    return rc, out.out, out.err
+    return lq_in_process(capsys, "sql", *argv)
 
 
 def test_timestamps_print_as_iso_utc(lake, capsys):

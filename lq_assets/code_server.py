@@ -64,10 +64,15 @@ def preload_modules() -> list[str]:
     return out
 
 
+def forked_starts() -> bool:
+    """Whether runs (and local steps) fork from a forkserver: ``LQ_RUN_START`` is not ``spawn``."""
+    return os.environ.get("LQ_RUN_START", "forkserver") != "spawn"
+
+
 def run_context() -> multiprocessing.context.BaseContext:
     """The context the code server starts runs in: a forkserver with ``preload_modules()`` (spawn
     when ``LQ_RUN_START=spawn``)."""
-    if os.environ.get("LQ_RUN_START", "forkserver") == "spawn":
+    if not forked_starts():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(preload_modules())

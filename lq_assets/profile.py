@@ -105,9 +105,10 @@ def executor():
     if not distributed():
         import dagster as dg
 
-        if os.environ.get("LQ_RUN_START", "forkserver") == "spawn":
+        from lq_assets.code_server import forked_starts, preload_modules
+
+        if not forked_starts():
             return None
-        from lq_assets.code_server import preload_modules
 
         # libraries only, not lq_assets: importing it sets numba's thread count, which starts its
         # threading layer, and OpenMP aborts every process forked from one that started it

@@ -97,12 +97,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def api_figures(a: argparse.Namespace, costs, builtin_e2e: float) -> dict[str, object]:
-    """BENCHMARKS.md section 4, end to end through ``evaluate_grid`` (validation, indicators, kernel,
-    finalize) like ``strategy_evals_per_sec_incl_compile``."""
+    """BENCHMARKS.md section 4, end to end through the research entry point ``lq_engine.research.evaluate``
+    (validation, indicators, kernel, finalize, the table) like ``strategy_evals_per_sec_incl_compile``."""
     from pathlib import Path
 
     from lq_engine.prefilter.bench import median_seconds, sweep_bars
-    from lq_engine.prefilter.evaluate import evaluate_grid
+    from lq_engine.research import evaluate
     from lq_engine.strategies import resolve
     from lq_engine.optimize.checks import compile_times
     from lq_engine.strategies.registry import load_file
@@ -113,8 +113,8 @@ def api_figures(a: argparse.Namespace, costs, builtin_e2e: float) -> dict[str, o
     out: dict[str, object] = {}
     for label, spec in (("api_strategy", user), ("stateful_strategy", stateful)):
         grid = spec.default_grid()
-        evaluate_grid(bars, spec, grid[:2], costs, backend="numba")  # compile or load from the cache
-        t = median_seconds(lambda: evaluate_grid(bars, spec, grid, costs, backend="numba"), a.repeats)
+        evaluate(spec, bars, grid[:2], costs=costs, backend="numba")  # compile or load from the cache
+        t = median_seconds(lambda: evaluate(spec, bars, grid, costs=costs, backend="numba"), a.repeats)
         out[f"{label}_sets"] = len(grid)
         out[f"{label}_evals_per_sec"] = len(grid) / t
     out["api_vs_builtin_e2e"] = out["api_strategy_evals_per_sec"] / builtin_e2e

@@ -10,8 +10,7 @@ from lq_assets.metadata import md_table
 from lq_assets.partitions import UNIVERSES
 from lq_assets.resources import LakeResource, ProjectConfigResource
 from lq_assets.retries import transient_retries
-from lq_engine.data.frozen import UniverseSpec, build_frozen
-from lq_engine.data.lake import list_partitions
+from lq_engine.data.universes import freeze_universe
 
 SKIPPED = "skipped"
 """The metadata key of the observation a skipped universe records: the note, one line."""
@@ -58,19 +57,15 @@ FREEZE_ON_NEW_DATA = dg.AutomationCondition.eager().without(~dg.AutomationCondit
 def frozen_dataset(
     context: dg.AssetExecutionContext, lake: LakeResource, project: ProjectConfigResource
 ) -> Iterator[dg.MaterializeResult]:
-    paths = lake.paths()
     u = project.load().universes[context.partition_key]
-    available = sorted({p.symbol for p in list_partitions(paths) if p.timeframe == u.timeframe})
-    symbols = u.resolve_symbols(available)
-    missing = u.unmatched(available)
-    if not symbols:  # nothing of it in the lake (yet): skipped, not failed (issue 21 #1)
-        _skipped(context, skip_note(u.name, u.symbols, u.timeframe, available))
+    fu = freeze_universe(lake.paths(), u)
+    if fu.dataset is None:  # nothing of it in the lake (yet): skipped, not failed (issue 21 #1)
+        _skipped(context, skip_note(u.name, u.symbols, u.timeframe, fu.available))
         return
+    missing, ds = fu.missing, fu.dataset
     if missing:
         context.log.warning(f"universe {u.name}: not in the lake's {u.timeframe} bars: {', '.join(missing)}; "
                             f"frozen without them")
-    spec = UniverseSpec(name=u.name, symbols=symbols, timeframe=u.timeframe, start=u.start, end=u.end)
-    ds = build_frozen(paths, spec)
     rows = [(s, *ds.symbol_span(s)) for s in ds.symbols]
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(ds.content_hash),

@@ -197,6 +197,31 @@ class SearchSpace:
     def describe(self) -> dict[str, dict[str, Any]]:
         return {d.name: d.describe() for d in self.dims}
 
+    def sample(self, schema: StrategySchema, n: int, seed: int = 0) -> list[dict[str, Any]]:
+        """``n`` distinct parameter sets drawn uniformly over the space (log scale where declared),
+        each satisfying the schema's constraints: the draws of a random search, as one grid. Seeded;
+        fewer than ``n`` when the space holds fewer distinct feasible points (drawing stops after
+        ``20 n + 1000`` draws)."""
+        if n < 1:
+            raise SpaceError(f"strategy {self.strategy!r}: sample size must be >= 1, got {n}")
+        rng = np.random.default_rng(seed)
+        out: list[dict[str, Any]] = []
+        seen: set[bytes] = set()
+        draws, limit = 0, 20 * n + 1000
+        while len(out) < n and draws < limit:
+            k = min(max(n - len(out), 64), limit - draws)
+            canon = self.canonical(self.from_unit(rng.random((k, len(self.free)))))
+            draws += k
+            for p, row in zip(self.decode(canon), canon):
+                key = row.tobytes()
+                if key in seen or not schema.satisfies(p):
+                    continue
+                seen.add(key)
+                out.append(p)
+                if len(out) == n:
+                    break
+        return out
+
 
 def _dimension(p: Param, strategy: str, override: Any, where: str | None = None) -> Dimension:
     where = where or f"strategy '{strategy}': search space of parameter '{p.name}'"

@@ -301,6 +301,10 @@ def main(argv: list[str] | None = None) -> dict:
         "partitions_per_min_1": round(n / m1 * 60, 2),
         "partitions_per_min_2": round(n / m2 * 60, 2),
         "scaleout_ratio": round(m1 / m2, 3),
+        # each repeat's figures, in order (the ratio of repeat k pairs the k-th 1- and 2-worker backfills)
+        "seconds_1_each": ",".join(f"{x[0]:.2f}" for x in one),
+        "seconds_2_each": ",".join(f"{x[0]:.2f}" for x in two),
+        "scaleout_ratio_each": ",".join(f"{a[0] / b[0]:.3f}" for a, b in zip(one, two)),
         "backfill_wall_1_s": round(med(one, 1), 2),
         "backfill_wall_2_s": round(med(two, 1), 2),
         "single_partition_distributed_s": round(med(single, 0), 2),

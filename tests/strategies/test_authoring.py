@@ -331,3 +331,40 @@ def test_indicators_on_two_threads_keep_their_order_and_raise_the_first_error_in
     alone = s.indicator_rows(table, panel)
     assert threaded.keys == alone.keys and np.array_equal(threaded.idx, alone.idx)
     assert threaded.bank.tobytes() == alone.bank.tobytes()
+
+
+def test_a_wide_grids_many_short_indicator_calls_run_in_chunks_on_the_threads_with_the_same_bank(monkeypatch):
+    """A wide random grid needs ~2,000 moving averages of a few thousand bars each: too short for a
+    thread each, so the calls run as one contiguous chunk per thread (issue 23). The bank is the
+    same bytes as on one thread, and the chunks really ran on the pool's threads."""
+    import threading
+
+    import numba
+
+    from lq_engine.prefilter.bench import sweep_bars
+    from lq_engine.strategies import spec as spec_module
+
+    s = resolve("ma_cross", project_grids=False)
+    sets = s.space.sample(s.schema, 3000, seed=3)
+    table = s.table(sets)
+    bars = sweep_bars(5_000)
+    callers = set()
+    real = spec_module.StrategySpec._indicator
+
+    def noting(self, *a, **k):
+        callers.add(threading.current_thread().name)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(spec_module.StrategySpec, "_indicator", noting)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(2)
+        threaded = s.indicator_rows(table, bars)
+        assert threaded.bank.shape[0] > 1000 and any(n.startswith("lq-indicators") for n in callers)
+        numba.set_num_threads(1)
+        callers.clear()
+        alone = s.indicator_rows(table, bars)
+    finally:
+        numba.set_num_threads(before)
+    assert callers == {threading.current_thread().name}
+    assert threaded.keys == alone.keys and threaded.bank.tobytes() == alone.bank.tobytes()

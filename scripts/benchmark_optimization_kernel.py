@@ -5,7 +5,8 @@ run as the built-in figure: MA cross from its own file (scripts/strategies/ma_cr
 stateful rsi_time_stop example, plus the cold and cached compile time of an API strategy (each in
 a fresh process; the cold one with an empty numba cache).
 
-    uv run python scripts/benchmark_optimization_kernel.py --bars 10000 --evals 1000 [--repeats 5] [--json]
+    uv run python scripts/benchmark_optimization_kernel.py --bars 10000 --evals 1000 [--repeats 5] [--threads-sweep]
+        [--wide-sets 10000] [--json]
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--evals", type=int, default=1_000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--backend", default="numba", choices=["numba", "c", "rust"])
+    ap.add_argument("--wide-sets", type=int, default=10_000, help="sets of the wide random grid (API MA cross)")
+    ap.add_argument("--threads-sweep", action="store_true",
+                    help="the API and stateful figures at 1, 2, 4, ... threads up to every core")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
 
@@ -92,15 +96,22 @@ def main(argv: list[str] | None = None) -> int:
         fig["thread_scaling"] = per_threads[2] / per_threads[1]
     fig["rsi_strategy_sets"] = rsi.n_sets
     fig["rsi_strategy_evals_per_sec"] = rsi.n_sets / median_seconds(kernel(rsi), a.repeats)
-    fig.update(api_figures(a, costs, fig["strategy_evals_per_sec_incl_compile"]))
+    fig.update(api_figures(a, costs, fig["strategy_evals_per_sec_incl_compile"], fig["strategy_evals_per_sec"]))
     emit(fig, a.json)
+    return 0
 
 
-def api_figures(a: argparse.Namespace, costs, builtin_e2e: float) -> dict[str, object]:
-    """BENCHMARKS.md section 4, end to end through the research entry point ``lq_engine.research.evaluate``
-    (validation, indicators, kernel, finalize, the table) like ``strategy_evals_per_sec_incl_compile``."""
+def api_figures(a: argparse.Namespace, costs, builtin_e2e: float, kernel: float) -> dict[str, object]:
+    """BENCHMARKS.md section 4 and issue 23, end to end through the research entry point
+    ``lq_engine.research.evaluate`` (validation, indicators, kernel, finalize, the table) like
+    ``strategy_evals_per_sec_incl_compile``: the API MA cross (its narrow default grid, and a wide
+    random grid over its declared ranges, fast 2-400 and slow 5-2000) and the stateful rsi_time_stop,
+    with their 1- vs 2-thread scaling (``--threads-sweep``: 1, 2, 4, ... up to every core)."""
     from pathlib import Path
 
+    import numba
+
+    from lq_engine.kernels.threads import available_cores
     from lq_engine.prefilter.bench import median_seconds, sweep_bars
     from lq_engine.research import evaluate
     from lq_engine.strategies import resolve
@@ -110,19 +121,48 @@ def api_figures(a: argparse.Namespace, costs, builtin_e2e: float) -> dict[str, o
     bars = sweep_bars(a.bars)
     user = load_file(Path(__file__).resolve().parent / "strategies" / "ma_cross_api.py")
     stateful = resolve("rsi_time_stop", project_grids=False)
+    wide = user.space.sample(user.schema, a.wide_sets, seed=1)  # a random search's draws over the ranges
+    runs = {"api_strategy": (user, user.default_grid()), "stateful_strategy": (stateful, stateful.default_grid()),
+            "wide_grid": (user, wide)}
+    threads = sorted({1, min(2, available_cores())} | (set(_doubling(available_cores())) if a.threads_sweep else set()))
+    top = numba.get_num_threads()
+
+    def rate(spec, grid, t: int) -> float:
+        numba.set_num_threads(t)
+        try:
+            return len(grid) / median_seconds(lambda: evaluate(spec, bars, grid, costs=costs, backend="numba"),
+                                              a.repeats)
+        finally:
+            numba.set_num_threads(top)
+
     out: dict[str, object] = {}
-    for label, spec in (("api_strategy", user), ("stateful_strategy", stateful)):
-        grid = spec.default_grid()
+    for label, (spec, grid) in runs.items():
         evaluate(spec, bars, grid[:2], costs=costs, backend="numba")  # compile or load from the cache
-        t = median_seconds(lambda: evaluate(spec, bars, grid, costs=costs, backend="numba"), a.repeats)
         out[f"{label}_sets"] = len(grid)
-        out[f"{label}_evals_per_sec"] = len(grid) / t
+        out[f"{label}_evals_per_sec"] = rate(spec, grid, top)
+        if label != "wide_grid":
+            per = {t: rate(spec, grid, t) for t in threads}
+            key = "api" if label == "api_strategy" else "stateful"
+            if 2 in per:
+                out[f"{key}_thread_scaling"] = per[2] / per[1]
+            if a.threads_sweep:
+                for t, v in per.items():
+                    out[f"{label}_evals_per_sec_{t}threads"] = v
+    out["api_vs_kernel"] = out["api_strategy_evals_per_sec"] / kernel  # the warm built-in kernel, same run
     out["api_vs_builtin_e2e"] = out["api_strategy_evals_per_sec"] / builtin_e2e
+    out["wide_vs_narrow"] = out["wide_grid_evals_per_sec"] / out["api_strategy_evals_per_sec"]
     cold, cached = compile_times(user)
     out["api_compile_cold_s"] = cold
     out["api_compile_cached_s"] = cached
     return out
-    return 0
+
+
+def _doubling(cores: int) -> list[int]:
+    """1, 2, 4, ... and every core."""
+    out = [1]
+    while out[-1] * 2 < cores:
+        out.append(out[-1] * 2)
+    return sorted(set(out) | {cores})
 
 
 if __name__ == "__main__":

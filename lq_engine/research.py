@@ -63,10 +63,13 @@ class _Series:
 def evaluate(strategy: str | Path | type | StrategySpec, data: Any,
              params: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | int | None = None, *,
              costs: Costs | float | Mapping[str, float] | None = None, seed: int = 0, backend: str = "auto",
-             symbols: Sequence[str] | None = None, periods_per_year: float | None = None):
+             symbols: Sequence[str] | None = None, periods_per_year: float | None = None,
+             memory_mb: int | None = None):
     """Metrics of ``strategy`` for every parameter set over ``data``, as a polars DataFrame (see the
     module docstring for what each argument takes). ``symbols`` restricts a multi-symbol dataset;
-    ``periods_per_year`` overrides the annualization the data's timeframe and calendar give."""
+    ``periods_per_year`` overrides the annualization the data's timeframe and calendar give;
+    ``memory_mb`` bounds the indicator bank (default ``$LQ_SWEEP_MEMORY_MB`` or a quarter of the
+    machine's memory, at most 2 GB): a larger grid runs in chunks of sets, with the same results."""
     spec = _strategy(strategy)
     sets = _param_sets(spec, params, seed)
     cost = _costs(costs)
@@ -76,7 +79,7 @@ def evaluate(strategy: str | Path | type | StrategySpec, data: Any,
         if spec.is_portfolio:
             res = evaluate_panel(s.bars, spec, sets, cost, periods_per_year=ppy)
         else:
-            res = evaluate_grid(s.bars, spec, sets, cost, backend=backend, periods_per_year=ppy)
+            res = evaluate_grid(s.bars, spec, sets, cost, backend=backend, periods_per_year=ppy, memory_mb=memory_mb)
         out.append((s.symbol, res))
     return _table(spec, out)
 

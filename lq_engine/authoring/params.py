@@ -372,6 +372,14 @@ class ParamTable:
     def __iter__(self):
         return iter(self.rows())
 
+    def take(self, positions: np.ndarray) -> "ParamTable":
+        """The sets at ``positions``, in that order (already validated: no check runs again)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        out = ParamTable(self.schema, {k: v[positions] for k, v in self.columns.items()}, len(positions))
+        if self._rows is not None:
+            out._rows = [self._rows[i] for i in positions.tolist()]
+        return out
+
 
 def _axes(schema: StrategySchema, grid: Mapping[str, Sequence[Any]]) -> tuple[list[str], list[list[Any]]]:
     unknown = sorted(set(grid) - set(schema.param_names))

@@ -20,6 +20,7 @@ from lq_engine.kernels import metrics as M
 from lq_engine.kernels.backends import BACKENDS, native, NATIVE_BACKENDS, numba_backend, python_backend, run_sweep
 from lq_engine.data.bars import FIELDS as BAR_FIELDS, Bars
 from lq_engine.kernels.threads import kernel_threads
+from lq_engine.prefilter.chunks import plan_chunks
 from lq_engine.prefilter.selection import resolve_backend
 from lq_engine.replay.engine import replay_decisions
 from lq_engine.replay.portfolio import replay_portfolio
@@ -71,13 +72,35 @@ def evaluate_grid(
     backend: str = "auto",
     periods_per_year: float = 525_600.0,
     ends: np.ndarray | None = None,
+    memory_mb: int | None = None,
 ) -> GridResult:
     """Metrics for every parameter set of ``strategy`` (a name or a StrategySpec) over one series
-    (prefilter fills); with ``ends`` (time-group ends, ``kernels.groups``) also the per-group sums."""
+    (prefilter fills); with ``ends`` (time-group ends, ``kernels.groups``) also the per-group sums.
+    A grid whose indicator bank exceeds ``memory_mb`` (default ``chunks.memory_budget_mb``) runs in
+    chunks of sets (``prefilter.chunks``): the same numbers, bit for bit."""
     bars = bars_from_arrays(series)
     backend = backend_for(strategy, backend)
-    sweep = compile_sweep(strategy, param_sets, bars, rules=backend != "numba-api")
-    return run_compiled(sweep, costs, backend, periods_per_year, ends)
+    spec = resolve(strategy)
+    table = spec.table(param_sets)
+    plan = spec.indicator_plan(table)
+    chunks = plan_chunks(plan.idx, plan.total, bars.n, memory_mb)
+    rules = backend != "numba-api"
+    if len(chunks) == 1:
+        return run_compiled(compile_sweep(spec, table, bars, rules=rules, plan=plan), costs, backend, periods_per_year,
+                            ends)
+    metrics: dict[str, np.ndarray] = {name: np.empty(len(table)) for name in M.METRIC_NAMES}
+    groups = None
+    for pos in chunks:
+        part = run_compiled(compile_sweep(spec, table.take(pos), bars, rules=rules), costs, backend, periods_per_year,
+                            ends)
+        for name in M.METRIC_NAMES:
+            metrics[name][pos] = part.metrics[name]
+        if part.group_sums is not None:
+            if groups is None:
+                groups = np.empty((len(table), *part.group_sums.shape[1:]))
+            groups[pos] = part.group_sums
+        backend = part.backend
+    return GridResult(spec, table.rows(), metrics, backend, float(periods_per_year), bars.n, costs, groups)
 
 
 def backend_for(strategy: StrategySpec | str, backend: str = "auto") -> str:

@@ -415,7 +415,7 @@ def distinct_rows(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _POOL: dict[int, Any] = {}
 
 
-POOL_MIN_VALUES = 200_000  # values computed in all (calls x values per call) below which threads cost more than they save
+POOL_MIN_VALUES = 200_000  # values in all (calls x values per call) below which threads cost more than they save
 
 
 def _map(fn: Any, items: list, size: int) -> list:

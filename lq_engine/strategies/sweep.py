@@ -18,7 +18,7 @@ from lq_engine.data.bars import Bars
 from lq_engine.authoring.params import ParamTable
 from lq_engine.kernels.rules import N_FLOAT, N_INT
 from lq_engine.strategies.registry import resolve
-from lq_engine.strategies.spec import IndicatorRows, StrategySpec
+from lq_engine.strategies.spec import IndicatorPlan, IndicatorRows, StrategySpec
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,13 @@ class Sweep:
 
 
 def compile_sweep(strategy: StrategySpec | str, param_sets: Sequence[Mapping[str, Any]] | ParamTable, bars: Bars,
-                  rules: bool = True) -> Sweep:
+                  rules: bool = True, plan: IndicatorPlan | None = None) -> Sweep:
     """Validate every set first (nothing runs on a bad grid), then build the shared rows (and, with
-    ``rules`` and a rule program, the rule programs). ``strategy``: a spec, or a name resolved here."""
+    ``rules`` and a rule program, the rule programs). ``strategy``: a spec, or a name resolved here;
+    ``plan``: the table's ``indicator_plan`` when the caller has it."""
     spec = resolve(strategy)
     table = spec.table(param_sets)
-    rows = spec.indicator_rows(table, bars)
+    rows = spec.indicator_rows(table, bars, plan)
     rets = market_returns(bars)
     if not (rules and spec.rules is not None):
         return Sweep(spec, table, bars, rows, rets)

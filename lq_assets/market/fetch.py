@@ -11,6 +11,7 @@ from lq_assets.metadata import md_table
 from lq_assets.profile import schedule_status
 from lq_assets.resources import LakeResource, ProjectConfigResource
 from lq_engine.data.fetch import FUNDING, FetchError, FetchPolicy, fetch_to_landing, open_exchange, parse_when
+from lq_engine.errors import InputError
 from lq_engine.optimize.config import load_checked_config
 
 
@@ -39,7 +40,11 @@ def exchange_bars(context: dg.AssetExecutionContext, config: ExchangeBarsConfig,
     chosen = [sources[s] for s in (config.sources or sorted(sources))]
     rows, failed = [], []
     for src in chosen:
-        ex = open_exchange(src.exchange, api_url=src.api_url)
+        try:
+            ex = open_exchange(src.exchange, api_url=src.api_url)
+        except InputError as e:  # an unknown exchange: the other sources are still fetched
+            failed.append(f"[fetch.{src.name}] {e}")
+            continue
         policy = FetchPolicy(min_interval_s=src.min_interval)
         since = parse_when(src.since, f"[fetch.{src.name}] since")
         for symbol in src.symbols:
@@ -47,16 +52,16 @@ def exchange_bars(context: dg.AssetExecutionContext, config: ExchangeBarsConfig,
                 try:
                     r = fetch_to_landing(ex, paths, symbol, kind, since_ns=since, suffix=src.suffix, policy=policy,
                                          report=context.log.info)
-                except FetchError as e:  # the others are still fetched; the run fails at the end
-                    context.log.error(str(e))
+                except (FetchError, InputError) as e:  # the others are still fetched; the run fails at the end
+                    context.log.error(f"[fetch.{src.name}] {e}")
                     failed.append(f"[fetch.{src.name}] {e}")
                     continue
                 context.log.info(r.summary())
                 rows.append({"source": src.name, "market": r.market, "symbol": r.symbol, "kind": kind,
                              "rows": r.rows, "files": len(r.files)})
     if failed:
-        raise dg.Failure(f"{len(failed)} fetch(es) stopped (what they fetched before is in the landing folder; "
-                         f"the next run resumes there): " + "; ".join(failed))
+        raise dg.Failure(f"{len(failed)} fetch(es) failed (what a stopped one fetched before is in the landing "
+                         "folder; the next run resumes there): " + "; ".join(failed))
     return dg.MaterializeResult(metadata={
         "sources": len(chosen),
         "rows": sum(r["rows"] for r in rows),

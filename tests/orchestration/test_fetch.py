@@ -245,6 +245,13 @@ timeframes = ["1h"]
 funding = true
 since = 2024-01-01
 api_url = "{url}"
+
+[fetch.broken]
+exchange = "binanceusdm"
+symbols = ["NOPE/USDT:USDT"]
+timeframes = ["1h"]
+since = 2024-01-01
+api_url = "{url}"
 """
 
 
@@ -258,14 +265,24 @@ def test_exchange_bars_fetches_the_configured_sources_and_runs_nightly(server, d
 
     cfg = tmp_path / "luminaquant.toml"
     cfg.write_text(CONFIG.format(url=server.url))
-    res = dg.materialize([exchange_bars], resources={
-        "lake": LakeResource(data_dir=str(data_paths.root)), "project": ProjectConfigResource(config_file=str(cfg))})
+    resources = {"lake": LakeResource(data_dir=str(data_paths.root)),
+                 "project": ProjectConfigResource(config_file=str(cfg))}
+    res = dg.materialize([exchange_bars], resources=resources,
+                         run_config={"ops": {"exchange_bars": {"config": {"sources": ["perps"]}}}})
     assert res.success
     (mat,) = res.asset_materializations_for_node("exchange_bars")
     assert mat.metadata["rows"].value == 28 + 10 and mat.metadata["files"].value == 2
     names = sorted(f.name for f in data_paths.landing.iterdir())
     assert names == ["fetch__binanceusdm__BTCUSDT__1h__20240101T000000Z-20240102T050000Z.csv",
                      "fetch__binanceusdm__BTCUSDT__funding__20240101T000000Z-20240104T000000Z.funding.csv"]
+
+    # every source: perps resume (nothing new), the broken one fails the run, naming its table and market
+    res = dg.materialize([exchange_bars], resources=resources, raise_on_error=False)
+    assert not res.success
+    (failure,) = [e for e in res.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "[fetch.broken] binanceusdm has no market 'NOPE/USDT:USDT'" in message, message
+    assert len(list(data_paths.landing.iterdir())) == 2
 
     monkeypatch.setenv("LQ_CONFIG", str(cfg))
     with dg.build_schedule_context(scheduled_execution_time=when) as ctx:

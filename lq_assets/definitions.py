@@ -12,6 +12,7 @@ from lq_assets.jobs import benchmark_job, freeze_job, ingest_job
 from lq_assets.kernels.assets import backend_benchmark
 from lq_assets.market.assets import market_bars
 from lq_assets.market.checks import market_bars_checks
+from lq_assets.market.fetch import exchange_bars, fetch_job, nightly_fetch
 from lq_assets.market.sensors import landing_sensor
 from lq_assets.optimize.assets import optimization_report, prefilter_rankings, replay_results
 from lq_assets.optimize.schedules import nightly_optimization, optimize_job, report_job
@@ -44,12 +45,12 @@ paper_trading = dg.AssetSpec(
 
 defs = dg.Definitions(
     assets=[
-        market_bars, frozen_dataset, backend_benchmark, prefilter_rankings, replay_results, optimization_report,
-        paper_trading,
+        exchange_bars, market_bars, frozen_dataset, backend_benchmark, prefilter_rankings, replay_results,
+        optimization_report, paper_trading,
     ],
     asset_checks=[*market_bars_checks, *frozen_dataset_checks],
-    jobs=[ingest_job, freeze_job, benchmark_job, optimize_job, report_job],
-    schedules=[nightly_optimization],
+    jobs=[fetch_job, ingest_job, freeze_job, benchmark_job, optimize_job, report_job],
+    schedules=[nightly_fetch, nightly_optimization],
     sensors=[landing_sensor, strategies_sensor, automation_sensor],
     resources={"lake": LakeResource(), "project": ProjectConfigResource()},
     executor=executor(),  # None (Dagster's default) locally; Celery in the distributed profile

@@ -16,10 +16,11 @@ from lq_engine.errors import LQError, unknown_key_message
 from lq_engine.project import find_project
 
 CALENDARS = ("24/7", "equities")  # bar calendars (annualization); the one definition, read by data and optimize
-TABLES = ("project", "universes", "optimize", "strategies")
+TABLES = ("project", "universes", "optimize", "strategies", "fetch")
 UNIVERSE_KEYS = ("symbols", "timeframe", "calendar", "start", "end", "description")
 PROJECT_KEYS = ("strategies", "shipped_strategies")
 STRATEGY_KEYS = ("grid", "space")
+FETCH_KEYS = ("exchange", "symbols", "timeframes", "funding", "since", "suffix", "min_interval", "api_url")
 SPACE_RANGE_KEYS = ("low", "high", "step", "log")  # a range of [strategies.NAME.space] (see range_problem)
 GRID_RANGE_KEYS = ("low", "high", "step")  # a range of [strategies.NAME.grid]: expanded here to its values
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -56,6 +57,29 @@ class UniverseConfig:
 
 
 @dataclass(frozen=True)
+class FetchSource:
+    """One ``[fetch.NAME]`` table: markets of one exchange fetched into the landing folder
+    (``lq_engine.data.fetch``)."""
+
+    name: str
+    exchange: str
+    """A ccxt exchange id (``binance``, ``binanceusdm``, ...); checked when fetched (ccxt is optional)."""
+    symbols: tuple[str, ...]
+    """The exchange's symbols (``BTC/USDT``, ``BTC/USDT:USDT``) or market ids (``BTCUSDT``)."""
+    timeframes: tuple[str, ...] = ()
+    since: str = ""
+    """First UTC day 'YYYY-MM-DD' of a symbol that has nothing in the lake yet."""
+    funding: bool = False
+    """Also the funding-rate history (perpetual swaps)."""
+    suffix: str = ""
+    """Appended to the market id to name the symbol in the lake (``-PERP``)."""
+    min_interval: float = 0.0
+    """Seconds between two requests, at least (besides the exchange's own rate limit)."""
+    api_url: str = ""
+    """Send the requests to this base URL instead of the exchange's hosts (a mirror or proxy)."""
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
     path: Path
     universes: dict[str, UniverseConfig]
@@ -68,6 +92,9 @@ class ProjectConfig:
     """Where the project's strategy files live (``[project] strategies``, default ``strategies/``)."""
     shipped_strategies: tuple[str, ...] | None = None
     """``[project] shipped_strategies``: which shipped strategies the project uses (None: all)."""
+
+    fetch: dict[str, FetchSource] = field(default_factory=dict)
+    """``[fetch.NAME]`` tables: what the nightly ``exchange_bars`` asset fetches from exchanges."""
 
     def strategy_grid(self, name: str) -> dict | None:
         """The project's grid for strategy ``name`` (axes as lists), or None."""
@@ -96,7 +123,7 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
     if unknown:
         raise SettingsError(unknown_key_message(f"{path}: top level", [f"[{k}]" if isinstance(raw[k], dict) else k
                                                                         for k in unknown], [f"[{t}]" for t in TABLES]))
-    for table in ("project", "universes", "optimize", "strategies"):
+    for table in ("project", "universes", "optimize", "strategies", "fetch"):
         if not isinstance(raw.get(table, {}), dict):
             raise SettingsError(f"{path}: [{table}] must be a table")
     universes: dict[str, UniverseConfig] = {}
@@ -133,6 +160,7 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
     if not isinstance(optimize, dict):
         raise SettingsError(f"{path}: [optimize] must be a table")
     strategies = _strategy_tables(path, raw.get("strategies", {}))
+    fetch = _fetch_tables(path, raw.get("fetch", {}))
     project = raw.get("project", {})
     bad = [k for k in project if k not in PROJECT_KEYS]
     if bad:
@@ -141,7 +169,7 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
     shipped = project.get("shipped_strategies")
     if shipped is not None and not (isinstance(shipped, list) and all(isinstance(x, str) for x in shipped)):
         raise SettingsError(f"{path}: [project] shipped_strategies must be a list of strategy names")
-    return ProjectConfig(path=path, universes=universes, optimize=optimize, strategies=strategies,
+    return ProjectConfig(path=path, universes=universes, optimize=optimize, strategies=strategies, fetch=fetch,
                          strategies_dir=sdir, shipped_strategies=tuple(shipped) if shipped is not None else None)
 
 
@@ -255,4 +283,45 @@ def _strategy_tables(path: Path, raw: object) -> dict:
             else:
                 raise SettingsError(f"{at}: expected a list of values or a {{low, high, step}} table, got {axis!r}")
         out[name]["grid"] = axes
+    return out
+
+
+def _string_list(where: str, key: str, v: Any, *, empty: bool = False) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v) or (not v and not empty):
+        raise SettingsError(f"{where}: field '{key}' must be a {'' if empty else 'non-empty '}list of strings")
+    return tuple(x.strip() for x in v)
+
+
+def _fetch_tables(path: Path, raw: dict) -> dict[str, FetchSource]:
+    """``[fetch.NAME]``: exchange, symbols, timeframes and/or funding, since (a day), and the optional
+    suffix, min_interval, api_url. The exchange and symbols are checked when fetched (ccxt is optional)."""
+    out = {}
+    for name, t in raw.items():
+        where = f"{path}: [fetch.{name}]"
+        if not isinstance(t, dict):
+            raise SettingsError(f"{where} must be a table (exchange, symbols, timeframes, since, ...)")
+        bad = [k for k in t if k not in FETCH_KEYS]
+        if bad:
+            raise SettingsError(unknown_key_message(where, bad, FETCH_KEYS))
+        for key in ("exchange", "symbols", "since"):
+            if key not in t:
+                raise SettingsError(f"{where}: missing key '{key}'")
+        if not isinstance(t["exchange"], str) or not t["exchange"].strip():
+            raise SettingsError(f"{where}: field 'exchange' must be a ccxt exchange id, e.g. \"binanceusdm\"")
+        funding = t.get("funding", False)
+        if not isinstance(funding, bool):
+            raise SettingsError(f"{where}: field 'funding' must be true or false, got {funding!r}")
+        timeframes = _string_list(where, "timeframes", t.get("timeframes", []), empty=True)
+        if not timeframes and not funding:
+            raise SettingsError(f"{where}: nothing to fetch: give timeframes (e.g. [\"1h\"]) or funding = true")
+        gap = t.get("min_interval", 0.0)
+        if not _number(gap) or gap < 0:
+            raise SettingsError(f"{where}: field 'min_interval' must be a number of seconds >= 0, got {gap!r}")
+        for key in ("suffix", "api_url"):
+            if not isinstance(t.get(key, ""), str):
+                raise SettingsError(f"{where}: field '{key}' must be a string")
+        out[name] = FetchSource(
+            name=name, exchange=t["exchange"].strip(), symbols=_string_list(where, "symbols", t["symbols"]),
+            timeframes=timeframes, since=_universe_day(where, "since", t["since"]), funding=funding,
+            suffix=t.get("suffix", ""), min_interval=float(gap), api_url=t.get("api_url", ""))
     return out

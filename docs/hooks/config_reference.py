@@ -1,6 +1,6 @@
 """MkDocs hook (mkdocs.yml `hooks:`): fills the `<!-- config-keys -->` marker of
 reference/configuration.md with the keys of luminaquant.toml, read from the code that checks them
-(lq_engine.settings, OptimizeConfig, ExecutionConfig, Costs, the bracket legs).
+(lq_engine.settings, OptimizeConfig, ExecutionConfig, Costs, the bracket legs, the fetch sources).
 
 Descriptions come from the run help of each OptimizeConfig field, else its source comment, else the
 table below. A key with no description fails the build, so a new key cannot go undocumented.
@@ -26,6 +26,14 @@ DESCRIBED = {
     "universes.start": "first UTC day, inclusive, `\"YYYY-MM-DD\"` (left out: everything in the lake)",
     "universes.end": "last UTC day, inclusive, `\"YYYY-MM-DD\"`, not before `start`",
     "universes.description": "shown in the UI and the report",
+    "fetch.exchange": "a ccxt exchange id (`binance`, `binanceusdm`, `bybit`, ...): [Fetch](../how-to/fetch.md)",
+    "fetch.symbols": "the exchange's symbols (`BTC/USDT`, `BTC/USDT:USDT`) or market ids (`BTCUSDT`)",
+    "fetch.timeframes": "bar timeframes to fetch (`[\"1h\"]`); may be empty with `funding = true`",
+    "fetch.funding": "also the funding-rate history (perpetual swaps); default false",
+    "fetch.since": "first UTC day, `\"YYYY-MM-DD\"`, of a market with nothing in the lake yet",
+    "fetch.suffix": "appended to the market id to name the symbol in the lake (`-PERP`); default none",
+    "fetch.min_interval": "seconds between two requests, at least, besides the exchange's rate limit; default 0",
+    "fetch.api_url": "send the requests to this base URL instead of the exchange's hosts (a mirror or proxy)",
     "optimize.validation_bars": "explicit validation window length in bars (with `train_bars`)",
     "optimize.pbo_splits": "S, the number of time groups of the PBO's CSCV ([Verdicts](../explanations/verdicts.md))",
     "optimize.pbo_max_periods": "most periods the PBO's return series is binned to",
@@ -92,7 +100,7 @@ def render() -> str:
     from lq_engine.execution.config import ExecutionConfig
     from lq_engine.optimize import config
     from lq_engine.optimize.config import OptimizeConfig, bracket_legs
-    from lq_engine.settings import PROJECT_KEYS, UNIVERSE_KEYS
+    from lq_engine.settings import FETCH_KEYS, PROJECT_KEYS, UNIVERSE_KEYS
 
     costs_cls = config.Costs  # the type of OptimizeConfig.costs, wherever it is defined
     parts = [
@@ -102,6 +110,7 @@ def render() -> str:
         _table("[optimize.execution]", "execution", ExecutionConfig),
         _table("[optimize.costs]", "costs", costs_cls),
         _table("[optimize.brackets]", "brackets", None, bracket_legs()),
+        _table("[fetch.NAME]", "fetch", None, FETCH_KEYS),
     ]
     return "\n".join(parts)
 

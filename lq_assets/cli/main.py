@@ -1,6 +1,6 @@
 """``lq``: the platform's jobs from the command line, without the UI.
 
-Exit codes: 0 success; 1 the work ran and failed (a run, a check, a backfill); 2 a problem with the
+Exit codes: 0 success; 1 the work ran and failed (a run, a check, a backfill, a fetch); 2 a problem with the
 input (``LQError``: bad argument, unknown dataset or strategy, bad file, configuration), printed as
 one line; 3 (``lq optimize``, ``lq demo``) some strategies failed, the others' results are written;
 130 interrupted; a bug (any other exception) keeps its traceback and exits with 1.
@@ -17,12 +17,12 @@ import sys
 from lq_engine.errors import LQError
 
 from lq_assets.cli import (
-    backfill, check, demo, freeze, generate, ingest, init, lake, native, optimize, paper, report, sql, strategy, ui,
-    worker,
+    backfill, check, demo, fetch, freeze, generate, ingest, init, lake, native, optimize, paper, report, sql, strategy,
+    ui, worker,
 )
 
-VERBS = (init, demo, ingest, freeze, generate, ui, worker, backfill, optimize, report, strategy, sql, lake, paper,
-         native, check)
+VERBS = (init, demo, fetch, ingest, freeze, generate, ui, worker, backfill, optimize, report, strategy, sql, lake,
+         paper, native, check)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -159,6 +159,17 @@ def list_partitions(paths: DataPaths) -> list[PartitionKey]:
     return sorted({_key_of(f) for f in bar_objects(paths)})
 
 
+def last_bar_ts(paths: DataPaths, symbol: str, timeframe: str) -> int | None:
+    """The last bar time (ns) of ``symbol`` at ``timeframe`` in the lake, or None: the largest ts of its
+    latest month partition (one object read)."""
+    objs = [k for k in paths.store.list(f"{BARS}/timeframe={timeframe}/symbol={symbol}/", ".parquet")
+            if k.count("/") == 4]
+    if not objs:
+        return None
+    ts = paths.store.read_parquet(max(objs))["ts"]  # month=YYYY-MM: the largest key is the latest month
+    return int(ts.max()) if len(ts) else None
+
+
 def lake_fingerprint(paths: DataPaths) -> str:
     """sha256 over the relative paths and bytes of every visible bar partition."""
     h = hashlib.sha256()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
+from lq_engine.data.fetch import CcxtMissingError, require_ccxt
 from lq_engine.data.frozen import load_frozen
 from lq_engine.data.lake import read_bars
 from lq_engine.data.paths import DataPaths
@@ -175,10 +176,6 @@ class PanelFeed:
         return cls(panel, speed, source=f"frozen:{ds.name}@{ds.content_hash[:16]}:{','.join(panel.symbols)}")
 
 
-_CCXT_MISSING = ("the live exchange feed needs ccxt, an optional dependency that is not installed here: "
-                 "install it into the environment (e.g. `uv pip install ccxt`) or replay lake/frozen data instead")
-
-
 class CcxtFeed:
     """Closed bars of one market from an exchange, from ``since_ns`` on (bar index 0 = first bar).
 
@@ -197,9 +194,9 @@ class CcxtFeed:
         self._seen: list[FeedBar] = []
         if exchange is None:
             try:
-                import ccxt  # noqa: F401  (optional)
-            except ImportError:
-                raise FeedUnavailableError(_CCXT_MISSING) from None
+                ccxt = require_ccxt("the live exchange feed")
+            except CcxtMissingError as e:
+                raise FeedUnavailableError(f"{e}; or replay lake/frozen data instead") from None
             cls = getattr(ccxt, exchange_id, None)
             if cls is None:
                 raise FeedUnavailableError(f"ccxt has no exchange {exchange_id!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -34,3 +35,19 @@ def lq_env(data_paths: DataPaths, home: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(LQ_DATA_DIR=str(data_paths.root), LQ_DAGSTER_HOME=str(home), DAGSTER_HOME=str(home), **extra)
     return env
+
+
+@pytest.fixture
+def cli_env(dagster_home, monkeypatch):
+    """What `setup` of an in-process `lq` verb sets (os.environ, the root logger's handlers), undone
+    after the test."""
+    for var, value in (("LQ_RUN_LOG_LEVEL", "CRITICAL"), ("DAGSTER_GRPC_TIMEOUT_SECONDS", "300")):
+        monkeypatch.setenv(var, os.environ.get(var, value))
+    monkeypatch.delenv("LQ_CLI_T0", raising=False)  # setup sets it: removed again afterwards
+    root = logging.getLogger()
+    level = root.level
+    yield dagster_home
+    for h in [h for h in root.handlers if getattr(h, "_lq", False)]:
+        root.removeHandler(h)
+        h.close()
+    root.setLevel(level)

@@ -5,7 +5,6 @@ of the lake into the quarantine."""
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 from datetime import datetime, timedelta, timezone
@@ -47,21 +46,6 @@ def test_each_ingested_file_gets_a_summary_line(data_paths):
     again = ingest_file(m, data_paths)
     assert again.summary() == ("btc.csv: CSV, BTCUSDT, 1m, 90 rows 2024-01-01T00:00:00Z .. 2024-01-01T01:29:00Z; "
                                "0 new, 0 replaced, 90 duplicates dropped")
-
-
-@pytest.fixture
-def cli_env(dagster_home, monkeypatch):
-    """What `setup` of an in-process `lq` verb sets (os.environ, the root logger's handlers), undone
-    after the test."""
-    for var, value in (("LQ_RUN_LOG_LEVEL", "CRITICAL"), ("DAGSTER_GRPC_TIMEOUT_SECONDS", "300")):
-        monkeypatch.setenv(var, os.environ.get(var, value))
-    root = logging.getLogger()
-    level = root.level
-    yield dagster_home
-    for h in [h for h in root.handlers if getattr(h, "_lq", False)]:
-        root.removeHandler(h)
-        h.close()
-    root.setLevel(level)
 
 
 def test_lake_rm_moves_a_symbol_to_the_quarantine_and_out_of_the_catalog(data_paths, cli_env, capsys):

@@ -1,4 +1,5 @@
-"""The real webserver (`lq ui`) in headless Chromium: the asset graph shows every asset.
+"""The real webserver (`lq ui`) in headless Chromium: the asset graph shows every asset (the fetch
+asset ``exchange_bars`` of `lq fetch` too), and the automation page the nightly schedules and sensors.
 
 Screenshots are kept in artifacts/ui/ (git-ignored) for a person to look at.
 """
@@ -68,7 +69,19 @@ def test_asset_graph_shows_every_asset(data_paths, dagster_home, tmp_path):
             assert 'role="dialog"' not in dom and "bp5-overlay-open" not in dom, "a pop-up covers the page"
             _browse(url, tmp_path / f"shot{i}", f"--screenshot={ARTIFACTS / f'lineage_{asset}.png'}")
         assert seen == every, f"assets missing from the graph: {sorted(every - seen)}"
+        assert "exchange_bars" in seen  # what `lq fetch` does, nightly (lq_assets/market/fetch.py)
         r = _browse(f"{base}/asset-groups", tmp_path / "global", f"--screenshot={shot}")
+        assert shot.exists() and shot.stat().st_size > 10_000, r.stderr[-2000:]
+
+        # the automation page lists the nightly fetch beside the nightly optimization and the sensors
+        automation = {"nightly_fetch", "nightly_optimization", "landing_sensor"}
+        for attempt in range(3):
+            dom = _browse(f"{base}/automation", tmp_path / f"automation{attempt}", "--dump-dom").stdout
+            if all(name in dom for name in automation):
+                break
+        assert all(name in dom for name in automation), sorted(n for n in automation if n not in dom)
+        shot = ARTIFACTS / "automation.png"
+        r = _browse(f"{base}/automation", tmp_path / "automation-shot", f"--screenshot={shot}")
         assert shot.exists() and shot.stat().st_size > 10_000, r.stderr[-2000:]
     finally:
         stop(proc, timeout=60)

@@ -172,7 +172,8 @@ def compact_ingest_log(paths: DataPaths, *, wait: bool = True) -> int:
                 df = store.read_parquet(f)
                 if "_source" not in df.columns:
                     name = f.rsplit("/", 1)[-1]
-                    df = df.with_columns(pl.lit(name).alias("_source"), pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"))
+                    df = df.with_columns(pl.lit(name).alias("_source"),
+                                         pl.int_range(pl.len(), dtype=pl.Int64).alias("_row"))
                 if "requested_at" not in df.columns:
                     df = df.with_columns(pl.col("ingested_at").alias("requested_at"))
                 schema = {**LOG_SCHEMA, **INTENT_SCHEMA, **ORIGIN_SCHEMA}

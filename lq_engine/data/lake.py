@@ -26,8 +26,7 @@ from lq_engine.data.locks import file_lock
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.schema import BAR_COLUMNS, PARTITION_COLUMNS, PARTITION_SCHEMA, PartitionKey, month_of_ns
 from lq_engine.data.store import (
-    fsync_staged, make_dirs, PARQUET_COMPRESSION, PART_FILE, SLEEP_ENV, stage_parquet, Staged, Store, sync_paths,
-    TMP_PREFIX,
+    fsync_staged, PART_FILE, stage_parquet, Staged, Store, TMP_PREFIX,
 )
 
 BARS = "bars"  # the bars' prefix in the lake

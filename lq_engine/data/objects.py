@@ -131,7 +131,8 @@ def _dataclass(name: str, loc: Location) -> type:
         for part in qual.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError):
-        raise ObjectFormatError(f"{loc}: {name} no longer exists (written by another version: rerun the step)") from None
+        raise ObjectFormatError(f"{loc}: {name} no longer exists (written by another version: rerun the step)"
+                                ) from None
     if not (isinstance(obj, type) and dataclasses.is_dataclass(obj)):
         raise ObjectFormatError(f"{loc}: {name} is not a dataclass")
     return obj

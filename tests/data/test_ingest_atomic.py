@@ -18,7 +18,8 @@ import pytest
 import data_workers
 from landing_files import bar_lines, write_csv
 from lq_engine.data.ingest import ingest_file
-from lq_engine.data.lake import SLEEP_ENV, lake_fingerprint, list_partitions, read_bars
+from lq_engine.data.lake import lake_fingerprint, list_partitions, read_bars
+from lq_engine.data.store import SLEEP_ENV
 from lq_engine.data.paths import DataPaths
 
 WORKER = Path(data_workers.__file__)

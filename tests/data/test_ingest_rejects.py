@@ -89,7 +89,8 @@ def test_high_below_low(seeded):
 def test_text_in_a_number_column(seeded):
     lines = bar_lines(20)
     lines[2] = "2024-01-01 00:02:00,10,abc,9,10,5"
-    _reject(seeded, "abc.csv", HEADER + "\n".join(lines) + "\n", row=3, field="high", reason_part="'abc' is not a number")
+    _reject(seeded, "abc.csv", HEADER + "\n".join(lines) + "\n", row=3, field="high",
+            reason_part="'abc' is not a number")
 
 
 def test_empty_file(seeded):

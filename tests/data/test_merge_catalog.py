@@ -78,7 +78,8 @@ def test_catalog_view_and_log(paths):
         assert types["symbol"] == "VARCHAR" and types["month"] == "VARCHAR" and types["ts"] == "BIGINT"
         assert con.execute("SELECT DISTINCT month FROM bars ORDER BY 1").fetchall() == [("2024-01",), ("2024-02",)]
         log = con.execute("SELECT file, rows_read, rows_new, status FROM ingest_log ORDER BY ingested_at").fetchall()
-    assert [(os.path.basename(f), n, new, s) for f, n, new, s in log] == [("007_1m.csv", 4, 4, "ok"), ("BBB_1d.csv", 1, 1, "ok")]
+    assert [(os.path.basename(f), n, new, s) for f, n, new, s in log] == [("007_1m.csv", 4, 4, "ok"),
+                                                                          ("BBB_1d.csv", 1, 1, "ok")]
     ensure_catalog(paths)  # idempotent
 
 

@@ -19,7 +19,8 @@ import data_workers
 from landing_files import HEADER, bar_lines, write_csv
 from lq_engine.data.catalog import catalog_reader, ensure_catalog, symbol_row_counts
 from lq_engine.data.ingest import ingest_file
-from lq_engine.data.lake import SLEEP_ENV, bars_root, visible_parquet_files
+from lq_engine.data.lake import bars_root, visible_parquet_files
+from lq_engine.data.store import SLEEP_ENV
 from lq_engine.data.samples import generate_synthetic
 
 WORKER = Path(data_workers.__file__)

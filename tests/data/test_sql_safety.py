@@ -78,7 +78,8 @@ def test_abuse_corpus_is_refused_and_nothing_changes(filled, tmp_path):
     assert not (paths.lake / "x.parquet").exists()
     # reading the lake still works, through the views and by file under the lake
     assert query_readonly(paths, "SELECT count(*) AS n FROM bars")["n"][0] == 30
-    assert query_readonly(paths, "SELECT winner_params, strategy FROM optimization_winners").row(0) == ('{"fast": 5}', "s")
+    winners = query_readonly(paths, "SELECT winner_params, strategy FROM optimization_winners")
+    assert winners.row(0) == ('{"fast": 5}', "s")
     glob = paths.lake / "bars" / "**" / "*.parquet"
     assert query_readonly(paths, f"SELECT count(*) AS n FROM read_parquet('{glob}')")["n"][0] == 30
 

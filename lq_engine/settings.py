@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from lq_engine.errors import LQError, unknown_key_message
 from lq_engine.project import find_project
@@ -129,14 +129,7 @@ def load_project_config(path: Path | None = None) -> ProjectConfig:
     universes: dict[str, UniverseConfig] = {}
     for name, u in raw.get("universes", {}).items():
         where = f"{path}: [universes.{name}]"
-        if not isinstance(u, dict):
-            raise SettingsError(f"{where} must be a table (symbols, timeframe, calendar, ...)")
-        bad = [k for k in u if k not in UNIVERSE_KEYS]
-        if bad:
-            raise SettingsError(unknown_key_message(where, bad, UNIVERSE_KEYS))
-        for key in ("symbols", "timeframe", "calendar"):
-            if key not in u:
-                raise SettingsError(f"{where}: missing key '{key}'")
+        _check_table(where, u, UNIVERSE_KEYS, ("symbols", "timeframe", "calendar"))
         if u["calendar"] not in CALENDARS:
             raise SettingsError(f"{where}: field 'calendar' must be one of {CALENDARS}, got {u['calendar']!r}")
         symbols = u["symbols"]
@@ -292,20 +285,25 @@ def _string_list(where: str, key: str, v: Any, *, empty: bool = False) -> tuple[
     return tuple(x.strip() for x in v)
 
 
+def _check_table(where: str, t: Any, known: Sequence[str], required: Sequence[str], shown: str = "") -> None:
+    """A ``[kind.NAME]`` table: a table, of known keys only, with every required key."""
+    if not isinstance(t, dict):
+        raise SettingsError(f"{where} must be a table ({shown or ', '.join(required)}, ...)")
+    bad = [k for k in t if k not in known]
+    if bad:
+        raise SettingsError(unknown_key_message(where, bad, known))
+    for key in required:
+        if key not in t:
+            raise SettingsError(f"{where}: missing key '{key}'")
+
+
 def _fetch_tables(path: Path, raw: dict) -> dict[str, FetchSource]:
     """``[fetch.NAME]``: exchange, symbols, timeframes and/or funding, since (a day), and the optional
     suffix, min_interval, api_url. The exchange and symbols are checked when fetched (ccxt is optional)."""
     out = {}
     for name, t in raw.items():
         where = f"{path}: [fetch.{name}]"
-        if not isinstance(t, dict):
-            raise SettingsError(f"{where} must be a table (exchange, symbols, timeframes, since, ...)")
-        bad = [k for k in t if k not in FETCH_KEYS]
-        if bad:
-            raise SettingsError(unknown_key_message(where, bad, FETCH_KEYS))
-        for key in ("exchange", "symbols", "since"):
-            if key not in t:
-                raise SettingsError(f"{where}: missing key '{key}'")
+        _check_table(where, t, FETCH_KEYS, ("exchange", "symbols", "since"), "exchange, symbols, timeframes, since")
         if not isinstance(t["exchange"], str) or not t["exchange"].strip():
             raise SettingsError(f"{where}: field 'exchange' must be a ccxt exchange id, e.g. \"binanceusdm\"")
         funding = t.get("funding", False)

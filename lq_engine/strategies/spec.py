@@ -407,7 +407,7 @@ def memo_indicator(spec: StrategySpec, d: IndicatorDecl, view: Any, call: dict, 
                    key: tuple, memo: dict, frames: Mapping[str, Resampled] | None = None) -> np.ndarray:
     """``spec._indicator(d, view, call, args, row)``, or the value an earlier call of the same
     indicator returned when every bar field it read then is the very same array now, and so is
-    every indicator value it takes as input (``memo``: key -> [(fields read, inputs, value)]; the
+    every indicator value it takes as input (``memo``: key -> [(fields read, inputs, value, its bank row)]; the
     arrays are kept in it, so an identity cannot be reused). The lookahead scan changes one field
     of a segment per run: an indicator that never reads it is not computed again.
 

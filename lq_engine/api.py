@@ -12,6 +12,9 @@ Declarations (in the class body)
     ``state = lq.State(entry_bar=-1, peak=0.0)``: numeric fields kept between bars.
 Functions
     ``@lq.indicator def name(bars, <params...>)``: one value per bar, from bars up to that bar.
+    ``@lq.indicator(timeframe="4h")`` (with ``timeframe = "1m"``, the base bars', in the class body):
+    over longer bars resampled from the base bars; ``ind.name[i]`` is the last one closed by bar i's
+    close (docs/how-to/multi-timeframe.md).
     ``@lq.decide def decide(i, bars, ind, p, pos, st) -> float``: the target exposure in [-1, 1]
     (compiled by numba). ``pos.target``, ``pos.entry_price``, ``pos.bars_held`` are the strategy's
     own position; ``st.<field>`` its state. The arguments' names are checked, in this order (a

@@ -6,6 +6,7 @@
 - ``ta``: causal indicators; ``helpers``: compiled helpers for ``decide``;
 - ``scaffold``: what ``lq strategy new`` and ``lq init`` write.
 
-This layer sits low: it imports only ``lq_engine.errors`` and ``lq_engine.project``. What compiles and
+This layer sits low: it imports only ``lq_engine.errors``, ``lq_engine.project`` and
+``lq_engine.data.resample`` (timeframes; plain numpy, no polars). What compiles and
 runs a strategy is ``lq_engine.strategies`` (one layer above the kernels).
 """

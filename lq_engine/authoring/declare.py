@@ -41,13 +41,14 @@ import numpy as np
 
 from lq_engine.errors import InputTypeError, LQError
 from lq_engine.authoring.params import Constraint, less as _less, less_equal as _le, Param, ParamError, SIDES
+from lq_engine.data.resample import canonical_timeframe, timeframe_to_ns
 
 DECIDE_ARGS = ("i", "bars", "ind", "p", "pos", "st")
 PORTFOLIO_DECIDE_ARGS = (*DECIDE_ARGS, "w")
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "ts")
 PANEL_FIELDS = (*BAR_FIELDS, "mask")
 RESERVED = frozenset({"name", "state", "constraints", "declaration", "description", "min_symbols",
-                      "max_symbols", "gross"})
+                      "max_symbols", "gross", "timeframe"})
 
 
 class StrategyError(LQError, ValueError):
@@ -162,16 +163,30 @@ NO_STATE = State()
 # -- functions -----------------------------------------------------------------------------------
 
 _ROLE = "_lq_role"
+_TIMEFRAME = "_lq_timeframe"
 
 
-def indicator(fn: Callable) -> Callable:
+def indicator(fn: Callable | None = None, *, timeframe: str | None = None) -> Callable:
     """Mark ``fn(bars, <parameter or indicator names...>, <constants with defaults...>)`` as an
     indicator: an array of one value per bar, computed from bars up to that bar only. An argument
     named after another indicator receives that indicator's array (as it returned it), so a chain
     (spread -> z-score) computes each link once. It runs once per distinct tuple of the parameters it
     depends on (its own and its inputs') across the grid, in numpy or numba; ``decide`` reads it as
-    ``ind.<name>[i]``."""
+    ``ind.<name>[i]``.
+
+    ``@lq.indicator(timeframe="4h")``: the indicator runs over bars of that higher timeframe,
+    resampled from the strategy's base bars (declare their timeframe in the class body:
+    ``timeframe = "1m"``); it returns one value per higher bar, and ``ind.<name>[i]`` is the value of
+    the last higher bar that had closed by base bar i's close (NaN before the first).
+    The rule: ``lq_engine.data.resample`` and docs/how-to/multi-timeframe.md."""
+    if fn is None:
+        def mark(f: Callable) -> Callable:
+            return indicator(f, timeframe=timeframe)
+        return mark
+    if not callable(fn):
+        raise StrategyError(f"@lq.indicator({fn!r}): give the timeframe by name, @lq.indicator(timeframe={fn!r})")
     setattr(fn, _ROLE, "indicator")
+    setattr(fn, _TIMEFRAME, timeframe)
     return fn
 
 
@@ -201,6 +216,11 @@ class IndicatorDecl:
     constants: dict = field(default_factory=dict)
     args: tuple[str, ...] = ()  # its arguments after the bars, in call order: parameters and indicators
     inputs: tuple[str, ...] = ()  # the indicators among ``args``
+    timeframe: str | None = None  # a higher timeframe it runs over (canonical, "4h"); None: the base bars
+
+    @property
+    def timeframe_ns(self) -> int:
+        return timeframe_to_ns(self.timeframe) if self.timeframe else 0
 
 
 @dataclass(frozen=True)
@@ -221,6 +241,11 @@ class Declaration:
     min_symbols: int = 1
     max_symbols: int | None = 1
     gross: float = 1.0  # largest sum of |weight| a portfolio decision may ask for
+    timeframe: str | None = None  # the base bars' timeframe (canonical), declared for higher-timeframe indicators
+
+    @property
+    def timeframe_ns(self) -> int:
+        return timeframe_to_ns(self.timeframe) if self.timeframe else 0
 
 
 def _raw(fn: Any) -> Callable:
@@ -323,6 +348,7 @@ def declaration_of(cls: type) -> Declaration:
             if c.columns is not None and token not in pnames:
                 raise StrategyError(f"{where}: constraint '{c.text}' names {token!r}, which is not a parameter "
                                     f"(parameters: {sorted(pnames)})")
+    timeframe = _timeframes(body.get("timeframe"), indicators, portfolio, where)
     state = body.get("state", NO_STATE)
     if not isinstance(state, State):
         raise StrategyError(f"{where}: 'state' must be lq.State(field=default, ...), got {state!r}")
@@ -331,7 +357,45 @@ def declaration_of(cls: type) -> Declaration:
         raise StrategyError(f"{where}: name {name!r} must be lower-case letters, digits and underscores")
     return Declaration(cls.__name__, file, name, inspect.cleandoc(cls.__doc__ or "").strip(), tuple(params),
                        tuple(cons), state, tuple(indicators), found["decide"], found.get("exits"), portfolio,
-                       *universe)
+                       *universe, timeframe)
+
+
+def _timeframe(value: Any, what: str, where: str) -> str:
+    try:
+        return canonical_timeframe(value)
+    except (LQError, AttributeError, TypeError) as e:
+        raise StrategyError(f"{where}: {what}: {e}") from None
+
+
+def _timeframes(base: Any, indicators: list[IndicatorDecl], portfolio: bool, where: str) -> str | None:
+    """The base timeframe (canonical, or None), checked against the indicators' higher timeframes:
+    declared when any indicator has one, each a multiple of it, and inputs on one clock."""
+    if base is not None:
+        base = _timeframe(base, "timeframe (the base bars' timeframe)", where)
+    higher = [d for d in indicators if d.timeframe]
+    if not higher:
+        return base
+    if portfolio:
+        raise StrategyError(f"{where}: indicator {higher[0].name!r} has timeframe={higher[0].timeframe!r}; "
+                            "higher-timeframe indicators are for single-symbol strategies")
+    if base is None:
+        raise StrategyError(f"{where}: indicator {higher[0].name!r} runs on {higher[0].timeframe} bars: declare the "
+                            "timeframe of the bars the strategy runs on in its class body, e.g. timeframe = \"1m\"")
+    b = timeframe_to_ns(base)
+    by_name = {d.name: d for d in indicators}
+    for d in indicators:
+        if d.timeframe:
+            h = d.timeframe_ns
+            if h <= b or h % b:
+                raise StrategyError(f"{where}: indicator {d.name!r}: timeframe {d.timeframe} must be a multiple of the "
+                                    f"strategy's timeframe {base}, and longer")
+        for a in d.inputs:
+            tf = by_name[a].timeframe
+            if d.timeframe and tf != d.timeframe:
+                raise StrategyError(f"{where}: indicator {d.name!r} ({d.timeframe} bars) takes {a!r} "
+                                    f"({tf or base} bars); a higher-timeframe indicator takes indicators of its own "
+                                    "timeframe only")
+    return base
 
 
 def _check_choice_constants(params: list[Param], where: str) -> None:
@@ -379,7 +443,10 @@ def _indicator_decl(attr: str, fn: Callable, where: str) -> IndicatorDecl:
             args.append(prm.name)
         else:
             constants[prm.name] = prm.default
-    return IndicatorDecl(attr, fn, tuple(args), constants, tuple(args))
+    tf = getattr(fn, _TIMEFRAME, None)
+    if tf is not None:
+        tf = _timeframe(tf, f"@lq.indicator {attr}: timeframe", where)
+    return IndicatorDecl(attr, fn, tuple(args), constants, tuple(args), timeframe=tf)
 
 
 def _indicator_graph(indicators: list[IndicatorDecl], pnames: set[str], where: str) -> list[IndicatorDecl]:
@@ -408,7 +475,7 @@ def _indicator_graph(indicators: list[IndicatorDecl], pnames: set[str], where: s
             for q in visit(by_name[a], path + (d.name,)).params:
                 if q not in params:
                     params.append(q)
-        done[d.name] = IndicatorDecl(d.name, d.fn, tuple(params), d.constants, d.args, inputs)
+        done[d.name] = IndicatorDecl(d.name, d.fn, tuple(params), d.constants, d.args, inputs, d.timeframe)
         return done[d.name]
 
     for d in indicators:

@@ -15,6 +15,10 @@ import polars as pl
 
 from lq_engine.settings import CALENDARS
 from lq_engine.errors import InputError
+# timeframes are parsed in the polars-free module the strategy layer reads (one definition)
+from lq_engine.data.resample import (  # noqa: F401 (re-exported)
+    _UNIT_NS, NS_PER_SECOND, canonical_timeframe, ns_to_timeframe, timeframe_to_ns,
+)
 
 BAR_COLUMNS: tuple[str, ...] = ("symbol", "timeframe", "ts", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
@@ -29,10 +33,6 @@ BAR_SCHEMA: dict[str, pl.DataType] = {
 PARTITION_COLUMNS: tuple[str, ...] = ("ts", *VALUE_COLUMNS)
 PARTITION_SCHEMA: dict[str, pl.DataType] = {c: BAR_SCHEMA[c] for c in PARTITION_COLUMNS}
 
-NS_PER_SECOND = 1_000_000_000
-_UNIT_NS = {"s": NS_PER_SECOND, "m": 60 * NS_PER_SECOND, "h": 3600 * NS_PER_SECOND,
-            "d": 86400 * NS_PER_SECOND, "w": 7 * 86400 * NS_PER_SECOND}
-_TIMEFRAME_RE = re.compile(r"^([1-9][0-9]*)([smhdw])$")
 # Symbols become directory names in the lake, so they are restricted to a safe alphabet.
 SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 _YEAR_NS = 365 * 86400 * NS_PER_SECOND
@@ -48,29 +48,6 @@ class PartitionKey:
 
     def __str__(self) -> str:
         return f"{self.timeframe}/{self.symbol}/{self.month}"
-
-
-def timeframe_to_ns(timeframe: str) -> int:
-    """``"1m"`` -> 60_000_000_000. Raises ValueError for anything that is not ``<n><s|m|h|d|w>``."""
-    m = _TIMEFRAME_RE.match(timeframe or "")
-    if not m:
-        raise InputError(f"timeframe {timeframe!r} is not of the form <n><s|m|h|d|w>, e.g. '1m', '1h', '1d'")
-    return int(m.group(1)) * _UNIT_NS[m.group(2)]
-
-
-def ns_to_timeframe(interval_ns: int) -> str:
-    """The canonical timeframe of an interval, or ValueError if it is not a whole number of seconds."""
-    if interval_ns <= 0 or interval_ns % NS_PER_SECOND:
-        raise InputError(f"interval of {interval_ns} ns is not a positive whole number of seconds")
-    for unit in ("w", "d", "h", "m", "s"):
-        if interval_ns % _UNIT_NS[unit] == 0:
-            return f"{interval_ns // _UNIT_NS[unit]}{unit}"
-    raise AssertionError("unreachable")
-
-
-def canonical_timeframe(timeframe: str) -> str:
-    """``"60s"`` -> ``"1m"``; validates the spelling."""
-    return ns_to_timeframe(timeframe_to_ns(timeframe.strip()))
 
 
 def periods_per_year(timeframe: str, calendar: str) -> float:

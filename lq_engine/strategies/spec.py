@@ -26,6 +26,7 @@ import numpy as np
 import numba
 
 from lq_engine.data.bars import Bars
+from lq_engine.data.resample import Resampled, first_short_spacing, on_base, resample
 from lq_engine.authoring.declare import Declaration, IndicatorDecl, StrategyError, snake_case
 from lq_engine.authoring.params import ParamError, ParamTable, StrategySchema, explicit_grid, grid_table
 from lq_engine.authoring.space import SearchSpace, override_key, search_space
@@ -272,16 +273,20 @@ class StrategySpec:
         bank[1] = np.asarray(bars.close, dtype=np.float64)
         keys: dict[tuple, int] = {("zero",): 0, ("close",): 1}
         view = bars_view(bars)
+        frames = self.higher_bars(view, [d for d, _, _ in plan.calls])  # timeframe -> its bars, if any
         values: dict[tuple, np.ndarray] = {}  # what each indicator returned, for the indicators taking it
+        on_clock: dict[tuple, np.ndarray] = {}  # a higher-timeframe indicator on the base clock (its bank row)
         for j, (d, calls, first) in enumerate(plan.calls):  # inputs first
-            work = [({a: values[inputs[a]] if a in inputs else args[a] for a in d.args}, args, bank[first + k])
+            # an input of a base indicator on a higher timeframe reaches it on the base clock
+            work = [({a: (on_clock if self.indicator(a).timeframe != d.timeframe else values)[inputs[a]]
+                      if a in inputs else args[a] for a in d.args}, args, bank[first + k])
                     for k, (_, args, inputs) in enumerate(calls)]
             if memo is None:
                 def fn(c, d=d):
-                    return self._indicator(d, view, *c)
+                    return self._indicator(d, view, *c, frames)
             else:
                 def fn(c, d=d):
-                    return memo_indicator(self, d, view, *c, memo)
+                    return memo_indicator(self, d, view, *c, memo, frames)
                 work = [(*w, calls[k][0]) for k, w in enumerate(work)]
 
             def named(item, fn=fn, j=j, first=first):  # an indicator's error names the first set needing it
@@ -295,6 +300,8 @@ class StrategySpec:
             for k, value in enumerate(_map(named, list(enumerate(work)), bank[0].size)):
                 keys[calls[k][0]] = first + k
                 values[calls[k][0]] = value
+                if d.timeframe:
+                    on_clock[calls[k][0]] = _frozen_view(bank[first + k])
         bank.setflags(write=False)
         return IndicatorRows(bank, plan.idx, keys)
 
@@ -314,15 +321,44 @@ class StrategySpec:
     def indicator(self, name: str) -> IndicatorDecl:
         return next(d for d in self.indicators if d.name == name)
 
-    def _indicator(self, d: IndicatorDecl, view: Any, call: dict, args: dict, row: np.ndarray) -> np.ndarray:
+    def higher_bars(self, view: Any, indicators: Sequence[IndicatorDecl]) -> dict[str, Resampled]:
+        """The bars of every higher timeframe of ``indicators``, resampled from the base ``view``
+        (``lq_engine.data.resample``: closed higher bars only, and which one each base bar sees).
+        Refuses base bars closer together than the strategy's declared timeframe."""
+        tfs = {d.timeframe_ns: d.timeframe for d in indicators if d.timeframe}
+        if not tfs:
+            return {}
+        decl = self.declaration
+        base = decl.timeframe_ns
+        row = first_short_spacing(view.ts, base)
+        if row is not None:
+            from lq_engine.data.schema import format_ns  # polars: on this error path only
+
+            raise StrategyError(f"{self.file}: strategy '{self.name}' declares timeframe = {decl.timeframe!r}, but bar "
+                                f"row {row} ({format_ns(int(view.ts[row]))}) opens less than {decl.timeframe} after "
+                                f"row {row - 1} ({format_ns(int(view.ts[row - 1]))}); run it on {decl.timeframe} bars "
+                                "(or declare their timeframe)")
+        return {tf: resample(view.ts, view.open, view.high, view.low, view.close, view.volume, h, base)
+                for h, tf in sorted(tfs.items())}
+
+    def _indicator(self, d: IndicatorDecl, view: Any, call: dict, args: dict, row: np.ndarray,
+                   frames: Mapping[str, Resampled] | None = None) -> np.ndarray:
         """The value (as returned, read-only) of indicator ``d`` called with ``call``, also written into
-        its bank ``row`` (``args``: the parameters it depends on, shown in errors)."""
+        its bank ``row`` (``args``: the parameters it depends on, shown in errors). An indicator on a
+        higher timeframe runs over those bars (``frames``: ``higher_bars`` of ``view``), returns one
+        value per higher bar, and its row gets them on the base clock (``resample.on_base``)."""
         def shown() -> str:  # built on the error path only: this runs once per indicator row and run
             return f"{d.name}(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")"
 
         def where() -> str:
             return f"{self.file}: strategy '{self.name}', indicator {shown()}"
 
+        higher = None
+        if d.timeframe:
+            higher = (frames or {}).get(d.timeframe)
+            if higher is None:
+                higher = self.higher_bars(view, [d])[d.timeframe]
+            view = BarsTuple(higher.open, higher.high, higher.low, higher.close, higher.volume, higher.ts)
         try:
             out = d.fn(view, **call, **d.constants)
         except Exception as e:
@@ -331,14 +367,17 @@ class StrategySpec:
             a = np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError):
             raise StrategyError(f"{where()} returned {type(out).__name__}, not an array of numbers") from None
-        shape = row.shape
+        shape = row.shape if higher is None else (higher.n,)
         if a.shape != shape and not (self.is_portfolio and a.shape == shape[1:]):  # (or one series for a panel)
             want = "one value per bar" if len(shape) == 1 else "one row per symbol (or one series of bars)"
+            if higher is not None:
+                want = f"one value per {d.timeframe} bar"
             raise StrategyError(f"{where()} returned shape {a.shape}; it must return {want}, shape {shape}")
-        row[...] = a
-        # what indicators taking it receive: the bank row itself when it holds the value as returned,
-        # so the returned array is freed now (a wide grid kept every row twice: 2,300 rows x 80 kB)
-        a = row.view() if a.shape == shape else a.view()
+        row[...] = a if higher is None else on_base(a, higher.at)
+        # what indicators taking it receive: the bank row itself when it holds the value as returned, so
+        # the returned array is freed now (a wide grid kept every row twice: 2,300 rows x 80 kB); a higher
+        # timeframe's indicator passes on its values per higher bar
+        a = row.view() if higher is None and a.shape == row.shape else a.view()
         a.setflags(write=False)
         return a
 
@@ -368,10 +407,10 @@ class _Reading:
 
 
 def memo_indicator(spec: StrategySpec, d: IndicatorDecl, view: Any, call: dict, args: dict, row: np.ndarray,
-                   key: tuple, memo: dict) -> np.ndarray:
+                   key: tuple, memo: dict, frames: Mapping[str, Resampled] | None = None) -> np.ndarray:
     """``spec._indicator(d, view, call, args, row)``, or the value an earlier call of the same
     indicator returned when every bar field it read then is the very same array now, and so is
-    every indicator value it takes as input (``memo``: key -> [(fields read, inputs, value)]; the
+    every indicator value it takes as input (``memo``: key -> [(fields read, inputs, value, its bank row)]; the
     arrays are kept in it, so an identity cannot be reused). The lookahead scan changes one field
     of a segment per run: an indicator that never reads it is not computed again.
 
@@ -380,20 +419,33 @@ def memo_indicator(spec: StrategySpec, d: IndicatorDecl, view: Any, call: dict, 
     reading every field. Indicators are pure functions of the bars and their arguments (the
     strategy API's rule), which is what makes the reuse exact."""
     inputs = tuple(v for v in call.values() if isinstance(v, np.ndarray))
-    for read, ins, value in memo.get(key, ()):
+    for read, ins, value, on_base_row in memo.get(key, ()):
         if all(getattr(view, f) is a for f, a in read) and len(ins) == len(inputs) and all(
                 x is y for x, y in zip(ins, inputs)):
-            row[...] = value
+            row[...] = on_base_row
             return value
     rec = _Reading(view)
     try:
-        value = spec._indicator(d, rec, call, args, row)
+        if d.timeframe:  # its bars are resampled from every field of the base bars
+            raise _ReadsEverything
+        value = spec._indicator(d, rec, call, args, row, frames)
         fields = rec.read
     except Exception:  # the real bars: the indicator's own error, or one the proxy cannot serve
-        value = spec._indicator(d, view, call, args, row)
+        value = spec._indicator(d, view, call, args, row, frames)
         fields = set(view._fields)
-    memo.setdefault(key, []).append((tuple((f, getattr(view, f)) for f in sorted(fields)), inputs, value))
+    memo.setdefault(key, []).append((tuple((f, getattr(view, f)) for f in sorted(fields)), inputs, value,
+                                     value if not d.timeframe else row.copy()))
     return value
+
+
+class _ReadsEverything(Exception):
+    """``memo_indicator``: a higher-timeframe indicator counts as reading every field of the bars."""
+
+
+def _frozen_view(a: np.ndarray) -> np.ndarray:
+    v = a.view()
+    v.setflags(write=False)
+    return v
 
 
 def distinct_rows(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

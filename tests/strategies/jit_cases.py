@@ -19,6 +19,7 @@ from __future__ import annotations
 import pickle
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,9 @@ WINDOWS = {  # kind -> (a, b), absolute rows
     "strided": (40, 220),  # raw strided views of these rows, bypassing Panel.window / Span
 }
 PAPER_PREFIXES = (1, 37, 90)  # the paper trader decides bar k-1 from the first k bars of a window
+# strategies of the tests beside the shipped ones: higher-timeframe indicators on bins that close
+# within N minutes (the shipped mtf_trend's 4-hour filter closes no bar in N minutes)
+EXTRA = {"mtf_fast": Path(__file__).parent / "mtf" / "mtf_fast.py"}
 
 
 @dataclass(frozen=True)
@@ -48,15 +52,21 @@ class Case:
 def cases() -> list[Case]:
     from lq_engine.strategies.registry import list_strategies
 
-    return [Case(name, kind) for name in list_strategies() for kind in WINDOWS]
+    return [Case(name, kind) for name in [*list_strategies(), *EXTRA] for kind in WINDOWS]
+
+
+def spec_of(name: str) -> Any:
+    """A shipped strategy, or one of ``EXTRA``."""
+    from lq_engine.strategies import resolve
+    from lq_engine.strategies.registry import load_file
+
+    return load_file(EXTRA[name]) if name in EXTRA else resolve(name)
 
 
 def param_sets(name: str) -> list[dict[str, Any]]:
     """Two sets of ``name``: its defaults and a seeded pick of its default grid (pairs: one that trades
     on these panels)."""
-    from lq_engine.strategies import resolve
-
-    spec = resolve(name)
+    spec = spec_of(name)
     g = spec.default_grid()
     other = g[(len(name) * 7919) % len(g)]
     if name == "pairs":
@@ -91,12 +101,11 @@ def cut(case: Case) -> Any:
     """The case's input: ``Bars`` (a window, or strided) for a single-symbol strategy, a ``Panel``
     for a portfolio strategy."""
     from lq_engine.optimize.tasks import PanelSpan, Span
-    from lq_engine.strategies import resolve
     from lq_engine.data.bars import Bars
     from lq_engine.strategies.panel import Panel
 
     a, b = WINDOWS[case.kind]
-    if resolve(case.strategy).is_portfolio:
+    if spec_of(case.strategy).is_portfolio:
         p = _panel()
         if case.kind == "strided":
             return Panel(p.symbols, *(_strided(getattr(p, f), a, b)
@@ -133,9 +142,9 @@ def compute(case: Case) -> dict[str, Any]:
     from lq_engine.replay.portfolio import replay_portfolio
     from lq_engine.replay.portfolio_engine import run_portfolio_engine
     from lq_engine.execution.sizing import BracketSpec
-    from lq_engine.strategies import StrategyError, resolve
+    from lq_engine.strategies import StrategyError
 
-    spec = resolve(case.strategy)
+    spec = spec_of(case.strategy)
     data = cut(case)
     sets = param_sets(case.strategy)
     out: dict[str, Any] = {}

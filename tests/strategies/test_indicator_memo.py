@@ -35,6 +35,7 @@ def _bars(u: _Unit) -> Bars:
 def _single_strategies():
     shipped = [resolve(n) for n in list_strategies() if not resolve(n).is_portfolio]
     cheats = [load_file(p) for p in sorted(CHEATS.glob("*.py")) if p.stem != "__init__"]
+    cheats.append(load_file(CHEATS.parent / "mtf" / "mtf_fast.py"))  # higher-timeframe rows closing in 400 bars
     return [s for s in shipped + cheats if not s.is_portfolio and s.indicators]
 
 
@@ -69,7 +70,7 @@ def test_the_memo_is_used_for_fields_an_indicator_does_not_read():
     rng = np.random.default_rng(0)
     spec.indicator_rows(table, _bars(_perturbed(seg, 300, "volume", 1.5, rng)), plan, memo)
     assert sum(len(v) for v in memo.values()) == calls  # every row reused
-    assert all([f for f, _ in read] == ["close"] for entries in memo.values() for read, _, _ in entries)
+    assert all([f for f, _ in read] == ["close"] for entries in memo.values() for read, *_ in entries)
     spec.indicator_rows(table, _bars(_perturbed(seg, 300, "close", 1.5, rng)), plan, memo)
     assert sum(len(v) for v in memo.values()) == 2 * calls  # every row computed again
 
@@ -91,13 +92,14 @@ def test_an_indicator_the_proxy_cannot_serve_counts_as_reading_every_field():
         name = "last_high"
         fn = staticmethod(lambda bars, **kw: _last_high(bars))
         constants: dict = {}
+        timeframe = None  # on the base bars
 
     seg = _unit()
     view = bars_view(_bars(seg))
     memo: dict = {}
     row = np.empty(seg.n)
     memo_indicator(spec, Decl, view, {}, {}, row, ("last_high",), memo)
-    (read, _, _), = memo[("last_high",)]
+    (read, *_), = memo[("last_high",)]
     assert [f for f, _ in read] == sorted(view._fields)
     assert np.array_equal(row, seg.fields["high"])
     alt = _perturbed(seg, 300, "volume", 1.5, np.random.default_rng(0))

@@ -90,3 +90,5 @@ def _not_vacuous(res: dict[str, dict[str, Any]]) -> None:
                    for v in mine.values() for r in ("replay0", "replay1") if r in v), name
         assert sum(not isinstance(v.get("paper0_90", ""), str) for v in mine.values()) >= 2, name  # the paper path ran
     assert total_busy >= 2 * len(list_strategies())  # most strategies decide on most cuts
+    paid = [v["replay_perp"][-1] for v in res.values() if not isinstance(v.get("replay_perp", ""), str)]
+    assert sum(np.count_nonzero(x) > 0 for x in paid) >= len(list_strategies(portfolio=False))  # funding booked

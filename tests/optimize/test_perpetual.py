@@ -41,7 +41,7 @@ def test_both_stages_book_funding(perp):
     spot, ds, res = perp
     assert ds.content_hash != spot.content_hash  # the funding is part of the dataset
     plain = run_stage1(spot, MA, small_config())
-    assert not res.stage1.scores.equals(plain.stage1.scores)  # stage 1 ranks net of funding
+    assert not res.stage1.scores.equals(plain.scores)  # stage 1 ranks net of funding
     # a stage-2 row is exactly the replay of its window with the symbol's funding
     cfg = res.config
     view = view_of(ds, cfg)

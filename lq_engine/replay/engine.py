@@ -93,7 +93,7 @@ class ReplayResult:
     @property
     def funding_received(self) -> float:
         """Funding received in total (>= 0)."""
-        return float(-self.funding[self.funding < 0].sum()) if self.funding is not None else 0.0
+        return 0.0 - float(self.funding[self.funding < 0].sum()) if self.funding is not None else 0.0
 
 
 def config_vector(config: ExecutionConfig, brackets: BracketSpec) -> np.ndarray:

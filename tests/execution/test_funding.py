@@ -17,7 +17,7 @@ from test_exec_twins import same
 H = 3_600_000_000_000  # one hour in ns
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.one_of(st.just(0.0), st.floats(-1e6, 1e6, allow_nan=False)), st.floats(1e-3, 1e6, allow_nan=False),
        st.one_of(st.just(0.0), st.just(math.nan), st.floats(-0.01, 0.01, allow_nan=False)),
        st.floats(-1e9, 1e9, allow_nan=False))
@@ -46,7 +46,7 @@ def test_per_bar_rule_on_hourly_bars():
     assert not got.flags.writeable
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(1, 50), min_size=1, max_size=40), st.lists(st.integers(0, 2_000), max_size=60),
        st.integers(0, 2**32))
 def test_streaming_between_equals_per_bar(steps, events, seed):

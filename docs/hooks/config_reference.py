@@ -42,6 +42,8 @@ DESCRIBED = {
     "optimize.costs": "the table `[optimize.costs]` below (left out: derived from `execution`)",
     "optimize.initial_cash": "starting capital of every replay",
     "optimize.brackets": "the table `[optimize.brackets]` below (left out: no protective orders)",
+    "optimize.instrument": "`spot`, or `perpetual`: every symbol is a perpetual future and both stages book its "
+                           "funding from the frozen dataset ([perpetual futures](../how-to/perpetuals.md))",
     "execution.fee_taker": "fee rate of market orders, stops, trailing stops and carried remainders",
     "execution.fee_maker": "fee rate of take-profit fills (resting limit orders)",
     "execution.spread_bps": "quoted spread in bps; a taker pays half of it",

@@ -111,6 +111,7 @@ def file_summaries(results) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from lq_assets.cli.environment import Stages, setup, step
+    from lq_engine.data.funding import ingest_funding_files, is_funding_file
     from lq_engine.data.ingest import IngestError, scan_file
     from lq_engine.data.quarantine import quarantine_file
     from lq_engine.data.schema import SYMBOL_RE
@@ -122,11 +123,20 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--symbol {args.symbol!r} is not a valid symbol (letters, digits, '.', '_', '-'; at most 64)")
     paths = setup(args.verbose)
     landed, problems = [], []
+    funded = False  # funding rates merged: the frozen datasets are rebuilt to carry them
     for src in args.paths:
         # ingested from where it is: never copied into the landing folder, whose files the landing
         # sensor ingests (a killed `lq ingest` must leave nothing there to be applied later); the
         # ingest's transaction keeps it in the raw archive (data/archive/<sha256>/<name>)
         src = src.resolve()
+        if is_funding_file(src):  # a perpetual's funding rates (lq_engine.data.funding): merged here, no bar run
+            try:
+                done_f = ingest_funding_files([src], paths)[0]
+                print(f"  {src.name}: funding, {', '.join(done_f['symbols'])}, {done_f['rows']} rows", flush=True)
+                funded = True
+            except IngestError as e:
+                problems.append(rejected(paths, src) or f"{src.name} rejected: {e}")
+            continue
         try:  # a cheap peek before Dagster loads: a file that is not bars at all goes to quarantine now
             scan_file(src, symbol=args.symbol)
         except IngestError as e:
@@ -136,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         landed.append(src)
     stages = Stages()
     outcome = None
-    if landed:
+    if landed or funded:
         with stages("loading Dagster definitions"):
             import dagster as dg
 
@@ -163,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
                         raise _instance_full(paths, f, e) from None
                 for line in file_summaries(results):
                     print(f"  {line}", flush=True)
-            if done and not args.no_freeze:
+            if (done or funded) and not args.no_freeze:
                 with stages("frozen_dataset", "rebuilding the frozen datasets"):
                     outcome = freeze_universes(instance, UNIVERSES.get_partition_keys())
     if len(problems) > 1:

@@ -26,6 +26,7 @@ from lq_assets.market.assets import market_bars
 from lq_assets.partitions import SYMBOLS, file_range_plan
 from lq_assets.profile import sensor_status
 from lq_assets.resources import LakeResource
+from lq_engine.data.funding import ingest_funding_files, is_funding_file
 from lq_engine.data.ingest import LANDING_SUFFIXES, IngestError, scan_file
 from lq_engine.data.ingest_log import ingest_history, ingested_partitions
 from lq_engine.data.quarantine import file_sha256, quarantine_file
@@ -88,6 +89,14 @@ def landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> d
         st = f.stat()
         fp = _fingerprint(st)
         if seen.get(f.name) == fp or now - st.st_mtime < SETTLE_SECONDS:
+            continue
+        if is_funding_file(f):  # a perpetual's funding rates: small, merged here (no bar partitions to run)
+            try:
+                ingest_funding_files([f], paths)
+                context.log.info(f"{f.name}: funding rates merged into the lake")
+            except IngestError as e:
+                context.log.warning(f"rejected {f.name}: {e} (quarantined)")
+            seen[f.name] = fp
             continue
         try:
             scan = scan_file(f)

@@ -2,11 +2,14 @@
 
 On disk: ``frozen/<name>/<hash16>/`` holding ``ts.npy`` (int64 ns), ``open/high/low/close/volume.npy``
 (float64), ``offsets.npy`` (int64, symbol k owns rows ``offsets[k]:offsets[k+1]``) and
-``manifest.json``. Rows are sorted by (symbol, ts), symbols sorted. The folder is built under a
-temporary name and renamed into place, so it is complete or absent; arrays load memory-mapped
-read-only. Nothing is fsynced: the folder is a cache of the lake (see ``build_frozen``). The content
-hash is sha256 over the spec and the canonical bytes of every array (never over wall-clock time):
-identical inputs give the identical hash, which is the Dagster data version.
+``manifest.json``; a universe of perpetuals also carries its funding rates (``funding_ts.npy``,
+``funding_rate.npy``, ``funding_offsets.npy``: symbol k owns events ``funding_offsets[k]:[k+1]``,
+those within its bars' span; in the hash only when present), so a replay of it is reproducible.
+Rows are sorted by (symbol, ts), symbols sorted. The folder is built under a temporary name and
+renamed into place, so it is complete or absent; arrays load memory-mapped read-only. Nothing is
+fsynced: the folder is a cache of the lake (see ``build_frozen``). The content hash is sha256 over
+the spec and the canonical bytes of every array (never over wall-clock time): identical inputs give
+the identical hash, which is the Dagster data version.
 
 Where they live: built into the local ``frozen/`` folder of the machine that freezes; with the lake
 on an object store the folder is also published to the lake (``frozen/<name>/<hash16>/``, the
@@ -35,6 +38,8 @@ import numpy as np
 import polars as pl
 
 from lq_engine.data.bars import FIELDS as BAR_FIELDS, Bars
+from lq_engine.data.funding import funding_arrays
+from lq_engine.data.funding_rates import FundingRates
 from lq_engine.data.guards import freeze
 from lq_engine.data.lake import read_symbol_frames
 from lq_engine.data.paths import DataPaths
@@ -43,6 +48,15 @@ from lq_engine.errors import InputError, LQError, NotFoundError
 
 ARRAY_NAMES = ("ts", "open", "high", "low", "close", "volume")
 FILES = tuple(f"{n}.npy" for n in ("offsets", *ARRAY_NAMES))
+FUNDING_NAMES = ("funding_offsets", "funding_ts", "funding_rate")  # present for a universe with funding rates
+FUNDING_FILES = tuple(f"{n}.npy" for n in FUNDING_NAMES)
+
+
+def _files(folder: Path) -> tuple[str, ...]:
+    """The array files of a dataset folder: the bars', and the funding rates' when it has them."""
+    return FILES + (FUNDING_FILES if (folder / FUNDING_FILES[0]).exists() else ())
+
+
 FORMAT_VERSION = 1
 
 
@@ -89,10 +103,33 @@ class FrozenArrays:
     symbols: tuple[str, ...]
     offsets: np.ndarray
     arrays: dict[str, np.ndarray]
+    funding: dict[str, np.ndarray] = field(default_factory=dict)  # FUNDING_NAMES -> array, or empty
 
     @property
     def n_rows(self) -> int:
         return int(self.offsets[-1])
+
+
+def with_funding(fa: FrozenArrays, rates: dict[str, tuple[np.ndarray, np.ndarray]]) -> FrozenArrays:
+    """``fa`` carrying the funding events of its symbols (symbol -> (ts, rate)) that fall in each
+    symbol's bar span (first open, last open]: the only ones a replay of it applies; ``fa`` itself
+    when none do."""
+    offsets = np.zeros(len(fa.symbols) + 1, dtype=np.int64)
+    ts_parts, rate_parts = [], []
+    for k, sym in enumerate(fa.symbols):
+        t, r = rates.get(sym, (np.empty(0, dtype=np.int64), np.empty(0)))
+        a, b = int(fa.offsets[k]), int(fa.offsets[k + 1])
+        keep = (t > fa.arrays["ts"][a]) & (t <= fa.arrays["ts"][b - 1]) if b > a else np.zeros(t.shape, bool)
+        ts_parts.append(np.asarray(t, dtype=np.int64)[keep])
+        rate_parts.append(np.asarray(r, dtype=np.float64)[keep])
+        offsets[k + 1] = offsets[k] + int(keep.sum())
+    if offsets[-1] == 0:
+        return fa
+    arrays = {"funding_offsets": offsets, "funding_ts": np.concatenate(ts_parts),
+              "funding_rate": np.concatenate(rate_parts)}
+    for a in arrays.values():
+        a.setflags(write=False)
+    return FrozenArrays(fa.symbols, fa.offsets, fa.arrays, arrays)
 
 
 def freeze_frames(parts: list[tuple[str, pl.DataFrame]]) -> FrozenArrays:
@@ -168,6 +205,10 @@ def content_hash(spec: UniverseSpec, fa: FrozenArrays) -> str:
         le = a.astype(a.dtype.newbyteorder("<"), copy=False)
         h.update(f"{name}:{le.dtype.str}:{le.shape[0]}\0".encode())
         h.update(memoryview(np.ascontiguousarray(le)).cast("B"))
+    for name in FUNDING_NAMES if fa.funding else ():  # a universe without funding keeps its hash
+        le = fa.funding[name].astype(fa.funding[name].dtype.newbyteorder("<"), copy=False)
+        h.update(f"{name}:{le.dtype.str}:{le.shape[0]}\0".encode())
+        h.update(memoryview(np.ascontiguousarray(le)).cast("B"))
     return h.hexdigest()
 
 
@@ -181,6 +222,7 @@ class FrozenDataset:
     offsets: np.ndarray
     arrays: dict[str, np.ndarray] = field(repr=False)
     spec: UniverseSpec = field(repr=False)
+    funding_arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # FUNDING_NAMES, or empty
 
     @property
     def n_rows(self) -> int:
@@ -204,6 +246,15 @@ class FrozenDataset:
         a, b = int(self.offsets[k]), int(self.offsets[k + 1])
         return Bars(*(self.arrays[n][a:b] for n in BAR_FIELDS), symbol=symbol)
 
+    def funding(self, symbol: str) -> FundingRates | None:
+        """The symbol's funding events (a perpetual), None when the dataset carries none for it."""
+        k = self.index(symbol)
+        f = self.funding_arrays
+        if not f:
+            return None
+        a, b = int(f["funding_offsets"][k]), int(f["funding_offsets"][k + 1])
+        return FundingRates(f["funding_ts"][a:b], f["funding_rate"][a:b], symbol) if b > a else None
+
     def symbol_span(self, symbol: str) -> tuple[str, str]:
         """(first bar, last bar) as ISO-8601 UTC text."""
         s = self.series(symbol)
@@ -212,7 +263,7 @@ class FrozenDataset:
 
 def _write_arrays(tmp: Path, fa: FrozenArrays) -> None:
     tmp.mkdir(parents=True)
-    for name, a in (("offsets", fa.offsets), *((n, fa.arrays[n]) for n in ARRAY_NAMES)):
+    for name, a in (("offsets", fa.offsets), *((n, fa.arrays[n]) for n in ARRAY_NAMES), *fa.funding.items()):
         with open(tmp / f"{name}.npy", "wb") as f:
             np.save(f, np.ascontiguousarray(a), allow_pickle=False)
 
@@ -221,7 +272,7 @@ def file_checksums(folder: Path) -> dict[str, int]:
     """crc32 of each array file (3-4 GB/s here, about 3.5x sha256: cheap enough to check on every
     first load in a process, and it names the file that changed)."""
     out = {}
-    for name in FILES:
+    for name in _files(folder):
         with open(folder / name, "rb") as f:
             crc = 0
             while chunk := f.read(1 << 24):
@@ -239,6 +290,7 @@ def _write_manifest(tmp: Path, spec: UniverseSpec, fa: FrozenArrays, digest: str
         "symbols": list(fa.symbols),
         "n_rows": fa.n_rows,
         "arrays": {n: str(fa.arrays[n].dtype) for n in ARRAY_NAMES},
+        **({"funding_events": int(fa.funding["funding_offsets"][-1])} if fa.funding else {}),
         "first_ts": format_ns(int(fa.arrays["ts"].min())) if fa.n_rows else None,
         "last_ts": format_ns(int(fa.arrays["ts"].max())) if fa.n_rows else None,
     }
@@ -248,7 +300,8 @@ def _write_manifest(tmp: Path, spec: UniverseSpec, fa: FrozenArrays, digest: str
 def _same_arrays(ds: FrozenDataset, fa: FrozenArrays) -> bool:
     return ds.symbols == fa.symbols and np.array_equal(ds.offsets, fa.offsets) and all(
         np.array_equal(ds.arrays[n], fa.arrays[n], equal_nan=n != "ts") for n in ARRAY_NAMES
-    )
+    ) and set(ds.funding_arrays) == set(fa.funding) and all(
+        np.array_equal(ds.funding_arrays[n], fa.funding[n]) for n in fa.funding)
 
 
 def build_frozen(paths: DataPaths, spec: UniverseSpec) -> FrozenDataset:
@@ -265,7 +318,7 @@ def build_frozen(paths: DataPaths, spec: UniverseSpec) -> FrozenDataset:
     absent = sorted(set(spec.symbols) - {s for s, _ in parts})
     if absent:
         raise InputError(f"universe {spec.name!r}: no {spec.timeframe} bars in the lake for {absent}")
-    fa = freeze_frames(parts)
+    fa = with_funding(freeze_frames(parts), funding_arrays(paths, spec.symbols))
     base = paths.frozen / spec.name
     base.mkdir(parents=True, exist_ok=True)
     _clean_stale_temps(base)
@@ -343,7 +396,7 @@ _VERIFIED: dict[tuple, str] = {}  # (folder, files' size and mtime) -> content h
 
 def _signature(folder: Path) -> tuple:
     sig = [str(folder.resolve())]
-    for name in (*FILES, "manifest.json"):
+    for name in (*_files(folder), "manifest.json"):
         st = (folder / name).stat()
         sig += [st.st_size, st.st_mtime_ns]
     return tuple(sig)
@@ -358,15 +411,17 @@ def verify_frozen(folder: Path) -> str:
     recorded = m.get("checksums")
     if recorded:
         found = file_checksums(folder)
-        bad = [n for n in FILES if found.get(n) != recorded.get(n)]
+        bad = [n for n in sorted(set(found) | set(recorded), key=(*FILES, *FUNDING_FILES).index)
+               if found.get(n) != recorded.get(n)]
         if bad:
             raise FrozenCorruptError(
-                f"{folder / bad[0]}: checksum mismatch (crc32 recorded {recorded.get(bad[0])}, found {found[bad[0]]})"
+                f"{folder / bad[0]}: checksum mismatch (crc32 recorded {recorded.get(bad[0])}, "
+                f"found {found.get(bad[0])})"
                 + (f", and {', '.join(bad[1:])}" if bad[1:] else "")
                 + f": frozen dataset {m['spec']['name']} {m['content_hash'][:16]} was modified or corrupted")
         return m["content_hash"]
     ds = load_frozen(folder, verify=False)
-    actual = content_hash(ds.spec, FrozenArrays(ds.symbols, ds.offsets, ds.arrays))
+    actual = content_hash(ds.spec, FrozenArrays(ds.symbols, ds.offsets, ds.arrays, ds.funding_arrays))
     if actual != m["content_hash"]:
         raise FrozenCorruptError(f"{folder}: content hash mismatch (manifest {m['content_hash'][:16]}, arrays "
                                  f"{actual[:16]}): frozen dataset {m['spec']['name']} was modified or corrupted")
@@ -392,10 +447,14 @@ def load_frozen(folder: Path, *, verify: bool | None = None) -> FrozenDataset:
             _VERIFIED[sig] = verify_frozen(folder)
     arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in ARRAY_NAMES}
     offsets = np.load(folder / "offsets.npy", mmap_mode="r", allow_pickle=False)
+    funding = {n: np.load(folder / f"{n}.npy", allow_pickle=False) for n in FUNDING_NAMES} \
+        if m.get("funding_events") else {}
+    for a in funding.values():
+        a.setflags(write=False)
     s = m["spec"]
     spec = UniverseSpec(s["name"], tuple(s["symbols"]), s["timeframe"], s["start"], s["end"])
     return FrozenDataset(folder, spec.name, m["content_hash"], tuple(m["symbols"]), spec.timeframe,
-                         offsets, arrays, spec)
+                         offsets, arrays, spec, funding)
 
 
 def mark_verified(ds: "FrozenDataset") -> None:
@@ -417,7 +476,7 @@ def publish_frozen(paths: DataPaths, ds: FrozenDataset) -> str | None:
     store, prefix = paths.store, _lake_prefix(ds.name, ds.content_hash)
     if store.exists(f"{prefix}/manifest.json"):
         return prefix
-    for name in ("offsets", *ARRAY_NAMES):
+    for name in ("offsets", *ARRAY_NAMES, *ds.funding_arrays):
         store.write_bytes(f"{prefix}/{name}.npy", (ds.folder / f"{name}.npy").read_bytes())
     store.write_bytes(f"{prefix}/manifest.json", (ds.folder / "manifest.json").read_bytes())
     return prefix
@@ -444,9 +503,11 @@ def open_frozen(paths: DataPaths, name: str, digest: str) -> FrozenDataset:
     tmp = base / f".tmp-{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
-        for f in ("offsets", *ARRAY_NAMES):
+        manifest = store.read_bytes(f"{prefix}/manifest.json")
+        extra = FUNDING_NAMES if json.loads(manifest).get("funding_events") else ()
+        for f in ("offsets", *ARRAY_NAMES, *extra):
             (tmp / f"{f}.npy").write_bytes(store.read_bytes(f"{prefix}/{f}.npy"))
-        (tmp / "manifest.json").write_bytes(store.read_bytes(f"{prefix}/manifest.json"))
+        (tmp / "manifest.json").write_bytes(manifest)
         ds = load_frozen(tmp, verify=True)
         if ds.content_hash != digest:
             raise FrozenCorruptError(f"{store.uri_of(prefix)}: manifest hash {ds.content_hash[:16]} "

@@ -45,6 +45,7 @@ import polars as pl
 
 from lq_engine.data.archive import stage_entry
 from lq_engine.data.errors import IngestError, short_name
+from lq_engine.data.funding import ingest_funding, is_funding_file
 from lq_engine.data.ingest_log import ingest_log_dir, maybe_compact, record_ingests, stage_ingest_log
 from lq_engine.data.journal import journal_dir, recover, sweep, transaction
 from lq_engine.data.lake import bars_root, lock_path, merge_partition, stage_merge
@@ -459,9 +460,21 @@ def ingest_files(
     files = [Path(f) for f in files]
     if not in_order:
         files = sorted(files, key=lambda f: (f.stat().st_mtime_ns, f.name))
+    funding = [f for f in files if is_funding_file(f)]  # perpetuals' funding rates: ``data.funding``
+    reports, funding_errors = _funding_reports(funding, paths) if funding else ([], [])
+    if funding:
+        files = [f for f in files if f not in set(funding)]
     keep = _wanted(list(only_partitions) if only_partitions is not None else None)
     with Progress("ingest", total=len(files), unit="files", report=report).ticking() as progress:
-        return _ingest(files, paths, symbol, timeframe, ts_unit, keep, raise_on_reject, progress)
+        reports += _ingest(files, paths, symbol, timeframe, ts_unit, keep, raise_on_reject, progress)
+    return _raise_first(funding_errors, raise_on_reject, reports)
+
+
+def _funding_reports(files: list[Path], paths: DataPaths) -> tuple[list[IngestReport], list[IngestError]]:
+    done, errors = ingest_funding(files, paths)
+    return [IngestReport(file=d["file"], sha256=d["sha256"], rows_read=d["rows"], rows_new=d["rows"],
+                         format="funding", symbols=d["symbols"], first_ts=d["first_ts"], last_ts=d["last_ts"])
+            for d in done], errors
 
 
 def _ingest(files: list[Path], paths: DataPaths, symbol: str | None, timeframe: str | None, ts_unit: str | None,
@@ -528,9 +541,10 @@ def _recover_and_sweep(paths: DataPaths) -> None:
 def landing_files(paths: DataPaths) -> list[Path]:
     if not paths.landing.is_dir():
         return []
-    return sorted(
+    return sorted(  # bar files: funding files are ingested as they arrive, never re-scanned as bars
         f for f in paths.landing.iterdir()
         if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in LANDING_SUFFIXES
+        and not is_funding_file(f)
     )
 
 

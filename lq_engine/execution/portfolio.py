@@ -7,9 +7,11 @@ import math
 from lq_engine.core.cache import RuntimeCache
 from lq_engine.core.events import FillEvent
 from lq_engine.execution.fillmath import PY
+from lq_engine.execution.funding import PY as FUNDING_PY
 
 apply_fill = PY.apply_fill  # pure-Python twins: no numba dispatch per fill, bit-identical
 mark_to_market = PY.mark_to_market
+apply_funding = FUNDING_PY.apply_funding
 
 _FLAT = (0.0, math.nan)
 
@@ -31,6 +33,13 @@ class Portfolio:
             self._positions.pop(fill.symbol, None)
         else:
             self._positions[fill.symbol] = (qty, avg)
+
+    def apply_funding(self, symbol: str, mark: float, rate: float) -> float:
+        """Book a funding payment of ``symbol``'s position marked at ``mark``; returns the amount
+        paid (negative: received). Realized PnL and fees are unchanged: funding is its own line."""
+        cash, paid = apply_funding(self.cash, self._positions.get(symbol, _FLAT)[0], mark, rate)
+        self.cash = cash
+        return paid
 
     def position(self, symbol: str) -> float:
         return self._positions.get(symbol, _FLAT)[0]

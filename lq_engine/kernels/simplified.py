@@ -1,6 +1,6 @@
 """The prefilter's simplified fills over decided targets, streamed into metric accumulators.
 
-``account(o, hi, lo, c, targets, exits, has_exits, fee, slip, acc)`` executes one parameter set's
+``account(o, hi, lo, c, rets, targets, exits, has_exits, fee, slip, acc, funding)`` executes one parameter set's
 decisions (``targets[j]`` decided at close j, float in [-1, 1]) exactly as the replay does under
 ``ExecutionConfig.simplified()``: at the next open ``sizing.plan_orders`` with the "equity" cost
 basis sizes the close/open or resize legs, ``fillmath.apply_fill`` books them at the raw open, an
@@ -15,6 +15,10 @@ stretch (only the drawdown clock moves) or a held one: a tight marking loop, or,
 invested long, the close returns' prefix sums (``bank.market_returns``: equal to the equity
 returns up to the rounding residue of cash) plus the drawdown four bars at a time. Bit for bit it
 makes the replay's fills; its metrics agree with the replay's within ``metrics.STREAMING_RTOL``.
+
+Perpetuals: ``funding`` is the rate per bar of ``execution.funding.funding_per_bar`` (zeros for
+spot), booked at the start of each bar by ``execution.funding.apply_funding`` as in the replay; a
+held run ends at a bar with funding, which then takes the general path.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from numba import njit
 from lq_engine.execution.fillmath import (
     TRIGGER_NONE, TRIGGER_TAKE_PROFIT, apply_fill, bracket_trigger, fill_fee, taker_fill_price, trailing_update,
 )
+from lq_engine.execution.funding import apply_funding
 from lq_engine.kernels.accumulators import close_out
 from lq_engine.kernels.backends.numba_backend import dd_bar
 from lq_engine.kernels.groups import book, book_prefix, has_groups
@@ -48,7 +53,7 @@ def _trade_return(r, tgain, twin, tloss):
 
 
 @njit(cache=True)
-def account(o, hi, lo, c, rets, targets, exits, has_exits, fee, slip, acc):
+def account(o, hi, lo, c, rets, targets, exits, has_exits, fee, slip, acc, funding):
     n = c.shape[0]
     grouped = has_groups(acc)  # a wide row: also stream per-group sums (``kernels.groups``)
     cost = fee + slip
@@ -83,6 +88,8 @@ def account(o, hi, lo, c, rets, targets, exits, has_exits, fee, slip, acc):
     v0 = 1.0  # account value where the open trade started
     j = 1
     while j < n:
+        if units != 0.0 and funding[j] != 0.0:  # perpetuals: the position held since close j-1 pays or receives
+            cash, _ = apply_funding(cash, units, c[j - 1], funding[j])
         nt = targets[j - 1]
         oj = o[j]
         if nt != tgt:  # the decision of close j-1 executes at this open
@@ -134,8 +141,8 @@ def account(o, hi, lo, c, rets, targets, exits, has_exits, fee, slip, acc):
                 if new_side(x, hx):
                     trades += 1
                 hx = x
-            k = j
-            while k < n and targets[k - 1] == tgt:
+            k = j + 1
+            while k < n and targets[k - 1] == tgt and funding[k] == 0.0:
                 k += 1
             if units > 0.0 and abs(cash) <= FULL * units * c[j]:
                 # fully invested long: equity returns are the close returns (to ~1e-16): their sums
@@ -168,7 +175,7 @@ def account(o, hi, lo, c, rets, targets, exits, has_exits, fee, slip, acc):
                 j = k
                 continue
             k = j
-            while k < n and targets[k - 1] == tgt:
+            while k < n and targets[k - 1] == tgt and (k == j or funding[k] == 0.0):
                 e = cash + units * c[k]
                 r = e / eq - 1.0
                 s1 += r

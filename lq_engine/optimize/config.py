@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from lq_engine.execution.config import Costs, ExecutionConfig
+from lq_engine.execution.funding import INSTRUMENTS
 from lq_engine.kernels.backends import BACKENDS
 from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
 from lq_engine.settings import CALENDARS, ProjectConfig, SettingsError, load_project_config
@@ -82,6 +83,9 @@ class OptimizeConfig:
     backend: str = "auto"
     calendar: str = "auto"  # auto: '24/7' below daily bars, 'equities' for daily and slower
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    # "perpetual": every symbol of the dataset is a perpetual future; both stages book its funding
+    # (the frozen dataset's funding rates, ``execution.funding``). "spot": no funding.
+    instrument: str = "spot"
     costs: Costs | None = None  # stage-1 costs; None derives them from ``execution``
     initial_cash: float = 100_000.0
     # Exit legs attached to every entry in every stage-2 replay (top k, audit, winner, holdout).
@@ -237,6 +241,8 @@ def _check(c: OptimizeConfig) -> None:
         raise ConfigError(f"optimize config: field 'fold_mode' must be one of {FOLD_MODES}, got {c.fold_mode!r}")
     if c.calendar != "auto" and c.calendar not in CALENDARS:
         raise ConfigError(f"optimize config: field 'calendar' must be 'auto' or one of {CALENDARS}, got {c.calendar!r}")
+    if c.instrument not in INSTRUMENTS:
+        raise ConfigError(f"optimize config: field 'instrument' must be one of {INSTRUMENTS}, got {c.instrument!r}")
     if c.backend != "auto" and c.backend not in BACKENDS:
         raise ConfigError(f"optimize config: field 'backend' must be 'auto' or one of {BACKENDS}, got {c.backend!r}")
     _int(c, "n_folds", 1)

@@ -125,7 +125,7 @@ def symbol_spans(view: DatasetView, plan: FoldPlan, windows: Sequence[Window], m
         wins = symbol_windows(view, plan, windows, sym, min_bars)
         if wins:
             lo, hi = min(a for _, a, _ in wins), max(b for _, _, b in wins)
-            yield sym, wins, Span.cut(view.series[sym], lo, hi)
+            yield sym, wins, Span.cut(view.series[sym], lo, hi, view.funding.get(sym))
 
 
 def pbo_groups(view: DatasetView, plan: FoldPlan, splits: int) -> np.ndarray | None:

@@ -225,8 +225,10 @@ def _round_trips(view: DatasetView, sym: str, w: Any, a: int, b: int, res: Any, 
     else:
         names = [sym] * len(f)
         marks = {sym: (int(ts[-1]), last, float(view.series[sym].close[b - 1]))}
+    funding = getattr(res, "funding", None)  # a perpetual's funding paid per bar
     return round_trips(names, f.ts, f.bar, f.side, f.quantity, f.price, f.fee, [_reason(int(r)) for r in f.reason],
-                       marks, {"fold": w.fold, "window": w.kind})
+                       marks, {"fold": w.fold, "window": w.kind},
+                       funding={sym: funding} if funding is not None and not portfolio else None)
 
 
 def _reason(code: int) -> str:
@@ -256,7 +258,8 @@ def score_holdout(view: DatasetView, strategy: StrategySpec, params: dict[str, A
         a, b = view.rows(sym, hold)
         if b - a < config.min_window_bars:
             continue
-        tasks.append(ReplayTask(strategy, [params], Span.cut(view.series[sym], a, b), ((HOLDOUT, -1, a, b),),
+        tasks.append(ReplayTask(strategy, [params], Span.cut(view.series[sym], a, b, view.funding.get(sym)),
+                                ((HOLDOUT, -1, a, b),),
                                 config.execution, config.brackets, config.initial_cash, view.ppy, 1, True))
         jobs.append((sym, [(hold, a, b)]))
     return _detail(view, strategy, params, jobs, runner.map(run_replays, tasks))

@@ -97,6 +97,8 @@ def trade_rows(trips: pl.DataFrame) -> list[dict[str, Any]]:
                      "bars": t["bars"], "entry price": f"{t['entry_price']:.4g}",
                      "exit price": f"{t['exit_price']:.4g}",
                      "PnL": f"{t['pnl']:,.2f}", "return": f"{t['return']:+.2%}", "exit reason": t["exit_reason"]})
+        if t.get("funding_paid") is not None:  # a perpetual: the PnL is net of it
+            rows[-1]["funding paid / received"] = f"{t['funding_paid']:,.2f} / {t['funding_received']:,.2f}"
     return rows
 
 
@@ -111,7 +113,16 @@ def stats_pairs(trips: pl.DataFrame) -> list[tuple[str, str]]:
             ("expectancy (mean PnL per trade)",
              "n/a" if s["expectancy"] != s["expectancy"] else f"{s['expectancy']:,.2f}"),
             ("average length",
-             "n/a" if s["average_bars"] != s["average_bars"] else f"{s['average_bars']:.1f} bars")]
+             "n/a" if s["average_bars"] != s["average_bars"] else f"{s['average_bars']:.1f} bars"),
+            *_funding_pairs(trips)]
+
+
+def _funding_pairs(trips: pl.DataFrame) -> list[tuple[str, str]]:
+    """A perpetual's funding over the trips: paid, received, net (in the trips' PnL already)."""
+    if "funding_paid" not in trips.columns:
+        return []
+    paid, got = float(trips["funding_paid"].fill_null(0.0).sum()), float(trips["funding_received"].fill_null(0.0).sum())
+    return [("funding paid / received / net", f"{paid:,.2f} / {got:,.2f} / {got - paid:+,.2f}")]
 
 
 def tearsheet_html(result: Any, folder: Path, slug: str, label: str, table: Any, kv: Any) -> list[str]:

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from lq_engine.prefilter.evaluate import backend_for
-from lq_engine.optimize.config import OptimizeConfig, brackets_json
+from lq_engine.optimize.config import ConfigError, OptimizeConfig, brackets_json
 from lq_engine.optimize.folds import FoldPlan, make_folds
 from lq_engine.optimize.gate import NOT_CHECKED, LookaheadGate, recheck_winner, scan_before_stage1
 from lq_engine.optimize.inputs import DatasetView, view_of
@@ -244,10 +244,13 @@ def prepare(dataset: Any, strategy: StrategySpec, config: OptimizeConfig
     t0 = time.perf_counter()
     view: DatasetView = view_of(dataset, config)
     if strategy.is_portfolio:
+        if view.funding:
+            raise ConfigError(f"optimize config: instrument 'perpetual': strategy '{strategy.name}' is a portfolio "
+                              "strategy, and funding is modelled for single-series strategies only")
         strategy.check_data(view.panel)  # the universe suits the strategy, or nothing runs
     plan = make_folds(view.clock.shape[0], config)
     search = resolve_search(strategy, config)
-    backend = backend_for(strategy, config.backend)  # C and Rust run rule-vocabulary strategies only
+    backend = backend_for(strategy, config.backend, bool(view.funding))  # C, Rust: rule vocabulary, spot only
     return view, plan, search, backend, {"prepare": time.perf_counter() - t0}
 
 

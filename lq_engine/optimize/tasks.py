@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from lq_engine.data.funding_rates import FundingRates
 from lq_engine.data.guards import freeze
 from lq_engine.execution.config import ExecutionConfig
 from lq_engine.kernels.groups import group_counts
@@ -45,10 +46,11 @@ class Span:
     symbol: str
     first: int
     arrays: dict[str, np.ndarray]
+    funding: FundingRates | None = None  # a perpetual's funding events (each window maps them on its bars)
 
     @classmethod
-    def cut(cls, series: Any, a: int, b: int) -> Span:
-        return cls(series.symbol, a, {f: np.asarray(getattr(series, f)[a:b]) for f in SPAN_FIELDS})
+    def cut(cls, series: Any, a: int, b: int, funding: FundingRates | None = None) -> Span:
+        return cls(series.symbol, a, {f: np.asarray(getattr(series, f)[a:b]) for f in SPAN_FIELDS}, funding)
 
     def series(self, a: int, b: int) -> Bars:
         """Rows [a, b) of the symbol (absolute row numbers) as checked frozen ``Bars``."""
@@ -97,7 +99,8 @@ def run_prefilter(task: PrefilterTask) -> list[dict[str, np.ndarray]]:
         if panel:
             res = evaluate_panel(data, task.strategy, task.params, task.costs, task.ppy, ends=ends)
         else:
-            res = evaluate_grid(data, task.strategy, task.params, task.costs, task.backend, task.ppy, ends)
+            res = evaluate_grid(data, task.strategy, task.params, task.costs, task.backend, task.ppy, ends,
+                                funding=task.span.funding)
         m = dict(res.metrics)
         if ends is not None:
             s = len(task.group_edges) - 1
@@ -153,7 +156,7 @@ def run_replays(task: ReplayTask) -> ReplayOutput:
                                        initial_cash=task.initial_cash, periods_per_year=task.ppy)
             else:
                 res = replay(task.strategy, params, bars, task.execution, brackets=task.brackets,
-                             initial_cash=task.initial_cash, periods_per_year=task.ppy)
+                             initial_cash=task.initial_cash, periods_per_year=task.ppy, funding=task.span.funding)
             m_row.append(res.metrics)
             f_row.append(len(res.fills))
             if kind == "validation":

@@ -15,6 +15,7 @@ import numpy as np
 from lq_engine.data.guards import FrozenInputError, require_frozen_array
 from lq_engine.errors import InputError
 from lq_engine.execution.config import Costs, ExecutionConfig
+from lq_engine.execution.funding import FundingRates, funding_per_bar
 from lq_engine.kernels import groups as G
 from lq_engine.kernels import metrics as M
 from lq_engine.kernels.backends import BACKENDS, native, NATIVE_BACKENDS, numba_backend, python_backend, run_sweep
@@ -73,13 +74,15 @@ def evaluate_grid(
     periods_per_year: float = 525_600.0,
     ends: np.ndarray | None = None,
     memory_mb: int | None = None,
+    funding: FundingRates | np.ndarray | None = None,
 ) -> GridResult:
     """Metrics for every parameter set of ``strategy`` (a name or a StrategySpec) over one series
-    (prefilter fills); with ``ends`` (time-group ends, ``kernels.groups``) also the per-group sums.
-    A grid whose indicator bank exceeds ``memory_mb`` (default ``chunks.memory_budget_mb``) runs in
-    chunks of sets (``prefilter.chunks``): the same numbers, bit for bit."""
+    (prefilter fills); with ``ends`` (time-group ends, ``kernels.groups``) also the per-group sums;
+    ``funding``: a perpetual's funding events (or rate per bar, ``execution.funding``). A grid whose
+    indicator bank exceeds ``memory_mb`` (default ``chunks.memory_budget_mb``) runs in chunks of sets
+    (``prefilter.chunks``): the same numbers, bit for bit."""
     bars = bars_from_arrays(series)
-    backend = backend_for(strategy, backend)
+    backend = backend_for(strategy, backend, funding is not None)
     spec = resolve(strategy)
     table = spec.table(param_sets)
     plan = spec.indicator_plan(table)
@@ -87,12 +90,12 @@ def evaluate_grid(
     rules = backend != "numba-api"
     if len(chunks) == 1:
         return run_compiled(compile_sweep(spec, table, bars, rules=rules, plan=plan), costs, backend, periods_per_year,
-                            ends)
+                            ends, funding)
     metrics: dict[str, np.ndarray] = {name: np.empty(len(table)) for name in M.METRIC_NAMES}
     groups = None
     for pos in chunks:
         part = run_compiled(compile_sweep(spec, table.take(pos), bars, rules=rules), costs, backend, periods_per_year,
-                            ends)
+                            ends, funding)
         for name in M.METRIC_NAMES:
             metrics[name][pos] = part.metrics[name]
         if part.group_sums is not None:
@@ -103,13 +106,17 @@ def evaluate_grid(
     return GridResult(spec, table.rows(), metrics, backend, float(periods_per_year), bars.n, costs, groups)
 
 
-def backend_for(strategy: StrategySpec | str, backend: str = "auto") -> str:
+def backend_for(strategy: StrategySpec | str, backend: str = "auto", funding: bool = False) -> str:
     """The backend that runs ``strategy``: ``backend`` (or the selected one for 'auto') when it
-    supports the strategy; C and Rust run only rule-vocabulary strategies, so others get numba."""
+    supports the strategy; C and Rust run only rule-vocabulary strategies, so others get numba.
+    With ``funding`` (a perpetual) the strategy's generated kernel ('numba-api') or the 'python'
+    reference: only ``kernels.simplified.account`` books funding."""
     if backend == "auto":
         backend = resolve_backend()
     elif backend not in BACKENDS and backend != "numba-api":
         raise InputError(f"unknown backend {backend!r}; expected 'auto' or one of {BACKENDS}")
+    if funding:
+        return "python" if backend == "python" else "numba-api"
     if backend in NATIVE_BACKENDS and resolve(strategy).rules is None:
         return "numba"
     if backend == "python" and resolve(strategy).is_portfolio:
@@ -118,20 +125,24 @@ def backend_for(strategy: StrategySpec | str, backend: str = "auto") -> str:
 
 
 def run_compiled(sweep: Sweep, costs: Costs, backend: str = "auto", periods_per_year: float = 525_600.0,
-                 ends: np.ndarray | None = None) -> GridResult:
+                 ends: np.ndarray | None = None, funding: FundingRates | np.ndarray | None = None) -> GridResult:
     """Score a compiled sweep. Backends: 'numba' (the rule kernel for a strategy with a rule
     front-end, else its generated kernel), 'numba-api' (the generated kernel, always), 'c' and
-    'rust' (rule front-end only), 'python' (the reference)."""
-    backend = backend_for(sweep.strategy, backend)
+    'rust' (rule front-end only), 'python' (the reference). ``funding``: a perpetual's funding."""
+    backend = backend_for(sweep.strategy, backend, funding is not None)
+    if funding is not None and sweep.strategy.is_portfolio:
+        raise InputError(f"strategy '{sweep.strategy.name}' is a portfolio strategy: perpetual funding is not "
+                         "modelled for portfolios")
+    rates = None if funding is None else funding_per_bar(funding, sweep.bars.ts)
     if not periods_per_year > 0:
         raise InputError(f"periods_per_year must be > 0, got {periods_per_year!r}")
     groups = None
-    if backend == "numba-api" or (backend in ("numba", "python") and not sweep.has_rules):
+    if backend == "numba-api" or (backend in ("numba", "python") and (not sweep.has_rules or rates is not None)):
         if backend == "python":
-            metrics, groups = reference_metrics(sweep, costs, periods_per_year, ends)
+            metrics, groups = reference_metrics(sweep, costs, periods_per_year, ends, rates)
         else:
             acc = sweep.strategy.kernels.sweep(sweep.strategy, sweep.bars, sweep.rows, sweep.table, costs.fee,
-                                               costs.slippage, sweep.rets, ends=ends)
+                                               costs.slippage, sweep.rets, ends=ends, funding=rates)
             metrics, groups = M.finalize(acc[:, :M.N_ACC], periods_per_year), G.group_sums(acc)
     elif ends is not None:  # per-group sums: the numba and C rule kernels and the python reference stream them
         if backend == "python":
@@ -185,18 +196,18 @@ def evaluate_panel(panel: Any, strategy: StrategySpec | str, param_sets: Sequenc
     return GridResult(spec, table.rows(), metrics, backend, float(periods_per_year), panel.n, costs, groups)
 
 
-def reference_metrics(sweep: Sweep, costs: Costs, ppy: float, ends: np.ndarray | None = None
-                      ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+def reference_metrics(sweep: Sweep, costs: Costs, ppy: float, ends: np.ndarray | None = None,
+                      funding: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """The reference for strategies without a rule front-end: each set replayed by the replay engine
     with the prefilter's simplified fills (``ExecutionConfig.simplified``), metrics from its equity;
-    with ``ends``, also the per-group sums of its returns (``kernels.groups``)."""
+    with ``ends``, also the per-group sums of its returns (``kernels.groups``); ``funding``: rate per bar."""
     b = sweep.bars
     cfg = ExecutionConfig(fee_taker=costs.fee, fee_maker=costs.fee, spread_bps=0.0, slippage_bps=costs.slippage * 1e4,
                           slippage_vol_k=0.0, liquidity_cap=None, cost_basis="equity")
     rows, groups = [], []
     for p in sweep.params:
         d = sweep.strategy.decisions(p, b)
-        res = replay_decisions(d, b, cfg, periods_per_year=ppy)
+        res = replay_decisions(d, b, cfg, periods_per_year=ppy, funding=funding)
         rows.append(res.metrics)
         if ends is not None:
             groups.append(G.sums_from_returns(res.equity[1:] / res.equity[:-1] - 1.0, ends))

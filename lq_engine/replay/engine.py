@@ -17,6 +17,7 @@ import numpy as np
 
 from lq_engine.errors import InputError, InputTypeError
 from lq_engine.execution.config import ExecutionConfig
+from lq_engine.execution.funding import FundingRates, funding_per_bar
 from lq_engine.kernels import metrics as M
 from lq_engine.replay import kernel as K
 from lq_engine.execution.sizing import NO_BRACKETS, BracketSpec
@@ -82,6 +83,17 @@ class ReplayResult:
     metrics: dict[str, float]
     initial_cash: float
     exposure: np.ndarray | None = None  # float64 per bar: the target exposure held at the close
+    funding: np.ndarray | None = None  # float64 per bar: funding paid at the bar's start (< 0: received); perps
+
+    @property
+    def funding_paid(self) -> float:
+        """Funding paid in total (>= 0)."""
+        return float(self.funding[self.funding > 0].sum()) if self.funding is not None else 0.0
+
+    @property
+    def funding_received(self) -> float:
+        """Funding received in total (>= 0)."""
+        return 0.0 - float(self.funding[self.funding < 0].sum()) if self.funding is not None else 0.0
 
 
 def config_vector(config: ExecutionConfig, brackets: BracketSpec) -> np.ndarray:
@@ -107,8 +119,10 @@ def replay(
     brackets: BracketSpec = NO_BRACKETS,
     initial_cash: float = 100_000.0,
     periods_per_year: float = 525_600.0,
+    funding: FundingRates | None = None,
 ) -> ReplayResult:
-    """Replay one parameter set (the strategy's default set when ``params`` is None)."""
+    """Replay one parameter set (the strategy's default set when ``params`` is None); ``funding``:
+    the symbol's funding events when it is a perpetual future (``execution.funding``)."""
     if not isinstance(series, Bars):
         raise InputTypeError(f"replay: expected lq_engine.data.bars.Bars (Bars.from_arrays, a frozen dataset's "
                         f"series), got {type(series).__name__}")
@@ -117,7 +131,8 @@ def replay(
     p = spec.validated(params)
     with naming_symbol(series.symbol):  # a raising decide: its error names the symbol too
         d = spec.decisions(p, series)
-    return replay_decisions(d, series, config, brackets, initial_cash, periods_per_year, strategy=spec.name, params=p)
+    return replay_decisions(d, series, config, brackets, initial_cash, periods_per_year, strategy=spec.name, params=p,
+                            funding=funding)
 
 
 def replay_decisions(
@@ -129,9 +144,11 @@ def replay_decisions(
     periods_per_year: float = 525_600.0,
     strategy: str = "",
     params: Mapping[str, Any] | None = None,
+    funding: FundingRates | np.ndarray | None = None,
 ) -> ReplayResult:
     """Execute decided targets (``Decisions``: targets and optional per-entry exits) over ``series``
-    (``Bars``, as the caller has them: not checked here) with the full execution model."""
+    (``Bars``, as the caller has them: not checked here) with the full execution model; ``funding``:
+    the funding events of a perpetual (or their rate per bar, ``funding_per_bar``), None for spot."""
     if not (np.isfinite(initial_cash) and initial_cash > 0):
         raise InputError(f"replay: initial_cash must be finite and > 0, got {initial_cash!r}")
     n = series.close.shape[0]
@@ -141,16 +158,18 @@ def replay_decisions(
     exits = decisions.exits if decisions.exits is not None else no_exits(n)
     equity = np.empty(n)
     exposure = np.empty(n)
+    rates = funding_per_bar(funding, series.ts)
+    paid = np.zeros(n)
     f, fts, nf, o, no = K.replay_loop(series.ts, series.open, series.high, series.low, series.close, series.volume,
                                       targets, exits, config_vector(config, brackets), float(initial_cash), equity,
-                                      exposure)
+                                      exposure, rates, paid)
     fills = _fills(f[:nf], fts[:nf])
     orders = _orders(o[:no])
     metrics = replay_metrics(equity, fills, float(initial_cash), periods_per_year, exposure)
-    for a in (equity, exposure):
+    for a in (equity, exposure, paid):
         a.setflags(write=False)
     return ReplayResult(strategy, dict(params or {}), getattr(series, "symbol", ""), equity, targets, fills, orders,
-                        metrics, float(initial_cash), exposure)
+                        metrics, float(initial_cash), exposure, paid if funding is not None else None)
 
 
 def no_exits(n: int) -> np.ndarray:

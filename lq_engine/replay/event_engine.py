@@ -29,6 +29,7 @@ from lq_engine.core.events import BarEvent, FillEvent, OrderEvent
 from lq_engine.core.sequencer import Sequencer
 from lq_engine.errors import InputError
 from lq_engine.execution.config import ExecutionConfig
+from lq_engine.execution.funding import FundingRates, funding_per_bar
 from lq_engine.execution.orders import STATUS_VALUE, Bracket, Order
 from lq_engine.execution.portfolio import Portfolio
 from lq_engine.execution.venue import SimulatedVenue
@@ -158,8 +159,13 @@ class EventEngine:
         bus: MessageBus | None = None,
         cache: RuntimeCache | None = None,
         sequencer: Sequencer | None = None,
+        funding: FundingRates | None = None,
     ) -> None:
         self.symbol = symbol
+        self.funding = funding  # a perpetual's funding events (execution.funding); None: spot
+        self.funding_paid: list[float] = []  # per bar, when funding is set: paid at the bar's start (< 0 received)
+        self._last_ts: int | None = None  # the last bar's open and close (funding is marked there)
+        self._last_close = float("nan")
         self.decider = decider
         self.config = config
         self.brackets = brackets
@@ -212,10 +218,21 @@ class EventEngine:
             raise InputError(f"event engine for {self.symbol!r} got series {series.symbol!r}")
         rows = zip(*(a.tolist() for a in (series.ts, series.open, series.high, series.low, series.close,
                                           series.volume)))
-        self._bars(rows, self.sequencer.next)
+        rates = None
+        if self.funding is not None and self._index == 0:
+            rates = iter(funding_per_bar(self.funding, series.ts).tolist())  # the replay's array
+        self._bars(rows, self.sequencer.next, rates)
         return self
 
-    def _bars(self, items: Iterable, next_sequence: Callable[[], int] | None) -> None:
+    def _fund(self, ts: int, rate: float | None) -> None:
+        """Funding at the start of the bar opening at ``ts`` (``rate``: from the series' rate per bar,
+        or None: from the events since the last bar, ``FundingRates.between``, the same rule)."""
+        if rate is None:
+            rate = self.funding.between(self._last_ts, ts)
+        paid = self.portfolio.apply_funding(self.symbol, self._last_close, rate)
+        self.funding_paid.append(paid)
+
+    def _bars(self, items: Iterable, next_sequence: Callable[[], int] | None, rates: Any = None) -> None:
         """The per-bar procedure for each item: a ``BarEvent``, or, given ``next_sequence``, a
         (timestamp_ns, open, high, low, close, volume) row that becomes one.
 
@@ -238,6 +255,7 @@ class EventEngine:
         targets = self.targets
         known = self._known_targets
         decide = self.decider.decide
+        funded = self.funding is not None
         for item in items:
             if next_sequence is None:
                 bar = item
@@ -264,6 +282,9 @@ class EventEngine:
                 publish(bar_topic, bar)
             else:
                 bar_route.published += 1.0  # what publish counts when nobody listens
+            if funded:
+                self._fund(ts, next(rates) if rates is not None else None)
+                self._last_ts, self._last_close = ts, close
             if self._pending:
                 self._pending = False
                 self._execute_target(bar)
@@ -290,8 +311,11 @@ class EventEngine:
 
     def state(self) -> dict:
         """The engine's own bar-by-bar bookkeeping, as plain values."""
-        return {"index": self._index, "target": self._target, "pending": self._pending, "order_no": self._order_no,
-                "entry_exits": list(self._entry_exits) if self._entry_exits is not None else None}
+        state = {"index": self._index, "target": self._target, "pending": self._pending, "order_no": self._order_no,
+                 "entry_exits": list(self._entry_exits) if self._entry_exits is not None else None}
+        if self.funding is not None:
+            state["funding"] = {"last_ts": self._last_ts, "last_close": self._last_close}
+        return state
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         """Restore ``state()`` into this engine (after its portfolio has been restored)."""
@@ -299,6 +323,9 @@ class EventEngine:
         self._pending, self._order_no = bool(state["pending"]), int(state["order_no"])
         ex = state.get("entry_exits")
         self._entry_exits = tuple(float(x) for x in ex) if ex is not None else None
+        f = state.get("funding")
+        if f is not None:
+            self._last_ts, self._last_close = f["last_ts"], float(f["last_close"])
         self._units = self.portfolio.position(self.symbol)
 
     # -- internals ---------------------------------------------------------------------------
@@ -376,10 +403,12 @@ def run_event_engine(
     brackets: BracketSpec = NO_BRACKETS,
     initial_cash: float = 100_000.0,
     bus: MessageBus | None = None,
+    funding: FundingRates | None = None,
 ) -> EventEngine:
-    """The replay's run through the event engine (precomputed causal decisions)."""
+    """The replay's run through the event engine (precomputed causal decisions); ``funding``: a
+    perpetual's funding events."""
     engine = EventEngine(series.symbol, PrecomputedDecider(strategy, params, series), config, brackets, initial_cash,
-                         bus=bus)
+                         bus=bus, funding=funding)
     return engine.run(series)
 
 

@@ -38,6 +38,7 @@ from lq_engine.execution.fillmath import (
     market_order_fill,
     trailing_update,
 )
+from lq_engine.execution.funding import apply_funding
 from lq_engine.execution.sizing import plan_orders
 
 # order kinds (also fill reasons): strategy market order, then the bracket legs in venue order
@@ -129,11 +130,13 @@ def _is_open(orders, oid):
 
 
 @njit(cache=True)
-def replay_loop(ts, op, hi, lo, cl, vol, targets, exits, cfg, cash0, equity, exposure):
+def replay_loop(ts, op, hi, lo, cl, vol, targets, exits, cfg, cash0, equity, exposure, funding, paid):
     """Run the replay of the decided ``targets`` (float per bar) with the strategy's per-entry
     ``exits`` (n x 3 fractions, NaN = the configured leg); fills ``equity`` and ``exposure`` (the
     target exposure held at each close: the target in force while a position on its side is open,
-    else the position's sign) and returns (fills table, fill timestamps, number of fills, order
+    else the position's sign) and ``paid`` (funding paid at the start of each bar, negative when
+    received, from ``funding``: the rate per bar of ``execution.funding.funding_per_bar``, zeros for
+    spot) and returns (fills table, fill timestamps, number of fills, order
     table, number of orders)."""
     n = cl.shape[0]
     fee_taker = cfg[C_FEE_TAKER]
@@ -184,6 +187,10 @@ def replay_loop(ts, op, hi, lo, cl, vol, targets, exits, cfg, cash0, equity, exp
         lo_ = lo[j]
         c = cl[j]
         t = ts[j]
+
+        # funding (perpetuals): the position held since the last close pays or receives, marked there
+        cash, pj = apply_funding(cash, pos, prev_c, funding[j])
+        paid[j] = pj
 
         # 0. the target decided at the previous close executes now
         if pending_change:

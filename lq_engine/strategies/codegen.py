@@ -38,6 +38,7 @@ from lq_engine.kernels.groups import wide_acc
 from lq_engine.kernels.returns import market_returns
 from lq_engine.strategies import kernel_template
 from lq_engine.authoring.declare import StrategyError
+from lq_engine.errors import InputError
 from lq_engine.strategies.kernel_types import BarsTuple, Decisions, PanelTuple, position_records
 
 if TYPE_CHECKING:  # annotations only: spec imports this module
@@ -214,11 +215,12 @@ class Kernels:
         return Decisions(targets, None)
 
     def sweep(self, spec: StrategySpec, bars: Any, rows: Any, table: Any, fee: float, slippage: float,
-              rets: np.ndarray | None = None, ends: np.ndarray | None = None) -> np.ndarray:
+              rets: np.ndarray | None = None, ends: np.ndarray | None = None,
+              funding: np.ndarray | None = None) -> np.ndarray:
         """Accumulators (n_sets, N_ACC) of every set of ``table`` under the simplified fills
         (``rets``: the series' ``bank.market_returns``, made here when not given; ``bars`` is a
         ``Panel`` for a portfolio strategy); wide rows with per-group sums when ``ends`` is given
-        (``kernels.groups``)."""
+        (``kernels.groups``); ``funding``: a perpetual's rate per bar (``execution.funding``)."""
         self._require_contiguous(spec, bars, rows)
         m = len(table)
         acc = wide_acc(m, ends)
@@ -227,6 +229,9 @@ class Kernels:
             return acc
         states = spec.declaration.state.new(m)
         if spec.declaration.portfolio:
+            if funding is not None:
+                raise InputError(f"strategy '{spec.name}' is a portfolio strategy: perpetual funding is not "
+                                 "modelled for portfolios (trade the perpetual with a single-series strategy)")
             self.call(spec, "psweep", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, bars.mask,
                        rows.bank, rows.idx, table.matrix(), states, position_records(m, bars.n_symbols), float(fee),
                        float(slippage), acc, err)
@@ -235,7 +240,8 @@ class Kernels:
         if rets is None:
             rets = market_returns(bars)
         self.call(spec, "sweep", bars.open, bars.high, bars.low, bars.close, bars.volume, bars.ts, rets,
-                   rows.bank, rows.idx, table.matrix(), states, float(fee), float(slippage), acc, err)
+                   rows.bank, rows.idx, table.matrix(), states, float(fee), float(slippage),
+                   np.zeros(bars.close.shape[0]) if funding is None else funding, acc, err)
         self._check(spec, err, lambda k: table[k])
         return acc
 

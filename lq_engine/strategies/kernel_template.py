@@ -108,16 +108,17 @@ def decision_loop(o, h, lo, c, v, ts, bank, idx, pmat, states, targets, exits, e
         _decisions(bars, _ind(bank, idx[k]), _params(pmat[k]), states[0], targets[k], exits[k], err[k])
 
 
-def sweep(o, h, lo, c, v, ts, rets, bank, idx, pmat, states, fee, slip, acc, err):
+def sweep(o, h, lo, c, v, ts, rets, bank, idx, pmat, states, fee, slip, funding, acc, err):
     """Every parameter set (row of ``pmat``) over one series, in parallel, one set per iteration:
-    its decisions, then ``kernels.simplified.account`` (the prefilter's fills and metrics)."""
+    its decisions, then ``kernels.simplified.account`` (the prefilter's fills and metrics; ``funding``:
+    the rate per bar of a perpetual, zeros for spot)."""
     bars = BarsTuple(borrowed(o), borrowed(h), borrowed(lo), borrowed(c), borrowed(v), borrowed(ts))
     n = c.shape[0]
     for k in prange(pmat.shape[0]):
         targets = np.empty(n)
         exits = np.empty((n if HAS_EXITS else 1, 3))
         if _decisions(bars, _ind(bank, idx[k]), _params(pmat[k]), states[k], targets, exits, err[k]):
-            account(o, h, lo, c, rets, targets, exits, HAS_EXITS, fee, slip, acc[k])
+            account(o, h, lo, c, rets, targets, exits, HAS_EXITS, fee, slip, acc[k], funding)
 
 
 # --- portfolio strategies ------------------------------------------------------------------------

@@ -96,7 +96,7 @@ def _simplified_row(bars: Bars, signal: np.ndarray) -> np.ndarray:
     acc = np.zeros(M.N_ACC)
     exits = np.full((bars.n, 3), np.nan)
     simplified.account(bars.open, bars.high, bars.low, bars.close, market_returns(bars), signal.astype(np.float64),
-                       exits, False, 0.0, 0.0, acc)
+                       exits, False, 0.0, 0.0, acc, np.zeros(bars.n))
     return acc
 
 

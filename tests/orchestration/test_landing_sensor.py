@@ -138,3 +138,22 @@ def test_a_file_that_landed_after_one_applied_later_is_still_applied(data_paths,
         result = _evaluate(instance, data_paths)
     assert [r.tags["lq/landing_file"] for r in result.run_requests] == ["second.csv"]
     assert second.exists()
+
+
+def test_funding_file_is_merged_not_run_as_bars(data_paths, dagster_home):
+    """A perpetual's funding rates (``*.funding.csv``, header symbol,ts,funding_rate) go into
+    ``funding/symbol=X/`` at the tick, with no bar run; a bad one is quarantined."""
+    from lq_engine.data.funding import last_funding_ns
+
+    good = data_paths.landing / "btc.funding.csv"
+    good.write_text("symbol,ts,funding_rate\nBTCUSDT,2024-01-01T08:00:00Z,0.0001\n")
+    bad = data_paths.landing / "eth.funding.csv"
+    bad.write_text("symbol,ts,funding_rate\nETHUSDT,yesterday,0.0001\n")
+    age(good)
+    age(bad)
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        result = _evaluate(instance, data_paths)
+        assert not result.run_requests
+        assert last_funding_ns(data_paths, "BTCUSDT") == 1_704_096_000_000_000_000
+        assert not bad.exists() and (data_paths.quarantine / "eth.funding.csv.reason.json").exists()
+        assert {good.name, bad.name} <= set(json.loads(result.cursor))

@@ -9,7 +9,9 @@ start), the holdout (up to the end), a one-bar window, a window of raw strided v
 symbols with gaps and late starts (``Panel.from_series`` over missing bars).
 Drivers: the decision loop (targets, exits, rebalance), the prefilter sweep (``evaluate_grid`` on the
 generated kernel and, for a rule strategy, the numba rule kernel; ``evaluate_panel``), the replay,
-the event engine, and the paper trader's path (decisions over the visible prefix only).
+the event engine, and the paper trader's path (decisions over the visible prefix only); for a
+single-symbol strategy also the generated kernel, the replay and the event engine of a perpetual
+(funding booked).
 
     python -m strategies.jit_cases OUT.pkl      (run from tests/)
 """
@@ -177,7 +179,22 @@ def compute(case: Case) -> dict[str, Any]:
         for j, p in enumerate(sets):
             step(f"replay{j}", lambda: _replay(replay(spec, p, data, cfg, br)))
             step(f"event{j}", lambda: _event(run_event_engine(spec, p, data, cfg, br)))
+        if case.kind != "one_bar":  # a perpetual: the same drivers booking funding (first set)
+            f = _funding()
+            step("prefilter_perp", lambda: evaluate_grid(data, spec, sets[:1], costs, "numba-api", funding=f).metrics)
+            step("replay_perp", lambda: _replay_perp(replay(spec, sets[0], data, cfg, br, funding=f)))
+            step("event_perp", lambda: _event_perp(run_event_engine(spec, sets[0], data, cfg, br, funding=f)))
     return out
+
+
+def _funding() -> Any:
+    """Funding events over the series: every 7 bars, a third of them between two bar opens."""
+    from lq_engine.execution.funding import FundingRates
+
+    ts = _series().ts
+    t = ts[7::7].copy()
+    t[::3] -= 20_000_000_000
+    return FundingRates(t, np.random.default_rng(7).normal(1e-4, 1e-3, t.size))
 
 
 def _decided(d: Any) -> tuple:
@@ -198,6 +215,14 @@ def _replay(r: Any) -> tuple:
 
 def _event(e: Any) -> tuple:
     return np.asarray(e.equity), [f.price for f in e.fills]
+
+
+def _replay_perp(r: Any) -> tuple:
+    return (*_replay(r), r.funding)
+
+
+def _event_perp(e: Any) -> tuple:
+    return (*_event(e), np.asarray(e.funding_paid))
 
 
 def results() -> dict[str, dict[str, Any]]:

@@ -78,6 +78,8 @@ LONGER_BINS = {"mtf_trend"}
 def _not_vacuous(res: dict[str, dict[str, Any]]) -> None:
     """Every strategy decided something on the cut inputs and every driver ran: the equality above
     is about real decisions and trades, not empty ones."""
+    from lq_engine.strategies.registry import list_strategies
+
     names = sorted({c.strategy for c in jit_cases.cases()} - LONGER_BINS)
     total_busy = 0
     for name in names:
@@ -94,3 +96,6 @@ def _not_vacuous(res: dict[str, dict[str, Any]]) -> None:
                    for v in mine.values() for r in ("replay0", "replay1") if r in v), name
         assert sum(not isinstance(v.get("paper0_90", ""), str) for v in mine.values()) >= 2, name  # the paper path ran
     assert total_busy >= 2 * len(names)  # most strategies decide on most cuts
+    paid = [v["replay_perp"][-1] for v in res.values() if not isinstance(v.get("replay_perp", ""), str)]
+    singles = set(list_strategies(portfolio=False)) - LONGER_BINS
+    assert sum(np.count_nonzero(x) > 0 for x in paid) >= len(singles)  # funding booked

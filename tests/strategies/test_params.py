@@ -11,7 +11,8 @@ from kernels.series import random_bars
 
 
 SHIPPED = ["band_reversion", "bollinger", "breakout_atr", "donchian_atr", "inverse_vol", "ma_cross", "mtf_trend",
-           "pairs", "rsi", "rsi_both", "rsi_time_stop", "trend_vol_target", "vwap_reversion", "xs_momentum"]
+           "pairs", "perp_trend", "rsi", "rsi_both", "rsi_time_stop", "trend_vol_target", "vwap_reversion",
+           "xs_momentum"]
 
 
 def test_registry_lists_the_shipped_strategies():

@@ -50,6 +50,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from lq_engine.data import funding as funding_files
 from lq_engine.data.lake import last_bar_ts
 from lq_engine.data.paths import DataPaths
 from lq_engine.data.schema import NS_PER_SECOND, SYMBOL_RE, canonical_timeframe, format_ns, timeframe_to_ns
@@ -59,9 +60,8 @@ from lq_engine.errors import InputError, LQError, did_you_mean
 EXTRA = "exchange"  # the optional dependency group that carries ccxt: pip install 'luminaquant[exchange]'
 FUNDING = "funding"  # the kind that fetches funding rates instead of bars
 BAR_HEADER = "symbol,timeframe,ts,open,high,low,close,volume"
-FUNDING_HEADER = "symbol,ts,funding_rate"
-FUNDING_SUFFIX = ".funding.csv"
-FUNDING_PREFIX = "funding"  # the lake's funding files: <lake>/funding/symbol=<SYMBOL>/data.parquet
+FUNDING_HEADER = funding_files.HEADER  # the landing contract of funding rates (``data.funding``)
+FUNDING_SUFFIX = funding_files.SUFFIX
 _NS_PER_MS = 1_000_000
 _STAMP = "%Y%m%dT%H%M%SZ"
 
@@ -190,17 +190,6 @@ def lake_symbol(market_id: str, suffix: str = "") -> str:
 # what is already there
 
 
-def last_funding_ts(paths: DataPaths, symbol: str) -> int | None:
-    """The last funding time (ns) stored in the lake for ``symbol``, or None: the funding file
-    ``<lake>/funding/symbol=<SYMBOL>/data.parquet`` (columns ts int64 ns UTC, funding_rate)."""
-    key = f"{FUNDING_PREFIX}/symbol={symbol}/data.parquet"
-    store = paths.store
-    if not store.exists(key):
-        return None
-    ts = store.read_parquet(key)["ts"]
-    return int(ts.max()) if len(ts) else None
-
-
 def fetch_file_name(exchange_id: str, symbol: str, kind: str, first_ns: int, last_ns: int) -> str:
     stamp = "-".join(datetime.fromtimestamp(t // NS_PER_SECOND, timezone.utc).strftime(_STAMP)
                      for t in (first_ns, last_ns))
@@ -225,7 +214,7 @@ def landed_last_ts(paths: DataPaths, exchange_id: str, symbol: str, kind: str) -
 
 def already_there(paths: DataPaths, exchange_id: str, symbol: str, kind: str) -> int | None:
     """The last bar (or funding time) in the lake or in this fetch's landing files, whichever is later."""
-    lake = last_funding_ts(paths, symbol) if kind == FUNDING else last_bar_ts(paths, symbol, kind)
+    lake = funding_files.last_funding_ns(paths, symbol) if kind == FUNDING else last_bar_ts(paths, symbol, kind)
     landed = landed_last_ts(paths, exchange_id, symbol, kind)
     known = [t for t in (lake, landed) if t is not None]
     return max(known) if known else None

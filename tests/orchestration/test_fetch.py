@@ -13,8 +13,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from lq_engine.data.fetch import (FUNDING_HEADER, FetchError, FetchPolicy, fetch_to_landing, last_funding_ts,
+from lq_engine.data.fetch import (FUNDING_HEADER, FetchError, FetchPolicy, fetch_to_landing,
                                   open_exchange, parse_when)
+from lq_engine.data.funding import last_funding_ns
 from lq_engine.data.ingest import ingest_files, landing_files
 from lq_engine.data.lake import last_bar_ts, read_bars
 from lq_engine.data.paths import DataPaths
@@ -120,7 +121,7 @@ def test_funding_rates_to_landing_files_and_resume_from_the_lake(server, data_pa
     stored = pl.DataFrame({"ts": [parse_when(x["ts"]) for x in rows[:6]],
                            "funding_rate": [float(x["funding_rate"]) for x in rows[:6]]})
     data_paths.store.write_parquet("funding/symbol=BTCUSDT/data.parquet", stored)
-    assert last_funding_ts(data_paths, "BTCUSDT") == parse_when("2024-01-02T16:00Z")
+    assert last_funding_ns(data_paths, "BTCUSDT") == parse_when("2024-01-02T16:00Z")
     r = fetch_to_landing(ex, data_paths, PERP, "funding", now_ns=LATER)
     assert r.resumed_from == parse_when("2024-01-02T16:00Z") and r.rows == 4
     assert server.data_starts("/fapi/v1/fundingRate")[-2] == parse_when("2024-01-02T16:00:01Z") // 10**6

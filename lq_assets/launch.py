@@ -137,9 +137,29 @@ def hard_limit(timeout: float | None) -> float | None:
     return None if timeout is None else 2 * float(timeout) + HARD_LIMIT_GRACE_S
 
 
-def _run_in_worker(job_name: str, kwargs: dict) -> str:
+def _run_in_worker(job_name: str, kwargs: dict, page: tuple[str, str] | None = None) -> str:
     with dg.DagsterInstance.get() as instance:
-        return _run(job_name, instance, **kwargs).run_id
+        run_id = _run(job_name, instance, **kwargs).run_id
+    if page is not None:
+        write_report_page(*page)
+    return run_id
+
+
+def write_report_page(dataset: str, strategy: str) -> None:
+    """The report page of an optimized (dataset, strategy), written as its run ends
+    (``report.write_page``): `lq demo`'s two workers draw the pages while the strategies run, and the
+    report run keeps each page whose inputs are still the same (``page_key``), so the pages are not
+    drawn one after the other at the end. An error is left for the report run, which draws the page again."""
+    from lq_assets.optimize.settings import stage_dir
+    from lq_assets.resources import LakeResource
+    from lq_engine.optimize import load_result
+    from lq_engine.optimize.report import write_page
+
+    try:
+        paths = LakeResource().paths()
+        write_page(load_result(stage_dir(paths, dataset, strategy)), paths.report)
+    except Exception:  # noqa: BLE001  the report run builds (and reports) it
+        log.debug("report page of %s/%s not written ahead", dataset, strategy, exc_info=True)
 
 
 def prewarm(dataset: str, content_hash: str, strategy: str) -> float:
@@ -161,6 +181,19 @@ def prewarm(dataset: str, content_hash: str, strategy: str) -> float:
         optimize(ds, strategy, OptimizeSettings().resolve(ProjectConfigResource().load().optimize, "numba"))
     except Exception:  # noqa: BLE001  the optimize run of this strategy reports it, with its place
         log.debug("prewarm of %s failed; its optimize run will say why", strategy, exc_info=True)
+    return time.perf_counter() - t0
+
+
+def warm_imports() -> float:
+    """What a worker's first task pays anyway, done ahead: unpickling this function imported this
+    module (Dagster, the definitions, the engine); the optimizer's and the report's modules too.
+    Compiles nothing. Returns the seconds it took in the task."""
+    import time
+
+    t0 = time.perf_counter()
+    import lq_engine.optimize  # noqa: F401
+    import lq_engine.optimize.report  # noqa: F401
+
     return time.perf_counter() - t0
 
 
@@ -189,6 +222,11 @@ class RunWorker:
                                                 initargs=(os.getpid(), verbose, log_file))
         return self._pool
 
+    def start(self):
+        """Spawn the worker now and let it import what its runs need (``warm_imports``) while this
+        process goes on (the demo's ingest): its first task finds the imports done. Returns the future."""
+        return self._ensure_pool().submit(warm_imports)
+
     def prewarm(self, dataset: str, content_hash: str, strategy: str):
         """Start the worker now and let it compile what an optimization compiles (``prewarm``), while
         this process goes on (the demo's backend_benchmark): the two use the two cores, and the first
@@ -196,11 +234,14 @@ class RunWorker:
         Returns its future."""
         return self._ensure_pool().submit(prewarm, dataset, content_hash, strategy)
 
-    def run(self, instance: dg.DagsterInstance, job_name: str, limit_s: float | None, what: str, **kwargs):
+    def run(self, instance: dg.DagsterInstance, job_name: str, limit_s: float | None, what: str,
+            page: tuple[str, str] | None = None, **kwargs):
+        """``job_name``'s run in the worker (``kwargs``: ``_run``'s); ``page``: (dataset, strategy) of an
+        optimize run whose report page the worker then writes (``write_report_page``)."""
         import concurrent.futures as cf
         import time
 
-        future = self._ensure_pool().submit(_run_in_worker, job_name, kwargs)
+        future = self._ensure_pool().submit(_run_in_worker, job_name, kwargs, page)
         start = time.monotonic()
         try:
             while True:
@@ -262,18 +303,20 @@ def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: 
     given, a strategy's failure (an ``LQError``: its code raised, its stage contract, the hard limit
     of ``timeout``; or its worker process died) is passed to it with the strategy's name and the next
     strategy runs (issue 20 #18). The report then covers the strategies that succeeded; returned:
-    their runs, then the report's, or [] when every strategy failed (no report). Ctrl-C and SIGTERM
-    (KeyboardInterrupt) still stop everything.
+    their runs (in the order of ``strategies``), then the report's, or [] when every strategy failed
+    (no report). Ctrl-C and SIGTERM (KeyboardInterrupt) still stop everything.
 
-    ``ahead``: a second worker that compiles the strategies from the last one backwards (``prewarm``,
-    results dropped) while ``worker`` runs them from the first: on a cold numba cache each strategy is
-    compiled once, by whichever gets to it first, on the two cores (`lq demo`). A strategy whose
-    prewarm has started is run when it ends; one not started is not prewarmed; ``ahead`` is stopped
-    when the last strategy has run. The results are the runs' alone."""
+    ``ahead``: a second worker that runs the strategies from the last one backwards (a thread of this
+    process waits on it) while ``worker`` runs them from the first: each strategy's run (its numba
+    compile on a cold cache included) happens once, on whichever worker gets to it first, and the two
+    use the two cores (`lq demo`). Each run is the same run either way (same partition, config and
+    dataset hash: the same results)."""
     import contextlib
-    from lq_assets.partitions import optimize_key, register_strategies
+    import threading
+    from collections import deque
 
     from lq_assets.datasets.lookup import _latest
+    from lq_assets.partitions import optimize_key, register_strategies
 
     register_strategies(instance)
     # one dataset hash for every strategy of this call, even if an ingest re-freezes meanwhile
@@ -284,34 +327,70 @@ def optimize_in_dagster(instance: dg.DagsterInstance, dataset: str, strategies: 
     def stage(name: str, detail: str = ""):
         return progress(name, detail) if progress is not None else contextlib.nullcontext()
 
-    results = []
     limit = hard_limit((settings or {}).get("timeout"))
     worker = worker or RunWorker()  # the strategies' code runs in a process we can kill (Ctrl-C, SIGTERM, limit)
-    warming = {} if ahead is None else {s: ahead.prewarm(dataset, pinned, s) for s in reversed(strategies[1:])}
-    try:
-        for i, s in enumerate(strategies, 1):
+    todo = deque(enumerate(strategies, 1))
+    done: dict[str, object] = {}
+    lock = threading.Lock()
+    stopped: list[BaseException] = []  # the first error that stops the call (no on_failure, or a bug)
+
+    def drain(w: RunWorker, backwards: bool) -> None:
+        """Run the strategies left, from the front (or the back), on ``w`` until none is left."""
+        while True:
+            with lock:
+                if not todo or stopped:
+                    return
+                i, s = todo.pop() if backwards else todo.popleft()
             try:
                 with stage(f"  {s}", f"stage 1 + stage 2 ({i}/{len(strategies)})"):
-                    warm = warming.pop(s, None)
-                    if warm is not None and not warm.cancel():
-                        warm.exception()  # being compiled by ``ahead``: wait for it (its errors are the run's)
-                    results.append(worker.run(
-                        instance, "optimize", limit, f"the optimization of {s} on {dataset}",
-                        partition_key=str(optimize_key(dataset, s)),
-                        run_config={"ops": {"prefilter_rankings": op_config, "replay_results": op_config}},
-                        tags={"lq/launched_by": "lq-cli"}))
+                    run = w.run(instance, "optimize", limit, f"the optimization of {s} on {dataset}",
+                                page=(dataset, s) if helper is not None else None,
+                                partition_key=str(optimize_key(dataset, s)),
+                                run_config={"ops": {"prefilter_rankings": op_config, "replay_results": op_config}},
+                                tags={"lq/launched_by": "lq-cli"})
+                with lock:
+                    done[s] = run
             except (LQError, BrokenProcessPool) as e:
-                if on_failure is None:
+                if on_failure is None or stopped:
                     raise
                 if isinstance(e, BrokenProcessPool):  # the strategy's code killed its worker (a crash)
-                    worker.kill(instance, "its worker process died")
+                    w.kill(instance, "its worker process died")
                     e = RunFailedError(f"the optimization of {s} on {dataset} died with its worker process "
                                        "(a crash in the strategy's code?)")
-                on_failure(s, e)
+                with lock:
+                    on_failure(s, e)
+
+    def drain_ahead() -> None:
+        try:
+            drain(ahead, backwards=True)
+        except BaseException as e:  # noqa: BLE001  raised by the calling thread, once both are done
+            with lock:
+                stopped.append(e)
+
+    helper = None
+    if ahead is not None and len(strategies) > 1:
+        helper = threading.Thread(target=drain_ahead, name="lq-ahead-worker", daemon=True)
+        helper.start()
+    try:
+        try:
+            drain(worker, backwards=False)
+        except BaseException as e:
+            with lock:
+                stopped.append(e)
+            raise
+        if helper is not None:
+            while helper.is_alive():  # a timed join: Ctrl-C reaches this thread meanwhile
+                helper.join(0.5)
+        if stopped:
+            raise stopped[0]
     finally:
-        if ahead is not None:
-            ahead.kill(instance, "not needed: every strategy has run")
-        worker.close()
+        if helper is not None and helper.is_alive():  # this thread stopped (Ctrl-C, an error): so does ahead
+            ahead.kill(instance, "interrupted (Ctrl-C or SIGTERM of lq, or another strategy's error)")
+            helper.join(10)
+        for w in (worker, ahead):
+            if w is not None:
+                w.close()
+    results = [done[s] for s in strategies if s in done]
     if not results:  # every strategy failed: nothing for a report
         return results
     with stage("  optimization_report", "the HTML report and the leaderboard"):

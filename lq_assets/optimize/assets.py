@@ -15,6 +15,7 @@ from lq_assets.optimize.settings import OptimizeSettings, image_dir, stage_dir
 from lq_assets.partitions import OPTIMIZE, split_optimize_key
 from lq_assets.resources import LakeResource, ProjectConfigResource
 from lq_assets.retries import transient_retries
+from lq_engine.data.catalog import ensure_catalog
 from lq_engine.data.frozen import open_frozen
 from lq_engine.data.results import write_table
 from lq_engine.data.store import Location
@@ -229,6 +230,9 @@ def replay_results(
 )
 def optimization_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     paths = lake.paths()
+    # partitions written at once by several processes (lq demo's two workers, a backfill) each renamed
+    # a catalog.duckdb made from the tables it saw: one may lack a table the other added; now it has all
+    ensure_catalog(paths)
     results, skipped = [], {}
     for key in paths.store.list("optimize", "/result/object.json"):
         if key.count("/") != 4:  # optimize/<dataset>/<strategy>/result/object.json

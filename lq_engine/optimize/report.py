@@ -516,22 +516,28 @@ def build_report(results: Sequence[Any], folder: str | Path, skipped: dict[str, 
     rebuilt, kept = [], []
     for r in results:
         name = page_name(r)
-        path = folder / name
-        key_file = path.with_name(path.name + KEY_SUFFIX)
-        key = page_key(r)
-        pages[f"{r.dataset}/{r.strategy}"] = path
-        if path.is_file() and key_file.is_file() and key_file.read_text().strip() == key:
-            kept.append(name)
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key_file.unlink(missing_ok=True)  # a page without its key is rebuilt next time
-        _write(path, page_html(r, key))
-        _write(key_file, key + "\n")
-        rebuilt.append(name)
+        pages[f"{r.dataset}/{r.strategy}"] = folder / name
+        (rebuilt if write_page(r, folder) else kept).append(name)
     removed = _remove_stale(folder, {p.relative_to(folder).as_posix() for p in pages.values()})
     index = folder / INDEX
     _write(index, index_html(results, skipped))
     return ReportBuild(index, pages, tuple(rebuilt), tuple(kept), tuple(removed))
+
+
+def write_page(result: Any, folder: str | Path) -> bool:
+    """``result``'s page in the report ``folder`` (``page_name``), unless the page there was built from
+    the same inputs (its ``page_key``): True if it was (re)written. ``build_report`` calls it for each
+    result; ``lq demo``'s workers call it as each optimization ends, and the report then keeps those."""
+    path = Path(folder) / page_name(result)
+    key_file = path.with_name(path.name + KEY_SUFFIX)
+    key = page_key(result)
+    if path.is_file() and key_file.is_file() and key_file.read_text().strip() == key:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key_file.unlink(missing_ok=True)  # a page without its key is rebuilt next time
+    _write(path, page_html(result, key))
+    _write(key_file, key + "\n")
+    return True
 
 
 def _remove_stale(folder: Path, live: set[str]) -> list[str]:

@@ -148,6 +148,45 @@ def test_the_loop_goes_on_after_a_failure(fake_launch):
     assert fake_launch(None, "ds", ["a", "b"], on_failure=lambda s, e: None) == []
 
 
+def test_two_workers_run_each_strategy_once_from_both_ends(fake_launch):
+    """``ahead`` (lq demo): a second worker runs the strategies from the last one backwards while the
+    first runs them from the first; each strategy runs once, on one of them, a failure on either is
+    reported, and the results keep the strategies' order."""
+    import threading
+
+    from lq_engine.errors import RunFailedError
+
+    both_busy = threading.Barrier(2, timeout=10)  # each worker's first run waits until the other has one too
+    by: dict[str, list[str]] = {}
+
+    class Worker(_FakeWorker):
+        def __init__(self, name):
+            self.name, by[name] = name, []
+
+        def run(self, instance, job_name, limit_s, what, partition_key, **kwargs):
+            from lq_assets.partitions import split_optimize_key
+
+            if not by[self.name]:
+                both_busy.wait()
+            by[self.name].append(split_optimize_key(partition_key)[1])
+            return super().run(instance, job_name, limit_s, what, partition_key, **kwargs)
+
+    names = ["a", "b", "c", "d", "e", "f"]
+    _FakeWorker.plan = {"b": RunFailedError("run 2 failed: boom"), "e": RunFailedError("run 5 failed: bang")}
+    seen: list[str] = []
+    runs = fake_launch(None, "ds", names, on_failure=lambda s, e: seen.append(s),
+                       worker=Worker("first"), ahead=Worker("ahead"))
+    assert by["first"][0] == "a" and by["ahead"][0] == "f", by
+    assert sorted(by["first"] + by["ahead"]) == names, by  # each once
+    assert by["first"] == sorted(by["first"]) and by["ahead"] == sorted(by["ahead"], reverse=True), by
+    assert sorted(seen) == ["b", "e"]
+    assert runs == ["run of a", "run of c", "run of d", "run of f", "run of build_report"]
+
+    _FakeWorker.plan = {"e": RunFailedError("bang")}  # no on_failure: a failure on the second worker is raised
+    with pytest.raises(RunFailedError, match="bang"):
+        fake_launch(None, "ds", names, worker=_FakeWorker(), ahead=_FakeWorker())
+
+
 def test_without_on_failure_or_on_ctrl_c_the_loop_stops(fake_launch):
     from lq_engine.errors import RunFailedError
 

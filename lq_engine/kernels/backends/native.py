@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,6 +73,29 @@ def build_native(backend: str) -> Path:
         shutil.copyfile(target / "release" / "liblq_kernels.so", tmp)
 
     return build_once(out, backend, build)
+
+
+def build_in_background(backends: tuple[str, ...] = BACKENDS) -> threading.Thread:
+    """Start building ``backends`` (one after the other) in a daemon thread and return it: gcc and
+    cargo run as child processes, so the thread only waits on them while this process goes on. A
+    caller that benchmarks the backends later (``lq demo``: ``backend_benchmark`` after the ingest)
+    overlaps the builds with its other work; the benchmark's ``load`` then finds the artifact, or
+    waits on its build lock (``build_once``) for the one still building. A backend named by
+    ``LQ_NATIVE_METRICS_DLL`` is not built; a build that fails is left for ``load`` to report."""
+
+    def build_all() -> None:
+        dll = explicit_dll()
+        for backend in backends:
+            if dll is not None and dll[0] == backend:
+                continue
+            try:
+                build_native(backend)
+            except Exception:  # noqa: BLE001  availability() says why, when the benchmark loads it
+                pass
+
+    thread = threading.Thread(target=build_all, name="lq-native-build", daemon=True)
+    thread.start()
+    return thread
 
 
 class NativeLib:

@@ -188,14 +188,19 @@ def _universe(name: str) -> Any:
 
 
 def _frame_timeframe(df: Any) -> str:
-    ts = df["ts"] if "ts" in df.columns else None
-    if ts is None or len(ts) < 2:
-        return DEFAULT_TIMEFRAME
+    from lq_engine.data.frozen import ts_ns
+
+    return _spacing_timeframe(np.unique(ts_ns(df["ts"]))) if "ts" in df.columns else DEFAULT_TIMEFRAME
+
+
+def _spacing_timeframe(ts: np.ndarray) -> str:
+    """The timeframe of sorted bar open times: their smallest positive spacing (``DEFAULT_TIMEFRAME``
+    when there is none)."""
     from lq_engine.data.schema import ns_to_timeframe
 
-    ns = np.diff(np.sort(np.unique(ts.cast(int).to_numpy() if ts.dtype.is_integer() else
-                                   ts.dt.epoch("ns").to_numpy())))
-    return ns_to_timeframe(int(np.min(ns[ns > 0]))) if (ns > 0).any() else DEFAULT_TIMEFRAME
+    step = np.diff(ts)
+    step = step[step > 0]
+    return ns_to_timeframe(int(step.min())) if step.size else DEFAULT_TIMEFRAME
 
 
 def _bars(data: Any) -> Bars:
@@ -211,8 +216,9 @@ def _bars(data: Any) -> Bars:
             raise InputError(f"data: the frame has no column(s) {missing} (it has {', '.join(data.columns)})")
         cols = {f: data[f].to_numpy() for f in BAR_FIELDS if f in data.columns and f != "ts"}
         if "ts" in data.columns:
-            ts = data["ts"]
-            cols["ts"] = ts.to_numpy() if ts.dtype.is_integer() else ts.dt.epoch("ns").to_numpy()
+            from lq_engine.data.frozen import ts_ns
+
+            cols["ts"] = ts_ns(data["ts"])
         data = cols
     if isinstance(data, Mapping):
         arrays = {f: None if data.get(f) is None else freeze(np.array(data[f], dtype=np.int64 if f == "ts"
@@ -226,10 +232,7 @@ def _bars(data: Any) -> Bars:
 def _bars_ppy(bars: Bars) -> float:
     """The annualization of one series: its timeframe is its smallest bar spacing (1-minute bars
     without timestamps), its calendar the optimizer's default for that timeframe (``calendar_for``)."""
-    from lq_engine.data.schema import ns_to_timeframe
-
-    step = np.diff(bars.ts)
-    tf = ns_to_timeframe(int(np.min(step))) if len(step) and step.min() > 0 else DEFAULT_TIMEFRAME
+    tf = _spacing_timeframe(bars.ts)
     return M.periods_per_year(tf, calendar_for(tf))
 
 

@@ -156,7 +156,7 @@ def freeze_frames(parts: list[tuple[str, pl.DataFrame]]) -> FrozenArrays:
         if not df["ts"].is_sorted():
             df = df.sort("ts")
         a, b = offsets[k], offsets[k + 1]
-        arrays["ts"][a:b] = _ts_ns(df["ts"])
+        arrays["ts"][a:b] = ts_ns(df["ts"])
         for c in ARRAY_NAMES[1:]:
             arrays[c][a:b] = df[c].to_numpy()
     for arr in arrays.values():
@@ -170,7 +170,7 @@ def freeze_frames(parts: list[tuple[str, pl.DataFrame]]) -> FrozenArrays:
     return fa
 
 
-def _ts_ns(ts: pl.Series) -> np.ndarray:
+def ts_ns(ts: pl.Series) -> np.ndarray:
     """int64 ns of a ts column (a zero-copy view for ns datetimes)."""
     if isinstance(ts.dtype, pl.Datetime):
         if ts.dtype.time_unit == "ns" and ts.dtype.time_zone is None and not ts.null_count():
